@@ -1,0 +1,19 @@
+/**
+ * The one adapter through which wall time enters (STYLE.md rule 6). The server
+ * hands `systemWallClock` to platforms for realtime mode; tests can hand a fake.
+ */
+export interface WallClock {
+  /** Monotonic wall time in milliseconds (fractional). */
+  nowMs(): number;
+  setTimer(fn: () => void, ms: number): unknown;
+  clearTimer(handle: unknown): void;
+  /** Runs fn soon, after pending I/O (used to yield between event chunks). */
+  defer(fn: () => void): void;
+}
+
+export const systemWallClock: WallClock = {
+  nowMs: () => performance.now(),
+  setTimer: (fn, ms) => setTimeout(fn, ms),
+  clearTimer: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
+  defer: (fn) => setImmediate(fn),
+};

@@ -1,0 +1,119 @@
+/**
+ * Host physical memory (DESIGN.md "The emulated platform"): a sparse SPA space of
+ * 64-bit little-endian words. A page exists only once written with a non-zero
+ * word; untouched memory reads as zero and costs nothing.
+ *
+ * Addresses (SPA) are plain numbers: every SPA is below 2^52, exact in a double.
+ * Words are bigint. The host view bypasses the RMP, like a debugger.
+ */
+import { EmuError, ERROR_CODES } from '../util/emu-error.js';
+import { toHex } from '../util/hex.js';
+
+export const PAGE_SHIFT = 12;
+export const PAGE_BYTES = 4096;
+export const WORDS_PER_PAGE = 512;
+export const DEFAULT_MEMORY_BYTES = 64 * 2 ** 30; // 64 GiB
+
+export class HostMemory {
+  readonly sizeBytes: number;
+  /** 4 KB page number -> the page's 512 words. */
+  private readonly pages = new Map<number, BigUint64Array>();
+
+  constructor(sizeBytes: number = DEFAULT_MEMORY_BYTES) {
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % PAGE_BYTES !== 0) {
+      throw new EmuError(ERROR_CODES.INVALID_ARGUMENT, `memory size must be a positive multiple of 4 KB, got ${sizeBytes}`);
+    }
+    this.sizeBytes = sizeBytes;
+  }
+
+  contains(spa: number, bytes = 8): boolean {
+    return Number.isSafeInteger(spa) && spa >= 0 && spa + bytes <= this.sizeBytes;
+  }
+
+  /** Throws a misuse error unless [spa, spa + count*8) is inside memory and 8-byte aligned. */
+  checkRange(spa: number, count: number): void {
+    if (!Number.isSafeInteger(spa) || spa % 8 !== 0) {
+      throw new EmuError(ERROR_CODES.MISALIGNED, `spa ${safeHex(spa)} is not 8-byte aligned`, { spa });
+    }
+    if (!Number.isSafeInteger(count) || count < 0) {
+      throw new EmuError(ERROR_CODES.INVALID_ARGUMENT, `count must be a non-negative integer, got ${count}`);
+    }
+    if (spa < 0 || spa + count * 8 > this.sizeBytes) {
+      throw new EmuError(
+        ERROR_CODES.OUT_OF_RANGE,
+        `spa range ${safeHex(spa)}+${count * 8} bytes is outside host memory (size ${toHex(this.sizeBytes)})`,
+        { spa },
+      );
+    }
+  }
+
+  read64(spa: number): bigint {
+    this.checkRange(spa, 1);
+    return this.word(spa);
+  }
+
+  /** Unchecked read for walkers that validated the address already. */
+  word(spa: number): bigint {
+    const page = this.pages.get(Math.floor(spa / PAGE_BYTES));
+    return page === undefined ? 0n : (page[(spa % PAGE_BYTES) >>> 3] as bigint);
+  }
+
+  write64(spa: number, value: bigint): void {
+    this.checkRange(spa, 1);
+    this.setWord(spa, value);
+  }
+
+  /** Unchecked write; value is truncated to 64 bits. */
+  setWord(spa: number, value: bigint): void {
+    const pfn = Math.floor(spa / PAGE_BYTES);
+    let page = this.pages.get(pfn);
+    if (page === undefined) {
+      if (value === 0n) return;
+      page = new BigUint64Array(WORDS_PER_PAGE);
+      this.pages.set(pfn, page);
+    }
+    page[(spa % PAGE_BYTES) >>> 3] = BigInt.asUintN(64, value);
+  }
+
+  readWords(spa: number, count: number): bigint[] {
+    this.checkRange(spa, count);
+    const out = new Array<bigint>(count);
+    for (let i = 0; i < count; i++) out[i] = this.word(spa + i * 8);
+    return out;
+  }
+
+  writeWords(spa: number, values: readonly bigint[]): void {
+    this.checkRange(spa, values.length);
+    for (let i = 0; i < values.length; i++) this.setWord(spa + i * 8, values[i] as bigint);
+  }
+
+  /** Zeroes `pages` 4 KB pages starting at a page-aligned spa (drops their storage). */
+  zeroPages(spa: number, pages: number): void {
+    const first = Math.floor(spa / PAGE_BYTES);
+    for (let i = 0; i < pages; i++) this.pages.delete(first + i);
+  }
+
+  /** Whether a page has storage (it has been written non-zero at some time). */
+  isPageBacked(pfn: number): boolean {
+    return this.pages.has(pfn);
+  }
+
+  /** Backed pages, for state dumps: [pfn, words] pairs in pfn order. */
+  backedPages(): Array<[number, BigUint64Array]> {
+    return [...this.pages.entries()].sort((a, b) => a[0] - b[0]);
+  }
+
+  backedPageCount(): number {
+    return this.pages.size;
+  }
+
+  /** Replaces the whole content (state load, revert). */
+  restorePages(pages: Iterable<[number, BigUint64Array]>): void {
+    this.pages.clear();
+    for (const [pfn, words] of pages) this.pages.set(pfn, words.slice());
+  }
+}
+
+function safeHex(n: number): string {
+  return Number.isSafeInteger(n) && n >= 0 ? toHex(n) : String(n);
+}
