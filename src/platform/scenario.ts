@@ -1,0 +1,145 @@
+/**
+ * A scenario describes a platform to build (plain typed values; the JSON file form
+ * is parsed and validated by protocol/scenario-schema.ts). Building one goes
+ * through the operations a VMM would use: RMPUPDATE, PVALIDATE, iommu map, TDI bind.
+ */
+import type { RmpSizeRule } from './options.js';
+
+export interface ScenarioGuestRange {
+  gpa: number;
+  spa: number;
+  /** Bytes, a multiple of 4 KB. */
+  length: number;
+  /**
+   * RMP state the builder gives the range: assigned to the guest as 2 MB or 4 KB
+   * pages (validated when `validated`), or left hypervisor-owned (`none`).
+   */
+  rmp: '2M' | '4K' | 'none';
+  validated: boolean;
+}
+
+export interface ScenarioGuest {
+  asid: number;
+  ranges: ScenarioGuestRange[];
+}
+
+export interface ScenarioMapping {
+  iova: bigint;
+  spa: number;
+  length: number;
+  sizeLg2: number;
+  read: boolean;
+  write: boolean;
+  fc: boolean;
+}
+
+export interface ScenarioDevice {
+  deviceId: number;
+  domainId: number;
+  /** Bound as a TEE-IO function to this guest ASID (TDI_BIND); absent = untrusted. */
+  boundAsid?: number;
+  /** DTE mode; the builder raises it when a mapping needs more. Default 3. */
+  mode: number;
+  mappings: ScenarioMapping[];
+}
+
+export interface ScenarioRmpUpdate {
+  spa: number;
+  /** Number of consecutive pages of `pageSize` to update (default 1). */
+  count: number;
+  assigned: boolean;
+  pageSize: '4K' | '2M';
+  asid: number;
+  gpa: number;
+  immutable: boolean;
+  validated: boolean;
+}
+
+export interface ScenarioStream {
+  deviceId: number;
+  iovaBase: bigint;
+  length: number;
+  ratePerSec: number;
+  accessBytes: number;
+  writeRatio: number;
+  pattern: 'random' | 'sequential';
+  arrival: 'fixed' | 'poisson';
+}
+
+export interface ScenarioStallModel {
+  baseNs: number;
+  perEntryNs: number;
+  jitter: { dist: 'none' | 'uniform' | 'normal' | 'lognormal'; spreadNs: number };
+  scope: 'domain' | 'iommu';
+  policy: 'hold' | 'abort';
+  completionTimeoutNs: number;
+}
+
+export interface Scenario {
+  name: string;
+  memoryBytes: number;
+  seed: number;
+  clock: { mode: 'virtual' | 'realtime'; speed: number };
+  firmware: { snpInit: boolean; tioInit: boolean };
+  rmpSizeRule: RmpSizeRule;
+  eventLogEntries: number;
+  serviceNs: number;
+  maxAdvanceNs: number;
+  guests: ScenarioGuest[];
+  /** Explicit RMP updates, applied after the guests' ranges (mixed 4 KB / 2 MB layouts). */
+  rmpUpdates: ScenarioRmpUpdate[];
+  devices: ScenarioDevice[];
+  stallModel: ScenarioStallModel;
+  streams: ScenarioStream[];
+}
+
+const GiB = 2 ** 30;
+const MiB = 2 ** 20;
+
+export const DEFAULT_STALL_MODEL: ScenarioStallModel = {
+  baseNs: 2_000_000,
+  perEntryNs: 0,
+  jitter: { dist: 'uniform', spreadNs: 500_000 },
+  scope: 'domain',
+  policy: 'hold',
+  completionTimeoutNs: 50_000_000,
+};
+
+/**
+ * DESIGN.md "The default scenario": 64 GiB; SNP and TIO initialised; guest ASID 1
+ * with 1 GiB private at GPA 0 backed by SPA 0x100000000, assigned as validated 2 MB
+ * pages; device 0x0100 bound to ASID 1 in domain 1, IOVA 0-1 GiB mapped with 2 MB
+ * leaves; untrusted device 0x0200 in domain 2, IOVA 0-64 MiB mapped with 4 KB
+ * leaves to a hypervisor buffer at SPA 0x80000000; both DTEs mode 3; no stream;
+ * virtual clock; seed 1.
+ */
+export const DEFAULT_SCENARIO: Scenario = {
+  name: 'default',
+  memoryBytes: 64 * GiB,
+  seed: 1,
+  clock: { mode: 'virtual', speed: 1 },
+  firmware: { snpInit: true, tioInit: true },
+  rmpSizeRule: 'equal',
+  eventLogEntries: 512,
+  serviceNs: 500,
+  maxAdvanceNs: 10_000_000_000,
+  guests: [{ asid: 1, ranges: [{ gpa: 0, spa: 0x1_0000_0000, length: GiB, rmp: '2M', validated: true }] }],
+  rmpUpdates: [],
+  devices: [
+    {
+      deviceId: 0x0100,
+      domainId: 1,
+      boundAsid: 1,
+      mode: 3,
+      mappings: [{ iova: 0n, spa: 0x1_0000_0000, length: GiB, sizeLg2: 21, read: true, write: true, fc: false }],
+    },
+    {
+      deviceId: 0x0200,
+      domainId: 2,
+      mode: 3,
+      mappings: [{ iova: 0n, spa: 0x8000_0000, length: 64 * MiB, sizeLg2: 12, read: true, write: true, fc: false }],
+    },
+  ],
+  stallModel: DEFAULT_STALL_MODEL,
+  streams: [],
+};
