@@ -1,0 +1,88 @@
+/**
+ * The stall model (DESIGN.md "Stall model"): how long the smash engine stalls DMA,
+ * whom it stalls, and what happens to requests that arrive meanwhile.
+ * duration = baseNs + 512 x perEntryNs + jitter, clamped at >= 0.
+ */
+import type { ScenarioStallModel } from '../platform/scenario.js';
+import { DEFAULT_STALL_MODEL } from '../platform/scenario.js';
+import type { SeededRng } from '../util/rng.js';
+import { invalidArgument } from '../util/emu-error.js';
+
+export type StallModel = ScenarioStallModel;
+export type JitterDist = StallModel['jitter']['dist'];
+
+export interface StallModelPatch {
+  baseNs?: number;
+  perEntryNs?: number;
+  jitter?: { dist?: JitterDist; spreadNs?: number };
+  scope?: StallModel['scope'];
+  policy?: StallModel['policy'];
+  completionTimeoutNs?: number;
+}
+
+/** Entries the engine rewrites per smash: one 4 KB table of 512 PTEs. */
+export const ENTRIES_PER_SMASH = 512;
+
+export function defaultStallModel(): StallModel {
+  return { ...DEFAULT_STALL_MODEL, jitter: { ...DEFAULT_STALL_MODEL.jitter } };
+}
+
+/** fw.setStallModel merges: absent fields keep their value. Validates the result. */
+export function mergeStallModel(current: StallModel, patch: StallModelPatch): StallModel {
+  const next: StallModel = {
+    baseNs: patch.baseNs ?? current.baseNs,
+    perEntryNs: patch.perEntryNs ?? current.perEntryNs,
+    jitter: {
+      dist: patch.jitter?.dist ?? current.jitter.dist,
+      spreadNs: patch.jitter?.spreadNs ?? current.jitter.spreadNs,
+    },
+    scope: patch.scope ?? current.scope,
+    policy: patch.policy ?? current.policy,
+    completionTimeoutNs: patch.completionTimeoutNs ?? current.completionTimeoutNs,
+  };
+  validateStallModel(next);
+  return next;
+}
+
+export function validateStallModel(m: StallModel): void {
+  for (const key of ['baseNs', 'perEntryNs', 'completionTimeoutNs'] as const) {
+    if (!Number.isSafeInteger(m[key]) || m[key] < 0) throw invalidArgument(`stall model ${key} must be a non-negative integer (ns), got ${m[key]}`);
+  }
+  if (!Number.isSafeInteger(m.jitter.spreadNs) || m.jitter.spreadNs < 0) {
+    throw invalidArgument(`stall model jitter.spreadNs must be a non-negative integer (ns), got ${m.jitter.spreadNs}`);
+  }
+  if (!['none', 'uniform', 'normal', 'lognormal'].includes(m.jitter.dist)) {
+    throw invalidArgument(`stall model jitter.dist must be one of none, uniform, normal, lognormal`);
+  }
+  if (m.scope !== 'domain' && m.scope !== 'iommu') throw invalidArgument('stall model scope must be domain or iommu');
+  if (m.policy !== 'hold' && m.policy !== 'abort') throw invalidArgument('stall model policy must be hold or abort');
+}
+
+/**
+ * Draws one stall duration. Jitter: uniform in +/- spreadNs; normal with sd spreadNs;
+ * lognormal with mean = the nominal duration and sd spreadNs (the nominal value is
+ * then the distribution's mean, not an offset). Draws nothing when dist is none or
+ * spreadNs is 0, so changing the model's jitter never shifts other random streams.
+ */
+export function sampleStallNs(m: StallModel, rng: SeededRng): number {
+  const nominal = m.baseNs + ENTRIES_PER_SMASH * m.perEntryNs;
+  const sd = m.jitter.spreadNs;
+  if (m.jitter.dist === 'none' || sd === 0) return Math.max(0, nominal);
+  let value: number;
+  switch (m.jitter.dist) {
+    case 'uniform':
+      value = nominal + (rng.next() * 2 - 1) * sd;
+      break;
+    case 'normal':
+      value = nominal + rng.normal() * sd;
+      break;
+    case 'lognormal': {
+      if (nominal <= 0) return 0;
+      const sigma2 = Math.log(1 + (sd * sd) / (nominal * nominal));
+      const mu = Math.log(nominal) - sigma2 / 2;
+      value = Math.exp(mu + Math.sqrt(sigma2) * rng.normal());
+      break;
+    }
+  }
+  return Math.max(0, Math.round(value));
+}
