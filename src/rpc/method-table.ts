@@ -1,0 +1,66 @@
+/**
+ * The contract between the transport (src/rpc) and the methods (src/protocol,
+ * src/platform): a per-platform table of handlers that receive raw params and a
+ * per-connection context. The transport knows nothing about any method.
+ */
+
+export interface RpcCallContext {
+  /** '' for the default platform at '/', else NAME of '/platforms/NAME'. */
+  platformName: string;
+  /** Unique per server, from 1, in accept order. */
+  connectionId: number;
+  /**
+   * Sends a JSON-RPC notification on this connection (used by subscriptions).
+   * Bigints in `params` go out as "0x..." strings. Returns false if the connection
+   * is gone, or was just cut off because its unread notifications passed
+   * `maxBufferedBytes`.
+   */
+  notify(method: string, params: Record<string, unknown>): boolean;
+  /**
+   * Registers cleanup to run once when the connection closes (e.g. drop
+   * subscriptions). Registered after the close, it runs at once.
+   */
+  onClose(fn: () => void): void;
+  /** Closes the connection (fault injection `close: true`) after the current response is sent. */
+  closeAfterResponse(): void;
+}
+
+/**
+ * Thrown by handlers to produce a specific JSON-RPC error. `code` must be a
+ * non-zero integer (the transport answers -32603 otherwise).
+ */
+export class RpcError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly data?: unknown,
+  ) {
+    super(message);
+    this.name = 'RpcError';
+  }
+}
+
+/**
+ * `params` is the request's by-name params object, or undefined when absent; an
+ * array or primitive never reaches a handler (the envelope answers -32602). Handlers
+ * validate it themselves and throw RpcError(-32602, 'Invalid params', {issues}).
+ */
+export type RpcHandler = (params: Record<string, unknown> | undefined, ctx: RpcCallContext) => unknown | Promise<unknown>;
+
+export interface PlatformHost {
+  /** The platform's method table. Read on every call, so it may grow later. */
+  handlers: Map<string, RpcHandler>;
+  /** Called once when the server stops, after the platform's connections closed. */
+  dispose?(): void;
+}
+
+export interface ServerHooks {
+  /** Called on the first connection to a path; a throw refuses the upgrade with HTTP 500. */
+  createPlatform(name: string): PlatformHost;
+  /** GET /healthz answers 200 when true, 503 when false or when it throws. */
+  healthy(): boolean;
+  /** Extra Prometheus text appended to GET /metrics. */
+  metricsText?(): Promise<string>;
+  /** Served as GET /openrpc.json. */
+  openrpcDocument(): unknown;
+}

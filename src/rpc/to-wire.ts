@@ -1,0 +1,55 @@
+/**
+ * Results and notification params as JSON values. The domain hands back bigints
+ * (64-bit values, IOVAs) and sometimes BigUint64Arrays; JSON.stringify throws on
+ * the first and writes typed arrays as {"0":...} objects. On the wire a 64-bit
+ * value is a lowercase "0x..." string without leading zeros (DESIGN.md
+ * "Conventions").
+ */
+
+/** Lowercase "0x..." of a bigint; a negative one (never produced by the domain) as "-0x...". */
+export function bigintToWire(value: bigint): string {
+  return value < 0n ? '-0x' + (-value).toString(16) : '0x' + value.toString(16);
+}
+
+/**
+ * A copy of `value` that JSON.stringify writes as the wire expects: bigints become
+ * hex strings, typed arrays become arrays, `toJSON` is honoured. Throws TypeError
+ * on a cycle, as JSON.stringify would.
+ */
+export function toWire(value: unknown): unknown {
+  return walk(value, []);
+}
+
+function walk(value: unknown, stack: object[]): unknown {
+  switch (typeof value) {
+    case 'bigint':
+      return bigintToWire(value);
+    case 'object':
+      break;
+    case 'function':
+    case 'symbol':
+      return undefined;
+    default:
+      return value;
+  }
+  if (value === null) return null;
+  if (stack.includes(value)) throw new TypeError('result is circular and cannot be sent as JSON');
+  const toJSON = (value as { toJSON?: unknown }).toJSON;
+  if (typeof toJSON === 'function') return walk(toJSON.call(value), stack);
+  stack.push(value);
+  let out: unknown;
+  if (Array.isArray(value)) {
+    out = value.map((item) => walk(item, stack) ?? null);
+  } else if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+    out = Array.from(value as unknown as ArrayLike<unknown>, (item) => walk(item, stack));
+  } else {
+    const copy: Record<string, unknown> = {};
+    for (const key of Object.keys(value)) {
+      const item = walk((value as Record<string, unknown>)[key], stack);
+      if (item !== undefined) copy[key] = item;
+    }
+    out = copy;
+  }
+  stack.pop();
+  return out;
+}
