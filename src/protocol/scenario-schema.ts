@@ -1,0 +1,303 @@
+/**
+ * The scenario document (a `--scenario FILE`, or `emu.reset {scenario}`) -> the plain
+ * `Scenario` of src/platform/scenario.ts. Every key is optional and takes the
+ * default setting of DEFAULT_SCENARIO, but the lists (guests, rmpUpdates, devices,
+ * streams) default to empty: `{}` is an EMPTY platform with default settings, and
+ * the default platform is DEFAULT_SCENARIO_DOCUMENT. Addresses and lengths are hex
+ * strings as on the wire. Objects are strict, so a misspelt key is an error rather
+ * than a silently ignored setting.
+ */
+import * as z from 'zod';
+import type { Scenario, ScenarioDevice, ScenarioGuest, ScenarioStream } from '../platform/scenario.js';
+import { DEFAULT_SCENARIO, DEFAULT_STALL_MODEL } from '../platform/scenario.js';
+import { EmuError, ERROR_CODES } from '../util/emu-error.js';
+import { toHex } from '../util/hex.js';
+import type { IssuePath, WireIssue } from './issues.js';
+import { formatPath, toWireIssues } from './issues.js';
+import { PAGE_2M, PAGE_4K, asid, deviceId, domainId, err, hex64, hexAddr, hexLength, intRange, ns, pageSize, sizeLg2 } from './wire.js';
+
+const D = DEFAULT_SCENARIO;
+const MAX_MEMORY_BYTES = 2 ** 52;
+
+/** Bytes per DMA access: a power of two up to 4 KB, so aligned accesses never cross a 4 KB page (DESIGN.md "DMA"). */
+export const accessBytes = intRange(1, 4096)
+  .refine((n) => (n & (n - 1)) === 0, 'must be a power of two (1, 2, 4, ... 4096) so aligned accesses never cross a 4 KB page')
+  .describe('bytes per request, a power of two 1..4096');
+export const ratePerSec = z
+  .number(err('must be a number of requests per second > 0 and <= 1e9'))
+  .gt(0, 'must be > 0 requests per second')
+  .max(1e9, 'must be <= 1e9 requests per second (one per ns)')
+  .describe('requests per second (virtual time), > 0');
+export const writeRatio = z.number(err('must be a number 0..1')).min(0, 'must be 0..1').max(1, 'must be 0..1').describe('fraction of requests that are writes, 0..1');
+export const streamPattern = z.enum(['random', 'sequential']).describe('address pattern over the range; default random');
+export const streamArrival = z.enum(['fixed', 'poisson']).describe('inter-arrival times: fixed (1/rate) or poisson; default fixed');
+
+export const jitterDist = z.enum(['none', 'uniform', 'normal', 'lognormal']);
+export const stallScope = z.enum(['domain', 'iommu']);
+export const stallPolicy = z.enum(['hold', 'abort']);
+
+const guestRangeDoc = z.strictObject({
+  gpa: hexAddr('0x0', PAGE_4K).describe('guest physical base, 4 KB aligned (2 MB with rmp "2M")'),
+  spa: hexAddr('0x100000000', PAGE_4K).describe('host physical base backing it'),
+  length: hexLength('0x40000000', PAGE_4K).describe('bytes, a multiple of 4 KB (2 MB with rmp "2M")'),
+  rmp: z.enum(['2M', '4K', 'none']).default('2M').describe('RMP state given: assigned as 2 MB or 4 KB pages, or left hypervisor-owned'),
+  validated: z.boolean().default(true).describe('assigned pages are PVALIDATEd'),
+});
+
+const guestDoc = z.strictObject({
+  asid: intRange(1, 1023, ' (0 is the hypervisor)').describe('guest ASID, 1..1023'),
+  ranges: z.array(guestRangeDoc).default([]),
+});
+
+const rmpUpdateDoc = z.strictObject({
+  spa: hexAddr('0x200000000', PAGE_4K),
+  count: intRange(1, 1 << 20).default(1).describe('consecutive pages of pageSize'),
+  assigned: z.boolean(),
+  pageSize,
+  asid: asid.default(0),
+  gpa: hexAddr('0x0', PAGE_4K).prefault('0x0'),
+  immutable: z.boolean().default(false),
+  validated: z.boolean().default(false),
+});
+
+const mappingDoc = z.strictObject({
+  iova: hex64('0x0').describe('IOVA base, aligned to 2^sizeLg2'),
+  spa: hexAddr('0x100000000').describe('SPA base, aligned to 2^sizeLg2'),
+  length: hexLength('0x40000000').describe('bytes, a multiple of 2^sizeLg2'),
+  sizeLg2,
+  read: z.boolean().default(true),
+  write: z.boolean().default(true),
+  fc: z.boolean().default(false),
+});
+
+const deviceDoc = z.strictObject({
+  deviceId,
+  domainId,
+  boundAsid: intRange(1, 1023).optional().describe('TDI_BIND the device to this guest ASID; absent = untrusted'),
+  mode: intRange(1, 6, ' (page-table levels)').default(3).describe('DTE mode (levels); raised when a mapping needs more'),
+  mappings: z.array(mappingDoc).default([]),
+});
+
+const streamDoc = z.strictObject({
+  deviceId,
+  iovaBase: hex64('0x0'),
+  length: hexLength('0x200000'),
+  ratePerSec,
+  accessBytes,
+  writeRatio,
+  pattern: streamPattern.default('random'),
+  arrival: streamArrival.default('fixed'),
+});
+
+const stallModelDoc = z.strictObject({
+  baseNs: ns('fixed part of a stall').default(DEFAULT_STALL_MODEL.baseNs),
+  perEntryNs: ns('per PTE, x512').default(DEFAULT_STALL_MODEL.perEntryNs),
+  jitter: z
+    .strictObject({ dist: jitterDist.default(DEFAULT_STALL_MODEL.jitter.dist), spreadNs: ns('jitter spread').default(DEFAULT_STALL_MODEL.jitter.spreadNs) })
+    .prefault({}),
+  scope: stallScope.default(DEFAULT_STALL_MODEL.scope),
+  policy: stallPolicy.default(DEFAULT_STALL_MODEL.policy),
+  completionTimeoutNs: ns('completion timeout of a held request').default(DEFAULT_STALL_MODEL.completionTimeoutNs),
+});
+
+const scenarioShape = z.strictObject({
+  name: z.string().min(1).max(200).default('custom').describe('a label shown by emu.info'),
+  memoryBytes: hexAddr('0x1000000000', PAGE_2M)
+    .refine((n) => n >= PAGE_2M && n <= MAX_MEMORY_BYTES, 'must be 0x200000 (2 MB) ..0x10000000000000 (2^52)')
+    .prefault(toHex(D.memoryBytes))
+    .describe('host memory size, a multiple of 2 MB; default 64 GiB'),
+  seed: intRange(0, 0xffff_ffff).default(D.seed).describe('PRNG seed'),
+  clock: z
+    .strictObject({
+      mode: z.enum(['virtual', 'realtime']).default(D.clock.mode),
+      speed: z.number().gt(0, 'must be > 0').max(1e6, 'must be <= 1e6').default(D.clock.speed).describe('realtime: virtual ns per wall ns'),
+    })
+    .prefault({}),
+  firmware: z.strictObject({ snpInit: z.boolean().default(D.firmware.snpInit), tioInit: z.boolean().default(D.firmware.tioInit) }).prefault({}),
+  rmpSizeRule: z.enum(['equal', 'not-larger']).default(D.rmpSizeRule).describe('IOMMU RMP check: leaf size equal to, or not larger than, the RMP page size'),
+  eventLogEntries: intRange(1, 65536).default(D.eventLogEntries),
+  serviceNs: ns('DMA service time').default(D.serviceNs),
+  maxAdvanceNs: ns('largest clock.advance').default(D.maxAdvanceNs),
+  guests: z.array(guestDoc).default([]),
+  rmpUpdates: z.array(rmpUpdateDoc).default([]),
+  devices: z.array(deviceDoc).default([]),
+  stallModel: stallModelDoc.prefault({}),
+  streams: z.array(streamDoc).default([]),
+});
+
+type ScenarioShape = z.output<typeof scenarioShape>;
+
+/**
+ * The scenario document schema: structure first, then (only when the structure is
+ * sound) the cross-field checks. Output: a plain `Scenario`.
+ */
+export const scenarioDocument = scenarioShape
+  .transform((doc, ctx): Scenario => {
+    const scenario = toScenario(doc);
+    for (const { path, message } of crossCheck(scenario)) ctx.issues.push({ code: 'custom', path, message, input: doc });
+    return scenario;
+  })
+  .describe('a scenario document: every key optional; {} is an empty platform with default settings');
+
+export type ScenarioDocumentIn = z.input<typeof scenarioShape>;
+
+function toScenario(doc: ScenarioShape): Scenario {
+  return {
+    ...doc,
+    clock: { ...doc.clock },
+    firmware: { ...doc.firmware },
+    guests: doc.guests.map((g): ScenarioGuest => ({ asid: g.asid, ranges: g.ranges.map((r) => ({ ...r })) })),
+    rmpUpdates: doc.rmpUpdates.map((u) => ({ ...u })),
+    devices: doc.devices.map((d): ScenarioDevice => {
+      const device: ScenarioDevice = { deviceId: d.deviceId, domainId: d.domainId, mode: d.mode, mappings: d.mappings.map((m) => ({ ...m })) };
+      if (d.boundAsid !== undefined) device.boundAsid = d.boundAsid;
+      return device;
+    }),
+    stallModel: { ...doc.stallModel, jitter: { ...doc.stallModel.jitter } },
+    streams: doc.streams.map((s): ScenarioStream => ({ ...s })),
+  };
+}
+
+function crossCheck(s: Scenario): WireIssue[] {
+  const issues: WireIssue[] = [];
+  const add = (path: IssuePath, message: string) => issues.push({ path, message });
+  const memHex = toHex(s.memoryBytes);
+
+  const asids = new Map<number, number>();
+  const spaRanges: Array<{ start: number; end: number; path: IssuePath }> = [];
+  s.guests.forEach((g, gi) => {
+    const prev = asids.get(g.asid);
+    if (prev !== undefined) add(['guests', gi, 'asid'], `ASID ${g.asid} is already used by guests[${prev}]; fix: give each guest its own ASID`);
+    else asids.set(g.asid, gi);
+    const gpaRanges: Array<{ start: number; end: number }> = [];
+    g.ranges.forEach((r, ri) => {
+      const at: IssuePath = ['guests', gi, 'ranges', ri];
+      if (r.rmp === '2M') {
+        for (const key of ['gpa', 'spa', 'length'] as const) {
+          if (r[key] % PAGE_2M !== 0) add([...at, key], `must be 2 MB aligned (0x200000) when rmp is "2M"; fix: align it or use rmp "4K"`);
+        }
+      }
+      if (r.spa + r.length > s.memoryBytes) add([...at, 'length'], `range ${toHex(r.spa)}+${toHex(r.length)} ends past memoryBytes ${memHex}; fix: shrink it or raise memoryBytes`);
+      for (const o of gpaRanges) {
+        if (r.gpa < o.end && o.start < r.gpa + r.length) add([...at, 'gpa'], 'overlaps another range of this guest; fix: give each range distinct GPAs');
+      }
+      gpaRanges.push({ start: r.gpa, end: r.gpa + r.length });
+      for (const o of spaRanges) {
+        if (r.spa < o.end && o.start < r.spa + r.length) add([...at, 'spa'], `overlaps the SPAs of ${formatPath('scenario', o.path)}; fix: back each range with distinct host memory`);
+      }
+      spaRanges.push({ start: r.spa, end: r.spa + r.length, path: at });
+    });
+  });
+
+  s.rmpUpdates.forEach((u, ui) => {
+    const size = u.pageSize === '2M' ? PAGE_2M : PAGE_4K;
+    if (u.spa % size !== 0) add(['rmpUpdates', ui, 'spa'], `must be aligned to its pageSize ${u.pageSize}`);
+    if (u.assigned && u.gpa % size !== 0) add(['rmpUpdates', ui, 'gpa'], `must be aligned to its pageSize ${u.pageSize}`);
+    if (u.spa + u.count * size > s.memoryBytes) add(['rmpUpdates', ui, 'count'], `the pages end past memoryBytes ${memHex}; fix: lower count or raise memoryBytes`);
+  });
+
+  const devices = new Map<number, number>();
+  s.devices.forEach((d, di) => {
+    const prev = devices.get(d.deviceId);
+    if (prev !== undefined) add(['devices', di, 'deviceId'], `device ${toHex(d.deviceId)} is already listed as devices[${prev}]; fix: list each device once`);
+    else devices.set(d.deviceId, di);
+    if (d.boundAsid !== undefined && !asids.has(d.boundAsid)) {
+      add(['devices', di, 'boundAsid'], `no guest has ASID ${d.boundAsid}; fix: add it to guests or remove boundAsid (untrusted device)`);
+    }
+    d.mappings.forEach((m, mi) => {
+      const at: IssuePath = ['devices', di, 'mappings', mi];
+      const size = 2 ** m.sizeLg2;
+      const fix = `; fix: use a multiple of 0x${size.toString(16)} or a smaller sizeLg2`;
+      if (m.iova % BigInt(size) !== 0n) add([...at, 'iova'], `must be aligned to 2^sizeLg2 = 0x${size.toString(16)}${fix}`);
+      if (m.spa % size !== 0) add([...at, 'spa'], `must be aligned to 2^sizeLg2 = 0x${size.toString(16)}${fix}`);
+      if (m.length % size !== 0) add([...at, 'length'], `must be a multiple of 2^sizeLg2 = 0x${size.toString(16)}${fix}`);
+      if (m.spa + m.length > s.memoryBytes) add([...at, 'length'], `mapping ${toHex(m.spa)}+${toHex(m.length)} ends past memoryBytes ${memHex}`);
+      if (m.iova + BigInt(m.length) > 2n ** 64n) add([...at, 'length'], 'the IOVA range passes 2^64');
+    });
+  });
+
+  s.streams.forEach((st, si) => {
+    const at: IssuePath = ['streams', si];
+    if (!devices.has(st.deviceId)) add([...at, 'deviceId'], `device ${toHex(st.deviceId)} is not in devices; fix: list it there`);
+    if (st.iovaBase % BigInt(st.accessBytes) !== 0n) add([...at, 'iovaBase'], `must be aligned to accessBytes (${st.accessBytes})`);
+    if (st.length % st.accessBytes !== 0) add([...at, 'length'], `must be a multiple of accessBytes (${st.accessBytes})`);
+  });
+  return issues;
+}
+
+/** Parses a scenario document; throws EmuError BAD_DOCUMENT listing every problem by key path, with a fix. */
+export function parseScenario(doc: unknown): Scenario {
+  const result = scenarioDocument.safeParse(doc);
+  if (result.success) return result.data;
+  const issues = toWireIssues(result.error.issues).map(({ path, message }) => ({ path: formatPath('scenario', path), message }));
+  const lines = issues.map((i) => `  ${i.path}: ${i.message}`);
+  throw new EmuError(ERROR_CODES.BAD_DOCUMENT, `the scenario is not valid (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`, { issues });
+}
+
+/** The inverse of parseScenario: every key written out, hex where the wire uses hex. */
+export function scenarioToDocument(s: Scenario): ScenarioDocumentIn {
+  return {
+    name: s.name,
+    memoryBytes: toHex(s.memoryBytes),
+    seed: s.seed,
+    clock: { ...s.clock },
+    firmware: { ...s.firmware },
+    rmpSizeRule: s.rmpSizeRule,
+    eventLogEntries: s.eventLogEntries,
+    serviceNs: s.serviceNs,
+    maxAdvanceNs: s.maxAdvanceNs,
+    guests: s.guests.map((g) => ({
+      asid: g.asid,
+      ranges: g.ranges.map((r) => ({ gpa: toHex(r.gpa), spa: toHex(r.spa), length: toHex(r.length), rmp: r.rmp, validated: r.validated })),
+    })),
+    rmpUpdates: s.rmpUpdates.map((u) => ({ ...u, spa: toHex(u.spa), gpa: toHex(u.gpa) })),
+    devices: s.devices.map((d) => ({
+      deviceId: d.deviceId,
+      domainId: d.domainId,
+      ...(d.boundAsid !== undefined ? { boundAsid: d.boundAsid } : {}),
+      mode: d.mode,
+      mappings: d.mappings.map((m) => ({ ...m, iova: toHex(m.iova), spa: toHex(m.spa), length: toHex(m.length) })),
+    })),
+    stallModel: { ...s.stallModel, jitter: { ...s.stallModel.jitter } },
+    streams: s.streams.map((st) => ({ ...st, iovaBase: toHex(st.iovaBase), length: toHex(st.length) })),
+  };
+}
+
+/** DESIGN.md "The default scenario" as a document (a test checks it parses to DEFAULT_SCENARIO). */
+export const DEFAULT_SCENARIO_DOCUMENT: ScenarioDocumentIn = {
+  name: 'default',
+  memoryBytes: '0x1000000000',
+  seed: 1,
+  clock: { mode: 'virtual', speed: 1 },
+  firmware: { snpInit: true, tioInit: true },
+  rmpSizeRule: 'equal',
+  eventLogEntries: 512,
+  serviceNs: 500,
+  maxAdvanceNs: 10_000_000_000,
+  guests: [{ asid: 1, ranges: [{ gpa: '0x0', spa: '0x100000000', length: '0x40000000', rmp: '2M', validated: true }] }],
+  rmpUpdates: [],
+  devices: [
+    {
+      deviceId: 0x0100,
+      domainId: 1,
+      boundAsid: 1,
+      mode: 3,
+      mappings: [{ iova: '0x0', spa: '0x100000000', length: '0x40000000', sizeLg2: 21, read: true, write: true, fc: false }],
+    },
+    {
+      deviceId: 0x0200,
+      domainId: 2,
+      mode: 3,
+      mappings: [{ iova: '0x0', spa: '0x80000000', length: '0x4000000', sizeLg2: 12, read: true, write: true, fc: false }],
+    },
+  ],
+  stallModel: {
+    baseNs: 2_000_000,
+    perEntryNs: 0,
+    jitter: { dist: 'uniform', spreadNs: 500_000 },
+    scope: 'domain',
+    policy: 'hold',
+    completionTimeoutNs: 50_000_000,
+  },
+  streams: [],
+};
