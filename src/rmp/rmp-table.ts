@@ -1,0 +1,647 @@
+/**
+ * The RMP of one platform (DESIGN.md "The emulated platform"; hardware.md §1.3-1.6,
+ * §2.2): one logical entry per 4 KB page, where the entry at a 2 MB-aligned PFN with
+ * PageSize = 2M is authoritative for its 512 pages. Untouched memory is unassigned 4 KB.
+ *
+ * Storage is compact so that a 1 TiB guest (524,288 regions) costs a few MiB: one
+ * lazily created chunk per GiB of SPA holds, per 2 MB region, a flag byte, the ASID
+ * and the GPA page number in typed arrays. A region whose 4 KB entries are not all
+ * unassigned has a 512-entry detail record (typed arrays too). Invariants:
+ * - a 2 MB region flag byte is F_LARGE|..., 0 (512 unassigned 4 KB entries) or F_DETAIL;
+ * - a detail record exists iff F_DETAIL, and then holds at least one assigned entry;
+ * - an unassigned 4 KB entry is all zero (RMPUPDATE makes it so; hardware.md §1.5).
+ * Hence the default region (flag 0) and default chunk (absent) cost nothing.
+ */
+import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
+import { toHex } from '../util/hex.js';
+import { encodeRmpRaw, isValidRmpAsid, isValidRmpGpa, RMP_GPA_LIMIT, type RmpEntry, type RmpPageSize } from './rmp-entry.js';
+import { NPF_ERROR, RMP_RC } from './return-codes.js';
+
+const PAGE_BYTES = 4096;
+const REGION_PAGES = 512;
+const REGION_BYTES = REGION_PAGES * PAGE_BYTES;
+/** Regions per chunk: 512 x 2 MB = 1 GiB of SPA. */
+const CHUNK_REGIONS = 512;
+const CHUNK_PAGES = CHUNK_REGIONS * REGION_PAGES;
+
+// Storage flags (this file's storage format, not the RMP bit layout of rmp-entry.ts).
+const F_ASSIGNED = 1;
+const F_LARGE = 2;
+const F_IMMUTABLE = 4;
+const F_VALIDATED = 8;
+const F_VMSA = 16;
+const F_DETAIL = 32;
+const F_ASSIGNED_LARGE = F_ASSIGNED | F_LARGE;
+/** The attributes PSMASH copies to each 4 KB entry and PAGE_UNSMASH requires equal. */
+const F_INHERITED = F_ASSIGNED | F_IMMUTABLE | F_VALIDATED;
+
+interface Detail {
+  flags: Uint8Array;
+  asid: Uint16Array;
+  gpaPfn: Float64Array;
+  /** Assigned entries among the 512; the record is dropped when this reaches 0. */
+  assigned: number;
+}
+
+interface Chunk {
+  flags: Uint8Array;
+  asid: Uint16Array;
+  gpaPfn: Float64Array;
+  detail: (Detail | undefined)[];
+  /** Regions holding any assigned page: lets anyAssignedIn skip a whole GiB. */
+  assignedRegions: number;
+}
+
+export interface RmpRead extends RmpEntry {
+  /** SPA of the authoritative entry's page: the 2 MB base for a 2 MB entry. */
+  entrySpa: number;
+  raw: bigint;
+}
+
+export interface RmpUpdateInput {
+  assigned: boolean;
+  pageSize: RmpPageSize;
+  /** Ignored unless assigned; default 0. */
+  asid?: number;
+  /** Ignored unless assigned; default 0. */
+  gpa?: number;
+  /** Ignored unless assigned; default false. */
+  immutable?: boolean;
+}
+
+export interface PvalidateInput {
+  asid: number;
+  gpa: number;
+  pageSize: RmpPageSize;
+  validate: boolean;
+}
+
+export type PvalidateResult = { rc: number; noUpdate?: true } | { npf: { errorCode: bigint } };
+
+export type UnsmashCheck =
+  | { ok: true }
+  | { ok: false; reason: 'misaligned' | 'already-2m' | 'mismatch'; index?: number; detail: string };
+
+export interface RmpChange {
+  op: 'rmpupdate' | 'psmash' | 'pvalidate' | 'unsmash';
+  spa: number;
+  pageSize: RmpPageSize;
+}
+
+/** The authoritative entry of one page, filled in place by readEntryInto (no allocation). */
+export interface RmpEntryScratch {
+  /** PFN of the authoritative entry (the region base for a 2 MB entry). */
+  entryPfn: number;
+  /** 12 or 21. */
+  pageSizeLg2: number;
+  assigned: boolean;
+  immutable: boolean;
+  validated: boolean;
+  vmsa: boolean;
+  asid: number;
+  /** The entry's own GPA page number. */
+  gpaPfn: number;
+  /** The GPA page number of the page itself: gpaPfn + offset in a 2 MB entry; 0 when unassigned. */
+  pageGpaPfn: number;
+}
+
+export function newRmpScratch(): RmpEntryScratch {
+  return { entryPfn: 0, pageSizeLg2: 12, assigned: false, immutable: false, validated: false, vmsa: false, asid: 0, gpaPfn: 0, pageGpaPfn: 0 };
+}
+
+/**
+ * One run of equal entries in a state document. 2 MB runs step the GPA by 2 MB when
+ * assigned (an unassigned entry has every field zero); 4 KB runs are always assigned
+ * (unassigned 4 KB is the default and is not listed) and step the GPA by 4 KB.
+ */
+export interface RmpStateRecord {
+  spa: number;
+  pageSize: RmpPageSize;
+  count: number;
+  assigned: boolean;
+  immutable: boolean;
+  validated: boolean;
+  vmsa: boolean;
+  asid: number;
+  /** GPA of the first entry of the run. */
+  gpa: number;
+}
+
+/** Ascending, non-overlapping runs of the non-default entries. */
+export interface RmpState {
+  sizeBytes: number;
+  entries: RmpStateRecord[];
+}
+
+const RECORD_KEYS = ['spa', 'pageSize', 'count', 'assigned', 'immutable', 'validated', 'vmsa', 'asid', 'gpa'];
+
+function newChunk(): Chunk {
+  return {
+    flags: new Uint8Array(CHUNK_REGIONS),
+    asid: new Uint16Array(CHUNK_REGIONS),
+    gpaPfn: new Float64Array(CHUNK_REGIONS),
+    detail: new Array<Detail | undefined>(CHUNK_REGIONS).fill(undefined),
+    assignedRegions: 0,
+  };
+}
+
+function newDetail(): Detail {
+  return { flags: new Uint8Array(REGION_PAGES), asid: new Uint16Array(REGION_PAGES), gpaPfn: new Float64Array(REGION_PAGES), assigned: 0 };
+}
+
+function regionHasAssigned(flags: number): boolean {
+  return (flags & F_ASSIGNED_LARGE) === F_ASSIGNED_LARGE || (flags & F_DETAIL) !== 0;
+}
+
+function fillFlags(out: RmpEntryScratch, f: number): void {
+  out.assigned = (f & F_ASSIGNED) !== 0;
+  out.immutable = (f & F_IMMUTABLE) !== 0;
+  out.validated = (f & F_VALIDATED) !== 0;
+  out.vmsa = (f & F_VMSA) !== 0;
+}
+
+function badDocument(message: string, path?: string): EmuError {
+  return new EmuError(ERROR_CODES.BAD_DOCUMENT, `RMP state: ${message}`, path === undefined ? undefined : { path });
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+export class RmpTable {
+  readonly sizeBytes: number;
+  readonly pageCount: number;
+  onChange: ((change: RmpChange) => void) | undefined = undefined;
+  private chunks: (Chunk | undefined)[] = [];
+  private assignedPages = 0;
+  private readonly scratch = newRmpScratch();
+
+  constructor(sizeBytes: number) {
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % PAGE_BYTES !== 0) {
+      throw invalidArgument(`RMP memory size must be a positive multiple of 4 KB, got ${sizeBytes}`);
+    }
+    this.sizeBytes = sizeBytes;
+    this.pageCount = sizeBytes / PAGE_BYTES;
+  }
+
+  // ---- instructions -------------------------------------------------------------
+
+  read(spa: number): RmpRead {
+    this.checkSpa(spa);
+    const e = this.readEntryInto(Math.floor(spa / PAGE_BYTES), this.scratch);
+    const entry: RmpEntry = {
+      assigned: e.assigned,
+      pageSize: e.pageSizeLg2 === 21 ? '2M' : '4K',
+      immutable: e.immutable,
+      validated: e.validated,
+      vmsa: e.vmsa,
+      asid: e.asid,
+      gpa: e.gpaPfn * PAGE_BYTES,
+    };
+    return { entrySpa: e.entryPfn * PAGE_BYTES, ...entry, raw: encodeRmpRaw(entry) };
+  }
+
+  /** RMPUPDATE (hardware.md §1.5 with DESIGN.md's decisions); returns an RMP_RC. */
+  rmpUpdate(spa: number, input: RmpUpdateInput): number {
+    this.checkSpa(spa);
+    const large = this.isLarge(input.pageSize);
+    if (spa % (large ? REGION_BYTES : PAGE_BYTES) !== 0) return RMP_RC.FAIL_INPUT;
+    let flags = 0;
+    let asid = 0;
+    let gpaPfn = 0;
+    if (input.assigned) {
+      asid = input.asid ?? 0;
+      const gpa = input.gpa ?? 0;
+      if (!isValidRmpAsid(asid) || !isValidRmpGpa(gpa) || (large && gpa % REGION_BYTES !== 0)) return RMP_RC.FAIL_INPUT;
+      flags = F_ASSIGNED | (input.immutable === true ? F_IMMUTABLE : 0);
+      gpaPfn = gpa / PAGE_BYTES;
+    }
+    const pfn = spa / PAGE_BYTES;
+    const region = Math.floor(pfn / REGION_PAGES);
+    const rf = this.regionFlags(region);
+    if (large) {
+      this.check2MInMemory(region, spa);
+      // F_DETAIL means some 4 KB entry is assigned; an immutable 4 KB entry is always
+      // assigned, so FAIL_OVERLAP precedes it as DESIGN.md orders.
+      if ((rf & F_DETAIL) !== 0) return RMP_RC.FAIL_OVERLAP;
+      if ((rf & F_IMMUTABLE) !== 0) return RMP_RC.FAIL_PERMISSION;
+      this.setRegion(region, flags | F_LARGE, asid, gpaPfn);
+    } else {
+      if ((rf & F_ASSIGNED_LARGE) === F_ASSIGNED_LARGE) return RMP_RC.FAIL_OVERLAP;
+      if ((this.pageFlags(pfn) & F_IMMUTABLE) !== 0) return RMP_RC.FAIL_PERMISSION;
+      // Our choice (the hardware is not public): a 4 KB update inside an UNASSIGNED
+      // 2 MB entry needs no PSMASH; the region becomes 512 unassigned 4 KB entries
+      // and then this one is written.
+      if ((rf & F_LARGE) !== 0) this.setRegion(region, 0, 0, 0);
+      this.setPage(pfn, flags, asid, gpaPfn);
+    }
+    this.changed('rmpupdate', spa, input.pageSize);
+    return RMP_RC.SUCCESS;
+  }
+
+  /** PSMASH (hardware.md §1.4): an assigned 2 MB entry becomes 512 4 KB entries, VMSA = 0. */
+  psmash(spa: number): number {
+    this.checkSpa(spa);
+    if (spa % REGION_BYTES !== 0) return RMP_RC.FAIL_INPUT;
+    const region = spa / REGION_BYTES;
+    const chunk = this.chunks[region >>> 9];
+    const i = region & 511;
+    const f = chunk === undefined ? 0 : (chunk.flags[i] as number);
+    if (chunk === undefined || (f & F_ASSIGNED_LARGE) !== F_ASSIGNED_LARGE) return RMP_RC.FAIL_BADADDR;
+    const d = newDetail();
+    d.flags.fill(f & F_INHERITED);
+    d.asid.fill(chunk.asid[i] as number);
+    const gpaPfn = chunk.gpaPfn[i] as number;
+    for (let k = 0; k < REGION_PAGES; k++) d.gpaPfn[k] = gpaPfn + k;
+    d.assigned = REGION_PAGES;
+    chunk.detail[i] = d;
+    chunk.flags[i] = F_DETAIL;
+    chunk.asid[i] = 0;
+    chunk.gpaPfn[i] = 0;
+    this.changed('psmash', spa, '2M');
+    return RMP_RC.SUCCESS;
+  }
+
+  /**
+   * PVALIDATE at `spa`, which the platform translated from the guest's GPA (it also
+   * answers "GPA outside the guest" itself). Order per DESIGN.md: alignment, then
+   * owner (ASID and GPA), then sizes.
+   */
+  pvalidate(spa: number, req: PvalidateInput): PvalidateResult {
+    this.checkSpa(spa);
+    const large = this.isLarge(req.pageSize);
+    const align = large ? REGION_BYTES : PAGE_BYTES;
+    if (spa % align !== 0 || !Number.isSafeInteger(req.gpa) || req.gpa < 0 || req.gpa % align !== 0) return { rc: RMP_RC.FAIL_INPUT };
+    const pfn = spa / PAGE_BYTES;
+    const region = Math.floor(pfn / REGION_PAGES);
+    if (large) this.check2MInMemory(region, spa);
+    const e = this.readEntryInto(pfn, this.scratch);
+    if (!e.assigned || e.asid !== req.asid || e.pageGpaPfn * PAGE_BYTES !== req.gpa) return { npf: { errorCode: NPF_ERROR.RMP } };
+    const entryLarge = e.pageSizeLg2 === 21;
+    if (large && !entryLarge) return { rc: RMP_RC.FAIL_SIZEMISMATCH };
+    if (!large && entryLarge) return { npf: { errorCode: NPF_ERROR.RMP | NPF_ERROR.SIZEM } };
+    if (e.validated === req.validate) return { rc: RMP_RC.SUCCESS, noUpdate: true };
+    const chunk = this.chunks[region >>> 9] as Chunk;
+    const i = region & 511;
+    if (entryLarge) chunk.flags[i] = (chunk.flags[i] as number) ^ F_VALIDATED;
+    else {
+      const d = chunk.detail[i] as Detail;
+      d.flags[pfn & 511] = (d.flags[pfn & 511] as number) ^ F_VALIDATED;
+    }
+    this.changed('pvalidate', spa, req.pageSize);
+    return { rc: RMP_RC.SUCCESS };
+  }
+
+  /**
+   * SNP_PAGE_UNSMASH's check (hardware.md §2.2, preconditions UNCONFIRMED; ours):
+   * spa 2 MB aligned; the region holds 512 4 KB entries; all have entry 0's
+   * Assigned/ASID/Validated/Immutable; when assigned, gpa_i = gpa_0 + i x 4 KB with
+   * gpa_0 2 MB aligned; VMSA = 0 everywhere. 512 unassigned entries pass (they merge
+   * into an unassigned 2 MB entry). Changes nothing.
+   */
+  canPageUnsmash(spa: number): UnsmashCheck {
+    this.checkSpa(spa);
+    if (spa % REGION_BYTES !== 0) return { ok: false, reason: 'misaligned', detail: `spa ${toHex(spa)} is not 2 MB aligned` };
+    const region = spa / REGION_BYTES;
+    this.check2MInMemory(region, spa);
+    const f = this.regionFlags(region);
+    if ((f & F_LARGE) !== 0) return { ok: false, reason: 'already-2m', detail: `the RMP entry at ${toHex(spa)} is already a 2 MB entry` };
+    const d = this.chunks[region >>> 9]?.detail[region & 511];
+    if (d === undefined) return { ok: true };
+    const f0 = d.flags[0] as number;
+    const asid0 = d.asid[0] as number;
+    const gpa0 = d.gpaPfn[0] as number;
+    const assigned = (f0 & F_ASSIGNED) !== 0;
+    const mismatch = (index: number, detail: string): UnsmashCheck => ({ ok: false, reason: 'mismatch', index, detail: `entry ${index}: ${detail}` });
+    if (assigned && gpa0 % REGION_PAGES !== 0) return mismatch(0, `gpa ${toHex(gpa0 * PAGE_BYTES)} is not 2 MB aligned`);
+    for (let k = 0; k < REGION_PAGES; k++) {
+      const fk = d.flags[k] as number;
+      if ((fk & F_VMSA) !== 0) return mismatch(k, 'VMSA is set');
+      if ((fk & F_INHERITED) !== (f0 & F_INHERITED)) return mismatch(k, 'assigned/immutable/validated differ from entry 0');
+      if (d.asid[k] !== asid0) return mismatch(k, `asid ${d.asid[k]} differs from entry 0's ${asid0}`);
+      if (assigned && d.gpaPfn[k] !== gpa0 + k) {
+        return mismatch(k, `gpa ${toHex((d.gpaPfn[k] as number) * PAGE_BYTES)} is not ${toHex((gpa0 + k) * PAGE_BYTES)}`);
+      }
+    }
+    return { ok: true };
+  }
+
+  /** SNP_PAGE_UNSMASH: the inverse of PSMASH when canPageUnsmash passes; else changes nothing. */
+  pageUnsmash(spa: number): UnsmashCheck {
+    const check = this.canPageUnsmash(spa);
+    if (!check.ok) return check;
+    const region = spa / REGION_BYTES;
+    const d = this.chunks[region >>> 9]?.detail[region & 511];
+    if (d === undefined) this.setRegion(region, F_LARGE, 0, 0);
+    else this.setRegion(region, F_LARGE | ((d.flags[0] as number) & F_INHERITED), d.asid[0] as number, d.gpaPfn[0] as number);
+    this.changed('unsmash', spa, '2M');
+    return check;
+  }
+
+  // ---- DMA hot path and audit: numbers only, no allocation ------------------------
+  // A PFN outside memory reads as an unassigned 4 KB entry; PFNs must be integers.
+
+  readEntryInto(pfn: number, out: RmpEntryScratch): RmpEntryScratch {
+    const low = pfn & 511;
+    const region = (pfn - low) / REGION_PAGES;
+    const chunk = pfn >= 0 && pfn < this.pageCount ? this.chunks[region >>> 9] : undefined;
+    const i = region & 511;
+    const f = chunk === undefined ? 0 : (chunk.flags[i] as number);
+    if ((f & F_LARGE) !== 0) {
+      const c = chunk as Chunk;
+      out.entryPfn = pfn - low;
+      out.pageSizeLg2 = 21;
+      fillFlags(out, f);
+      out.asid = c.asid[i] as number;
+      out.gpaPfn = c.gpaPfn[i] as number;
+      out.pageGpaPfn = out.assigned ? out.gpaPfn + low : 0;
+      return out;
+    }
+    out.entryPfn = pfn;
+    out.pageSizeLg2 = 12;
+    const d = (f & F_DETAIL) !== 0 ? (chunk as Chunk).detail[i] : undefined;
+    if (d === undefined) {
+      fillFlags(out, 0);
+      out.asid = 0;
+      out.gpaPfn = 0;
+    } else {
+      fillFlags(out, d.flags[low] as number);
+      out.asid = d.asid[low] as number;
+      out.gpaPfn = d.gpaPfn[low] as number;
+    }
+    out.pageGpaPfn = out.gpaPfn;
+    return out;
+  }
+
+  isAssigned(pfn: number): boolean {
+    if (!(pfn >= 0 && pfn < this.pageCount)) return false;
+    const low = pfn & 511;
+    const region = (pfn - low) / REGION_PAGES;
+    const chunk = this.chunks[region >>> 9];
+    if (chunk === undefined) return false;
+    const f = chunk.flags[region & 511] as number;
+    if ((f & F_LARGE) !== 0) return (f & F_ASSIGNED) !== 0;
+    if ((f & F_DETAIL) === 0) return false;
+    return (((chunk.detail[region & 511] as Detail).flags[low] as number) & F_ASSIGNED) !== 0;
+  }
+
+  /** log2 of the authoritative entry's size: 21 inside a 2 MB entry, else 12. */
+  authoritativePageSizeLg2(pfn: number): number {
+    if (!(pfn >= 0 && pfn < this.pageCount)) return 12;
+    const region = (pfn - (pfn & 511)) / REGION_PAGES;
+    const chunk = this.chunks[region >>> 9];
+    return chunk !== undefined && ((chunk.flags[region & 511] as number) & F_LARGE) !== 0 ? 21 : 12;
+  }
+
+  /** Whether any page of [firstPfn, firstPfn + pages) is assigned; O(1) per 2 MB region, per absent or clean GiB. */
+  anyAssignedIn(firstPfn: number, pages: number): boolean {
+    let pfn = Math.max(0, firstPfn);
+    const end = Math.min(this.pageCount, firstPfn + pages);
+    while (pfn < end) {
+      const low = pfn & 511;
+      const region = (pfn - low) / REGION_PAGES;
+      const chunk = this.chunks[region >>> 9];
+      if (chunk === undefined || chunk.assignedRegions === 0) {
+        pfn = ((region >>> 9) + 1) * CHUNK_PAGES;
+        continue;
+      }
+      const regionEnd = Math.min(end, pfn - low + REGION_PAGES);
+      const f = chunk.flags[region & 511] as number;
+      if ((f & F_LARGE) !== 0) {
+        if ((f & F_ASSIGNED) !== 0) return true;
+      } else if ((f & F_DETAIL) !== 0) {
+        const d = chunk.detail[region & 511] as Detail;
+        if (low === 0 && regionEnd - pfn === REGION_PAGES) return true; // a detail record holds an assigned entry
+        for (let k = low; k < low + regionEnd - pfn; k++) if (((d.flags[k] as number) & F_ASSIGNED) !== 0) return true;
+      }
+      pfn = regionEnd;
+    }
+    return false;
+  }
+
+  /** Indices (spa / 2 MB) of the regions that are not 512 unassigned 4 KB entries, ascending. */
+  *regions(): IterableIterator<number> {
+    for (let ci = 0; ci < this.chunks.length; ci++) {
+      const chunk = this.chunks[ci];
+      if (chunk === undefined) continue;
+      for (let i = 0; i < CHUNK_REGIONS; i++) if (chunk.flags[i] !== 0) yield ci * CHUNK_REGIONS + i;
+    }
+  }
+
+  /** True when the region holds 4 KB entries of which at least one is assigned (a smashed or 4 KB-built region). */
+  isRegionSmashed(regionIndex: number): boolean {
+    const chunk = this.chunks[regionIndex >>> 9];
+    return chunk !== undefined && ((chunk.flags[regionIndex & 511] as number) & F_DETAIL) !== 0;
+  }
+
+  assignedPageCount(): number {
+    return this.assignedPages;
+  }
+
+  // ---- state -------------------------------------------------------------------
+
+  /** Runs of equal non-default entries (see RmpStateRecord); a 1 TiB guest of 2 MB pages is one record. */
+  getState(): RmpState {
+    const entries: RmpStateRecord[] = [];
+    let last: RmpStateRecord | undefined;
+    const add = (spa: number, pageSize: RmpPageSize, f: number, asid: number, gpaPfn: number): void => {
+      const size = pageSize === '2M' ? REGION_BYTES : PAGE_BYTES;
+      const assigned = (f & F_ASSIGNED) !== 0;
+      const immutable = (f & F_IMMUTABLE) !== 0;
+      const validated = (f & F_VALIDATED) !== 0;
+      const vmsa = (f & F_VMSA) !== 0;
+      const gpa = gpaPfn * PAGE_BYTES;
+      if (
+        last !== undefined && last.pageSize === pageSize && last.spa + last.count * size === spa &&
+        last.assigned === assigned && last.immutable === immutable && last.validated === validated &&
+        last.vmsa === vmsa && last.asid === asid && last.gpa + (assigned ? last.count * size : 0) === gpa
+      ) {
+        last.count++;
+        return;
+      }
+      last = { spa, pageSize, count: 1, assigned, immutable, validated, vmsa, asid, gpa };
+      entries.push(last);
+    };
+    for (const region of this.regions()) {
+      const chunk = this.chunks[region >>> 9] as Chunk;
+      const i = region & 511;
+      const f = chunk.flags[i] as number;
+      if ((f & F_LARGE) !== 0) {
+        add(region * REGION_BYTES, '2M', f, chunk.asid[i] as number, chunk.gpaPfn[i] as number);
+        continue;
+      }
+      const d = chunk.detail[i] as Detail;
+      for (let k = 0; k < REGION_PAGES; k++) {
+        const fk = d.flags[k] as number;
+        if ((fk & F_ASSIGNED) !== 0) add((region * REGION_PAGES + k) * PAGE_BYTES, '4K', fk, d.asid[k] as number, d.gpaPfn[k] as number);
+      }
+    }
+    return { sizeBytes: this.sizeBytes, entries };
+  }
+
+  /** Replaces the whole table; on any error throws BAD_DOCUMENT and leaves it unchanged. Not reported to onChange. */
+  setState(state: unknown): void {
+    const next = new RmpTable(this.sizeBytes);
+    next.load(state);
+    this.chunks = next.chunks;
+    this.assignedPages = next.assignedPages;
+  }
+
+  /** An independent copy (for snapshots); onChange is not copied. */
+  clone(): RmpTable {
+    const copy = new RmpTable(this.sizeBytes);
+    copy.assignedPages = this.assignedPages;
+    copy.chunks = this.chunks.map((c) =>
+      c === undefined
+        ? undefined
+        : {
+            flags: c.flags.slice(),
+            asid: c.asid.slice(),
+            gpaPfn: c.gpaPfn.slice(),
+            detail: c.detail.map((d) => d && { flags: d.flags.slice(), asid: d.asid.slice(), gpaPfn: d.gpaPfn.slice(), assigned: d.assigned }),
+            assignedRegions: c.assignedRegions,
+          },
+    );
+    return copy;
+  }
+
+  private load(state: unknown): void {
+    if (!isRecord(state)) throw badDocument('must be an object {sizeBytes, entries}');
+    for (const key of Object.keys(state)) if (key !== 'sizeBytes' && key !== 'entries') throw badDocument(`unknown key "${key}"`, key);
+    if (state.sizeBytes !== this.sizeBytes) {
+      throw badDocument(`sizeBytes ${String(state.sizeBytes)} does not match this platform's memory size ${this.sizeBytes}`, 'sizeBytes');
+    }
+    const list = state.entries;
+    if (!Array.isArray(list)) throw badDocument('entries must be an array', 'entries');
+    let end = 0;
+    for (let n = 0; n < list.length; n++) {
+      const path = `entries[${n}]`;
+      const rec: unknown = list[n];
+      if (!isRecord(rec)) throw badDocument(`${path} must be an object`, path);
+      for (const key of Object.keys(rec)) if (!RECORD_KEYS.includes(key)) throw badDocument(`${path} has unknown key "${key}"`, `${path}.${key}`);
+      const { spa, pageSize, count, assigned, immutable, validated, vmsa, asid, gpa } = rec;
+      if (pageSize !== '4K' && pageSize !== '2M') throw badDocument(`${path}.pageSize must be "4K" or "2M"`, `${path}.pageSize`);
+      const size = pageSize === '2M' ? REGION_BYTES : PAGE_BYTES;
+      for (const [name, value] of Object.entries({ assigned, immutable, validated, vmsa })) {
+        if (typeof value !== 'boolean') throw badDocument(`${path}.${name} must be a boolean`, `${path}.${name}`);
+      }
+      if (typeof spa !== 'number' || !Number.isSafeInteger(spa) || spa < 0 || spa % size !== 0) {
+        throw badDocument(`${path}.spa must be a ${pageSize}-aligned address`, `${path}.spa`);
+      }
+      if (spa < end) throw badDocument(`${path}.spa ${toHex(spa)} overlaps or precedes the previous entry (entries must ascend)`, `${path}.spa`);
+      if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1 || spa + count * size > this.sizeBytes) {
+        throw badDocument(`${path}.count must be a positive integer keeping the run inside memory (${toHex(this.sizeBytes)} bytes)`, `${path}.count`);
+      }
+      if (typeof asid !== 'number' || !isValidRmpAsid(asid)) throw badDocument(`${path}.asid must be an integer 0..1023`, `${path}.asid`);
+      if (typeof gpa !== 'number' || !isValidRmpGpa(gpa) || gpa % size !== 0) {
+        throw badDocument(`${path}.gpa must be a ${pageSize}-aligned address below 2^51`, `${path}.gpa`);
+      }
+      if (assigned !== true) {
+        if (pageSize === '4K') throw badDocument(`${path}: unassigned 4 KB entries are the default and must not be listed`, path);
+        if (immutable || validated || vmsa || asid !== 0 || gpa !== 0) {
+          throw badDocument(`${path}: an unassigned entry has immutable/validated/vmsa false and asid/gpa 0`, path);
+        }
+      } else if (gpa + count * size > RMP_GPA_LIMIT) {
+        throw badDocument(`${path}: the run's last GPA passes 2^51`, `${path}.gpa`);
+      }
+      end = spa + count * size;
+      const f = (assigned === true ? F_ASSIGNED : 0) | (immutable === true ? F_IMMUTABLE : 0) | (validated === true ? F_VALIDATED : 0) | (vmsa === true ? F_VMSA : 0);
+      const stride = assigned === true ? size / PAGE_BYTES : 0;
+      for (let k = 0; k < count; k++) {
+        const gpaPfn = gpa / PAGE_BYTES + k * stride;
+        if (pageSize === '2M') this.setRegion(spa / REGION_BYTES + k, f | F_LARGE, asid, gpaPfn);
+        else this.setPage(spa / PAGE_BYTES + k, f, asid, gpaPfn);
+      }
+    }
+  }
+
+  // ---- storage -------------------------------------------------------------------
+
+  private checkSpa(spa: number): void {
+    if (!Number.isSafeInteger(spa) || spa < 0 || spa >= this.sizeBytes) {
+      throw new EmuError(ERROR_CODES.OUT_OF_RANGE, `spa ${Number.isSafeInteger(spa) && spa >= 0 ? toHex(spa) : String(spa)} is outside memory (size ${toHex(this.sizeBytes)})`, { spa });
+    }
+  }
+
+  /** A 2 MB operation on the last region of a memory that is not a 2 MB multiple is misuse. */
+  private check2MInMemory(region: number, spa: number): void {
+    if ((region + 1) * REGION_BYTES > this.sizeBytes) {
+      throw new EmuError(ERROR_CODES.OUT_OF_RANGE, `the 2 MB page at spa ${toHex(spa)} extends past the end of memory (size ${toHex(this.sizeBytes)})`, { spa });
+    }
+  }
+
+  private isLarge(pageSize: RmpPageSize): boolean {
+    if (pageSize !== '4K' && pageSize !== '2M') throw invalidArgument(`pageSize must be "4K" or "2M", got ${String(pageSize)}`);
+    return pageSize === '2M';
+  }
+
+  private regionFlags(region: number): number {
+    const chunk = this.chunks[region >>> 9];
+    return chunk === undefined ? 0 : (chunk.flags[region & 511] as number);
+  }
+
+  /** Flags of a page's own 4 KB entry (0 when the region has no detail). */
+  private pageFlags(pfn: number): number {
+    const region = (pfn - (pfn & 511)) / REGION_PAGES;
+    const d = this.chunks[region >>> 9]?.detail[region & 511];
+    return d === undefined ? 0 : (d.flags[pfn & 511] as number);
+  }
+
+  private changed(op: RmpChange['op'], spa: number, pageSize: RmpPageSize): void {
+    this.onChange?.({ op, spa, pageSize });
+  }
+
+  /** Makes a region one 2 MB entry (flags with F_LARGE), or the default (flags 0); drops any detail. */
+  private setRegion(region: number, flags: number, asid: number, gpaPfn: number): void {
+    let chunk = this.chunks[region >>> 9];
+    if (chunk === undefined) {
+      if (flags === 0) return;
+      chunk = newChunk();
+      this.chunks[region >>> 9] = chunk;
+    }
+    const i = region & 511;
+    const old = chunk.flags[i] as number;
+    const oldPages = (old & F_ASSIGNED_LARGE) === F_ASSIGNED_LARGE ? REGION_PAGES : (chunk.detail[i]?.assigned ?? 0);
+    this.assignedPages += ((flags & F_ASSIGNED) !== 0 ? REGION_PAGES : 0) - oldPages;
+    chunk.assignedRegions += (regionHasAssigned(flags) ? 1 : 0) - (regionHasAssigned(old) ? 1 : 0);
+    chunk.flags[i] = flags;
+    chunk.asid[i] = asid;
+    chunk.gpaPfn[i] = gpaPfn;
+    chunk.detail[i] = undefined;
+  }
+
+  /** Writes one 4 KB entry of a region that is not a 2 MB entry; an unassigned entry is stored all zero. */
+  private setPage(pfn: number, flags: number, asid: number, gpaPfn: number): void {
+    const assigned = (flags & F_ASSIGNED) !== 0;
+    const low = pfn & 511;
+    const region = (pfn - low) / REGION_PAGES;
+    const i = region & 511;
+    let chunk = this.chunks[region >>> 9];
+    let d = chunk?.detail[i];
+    if (d === undefined) {
+      if (!assigned) return;
+      if (chunk === undefined) {
+        chunk = newChunk();
+        this.chunks[region >>> 9] = chunk;
+      }
+      d = newDetail();
+      chunk.detail[i] = d;
+      chunk.flags[i] = F_DETAIL;
+      chunk.assignedRegions++;
+    }
+    const was = ((d.flags[low] as number) & F_ASSIGNED) !== 0;
+    d.flags[low] = assigned ? flags : 0;
+    d.asid[low] = assigned ? asid : 0;
+    d.gpaPfn[low] = assigned ? gpaPfn : 0;
+    if (was !== assigned) {
+      d.assigned += assigned ? 1 : -1;
+      this.assignedPages += assigned ? 1 : -1;
+    }
+    if (d.assigned === 0) {
+      const c = chunk as Chunk;
+      c.detail[i] = undefined;
+      c.flags[i] = 0;
+      c.assignedRegions--;
+    }
+  }
+}

@@ -1,0 +1,114 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { RMP_RC } from '../../src/rmp/return-codes.js';
+import { RmpTable } from '../../src/rmp/rmp-table.js';
+
+const K4 = 0x1000;
+const M2 = 0x200000;
+const REGIONS = 4;
+const SIZE = REGIONS * M2;
+
+/** Naive model: every page's authoritative entry, as read() reports it, in a Map (default: absent). */
+interface ModelEntry { entryPfn: number; large: boolean; assigned: boolean; immutable: boolean; validated: boolean; asid: number; gpaPfn: number }
+type Model = Map<number, ModelEntry>;
+const zero = (pfn: number): ModelEntry => ({ entryPfn: pfn, large: false, assigned: false, immutable: false, validated: false, asid: 0, gpaPfn: 0 });
+const at = (m: Model, pfn: number): ModelEntry => m.get(pfn) ?? zero(pfn);
+
+function modelUpdate(m: Model, pfn: number, large: boolean, assigned: boolean, asid: number, gpaPfn: number, immutable: boolean): number {
+  const base = pfn - (pfn % 512);
+  const e = at(m, pfn);
+  if (large) {
+    for (let k = 0; k < 512; k++) if (at(m, base + k).assigned && !at(m, base + k).large) return RMP_RC.FAIL_OVERLAP;
+    if (e.immutable) return RMP_RC.FAIL_PERMISSION;
+    for (let k = 0; k < 512; k++) {
+      m.set(base + k, { entryPfn: base, large: true, assigned, immutable: assigned && immutable, validated: false, asid: assigned ? asid : 0, gpaPfn: assigned ? gpaPfn : 0 });
+    }
+    return RMP_RC.SUCCESS;
+  }
+  if (e.large && e.assigned) return RMP_RC.FAIL_OVERLAP;
+  if (e.immutable) return RMP_RC.FAIL_PERMISSION;
+  if (e.large) for (let k = 0; k < 512; k++) m.delete(base + k);
+  if (assigned) m.set(pfn, { entryPfn: pfn, large: false, assigned, immutable, validated: false, asid, gpaPfn });
+  else m.delete(pfn);
+  return RMP_RC.SUCCESS;
+}
+
+function modelPsmash(m: Model, base: number): number {
+  const e = at(m, base);
+  if (!e.large || !e.assigned) return RMP_RC.FAIL_BADADDR;
+  for (let k = 0; k < 512; k++) m.set(base + k, { ...e, entryPfn: base + k, large: false, gpaPfn: e.gpaPfn + k });
+  return RMP_RC.SUCCESS;
+}
+
+function modelCanUnsmash(m: Model, base: number): boolean {
+  const e0 = at(m, base);
+  if (e0.large || (e0.assigned && e0.gpaPfn % 512 !== 0)) return false;
+  for (let k = 0; k < 512; k++) {
+    const e = at(m, base + k);
+    if (e.assigned !== e0.assigned || e.immutable !== e0.immutable || e.validated !== e0.validated || e.asid !== e0.asid) return false;
+    if (e.assigned && e.gpaPfn !== e0.gpaPfn + k) return false;
+  }
+  return true;
+}
+
+const op = fc.oneof(
+  fc.record({ kind: fc.constant('update' as const), region: fc.nat(REGIONS - 1), page: fc.constantFrom(0, 1, 7, 511), large: fc.boolean(), assigned: fc.boolean(), asid: fc.nat(3), gpaRegion: fc.nat(8), immutable: fc.boolean() }),
+  fc.record({ kind: fc.constant('psmash' as const), region: fc.nat(REGIONS - 1) }),
+  fc.record({ kind: fc.constant('validate' as const), region: fc.nat(REGIONS - 1), page: fc.constantFrom(0, 1, 7, 511), large: fc.boolean(), validate: fc.boolean() }),
+  fc.record({ kind: fc.constant('unsmash' as const), region: fc.nat(REGIONS - 1) }),
+);
+
+describe('RmpTable model', () => {
+  it('keeps read() consistent with a naive per-page model over random RMPUPDATE / PSMASH / PVALIDATE / PAGE_UNSMASH', () => {
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        const t = new RmpTable(SIZE);
+        const m: Model = new Map();
+        for (const o of ops) {
+          const base = o.region * 512;
+          if (o.kind === 'update') {
+            const pfn = o.large ? base : base + o.page;
+            const gpaPfn = o.gpaRegion * 512 + (o.large ? 0 : o.page);
+            const rc = t.rmpUpdate(pfn * K4, { assigned: o.assigned, pageSize: o.large ? '2M' : '4K', asid: o.asid, gpa: gpaPfn * K4, immutable: o.immutable });
+            expect(rc).toBe(modelUpdate(m, pfn, o.large, o.assigned, o.asid, gpaPfn, o.immutable));
+          } else if (o.kind === 'psmash') {
+            expect(t.psmash(base * K4)).toBe(modelPsmash(m, base));
+          } else if (o.kind === 'validate') {
+            // Validate whatever the page holds, so owner checks pass and the size rules are exercised.
+            const pfn = o.large ? base : base + o.page;
+            const e = at(m, pfn);
+            const gpaPfn = e.large ? e.gpaPfn + (pfn - e.entryPfn) : e.gpaPfn;
+            const r = t.pvalidate(pfn * K4, { asid: e.asid, gpa: gpaPfn * K4, pageSize: o.large ? '2M' : '4K', validate: o.validate });
+            if (e.assigned && e.large === o.large && 'rc' in r && r.rc === 0) {
+              for (let k = 0; k < 512; k++) if (e.large) m.set(base + k, { ...at(m, base + k), validated: o.validate });
+              if (!e.large) m.set(pfn, { ...e, validated: o.validate });
+            } else if (e.assigned && e.large === o.large) throw new Error('pvalidate refused a matching request');
+          } else {
+            const r = t.pageUnsmash(base * K4);
+            expect(r.ok).toBe(modelCanUnsmash(m, base));
+            if (r.ok) {
+              const e = at(m, base);
+              for (let k = 0; k < 512; k++) m.set(base + k, { ...e, entryPfn: base, large: true });
+            }
+          }
+        }
+        const bad: number[] = [];
+        for (let pfn = 0; pfn < SIZE / K4; pfn++) {
+          const e = at(m, pfn);
+          const r = t.read(pfn * K4);
+          const same =
+            r.entrySpa === e.entryPfn * K4 && (r.pageSize === '2M') === e.large && r.assigned === e.assigned && r.immutable === e.immutable &&
+            r.validated === e.validated && r.asid === e.asid && r.gpa === e.gpaPfn * K4 && t.isAssigned(pfn) === e.assigned;
+          if (!same) bad.push(pfn);
+        }
+        expect(bad).toEqual([]);
+        const assigned = [...m.values()].filter((e) => e.assigned).length;
+        expect(t.assignedPageCount()).toBe(assigned);
+        const u = new RmpTable(SIZE);
+        u.setState(t.getState());
+        expect(u.getState()).toEqual(t.getState());
+      }),
+      { numRuns: 150, seed: 42 },
+    );
+  });
+});
