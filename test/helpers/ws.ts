@@ -6,7 +6,7 @@
  */
 import { WebSocket } from 'ws';
 import type { ClientOptions } from 'ws';
-import type { RpcCallContext, RpcHandler } from '../../src/rpc/method-table.js';
+import type { RpcCallContext, RpcHandler, ServerHooks } from '../../src/rpc/method-table.js';
 import { RpcError } from '../../src/rpc/method-table.js';
 import { EmuError } from '../../src/util/emu-error.js';
 
@@ -198,4 +198,54 @@ export function fakeMethods(): FakeTable {
     record('rpc.discover', () => ({ openrpc: '1.3.2' })),
   ]);
   return { handlers, calls, timeline };
+}
+
+export interface FakeHooks {
+  hooks: ServerHooks;
+  /** Names createPlatform was called with, in order. */
+  created: string[];
+  disposed: string[];
+  /** The method tables by platform name, with their call logs. */
+  tables: Map<string, FakeTable>;
+  /** Connection ids whose onClose callback ran. */
+  closedConnections: number[];
+  setHealthy(value: boolean): void;
+}
+
+/**
+ * Hooks whose platforms hold a counter (`count` increments and returns it) on top
+ * of fakeMethods(); `watch` registers an onClose; `flood` sends notifications of
+ * `bytes` characters until notify refuses, and returns how many went out.
+ */
+export function fakeHooks(opts: { failOn?: string } = {}): FakeHooks {
+  const created: string[] = [];
+  const disposed: string[] = [];
+  const tables = new Map<string, FakeTable>();
+  const closedConnections: number[] = [];
+  let healthy = true;
+  const hooks: ServerHooks = {
+    createPlatform(name) {
+      if (name === opts.failOn) throw new Error(`cannot build ${name}`);
+      created.push(name);
+      const table = fakeMethods();
+      let counter = 0;
+      table.handlers.set('count', () => ++counter);
+      table.handlers.set('watch', (_params, ctx) => {
+        ctx.onClose(() => closedConnections.push(ctx.connectionId));
+        return true;
+      });
+      table.handlers.set('flood', (params, ctx) => {
+        const payload = 'x'.repeat(Number(params?.bytes ?? 1024));
+        let sent = 0;
+        while (sent < 100_000 && ctx.notify('flood', { payload })) sent++;
+        return sent;
+      });
+      tables.set(name, table);
+      return { handlers: table.handlers, dispose: () => disposed.push(name) };
+    },
+    healthy: () => healthy,
+    metricsText: async () => '# HELP fake_domain_metric A domain metric\n# TYPE fake_domain_metric gauge\nfake_domain_metric 7\n',
+    openrpcDocument: () => ({ openrpc: '1.3.2', info: { title: 'fake', version: '0' }, methods: [] }),
+  };
+  return { hooks, created, disposed, tables, closedConnections, setHealthy: (value) => (healthy = value) };
 }

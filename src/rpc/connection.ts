@@ -1,0 +1,172 @@
+/**
+ * One WebSocket client: its frames are processed one at a time in arrival order,
+ * so responses leave in request order, and notifications a call sends through
+ * ctx.notify leave before that call's response. Also its liveness (ping/pong) and
+ * its notification backlog cap.
+ */
+import { WebSocket } from 'ws';
+import type { RawData } from 'ws';
+import { processFrame } from './envelope.js';
+import type { FrameOptions } from './envelope.js';
+import type { PlatformHost, RpcCallContext } from './method-table.js';
+import type { RpcMetrics } from './metrics.js';
+import type { ServerOptions } from './options.js';
+import { toWire } from './to-wire.js';
+
+/** Close codes the server sends (RFC 6455 §7.4; 4000-4999 are application codes). */
+export const CLOSE_CODES = {
+  /** Server shutting down (RunningServer.close's default). */
+  GOING_AWAY: 1001,
+  /** A binary frame: the protocol is JSON text only. */
+  UNSUPPORTED_DATA: 1003,
+  /** Unread notifications passed maxBufferedBytes. */
+  POLICY_VIOLATION: 1008,
+  /** Sent by ws itself for a frame over maxFrameBytes. */
+  MESSAGE_TOO_BIG: 1009,
+  /** ctx.closeAfterResponse(): a fault rule with `close: true` fired. */
+  FAULT_INJECTION: 4000,
+} as const;
+
+export class Connection {
+  readonly ctx: RpcCallContext;
+  /** Resolves once the socket is closed and onClose callbacks ran. */
+  readonly closed: Promise<void>;
+  private readonly queue: string[] = [];
+  private draining = false;
+  private closing = false;
+  private isClosed = false;
+  private closeRequested = false;
+  private alive = true;
+  private readonly cleanups: (() => void)[] = [];
+  private readonly frameOpts: FrameOptions;
+  private killTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ws: WebSocket,
+    readonly id: number,
+    readonly platformName: string,
+    private readonly host: PlatformHost,
+    private readonly opts: ServerOptions,
+    private readonly metrics: RpcMetrics,
+  ) {
+    this.frameOpts = { maxBatch: opts.maxBatch, observe: metrics.observer(platformName), onInternalError: opts.onInternalError };
+    this.ctx = {
+      platformName,
+      connectionId: id,
+      notify: (method, params) => this.notify(method, params),
+      onClose: (fn) => this.onClose(fn),
+      closeAfterResponse: () => {
+        this.closeRequested = true;
+      },
+    };
+    metrics.connectionOpened(platformName);
+    this.closed = new Promise((resolve) => {
+      ws.once('close', () => {
+        this.finish();
+        resolve();
+      });
+    });
+    // A socket error is followed by 'close'; without a listener it would crash the process.
+    ws.on('error', () => {});
+    ws.on('pong', () => {
+      this.alive = true;
+    });
+    ws.on('message', (data, isBinary) => this.receive(data, isBinary));
+  }
+
+  /** Called every pingMs: a peer that has not answered the previous ping is dead. */
+  heartbeat(): void {
+    if (this.isClosed) return;
+    if (!this.alive) {
+      this.ws.terminate();
+      return;
+    }
+    this.alive = false;
+    this.ws.ping();
+  }
+
+  /** Starts the close handshake; the socket is destroyed if it has not closed after closeTimeoutMs. */
+  close(code: number, reason: string): void {
+    this.closing = true;
+    this.queue.length = 0;
+    if (this.isClosed) return;
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
+    this.killTimer ??= setTimeout(() => this.ws.terminate(), this.opts.closeTimeoutMs);
+    this.killTimer.unref();
+  }
+
+  private receive(data: RawData, isBinary: boolean): void {
+    if (this.closing) return;
+    if (isBinary) {
+      this.close(CLOSE_CODES.UNSUPPORTED_DATA, 'JSON-RPC frames must be text');
+      return;
+    }
+    this.queue.push(rawToText(data));
+    if (this.queue.length >= this.opts.maxQueuedFrames && !this.ws.isPaused) this.ws.pause();
+    if (!this.draining) void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      for (let text = this.queue.shift(); text !== undefined && !this.closing; text = this.queue.shift()) {
+        const out = await processFrame(text, this.host.handlers, this.ctx, this.frameOpts);
+        if (this.closing) break;
+        if (out !== undefined && this.ws.readyState === WebSocket.OPEN) this.ws.send(out);
+        if (this.closeRequested) this.close(CLOSE_CODES.FAULT_INJECTION, 'closed by fault injection');
+        if (this.ws.isPaused && this.queue.length < this.opts.maxQueuedFrames / 2) this.ws.resume();
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private notify(method: string, params: Record<string, unknown>): boolean {
+    if (this.closing || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (this.ws.bufferedAmount >= this.opts.maxBufferedBytes) {
+      // The client is not reading: cut it off rather than let the backlog grow.
+      this.metrics.cutOff(this.platformName);
+      this.close(CLOSE_CODES.POLICY_VIOLATION, 'notification backlog');
+      return false;
+    }
+    let text: string;
+    try {
+      text = JSON.stringify({ jsonrpc: '2.0', method, params: toWire(params) });
+    } catch (err) {
+      // A payload that cannot be JSON is the sender's bug, not the connection's.
+      this.opts.onInternalError(`notify ${method}`, err);
+      return true;
+    }
+    this.ws.send(text);
+    return true;
+  }
+
+  private onClose(fn: () => void): void {
+    if (this.isClosed) runCleanup(fn, this.opts);
+    else this.cleanups.push(fn);
+  }
+
+  private finish(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.closing = true;
+    this.queue.length = 0;
+    if (this.killTimer !== undefined) clearTimeout(this.killTimer);
+    this.metrics.connectionClosed(this.platformName);
+    for (const fn of this.cleanups.splice(0)) runCleanup(fn, this.opts);
+  }
+}
+
+function runCleanup(fn: () => void, opts: ServerOptions): void {
+  try {
+    fn();
+  } catch (err) {
+    opts.onInternalError('onClose callback', err);
+  }
+}
+
+function rawToText(data: RawData): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
+}

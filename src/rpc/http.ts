@@ -1,0 +1,80 @@
+/**
+ * Plain HTTP on the WebSocket port (DESIGN.md "Wire contract"): GET /healthz,
+ * GET /metrics, GET /openrpc.json. The token guards all but /healthz, so a load
+ * balancer or test harness can poll readiness without it.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { hasToken, parseTarget } from './auth.js';
+import type { ServerHooks } from './method-table.js';
+import type { RpcMetrics } from './metrics.js';
+import type { ServerOptions } from './options.js';
+import { platformNameFromPath } from './platforms.js';
+import { toWire } from './to-wire.js';
+
+export interface HttpDeps {
+  opts: ServerOptions;
+  hooks: ServerHooks;
+  metrics: RpcMetrics;
+}
+
+export async function handleHttp(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): Promise<void> {
+  const target = parseTarget(req.url);
+  const { pathname } = target;
+  if (pathname !== '/healthz' && !hasToken(req, target, deps.opts.token)) {
+    res.setHeader('WWW-Authenticate', 'Bearer');
+    return sendJson(res, 401, { error: 'a token is required: send "Authorization: Bearer TOKEN" or add ?token=TOKEN' });
+  }
+  const route = ROUTES.get(pathname);
+  if (route === undefined) {
+    if (platformNameFromPath(pathname) !== undefined) {
+      res.setHeader('Upgrade', 'websocket');
+      return sendJson(res, 426, { error: `${pathname} is a WebSocket endpoint: connect with ws://` });
+    }
+    return sendJson(res, 404, { error: `no such path: ${pathname}` });
+  }
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    return sendJson(res, 405, { error: `${pathname} answers GET only` });
+  }
+  try {
+    await route(res, deps);
+  } catch (err) {
+    deps.opts.onInternalError(`GET ${pathname}`, err);
+    if (!res.headersSent) sendJson(res, 500, { error: err instanceof Error ? err.message : String(err) });
+    else res.destroy();
+  }
+}
+
+type Route = (res: ServerResponse, deps: HttpDeps) => Promise<void> | void;
+
+const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
+  ['/healthz', (res, { hooks }) => {
+    let healthy: boolean;
+    try {
+      healthy = hooks.healthy();
+    } catch {
+      healthy = false;
+    }
+    sendJson(res, healthy ? 200 : 503, { status: healthy ? 'ok' : 'unavailable' });
+  }],
+  ['/metrics', async (res, { hooks, metrics }) => {
+    let text = await metrics.text();
+    if (hooks.metricsText !== undefined) {
+      const extra = await hooks.metricsText();
+      if (extra !== '') text += (text.endsWith('\n') ? '' : '\n') + extra + (extra.endsWith('\n') ? '' : '\n');
+    }
+    send(res, 200, metrics.contentType, text);
+  }],
+  ['/openrpc.json', (res, { hooks }) => {
+    sendJson(res, 200, hooks.openrpcDocument());
+  }],
+]);
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(toWire(body)));
+}
+
+function send(res: ServerResponse, status: number, contentType: string, text: string): void {
+  res.writeHead(status, { 'Content-Type': contentType, 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store' });
+  res.end(res.req.method === 'HEAD' ? undefined : text);
+}

@@ -1,0 +1,82 @@
+/**
+ * startServer's options: every default in one block, validated once with messages
+ * that name the option and the rule (DESIGN.md "Command line and defaults").
+ */
+import { invalidArgument } from '../util/emu-error.js';
+
+export interface ServerOptions {
+  host: string;
+  port: number;
+  token: string | undefined;
+  allowOrigin: readonly string[];
+  maxFrameBytes: number;
+  maxBatch: number;
+  maxPlatforms: number;
+  pingMs: number;
+  maxBufferedBytes: number;
+  maxQueuedFrames: number;
+  closeTimeoutMs: number;
+  onInternalError: (method: string, err: unknown) => void;
+}
+
+export type ServerOptionsInput = { [K in keyof ServerOptions]?: ServerOptions[K] | undefined };
+
+export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
+  /** Loopback only: anyone who can connect can drive the platform. */
+  host: '127.0.0.1',
+  /** 0 picks a free port. */
+  port: 8547,
+  /** When set, required as `Authorization: Bearer TOKEN` or `?token=TOKEN`, WebSocket and HTTP alike, except GET /healthz. */
+  token: undefined,
+  /** Exact `Origin` values a browser may connect from ('*' for any); a request with an unlisted Origin gets HTTP 403. */
+  allowOrigin: [],
+  /** 16 MiB. A larger frame closes the connection with 1009 (ws `maxPayload`). */
+  maxFrameBytes: 16 * 1024 * 1024,
+  /** A longer batch gets one -32600 object. */
+  maxBatch: 1000,
+  /** Named platforms (/platforms/NAME) at once; the default platform at '/' does not count. A new one beyond gets HTTP 503. */
+  maxPlatforms: 64,
+  /** Ping interval in ms; a peer that did not pong since the previous ping is terminated. 0 turns pings off. */
+  pingMs: 30_000,
+  /** 8 MiB. A notification is sent only while the socket's unsent bytes are below this; at or above, the client is closed with 1008. */
+  maxBufferedBytes: 8 * 1024 * 1024,
+  /** Frames waiting for their turn on one connection before the server stops reading from its socket (TCP backpressure). */
+  maxQueuedFrames: 1024,
+  /** How long a closing client has to finish the close handshake before its socket is destroyed, in ms. */
+  closeTimeoutMs: 5_000,
+  /** Handler throws that answer -32603 are bugs; by default they go to stderr. */
+  onInternalError: (method: string, err: unknown) => {
+    process.stderr.write(`smash-emu: internal error in ${method}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  },
+});
+
+export function resolveServerOptions(input: ServerOptionsInput = {}): ServerOptions {
+  const opts: ServerOptions = { ...DEFAULT_SERVER_OPTIONS };
+  for (const key of Object.keys(input) as (keyof ServerOptions)[]) {
+    if (input[key] !== undefined) (opts as unknown as Record<string, unknown>)[key] = input[key];
+  }
+  for (const key of Object.keys(input)) {
+    if (!Object.hasOwn(DEFAULT_SERVER_OPTIONS, key)) throw invalidArgument(`unknown server option "${key}"; known: ${Object.keys(DEFAULT_SERVER_OPTIONS).join(', ')}`);
+  }
+  if (typeof opts.host !== 'string' || opts.host === '') throw invalidArgument('host must be a non-empty string, e.g. "127.0.0.1"');
+  integer('port', opts.port, 0, 65_535);
+  if (opts.token !== undefined && (typeof opts.token !== 'string' || opts.token === '')) throw invalidArgument('token must be a non-empty string, or left unset for no token');
+  if (!Array.isArray(opts.allowOrigin) || !opts.allowOrigin.every((o) => typeof o === 'string' && o !== '')) {
+    throw invalidArgument('allowOrigin must be an array of origins such as "http://localhost:3000"');
+  }
+  integer('maxFrameBytes', opts.maxFrameBytes, 1);
+  integer('maxBatch', opts.maxBatch, 1);
+  integer('maxPlatforms', opts.maxPlatforms, 0);
+  integer('pingMs', opts.pingMs, 0);
+  integer('maxBufferedBytes', opts.maxBufferedBytes, 1);
+  integer('maxQueuedFrames', opts.maxQueuedFrames, 1);
+  integer('closeTimeoutMs', opts.closeTimeoutMs, 0);
+  if (typeof opts.onInternalError !== 'function') throw invalidArgument('onInternalError must be a function');
+  return opts;
+}
+
+function integer(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): void {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw invalidArgument(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`, { path: [name] });
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * The server: one node:http server, WebSocket upgrades on the same port, each
+ * upgrade path picking a platform (DESIGN.md "Wire contract", "Reliability and
+ * security"). Upgrade checks run in this order, first failure wins: token (401),
+ * Origin (403), path (404), server closing or platform limit (503), platform
+ * creation failed (500).
+ */
+import { STATUS_CODES, createServer } from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { hasToken, originAllowed, parseTarget } from './auth.js';
+import { CLOSE_CODES, Connection } from './connection.js';
+import { handleHttp } from './http.js';
+import type { ServerHooks } from './method-table.js';
+import { RpcMetrics } from './metrics.js';
+import { resolveServerOptions } from './options.js';
+import type { ServerOptionsInput } from './options.js';
+import { PlatformRegistry, platformNameFromPath } from './platforms.js';
+
+export interface RunningServer {
+  /** ws://HOST:PORT with the port actually bound. */
+  url: string;
+  port: number;
+  host: string;
+  /**
+   * Closes every client with `code` (default 1001, going away), stops pings,
+   * disposes every platform once its clients are gone, and closes the HTTP server.
+   * Calling it again returns the same promise.
+   */
+  close(code?: number): Promise<void>;
+  /** Platforms created so far, in creation order; '' is the default platform. */
+  platforms(): string[];
+}
+
+export async function startServer(input: ServerOptionsInput, hooks: ServerHooks): Promise<RunningServer> {
+  const opts = resolveServerOptions(input);
+  const metrics = new RpcMetrics();
+  const platforms = new PlatformRegistry((name) => hooks.createPlatform(name), opts.maxPlatforms);
+  const connections = new Set<Connection>();
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes, clientTracking: false });
+  let nextConnectionId = 1;
+  let closing: Promise<void> | undefined;
+
+  const http = createServer((req, res) => void handleHttp(req, res, { opts, hooks, metrics }));
+
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const target = parseTarget(req.url);
+    if (!hasToken(req, target, opts.token)) {
+      return refuse(socket, 401, 'a token is required: send "Authorization: Bearer TOKEN" or add ?token=TOKEN', { 'WWW-Authenticate': 'Bearer' });
+    }
+    if (!originAllowed(req, opts.allowOrigin)) {
+      return refuse(socket, 403, `origin ${String(req.headers.origin)} is not allowed; start the server with --allow-origin to allow it`);
+    }
+    const name = platformNameFromPath(target.pathname);
+    if (name === undefined) {
+      return refuse(socket, 404, `no such path: ${target.pathname}; connect to / or /platforms/NAME with NAME of 1-64 characters [A-Za-z0-9_.-]`);
+    }
+    if (closing !== undefined) return refuse(socket, 503, 'the server is shutting down');
+    const lookup = platforms.lookup(name);
+    if (!lookup.ok) {
+      if (lookup.status === 500) opts.onInternalError(`createPlatform ${name}`, lookup.reason);
+      return refuse(socket, lookup.status, lookup.reason);
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      if (closing !== undefined) {
+        ws.close(CLOSE_CODES.GOING_AWAY, 'server shutting down');
+        return;
+      }
+      const connection = new Connection(ws, nextConnectionId++, name, lookup.host, opts, metrics);
+      connections.add(connection);
+      void connection.closed.then(() => connections.delete(connection));
+    });
+  });
+
+  const pingTimer =
+    opts.pingMs > 0
+      ? setInterval(() => {
+          for (const connection of connections) connection.heartbeat();
+        }, opts.pingMs)
+      : undefined;
+  pingTimer?.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(opts.port, opts.host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  // After listen, a server error (e.g. EMFILE on accept) must not crash the process.
+  http.on('error', (err) => opts.onInternalError('http server', err));
+
+  const address = http.address() as AddressInfo;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  async function shutDown(code: number): Promise<void> {
+    if (pingTimer !== undefined) clearInterval(pingTimer);
+    const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+    const open = [...connections];
+    for (const connection of open) connection.close(code, 'server shutting down');
+    await Promise.all(open.map((connection) => connection.closed));
+    platforms.disposeAll((name, err) => opts.onInternalError(`dispose platform ${name}`, err));
+    wss.close();
+    http.closeAllConnections();
+    await httpClosed;
+  }
+
+  return {
+    url: `ws://${urlHost}:${address.port}`,
+    port: address.port,
+    host: address.address,
+    close(code: number = CLOSE_CODES.GOING_AWAY) {
+      closing ??= shutDown(code);
+      return closing;
+    },
+    platforms: () => platforms.names(),
+  };
+}
+
+/** Answers a refused upgrade with a plain HTTP response and closes the socket. */
+function refuse(socket: Duplex, status: number, message: string, headers: Record<string, string> = {}): void {
+  const body = JSON.stringify({ error: message });
+  const lines = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    'Connection: close',
+    'Content-Type: application/json; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...Object.entries(headers).map(([key, value]) => `${key}: ${value}`),
+  ];
+  socket.end(lines.join('\r\n') + '\r\n\r\n' + body);
+}
