@@ -1,0 +1,212 @@
+/**
+ * AMD IOMMU v1 host page-table entry (PTE/PDE) layout, hardware.md §3.1-3.3.
+ * This file owns every PTE shift and mask: the walker, the mapper and the
+ * firmware read and write entries only through what it exports.
+ */
+import { EmuError, ERROR_CODES } from '../util/emu-error.js';
+import { toHex } from '../util/hex.js';
+
+/** PTE/PDE bits (hardware.md §3.1). */
+export const PTE_PR = 1n << 0n;
+/** Accessed (not used by Linux; hardware.md §7 item 11). */
+export const PTE_A = 1n << 5n;
+/** Host dirty, set on writes when dirty tracking is on. */
+export const PTE_D = 1n << 6n;
+export const PTE_NEXT_LEVEL_SHIFT = 9n;
+export const PTE_NEXT_LEVEL_MASK = 7n;
+/** Address field, bits 51:12. */
+export const PTE_ADDR_MASK = 0x000f_ffff_ffff_f000n;
+export const PTE_U = 1n << 59n;
+export const PTE_FC = 1n << 60n;
+export const PTE_IR = 1n << 61n;
+export const PTE_IW = 1n << 62n;
+
+/** NextLevel codes: 0 = leaf of the level's default size, 7 = leaf with the size in the address. */
+export const NL_DEFAULT_LEAF = 0;
+export const NL_SIZED_LEAF = 7;
+
+export const PAGE_SHIFT = 12;
+export const MIN_LEVEL = 1;
+export const MAX_LEVEL = 6;
+/** Entries per table; the level-6 table only uses 128 (bits 63:57). */
+export const ENTRIES_PER_TABLE = 512;
+/** The largest size an NL=7 leaf may encode (iommupt amdv1pt_possible_sizes: bit 51). */
+export const MAX_LEAF_SIZE_LG2 = 51;
+/** 512 GB leaves are excluded by a hardware erratum (AMD_IOMMU_PGSIZES, hardware.md §3.2). */
+export const ERRATUM_SIZE_LG2 = 39;
+
+export interface DecodedPte {
+  present: boolean;
+  nextLevel: number;
+  read: boolean;
+  write: boolean;
+  fc: boolean;
+  /** NL 0 or 7: the entry maps a page rather than pointing at a table. */
+  leaf: boolean;
+  /** Leaves only: log2 of the page size in bytes. */
+  sizeLg2?: number;
+  /** Leaves only: the page's SPA (C-bit stripped, NL=7 size bits cleared). */
+  pa?: number;
+  /** Table pointers only: SPA of the next table (C-bit stripped). */
+  table?: number;
+}
+
+/** Default leaf size (NL=0) of a level: 4 KB, 2 MB, 1 GB, 512 GB, 256 TB, (no leaf at 6). */
+export function levelDefaultSizeLg2(level: number): number {
+  return PAGE_SHIFT + 9 * (level - 1);
+}
+
+/** The table index of `iova` at `level`: bits 12+9L-1 : 12+9(L-1); level 6 uses bits 63:57. */
+export function levelIndex(iova: bigint, level: number): number {
+  const shifted = iova >> BigInt(levelDefaultSizeLg2(level));
+  return Number(level === MAX_LEVEL ? shifted & 0x7fn : shifted & 0x1ffn);
+}
+
+/** Same as levelIndex on the IOVA page number (always below 2^52), without bigint. */
+export function levelIndexPfn(iovaPfn: number, level: number): number {
+  return Math.floor(iovaPfn / 2 ** (9 * (level - 1))) % ENTRIES_PER_TABLE;
+}
+
+/** Whether a leaf of `sizeLg2` may sit at `level` (hardware.md §3.2 table). */
+export function leafSizeAllowed(level: number, sizeLg2: number): boolean {
+  if (level < MIN_LEVEL || level >= MAX_LEVEL) return false;
+  const def = levelDefaultSizeLg2(level);
+  return sizeLg2 >= def && sizeLg2 <= Math.min(MAX_LEAF_SIZE_LG2, def + 8) && sizeLg2 !== ERRATUM_SIZE_LG2;
+}
+
+/** The level a leaf of `sizeLg2` is written at, or 0 when no level allows that size. */
+export function leafLevelForSize(sizeLg2: number): number {
+  for (let level = MIN_LEVEL; level < MAX_LEVEL; level++) if (leafSizeAllowed(level, sizeLg2)) return level;
+  return 0;
+}
+
+/** Number of slots an NL=7 leaf of `sizeLg2` fills at `level` (hardware.md §3.3). */
+export function leafReplicas(level: number, sizeLg2: number): number {
+  return 2 ** (sizeLg2 - levelDefaultSizeLg2(level));
+}
+
+/**
+ * Mask of the address bits a walker keeps: bits 51:12 without the C-bit
+ * (hardware.md §3.1 and §7 item 12; `cBit` null = no stripping).
+ */
+export function addressMask(cBit: number | null): bigint {
+  return cBit === null ? PTE_ADDR_MASK : PTE_ADDR_MASK & ~(1n << BigInt(cBit));
+}
+
+/** Strips the C-bit from an SPA held as a number (e.g. a DTE root). */
+export function stripCBit(spa: number, cBit: number | null): number {
+  if (cBit === null) return spa;
+  const bit = 2 ** cBit;
+  return Math.floor(spa / bit) % 2 === 1 ? spa - bit : spa;
+}
+
+export function ptePresent(value: bigint): boolean {
+  return (value & PTE_PR) !== 0n;
+}
+
+export function pteNextLevel(value: bigint): number {
+  return Number((value >> PTE_NEXT_LEVEL_SHIFT) & PTE_NEXT_LEVEL_MASK);
+}
+
+/**
+ * Decodes an entry read at `level`. NL=7 size (hardware.md §3.3): the first zero
+ * bit z >= 12 of the address field gives 2^(z+1) bytes and the PA is the address
+ * with bits z:12 cleared; an address field of all ones decodes as 2^53 (no level
+ * allows it). Level 1 entries are always leaves unless NL says otherwise, which
+ * the walker reports as a bad next level.
+ */
+export function decodePte(value: bigint, level: number, cBit: number | null = null): DecodedPte {
+  const nextLevel = pteNextLevel(value);
+  const base = {
+    present: (value & PTE_PR) !== 0n,
+    nextLevel,
+    read: (value & PTE_IR) !== 0n,
+    write: (value & PTE_IW) !== 0n,
+    fc: (value & PTE_FC) !== 0n,
+  };
+  const addr = value & addressMask(cBit);
+  if (nextLevel === NL_DEFAULT_LEAF) {
+    return { ...base, leaf: true, sizeLg2: levelDefaultSizeLg2(level), pa: Number(addr) };
+  }
+  if (nextLevel === NL_SIZED_LEAF) {
+    const sizeLg2 = sizedLeafLg2(addr);
+    const pa = Number(addr & ~((1n << BigInt(sizeLg2)) - 1n));
+    return { ...base, leaf: true, sizeLg2, pa };
+  }
+  return { ...base, leaf: false, table: Number(addr) };
+}
+
+/** NL=7 size of an address field: first zero bit z >= 12 gives 2^(z+1) (hardware.md §3.3). */
+export function sizedLeafLg2(addr: bigint): number {
+  let z = PAGE_SHIFT;
+  while (z <= 51 && ((addr >> BigInt(z)) & 1n) === 1n) z++;
+  return z + 1;
+}
+
+export interface LeafFields {
+  pa: number;
+  sizeLg2: number;
+  level: number;
+  read: boolean;
+  write: boolean;
+  fc: boolean;
+}
+
+/**
+ * A leaf without its page address: PR, permissions, FC, NextLevel and (NL=7) the
+ * run of size ones (bits sizeLg2-2:12). The mapper ORs each page's SPA into it.
+ * Throws when the level does not allow the size (hardware.md §3.2).
+ */
+export function leafTemplate(f: Omit<LeafFields, 'pa'>): bigint {
+  if (!leafSizeAllowed(f.level, f.sizeLg2)) {
+    throw new EmuError(ERROR_CODES.INVALID_ARGUMENT, `a level-${f.level} leaf cannot be 2^${f.sizeLg2} bytes (hardware.md §3.2)`, {
+      level: f.level,
+      sizeLg2: f.sizeLg2,
+    });
+  }
+  let value = PTE_PR;
+  if (f.read) value |= PTE_IR;
+  if (f.write) value |= PTE_IW;
+  if (f.fc) value |= PTE_FC;
+  if (f.sizeLg2 !== levelDefaultSizeLg2(f.level)) {
+    value |= BigInt(NL_SIZED_LEAF) << PTE_NEXT_LEVEL_SHIFT;
+    value |= ((1n << BigInt(f.sizeLg2 - 1)) - 1n) & PTE_ADDR_MASK;
+  }
+  return value;
+}
+
+/** A leaf: NL=0 at the level's default size, NL=7 for the larger sizes it allows. */
+export function encodeLeaf(f: LeafFields): bigint {
+  const template = leafTemplate(f);
+  if (!Number.isSafeInteger(f.pa) || f.pa < 0 || f.pa % 2 ** f.sizeLg2 !== 0 || f.pa >= 2 ** 52) {
+    throw new EmuError(ERROR_CODES.MISALIGNED, `leaf address ${String(f.pa)} is not a 2^${f.sizeLg2}-aligned SPA`, { pa: f.pa });
+  }
+  return template | BigInt(f.pa);
+}
+
+/** A table pointer as Linux writes it: PR | NL<<9 | tableSpa | IR | IW (hardware.md §3.1). */
+export function encodeTablePointer(tableSpa: number, nextLevel: number): bigint {
+  if (!Number.isSafeInteger(tableSpa) || tableSpa < 0 || tableSpa % 4096 !== 0 || tableSpa >= 2 ** 52) {
+    throw new EmuError(ERROR_CODES.MISALIGNED, `table address ${String(tableSpa)} is not a 4 KB-aligned SPA`, { tableSpa });
+  }
+  if (!Number.isInteger(nextLevel) || nextLevel < MIN_LEVEL || nextLevel > MAX_LEVEL - 1) {
+    throw new EmuError(ERROR_CODES.INVALID_ARGUMENT, `a table pointer's NextLevel must be 1..5, got ${nextLevel}`);
+  }
+  return PTE_PR | (BigInt(nextLevel) << PTE_NEXT_LEVEL_SHIFT) | BigInt(tableSpa) | PTE_IR | PTE_IW;
+}
+
+/** The same entry with another page address (the smash engine's expected PTEs). */
+export function withAddress(value: bigint, spa: number): bigint {
+  return (value & ~PTE_ADDR_MASK) | (BigInt(spa) & PTE_ADDR_MASK);
+}
+
+/** The raw address field (bits 51:12) as a number, C-bit included. */
+export function pteAddressField(value: bigint): number {
+  return Number(value & PTE_ADDR_MASK);
+}
+
+export function describePte(value: bigint, level: number): string {
+  const d = decodePte(value, level);
+  if (!d.present) return `not present (${toHex(value)})`;
+  return d.leaf ? `leaf 2^${d.sizeLg2} at ${toHex(d.pa ?? 0)}` : `table L${d.nextLevel} at ${toHex(d.table ?? 0)}`;
+}
