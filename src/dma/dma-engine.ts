@@ -1,0 +1,492 @@
+/**
+ * The DMA engine (DESIGN.md "DMA", "Stall model", and the smash engine's "Effect"):
+ * one-shot requests (`dma.issue`), streams (`dma.startStream`), the stall gate the
+ * firmware closes around a smash, and statistics (`dma.stats`).
+ *
+ * Everything runs in virtual time on the platform's shared clock. The inner loop of
+ * every experiment is arrival -> DmaPort.access -> completion, so it allocates no
+ * closure or promise per request: a stream arrival is one clock event whose target
+ * is this engine (kind + data record), the translation fills one scratch record, and
+ * a completion is four numbers in a CompletionQueue ring (no clock event: see
+ * completion-queue.ts). Only requests held by a stall get an object each.
+ */
+import type { ClockEvent, EventTarget } from '../clock/event-queue.js';
+import type { VirtualClock } from '../clock/virtual-clock.js';
+import type { SeededRng } from '../util/rng.js';
+import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
+import { newDmaAccess, type DmaPort } from './dma-port.js';
+import { CompletionQueue, type CompletionSink } from './completion-queue.js';
+import { DmaCounters, FINAL, emptyStatsView, type DmaStatsView, type FinalOutcome, type StallWindow } from './dma-stats.js';
+import { DmaStream, checkDeviceId, checkStreamParams, type StreamParams } from './dma-stream.js';
+import { Stall, StallGate, checkStallParams, type HeldRequest, type StallHandle, type StallParams } from './stall-gate.js';
+import { readDmaState, writeDmaState, type DmaEngineState } from './dma-state.js';
+
+export type DmaOutcome = 'ok' | 'io_page_fault' | 'rmp_fault' | 'timeout' | 'aborted';
+
+export interface DmaIssueParams {
+  deviceId: number;
+  iova: bigint;
+  /** 1..4096; the request may not cross a 4 KB boundary. */
+  bytes: number;
+  write: boolean;
+}
+
+export interface DmaIssueResult {
+  outcome: DmaOutcome;
+  latencyNs: number;
+  spa: number | null;
+  reason: string;
+}
+
+/** A non-ok outcome, for the platform's `dma` event topic (ok is too hot to report). */
+export interface DmaOutcomeEvent {
+  deviceId: number;
+  streamId: string | null;
+  /** A number while below 2^53 (every default-platform IOVA), else a bigint. */
+  iova: bigint | number;
+  write: boolean;
+  outcome: Exclude<DmaOutcome, 'ok'>;
+  latencyNs: number;
+  atNs: number;
+}
+
+export interface DmaEngineOptions {
+  clock: VirtualClock;
+  rng: SeededRng;
+  port: DmaPort;
+  /** Service time added to every translated request (DESIGN.md "DMA"): 500 ns. */
+  serviceNs?: number;
+}
+
+export interface DmaStatsFilter {
+  deviceId?: number;
+  streamId?: string;
+}
+
+export const DEFAULT_SERVICE_NS = 500;
+
+const EV_ARRIVAL = 1;
+const EV_RELEASE = 2;
+const EV_TIMEOUT = 3;
+
+const PAGE_BYTES = 4096;
+/** Below this page number, pfn * 4096 + offset is an exact double. */
+const SAFE_PFN = 2 ** 41;
+
+export class DmaEngine implements EventTarget, CompletionSink {
+  readonly clock: VirtualClock;
+  readonly rng: SeededRng;
+  readonly port: DmaPort;
+  serviceNs: number;
+  /** Called for every non-ok outcome when it is decided (the platform's event bus). */
+  onOutcome: ((r: DmaOutcomeEvent) => void) | undefined = undefined;
+
+  private total = new DmaCounters();
+  /** Per-device and per-stream counters by slot number (completion rings store slots). */
+  private slots: DmaCounters[] = [];
+  private deviceSlots = new Map<number, number>();
+  private streams = new Map<string, DmaStream>();
+  private nextStreamNum = 1;
+  private completions: CompletionQueue;
+  private gate = new StallGate();
+  /** Held requests that will time out (their timeout event is pending). */
+  private timeouts = new Set<HeldRequest>();
+  private heldOrder = 0;
+
+  private readonly access = newDmaAccess();
+  // The outcome of the last `dispatch` that decided at once (no allocation per request).
+  private rOutcome: DmaOutcome = 'ok';
+  private rLatencyNs = 0;
+  private rSpa: number | null = null;
+  private rReason = '';
+  private lastHeld: HeldRequest | null = null;
+
+  constructor(opts: DmaEngineOptions) {
+    this.clock = opts.clock;
+    this.rng = opts.rng;
+    this.port = opts.port;
+    const s = opts.serviceNs ?? DEFAULT_SERVICE_NS;
+    if (!Number.isSafeInteger(s) || s < 0) throw invalidArgument(`serviceNs must be an integer ns >= 0, got ${String(s)}`, { field: 'serviceNs' });
+    this.serviceNs = s;
+    this.completions = new CompletionQueue(this);
+  }
+
+  // ---- one-shot requests ----------------------------------------------------
+
+  /**
+   * One request arriving now. Throws INVALID_ARGUMENT (and changes nothing) on a bad
+   * deviceId, iova or size. The promise resolves at once with the outcome when it is
+   * known now (an ok request then stays in flight until now + latencyNs); a request
+   * held by a stall resolves when it is released or times out.
+   */
+  issue(p: DmaIssueParams): Promise<DmaIssueResult> {
+    checkDeviceId(p.deviceId);
+    if (typeof p.iova !== 'bigint' || p.iova < 0n || p.iova >= 1n << 64n) {
+      throw invalidArgument(`iova must be a bigint in [0, 2^64), got ${String(p.iova)}`, { field: 'iova' });
+    }
+    if (typeof p.bytes !== 'number' || !Number.isInteger(p.bytes) || p.bytes < 1) {
+      throw invalidArgument(`bytes must be an integer >= 1, got ${String(p.bytes)}`, { field: 'bytes' });
+    }
+    const pageOff = Number(p.iova & 0xfffn);
+    if (pageOff + p.bytes > PAGE_BYTES) {
+      throw invalidArgument(`a DMA request may not cross a 4 KB boundary: iova 0x${p.iova.toString(16)} + ${p.bytes} bytes does`, { field: 'bytes' });
+    }
+    if (typeof p.write !== 'boolean') throw invalidArgument(`write must be a boolean, got ${String(p.write)}`, { field: 'write' });
+    const slot = this.deviceSlot(p.deviceId);
+    if (this.dispatch(p.deviceId, slot, null, Number(p.iova >> 12n), pageOff, p.write)) {
+      return Promise.resolve(this.result());
+    }
+    const rec = this.lastHeld as HeldRequest;
+    return new Promise((resolve) => {
+      rec.resolve = resolve;
+    });
+  }
+
+  // ---- streams --------------------------------------------------------------
+
+  /** Starts a stream whose first request arrives at now + one gap. Returns its id. */
+  startStream(p: StreamParams): string {
+    const params = checkStreamParams(p);
+    const id = `s${this.nextStreamNum}`;
+    const deviceSlot = this.deviceSlot(params.deviceId);
+    const counters = new DmaCounters();
+    const streamSlot = this.slots.push(counters) - 1;
+    const s = new DmaStream(id, params, counters, this.slots[deviceSlot] as DmaCounters, streamSlot, deviceSlot);
+    this.nextStreamNum++;
+    this.streams.set(id, s);
+    s.nextArrivalNs = this.clock.nowNs + s.nextGapNs(this.rng);
+    s.event = this.clock.schedule(s.nextArrivalNs, this, EV_ARRIVAL, s);
+    return id;
+  }
+
+  /** No more arrivals; requests in flight finish. Stopping a stopped stream is a no-op. */
+  stopStream(streamId: string): void {
+    const s = this.streamById(streamId);
+    if (!s.active) return;
+    s.active = false;
+    if (s.event !== null) s.event.cancelled = true;
+    s.event = null;
+  }
+
+  /** Ids of every stream started (stopped ones keep their stats). */
+  streamIds(): string[] {
+    return [...this.streams.keys()];
+  }
+
+  // ---- stalls ---------------------------------------------------------------
+
+  /**
+   * The firmware's stall (DESIGN.md smash "Effect"): from startNs (now) to endNs,
+   * requests in scope are held or aborted. The release at endNs is a clock event
+   * scheduled now; it translates held requests at endNs, so they see the tables the
+   * firmware swapped at startNs.
+   */
+  beginStall(p: StallParams): StallHandle {
+    checkStallParams(p, this.clock.nowNs);
+    const s = new Stall(this.gate.nextId++, p.scope, p.domainId, p.startNs, p.endNs, p.policy, p.completionTimeoutNs);
+    this.gate.active.push(s);
+    this.total.stalls.push(s.window);
+    for (const [deviceId, slot] of this.deviceSlots) {
+      if (s.scope === 'iommu' || this.port.domainOf(deviceId) === s.domainId) (this.slots[slot] as DmaCounters).stalls.push(s.window);
+    }
+    s.releaseEvent = this.clock.schedule(s.endNs, this, EV_RELEASE, s);
+    return s;
+  }
+
+  // ---- statistics -----------------------------------------------------------
+
+  /**
+   * `dma.stats`: the whole platform, one device, or one stream (whose stall windows
+   * are its device's). Unknown streamId: NOT_FOUND; a device with no traffic yet gets
+   * zeros and the windows that cover it now.
+   */
+  stats(filter: DmaStatsFilter = {}): DmaStatsView {
+    this.completions.settle(this.clock.nowNs);
+    if (filter.streamId !== undefined) {
+      const s = this.streamById(filter.streamId);
+      if (filter.deviceId !== undefined && filter.deviceId !== s.params.deviceId) {
+        throw invalidArgument(`stream ${s.id} belongs to device ${s.params.deviceId}, not ${filter.deviceId}`, { field: 'deviceId' });
+      }
+      return s.counters.view(s.deviceCounters.stalls);
+    }
+    if (filter.deviceId !== undefined) {
+      checkDeviceId(filter.deviceId);
+      const slot = this.deviceSlots.get(filter.deviceId);
+      if (slot === undefined) return emptyStatsView(this.windowsCovering(filter.deviceId));
+      return (this.slots[slot] as DmaCounters).view();
+    }
+    return this.total.view();
+  }
+
+  /**
+   * `dma.resetStats`: zeroes counters, histograms and closed stall windows everywhere
+   * (streams included). Requests still in flight stay counted: afterwards issued =
+   * inFlight and held = the requests still waiting, so the identity holds when they
+   * finish. Windows of stalls still running are kept.
+   */
+  resetStats(): void {
+    this.completions.settle(this.clock.nowNs);
+    const keep = (w: StallWindow): boolean => this.gate.isActive(w);
+    this.total.reset(keep);
+    for (const c of this.slots) c.reset(keep);
+  }
+
+  // ---- state ----------------------------------------------------------------
+
+  /** A JSON-safe document to continue identically after `setState` (see dma-state.ts). */
+  getState(): DmaEngineState {
+    this.completions.settle(this.clock.nowNs);
+    return writeDmaState({
+      serviceNs: this.serviceNs,
+      nextStreamNum: this.nextStreamNum,
+      heldOrder: this.heldOrder,
+      total: this.total,
+      slots: this.slots,
+      deviceSlots: this.deviceSlots,
+      streams: this.streams,
+      gate: this.gate,
+      completions: this.completions,
+      timeouts: this.timeouts,
+    });
+  }
+
+  /**
+   * Replaces this engine's state. Validates everything first: a bad document throws
+   * BAD_DOCUMENT and changes nothing. The platform has restored clock.nowNs and
+   * cleared the clock's queue; this re-schedules the engine's own events (stream
+   * arrivals, stall releases, timeouts) in their original relative order. Held
+   * `issue` promises of the old engine are not carried over.
+   */
+  setState(doc: unknown): void {
+    const parts = readDmaState(doc, this.clock.nowNs, this);
+    for (const s of this.streams.values()) if (s.event !== null) s.event.cancelled = true;
+    for (const s of this.gate.active) if (s.releaseEvent !== null) s.releaseEvent.cancelled = true;
+    for (const r of this.timeouts) if (r.timeoutEvent !== null) r.timeoutEvent.cancelled = true;
+    this.serviceNs = parts.serviceNs;
+    this.nextStreamNum = parts.nextStreamNum;
+    this.heldOrder = parts.heldOrder;
+    this.total = parts.total;
+    this.slots = parts.slots;
+    this.deviceSlots = parts.deviceSlots;
+    this.streams = parts.streams;
+    this.gate = parts.gate;
+    this.completions = parts.completions;
+    this.timeouts = parts.timeouts;
+    for (const e of parts.events) {
+      const ev = this.clock.schedule(e.atNs, this, e.kind === 'arrival' ? EV_ARRIVAL : e.kind === 'release' ? EV_RELEASE : EV_TIMEOUT, e.data);
+      if (e.data instanceof DmaStream) e.data.event = ev;
+      else if (e.data instanceof Stall) e.data.releaseEvent = ev;
+      else e.data.timeoutEvent = ev;
+    }
+  }
+
+  // ---- event loop -----------------------------------------------------------
+
+  onClockEvent(ev: ClockEvent): void {
+    switch (ev.kind) {
+      case EV_ARRIVAL: this.arrive(ev.data as DmaStream); break;
+      case EV_RELEASE: this.release(ev.data as Stall); break;
+      case EV_TIMEOUT: this.timeOut(ev.data as HeldRequest); break;
+    }
+  }
+
+  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number): void {
+    this.total.complete(latencyNs);
+    (this.slots[deviceSlot] as DmaCounters).complete(latencyNs);
+    if (streamSlot >= 0) (this.slots[streamSlot] as DmaCounters).complete(latencyNs);
+  }
+
+  private arrive(s: DmaStream): void {
+    s.event = null;
+    if (!s.active) return;
+    s.nextAccess(this.rng);
+    this.dispatch(s.params.deviceId, s.deviceSlot, s, s.iovaPfn, s.pageOff, s.write);
+    s.nextArrivalNs = this.clock.nowNs + s.nextGapNs(this.rng);
+    s.event = this.clock.schedule(s.nextArrivalNs, this, EV_ARRIVAL, s);
+  }
+
+  /**
+   * A request arriving now. Returns true when its outcome is decided now (in the
+   * r* fields), false when a stall holds it (`lastHeld`).
+   */
+  private dispatch(deviceId: number, deviceSlot: number, stream: DmaStream | null, iovaPfn: number, pageOff: number, write: boolean): boolean {
+    const now = this.clock.nowNs;
+    const dev = this.slots[deviceSlot] as DmaCounters;
+    this.total.arrive();
+    dev.arrive();
+    if (stream !== null) stream.counters.arrive();
+    if (this.gate.active.length > 0) {
+      const stall = this.gate.governing(deviceId, now, this.port);
+      if (stall !== null) {
+        if (stall.policy === 'abort') {
+          this.decide(dev, stream, FINAL.ABORTED);
+          this.setResult('aborted', 0, null, `aborted by a stall of ${stallName(stall)} (policy abort)`);
+          this.emit(deviceId, stream, iovaPfn, pageOff, write);
+          return true;
+        }
+        this.hold(stall, deviceId, deviceSlot, dev, stream, iovaPfn, pageOff, write, now, this.heldOrder++);
+        return false;
+      }
+    }
+    this.translate(deviceId, deviceSlot, dev, stream, iovaPfn, pageOff, write, now);
+    return true;
+  }
+
+  /** Translates and checks now; an ok request completes after translation + service. */
+  private translate(deviceId: number, deviceSlot: number, dev: DmaCounters, stream: DmaStream | null, iovaPfn: number, pageOff: number, write: boolean, arrivalNs: number): void {
+    const a = this.access;
+    const now = this.clock.nowNs;
+    this.port.access(deviceId, iovaPfn, write, a);
+    const waitedNs = now - arrivalNs;
+    if (a.outcome === 'ok') {
+      const spanNs = a.translationNs + this.serviceNs;
+      this.completions.push(now, spanNs, waitedNs + spanNs, deviceSlot, stream === null ? -1 : stream.streamSlot);
+      this.setResult('ok', waitedNs + spanNs, a.spaPfn * PAGE_BYTES + pageOff, a.reason);
+      return;
+    }
+    this.decide(dev, stream, a.outcome === 'io_page_fault' ? FINAL.IO_PAGE_FAULT : FINAL.RMP_FAULT);
+    this.setResult(a.outcome, waitedNs + a.translationNs, null, a.reason);
+    this.emit(deviceId, stream, iovaPfn, pageOff, write);
+  }
+
+  private hold(stall: Stall, deviceId: number, deviceSlot: number, dev: DmaCounters, stream: DmaStream | null, iovaPfn: number, pageOff: number, write: boolean, arrivalNs: number, order: number): void {
+    const rec: HeldRequest = {
+      deviceId, deviceSlot, stream, iovaPfn, pageOff, write, arrivalNs, order,
+      resolve: null, timeoutEvent: null, timeoutNs: stall.completionTimeoutNs, device: dev,
+    };
+    this.total.held++;
+    this.total.waiting++;
+    dev.held++;
+    dev.waiting++;
+    if (stream !== null) {
+      stream.counters.held++;
+      stream.counters.waiting++;
+    }
+    this.wait(stall, rec);
+    this.lastHeld = rec;
+  }
+
+  /** Queues a held request on `stall`, or arms its timeout if the wait would pass it. */
+  private wait(stall: Stall, rec: HeldRequest): void {
+    stall.heldCount++;
+    rec.timeoutNs = stall.completionTimeoutNs;
+    if (stall.endNs - rec.arrivalNs > stall.completionTimeoutNs) {
+      this.timeouts.add(rec);
+      rec.timeoutEvent = this.clock.schedule(rec.arrivalNs + stall.completionTimeoutNs, this, EV_TIMEOUT, rec);
+    } else {
+      stall.held.push(rec);
+    }
+  }
+
+  /**
+   * End of a stall: held requests, in arrival order, are translated now against the
+   * new tables. One still covered by another running stall (overlapping stalls) moves
+   * to it instead, keeping its arrival time for its timeout.
+   */
+  private release(stall: Stall): void {
+    stall.releaseEvent = null;
+    this.gate.remove(stall);
+    const held = stall.held;
+    stall.held = [];
+    held.sort((x, y) => x.arrivalNs - y.arrivalNs || x.order - y.order);
+    const now = this.clock.nowNs;
+    for (const rec of held) {
+      const other = this.gate.governing(rec.deviceId, now, this.port);
+      if (other !== null && other.policy === 'hold') {
+        this.wait(other, rec);
+        continue;
+      }
+      this.unwait(rec);
+      if (other !== null) {
+        this.decide(rec.device, rec.stream, FINAL.ABORTED);
+        this.setResult('aborted', now - rec.arrivalNs, null, `aborted by a stall of ${stallName(other)} (policy abort)`);
+        this.emit(rec.deviceId, rec.stream, rec.iovaPfn, rec.pageOff, rec.write);
+      } else {
+        this.translate(rec.deviceId, rec.deviceSlot, rec.device, rec.stream, rec.iovaPfn, rec.pageOff, rec.write, rec.arrivalNs);
+      }
+      if (rec.resolve !== null) rec.resolve(this.result());
+    }
+  }
+
+  private timeOut(rec: HeldRequest): void {
+    rec.timeoutEvent = null;
+    this.timeouts.delete(rec);
+    this.unwait(rec);
+    this.decide(rec.device, rec.stream, FINAL.TIMEOUT);
+    this.setResult('timeout', this.clock.nowNs - rec.arrivalNs, null, `held by a stall for more than completionTimeoutNs (${rec.timeoutNs} ns)`);
+    this.emit(rec.deviceId, rec.stream, rec.iovaPfn, rec.pageOff, rec.write);
+    if (rec.resolve !== null) rec.resolve(this.result());
+  }
+
+  private unwait(rec: HeldRequest): void {
+    this.total.waiting--;
+    rec.device.waiting--;
+    if (rec.stream !== null) rec.stream.counters.waiting--;
+  }
+
+  private decide(dev: DmaCounters, stream: DmaStream | null, outcome: FinalOutcome): void {
+    this.total.finish(outcome);
+    dev.finish(outcome);
+    if (stream !== null) stream.counters.finish(outcome);
+  }
+
+  private setResult(outcome: DmaOutcome, latencyNs: number, spa: number | null, reason: string): void {
+    this.rOutcome = outcome;
+    this.rLatencyNs = latencyNs;
+    this.rSpa = spa;
+    this.rReason = reason;
+  }
+
+  private result(): DmaIssueResult {
+    return { outcome: this.rOutcome, latencyNs: this.rLatencyNs, spa: this.rSpa, reason: this.rReason };
+  }
+
+  /** Reports the outcome in the r* fields (never ok) to `onOutcome`. */
+  private emit(deviceId: number, stream: DmaStream | null, iovaPfn: number, pageOff: number, write: boolean): void {
+    const hook = this.onOutcome;
+    if (hook === undefined) return;
+    hook({
+      deviceId,
+      streamId: stream === null ? null : stream.id,
+      iova: iovaPfn < SAFE_PFN ? iovaPfn * PAGE_BYTES + pageOff : (BigInt(iovaPfn) << 12n) | BigInt(pageOff),
+      write,
+      outcome: this.rOutcome as Exclude<DmaOutcome, 'ok'>,
+      latencyNs: this.rLatencyNs,
+      atNs: this.clock.nowNs,
+    });
+  }
+
+  // ---- bookkeeping ----------------------------------------------------------
+
+  /** The device's counters slot, created on first use with the windows covering it now. */
+  private deviceSlot(deviceId: number): number {
+    let slot = this.deviceSlots.get(deviceId);
+    if (slot === undefined) {
+      const c = new DmaCounters();
+      c.stalls = this.windowsCovering(deviceId);
+      slot = this.slots.push(c) - 1;
+      this.deviceSlots.set(deviceId, slot);
+    }
+    return slot;
+  }
+
+  /**
+   * Windows (since the last reset) whose scope covers the device, judged by its
+   * domain now: a device is only tracked from its first request, and the engine
+   * cannot enumerate devices when a stall begins.
+   */
+  private windowsCovering(deviceId: number): StallWindow[] {
+    const domain = this.port.domainOf(deviceId);
+    return this.total.stalls.filter((w) => w.scope === 'iommu' || w.domainId === domain);
+  }
+
+  private streamById(streamId: string): DmaStream {
+    const s = typeof streamId === 'string' ? this.streams.get(streamId) : undefined;
+    if (s === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no stream ${String(streamId)}`, { field: 'streamId' });
+    return s;
+  }
+}
+
+function stallName(s: Stall): string {
+  return s.scope === 'iommu' ? 'the whole IOMMU' : `domain ${s.domainId}`;
+}

@@ -1,0 +1,33 @@
+/**
+ * What the DMA engine needs from the platform (DESIGN.md "DMA"): translate one access
+ * (IOTLB, else a page walk) and RMP-check it at the clock's current time. The
+ * platform implements it over the IOMMU and the RMP; tests use a fake. The engine
+ * owns timing, stalls and statistics; the port owns every table and the event log.
+ */
+export type DmaAccessOutcome = 'ok' | 'io_page_fault' | 'rmp_fault';
+
+export interface DmaAccess {
+  outcome: DmaAccessOutcome;
+  /** Host page number the access reached (meaningful when `outcome` is ok). */
+  spaPfn: number;
+  /** IOTLB hit 50 ns, else 100 ns per level read (DESIGN.md "DMA"). */
+  translationNs: number;
+  /** Why a fault happened, for results and events; '' when ok is fine. */
+  reason: string;
+}
+
+export interface DmaPort {
+  /**
+   * Translate (IOTLB, else walk) and RMP-check one access at the clock's current
+   * time. Logs IO_PAGE_FAULT / RMP_PAGE_FAULT itself. Fills `out` (no allocation:
+   * this runs once per simulated request).
+   */
+  access(deviceId: number, iovaPfn: number, write: boolean, out: DmaAccess): void;
+  /** Domain of the device's valid DTE, or -1 (decides which stalls cover it). */
+  domainOf(deviceId: number): number;
+}
+
+/** A reusable scratch record for `DmaPort.access`. */
+export function newDmaAccess(): DmaAccess {
+  return { outcome: 'ok', spaPfn: 0, translationNs: 0, reason: '' };
+}

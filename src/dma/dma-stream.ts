@@ -1,0 +1,186 @@
+/**
+ * A DMA stream (DESIGN.md "DMA", `dma.startStream`): requests at a rate, fixed
+ * inter-arrival (default) or Poisson, at addresses aligned to the access size,
+ * `random` (default) or `sequential` (wrapping) over [iovaBase, iovaBase + length).
+ * This file owns the arithmetic of arrivals and addresses; the engine drives it from
+ * one clock event per arrival.
+ */
+import type { ClockEvent } from '../clock/event-queue.js';
+import type { SeededRng } from '../util/rng.js';
+import { invalidArgument } from '../util/emu-error.js';
+import type { DmaCounters } from './dma-stats.js';
+
+export type StreamPattern = 'random' | 'sequential';
+export type StreamArrival = 'fixed' | 'poisson';
+
+export interface StreamParams {
+  deviceId: number;
+  iovaBase: bigint;
+  length: number;
+  ratePerSec: number;
+  accessBytes: number;
+  writeRatio: number;
+  pattern?: StreamPattern;
+  arrival?: StreamArrival;
+}
+
+export const MAX_RATE_PER_SEC = 1e9;
+const NS_PER_SEC = 1e9;
+const PAGE_BYTES = 4096;
+const IOVA_LIMIT = 1n << 64n;
+
+export function checkDeviceId(deviceId: unknown): asserts deviceId is number {
+  if (typeof deviceId !== 'number' || !Number.isInteger(deviceId) || deviceId < 0 || deviceId > 0xffff) {
+    throw invalidArgument(`deviceId must be an integer in 0..65535, got ${String(deviceId)}`, { field: 'deviceId' });
+  }
+}
+
+/** Throws INVALID_ARGUMENT naming the first bad field. */
+export function checkStreamParams(p: StreamParams): Required<StreamParams> {
+  checkDeviceId(p.deviceId);
+  const bad = (field: string, rule: string, got: unknown): never => {
+    throw invalidArgument(`${field} ${rule}, got ${String(got)}`, { field });
+  };
+  if (typeof p.ratePerSec !== 'number' || !(p.ratePerSec > 0) || !(p.ratePerSec <= MAX_RATE_PER_SEC)) {
+    bad('ratePerSec', `must be > 0 and <= ${MAX_RATE_PER_SEC}`, p.ratePerSec);
+  }
+  const a = p.accessBytes;
+  if (typeof a !== 'number' || !Number.isInteger(a) || a < 1 || a > PAGE_BYTES || (a & (a - 1)) !== 0) {
+    bad('accessBytes', 'must be a power of two in 1..4096', a);
+  }
+  if (typeof p.iovaBase !== 'bigint' || p.iovaBase < 0n || p.iovaBase >= IOVA_LIMIT) {
+    bad('iovaBase', 'must be a bigint in [0, 2^64)', p.iovaBase);
+  }
+  if (p.iovaBase % BigInt(a) !== 0n) bad('iovaBase', `must be aligned to accessBytes (${a})`, `0x${p.iovaBase.toString(16)}`);
+  if (typeof p.length !== 'number' || !Number.isSafeInteger(p.length) || p.length < a) {
+    bad('length', `must be an integer >= accessBytes (${a})`, p.length);
+  }
+  if (p.iovaBase + BigInt(p.length) > IOVA_LIMIT) bad('length', 'must keep iovaBase + length within 2^64', p.length);
+  if (typeof p.writeRatio !== 'number' || !(p.writeRatio >= 0 && p.writeRatio <= 1)) {
+    bad('writeRatio', 'must be in [0, 1]', p.writeRatio);
+  }
+  const pattern = p.pattern ?? 'random';
+  if (pattern !== 'random' && pattern !== 'sequential') bad('pattern', "must be 'random' or 'sequential'", pattern);
+  const arrival = p.arrival ?? 'fixed';
+  if (arrival !== 'fixed' && arrival !== 'poisson') bad('arrival', "must be 'fixed' or 'poisson'", arrival);
+  return { ...p, pattern, arrival };
+}
+
+/** The part of a stream that changes as it runs (state documents). */
+export interface StreamCursor {
+  /** Next slot of a sequential stream, in units of accessBytes. */
+  cursor: number;
+  /**
+   * Fractional ns carried between gaps, so gaps are integers and the mean rate is
+   * exact: for an integer rate an integer in [0, rate) (exact rational arithmetic:
+   * 1,000,000/s is exactly one request per 1000 ns, 3/s is 333333333 or 333333334);
+   * otherwise a fraction in [0, 1).
+   */
+  acc: number;
+}
+
+export class DmaStream {
+  readonly params: Required<StreamParams>;
+  active = true;
+  /** Time of the next arrival while active. */
+  nextArrivalNs = 0;
+  event: ClockEvent | null = null;
+  cursor = 0;
+  acc = 0;
+  /** Per-device counters this stream's requests also count into. */
+  readonly deviceCounters: DmaCounters;
+  readonly counters: DmaCounters;
+  readonly deviceSlot: number;
+  readonly streamSlot: number;
+
+  // Derived, hot-path values (all plain numbers; DESIGN.md "Notes for a fast implementation").
+  private readonly basePfn: number;
+  private readonly baseOff: number;
+  private readonly slots: number;
+  private readonly random: boolean;
+  private readonly poisson: boolean;
+  private readonly drawWrite: boolean;
+  private readonly alwaysWrite: boolean;
+  private readonly gapInt: number;
+  private readonly gapNum: number;
+  private readonly gapDen: number;
+  private readonly meanGapNs: number;
+  /** Outputs of `nextAccess` (no allocation). */
+  iovaPfn = 0;
+  pageOff = 0;
+  write = false;
+
+  constructor(
+    readonly id: string,
+    params: Required<StreamParams>,
+    counters: DmaCounters,
+    deviceCounters: DmaCounters,
+    streamSlot: number,
+    deviceSlot: number,
+  ) {
+    this.params = params;
+    this.counters = counters;
+    this.deviceCounters = deviceCounters;
+    this.streamSlot = streamSlot;
+    this.deviceSlot = deviceSlot;
+    this.basePfn = Number(params.iovaBase >> 12n);
+    this.baseOff = Number(params.iovaBase & 0xfffn);
+    this.slots = Math.floor(params.length / params.accessBytes);
+    this.random = params.pattern === 'random';
+    this.poisson = params.arrival === 'poisson';
+    this.drawWrite = params.writeRatio > 0 && params.writeRatio < 1;
+    this.alwaysWrite = params.writeRatio === 1;
+    const rate = params.ratePerSec;
+    this.meanGapNs = NS_PER_SEC / rate;
+    this.gapInt = Math.floor(NS_PER_SEC / rate);
+    if (Number.isInteger(rate)) {
+      this.gapNum = NS_PER_SEC - this.gapInt * rate;
+      this.gapDen = rate;
+    } else {
+      this.gapNum = NS_PER_SEC / rate - this.gapInt;
+      this.gapDen = 1;
+    }
+  }
+
+  /** Whole ns to the next arrival; draws from `rng` only for Poisson arrivals. */
+  nextGapNs(rng: SeededRng): number {
+    if (this.poisson) {
+      this.acc += rng.exponential(this.meanGapNs);
+      const step = Math.floor(this.acc);
+      this.acc -= step;
+      return step;
+    }
+    this.acc += this.gapNum;
+    if (this.acc >= this.gapDen) {
+      this.acc -= this.gapDen;
+      return this.gapInt + 1;
+    }
+    return this.gapInt;
+  }
+
+  /**
+   * Picks the next access into `iovaPfn`, `pageOff`, `write`. Draw order (fixed, so
+   * a seed replays): the slot (random pattern), then the direction (only when
+   * 0 < writeRatio < 1, so a pure read or pure write stream draws nothing for it).
+   */
+  nextAccess(rng: SeededRng): void {
+    let slot: number;
+    if (this.random) slot = rng.int(this.slots);
+    else {
+      slot = this.cursor;
+      this.cursor = slot + 1 === this.slots ? 0 : slot + 1;
+    }
+    const t = this.baseOff + slot * this.params.accessBytes;
+    const pageDelta = Math.floor(t / PAGE_BYTES);
+    this.iovaPfn = this.basePfn + pageDelta;
+    this.pageOff = t - pageDelta * PAGE_BYTES;
+    this.write = this.drawWrite ? rng.next() < this.params.writeRatio : this.alwaysWrite;
+  }
+
+  /** Valid ranges of the mutable fields, for state documents. */
+  cursorFits(c: StreamCursor): boolean {
+    if (!Number.isSafeInteger(c.cursor) || c.cursor < 0 || c.cursor >= this.slots) return false;
+    if (typeof c.acc !== 'number' || !(c.acc >= 0) || !(c.acc < (this.poisson ? 1 : this.gapDen))) return false;
+    return !(!this.poisson && this.gapDen !== 1 && !Number.isInteger(c.acc));
+  }
+}
