@@ -4,6 +4,7 @@
  * the close code; plus a fake method table for transport tests (the real methods
  * live in src/protocol and know nothing of sockets).
  */
+import { request as httpRequest } from 'node:http';
 import { WebSocket } from 'ws';
 import type { ClientOptions } from 'ws';
 import type { RpcCallContext, RpcHandler, ServerHooks } from '../../src/rpc/method-table.js';
@@ -248,4 +249,29 @@ export function fakeHooks(opts: { failOn?: string } = {}): FakeHooks {
     openrpcDocument: () => ({ openrpc: '1.3.2', info: { title: 'fake', version: '0' }, methods: [] }),
   };
   return { hooks, created, disposed, tables, closedConnections, setHealthy: (value) => (healthy = value) };
+}
+
+/**
+ * The HTTP status of an upgrade sent with `path` exactly as given: a WebSocket
+ * client normalises '/platforms/..' to '/', node:http sends it as is.
+ */
+export function rawUpgradeStatus(port: number, path: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({
+      host: '127.0.0.1',
+      port,
+      path,
+      headers: { Connection: 'Upgrade', Upgrade: 'websocket', 'Sec-WebSocket-Version': '13', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==' },
+    });
+    req.on('upgrade', (_res, socket) => {
+      socket.destroy();
+      resolve(101);
+    });
+    req.on('response', (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
