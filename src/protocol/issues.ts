@@ -42,7 +42,8 @@ export function formatPath(root: string, path: IssuePath): string {
 
 /** Zod's own messages for type and enum failures, with a fix added. */
 function withFix(issue: z.core.$ZodIssue): string {
-  if (issue.message.includes('fix:') || issue.message === 'is required') return issue.message;
+  // Only zod's generic messages get a fix; ours already say what to do.
+  if (!issue.message.startsWith('Invalid input') && !issue.message.startsWith('Invalid option')) return issue.message;
   switch (issue.code) {
     case 'invalid_type':
       if (issue.input === undefined) return 'is required';

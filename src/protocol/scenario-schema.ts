@@ -73,7 +73,7 @@ const mappingDoc = z.strictObject({
 const deviceDoc = z.strictObject({
   deviceId,
   domainId,
-  boundAsid: intRange(1, 1023).optional().describe('TDI_BIND the device to this guest ASID; absent = untrusted'),
+  boundAsid: intRange(1, 1023).exactOptional().describe('TDI_BIND the device to this guest ASID; absent = untrusted'),
   mode: intRange(1, 6, ' (page-table levels)').default(3).describe('DTE mode (levels); raised when a mapping needs more'),
   mappings: z.array(mappingDoc).default([]),
 });

@@ -1,0 +1,117 @@
+/**
+ * rpc.discover, emu.* (the platform as a whole: info, reset, snapshots, state files,
+ * audit) and clock.* (DESIGN.md "Clock").
+ */
+import * as z from 'zod';
+import { method, nowNsOut } from './method-spec.js';
+import { scenarioDocument } from './scenario-schema.js';
+import { hexOut, noParams, ns, okResult, opaqueId } from './wire.js';
+
+const clockMode = z.enum(['virtual', 'realtime']);
+const stateObject = z.record(z.string(), z.unknown());
+
+export const EMU_METHODS = {
+  'rpc.discover': method({
+    summary: 'The OpenRPC document of this server',
+    description: 'Returns the OpenRPC 1.2.6 document generated from the method table (also checked in as protocol/openrpc.json and served as GET /openrpc.json).',
+    params: noParams,
+    result: z.looseObject({ openrpc: z.string(), info: z.looseObject({ title: z.string(), version: z.string() }), methods: z.array(z.looseObject({ name: z.string() })) }),
+  }),
+
+  'emu.info': method({
+    summary: 'Version, configuration, device table and clock of this platform',
+    description: 'Read-only. `platform` is "" for the default platform at "/", else NAME of "/platforms/NAME".',
+    params: noParams,
+    result: z.looseObject({
+      version: z.string().describe('smash-emu version'),
+      platform: z.string().describe('"" for "/", else the NAME of /platforms/NAME'),
+      deviceTableSpa: hexOut.describe('SPA of the IOMMU device table (65536 x 32-byte DTEs)'),
+      clockMode: clockMode,
+      speed: z.number().describe('realtime speed factor'),
+      nowNs: nowNsOut,
+      config: z.looseObject({
+        scenarioName: z.string(),
+        memoryBytes: hexOut,
+        seed: z.int(),
+        rmpSizeRule: z.enum(['equal', 'not-larger']),
+        eventLogEntries: z.int(),
+        serviceNs: z.int(),
+        maxAdvanceNs: z.int(),
+      }),
+    }),
+  }),
+
+  'emu.reset': method({
+    summary: 'Rebuild the platform from a scenario',
+    description:
+      'Discards all state (memory, RMP, IOMMU, streams, stats, fault rules, snapshots) and builds the platform again from `scenario`, or from the scenario the server was started with when absent. `{}` is an empty platform with default settings. Subscriptions stay.',
+    params: z.strictObject({ scenario: scenarioDocument.exactOptional().describe('a scenario document; absent = the server\'s scenario') }),
+    result: z.looseObject({ ok: z.literal(true), nowNs: nowNsOut }),
+  }),
+
+  'emu.snapshot': method({
+    summary: 'Take a snapshot of the whole platform state',
+    description: 'Snapshots live in memory until the platform goes away; they are not part of emu.dumpState.',
+    params: noParams,
+    result: z.looseObject({ snapshotId: z.string().describe('opaque id for emu.revert'), nowNs: nowNsOut.exactOptional() }),
+    examples: [{ name: 'snapshot', params: {}, result: { snapshotId: 's1', nowNs: 0 }, vary: ['snapshotId'] }],
+  }),
+
+  'emu.revert': method({
+    summary: 'Return to a snapshot',
+    description: 'The snapshot stays usable after the revert (revert to it again at will); snapshots taken after it are dropped. Unknown id: -32001.',
+    params: z.strictObject({ snapshotId: opaqueId('snapshotId') }),
+    result: z.looseObject({ ok: z.literal(true), nowNs: nowNsOut }),
+  }),
+
+  'emu.dumpState': method({
+    summary: 'The complete platform state as a JSON document',
+    description: 'Compact (runs of equal RMP regions); includes the IOTLB (stale entries too), event log, stall model, streams, fault rules and PRNG, not snapshots. Feed it to emu.loadState or --state.',
+    params: noParams,
+    result: z.looseObject({ state: stateObject.describe('opaque state document') }),
+  }),
+
+  'emu.loadState': method({
+    summary: 'Replace the platform state with a dumped one',
+    description: 'Validates the whole document first; a bad document changes nothing (-32602 naming the key).',
+    params: z.strictObject({ state: stateObject.describe('a document from emu.dumpState') }),
+    result: okResult,
+  }),
+
+  'emu.audit': method({
+    summary: 'Check the platform invariants',
+    description:
+      'Lists violations: internal invariants (should never happen) and what a VMM did wrong, e.g. `stale-iotlb`: a cached translation whose SPA, permissions or leaf size differ from a fresh walk. An empty list means all is consistent.',
+    params: noParams,
+    result: z.looseObject({
+      violations: z.array(z.looseObject({ kind: z.string().describe('e.g. stale-iotlb'), message: z.string().exactOptional() })),
+    }),
+    examples: [{ name: 'fresh default platform', params: {}, result: { violations: [] } }],
+  }),
+
+  'clock.now': method({
+    summary: 'Current virtual time',
+    description: 'In realtime mode this follows the wall clock times `speed`.',
+    params: noParams,
+    result: z.looseObject({ nowNs: nowNsOut }),
+    examples: [{ name: 'fresh platform', params: {}, result: { nowNs: 0 } }],
+  }),
+
+  'clock.advance': method({
+    summary: 'Advance virtual time, processing everything due',
+    description: 'Virtual mode only (realtime: -32002). At most maxAdvanceNs (default 10 s) per call (-32003 beyond). Runs DMA streams and completions due in the interval.',
+    params: z.strictObject({ ns: ns('time to advance') }),
+    result: z.looseObject({ nowNs: nowNsOut }),
+    examples: [{ name: 'advance 1 ms on a fresh platform', params: { ns: 1_000_000 }, result: { nowNs: 1_000_000 } }],
+  }),
+
+  'clock.setMode': method({
+    summary: 'Switch between virtual and realtime clock',
+    description: 'Keeps nowNs. `speed` (realtime only; default: unchanged, initially 1) is virtual ns per wall ns.',
+    params: z.strictObject({
+      mode: clockMode.describe('virtual (time moves only by clock.advance and firmware stalls) or realtime'),
+      speed: z.number().gt(0, 'must be > 0').max(1e6, 'must be <= 1e6').exactOptional().describe('realtime speed factor, > 0'),
+    }),
+    result: z.looseObject({ mode: clockMode, speed: z.number(), nowNs: nowNsOut }),
+  }),
+} as const;
