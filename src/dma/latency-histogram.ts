@@ -59,6 +59,8 @@ export class LatencyHistogram {
   /** Throws on a corrupt encoding; the caller turns that into BAD_DOCUMENT. */
   static decode(encoded: string, maxNs: number): LatencyHistogram {
     const h = decodeFromCompressedBase64(encoded, 64, false);
+    // A decoded histogram is sized to the values it holds and does not grow by default.
+    h.autoResize = true;
     return new LatencyHistogram(h, maxNs);
   }
 }
