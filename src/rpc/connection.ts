@@ -32,6 +32,8 @@ export class Connection {
   /** Resolves once the socket is closed and onClose callbacks ran. */
   readonly closed: Promise<void>;
   private readonly queue: string[] = [];
+  /** UTF-16 code units waiting in `queue`; about bytes for JSON text. */
+  private queuedChars = 0;
   private draining = false;
   private closing = false;
   private isClosed = false;
@@ -89,6 +91,7 @@ export class Connection {
   close(code: number, reason: string): void {
     this.closing = true;
     this.queue.length = 0;
+    this.queuedChars = 0;
     if (this.isClosed) return;
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
     this.killTimer ??= setTimeout(() => this.ws.terminate(), this.opts.closeTimeoutMs);
@@ -101,8 +104,10 @@ export class Connection {
       this.close(CLOSE_CODES.UNSUPPORTED_DATA, 'JSON-RPC frames must be text');
       return;
     }
-    this.queue.push(rawToText(data));
-    if (this.queue.length >= this.opts.maxQueuedFrames && !this.ws.isPaused) this.ws.pause();
+    const text = rawToText(data);
+    this.queue.push(text);
+    this.queuedChars += text.length;
+    if (this.backlogged(1) && !this.ws.isPaused) this.ws.pause();
     if (!this.draining) void this.drain();
   }
 
@@ -110,15 +115,25 @@ export class Connection {
     this.draining = true;
     try {
       for (let text = this.queue.shift(); text !== undefined && !this.closing; text = this.queue.shift()) {
+        this.queuedChars -= text.length;
         const out = await processFrame(text, this.host.handlers, this.ctx, this.frameOpts);
         if (this.closing) break;
         if (out !== undefined && this.ws.readyState === WebSocket.OPEN) this.ws.send(out);
         if (this.closeRequested) this.close(CLOSE_CODES.FAULT_INJECTION, 'closed by fault injection');
-        if (this.ws.isPaused && this.queue.length < this.opts.maxQueuedFrames / 2) this.ws.resume();
+        if (this.ws.isPaused && !this.backlogged(2)) this.ws.resume();
       }
     } finally {
       this.draining = false;
     }
+  }
+
+  /**
+   * Whether waiting frames fill 1/`fraction` of maxQueuedFrames or of maxFrameBytes;
+   * reading pauses at the full limit and resumes below half, so a pipelining client
+   * gets TCP backpressure instead of growing the server's memory.
+   */
+  private backlogged(fraction: number): boolean {
+    return this.queue.length >= this.opts.maxQueuedFrames / fraction || this.queuedChars >= this.opts.maxFrameBytes / fraction;
   }
 
   private notify(method: string, params: Record<string, unknown>): boolean {
@@ -151,6 +166,7 @@ export class Connection {
     this.isClosed = true;
     this.closing = true;
     this.queue.length = 0;
+    this.queuedChars = 0;
     if (this.killTimer !== undefined) clearTimeout(this.killTimer);
     this.metrics.connectionClosed(this.platformName);
     for (const fn of this.cleanups.splice(0)) runCleanup(fn, this.opts);

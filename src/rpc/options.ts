@@ -40,7 +40,7 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   pingMs: 30_000,
   /** 8 MiB. A notification is sent only while the socket's unsent bytes are below this; at or above, the client is closed with 1008. */
   maxBufferedBytes: 8 * 1024 * 1024,
-  /** Frames waiting for their turn on one connection before the server stops reading from its socket (TCP backpressure). */
+  /** Frames waiting their turn on one connection (or maxFrameBytes of them) before the server stops reading its socket, until half have been processed. */
   maxQueuedFrames: 1024,
   /** How long a closing client has to finish the close handshake before its socket is destroyed, in ms. */
   closeTimeoutMs: 5_000,

@@ -210,6 +210,8 @@ export interface FakeHooks {
   tables: Map<string, FakeTable>;
   /** Connection ids whose onClose callback ran. */
   closedConnections: number[];
+  /** Every context `keepCtx` was called with, to use after the call. */
+  contexts: RpcCallContext[];
   setHealthy(value: boolean): void;
 }
 
@@ -223,6 +225,7 @@ export function fakeHooks(opts: { failOn?: string } = {}): FakeHooks {
   const disposed: string[] = [];
   const tables = new Map<string, FakeTable>();
   const closedConnections: number[] = [];
+  const contexts: RpcCallContext[] = [];
   let healthy = true;
   const hooks: ServerHooks = {
     createPlatform(name) {
@@ -235,6 +238,7 @@ export function fakeHooks(opts: { failOn?: string } = {}): FakeHooks {
         ctx.onClose(() => closedConnections.push(ctx.connectionId));
         return true;
       });
+      table.handlers.set('keepCtx', (_params, ctx) => contexts.push(ctx));
       table.handlers.set('flood', (params, ctx) => {
         const payload = 'x'.repeat(Number(params?.bytes ?? 1024));
         let sent = 0;
@@ -248,7 +252,7 @@ export function fakeHooks(opts: { failOn?: string } = {}): FakeHooks {
     metricsText: async () => '# HELP fake_domain_metric A domain metric\n# TYPE fake_domain_metric gauge\nfake_domain_metric 7\n',
     openrpcDocument: () => ({ openrpc: '1.3.2', info: { title: 'fake', version: '0' }, methods: [] }),
   };
-  return { hooks, created, disposed, tables, closedConnections, setHealthy: (value) => (healthy = value) };
+  return { hooks, created, disposed, tables, closedConnections, contexts, setHealthy: (value) => (healthy = value) };
 }
 
 /**

@@ -37,6 +37,15 @@ describe('server: connections', () => {
     ]);
   });
 
+  it('answers every pipelined frame in order when reading pauses for backpressure', async () => {
+    const server = await start({ maxQueuedFrames: 2 });
+    const c = await openClient(server.url);
+    for (let id = 1; id <= 20; id++) c.send({ jsonrpc: '2.0', method: 'slow', params: { ms: 2, tag: String(id) }, id });
+    const answers: unknown[] = [];
+    for (let id = 1; id <= 20; id++) answers.push(await c.nextJson());
+    expect(answers).toEqual(Array.from({ length: 20 }, (_, i) => ({ jsonrpc: '2.0', id: i + 1, result: String(i + 1) })));
+  });
+
   it('runs onClose callbacks when the client goes away', async () => {
     const fake = fakeHooks();
     const server = await start({}, fake);
@@ -46,6 +55,24 @@ describe('server: connections', () => {
     c.ws.close(1000);
     await c.closed;
     await expect.poll(() => fake.closedConnections).toEqual([res.result.connectionId]);
+  });
+
+  it('lets a subscription notify later, and refuses once the connection is gone', async () => {
+    const fake = fakeHooks();
+    const server = await start({}, fake);
+    const c = await openClient(server.url);
+    await c.call({ jsonrpc: '2.0', method: 'keepCtx', id: 1 });
+    await c.call({ jsonrpc: '2.0', method: 'watch', id: 2 });
+    const ctx = fake.contexts[0]!;
+    expect(ctx.notify('events.notify', { late: 1n })).toBe(true);
+    expect(await c.nextJson()).toEqual({ jsonrpc: '2.0', method: 'events.notify', params: { late: '0x1' } });
+    c.ws.close(1000);
+    await c.closed;
+    await expect.poll(() => fake.closedConnections).toHaveLength(1);
+    expect(ctx.notify('events.notify', {})).toBe(false);
+    let ran = false;
+    ctx.onClose(() => (ran = true));
+    expect(ran).toBe(true);
   });
 
   it('closes with 4000 after the response when a handler asks (fault injection)', async () => {
