@@ -1,0 +1,230 @@
+/**
+ * A typed client for the smash-emu server, over a WebSocket (ws). Method names,
+ * params and results are typed from the method table (src/protocol/methods.ts):
+ * params are what the wire takes (hex strings), results what it returns.
+ *
+ * Hand-rolled rather than json-rpc-2.0's JSONRPCClient: that client reports its own
+ * timeouts and rejectAllPendingRequests as fake error responses with code 0, so a
+ * caller could not tell a timeout or a closed socket from a server error without
+ * sentinel strings; and server notifications (events.notify) arrive on the same
+ * socket and need their own dispatch anyway. The pending-call map below is all it
+ * would have provided.
+ */
+import { WebSocket } from 'ws';
+import type { EventTopic } from '../platform/event-bus.js';
+import type { MethodName, MethodParamsIn, MethodResult, NotificationParams } from '../protocol/methods.js';
+
+export interface ConnectOptions {
+  /** Sent as `Authorization: Bearer <token>` (the server's --token). */
+  token?: string;
+  /** Default per-call timeout, and the connect timeout; ms. Default 10000. */
+  timeoutMs?: number;
+  /** Called with whatever a notification handler throws (default: ignored). */
+  onHandlerError?: (err: unknown) => void;
+}
+
+export interface CallOptions {
+  /** Overrides the client's timeoutMs for this call. */
+  timeoutMs?: number;
+}
+
+/** The server answered with a JSON-RPC error object. */
+export class RpcCallError extends Error {
+  constructor(
+    readonly method: string,
+    readonly code: number,
+    message: string,
+    readonly data: unknown,
+  ) {
+    super(message);
+    this.name = 'RpcCallError';
+  }
+}
+
+/** No answer within the call's timeout (the call may still run on the server). */
+export class RpcTimeoutError extends Error {
+  constructor(
+    readonly method: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`${method}: no response within ${timeoutMs} ms`);
+    this.name = 'RpcTimeoutError';
+  }
+}
+
+/** The socket closed before the call was answered (or before it was sent). */
+export class ConnectionClosedError extends Error {
+  constructor(
+    readonly closeCode: number,
+    readonly reason: string,
+  ) {
+    super(`connection closed (${closeCode}${reason === '' ? '' : ` ${reason}`})`);
+    this.name = 'ConnectionClosedError';
+  }
+}
+
+export type EventNotification = NotificationParams<'events.notify'>;
+export type EventHandler = (event: EventNotification) => void;
+
+export interface Subscription {
+  subscriptionId: string;
+  unsubscribe(): Promise<void>;
+}
+
+/** Params may be left out when the method has no required one. */
+type CallArgs<M extends MethodName> = Record<string, never> extends MethodParamsIn<M>
+  ? [params?: MethodParamsIn<M>, options?: CallOptions]
+  : [params: MethodParamsIn<M>, options?: CallOptions];
+
+interface Pending {
+  method: string;
+  resolve: (result: unknown) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Notifications for a subscription id not yet known (they may beat the subscribe response). */
+const MAX_EARLY_NOTIFICATIONS = 1000;
+
+export class SmashEmuClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly subscriptions = new Map<string, EventHandler>();
+  private early: EventNotification[] = [];
+  private closeInfo: { code: number; reason: string } | undefined;
+  /** Resolves when the socket has closed. */
+  readonly closed: Promise<{ code: number; reason: string }>;
+
+  private constructor(
+    private readonly ws: WebSocket,
+    private readonly options: Required<Pick<ConnectOptions, 'timeoutMs'>> & ConnectOptions,
+  ) {
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) this.receive(String(data));
+    });
+    this.closed = new Promise((resolve) => {
+      ws.once('close', (code, reason) => {
+        this.closeInfo = { code, reason: String(reason) };
+        for (const [id, p] of this.pending) {
+          clearTimeout(p.timer);
+          this.pending.delete(id);
+          p.reject(new ConnectionClosedError(code, this.closeInfo.reason));
+        }
+        resolve(this.closeInfo);
+      });
+    });
+    // Errors after open also surface as 'close'; this only keeps ws from throwing.
+    ws.on('error', () => {});
+  }
+
+  /** Opens a connection; rejects on HTTP refusal (401, 404, 503...), error or timeout. */
+  static connect(url: string, options: ConnectOptions = {}): Promise<SmashEmuClient> {
+    const opts = { ...options, timeoutMs: options.timeoutMs ?? 10_000 };
+    const headers: Record<string, string> = opts.token !== undefined ? { Authorization: `Bearer ${opts.token}` } : {};
+    const ws = new WebSocket(url, { headers, handshakeTimeout: opts.timeoutMs });
+    return new Promise((resolve, reject) => {
+      const fail = (err: Error) => {
+        ws.removeAllListeners();
+        ws.on('error', () => {});
+        ws.terminate();
+        reject(err);
+      };
+      ws.once('unexpected-response', (_req, res) => fail(new Error(`${url}: server refused the WebSocket upgrade with HTTP ${res.statusCode ?? '?'}`)));
+      ws.once('error', (err) => fail(err));
+      ws.once('open', () => {
+        ws.removeAllListeners();
+        resolve(new SmashEmuClient(ws, opts));
+      });
+    });
+  }
+
+  /** Calls a method; rejects with RpcCallError, RpcTimeoutError or ConnectionClosedError. */
+  call<M extends MethodName>(method: M, ...args: CallArgs<M>): Promise<MethodResult<M>> {
+    const [params, callOptions] = args;
+    const timeoutMs = callOptions?.timeoutMs ?? this.options.timeoutMs;
+    return new Promise<MethodResult<M>>((resolve, reject) => {
+      if (this.closeInfo !== undefined || this.ws.readyState !== WebSocket.OPEN) {
+        reject(new ConnectionClosedError(this.closeInfo?.code ?? 1006, this.closeInfo?.reason ?? 'not open'));
+        return;
+      }
+      const id = this.nextId++;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new RpcTimeoutError(method, timeoutMs));
+      }, timeoutMs);
+      this.pending.set(id, { method, resolve: resolve as (r: unknown) => void, reject, timer });
+      this.ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, params: params ?? {} }));
+    });
+  }
+
+  /**
+   * Subscribes to platform events; `handler` gets each `events.notify` of this
+   * subscription, including any that arrived before the subscribe response.
+   */
+  async subscribe(topics: readonly EventTopic[], handler: EventHandler): Promise<Subscription> {
+    const { subscriptionId } = await this.call('events.subscribe', { topics: [...topics] });
+    this.subscriptions.set(subscriptionId, handler);
+    const early = this.early.filter((n) => n.subscriptionId === subscriptionId);
+    this.early = this.early.filter((n) => n.subscriptionId !== subscriptionId);
+    for (const n of early) this.dispatch(handler, n);
+    return {
+      subscriptionId,
+      unsubscribe: async () => {
+        this.subscriptions.delete(subscriptionId);
+        await this.call('events.unsubscribe', { subscriptionId });
+      },
+    };
+  }
+
+  /** Closes the socket (code 1000); pending calls reject with ConnectionClosedError. */
+  async close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(1000);
+    await this.closed;
+  }
+
+  private receive(text: string): void {
+    let message: unknown;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return;
+    }
+    for (const item of Array.isArray(message) ? message : [message]) {
+      if (item === null || typeof item !== 'object') continue;
+      const m = item as { id?: unknown; method?: unknown; params?: unknown; result?: unknown; error?: { code?: unknown; message?: unknown; data?: unknown } };
+      if (typeof m.method === 'string') {
+        if (m.method === 'events.notify' && m.id === undefined) this.onEvent(m.params as EventNotification);
+        continue;
+      }
+      if (typeof m.id !== 'number') continue;
+      const p = this.pending.get(m.id);
+      if (p === undefined) continue;
+      this.pending.delete(m.id);
+      clearTimeout(p.timer);
+      if (m.error !== undefined) {
+        const code = typeof m.error.code === 'number' ? m.error.code : 0;
+        p.reject(new RpcCallError(p.method, code, typeof m.error.message === 'string' ? m.error.message : 'error', m.error.data));
+      } else {
+        p.resolve(m.result);
+      }
+    }
+  }
+
+  private onEvent(n: EventNotification): void {
+    if (n === null || typeof n !== 'object') return;
+    const handler = this.subscriptions.get(n.subscriptionId);
+    if (handler !== undefined) {
+      this.dispatch(handler, n);
+    } else if (this.early.length < MAX_EARLY_NOTIFICATIONS) {
+      this.early.push(n);
+    }
+  }
+
+  private dispatch(handler: EventHandler, n: EventNotification): void {
+    try {
+      handler(n);
+    } catch (err) {
+      this.options.onHandlerError?.(err);
+    }
+  }
+}
