@@ -195,6 +195,22 @@ export function encodeTablePointer(tableSpa: number, nextLevel: number): bigint 
   return PTE_PR | (BigInt(nextLevel) << PTE_NEXT_LEVEL_SHIFT) | BigInt(tableSpa) | PTE_IR | PTE_IW;
 }
 
+/**
+ * Leaf size of a present entry read at `level` without building a DecodedPte (hot
+ * loops over whole tables); 0 when the entry is a table pointer.
+ */
+export function pteLeafSizeLg2(value: bigint, level: number, addrMask: bigint = PTE_ADDR_MASK): number {
+  const nextLevel = pteNextLevel(value);
+  if (nextLevel === NL_DEFAULT_LEAF) return levelDefaultSizeLg2(level);
+  if (nextLevel === NL_SIZED_LEAF) return sizedLeafLg2(value & addrMask);
+  return 0;
+}
+
+/** The address an entry points at (table or page), under `addrMask` (see addressMask). */
+export function pteTarget(value: bigint, addrMask: bigint = PTE_ADDR_MASK): number {
+  return Number(value & addrMask);
+}
+
 /** The same entry with another page address (the smash engine's expected PTEs). */
 export function withAddress(value: bigint, spa: number): bigint {
   return (value & ~PTE_ADDR_MASK) | (BigInt(spa) & PTE_ADDR_MASK);

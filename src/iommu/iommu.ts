@@ -1,0 +1,324 @@
+/**
+ * The AMD IOMMU v1 as the platform sees it (DESIGN.md "IOMMU", "Commands", "Event
+ * log"): the device table in host memory, a DTE cache, the walker, the IOTLB, the
+ * command decoder's effects, the event log and the host-driver mapper.
+ *
+ * Caching follows hardware: translation uses a DTE cache filled on first use and
+ * dropped only by INVALIDATE_DEVTAB_ENTRY, INVALIDATE_IOMMU_ALL and `setDte`; the
+ * IOTLB changes only through commands, `setDte` and the firmware. A host that edits
+ * a DTE or a table in memory without invalidating keeps seeing the old one.
+ */
+import type { HostMemory } from '../memory/host-memory.js';
+import type { PagePool } from '../memory/page-pool.js';
+import { DEFAULT_C_BIT } from '../platform/options.js';
+import { EmuError, ERROR_CODES } from '../util/emu-error.js';
+import { toHex } from '../util/hex.js';
+import type { DecodedCommand } from './command.js';
+import { decodeCommand } from './command.js';
+import { DeviceTable, DEVICE_TABLE_BYTES, checkDeviceId } from './device-table.js';
+import type { DecodedDte } from './dte.js';
+import { decodeDte, dteHasDomain, withRootAndMode } from './dte.js';
+import type { EventLogState } from './event-log.js';
+import { EVENT_TYPE, EventLog, DEFAULT_EVENT_LOG_ENTRIES } from './event-log.js';
+import type { IotlbEntry, IotlbState } from './iotlb.js';
+import { Iotlb } from './iotlb.js';
+import type { MapRequest, MapResult } from './mapper.js';
+import { IommuMapper } from './mapper.js';
+import type { WalkFaultReason, WalkResult } from './page-walker.js';
+import { PageWalker } from './page-walker.js';
+
+export interface IommuOptions {
+  /** Event log ring size (DESIGN.md "Event log"): 512. */
+  eventLogEntries?: number;
+  /** C-bit stripped from table and leaf addresses: DEFAULT_C_BIT (51); null = off. */
+  cBit?: number | null;
+  /** Use this device table (state load) instead of allocating 2 MiB from the pool. */
+  deviceTableSpa?: number;
+}
+
+/** The caller-owned record `translatePage` fills (no allocation on an IOTLB hit). */
+export interface Translation {
+  ok: boolean;
+  reason: WalkFaultReason | null;
+  /** IO_PAGE_FAULT flags for a failure: entry present (PR), permission (PE). */
+  present: boolean;
+  permission: boolean;
+  spaPfn: number;
+  leafSizeLg2: number;
+  leafSpaBasePfn: number;
+  leafIovaBasePfn: number;
+  /** 0 on an IOTLB hit, else the entries the walk read. */
+  levelsRead: number;
+  /** The device's domain, -1 when its DTE gives none. */
+  domainId: number;
+  hit: boolean;
+}
+
+export function newTranslation(): Translation {
+  return { ok: false, reason: null, present: false, permission: false, spaPfn: 0, leafSizeLg2: 0, leafSpaBasePfn: 0, leafIovaBasePfn: 0, levelsRead: 0, domainId: -1, hit: false };
+}
+
+export interface CommandResult {
+  opcode: number;
+  name: string;
+  /** What the command did, in words. */
+  effect: string;
+  illegal?: true;
+  /** IOTLB entries or cached DTEs dropped. */
+  dropped?: number;
+  decoded: DecodedCommand;
+}
+
+export interface IommuState {
+  iotlb: IotlbState;
+  eventLog: EventLogState;
+  /** Cached DTEs as the IOMMU last read them: qwords as hex strings. */
+  dteCache: Array<{ deviceId: number; qwords: string[] }>;
+}
+
+export type ReadDteResult = { qwords: bigint[] } & DecodedDte;
+
+interface CachedDte {
+  qwords: bigint[];
+  dte: DecodedDte;
+}
+
+export class Iommu {
+  readonly deviceTableSpa: number;
+  readonly deviceTable: DeviceTable;
+  readonly walker: PageWalker;
+  readonly iotlb = new Iotlb();
+  readonly eventLog: EventLog;
+  readonly mapper: IommuMapper;
+  readonly cBit: number | null;
+  private readonly dteCache = new Map<number, CachedDte>();
+
+  constructor(
+    private readonly memory: HostMemory,
+    pool: PagePool,
+    options: IommuOptions = {},
+  ) {
+    this.cBit = options.cBit === undefined ? DEFAULT_C_BIT : options.cBit;
+    this.deviceTableSpa = options.deviceTableSpa ?? pool.alloc(DEVICE_TABLE_BYTES / 4096, DEVICE_TABLE_BYTES);
+    this.deviceTable = new DeviceTable(memory, this.deviceTableSpa);
+    this.walker = new PageWalker(memory, this.cBit);
+    this.eventLog = new EventLog(options.eventLogEntries ?? DEFAULT_EVENT_LOG_ENTRIES);
+    this.mapper = new IommuMapper(memory, pool, this.cBit);
+  }
+
+  /** Writes the DTE and makes it effective at once: drops its cached DTE and the IOTLB of the old and new domain. */
+  setDte(deviceId: number, qwords: readonly bigint[]): void {
+    const before = this.deviceTable.decode(deviceId);
+    this.deviceTable.write(deviceId, qwords);
+    const after = this.deviceTable.decode(deviceId);
+    this.dteCache.delete(deviceId);
+    if (dteHasDomain(before)) this.iotlb.invalidateDomain(before.domainId);
+    if (dteHasDomain(after)) this.iotlb.invalidateDomain(after.domainId);
+  }
+
+  /** The DTE in memory (not the cached one). */
+  readDte(deviceId: number): ReadDteResult {
+    const qwords = this.deviceTable.read(deviceId);
+    return { qwords, ...decodeDte(qwords) };
+  }
+
+  /** The device's domain per the DTE the IOMMU uses (cached, else memory); -1 when none. */
+  domainOf(deviceId: number): number {
+    const dte = this.dteCache.get(deviceId)?.dte ?? this.deviceTable.decode(deviceId);
+    return dteHasDomain(dte) ? dte.domainId : -1;
+  }
+
+  /** A fresh walk with the DTE in memory; neither cache is read or filled. */
+  walk(deviceId: number, iova: bigint, write: boolean): WalkResult {
+    return this.walker.walk(this.deviceTable.decode(deviceId), iova, write);
+  }
+
+  /** The DMA hot path: IOTLB hit (levelsRead 0), else a walk that fills the IOTLB on success. */
+  translatePage(deviceId: number, iovaPfn: number, write: boolean, out: Translation): void {
+    const dte = (this.dteCache.get(deviceId) ?? this.fillDte(deviceId)).dte;
+    out.hit = false;
+    out.levelsRead = 0;
+    if (!dte.valid || !dte.translationValid) {
+      out.domainId = -1;
+      fault(out, 'dte-invalid', false, false);
+      return;
+    }
+    out.domainId = dte.domainId;
+    const e = this.iotlb.lookup(dte.domainId, iovaPfn);
+    if (e !== undefined) {
+      out.hit = true;
+      out.leafSizeLg2 = e.leafSizeLg2;
+      out.leafSpaBasePfn = e.leafSpaBasePfn;
+      out.leafIovaBasePfn = e.leafIovaBasePfn;
+      out.spaPfn = e.leafSpaBasePfn + (iovaPfn - e.leafIovaBasePfn);
+      if (write ? !e.write : !e.read) fault(out, 'permission', true, true);
+      else succeed(out);
+      return;
+    }
+    const r = this.walker.walk(dte, BigInt(iovaPfn) << 12n, write);
+    out.levelsRead = r.levelsRead;
+    out.leafSizeLg2 = r.sizeLg2;
+    out.leafSpaBasePfn = r.leafSpaBase / 4096;
+    out.leafIovaBasePfn = Number(r.leafIovaBase >> 12n);
+    out.spaPfn = Math.floor(r.spa / 4096);
+    if (r.fault !== undefined) {
+      fault(out, r.fault.reason, r.fault.present, r.fault.permission);
+      return;
+    }
+    succeed(out);
+    this.iotlb.insert({
+      domainId: dte.domainId,
+      iovaPfn,
+      leafIovaBasePfn: out.leafIovaBasePfn,
+      leafSizeLg2: r.sizeLg2,
+      leafSpaBasePfn: out.leafSpaBasePfn,
+      read: r.read,
+      write: r.write,
+      levelsRead: r.levelsRead,
+    });
+  }
+
+  /** Executes one 16-byte command (hardware.md §3.5, DESIGN.md "Commands"). */
+  executeCommand(q0: bigint, q1: bigint, atNs: number): CommandResult {
+    const d = decodeCommand(q0, q1);
+    const base = { opcode: d.opcode, name: d.name, decoded: d };
+    switch (d.name) {
+      case 'COMPLETION_WAIT': {
+        if (d.store) this.memory.write64(d.storeAddress, d.storeData);
+        const parts = [d.store ? `stored ${toHex(d.storeData)} at ${toHex(d.storeAddress)}` : 'no store'];
+        if (d.interrupt) parts.push('interrupt requested (not modelled)');
+        return { ...base, effect: parts.join('; ') };
+      }
+      case 'INVALIDATE_DEVTAB_ENTRY': {
+        const dropped = this.dteCache.delete(d.deviceId) ? 1 : 0;
+        return { ...base, effect: `dropped the cached DTE of device ${toHex(d.deviceId)}`, dropped };
+      }
+      case 'INVALIDATE_IOMMU_PAGES': {
+        // GN (guest/PASID tables) is not modelled: the host tables are dropped either way.
+        const dropped = d.wholeDomain ? this.iotlb.invalidateDomain(d.domainId) : this.iotlb.invalidateRange(d.domainId, d.base, d.sizeLg2);
+        const what = d.wholeDomain ? 'the whole domain' : `2^${d.sizeLg2} bytes at ${toHex(d.base)}`;
+        return { ...base, effect: `dropped ${dropped} IOTLB entr${dropped === 1 ? 'y' : 'ies'} of domain ${d.domainId} overlapping ${what}`, dropped };
+      }
+      case 'INVALIDATE_IOMMU_ALL': {
+        const dropped = this.iotlb.invalidateAll() + this.dteCache.size;
+        this.dteCache.clear();
+        return { ...base, effect: 'dropped every IOTLB entry and cached DTE', dropped };
+      }
+      case 'ILLEGAL': {
+        this.eventLog.log({ type: EVENT_TYPE.ILLEGAL_COMMAND_ERROR, deviceId: 0, domainId: -1, address: 0n, write: false }, atNs);
+        return { ...base, effect: `illegal opcode ${toHex(d.opcode)}: logged ILLEGAL_COMMAND_ERROR`, illegal: true };
+      }
+      default:
+        return { ...base, effect: 'accepted, no effect' };
+    }
+  }
+
+  logIoPageFault(deviceId: number, domainId: number, iova: bigint, write: boolean, present: boolean, permission: boolean, atNs: number): number | undefined {
+    return this.eventLog.log({ type: EVENT_TYPE.IO_PAGE_FAULT, deviceId, domainId, address: iova, write, present, permission }, atNs);
+  }
+
+  /** RMP_PAGE_FAULT (DESIGN.md "IOMMU RMP check"); the log records the device's domain beside the words. */
+  logRmpPageFault(deviceId: number, vmgTag: number, gpa: bigint, write: boolean, rmpFlags: number, atNs: number): number | undefined {
+    return this.eventLog.log(
+      { type: EVENT_TYPE.RMP_PAGE_FAULT, deviceId, domainId: this.domainOf(deviceId), address: gpa, write, rmpFlags, vmgTag },
+      atNs,
+    );
+  }
+
+  /**
+   * Maps into the domain's tables (those of its lowest-numbered valid DTE), raising
+   * the mode first when the IOVA needs it; every DTE of the domain on that root then
+   * gets the new root and mode, effective at once. Nothing is invalidated.
+   */
+  map(domainId: number, req: MapRequest): MapResult {
+    const info = this.domainInfo(domainId);
+    const result = this.mapper.map(info.root, info.mode, req);
+    if (result.raised) {
+      for (const deviceId of info.devices) {
+        const qwords = this.deviceTable.read(deviceId);
+        const dte = decodeDte(qwords);
+        if (dte.root === info.root && dte.mode === info.mode) this.setDte(deviceId, withRootAndMode(qwords, result.root, result.mode));
+      }
+    }
+    return result;
+  }
+
+  unmap(domainId: number, iova: bigint, length: number): { unmappedBytes: number } {
+    const info = this.domainInfo(domainId);
+    return this.mapper.unmap(info.root, info.mode, iova, length);
+  }
+
+  /**
+   * IOTLB entries that differ from a fresh walk through the domain's DTE in memory
+   * (SPA, permissions or leaf size), for `emu.audit`.
+   */
+  staleIotlbEntries(): Array<{ entry: IotlbEntry; why: string }> {
+    const domains = this.deviceTable.domains();
+    const out: Array<{ entry: IotlbEntry; why: string }> = [];
+    for (const entry of this.iotlb.entries()) {
+      const info = domains.get(entry.domainId);
+      if (info === undefined) {
+        out.push({ entry, why: `domain ${entry.domainId} has no valid DTE` });
+        continue;
+      }
+      const r = this.walker.walk(this.deviceTable.decode(info.devices[0] as number), BigInt(entry.iovaPfn) << 12n, false);
+      const found = r.ok || r.fault?.reason === 'permission';
+      const spaPfn = entry.leafSpaBasePfn + (entry.iovaPfn - entry.leafIovaBasePfn);
+      if (!found) out.push({ entry, why: `a fresh walk faults (${r.fault?.reason ?? 'unknown'})` });
+      else if (Math.floor(r.spa / 4096) !== spaPfn) out.push({ entry, why: `cached SPA ${toHex(spaPfn * 4096)}, fresh walk ${toHex(r.spa - (r.spa % 4096))}` });
+      else if (r.read !== entry.read || r.write !== entry.write) out.push({ entry, why: 'permissions differ from a fresh walk' });
+      else if (r.sizeLg2 !== entry.leafSizeLg2) out.push({ entry, why: `cached leaf 2^${entry.leafSizeLg2}, fresh walk 2^${r.sizeLg2}` });
+    }
+    return out;
+  }
+
+  getState(): IommuState {
+    return {
+      iotlb: this.iotlb.getState(),
+      eventLog: this.eventLog.getState(),
+      dteCache: [...this.dteCache.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([deviceId, c]) => ({ deviceId, qwords: c.qwords.map((q) => toHex(q)) })),
+    };
+  }
+
+  setState(state: IommuState): void {
+    this.iotlb.setState(state.iotlb);
+    this.eventLog.setState(state.eventLog);
+    this.dteCache.clear();
+    for (const { deviceId, qwords } of state.dteCache) {
+      checkDeviceId(deviceId);
+      const q = qwords.map((h) => BigInt(h));
+      this.dteCache.set(deviceId, { qwords: q, dte: decodeDte(q) });
+    }
+  }
+
+  private fillDte(deviceId: number): CachedDte {
+    const qwords = this.deviceTable.read(deviceId);
+    const cached = { qwords, dte: decodeDte(qwords) };
+    this.dteCache.set(deviceId, cached);
+    return cached;
+  }
+
+  private domainInfo(domainId: number): { devices: number[]; root: number; mode: number } {
+    const info = this.deviceTable.domains().get(domainId);
+    if (info === undefined) {
+      throw new EmuError(ERROR_CODES.NOT_FOUND, `domain ${domainId} has no valid DTE (V=1, TV=1); set one with iommu.setDte first`, { domainId });
+    }
+    return info;
+  }
+}
+
+function fault(out: Translation, reason: WalkFaultReason, present: boolean, permission: boolean): void {
+  out.ok = false;
+  out.reason = reason;
+  out.present = present;
+  out.permission = permission;
+}
+
+function succeed(out: Translation): void {
+  out.ok = true;
+  out.reason = null;
+  out.present = true;
+  out.permission = false;
+}
