@@ -11,7 +11,8 @@
  */
 import * as z from 'zod';
 
-const HEX_INPUT_RE = /^0x[0-9a-fA-F]+$/;
+/** Case-insensitive throughout, prefix included ("0X1F" is accepted). */
+const HEX_INPUT_RE = /^0[xX][0-9a-fA-F]+$/;
 /** Output form: lowercase, no leading zeros ("0x0" for zero). */
 const HEX_OUTPUT_RE = /^0x(0|[1-9a-f][0-9a-f]*)$/;
 /** A 16-digit value padded with zeros still fits; anything longer is refused before BigInt sees it. */
