@@ -226,3 +226,8 @@ export function describePte(value: bigint, level: number): string {
   if (!d.present) return `not present (${toHex(value)})`;
   return d.leaf ? `leaf 2^${d.sizeLg2} at ${toHex(d.pa ?? 0)}` : `table L${d.nextLevel} at ${toHex(d.table ?? 0)}`;
 }
+
+/** The same entry with another NextLevel code (the unsmash turns PTE 0 into a 2 MB leaf). */
+export function withNextLevel(value: bigint, nextLevel: number): bigint {
+  return (value & ~(PTE_NEXT_LEVEL_MASK << PTE_NEXT_LEVEL_SHIFT)) | (BigInt(nextLevel) << PTE_NEXT_LEVEL_SHIFT);
+}

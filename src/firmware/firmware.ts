@@ -1,0 +1,188 @@
+/**
+ * The SNP / SEV-TIO firmware (DESIGN.md "Firmware state"): SNP and TIO initialised
+ * or not, TEE-IO bindings (TDI_BIND 0xDC / TDI_UNBIND 0xDD), SNP_PAGE_UNSMASH, the
+ * stall model, and the smash engine (smash-engine.ts). Firmware commands run one at
+ * a time, in arrival order: each is queued behind the previous one.
+ */
+import type { FwResult } from './status.js';
+import { FW_STATUS, fwFail, fwOk } from './status.js';
+import type { StallModel, StallModelPatch } from './stall-model.js';
+import { defaultStallModel, mergeStallModel } from './stall-model.js';
+import type { RmpTable } from '../rmp/rmp-table.js';
+import type { GuestTable } from '../platform/guests.js';
+import type { EventBus } from '../platform/event-bus.js';
+import type { VirtualClock } from '../clock/virtual-clock.js';
+import { PAGE_BYTES } from '../memory/host-memory.js';
+import type { HostMemory } from '../memory/host-memory.js';
+
+export const REGION_BYTES = 2 * 1024 * 1024;
+
+export interface FirmwareState {
+  snpInitialized: boolean;
+  tioInitialized: boolean;
+  bindings: Array<[number, number]>;
+  stallModel: StallModel;
+}
+
+export class Firmware {
+  snpInitialized = true;
+  tioInitialized = true;
+  /** deviceId -> bound guest ASID (TEE-IO functions). */
+  readonly bindings = new Map<number, number>();
+  stallModel: StallModel = defaultStallModel();
+  private queue: Promise<unknown> = Promise.resolve();
+  private pending = 0;
+
+  constructor(
+    protected readonly memory: HostMemory,
+    protected readonly rmp: RmpTable,
+    protected readonly guests: GuestTable,
+    protected readonly clock: VirtualClock,
+    protected readonly bus: EventBus,
+  ) {}
+
+  /** Commands queued or running (a command is "under way" from arrival to its result). */
+  get busy(): boolean {
+    return this.pending > 0;
+  }
+
+  /**
+   * Runs a firmware command after every earlier one, and reports it on the fw topic.
+   * `params` is what the event shows.
+   */
+  submit<T extends FwResult>(command: string, params: Record<string, unknown>, fn: () => T | Promise<T>): Promise<T> {
+    this.pending++;
+    const p = this.queue.then(fn).then((result) => {
+      if (this.bus.has('fw')) this.bus.emit('fw', this.clock.nowNs, { command, params, result });
+      return result;
+    });
+    const settle = (): void => {
+      this.pending--;
+    };
+    p.then(settle, settle);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  /**
+   * Answers a command at once, outside the queue (IN_USE for a region whose smash is
+   * under way: the answer touches no state, so it need not wait its turn).
+   */
+  respondNow<T extends FwResult>(command: string, params: Record<string, unknown>, result: T): Promise<T> {
+    if (this.bus.has('fw')) this.bus.emit('fw', this.clock.nowNs, { command, params, result });
+    return Promise.resolve(result);
+  }
+
+  platformStatus() {
+    return fwOk({
+      snpInit: this.snpInitialized,
+      tioInit: this.tioInitialized,
+      guests: this.guests.list().map((g) => g.asid),
+      tdis: [...this.bindings.entries()].sort((a, b) => a[0] - b[0]).map(([deviceId, asid]) => ({ deviceId, asid })),
+    });
+  }
+
+  /** SNP_INIT + TIO_INIT; INVALID_PLATFORM_STATE when both are initialised already. */
+  init(): Promise<FwResult> {
+    return this.submit('fw.init', {}, () => {
+      if (this.snpInitialized && this.tioInitialized) return fwFail(FW_STATUS.INVALID_PLATFORM_STATE, { reason: 'SNP and TIO are already initialised' });
+      this.snpInitialized = true;
+      this.tioInitialized = true;
+      return fwOk({});
+    });
+  }
+
+  /** Always succeeds; keeps the RMP, tables and bindings (DESIGN.md). */
+  shutdown(): Promise<FwResult> {
+    return this.submit('fw.shutdown', {}, () => {
+      this.snpInitialized = false;
+      this.tioInitialized = false;
+      return fwOk({});
+    });
+  }
+
+  tdiBind(deviceId: number, asid: number): Promise<FwResult> {
+    return this.submit('fw.tdiBind', { deviceId, asid }, () => {
+      const notReady = this.checkInitialised();
+      if (notReady) return notReady;
+      if (!this.guests.has(asid)) return fwFail(FW_STATUS.INVALID_ASID, { reason: `no SNP guest with ASID ${asid}`, asid });
+      const bound = this.bindings.get(deviceId);
+      if (bound !== undefined) return fwFail(FW_STATUS.INVALID_TDI_STATE, { reason: `device ${hexId(deviceId)} is already bound to ASID ${bound}`, deviceId, asid: bound });
+      this.bindings.set(deviceId, asid);
+      return fwOk({});
+    });
+  }
+
+  tdiUnbind(deviceId: number): Promise<FwResult> {
+    return this.submit('fw.tdiUnbind', { deviceId }, () => {
+      const notReady = this.checkInitialised();
+      if (notReady) return notReady;
+      if (!this.bindings.has(deviceId)) return fwFail(FW_STATUS.INVALID_TDI_STATE, { reason: `device ${hexId(deviceId)} is not bound`, deviceId });
+      this.bindings.delete(deviceId);
+      return fwOk({});
+    });
+  }
+
+  /** Guest ASID a device is bound to, or -1 for an untrusted device. */
+  boundAsid(deviceId: number): number {
+    return this.bindings.get(deviceId) ?? -1;
+  }
+
+  /**
+   * SNP_PAGE_UNSMASH (0xC8) alone: 512 4 KB RMP entries back to one 2 MB entry, by
+   * the rules in rmp-table.ts (hardware.md §2.2, UNCONFIRMED there).
+   */
+  pageUnsmash(spa: number): Promise<FwResult> {
+    return this.submit('fw.pageUnsmash', { spa: BigInt(spa) }, () => {
+      if (!this.snpInitialized) return fwFail(FW_STATUS.INVALID_PLATFORM_STATE, { reason: 'SNP is not initialised' });
+      if (spa % REGION_BYTES !== 0 || !this.memory.contains(spa, PAGE_BYTES)) {
+        return fwFail(FW_STATUS.INVALID_ADDRESS, { reason: 'spa must be a 2 MB-aligned address inside memory', spa: BigInt(spa) });
+      }
+      const check = this.rmp.pageUnsmash(spa);
+      if (check.ok) return fwOk({});
+      const status = check.reason === 'already-2m' ? FW_STATUS.INVALID_PAGE_SIZE : check.reason === 'misaligned' ? FW_STATUS.INVALID_ADDRESS : FW_STATUS.INVALID_PAGE_STATE;
+      return fwFail(status, { reason: check.detail, ...(check.index !== undefined ? { index: check.index } : {}) });
+    });
+  }
+
+  getStallModel(): StallModel {
+    return { ...this.stallModel, jitter: { ...this.stallModel.jitter } };
+  }
+
+  /** Merges `patch` into the model; a bad field throws and changes nothing. */
+  setStallModel(patch: StallModelPatch): StallModel {
+    this.stallModel = mergeStallModel(this.stallModel, patch);
+    return this.getStallModel();
+  }
+
+  getState(): FirmwareState {
+    return {
+      snpInitialized: this.snpInitialized,
+      tioInitialized: this.tioInitialized,
+      bindings: [...this.bindings.entries()].sort((a, b) => a[0] - b[0]),
+      stallModel: this.getStallModel(),
+    };
+  }
+
+  setState(state: FirmwareState): void {
+    this.snpInitialized = state.snpInitialized;
+    this.tioInitialized = state.tioInitialized;
+    this.bindings.clear();
+    for (const [d, a] of state.bindings) this.bindings.set(d, a);
+    this.stallModel = { ...state.stallModel, jitter: { ...state.stallModel.jitter } };
+  }
+
+  /** Check 1 of every TIO command: SNP and TIO initialised. */
+  checkInitialised(): FwResult | null {
+    if (this.snpInitialized && this.tioInitialized) return null;
+    return fwFail(FW_STATUS.INVALID_PLATFORM_STATE, {
+      reason: 'SNP and TIO must be initialised (fw.init)',
+      snpInitialized: this.snpInitialized,
+      tioInitialized: this.tioInitialized,
+    });
+  }
+}
+
+export function hexId(id: number): string {
+  return '0x' + id.toString(16).padStart(4, '0');
+}

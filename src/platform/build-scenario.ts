@@ -1,0 +1,91 @@
+/**
+ * Builds a scenario on a fresh machine through the operations a VMM would use:
+ * RMPUPDATE and PVALIDATE for guest memory, DTE writes and iommu map for devices,
+ * TDI binding, then streams. A step the hardware refuses stops the build with a
+ * BAD_DOCUMENT error naming the scenario key (the machine is then discarded).
+ */
+import type { Machine } from './machine.js';
+import type { Scenario } from './scenario.js';
+import { encodeDte } from '../iommu/dte.js';
+import { EmuError, ERROR_CODES } from '../util/emu-error.js';
+import { rmpRcName, RMP_RC } from '../rmp/return-codes.js';
+import { toHex } from '../util/hex.js';
+
+const PAGE = 4096;
+const REGION = 2 * 1024 * 1024;
+
+export function buildScenario(m: Machine, s: Scenario): void {
+  m.firmware.snpInitialized = s.firmware.snpInit;
+  m.firmware.tioInitialized = s.firmware.tioInit;
+  m.firmware.setState({ ...m.firmware.getState(), stallModel: s.stallModel });
+
+  s.guests.forEach((g, gi) => {
+    m.guests.add(g.asid, g.ranges.map((r) => ({ gpa: r.gpa, spa: r.spa, length: r.length })));
+    g.ranges.forEach((r, ri) => {
+      if (r.rmp === 'none') return;
+      const step = r.rmp === '2M' ? REGION : PAGE;
+      const key = `guests[${gi}].ranges[${ri}]`;
+      if (r.spa % step !== 0 || r.gpa % step !== 0 || r.length % step !== 0) {
+        fail(key, `spa, gpa and length must be ${r.rmp === '2M' ? '2 MB' : '4 KB'} aligned for rmp "${r.rmp}"`);
+      }
+      for (let off = 0; off < r.length; off += step) {
+        assign(m, key, r.spa + off, r.rmp, g.asid, r.gpa + off, false, r.validated);
+      }
+    });
+  });
+
+  s.rmpUpdates.forEach((u, ui) => {
+    const step = u.pageSize === '2M' ? REGION : PAGE;
+    for (let i = 0; i < u.count; i++) {
+      const gpa = u.assigned ? u.gpa + i * step : 0;
+      if (u.assigned) assign(m, `rmpUpdates[${ui}]`, u.spa + i * step, u.pageSize, u.asid, gpa, u.immutable, u.validated);
+      else {
+        const rc = m.rmp.rmpUpdate(u.spa + i * step, { assigned: false, pageSize: u.pageSize });
+        if (rc !== RMP_RC.SUCCESS) fail(`rmpUpdates[${ui}]`, `RMPUPDATE of ${toHex(u.spa + i * step)} returned ${rmpRcName(rc)}`);
+      }
+    }
+  });
+
+  // Devices sharing a domain share its tables: the first one allocates the root.
+  const roots = new Map<number, number>();
+  s.devices.forEach((d, di) => {
+    let root = roots.get(d.domainId);
+    if (root === undefined) {
+      root = m.pool.alloc(1);
+      roots.set(d.domainId, root);
+    }
+    const mode = m.iommu.deviceTable.domains().get(d.domainId)?.mode ?? d.mode;
+    m.iommu.setDte(d.deviceId, encodeDte({ valid: true, translationValid: true, mode, root, read: true, write: true, domainId: d.domainId }));
+    if (d.boundAsid !== undefined) {
+      if (!m.guests.has(d.boundAsid)) fail(`devices[${di}].boundAsid`, `no guest with ASID ${d.boundAsid}`);
+      m.firmware.bindings.set(d.deviceId, d.boundAsid);
+    }
+    d.mappings.forEach((map, mi) => {
+      try {
+        m.iommu.map(d.domainId, { iova: map.iova, spa: map.spa, length: map.length, sizeLg2: map.sizeLg2, read: map.read, write: map.write, fc: map.fc });
+      } catch (e) {
+        fail(`devices[${di}].mappings[${mi}]`, e instanceof Error ? e.message : String(e));
+      }
+    });
+  });
+
+  s.streams.forEach((st, si) => {
+    try {
+      m.dma.startStream({ ...st });
+    } catch (e) {
+      fail(`streams[${si}]`, e instanceof Error ? e.message : String(e));
+    }
+  });
+}
+
+function assign(m: Machine, key: string, spa: number, pageSize: '2M' | '4K', asid: number, gpa: number, immutable: boolean, validated: boolean): void {
+  const rc = m.rmp.rmpUpdate(spa, { assigned: true, pageSize, asid, gpa, immutable });
+  if (rc !== RMP_RC.SUCCESS) fail(key, `RMPUPDATE of ${toHex(spa)} (${pageSize}) returned ${rmpRcName(rc)}`);
+  if (!validated) return;
+  const r = m.rmp.pvalidate(spa, { asid, gpa, pageSize, validate: true });
+  if (!('rc' in r) || r.rc !== RMP_RC.SUCCESS) fail(key, `PVALIDATE of GPA ${toHex(gpa)} failed`);
+}
+
+function fail(key: string, message: string): never {
+  throw new EmuError(ERROR_CODES.BAD_DOCUMENT, `scenario.${key}: ${message}`, { path: key });
+}

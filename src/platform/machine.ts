@@ -1,0 +1,132 @@
+/**
+ * The assembled machine: every component of one platform, wired together. A
+ * Platform swaps its Machine whole on emu.reset, emu.revert and emu.loadState, so
+ * a rejected document leaves the running machine untouched.
+ */
+import { VirtualClock } from '../clock/virtual-clock.js';
+import { RealtimeDriver } from '../clock/realtime-driver.js';
+import type { WallClock } from '../clock/wall-clock.js';
+import { HostMemory } from '../memory/host-memory.js';
+import { PagePool } from '../memory/page-pool.js';
+import { RmpTable } from '../rmp/rmp-table.js';
+import { Iommu } from '../iommu/iommu.js';
+import { DmaEngine } from '../dma/dma-engine.js';
+import { Firmware } from '../firmware/firmware.js';
+import { SmashEngine } from '../firmware/smash-engine.js';
+import { SeededRng } from '../util/rng.js';
+import { EmuError, ERROR_CODES } from '../util/emu-error.js';
+import { GuestTable } from './guests.js';
+import { FaultInjector } from './fault-injector.js';
+import type { EventBus } from './event-bus.js';
+import type { Scenario } from './scenario.js';
+import type { RmpSizeRule, TimingOptions } from './options.js';
+import { DEFAULT_C_BIT, DEFAULT_TIMING } from './options.js';
+import { PlatformDmaPort } from './platform-dma-port.js';
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+/** Settings that shape the machine but are not hardware state. */
+export interface MachineSettings {
+  memoryBytes: number;
+  seed: number;
+  eventLogEntries: number;
+  serviceNs: number;
+  maxAdvanceNs: number;
+  rmpSizeRule: RmpSizeRule;
+  timing: TimingOptions;
+  cBit: number | null;
+}
+
+export function settingsOf(s: Scenario, cBit: number | null = DEFAULT_C_BIT): MachineSettings {
+  return {
+    memoryBytes: s.memoryBytes,
+    seed: s.seed,
+    eventLogEntries: s.eventLogEntries,
+    serviceNs: s.serviceNs,
+    maxAdvanceNs: s.maxAdvanceNs,
+    rmpSizeRule: s.rmpSizeRule,
+    timing: { ...DEFAULT_TIMING },
+    cBit,
+  };
+}
+
+/**
+ * The page pool's window: the top of host memory, 1/16 of it, between 4 MiB and
+ * 1 GiB, 2 MiB aligned. Guest memory in scenarios must stay below it.
+ */
+export function poolWindow(memoryBytes: number): { baseSpa: number; endSpa: number } {
+  const bytes = Math.min(GiB, Math.max(4 * MiB, Math.floor(memoryBytes / 16 / (2 * MiB)) * 2 * MiB));
+  if (bytes >= memoryBytes) {
+    throw new EmuError(ERROR_CODES.BAD_DOCUMENT, `memory of ${memoryBytes} bytes is too small: at least 8 MiB is needed for the page pool`);
+  }
+  return { baseSpa: memoryBytes - bytes, endSpa: memoryBytes };
+}
+
+export class Machine {
+  readonly clock = new VirtualClock();
+  readonly rng: SeededRng;
+  readonly memory: HostMemory;
+  readonly pool: PagePool;
+  readonly rmp: RmpTable;
+  readonly iommu: Iommu;
+  readonly guests = new GuestTable();
+  readonly firmware: Firmware;
+  readonly smash: SmashEngine;
+  readonly dma: DmaEngine;
+  readonly faults: FaultInjector;
+  private driver: RealtimeDriver | undefined;
+
+  constructor(
+    readonly settings: MachineSettings,
+    readonly bus: EventBus,
+    private readonly wall: WallClock | undefined,
+  ) {
+    this.rng = new SeededRng(settings.seed);
+    this.memory = new HostMemory(settings.memoryBytes);
+    const { baseSpa, endSpa } = poolWindow(settings.memoryBytes);
+    this.pool = new PagePool(this.memory, baseSpa, endSpa);
+    this.rmp = new RmpTable(settings.memoryBytes);
+    this.iommu = new Iommu(this.memory, this.pool, { eventLogEntries: settings.eventLogEntries, cBit: settings.cBit });
+    this.firmware = new Firmware(this.memory, this.rmp, this.guests, this.clock, bus);
+    const port = new PlatformDmaPort(this.iommu, this.rmp, this.firmware, this.clock, settings.timing, () => this.settings.rmpSizeRule);
+    this.dma = new DmaEngine({ clock: this.clock, rng: this.rng, port, serviceNs: settings.serviceNs });
+    this.smash = new SmashEngine(this.firmware, this.memory, this.rmp, this.iommu, this.dma, this.clock, this.rng, bus, settings.cBit);
+    this.faults = new FaultInjector(this.rng);
+    this.wireEvents();
+  }
+
+  /** Forwards component hooks to the bus, building event data only when someone listens. */
+  private wireEvents(): void {
+    const bus = this.bus;
+    this.rmp.onChange = (c) => {
+      if (bus.has('rmp')) bus.emit('rmp', this.clock.nowNs, { op: c.op, spa: BigInt(c.spa), pageSize: c.pageSize, entry: this.rmp.read(c.spa) });
+    };
+    this.iommu.eventLog.onLog = (e) => {
+      if (bus.has('iommu')) bus.emit('iommu', e.atNs, { ...e });
+    };
+    this.dma.onOutcome = (r) => {
+      if (bus.has('dma')) bus.emit('dma', r.atNs, { ...r, iova: BigInt(r.iova) });
+    };
+  }
+
+  /** Switches the clock mode; realtime needs the wall-clock adapter the server hands in. */
+  setClockMode(mode: 'virtual' | 'realtime', speed: number): void {
+    if (mode === 'realtime' && this.wall === undefined) {
+      throw new EmuError(ERROR_CODES.WRONG_MODE, 'realtime mode needs a wall clock: create the platform with the `wall` option (the server does)');
+    }
+    this.driver?.stop();
+    this.driver = undefined;
+    this.clock.setMode(mode, speed);
+    if (mode === 'realtime' && this.wall !== undefined) {
+      this.driver = new RealtimeDriver(this.clock, this.wall);
+      this.driver.start();
+    }
+  }
+
+  /** Stops the realtime driver (the machine is being replaced or the server stops). */
+  dispose(): void {
+    this.driver?.stop();
+    this.driver = undefined;
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * emu.dumpState / emu.loadState: a versioned JSON document of the whole platform
+ * (memory, RMP, IOMMU caches and event log, guests, firmware and stall model, DMA
+ * streams and in-flight requests, fault rules, clock, PRNG), round-trip exact.
+ * Snapshots are not included. Memory is stored as the non-zero words of backed
+ * pages; the RMP as runs of equal regions.
+ * Loading builds a new Machine and only then replaces the old one, so a bad
+ * document (wrong version, truncated, absurd counts) changes nothing.
+ */
+import { EmuError, ERROR_CODES } from '../util/emu-error.js';
+import type { WallClock } from '../clock/wall-clock.js';
+import type { RngState } from '../util/rng.js';
+import type { PagePoolState } from '../memory/page-pool.js';
+import { PAGE_BYTES, WORDS_PER_PAGE } from '../memory/host-memory.js';
+import type { FirmwareState } from '../firmware/firmware.js';
+import { validateStallModel } from '../firmware/stall-model.js';
+import type { Guest } from './guests.js';
+import type { FaultInjectorState } from './fault-injector.js';
+import type { EventBus } from './event-bus.js';
+import { Machine, type MachineSettings } from './machine.js';
+import type { Scenario } from './scenario.js';
+
+export const STATE_FORMAT = 'smash-emu-state';
+export const STATE_VERSION = 1;
+
+/** A backed page: its PFN and its non-zero words as [index, "0x..."] pairs. */
+export type PageDoc = [number, Array<[number, string]>];
+
+export interface PlatformState {
+  format: typeof STATE_FORMAT;
+  version: typeof STATE_VERSION;
+  scenarioName: string;
+  settings: MachineSettings;
+  clock: { nowNs: number; mode: 'virtual' | 'realtime'; speed: number };
+  rng: RngState;
+  memory: { pages: PageDoc[] };
+  pool: PagePoolState;
+  rmp: unknown;
+  iommu: unknown;
+  guests: Guest[];
+  firmware: FirmwareState;
+  dma: unknown;
+  faults: FaultInjectorState;
+}
+
+export function dumpMachine(m: Machine, scenario: Scenario): PlatformState {
+  const pages: PageDoc[] = [];
+  for (const [pfn, words] of m.memory.backedPages()) {
+    const nz: Array<[number, string]> = [];
+    for (let i = 0; i < WORDS_PER_PAGE; i++) {
+      const w = words[i] as bigint;
+      if (w !== 0n) nz.push([i, '0x' + w.toString(16)]);
+    }
+    if (nz.length > 0) pages.push([pfn, nz]);
+  }
+  return {
+    format: STATE_FORMAT,
+    version: STATE_VERSION,
+    scenarioName: scenario.name,
+    settings: { ...m.settings, timing: { ...m.settings.timing } },
+    clock: { nowNs: m.clock.nowNs, mode: m.clock.mode, speed: m.clock.speed },
+    rng: m.rng.getState(),
+    memory: { pages },
+    pool: m.pool.getState(),
+    rmp: m.rmp.getState(),
+    iommu: m.iommu.getState(),
+    guests: m.guests.getState(),
+    firmware: m.firmware.getState(),
+    dma: m.dma.getState(),
+    faults: m.faults.getState(),
+  };
+}
+
+export function loadMachine(doc: unknown, bus: EventBus, wall: WallClock | undefined): Machine {
+  const s = checkEnvelope(doc);
+  let m: Machine;
+  try {
+    m = new Machine(s.settings, bus, wall);
+    m.clock.nowNs = s.clock.nowNs;
+    m.rng.setState(s.rng);
+    m.memory.restorePages(decodePages(s.memory.pages, s.settings.memoryBytes));
+    m.pool.setState(s.pool);
+    m.rmp.setState(s.rmp);
+    m.iommu.setState(s.iommu as Parameters<typeof m.iommu.setState>[0]);
+    m.guests.setState(s.guests);
+    validateStallModel(s.firmware.stallModel);
+    m.firmware.setState(s.firmware);
+    m.faults.setState(s.faults);
+    m.dma.setState(s.dma);
+  } catch (e) {
+    if (e instanceof EmuError && e.code === ERROR_CODES.BAD_DOCUMENT) throw e;
+    throw bad(e instanceof Error ? e.message : String(e));
+  }
+  if (s.clock.mode === 'realtime') m.setClockMode('realtime', s.clock.speed);
+  else m.clock.setMode('virtual', s.clock.speed);
+  return m;
+}
+
+function bad(message: string): EmuError {
+  return new EmuError(ERROR_CODES.BAD_DOCUMENT, `state document rejected: ${message}; the platform is unchanged`);
+}
+
+const MAX_MEMORY_BYTES = 2 ** 52;
+
+/** Checks what this file itself reads; each component validates its own part. */
+function checkEnvelope(doc: unknown): PlatformState {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw bad('expected an object produced by emu.dumpState');
+  const d = doc as Record<string, unknown>;
+  if (d['format'] !== STATE_FORMAT) throw bad(`format must be "${STATE_FORMAT}"`);
+  if (d['version'] !== STATE_VERSION) throw bad(`version ${JSON.stringify(d['version'])} is not supported (this build reads version ${STATE_VERSION})`);
+  for (const key of ['settings', 'clock', 'memory', 'pool', 'rmp', 'iommu', 'firmware', 'dma', 'faults']) {
+    if (typeof d[key] !== 'object' || d[key] === null) throw bad(`${key} is missing`);
+  }
+  const st = d['settings'] as Record<string, unknown>;
+  const mem = st['memoryBytes'];
+  if (typeof mem !== 'number' || !Number.isSafeInteger(mem) || mem <= 0 || mem % PAGE_BYTES !== 0 || mem > MAX_MEMORY_BYTES) throw bad('settings.memoryBytes must be a positive multiple of 4 KB below 2^52');
+  for (const k of ['seed', 'eventLogEntries', 'serviceNs', 'maxAdvanceNs']) {
+    const v = st[k];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(`settings.${k} must be a non-negative integer`);
+  }
+  if ((st['eventLogEntries'] as number) < 1 || (st['eventLogEntries'] as number) > 1 << 20) throw bad('settings.eventLogEntries must be 1..1048576');
+  if (st['rmpSizeRule'] !== 'equal' && st['rmpSizeRule'] !== 'not-larger') throw bad('settings.rmpSizeRule must be equal or not-larger');
+  const c = d['clock'] as Record<string, unknown>;
+  if (typeof c['nowNs'] !== 'number' || !Number.isSafeInteger(c['nowNs']) || c['nowNs'] < 0) throw bad('clock.nowNs must be a non-negative integer');
+  if (c['mode'] !== 'virtual' && c['mode'] !== 'realtime') throw bad('clock.mode must be virtual or realtime');
+  if (typeof c['speed'] !== 'number' || !(c['speed'] > 0) || !Number.isFinite(c['speed'])) throw bad('clock.speed must be a positive number');
+  const rng = d['rng'];
+  if (!Array.isArray(rng) || rng.length !== 4 || !rng.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff)) throw bad('rng must be four 32-bit integers');
+  if (!Array.isArray(d['guests'])) throw bad('guests must be an array');
+  const mem2 = d['memory'] as Record<string, unknown>;
+  if (!Array.isArray(mem2['pages'])) throw bad('memory.pages must be an array');
+  return d as unknown as PlatformState;
+}
+
+function decodePages(pages: PageDoc[], memoryBytes: number): Array<[number, BigUint64Array]> {
+  const out: Array<[number, BigUint64Array]> = [];
+  const maxPfn = memoryBytes / PAGE_BYTES;
+  for (const p of pages) {
+    if (!Array.isArray(p) || p.length !== 2) throw bad('memory.pages entries must be [pfn, words]');
+    const [pfn, words] = p;
+    if (!Number.isSafeInteger(pfn) || pfn < 0 || pfn >= maxPfn) throw bad(`memory page ${String(pfn)} is outside memory`);
+    if (!Array.isArray(words) || words.length > WORDS_PER_PAGE) throw bad(`memory page ${pfn} must list at most 512 words`);
+    const arr = new BigUint64Array(WORDS_PER_PAGE);
+    for (const w of words) {
+      if (!Array.isArray(w) || w.length !== 2 || !Number.isInteger(w[0]) || w[0] < 0 || w[0] >= WORDS_PER_PAGE || typeof w[1] !== 'string' || !/^0x[0-9a-fA-F]{1,16}$/.test(w[1])) {
+        throw bad(`memory page ${pfn} has a malformed word`);
+      }
+      arr[w[0]] = BigInt(w[1]);
+    }
+    out.push([pfn, arr]);
+  }
+  return out;
+}

@@ -1,0 +1,391 @@
+/**
+ * A Platform is one emulated machine as clients see it: the library's public API,
+ * one method per wire method (the JSON-RPC layer only parses and formats). Results
+ * carry addresses and 64-bit values as bigint; the wire shows them as hex.
+ * The Machine behind it is replaced whole by reset, revert and loadState.
+ */
+import type { WallClock } from '../clock/wall-clock.js';
+import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
+import { PAGE_BYTES } from '../memory/host-memory.js';
+import { rmpRcName, RMP_RC } from '../rmp/return-codes.js';
+import type { RmpPageSize } from '../rmp/rmp-entry.js';
+import { NPF_ERROR } from '../rmp/return-codes.js';
+import type { StallModelPatch } from '../firmware/stall-model.js';
+import type { SmashParams, UnsmashParams } from '../firmware/smash-engine.js';
+import { decodeDte, encodeDte } from '../iommu/dte.js';
+import type { DteFields } from '../iommu/dte.js';
+import type { StreamParams } from '../dma/dma-stream.js';
+import { EventBus } from './event-bus.js';
+import type { FaultRuleSpec } from './fault-injector.js';
+import { Machine, settingsOf } from './machine.js';
+import { buildScenario } from './build-scenario.js';
+import type { Scenario } from './scenario.js';
+import { DEFAULT_SCENARIO } from './scenario.js';
+import { auditMachine, type AuditViolation } from './audit.js';
+import { dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
+import { DEFAULT_C_BIT } from './options.js';
+
+export const VERSION = '0.1.0';
+
+export interface PlatformOptions {
+  /** The wall-clock adapter for realtime mode (the server passes systemWallClock). */
+  wall?: WallClock;
+  /** C-bit stripped from IOMMU addresses (default 51; null = none). */
+  cBit?: number | null;
+  /** Name shown in emu.info (the server's platform path). */
+  name?: string;
+}
+
+/** Events processed per chunk of clock.advance before yielding to the server. */
+const ADVANCE_CHUNK_EVENTS = 50_000;
+
+export class Platform {
+  readonly bus = new EventBus();
+  private machine: Machine;
+  private scenario: Scenario;
+  private readonly snapshots = new Map<string, PlatformState>();
+  private snapshotOrder: string[] = [];
+  private nextSnapshot = 1;
+
+  constructor(
+    scenario: Scenario = DEFAULT_SCENARIO,
+    private readonly options: PlatformOptions = {},
+  ) {
+    this.scenario = scenario;
+    this.machine = this.build(scenario);
+  }
+
+  /** The machine's components, for library users and tests that reach below the API. */
+  get m(): Machine {
+    return this.machine;
+  }
+
+  private get cBit(): number | null {
+    return this.options.cBit === undefined ? DEFAULT_C_BIT : this.options.cBit;
+  }
+
+  private build(scenario: Scenario): Machine {
+    const m = new Machine(settingsOf(scenario, this.cBit), this.bus, this.options.wall);
+    buildScenario(m, scenario);
+    if (scenario.clock.mode === 'realtime') m.setClockMode('realtime', scenario.clock.speed);
+    return m;
+  }
+
+  private swap(next: Machine): void {
+    this.machine.dispose();
+    this.machine = next;
+  }
+
+  // ---- emu.* -------------------------------------------------------------
+
+  info() {
+    const m = this.machine;
+    const s = m.settings;
+    return {
+      name: 'smash-emu',
+      version: VERSION,
+      platform: this.options.name ?? '',
+      scenario: this.scenario.name,
+      deviceTableSpa: BigInt(m.iommu.deviceTableSpa),
+      clockMode: m.clock.mode,
+      speed: m.clock.speed,
+      nowNs: m.clock.nowNs,
+      config: {
+        memoryBytes: BigInt(s.memoryBytes),
+        seed: s.seed,
+        eventLogEntries: s.eventLogEntries,
+        serviceNs: s.serviceNs,
+        maxAdvanceNs: s.maxAdvanceNs,
+        rmpSizeRule: s.rmpSizeRule,
+        iotlbHitNs: s.timing.iotlbHitNs,
+        walkLevelNs: s.timing.walkLevelNs,
+        cBit: s.cBit,
+        poolBaseSpa: BigInt(m.pool.baseSpa),
+        poolEndSpa: BigInt(m.pool.endSpa),
+      },
+    };
+  }
+
+  /** Rebuilds from `scenario` (default: the one in use); a bad one changes nothing. */
+  reset(scenario?: Scenario): { ok: true; scenario: string } {
+    const s = scenario ?? this.scenario;
+    const next = this.build(s);
+    this.swap(next);
+    this.scenario = s;
+    return { ok: true, scenario: s.name };
+  }
+
+  snapshot(): { snapshotId: string } {
+    const id = `snap-${this.nextSnapshot++}`;
+    this.snapshots.set(id, this.dumpState().state);
+    this.snapshotOrder.push(id);
+    return { snapshotId: id };
+  }
+
+  /** Restores a snapshot; it stays usable, newer ones are dropped (anvil's evm_revert). */
+  revert(snapshotId: string): { ok: true; snapshotId: string } {
+    const state = this.snapshots.get(snapshotId);
+    if (state === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no snapshot ${JSON.stringify(snapshotId)}`, { snapshotId });
+    this.swap(loadMachine(state, this.bus, this.options.wall));
+    const i = this.snapshotOrder.indexOf(snapshotId);
+    for (const newer of this.snapshotOrder.slice(i + 1)) this.snapshots.delete(newer);
+    this.snapshotOrder = this.snapshotOrder.slice(0, i + 1);
+    return { ok: true, snapshotId };
+  }
+
+  dumpState(): { state: PlatformState } {
+    return { state: dumpMachine(this.machine, this.scenario) };
+  }
+
+  /** Loads a state document; a bad one throws BAD_DOCUMENT and the old state is kept. */
+  loadState(state: unknown): { ok: true } {
+    const next = loadMachine(state, this.bus, this.options.wall);
+    this.swap(next);
+    return { ok: true };
+  }
+
+  audit(): { violations: AuditViolation[]; clean: boolean } {
+    const violations = auditMachine(this.machine);
+    return { violations, clean: violations.length === 0 };
+  }
+
+  // ---- clock.* -----------------------------------------------------------
+
+  clockNow() {
+    const c = this.machine.clock;
+    return { nowNs: c.nowNs, mode: c.mode, speed: c.speed };
+  }
+
+  /** Advances virtual time by `ns`, in chunks that yield to the server between them. */
+  async clockAdvance(ns: number, yieldFn?: () => Promise<void>): Promise<{ nowNs: number }> {
+    const m = this.machine;
+    if (m.clock.mode !== 'virtual') throw new EmuError(ERROR_CODES.WRONG_MODE, 'clock.advance is refused in realtime mode: virtual time follows the wall clock (clock.setMode virtual first)');
+    if (!Number.isSafeInteger(ns) || ns < 0) throw invalidArgument(`ns must be a non-negative integer, got ${ns}`);
+    if (ns > m.settings.maxAdvanceNs) {
+      throw new EmuError(ERROR_CODES.LIMIT, `ns ${ns} exceeds maxAdvanceNs ${m.settings.maxAdvanceNs} per call; advance in several calls`);
+    }
+    const target = m.clock.nowNs + ns;
+    while (!m.clock.advanceTo(target, ADVANCE_CHUNK_EVENTS)) {
+      if (yieldFn) await yieldFn();
+      if (this.machine !== m) break;
+    }
+    return { nowNs: this.machine.clock.nowNs };
+  }
+
+  clockSetMode(mode: 'virtual' | 'realtime', speed = 1) {
+    this.machine.setClockMode(mode, speed);
+    return this.clockNow();
+  }
+
+  // ---- mem.* -------------------------------------------------------------
+
+  memAlloc(pages: number): { spa: bigint } {
+    return { spa: BigInt(this.machine.pool.alloc(pages)) };
+  }
+
+  memFree(spa: number, pages: number): { ok: true } {
+    this.machine.pool.release(spa, pages);
+    return { ok: true };
+  }
+
+  memRead64(spa: number, count: number): { values: bigint[] } {
+    return { values: this.machine.memory.readWords(spa, count) };
+  }
+
+  memWrite64(spa: number, values: bigint[]): { ok: true; count: number } {
+    this.machine.memory.writeWords(spa, values);
+    return { ok: true, count: values.length };
+  }
+
+  // ---- rmp.* and guest.* (instructions) ----------------------------------
+
+  rmpRead(spa: number) {
+    const e = this.machine.rmp.read(spa);
+    return { ...e, entrySpa: BigInt(e.entrySpa), gpa: BigInt(e.gpa) };
+  }
+
+  rmpUpdate(spa: number, p: { assigned: boolean; pageSize: RmpPageSize; asid?: number; gpa?: number; immutable?: boolean }) {
+    const input = p.assigned ? { assigned: true, pageSize: p.pageSize, asid: p.asid ?? 0, gpa: p.gpa ?? 0, immutable: p.immutable ?? false } : { assigned: false, pageSize: p.pageSize };
+    return rc(this.machine.rmp.rmpUpdate(spa, input));
+  }
+
+  rmpPsmash(spa: number) {
+    return rc(this.machine.rmp.psmash(spa));
+  }
+
+  /** PVALIDATE acting as guest `asid`: a GPA outside the guest is a nested page fault. */
+  guestPvalidate(p: { asid: number; gpa: number; pageSize: RmpPageSize; validate: boolean }) {
+    const m = this.machine;
+    if (!m.guests.has(p.asid)) throw new EmuError(ERROR_CODES.NOT_FOUND, `no SNP guest with ASID ${p.asid}`, { asid: p.asid });
+    const spa = m.guests.gpaToSpa(p.asid, p.gpa);
+    if (spa < 0) return { npf: { errorCode: NPF_ERROR.RMP } };
+    const r = m.rmp.pvalidate(spa, p);
+    if ('npf' in r) return r;
+    return r.noUpdate ? { rc: r.rc, rcName: rmpRcName(r.rc), noUpdate: true as const } : rc(r.rc);
+  }
+
+  // ---- fw.* --------------------------------------------------------------
+
+  fwPlatformStatus() {
+    return this.machine.firmware.platformStatus();
+  }
+  fwInit() {
+    return this.machine.firmware.init();
+  }
+  fwShutdown() {
+    return this.machine.firmware.shutdown();
+  }
+  fwTdiBind(deviceId: number, asid: number) {
+    return this.machine.firmware.tdiBind(deviceId, asid);
+  }
+  fwTdiUnbind(deviceId: number) {
+    return this.machine.firmware.tdiUnbind(deviceId);
+  }
+  fwSmashIopde(p: SmashParams) {
+    return this.machine.smash.smashIopde(p);
+  }
+  fwUnsmashIopde(p: UnsmashParams) {
+    return this.machine.smash.unsmashIopde(p);
+  }
+  fwPageUnsmash(spa: number) {
+    return this.machine.firmware.pageUnsmash(spa);
+  }
+  fwGetStallModel() {
+    return this.machine.firmware.getStallModel();
+  }
+  fwSetStallModel(patch: StallModelPatch) {
+    return this.machine.firmware.setStallModel(patch);
+  }
+
+  // ---- iommu.* -----------------------------------------------------------
+
+  /** Writes a DTE from raw qwords or decoded fields; takes effect at once. */
+  iommuSetDte(deviceId: number, p: { qwords?: bigint[]; fields?: Partial<DteFields> }) {
+    const qwords = p.qwords ?? encodeDte(p.fields ?? {});
+    this.machine.iommu.setDte(deviceId, qwords);
+    return this.iommuReadDte(deviceId);
+  }
+
+  iommuReadDte(deviceId: number) {
+    const r = this.machine.iommu.readDte(deviceId);
+    const d = decodeDte(r.qwords);
+    return { qwords: r.qwords, valid: d.valid, translationValid: d.translationValid, mode: d.mode, root: BigInt(d.root), read: d.read, write: d.write, domainId: d.domainId };
+  }
+
+  iommuWalk(deviceId: number, iova: bigint, write: boolean) {
+    const w = this.machine.iommu.walk(deviceId, iova, write);
+    return {
+      ok: w.ok,
+      spa: w.ok ? BigInt(w.spa) : null,
+      sizeLg2: w.ok ? w.sizeLg2 : null,
+      read: w.read,
+      write: w.write,
+      steps: w.steps.map((s) => ({ level: s.level, entrySpa: BigInt(s.entrySpa), value: s.value })),
+      fault: w.fault ? { type: w.fault.type, typeName: w.fault.typeName, reason: w.fault.reason } : null,
+    };
+  }
+
+  iommuCommand(q0: bigint, q1: bigint) {
+    return this.machine.iommu.executeCommand(q0, q1, this.machine.clock.nowNs);
+  }
+
+  iommuEvents(p: { since?: number; max?: number; consume?: boolean }) {
+    const r = this.machine.iommu.eventLog.read(p);
+    return {
+      events: r.events.map((e) => ({
+        seq: e.seq,
+        type: e.type,
+        typeName: e.typeName,
+        deviceId: e.deviceId,
+        domainId: e.domainId,
+        address: e.address,
+        write: e.write,
+        atNs: e.atNs,
+        words: e.words.map((w) => '0x' + (w >>> 0).toString(16).padStart(8, '0')),
+        ...(e.rmpFlags !== undefined ? { rmpFlags: e.rmpFlags } : {}),
+        ...(e.vmgTag !== undefined ? { vmgTag: e.vmgTag } : {}),
+      })),
+      overflow: r.overflow,
+    };
+  }
+
+  iommuMap(p: { domainId: number; iova: bigint; spa: number; length: number; sizeLg2: number; read: boolean; write: boolean; fc?: boolean }) {
+    const r = this.machine.iommu.map(p.domainId, { iova: p.iova, spa: p.spa, length: p.length, sizeLg2: p.sizeLg2, read: p.read, write: p.write, fc: p.fc ?? false });
+    return { ok: true as const, ...r };
+  }
+
+  iommuUnmap(p: { domainId: number; iova: bigint; length: number }) {
+    const r = this.machine.iommu.unmap(p.domainId, p.iova, p.length);
+    return { ok: true as const, unmapped: BigInt(r.unmappedBytes) };
+  }
+
+  iommuIotlb(domainId?: number) {
+    const entries = this.machine.iommu.iotlb.entries().filter((e) => domainId === undefined || e.domainId === domainId);
+    return {
+      entries: entries.map((e) => ({
+        domainId: e.domainId,
+        iova: BigInt(e.iovaPfn) * 4096n,
+        spa: BigInt((e.leafSpaBasePfn + (e.iovaPfn - e.leafIovaBasePfn)) * PAGE_BYTES),
+        sizeLg2: e.leafSizeLg2,
+        read: e.read,
+        write: e.write,
+      })),
+    };
+  }
+
+  // ---- dma.* -------------------------------------------------------------
+
+  async dmaIssue(p: { deviceId: number; iova: bigint; bytes: number; write: boolean }) {
+    const r = await this.machine.dma.issue(p);
+    return { outcome: r.outcome, latencyNs: r.latencyNs, spa: r.spa === null ? null : BigInt(r.spa), reason: r.reason };
+  }
+
+  dmaStartStream(p: StreamParams): { streamId: string } {
+    return { streamId: this.machine.dma.startStream(p) };
+  }
+
+  dmaStopStream(streamId: string): { ok: true } {
+    this.machine.dma.stopStream(streamId);
+    return { ok: true };
+  }
+
+  dmaStats(p: { deviceId?: number; streamId?: string }) {
+    return this.machine.dma.stats(p);
+  }
+
+  dmaResetStats(): { ok: true } {
+    this.machine.dma.resetStats();
+    return { ok: true };
+  }
+
+  // ---- fault.* -----------------------------------------------------------
+
+  faultAdd(spec: FaultRuleSpec): { faultId: string } {
+    return { faultId: this.machine.faults.add(spec) };
+  }
+  faultList() {
+    return { faults: this.machine.faults.list() };
+  }
+  faultRemove(faultId: string): { ok: true } {
+    this.machine.faults.remove(faultId);
+    return { ok: true };
+  }
+  faultClear(): { ok: true; removed: number } {
+    return { ok: true, removed: this.machine.faults.clear() };
+  }
+
+  /** Stops timers (realtime driver, streams); the platform is not used after this. */
+  dispose(): void {
+    this.machine.dispose();
+  }
+}
+
+function rc(code: number): { rc: number; rcName: string } {
+  return { rc: code, rcName: rmpRcName(code) };
+}
+
+export function createPlatform(scenario: Scenario = DEFAULT_SCENARIO, options: PlatformOptions = {}): Platform {
+  return new Platform(scenario, options);
+}
+
+export { RMP_RC };
