@@ -53,13 +53,13 @@ export const DMA_METHODS = {
       outcome: z.enum(DMA_OUTCOMES),
       latencyNs: z.int().min(0).describe('translation + service + any wait, ns'),
       spa: z.union([hexOut, z.null()]).describe('translated SPA; null when translation failed'),
-      reason: z.union([z.string(), z.null()]).describe('why it failed (the walk fault reason or RMP check flags); null when ok'),
+      reason: z.union([z.string(), z.null()]).describe('why it failed (the walk fault reason or RMP check flags); "" when ok'),
     }),
     examples: [
       {
         name: 'device 01:00.0 reads 64 bytes at IOVA 0x1000 on the default platform: walk of 2 levels (2 MB leaf) + service',
         params: { deviceId: 256, iova: '0x1000', bytes: 64, write: false },
-        result: { outcome: 'ok', latencyNs: 700, spa: '0x100001000', reason: null },
+        result: { outcome: 'ok', latencyNs: 700, spa: '0x100001000', reason: '' },
       },
     ],
   }),
@@ -73,7 +73,7 @@ export const DMA_METHODS = {
       {
         name: '1 M requests/s of 64 bytes over the first 2 MB of device 01:00.0',
         params: { deviceId: 256, iovaBase: '0x0', length: '0x200000', ratePerSec: 1_000_000, accessBytes: 64, writeRatio: 0.5 },
-        result: { streamId: 'st1' },
+        result: { streamId: 's1' },
         vary: ['streamId'],
       },
     ],

@@ -25,12 +25,12 @@ export const EMU_METHODS = {
     result: z.looseObject({
       version: z.string().describe('smash-emu version'),
       platform: z.string().describe('"" for "/", else the NAME of /platforms/NAME'),
+      scenario: z.string().describe('name of the scenario the platform was built from'),
       deviceTableSpa: hexOut.describe('SPA of the IOMMU device table (65536 x 32-byte DTEs)'),
       clockMode: clockMode,
       speed: z.number().describe('realtime speed factor'),
       nowNs: nowNsOut,
       config: z.looseObject({
-        scenarioName: z.string(),
         memoryBytes: hexOut,
         seed: z.int(),
         rmpSizeRule: z.enum(['equal', 'not-larger']),
@@ -46,7 +46,7 @@ export const EMU_METHODS = {
     description:
       'Discards all state (memory, RMP, IOMMU, streams, stats, fault rules, snapshots) and builds the platform again from `scenario`, or from the scenario the server was started with when absent. `{}` is an empty platform with default settings. Subscriptions stay.',
     params: z.strictObject({ scenario: scenarioDocument.exactOptional().describe('a scenario document; absent = the server\'s scenario') }),
-    result: z.looseObject({ ok: z.literal(true), nowNs: nowNsOut }),
+    result: z.looseObject({ ok: z.literal(true), scenario: z.string().exactOptional().describe('name of the scenario built') }),
   }),
 
   'emu.snapshot': method({
@@ -54,14 +54,14 @@ export const EMU_METHODS = {
     description: 'Snapshots live in memory until the platform goes away; they are not part of emu.dumpState.',
     params: noParams,
     result: z.looseObject({ snapshotId: z.string().describe('opaque id for emu.revert'), nowNs: nowNsOut.exactOptional() }),
-    examples: [{ name: 'snapshot', params: {}, result: { snapshotId: 's1', nowNs: 0 }, vary: ['snapshotId'] }],
+    examples: [{ name: 'snapshot', params: {}, result: { snapshotId: 'snap-1' }, vary: ['snapshotId'] }],
   }),
 
   'emu.revert': method({
     summary: 'Return to a snapshot',
     description: 'The snapshot stays usable after the revert (revert to it again at will); snapshots taken after it are dropped. Unknown id: -32001.',
     params: z.strictObject({ snapshotId: opaqueId('snapshotId') }),
-    result: z.looseObject({ ok: z.literal(true), nowNs: nowNsOut }),
+    result: z.looseObject({ ok: z.literal(true), snapshotId: z.string().exactOptional() }),
   }),
 
   'emu.dumpState': method({

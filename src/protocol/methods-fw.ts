@@ -98,8 +98,8 @@ export const FW_METHODS = {
         name: 'smash the second 2 MB of device 01:00.0 on the default platform',
         description:
           'Setup: iopdeSpa = iommu.walk {deviceId: 256, iova: "0x200000"} steps[1].entrySpa; tableSpa = mem.alloc {pages: 1}, filled by mem.write64 with 0x6000000100200001 + i x 0x1000 (i = 0..511). stallNs is 2 ms +/- the seeded uniform jitter.',
-        params: { domainId: 1, iova: '0x200000', iopdeSpa: '0x7fffe008', tableSpa: '0x7ffff000' },
-        result: { status: 0, statusName: 'SUCCESS', stallNs: 2_000_000, rmpSmashed: true, dmaHeld: 0, startNs: 0, endNs: 2_000_000 },
+        params: { domainId: 1, iova: '0x200000', iopdeSpa: '0xfc0201008', tableSpa: '0xfc0224000' },
+        result: { status: 0, statusName: 'SUCCESS', stallNs: 2_068_606, rmpSmashed: true, dmaHeld: 0, startNs: 0, endNs: 2_068_606 },
         vary: ['stallNs', 'endNs'],
       },
     ],

@@ -69,6 +69,17 @@ const setDteParams = z
     return { deviceId: p.deviceId, fields };
   });
 
+const dteOut = z.looseObject({
+  qwords: z.array(hexOut).length(4).describe('the 256-bit DTE as four qwords'),
+  valid: z.boolean(),
+  translationValid: z.boolean(),
+  mode: z.int(),
+  root: hexOut,
+  read: z.boolean(),
+  write: z.boolean(),
+  domainId: z.int(),
+});
+
 const walkStep = z.looseObject({ level: z.int().min(1).max(6), entrySpa: hexOut, value: hexOut.describe('the 64-bit entry read') });
 
 const eventOut = z.looseObject({
@@ -87,14 +98,14 @@ export const IOMMU_METHODS = {
   'iommu.setDte': method({
     summary: 'Write a device table entry',
     description:
-      'Either `qwords` (raw, bit-exact) or decoded fields, not both. Takes effect at once. A valid DTE carries its domain: a domain exists while some valid DTE names it.',
+      'Either `qwords` (raw, bit-exact) or decoded fields, not both. Takes effect at once. A valid DTE carries its domain: a domain exists while some valid DTE names it. Returns the DTE as written, as iommu.readDte does.',
     params: setDteParams,
-    result: z.looseObject({ ok: z.literal(true), qwords: z.array(hexOut).length(4).exactOptional().describe('the DTE as written') }),
+    result: dteOut,
     examples: [
       {
         name: 'decoded fields (iommu-dte.json vector)',
         params: { deviceId: 0x300, root: '0x10000000', mode: 3, domainId: 32 },
-        result: { ok: true, qwords: ['0x6000000010000603', '0x20', '0x0', '0x0'] },
+        result: { qwords: ['0x6000000010000603', '0x20', '0x0', '0x0'], valid: true, translationValid: true, mode: 3, root: '0x10000000', read: true, write: true, domainId: 32 },
       },
     ],
   }),
@@ -103,21 +114,12 @@ export const IOMMU_METHODS = {
     summary: 'Read and decode a device table entry',
     description: 'An untouched DTE reads as zero (V=0).',
     params: z.strictObject({ deviceId }),
-    result: z.looseObject({
-      qwords: z.array(hexOut).length(4),
-      valid: z.boolean(),
-      translationValid: z.boolean(),
-      mode: z.int(),
-      root: hexOut,
-      read: z.boolean(),
-      write: z.boolean(),
-      domainId: z.int(),
-    }),
+    result: dteOut,
     examples: [
       {
         name: 'device 01:00.0 on the default platform',
         params: { deviceId: 256 },
-        result: { qwords: ['0x600000007fffd603', '0x1', '0x0', '0x0'], valid: true, translationValid: true, mode: 3, root: '0x7fffd000', read: true, write: true, domainId: 1 },
+        result: { qwords: ['0x6000000fc0200603', '0x1', '0x0', '0x0'], valid: true, translationValid: true, mode: 3, root: '0xfc0200000', read: true, write: true, domainId: 1 },
         vary: ['qwords.0', 'root'],
       },
     ],
@@ -148,8 +150,8 @@ export const IOMMU_METHODS = {
           read: true,
           write: true,
           steps: [
-            { level: 3, entrySpa: '0x7fffd000', value: '0x600000007fffe401' },
-            { level: 2, entrySpa: '0x7fffe008', value: '0x6000000100200001' },
+            { level: 3, entrySpa: '0xfc0200000', value: '0x6000000fc0201401' },
+            { level: 2, entrySpa: '0xfc0201008', value: '0x6000000100200001' },
           ],
           fault: null,
         },
@@ -161,13 +163,18 @@ export const IOMMU_METHODS = {
   'iommu.command': method({
     summary: 'Execute one 16-byte IOMMU command',
     description:
-      'Opcodes 1 COMPLETION_WAIT, 2 INVALIDATE_DEVTAB_ENTRY, 3 INVALIDATE_IOMMU_PAGES, 8 INVALIDATE_IOMMU_ALL act (iommu-commands.json); 4-7 are accepted with no effect; any other opcode logs ILLEGAL_COMMAND_ERROR and returns illegal: true (hardware behaviour, not a JSON-RPC error).',
+      'Opcodes 1 COMPLETION_WAIT, 2 INVALIDATE_DEVTAB_ENTRY, 3 INVALIDATE_IOMMU_PAGES, 8 INVALIDATE_IOMMU_ALL act (iommu-commands.json); 4-7 are accepted with no effect; any other opcode logs ILLEGAL_COMMAND_ERROR and returns illegal: true (hardware behaviour, not a JSON-RPC error). `effect` says what the command did.',
     params: z.strictObject({
       qwords: z.array(hex64('0x3000000500000000')).length(2, 'must hold exactly two qwords [q0, q1]').describe('the command as two 64-bit qwords'),
     }),
-    result: z.looseObject({ opcode: z.int(), name: z.string().describe('command name, or ILLEGAL'), illegal: z.boolean() }),
+    result: z.looseObject({
+      opcode: z.int(),
+      name: z.string().describe('command name, or ILLEGAL'),
+      illegal: z.boolean().exactOptional().describe('true when the opcode is not a command (ILLEGAL_COMMAND_ERROR logged)'),
+      effect: z.string().exactOptional().describe('what the command did, for people'),
+    }),
     examples: [
-      { name: 'INVALIDATE_IOMMU_ALL', params: { qwords: ['0x8000000000000000', '0x0'] }, result: { opcode: 8, name: 'INVALIDATE_IOMMU_ALL', illegal: false } },
+      { name: 'INVALIDATE_IOMMU_ALL', params: { qwords: ['0x8000000000000000', '0x0'] }, result: { opcode: 8, name: 'INVALIDATE_IOMMU_ALL' } },
     ],
   }),
 
@@ -214,7 +221,7 @@ export const IOMMU_METHODS = {
     summary: 'Unmap an IOVA range, as iommupt does',
     description: 'Starting inside a leaf is -32602; ending inside one removes the whole leaf. Does not invalidate. Returns the bytes actually unmapped.',
     params: z.strictObject({ domainId, iova: iova4k, length: hexLength('0x200000', PAGE_4K).describe('bytes, a multiple of 4 KB') }),
-    result: z.looseObject({ ok: z.literal(true), unmappedLength: hexOut.describe('bytes unmapped (may exceed length: whole leaves)') }),
+    result: z.looseObject({ ok: z.literal(true), unmapped: hexOut.describe('bytes unmapped (may exceed length: whole leaves)') }),
   }),
 
   'iommu.iotlb': method({

@@ -15,16 +15,17 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
     result: {
       version: '0.1.0',
       platform: '',
+      scenario: 'default',
       deviceTableSpa: '0x7ff00000',
       clockMode: 'virtual',
       speed: 1,
       nowNs: 0,
-      config: { scenarioName: 'default', memoryBytes: '0x1000000000', seed: 1, rmpSizeRule: 'equal', eventLogEntries: 512, serviceNs: 500, maxAdvanceNs: 10_000_000_000 },
+      config: { memoryBytes: '0x1000000000', seed: 1, rmpSizeRule: 'equal', eventLogEntries: 512, serviceNs: 500, maxAdvanceNs: 10_000_000_000 },
     },
   },
-  'emu.reset': { params: { scenario: {} }, result: { ok: true, nowNs: 0 } },
+  'emu.reset': { params: { scenario: {} }, result: { ok: true, scenario: 'custom' } },
   'emu.snapshot': { params: {}, result: { snapshotId: 's1' } },
-  'emu.revert': { params: { snapshotId: 's1' }, result: { ok: true, nowNs: 0 } },
+  'emu.revert': { params: { snapshotId: 's1' }, result: { ok: true, snapshotId: 's1' } },
   'emu.dumpState': { params: {}, result: { state: { format: 'smash-emu-state', version: 1 } } },
   'emu.loadState': { params: { state: { format: 'smash-emu-state', version: 1 } }, result: { ok: true } },
   'emu.audit': { params: {}, result: { violations: [{ kind: 'stale-iotlb', domainId: 1, iova: '0x200000' }] } },
@@ -58,7 +59,10 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
   'fw.pageUnsmash': { params: { spa: '0x100000000' }, result: { status: 0x1a, statusName: 'INVALID_PAGE_STATE', detail: { index: 3 } } },
   'fw.getStallModel': { params: {}, result: stallModel },
   'fw.setStallModel': { params: { baseNs: 1000, jitter: { spreadNs: 0 } }, result: { ...stallModel, baseNs: 1000, jitter: { dist: 'uniform', spreadNs: 0 } } },
-  'iommu.setDte': { params: { deviceId: 0x300, qwords: ['0x6000000010000603', '0x20'] }, result: { ok: true } },
+  'iommu.setDte': {
+    params: { deviceId: 0x300, qwords: ['0x6000000010000603', '0x20'] },
+    result: { qwords: ['0x6000000010000603', '0x20', '0x0', '0x0'], valid: true, translationValid: true, mode: 3, root: '0x10000000', read: true, write: true, domainId: 32 },
+  },
   'iommu.readDte': {
     params: { deviceId: 0x300 },
     result: { qwords: ['0x6000000010000603', '0x20', '0x0', '0x0'], valid: true, translationValid: true, mode: 3, root: '0x10000000', read: true, write: true, domainId: 32 },
@@ -75,7 +79,7 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
       fault: { type: 2, typeName: 'IO_PAGE_FAULT', reason: 'not-present' },
     },
   },
-  'iommu.command': { params: { qwords: ['0x3000000500000000', '0x400ff003'] }, result: { opcode: 3, name: 'INVALIDATE_IOMMU_PAGES', illegal: false } },
+  'iommu.command': { params: { qwords: ['0x3000000500000000', '0x400ff003'] }, result: { opcode: 3, name: 'INVALIDATE_IOMMU_PAGES', effect: 'dropped 0 IOTLB entries' } },
   'iommu.events': {
     params: { since: 0, max: 10, consume: true },
     result: {
@@ -96,7 +100,7 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
     },
   },
   'iommu.map': { params: { domainId: 2, iova: '0x40000000', spa: '0x200000000', length: '0x400000', sizeLg2: 21, read: true, write: false }, result: { ok: true, mode: 3 } },
-  'iommu.unmap': { params: { domainId: 2, iova: '0x40000000', length: '0x1000' }, result: { ok: true, unmappedLength: '0x200000' } },
+  'iommu.unmap': { params: { domainId: 2, iova: '0x40000000', length: '0x1000' }, result: { ok: true, unmapped: '0x200000' } },
   'iommu.iotlb': { params: { domainId: 1 }, result: { entries: [{ domainId: 1, iova: '0x0', spa: '0x100000000', sizeLg2: 21, read: true, write: true }] } },
   'dma.issue': { params: { deviceId: 0x200, iova: '0x1000', bytes: 64, write: true }, result: { outcome: 'rmp_fault', latencyNs: 750, spa: '0x80001000', reason: 'assigned' } },
   'dma.startStream': {
