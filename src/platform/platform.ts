@@ -274,10 +274,12 @@ export class Platform {
 
   iommuWalk(deviceId: number, iova: bigint, write: boolean) {
     const w = this.machine.iommu.walk(deviceId, iova, write);
+    // A permission fault still reached a leaf: show where it points.
+    const reachedLeaf = w.ok || w.sizeLg2 > 0;
     return {
       ok: w.ok,
-      spa: w.ok ? BigInt(w.spa) : null,
-      sizeLg2: w.ok ? w.sizeLg2 : null,
+      spa: reachedLeaf ? BigInt(w.spa) : null,
+      sizeLg2: reachedLeaf ? w.sizeLg2 : null,
       read: w.read,
       write: w.write,
       steps: w.steps.map((s) => ({ level: s.level, entrySpa: BigInt(s.entrySpa), value: s.value })),
@@ -286,7 +288,8 @@ export class Platform {
   }
 
   iommuCommand(q0: bigint, q1: bigint) {
-    return this.machine.iommu.executeCommand(q0, q1, this.machine.clock.nowNs);
+    const r = this.machine.iommu.executeCommand(q0, q1, this.machine.clock.nowNs);
+    return { ...r, illegal: r.illegal === true };
   }
 
   iommuEvents(p: { since?: number; max?: number; consume?: boolean }) {

@@ -1,0 +1,79 @@
+/**
+ * The server application: the transport (server.ts) with one Platform per path,
+ * each answering the method table. `startApp` is what `smash-emu serve` runs and
+ * what tests and examples start in process on port 0.
+ */
+import { Platform } from '../platform/platform.js';
+import type { Scenario } from '../platform/scenario.js';
+import { systemWallClock, type WallClock } from '../clock/wall-clock.js';
+import { openRpcDocument } from '../protocol/openrpc.js';
+import { startServer } from './server.js';
+import type { ServerOptionsInput } from './options.js';
+import type { PlatformHost, ServerHooks } from './method-table.js';
+import { buildHandlers } from './platform-handlers.js';
+import { platformMetrics } from './platform-metrics.js';
+
+export interface AppOptions {
+  server: ServerOptionsInput;
+  /** Every platform is built from it (the default one and each /platforms/NAME). */
+  scenario: Scenario;
+  /** Saved states to load at start: platform name ('' = default) -> state document. */
+  states?: Record<string, unknown>;
+  /** The wall-clock adapter for realtime mode (default: the system's). */
+  wall?: WallClock;
+  /** Check every result against its schema (tests). */
+  validateResults?: boolean;
+}
+
+export interface RunningApp {
+  url: string;
+  port: number;
+  host: string;
+  /** Every platform created so far: name ('' = default) -> Platform. */
+  platforms(): Map<string, Platform>;
+  close(code?: number): Promise<void>;
+}
+
+export async function startApp(opts: AppOptions): Promise<RunningApp> {
+  const wall = opts.wall ?? systemWallClock;
+  const platforms = new Map<string, Platform>();
+  const create = (name: string): Platform => {
+    const p = new Platform(opts.scenario, { wall, name });
+    const saved = opts.states?.[name];
+    if (saved !== undefined) p.loadState(saved);
+    platforms.set(name, p);
+    return p;
+  };
+  // The default platform and every saved one exist from the start, so a bad state
+  // file refuses the start instead of the first connection.
+  try {
+    create('');
+    for (const name of Object.keys(opts.states ?? {})) if (!platforms.has(name)) create(name);
+  } catch (e) {
+    for (const p of platforms.values()) p.dispose();
+    throw e;
+  }
+  const metrics = platformMetrics(() => platforms);
+
+  const hooks: ServerHooks = {
+    createPlatform(name: string): PlatformHost {
+      const p = platforms.get(name) ?? create(name);
+      const { handlers } = buildHandlers(p, { wall, ...(opts.validateResults !== undefined ? { validateResults: opts.validateResults } : {}) });
+      return { handlers, dispose: () => p.dispose() };
+    },
+    healthy: () => platforms.has(''),
+    metricsText: () => metrics.metrics(),
+    openrpcDocument: () => openRpcDocument(),
+  };
+  const server = await startServer(opts.server, hooks);
+  return {
+    url: server.url,
+    port: server.port,
+    host: server.host,
+    platforms: () => platforms,
+    close: async (code = 1001) => {
+      await server.close(code);
+      for (const p of platforms.values()) p.dispose();
+    },
+  };
+}

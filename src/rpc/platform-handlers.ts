@@ -1,0 +1,127 @@
+/**
+ * The method table bound to one Platform: every handler validates its params with
+ * the method's schema (-32602 with data.issues), applies injected faults
+ * (fault.add), calls the platform and returns its result (bigints become hex on
+ * the wire). The protocol is the table in src/protocol/methods.ts; this file only
+ * says which platform method answers each name.
+ */
+import type { Platform } from '../platform/platform.js';
+import { METHODS, parseParams, type MethodName, type MethodParams } from '../protocol/methods.js';
+import { openRpcDocument } from '../protocol/openrpc.js';
+import { fwStatusName } from '../firmware/status.js';
+import { rmpRcName } from '../rmp/return-codes.js';
+import { acceptsStatus } from '../platform/fault-injector.js';
+import type { FaultDecision } from '../platform/fault-injector.js';
+import type { WallClock } from '../clock/wall-clock.js';
+import { RpcError, type RpcCallContext, type RpcHandler } from './method-table.js';
+import { SubscriptionRegistry } from './subscriptions.js';
+import { toWire } from './to-wire.js';
+
+type Impl<M extends MethodName> = (p: MethodParams<M>, ctx: RpcCallContext) => unknown;
+type Impls = { [M in MethodName]: Impl<M> };
+
+export interface HandlerOptions {
+  wall: WallClock;
+  /** Check every result against its schema (tests): a mismatch is an internal error. */
+  validateResults?: boolean;
+}
+
+const yieldToServer = (wall: WallClock) => () => new Promise<void>((resolve) => wall.defer(resolve));
+
+function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock): Impls {
+  return {
+    'rpc.discover': () => openRpcDocument(),
+    'emu.info': () => p.info(),
+    'emu.reset': (q) => p.reset(q.scenario),
+    'emu.snapshot': () => p.snapshot(),
+    'emu.revert': (q) => p.revert(q.snapshotId),
+    'emu.dumpState': () => p.dumpState(),
+    'emu.loadState': (q) => p.loadState(q.state),
+    'emu.audit': () => p.audit(),
+    'clock.now': () => p.clockNow(),
+    'clock.advance': (q) => p.clockAdvance(q.ns, yieldToServer(wall)),
+    'clock.setMode': (q) => p.clockSetMode(q.mode, q.speed),
+    'mem.alloc': (q) => p.memAlloc(q.pages),
+    'mem.free': (q) => p.memFree(q.spa, q.pages),
+    'mem.read64': (q) => p.memRead64(q.spa, q.count),
+    'mem.write64': (q) => p.memWrite64(q.spa, q.values),
+    'rmp.read': (q) => p.rmpRead(q.spa),
+    'rmp.update': (q) => p.rmpUpdate(q.spa, q),
+    'rmp.psmash': (q) => p.rmpPsmash(q.spa),
+    'guest.pvalidate': (q) => p.guestPvalidate(q),
+    'fw.platformStatus': () => p.fwPlatformStatus(),
+    'fw.init': () => p.fwInit(),
+    'fw.shutdown': () => p.fwShutdown(),
+    'fw.tdiBind': (q) => p.fwTdiBind(q.deviceId, q.asid),
+    'fw.tdiUnbind': (q) => p.fwTdiUnbind(q.deviceId),
+    'fw.smashIopde': (q) => p.fwSmashIopde(q),
+    'fw.unsmashIopde': (q) => p.fwUnsmashIopde(q),
+    'fw.pageUnsmash': (q) => p.fwPageUnsmash(q.spa),
+    'fw.getStallModel': () => p.fwGetStallModel(),
+    'fw.setStallModel': (q) => p.fwSetStallModel(q),
+    'iommu.setDte': (q) => p.iommuSetDte(q.deviceId, 'qwords' in q ? { qwords: q.qwords } : { fields: q.fields }),
+    'iommu.readDte': (q) => p.iommuReadDte(q.deviceId),
+    'iommu.walk': (q) => p.iommuWalk(q.deviceId, q.iova, q.write),
+    'iommu.command': (q) => p.iommuCommand(q.qwords[0] as bigint, q.qwords[1] as bigint),
+    'iommu.events': (q) => p.iommuEvents(q),
+    'iommu.map': (q) => p.iommuMap(q),
+    'iommu.unmap': (q) => p.iommuUnmap(q),
+    'iommu.iotlb': (q) => p.iommuIotlb(q.domainId),
+    'dma.issue': (q) => p.dmaIssue(q),
+    'dma.startStream': (q) => p.dmaStartStream(q),
+    'dma.stopStream': (q) => p.dmaStopStream(q.streamId),
+    'dma.stats': (q) => p.dmaStats(q),
+    'dma.resetStats': () => p.dmaResetStats(),
+    'fault.add': (q) => p.faultAdd(q),
+    'fault.list': () => p.faultList(),
+    'fault.remove': (q) => p.faultRemove(q.faultId),
+    'fault.clear': () => p.faultClear(),
+    'events.subscribe': (q, ctx) => ({ subscriptionId: subs.subscribe(q.topics, ctx) }),
+    'events.unsubscribe': (q, ctx) => {
+      subs.unsubscribe(q.subscriptionId, ctx);
+      return { ok: true };
+    },
+  };
+}
+
+export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Map<string, RpcHandler>; subscriptions: SubscriptionRegistry } {
+  const subs = new SubscriptionRegistry(p.bus);
+  const table = impls(p, subs, opts.wall);
+  const handlers = new Map<string, RpcHandler>();
+  for (const name of Object.keys(METHODS) as MethodName[]) {
+    const impl = table[name] as Impl<MethodName>;
+    handlers.set(name, async (raw, ctx) => {
+      const parsed = parseParams(name, raw);
+      if (!parsed.ok) throw new RpcError(-32602, 'Invalid params', { issues: parsed.issues });
+      const decision = name.startsWith('fault.') ? null : p.m.faults.onCall(name);
+      const injected = decision === null ? undefined : await applyFault(p, name, decision, raw, ctx, opts.wall);
+      const result = injected ?? (await impl(parsed.params, ctx));
+      if (opts.validateResults) checkResult(name, result);
+      return result;
+    });
+  }
+  return { handlers, subscriptions: subs };
+}
+
+/** Applies an injected fault's delays and close; returns the replacing result, if any. */
+async function applyFault(p: Platform, method: MethodName, d: FaultDecision, raw: unknown, ctx: RpcCallContext, wall: WallClock): Promise<unknown> {
+  if (d.delayNs > 0) {
+    const clock = p.m.clock;
+    await clock.waitUntil(clock.nowNs + d.delayNs);
+  }
+  if (d.delayMs > 0) await new Promise<void>((resolve) => wall.setTimer(resolve, d.delayMs));
+  if (d.close) ctx.closeAfterResponse();
+  if (d.rpcError !== undefined) throw new RpcError(d.rpcError.code, d.rpcError.message, d.rpcError.data);
+  if (d.status === undefined || !acceptsStatus(method)) return undefined;
+  if (method.startsWith('fw.')) {
+    const result = { status: d.status, statusName: fwStatusName(d.status), detail: { injected: true, faultIds: d.faultIds } };
+    if (p.bus.has('fw')) p.bus.emit('fw', p.m.clock.nowNs, { command: method, params: raw ?? {}, result });
+    return result;
+  }
+  return { rc: d.status, rcName: rmpRcName(d.status), injected: true };
+}
+
+function checkResult(name: MethodName, result: unknown): void {
+  const r = METHODS[name].result.safeParse(toWire(result));
+  if (!r.success) throw new Error(`result of ${name} does not match its schema: ${JSON.stringify(r.error.issues)}`);
+}
