@@ -1,0 +1,59 @@
+/**
+ * The smash-emu command: `serve` (the default, so `npm start -- FLAGS` works),
+ * `call` and `help`. Exit codes are in cli-error.ts.
+ */
+import { call, parseCallArgs, resolveCallOptions } from './call.js';
+import { CliError, EXIT } from './cli-error.js';
+import type { ExitCode } from './cli-error.js';
+import type { Env } from './flag-values.js';
+import { parseServeArgs } from './serve-options.js';
+import { usage } from './usage.js';
+
+/** Resolves with an exit code, or undefined while the server keeps the process alive. */
+export async function main(argv: readonly string[], env: Env): Promise<ExitCode | undefined> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command.startsWith('-')) return runServe(argv, env);
+  switch (command) {
+    case 'serve':
+      return runServe(rest, env);
+    case 'call': {
+      const parsed = parseCallArgs(rest);
+      if (parsed.help) return help();
+      return call(resolveCallOptions(parsed, env));
+    }
+    case 'help':
+      return help();
+    default:
+      throw new CliError(`unknown command ${JSON.stringify(command)}; commands: serve (the default), call, help`);
+  }
+}
+
+async function runServe(argv: readonly string[], env: Env): Promise<ExitCode | undefined> {
+  const parsed = parseServeArgs(argv);
+  if (parsed.help) return help();
+  // Loaded only here: `call` and `help` need not load the whole emulator.
+  const { serve } = await import('./serve.js');
+  await serve(parsed, env);
+  return undefined;
+}
+
+function help(): ExitCode {
+  process.stdout.write(usage());
+  return EXIT.OK;
+}
+
+main(process.argv.slice(2), process.env).then(
+  (code) => {
+    // exitCode rather than exit(): lets piped stdout drain before the process ends.
+    if (code !== undefined) process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof CliError) {
+      process.stderr.write(`smash-emu: ${err.message}\n`);
+    } else {
+      process.stderr.write(`smash-emu: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    }
+    // exit(), not exitCode: whatever a failed start left open must not keep the process alive.
+    process.exit(err instanceof CliError ? err.exitCode : EXIT.FAILURE);
+  },
+);

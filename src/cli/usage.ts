@@ -1,0 +1,41 @@
+/** `smash-emu --help`, generated from the flag tables so every flag and default is listed as it runs. */
+import type { FlagSpec } from './args.js';
+import { envName } from './args.js';
+import { CALL_FLAGS } from './call.js';
+import { SERVE_FLAGS } from './serve-options.js';
+
+const COLUMN = 30;
+
+export function usage(): string {
+  return [
+    'smash-emu: the AMD SEV-TIO smash engine emulator, over JSON-RPC 2.0 on a WebSocket',
+    '',
+    'Usage:',
+    '  smash-emu [serve] [FLAGS]                    serve the platforms; prints "smash-emu listening on ws://HOST:PORT" when ready',
+    '  smash-emu call METHOD [JSON-PARAMS] [FLAGS]  call one method on a running server (params default {}); prints the result as JSON',
+    '  smash-emu help                               this text (also -h, --help)',
+    '',
+    'Flags take --flag VALUE or --flag=VALUE. Each is also an environment variable SMASH_EMU_<FLAG>;',
+    'a flag beats its variable, which beats the scenario file (clock, speed, seed), which beats the default.',
+    '',
+    'serve flags:',
+    ...SERVE_FLAGS.map(line),
+    '',
+    'On SIGINT or SIGTERM, serve closes every client with 1001, saves every platform to --state when set,',
+    'and exits; a second signal exits at once.',
+    '',
+    'call flags:',
+    ...CALL_FLAGS.map(line),
+    '',
+    'Exit codes: 0 success; 1 failure (could not start, corrupt --state file, could not save,',
+    'could not connect, or the call answered a JSON-RPC error); 2 bad command line (flag, variable,',
+    'scenario file or JSON-PARAMS).',
+    '',
+  ].join('\n');
+}
+
+function line(spec: FlagSpec): string {
+  const head = `  --${spec.name} ${spec.value}`;
+  const pad = head.length < COLUMN ? ' '.repeat(COLUMN - head.length) : `\n${' '.repeat(COLUMN)}`;
+  return `${head}${pad}${spec.help}\n${' '.repeat(COLUMN)}default: ${spec.defaultText}; env: ${envName(spec.name)}`;
+}
