@@ -27,8 +27,21 @@ export class EventQueue {
     return this.heap.length;
   }
 
-  push(atNs: number, target: EventTarget, kind: number, data: unknown = null): ClockEvent {
-    const ev: ClockEvent = { atNs, seq: this.seq++, kind, target, data, cancelled: false };
+  /** The seq the next pushed event gets (state documents carry it). */
+  get nextSeq(): number {
+    return this.seq;
+  }
+
+  set nextSeq(value: number) {
+    this.seq = value;
+  }
+
+  /**
+   * Schedules an event; `seq` restores one from a state document (it must be below
+   * nextSeq, which the loader restores too), so equal-time order survives a reload.
+   */
+  push(atNs: number, target: EventTarget, kind: number, data: unknown = null, seq?: number): ClockEvent {
+    const ev: ClockEvent = { atNs, seq: seq ?? this.seq++, kind, target, data, cancelled: false };
     const h = this.heap;
     h.push(ev);
     let i = h.length - 1;

@@ -25,8 +25,8 @@ export class VirtualClock {
   /** Called whenever the mode or the queue head may have changed (the realtime driver listens). */
   onChange: (() => void) | undefined;
 
-  schedule(atNs: number, target: EventTarget, kind: number, data: unknown = null): ClockEvent {
-    const ev = this.queue.push(Math.max(atNs, this.nowNs), target, kind, data);
+  schedule(atNs: number, target: EventTarget, kind: number, data: unknown = null, seq?: number): ClockEvent {
+    const ev = this.queue.push(Math.max(atNs, this.nowNs), target, kind, data, seq);
     this.onChange?.();
     return ev;
   }

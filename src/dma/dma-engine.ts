@@ -273,7 +273,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
     this.completions = parts.completions;
     this.timeouts = parts.timeouts;
     for (const e of parts.events) {
-      const ev = this.clock.schedule(e.atNs, this, e.kind === 'arrival' ? EV_ARRIVAL : e.kind === 'release' ? EV_RELEASE : EV_TIMEOUT, e.data);
+      const ev = this.clock.schedule(e.atNs, this, e.kind === 'arrival' ? EV_ARRIVAL : e.kind === 'release' ? EV_RELEASE : EV_TIMEOUT, e.data, e.seq);
       if (e.data instanceof DmaStream) e.data.event = ev;
       else if (e.data instanceof Stall) e.data.releaseEvent = ev;
       else e.data.timeoutEvent = ev;

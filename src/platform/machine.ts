@@ -22,6 +22,7 @@ import type { Scenario } from './scenario.js';
 import type { RmpSizeRule, TimingOptions } from './options.js';
 import { DEFAULT_C_BIT, DEFAULT_TIMING } from './options.js';
 import { PlatformDmaPort } from './platform-dma-port.js';
+import { eventView, rmpEntryView } from './views.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -100,10 +101,10 @@ export class Machine {
   private wireEvents(): void {
     const bus = this.bus;
     this.rmp.onChange = (c) => {
-      if (bus.has('rmp')) bus.emit('rmp', this.clock.nowNs, { op: c.op, spa: BigInt(c.spa), pageSize: c.pageSize, entry: this.rmp.read(c.spa) });
+      if (bus.has('rmp')) bus.emit('rmp', this.clock.nowNs, { op: c.op, spa: BigInt(c.spa), pageSize: c.pageSize, entry: rmpEntryView(this.rmp.read(c.spa)) });
     };
     this.iommu.eventLog.onLog = (e) => {
-      if (bus.has('iommu')) bus.emit('iommu', e.atNs, { ...e });
+      if (bus.has('iommu')) bus.emit('iommu', e.atNs, eventView(e));
     };
     this.dma.onOutcome = (r) => {
       if (bus.has('dma')) bus.emit('dma', r.atNs, { ...r, iova: BigInt(r.iova) });

@@ -31,7 +31,7 @@ export interface PlatformState {
   version: typeof STATE_VERSION;
   scenarioName: string;
   settings: MachineSettings;
-  clock: { nowNs: number; mode: 'virtual' | 'realtime'; speed: number };
+  clock: { nowNs: number; mode: 'virtual' | 'realtime'; speed: number; nextSeq: number };
   rng: RngState;
   memory: { pages: PageDoc[] };
   pool: PagePoolState;
@@ -58,7 +58,7 @@ export function dumpMachine(m: Machine, scenario: Scenario): PlatformState {
     version: STATE_VERSION,
     scenarioName: scenario.name,
     settings: { ...m.settings, timing: { ...m.settings.timing } },
-    clock: { nowNs: m.clock.nowNs, mode: m.clock.mode, speed: m.clock.speed },
+    clock: { nowNs: m.clock.nowNs, mode: m.clock.mode, speed: m.clock.speed, nextSeq: m.clock.queue.nextSeq },
     rng: m.rng.getState(),
     memory: { pages },
     pool: m.pool.getState(),
@@ -77,6 +77,7 @@ export function loadMachine(doc: unknown, bus: EventBus, wall: WallClock | undef
   try {
     m = new Machine(s.settings, bus, wall);
     m.clock.nowNs = s.clock.nowNs;
+    m.clock.queue.nextSeq = s.clock.nextSeq;
     m.rng.setState(s.rng);
     m.memory.restorePages(decodePages(s.memory.pages, s.settings.memoryBytes));
     m.pool.setState(s.pool);
@@ -87,6 +88,7 @@ export function loadMachine(doc: unknown, bus: EventBus, wall: WallClock | undef
     m.firmware.setState(s.firmware);
     m.faults.setState(s.faults);
     m.dma.setState(s.dma);
+    if (m.clock.queue.liveEvents().some((e) => e.seq >= s.clock.nextSeq)) throw bad('an event seq is not below clock.nextSeq');
   } catch (e) {
     if (e instanceof EmuError && e.code === ERROR_CODES.BAD_DOCUMENT) throw e;
     throw bad(e instanceof Error ? e.message : String(e));
@@ -122,6 +124,7 @@ function checkEnvelope(doc: unknown): PlatformState {
   if (st['rmpSizeRule'] !== 'equal' && st['rmpSizeRule'] !== 'not-larger') throw bad('settings.rmpSizeRule must be equal or not-larger');
   const c = d['clock'] as Record<string, unknown>;
   if (typeof c['nowNs'] !== 'number' || !Number.isSafeInteger(c['nowNs']) || c['nowNs'] < 0) throw bad('clock.nowNs must be a non-negative integer');
+  if (typeof c['nextSeq'] !== 'number' || !Number.isSafeInteger(c['nextSeq']) || c['nextSeq'] < 0) throw bad('clock.nextSeq must be a non-negative integer');
   if (c['mode'] !== 'virtual' && c['mode'] !== 'realtime') throw bad('clock.mode must be virtual or realtime');
   if (typeof c['speed'] !== 'number' || !(c['speed'] > 0) || !Number.isFinite(c['speed'])) throw bad('clock.speed must be a positive number');
   const rng = d['rng'];

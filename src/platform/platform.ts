@@ -24,6 +24,7 @@ import { DEFAULT_SCENARIO } from './scenario.js';
 import { auditMachine, type AuditViolation } from './audit.js';
 import { dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
 import { DEFAULT_C_BIT } from './options.js';
+import { eventView, rmpEntryView } from './views.js';
 
 export const VERSION = '0.1.0';
 
@@ -200,8 +201,7 @@ export class Platform {
   // ---- rmp.* and guest.* (instructions) ----------------------------------
 
   rmpRead(spa: number) {
-    const e = this.machine.rmp.read(spa);
-    return { ...e, entrySpa: BigInt(e.entrySpa), gpa: BigInt(e.gpa) };
+    return rmpEntryView(this.machine.rmp.read(spa));
   }
 
   rmpUpdate(spa: number, p: { assigned: boolean; pageSize: RmpPageSize; asid?: number; gpa?: number; immutable?: boolean }) {
@@ -295,19 +295,7 @@ export class Platform {
   iommuEvents(p: { since?: number; max?: number; consume?: boolean }) {
     const r = this.machine.iommu.eventLog.read(p);
     return {
-      events: r.events.map((e) => ({
-        seq: e.seq,
-        type: e.type,
-        typeName: e.typeName,
-        deviceId: e.deviceId,
-        domainId: e.domainId,
-        address: e.address,
-        write: e.write,
-        atNs: e.atNs,
-        words: e.words.map((w) => '0x' + (w >>> 0).toString(16).padStart(8, '0')),
-        ...(e.rmpFlags !== undefined ? { rmpFlags: e.rmpFlags } : {}),
-        ...(e.vmgTag !== undefined ? { vmgTag: e.vmgTag } : {}),
-      })),
+      events: r.events.map(eventView),
       overflow: r.overflow,
     };
   }
