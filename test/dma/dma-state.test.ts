@@ -78,6 +78,7 @@ describe('DmaEngine state', () => {
 
     const b = machine(999);
     b.clock.nowNs = a.clock.nowNs;
+    b.clock.queue.nextSeq = a.clock.queue.nextSeq; // as the platform's state loader does
     b.rng.setState(rngState);
     b.dma.setState(doc);
     expect(stripSeq(b.dma.getState())).toEqual(stripSeq(doc));
