@@ -60,7 +60,12 @@ export class RealtimeDriver {
     return this.anchorNs + Math.floor((this.wall.nowMs() - this.anchorWallMs) * 1e6 * this.clock.speed);
   }
 
-  private catchUp(): boolean {
+  /**
+   * Brings virtual time up to the wall clock now (processing what is due). Called
+   * before each client call, so calls see the current time even when no event is
+   * pending to wake the driver.
+   */
+  catchUp(): boolean {
     return this.clock.advanceTo(Math.max(this.clock.nowNs, this.targetNs()), CHUNK_EVENTS);
   }
 

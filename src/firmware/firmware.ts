@@ -32,6 +32,8 @@ export class Firmware {
   stallModel: StallModel = defaultStallModel();
   private queue: Promise<unknown> = Promise.resolve();
   private pending = 0;
+  /** An injected delay the next submitted command waits for, inside the queue. */
+  private nextDelay: Promise<void> | undefined;
 
   constructor(
     protected readonly memory: HostMemory,
@@ -52,7 +54,10 @@ export class Firmware {
    */
   submit<T extends FwResult>(command: string, params: Record<string, unknown>, fn: () => T | Promise<T>): Promise<T> {
     this.pending++;
-    const p = this.queue.then(fn).then((result) => {
+    const delay = this.nextDelay;
+    this.nextDelay = undefined;
+    const run = delay === undefined ? fn : () => delay.then(fn);
+    const p = this.queue.then(run).then((result) => {
       if (this.bus.has('fw')) this.bus.emit('fw', this.clock.nowNs, { command, params, result });
       return result;
     });
@@ -62,6 +67,16 @@ export class Firmware {
     p.then(settle, settle);
     this.queue = p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * Makes the next command a slow one (fault.add delayMs / delayNs on a fw.* method):
+   * when its turn comes it waits until `delay` (started at its arrival) settles,
+   * holding the firmware, so it is under way meanwhile (a second smash of its region
+   * gets IN_USE; later commands queue behind it).
+   */
+  delayNextCommand(delay: Promise<void>): void {
+    this.nextDelay = delay;
   }
 
   /**

@@ -125,6 +125,11 @@ export class Machine {
     }
   }
 
+  /** In realtime mode, moves virtual time up to the wall clock (before each call). */
+  syncClock(): void {
+    if (this.driver?.isRunning) this.driver.catchUp();
+  }
+
   /** Stops the realtime driver (the machine is being replaced or the server stops). */
   dispose(): void {
     this.driver?.stop();

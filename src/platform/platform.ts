@@ -152,6 +152,11 @@ export class Platform {
 
   // ---- clock.* -----------------------------------------------------------
 
+  /** Realtime mode: brings virtual time up to the wall clock (the server calls it before each call). */
+  syncClock(): void {
+    this.machine.syncClock();
+  }
+
   clockNow() {
     const c = this.machine.clock;
     return { nowNs: c.nowNs, mode: c.mode, speed: c.speed };

@@ -93,8 +93,9 @@ export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Ma
     handlers.set(name, async (raw, ctx) => {
       const parsed = parseParams(name, raw);
       if (!parsed.ok) throw new RpcError(-32602, 'Invalid params', { issues: parsed.issues });
+      p.syncClock();
       const decision = name.startsWith('fault.') ? null : p.m.faults.onCall(name);
-      const injected = decision === null ? undefined : await applyFault(p, name, decision, raw, ctx, opts.wall);
+      const injected = decision === null ? undefined : await applyFault(p, name, decision, raw, ctx, opts.wall, !name.startsWith('fw.') || name === 'fw.getStallModel' || name === 'fw.setStallModel' || name === 'fw.platformStatus');
       const result = injected ?? (await impl(parsed.params, ctx));
       if (opts.validateResults) checkResult(name, result);
       return result;
@@ -103,14 +104,25 @@ export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Ma
   return { handlers, subscriptions: subs };
 }
 
-/** Applies an injected fault's delays and close; returns the replacing result, if any. */
-async function applyFault(p: Platform, method: MethodName, d: FaultDecision, raw: unknown, ctx: RpcCallContext, wall: WallClock): Promise<unknown> {
-  if (d.delayNs > 0) {
-    const clock = p.m.clock;
-    await clock.waitUntil(clock.nowNs + d.delayNs);
-  }
-  if (d.delayMs > 0) await new Promise<void>((resolve) => wall.setTimer(resolve, d.delayMs));
+/**
+ * Applies an injected fault's delays and close; returns the replacing result, if
+ * any. A firmware command that goes through the firmware queue is delayed inside it
+ * (`outsideQueue` false): a slow firmware command is under way while it waits.
+ */
+async function applyFault(p: Platform, method: MethodName, d: FaultDecision, raw: unknown, ctx: RpcCallContext, wall: WallClock, outsideQueue: boolean): Promise<unknown> {
   if (d.close) ctx.closeAfterResponse();
+  const replaced = d.rpcError !== undefined || (d.status !== undefined && acceptsStatus(method));
+  if (d.delayNs > 0 || d.delayMs > 0) {
+    const delay = (async () => {
+      if (d.delayNs > 0) {
+        const clock = p.m.clock;
+        await clock.waitUntil(clock.nowNs + d.delayNs);
+      }
+      if (d.delayMs > 0) await new Promise<void>((resolve) => wall.setTimer(resolve, d.delayMs));
+    })();
+    if (outsideQueue || replaced) await delay;
+    else p.m.firmware.delayNextCommand(delay);
+  }
   if (d.rpcError !== undefined) throw new RpcError(d.rpcError.code, d.rpcError.message, d.rpcError.data);
   if (d.status === undefined || !acceptsStatus(method)) return undefined;
   if (method.startsWith('fw.')) {

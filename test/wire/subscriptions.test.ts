@@ -1,0 +1,138 @@
+/**
+ * Socket tests: subscriptions deliver fw and stall events for a smash, before the
+ * smash's response; rmp, iommu and dma topics; unsubscribe and close end them.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startTestApp, type AppUnderTest } from '../helpers/app.js';
+import { openClient, closeAllClients } from '../helpers/ws.js';
+import { pteAddressField, withAddress } from '../../src/iommu/pte.js';
+
+let t: AppUnderTest;
+beforeEach(async () => {
+  t = await startTestApp();
+});
+afterEach(async () => {
+  closeAllClients();
+  await t.stop();
+});
+
+type Call = (m: string, p?: unknown) => Promise<any>;
+
+async function prepareSmash(call: Call, iova: string) {
+  const walk = await call('iommu.walk', { deviceId: 256, iova });
+  const l2 = walk.steps.find((s: { level: number }) => s.level === 2);
+  const iopde = BigInt(l2.value);
+  const { spa } = await call('mem.alloc', { pages: 1 });
+  await call('mem.write64', { spa, values: Array.from({ length: 512 }, (_, i) => '0x' + withAddress(iopde, pteAddressField(iopde) + i * 4096).toString(16)) });
+  return { domainId: 1, iova, iopdeSpa: l2.entrySpa, tableSpa: spa };
+}
+
+describe('events.subscribe', () => {
+  it('delivers stall begin/end and the fw result of a smash before its response', async () => {
+    const call = t.client.call.bind(t.client) as unknown as Call;
+    const params = await prepareSmash(call, '0x200000');
+    const raw = await openClient(t.app.url);
+    const sub = (await raw.call({ jsonrpc: '2.0', id: 1, method: 'events.subscribe', params: { topics: ['fw', 'stall', 'rmp'] } })) as any;
+    const subscriptionId = sub.result.subscriptionId;
+    raw.send({ jsonrpc: '2.0', id: 2, method: 'fw.smashIopde', params });
+    const frames: any[] = [];
+    for (;;) {
+      const f = (await raw.nextJson()) as any;
+      frames.push(f);
+      if (f.id === 2) break;
+    }
+    const notes = frames.filter((f) => f.method === 'events.notify').map((f) => f.params);
+    expect(notes.every((n) => n.subscriptionId === subscriptionId)).toBe(true);
+    expect(notes.map((n) => `${n.topic}:${n.data.phase ?? n.data.op ?? n.data.command}`)).toEqual(['stall:begin', 'rmp:psmash', 'stall:end', 'fw:fw.smashIopde']);
+    const [begin, , end, fw] = notes;
+    const result = frames.at(-1).result;
+    expect(begin.atNs).toBe(result.startNs);
+    expect(end.atNs).toBe(result.endNs);
+    expect(fw.data.result).toEqual(result);
+    expect(fw.data.params).toMatchObject({ domainId: 1, iova: '0x200000', iopdeSpa: params.iopdeSpa, tableSpa: params.tableSpa });
+  });
+
+  it('delivers iommu and dma events for a faulting request, and stops after unsubscribe', async () => {
+    const events: any[] = [];
+    const s = await t.client.subscribe(['iommu', 'dma'], (n) => events.push(n));
+    const r = await t.client.call('dma.issue', { deviceId: 0x200, iova: '0x10000000', bytes: 8, write: true });
+    expect(r.outcome).toBe('io_page_fault');
+    expect(events.map((e) => e.topic)).toEqual(['iommu', 'dma']);
+    expect(events[0].data).toMatchObject({ typeName: 'IO_PAGE_FAULT', deviceId: 0x200, domainId: 2, address: '0x10000000', write: true });
+    expect(events[0].data.words).toEqual(['0x00000200', '0x20200002', '0x10000000', '0x00000000']);
+    expect(events[1].data).toMatchObject({ outcome: 'io_page_fault', deviceId: 0x200, iova: '0x10000000' });
+    await s.unsubscribe();
+    await t.client.call('dma.issue', { deviceId: 0x200, iova: '0x10000000', bytes: 8, write: true });
+    expect(events).toHaveLength(2);
+    expect(t.app.platforms().get('')!.bus.listenerCount()).toBe(0);
+  });
+
+  it('ends a subscription when its connection closes', async () => {
+    const c = await t.connect('/');
+    await c.subscribe(['fw'], () => undefined);
+    const bus = t.app.platforms().get('')!.bus;
+    expect(bus.listenerCount()).toBe(1);
+    await c.close();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(bus.listenerCount()).toBe(0);
+  });
+
+  it('refuses an unknown subscription id with -32001', async () => {
+    await expect(t.client.call('events.unsubscribe', { subscriptionId: 'sub999' })).rejects.toMatchObject({ code: -32001 });
+  });
+});
+
+describe('platforms by path', () => {
+  it('keeps /platforms/NAME isolated from / and from each other, shared by connections on one path', async () => {
+    const a1 = await t.connect('/platforms/alpha');
+    const a2 = await t.connect('/platforms/alpha');
+    const b = await t.connect('/platforms/beta');
+    await a1.call('clock.advance', { ns: 1234 });
+    expect((await a2.call('clock.now', {})).nowNs).toBe(1234);
+    expect((await b.call('clock.now', {})).nowNs).toBe(0);
+    expect((await t.client.call('clock.now', {})).nowNs).toBe(0);
+    await b.call('rmp.update', { spa: '0x100000000', assigned: false, pageSize: '2M' });
+    expect((await a1.call('rmp.read', { spa: '0x100000000' })).assigned).toBe(true);
+    expect((await b.call('emu.info', {})).platform).toBe('beta');
+  });
+});
+
+describe('fault injection over the wire', () => {
+  it('delayNs advances virtual time before the call; close closes the connection after the response', async () => {
+    await t.client.call('fault.add', { method: 'clock.now', delayNs: 5000 });
+    expect((await t.client.call('clock.now', {})).nowNs).toBe(5000);
+    const c = await openClient(t.app.url);
+    await c.call({ jsonrpc: '2.0', id: 1, method: 'fault.add', params: { method: 'emu.info', close: true } });
+    const r = (await c.call({ jsonrpc: '2.0', id: 2, method: 'emu.info' })) as any;
+    expect(r.result.version).toBeDefined();
+    expect((await c.closed).code).toBe(4000);
+  });
+
+  it('fires on call nth and times - 1 after it, and with a seeded probability', async () => {
+    await t.client.call('fault.add', { method: 'fw.init', status: 0x3a, nth: 2, times: 2 });
+    const statuses = [];
+    for (let i = 0; i < 5; i++) statuses.push((await t.client.call('fw.init', {})).status);
+    expect(statuses).toEqual([1, 0x3a, 0x3a, 1, 1]);
+    await t.client.call('fault.clear', {});
+    await t.client.call('fault.add', { method: 'rmp.psmash', status: 3, probability: 0.5, times: 10 });
+    let hits = 0;
+    for (let i = 0; i < 60; i++) if ((await t.client.call('rmp.psmash', { spa: '0x100000000' })).rc === 3) hits++;
+    expect(hits).toBe(10);
+    expect((await t.client.call('fault.list', {})).faults[0]).toMatchObject({ hits: 10 });
+  });
+
+  it('delayMs makes a smash under way long enough for a second one to get IN_USE', async () => {
+    const call = t.client.call.bind(t.client) as unknown as Call;
+    const params = await prepareSmash(call, '0x400000');
+    await t.client.call('fault.add', { method: 'fw.smashIopde', delayMs: 300 });
+    const other = await t.connect('/');
+    // The delayed command holds the firmware: it is under way while it waits.
+    const first = t.client.call('fw.smashIopde', params);
+    await new Promise((r) => setTimeout(r, 50));
+    const second = await other.call('fw.smashIopde', params);
+    expect(second).toMatchObject({ status: 0x3a, statusName: 'IN_USE' });
+    expect((await first).status).toBe(0);
+    // Once it is done, the region is a table pointer: INVALID_PAGE_SIZE, not IN_USE.
+    expect((await other.call('fw.smashIopde', { ...params, tableSpa: (await other.call('mem.alloc', { pages: 1 })).spa })).statusName).toBe('INVALID_PAGE_SIZE');
+  });
+});
