@@ -9,13 +9,21 @@ import { FW_STATUS, fwFail, fwOk } from './status.js';
 import type { StallModel, StallModelPatch } from './stall-model.js';
 import { defaultStallModel, mergeStallModel } from './stall-model.js';
 import type { RmpTable } from '../rmp/rmp-table.js';
-import type { GuestTable } from '../platform/guests.js';
-import type { EventBus } from '../platform/event-bus.js';
+import type { GuestTable } from './guests.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
 import type { HostMemory } from '../memory/host-memory.js';
 
 export const REGION_BYTES = 2 * 1024 * 1024;
+
+/**
+ * Where the firmware reports its commands (topic fw) and stalls (topic stall); the
+ * platform hands in its event bus. `has` lets it skip building unwanted events.
+ */
+export interface FirmwareEvents {
+  has(topic: 'fw' | 'stall'): boolean;
+  emit(topic: 'fw' | 'stall', atNs: number, data: Record<string, unknown>): void;
+}
 
 export interface FirmwareState {
   snpInitialized: boolean;
@@ -40,7 +48,7 @@ export class Firmware {
     protected readonly rmp: RmpTable,
     protected readonly guests: GuestTable,
     protected readonly clock: VirtualClock,
-    protected readonly bus: EventBus,
+    protected readonly bus: FirmwareEvents,
   ) {}
 
   /** Commands queued or running (a command is "under way" from arrival to its result). */

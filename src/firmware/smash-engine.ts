@@ -5,7 +5,7 @@
  * order; the first failure returns its status with a `detail` and changes nothing.
  * Addresses in results and details are bigint: the wire shows them as hex.
  */
-import type { Firmware } from './firmware.js';
+import type { Firmware, FirmwareEvents } from './firmware.js';
 import { REGION_BYTES, hexId } from './firmware.js';
 import type { FwResult } from './status.js';
 import { FW_STATUS, fwFail, fwOk } from './status.js';
@@ -19,7 +19,6 @@ import { collectTablePages } from '../iommu/table-pages.js';
 import type { DmaEngine } from '../dma/dma-engine.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
 import type { SeededRng } from '../util/rng.js';
-import type { EventBus } from '../platform/event-bus.js';
 
 const REGION_LG2 = 21;
 const PTES_PER_TABLE = 512;
@@ -72,7 +71,7 @@ export class SmashEngine {
     private readonly dma: DmaEngine,
     private readonly clock: VirtualClock,
     private readonly rng: SeededRng,
-    private readonly bus: EventBus,
+    private readonly bus: FirmwareEvents,
     private readonly cBit: number | null,
   ) {}
 

@@ -3,12 +3,27 @@
  * whom it stalls, and what happens to requests that arrive meanwhile.
  * duration = baseNs + 512 x perEntryNs + jitter, clamped at >= 0.
  */
-import type { ScenarioStallModel } from '../platform/scenario.js';
-import { DEFAULT_STALL_MODEL } from '../platform/scenario.js';
 import type { SeededRng } from '../util/rng.js';
 import { invalidArgument } from '../util/emu-error.js';
 
-export type StallModel = ScenarioStallModel;
+export interface StallModel {
+  baseNs: number;
+  perEntryNs: number;
+  jitter: { dist: 'none' | 'uniform' | 'normal' | 'lognormal'; spreadNs: number };
+  scope: 'domain' | 'iommu';
+  policy: 'hold' | 'abort';
+  completionTimeoutNs: number;
+}
+
+/** DESIGN.md "Stall model" defaults. */
+export const DEFAULT_STALL_MODEL: StallModel = {
+  baseNs: 2_000_000,
+  perEntryNs: 0,
+  jitter: { dist: 'uniform', spreadNs: 500_000 },
+  scope: 'domain',
+  policy: 'hold',
+  completionTimeoutNs: 50_000_000,
+};
 export type JitterDist = StallModel['jitter']['dist'];
 
 export interface StallModelPatch {

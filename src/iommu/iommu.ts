@@ -10,7 +10,6 @@
  */
 import type { HostMemory } from '../memory/host-memory.js';
 import type { PagePool } from '../memory/page-pool.js';
-import { DEFAULT_C_BIT } from '../platform/options.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
 import type { DecodedCommand } from './command.js';
@@ -26,6 +25,7 @@ import type { MapRequest, MapResult } from './mapper.js';
 import { IommuMapper } from './mapper.js';
 import type { WalkFaultReason, WalkResult } from './page-walker.js';
 import { PageWalker } from './page-walker.js';
+import { DEFAULT_C_BIT } from './pte.js';
 
 export interface IommuOptions {
   /** Event log ring size (DESIGN.md "Event log"): 512. */

@@ -25,6 +25,13 @@ export const PTE_IW = 1n << 62n;
 export const NL_DEFAULT_LEAF = 0;
 export const NL_SIZED_LEAF = 7;
 
+/**
+ * C-bit position masked out of IOMMU table and leaf addresses (hardware.md §3.1,
+ * §7 item 12: Linux sets it with PT_FEAT_AMDV1_ENCRYPT_TABLES). 51 on current EPYC
+ * parts; null turns masking off.
+ */
+export const DEFAULT_C_BIT: number | null = 51;
+
 export const PAGE_SHIFT = 12;
 export const MIN_LEVEL = 1;
 export const MAX_LEVEL = 6;

@@ -4,10 +4,11 @@
  * the device's binding. It runs on every DMA, so it reads the RMP through the
  * table's number-only accessors into one module-level scratch record.
  */
-import type { RmpSizeRule } from '../platform/options.js';
 import { newRmpScratch, type RmpTable } from '../rmp/rmp-table.js';
 
-export type { RmpSizeRule };
+/** DESIGN.md "IOMMU RMP check": leaf size T must equal the RMP size R, or not exceed it. */
+export type RmpSizeRule = 'equal' | 'not-larger';
+
 
 /** Our flag bits for RMP_PAGE_FAULT events (DESIGN.md), ORed. */
 export const RMP_FAULT_FLAGS = {

@@ -15,7 +15,7 @@ import { Firmware } from '../firmware/firmware.js';
 import { SmashEngine } from '../firmware/smash-engine.js';
 import { SeededRng } from '../util/rng.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
-import { GuestTable } from './guests.js';
+import { GuestTable } from '../firmware/guests.js';
 import { FaultInjector } from './fault-injector.js';
 import type { EventBus } from './event-bus.js';
 import type { Scenario } from './scenario.js';

@@ -2,7 +2,7 @@
  * Platform-wide options that are not part of the hardware state, every default in
  * one visible block (STYLE.md rule 8).
  */
-export type RmpSizeRule = 'equal' | 'not-larger';
+export type { RmpSizeRule } from '../iommu/rmp-check.js';
 
 export interface TimingOptions {
   /** Translation time of an IOTLB hit (DESIGN.md "DMA"): 50 ns. */
@@ -16,9 +16,4 @@ export const DEFAULT_TIMING: TimingOptions = {
   walkLevelNs: 100,
 };
 
-/**
- * C-bit position masked out of IOMMU table and leaf addresses (hardware.md §3.1,
- * §7 item 12: Linux sets it with PT_FEAT_AMDV1_ENCRYPT_TABLES). 51 on current EPYC
- * parts; null turns masking off.
- */
-export const DEFAULT_C_BIT: number | null = 51;
+export { DEFAULT_C_BIT } from '../iommu/pte.js';

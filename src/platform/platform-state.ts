@@ -14,7 +14,7 @@ import type { PagePoolState } from '../memory/page-pool.js';
 import { PAGE_BYTES, WORDS_PER_PAGE } from '../memory/host-memory.js';
 import type { FirmwareState } from '../firmware/firmware.js';
 import { validateStallModel } from '../firmware/stall-model.js';
-import type { Guest } from './guests.js';
+import type { Guest } from '../firmware/guests.js';
 import type { FaultInjectorState } from './fault-injector.js';
 import type { EventBus } from './event-bus.js';
 import { Machine, type MachineSettings } from './machine.js';

@@ -4,6 +4,11 @@
  * through the operations a VMM would use: RMPUPDATE, PVALIDATE, iommu map, TDI bind.
  */
 import type { RmpSizeRule } from './options.js';
+import { DEFAULT_STALL_MODEL, type StallModel } from '../firmware/stall-model.js';
+
+/** The stall model a scenario starts with (DESIGN.md "Stall model"). */
+export type ScenarioStallModel = StallModel;
+export { DEFAULT_STALL_MODEL };
 
 export interface ScenarioGuestRange {
   gpa: number;
@@ -66,14 +71,6 @@ export interface ScenarioStream {
   arrival: 'fixed' | 'poisson';
 }
 
-export interface ScenarioStallModel {
-  baseNs: number;
-  perEntryNs: number;
-  jitter: { dist: 'none' | 'uniform' | 'normal' | 'lognormal'; spreadNs: number };
-  scope: 'domain' | 'iommu';
-  policy: 'hold' | 'abort';
-  completionTimeoutNs: number;
-}
 
 export interface Scenario {
   name: string;
@@ -96,14 +93,6 @@ export interface Scenario {
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
-export const DEFAULT_STALL_MODEL: ScenarioStallModel = {
-  baseNs: 2_000_000,
-  perEntryNs: 0,
-  jitter: { dist: 'uniform', spreadNs: 500_000 },
-  scope: 'domain',
-  policy: 'hold',
-  completionTimeoutNs: 50_000_000,
-};
 
 /**
  * DESIGN.md "The default scenario": 64 GiB; SNP and TIO initialised; guest ASID 1
