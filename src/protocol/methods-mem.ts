@@ -8,7 +8,7 @@ import * as z from 'zod';
 import { method, npfResult, rcFields, rcResult } from './method-spec.js';
 import { PAGE_4K, asid, hex64, hexAddr, hexOut, okResult, pageSize, positiveInt } from './wire.js';
 
-/** 256 MiB of zeroed pages per call; callers needing more call again. */
+/** 1 GiB (262,144 x 4 KB) of zeroed pages per call; callers needing more call again. */
 export const MAX_ALLOC_PAGES = 262_144;
 /** 512 KiB per read or write: large enough for a page table run, small enough for one frame. */
 export const MAX_WORDS = 65_536;
