@@ -1,0 +1,128 @@
+/**
+ * Shared helpers of the benchmark: wall time, medians, the result table, the
+ * smash-table preparation (the same steps as test/helpers/smash.ts) and child
+ * processes run through tsx.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Platform } from '../src/platform/platform.js';
+import { pteAddressField, withAddress } from '../src/iommu/pte.js';
+
+export const MiB = 2 ** 20;
+export const GiB = 2 ** 30;
+
+/** Wall time now, in ms (monotonic, sub-µs resolution). */
+export function nowMs(): number {
+  return Number(process.hrtime.bigint()) / 1e6;
+}
+
+/** Runs `fn` and returns its wall time in ms. */
+export async function timeMs(fn: () => unknown): Promise<number> {
+  const t0 = nowMs();
+  await fn();
+  return nowMs() - t0;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/** Operations per second from a count and a wall time in ms. */
+export function perSec(count: number, ms: number): number {
+  return (count * 1000) / ms;
+}
+
+/** Rounds to `digits` significant digits (keeps the JSON line short and readable). */
+export function sig(x: number, digits = 4): number {
+  return Number.isFinite(x) && x !== 0 ? Number(x.toPrecision(digits)) : x;
+}
+
+/** Something the optimiser cannot prove unused: benchmark loops fold their results into it. */
+export const sink = { value: 0 };
+
+/** One row of the printed table. */
+export interface Row {
+  name: string;
+  value: number;
+  unit: string;
+  /** A target the figure must meet: at least (`min`) or at most (`max`). */
+  target?: { min?: number; max?: number };
+}
+
+export function passOf(r: Row): 'pass' | 'miss' | '' {
+  if (r.target === undefined) return '';
+  const { min, max } = r.target;
+  return (min === undefined || r.value >= min) && (max === undefined || r.value <= max) ? 'pass' : 'miss';
+}
+
+function fmtValue(x: number): string {
+  if (Math.abs(x) >= 1e6) return x.toExponential(3);
+  if (Math.abs(x) >= 100) return Math.round(x).toLocaleString('en-US');
+  return sig(x, 3).toString();
+}
+
+export function formatTable(rows: readonly Row[]): string {
+  const cells = rows.map((r) => {
+    const t = r.target === undefined ? '' : r.target.min !== undefined ? `>= ${r.target.min}` : `<= ${r.target.max ?? ''}`;
+    return [r.name, fmtValue(r.value), r.unit, t, passOf(r)];
+  });
+  const head = ['figure', 'value', 'unit', 'target', ''];
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
+  const line = (c: string[]) => c.map((s, i) => (i === 1 ? s.padStart(widths[i] as number) : s.padEnd(widths[i] as number))).join('  ').trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
+}
+
+// ---- smash preparation ------------------------------------------------------
+
+/** The level-2 entry the walk for `iova` reaches, and a 4 KB table that smashes it. */
+export function prepareSmash(p: Platform, deviceId: number, domainId: number, iova: bigint) {
+  const w = p.m.iommu.walk(deviceId, iova, false);
+  const step = w.steps.find((s) => s.level === 2);
+  if (step === undefined) throw new Error(`walk for ${iova} reached no level-2 entry`);
+  const tableSpa = Number(p.memAlloc(1).spa);
+  const base = pteAddressField(step.value);
+  const values: bigint[] = [];
+  for (let i = 0; i < 512; i++) values.push(withAddress(step.value, base + i * 4096));
+  p.memWrite64(tableSpa, values);
+  return { domainId, iova, iopdeSpa: step.entrySpa, tableSpa };
+}
+
+// ---- child processes ----------------------------------------------------------
+
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/** Spawns `node [nodeArgs] --import tsx <bench file> [args]`: one process, so node flags apply to it. */
+export function spawnTsx(file: string, args: readonly string[], nodeArgs: readonly string[] = []): ChildProcess {
+  const script = fileURLToPath(new URL(file, import.meta.url));
+  return spawn(process.execPath, [...nodeArgs, '--import', tsxLoader, script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+}
+
+/** Resolves with the child's first stdout line that parses as JSON. */
+export function firstJsonLine<T>(child: ChildProcess): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const onData = (chunk: Buffer) => {
+      buf += chunk.toString('utf8');
+      for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line.startsWith('{')) continue;
+        child.stdout?.off('data', onData);
+        resolve(JSON.parse(line) as T);
+        return;
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`child exited with ${code} before printing its result`)));
+  });
+}
+
+/** Whether this module is the process's entry point (`tsx bench/x.ts`). */
+export function isMain(metaUrl: string): boolean {
+  const entry = process.argv[1];
+  return entry !== undefined && pathToFileURL(entry).href === metaUrl;
+}

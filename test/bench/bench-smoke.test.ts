@@ -1,0 +1,30 @@
+/**
+ * The benchmark cannot rot: every bench function runs with tiny sizes (a few
+ * seconds in all), every figure is a positive finite number, and the JSON line
+ * `npm run bench` prints last parses back to the same keys.
+ */
+import { describe, it, expect } from 'vitest';
+import { runAll, jsonLine, QUICK_SIZES } from '../../bench/run.js';
+import { formatTable } from '../../bench/util.js';
+
+describe('npm run bench, tiny sizes', () => {
+  it('produces every figure as a positive finite number, a table and a JSON line', async () => {
+    const { figures, rows } = await runAll(QUICK_SIZES);
+    const line = jsonLine(figures);
+    const parsed = JSON.parse(line) as Record<string, Record<string, number>>;
+    expect(Object.keys(parsed)).toEqual(['scale', 'translate', 'dma', 'smash', 'rpc']);
+    expect(Object.keys(parsed.scale ?? {})).toEqual(['guestGiB', 'setupMs', 'heapMiB', 'arrayBuffersMiB', 'rssMiB', 'auditMs']);
+    for (const [group, values] of Object.entries(parsed)) {
+      for (const [key, v] of Object.entries(values)) {
+        expect(typeof v, `${group}.${key}`).toBe('number');
+        expect(Number.isFinite(v), `${group}.${key}`).toBe(true);
+        // Memory growth of a small guest may round to 0 (or dip below it after GC).
+        if (group !== 'scale' || !key.endsWith('MiB')) expect(v, `${group}.${key}`).toBeGreaterThan(0);
+      }
+    }
+    expect(line).not.toContain('\n');
+    const table = formatTable(rows);
+    expect(table.split('\n')).toHaveLength(rows.length + 2);
+    expect(table).toContain('rpc / raw echo, 32 in flight');
+  });
+});
