@@ -2,7 +2,11 @@
  * SNP guests known to the firmware: an ASID and its GPA -> SPA ranges (the nested
  * page tables, reduced to what the emulator needs to act as the guest for PVALIDATE).
  */
-import { invalidArgument } from '../util/emu-error.js';
+import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
+
+const PAGE_BYTES = 4096;
+/** SPAs and GPAs stay below 2^52 (ARCHITECTURE.md). */
+const MAX_ADDRESS = 2 ** 52;
 
 export interface GuestRange {
   gpa: number;
@@ -48,8 +52,27 @@ export class GuestTable {
     return this.list();
   }
 
+  /** Restores dumped guests; a malformed one throws BAD_DOCUMENT before anything changes. */
   setState(guests: Guest[]): void {
+    const bad = (why: string) => new EmuError(ERROR_CODES.BAD_DOCUMENT, `guests: ${why}`);
+    if (!Array.isArray(guests)) throw bad('must be an array');
+    const seen = new Set<number>();
+    for (const g of guests as unknown[]) {
+      const asid = (g as Guest | null)?.asid;
+      if (typeof g !== 'object' || g === null || !Number.isInteger(asid) || (asid as number) < 1 || (asid as number) > 1023) throw bad(`each guest needs an ASID 1..1023, got ${JSON.stringify(asid)}`);
+      if (seen.has(asid as number)) throw bad(`ASID ${asid} appears twice`);
+      seen.add(asid as number);
+      const ranges: unknown = (g as Guest).ranges;
+      if (!Array.isArray(ranges)) throw bad(`guest ${asid}: ranges must be an array`);
+      for (const r of ranges as unknown[]) {
+        const { gpa, spa, length } = (r ?? {}) as Partial<GuestRange>;
+        const field = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0 && (v as number) % PAGE_BYTES === 0 && (v as number) < MAX_ADDRESS;
+        if (!field(gpa) || !field(spa) || !field(length) || (length as number) === 0 || (gpa as number) + (length as number) > MAX_ADDRESS || (spa as number) + (length as number) > MAX_ADDRESS) {
+          throw bad(`guest ${asid}: a range must have 4 KB-aligned gpa, spa and a non-zero length below 2^52, got ${JSON.stringify(r)?.slice(0, 120)}`);
+        }
+      }
+    }
     this.guests.clear();
-    for (const g of guests) this.guests.set(g.asid, { asid: g.asid, ranges: g.ranges.map((r) => ({ ...r })) });
+    for (const g of guests) this.guests.set(g.asid, { asid: g.asid, ranges: g.ranges.map((r) => ({ gpa: r.gpa, spa: r.spa, length: r.length })) });
   }
 }

@@ -106,9 +106,22 @@ export class PagePool {
     };
   }
 
+  /** Restores a dumped pool; runs outside the window or malformed throw BAD_DOCUMENT and change nothing. */
   setState(state: PagePoolState): void {
+    const bad = (why: string) => new EmuError(ERROR_CODES.BAD_DOCUMENT, `page pool: ${why}`);
+    if (typeof state !== 'object' || state === null) throw bad('must be an object');
     if (state.baseSpa !== this.baseSpa || state.endSpa !== this.endSpa) {
       throw new EmuError(ERROR_CODES.BAD_DOCUMENT, 'page pool window differs from this platform');
+    }
+    const inWindow = (spa: unknown) => Number.isSafeInteger(spa) && (spa as number) % PAGE_BYTES === 0 && (spa as number) >= this.baseSpa && (spa as number) <= this.endSpa;
+    if (!inWindow(state.nextSpa)) throw bad('nextSpa must be a 4 KB-aligned address inside the pool window');
+    for (const key of ['free', 'allocated'] as const) {
+      const runs: unknown = state[key];
+      if (!Array.isArray(runs)) throw bad(`${key} must be an array of [spa, pages]`);
+      for (const run of runs as unknown[]) {
+        const ok = Array.isArray(run) && run.length === 2 && inWindow(run[0]) && Number.isSafeInteger(run[1]) && (run[1] as number) >= 1 && (run[0] as number) + (run[1] as number) * PAGE_BYTES <= this.endSpa;
+        if (!ok) throw bad(`${key} holds ${JSON.stringify(run)?.slice(0, 80)}: each run must be [spa, pages] with pages >= 1 inside the pool window`);
+      }
     }
     this.nextSpa = state.nextSpa;
     this.free = state.free.map(([s, n]) => [s, n] as [number, number]);
