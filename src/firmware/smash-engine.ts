@@ -107,7 +107,8 @@ export class SmashEngine {
       if (tableSpa % PAGE_BYTES !== 0 || !this.memory.contains(tableSpa, PAGE_BYTES)) {
         return fwFail(FW_STATUS.INVALID_ADDRESS, { reason: 'tableSpa must be 4 KB aligned and inside memory', tableSpa: BigInt(tableSpa) });
       }
-      const live = collectTablePages(this.memory, this.iommu.deviceTable.domains().values(), this.cBit);
+      const roots = [...this.iommu.deviceTable.domains().values()].map((d) => ({ root: stripCBit(d.root, this.cBit), mode: d.mode }));
+      const live = collectTablePages(this.memory, roots, this.cBit);
       const level = live.get(tableSpa / PAGE_BYTES);
       if (level !== undefined) {
         return fwFail(FW_STATUS.INVALID_ADDRESS, { reason: 'tableSpa is a live page-table page (reachable from a valid DTE root)', tableSpa: BigInt(tableSpa), level });

@@ -59,6 +59,13 @@ export function mergeStallModel(current: StallModel, patch: StallModelPatch): St
   return next;
 }
 
+/**
+ * Longest stall the model may describe, nominal plus spread: 10 s of virtual time
+ * (the hardware stalls "a few ms"). A stall runs the clock in one step, so this also
+ * bounds the work one firmware call can do.
+ */
+export const MAX_STALL_NS = 10_000_000_000;
+
 export function validateStallModel(m: StallModel): void {
   for (const key of ['baseNs', 'perEntryNs', 'completionTimeoutNs'] as const) {
     if (!Number.isSafeInteger(m[key]) || m[key] < 0) throw invalidArgument(`stall model ${key} must be a non-negative integer (ns), got ${m[key]}`);
@@ -68,6 +75,10 @@ export function validateStallModel(m: StallModel): void {
   }
   if (!['none', 'uniform', 'normal', 'lognormal'].includes(m.jitter.dist)) {
     throw invalidArgument(`stall model jitter.dist must be one of none, uniform, normal, lognormal`);
+  }
+  const longest = m.baseNs + ENTRIES_PER_SMASH * m.perEntryNs + m.jitter.spreadNs * (m.jitter.dist === 'none' ? 0 : 4);
+  if (longest > MAX_STALL_NS) {
+    throw invalidArgument(`stall model allows stalls up to ${longest} ns (baseNs + 512 x perEntryNs + 4 x spreadNs); the limit is ${MAX_STALL_NS} ns (10 s)`);
   }
   if (m.scope !== 'domain' && m.scope !== 'iommu') throw invalidArgument('stall model scope must be domain or iommu');
   if (m.policy !== 'hold' && m.policy !== 'abort') throw invalidArgument('stall model policy must be hold or abort');

@@ -83,6 +83,14 @@ interface CachedDte {
   dte: DecodedDte;
 }
 
+/** A cached translation that a fresh walk does not give (emu.audit). */
+export interface StaleIotlbEntry {
+  entry: IotlbEntry;
+  why: string;
+  /** What the fresh walk gives for the page (null when it faults). */
+  fresh: { spa: number; sizeLg2: number; read: boolean; write: boolean } | null;
+}
+
 export class Iommu {
   readonly deviceTableSpa: number;
   readonly deviceTable: DeviceTable;
@@ -237,7 +245,12 @@ export class Iommu {
       for (const deviceId of info.devices) {
         const qwords = this.deviceTable.read(deviceId);
         const dte = decodeDte(qwords);
-        if (dte.root === info.root && dte.mode === info.mode) this.setDte(deviceId, withRootAndMode(qwords, result.root, result.mode));
+        // As a host driver's increase_top: the DTE gets the new root and mode; cached
+        // translations stay (DESIGN.md: iommu.map does not invalidate).
+        if (dte.root === info.root && dte.mode === info.mode) {
+          this.deviceTable.write(deviceId, withRootAndMode(qwords, result.root, result.mode));
+          this.dteCache.delete(deviceId);
+        }
       }
     }
     return result;
@@ -252,22 +265,23 @@ export class Iommu {
    * IOTLB entries that differ from a fresh walk through the domain's DTE in memory
    * (SPA, permissions or leaf size), for `emu.audit`.
    */
-  staleIotlbEntries(): Array<{ entry: IotlbEntry; why: string }> {
+  staleIotlbEntries(): StaleIotlbEntry[] {
     const domains = this.deviceTable.domains();
-    const out: Array<{ entry: IotlbEntry; why: string }> = [];
+    const out: StaleIotlbEntry[] = [];
     for (const entry of this.iotlb.entries()) {
       const info = domains.get(entry.domainId);
       if (info === undefined) {
-        out.push({ entry, why: `domain ${entry.domainId} has no valid DTE` });
+        out.push({ entry, why: `domain ${entry.domainId} has no valid DTE`, fresh: null });
         continue;
       }
       const r = this.walker.walk(this.deviceTable.decode(info.devices[0] as number), BigInt(entry.iovaPfn) << 12n, false);
       const found = r.ok || r.fault?.reason === 'permission';
       const spaPfn = entry.leafSpaBasePfn + (entry.iovaPfn - entry.leafIovaBasePfn);
-      if (!found) out.push({ entry, why: `a fresh walk faults (${r.fault?.reason ?? 'unknown'})` });
-      else if (Math.floor(r.spa / 4096) !== spaPfn) out.push({ entry, why: `cached SPA ${toHex(spaPfn * 4096)}, fresh walk ${toHex(r.spa - (r.spa % 4096))}` });
-      else if (r.read !== entry.read || r.write !== entry.write) out.push({ entry, why: 'permissions differ from a fresh walk' });
-      else if (r.sizeLg2 !== entry.leafSizeLg2) out.push({ entry, why: `cached leaf 2^${entry.leafSizeLg2}, fresh walk 2^${r.sizeLg2}` });
+      const fresh = found ? { spa: r.spa - (r.spa % 4096), sizeLg2: r.sizeLg2, read: r.read, write: r.write } : null;
+      if (!found) out.push({ entry, why: `a fresh walk faults (${r.fault?.reason ?? 'unknown'})`, fresh });
+      else if (Math.floor(r.spa / 4096) !== spaPfn) out.push({ entry, why: `cached SPA ${toHex(spaPfn * 4096)}, fresh walk ${toHex(r.spa - (r.spa % 4096))}`, fresh });
+      else if (r.read !== entry.read || r.write !== entry.write) out.push({ entry, why: 'permissions differ from a fresh walk', fresh });
+      else if (r.sizeLg2 !== entry.leafSizeLg2) out.push({ entry, why: `cached leaf 2^${entry.leafSizeLg2}, fresh walk 2^${r.sizeLg2}`, fresh });
     }
     return out;
   }

@@ -13,7 +13,6 @@
 import type { Machine } from './machine.js';
 import { collectTablePages, forEachLeaf } from '../iommu/table-pages.js';
 import { stripCBit } from '../iommu/pte.js';
-import { decodeDte } from '../iommu/dte.js';
 
 export interface AuditViolation {
   kind: 'leaf-size-mismatch' | 'untrusted-large-leaf' | 'stale-iotlb' | 'table-page-not-hypervisor-owned' | 'invariant';
@@ -46,21 +45,15 @@ export function auditMachine(m: Machine): AuditViolation[] {
     });
   }
 
-  for (const e of m.iommu.iotlb.entries()) {
-    const iova = BigInt(e.iovaPfn) * BigInt(PAGE);
-    const cachedSpa = (e.leafSpaBasePfn + (e.iovaPfn - e.leafIovaBasePfn)) * PAGE;
-    const d = domains.get(e.domainId);
-    const fresh = d === undefined ? undefined : m.iommu.walker.walk(decodeDte(m.iommu.deviceTable.read(d.devices[0] as number)), iova, false);
-    const same = fresh !== undefined && fresh.ok && fresh.spa === cachedSpa && fresh.sizeLg2 === e.leafSizeLg2 && fresh.read === e.read && fresh.write === e.write;
-    if (!same) {
-      out.push({
-        kind: 'stale-iotlb',
-        domainId: e.domainId,
-        iova,
-        cached: { spa: BigInt(cachedSpa), sizeLg2: e.leafSizeLg2, read: e.read, write: e.write },
-        fresh: fresh === undefined || !fresh.ok ? null : { spa: BigInt(fresh.spa), sizeLg2: fresh.sizeLg2, read: fresh.read, write: fresh.write },
-      });
-    }
+  for (const { entry: e, why, fresh } of m.iommu.staleIotlbEntries()) {
+    out.push({
+      kind: 'stale-iotlb',
+      domainId: e.domainId,
+      iova: BigInt(e.iovaPfn) * BigInt(PAGE),
+      why,
+      cached: { spa: BigInt((e.leafSpaBasePfn + (e.iovaPfn - e.leafIovaBasePfn)) * PAGE), sizeLg2: e.leafSizeLg2, read: e.read, write: e.write },
+      fresh: fresh === null ? null : { spa: BigInt(fresh.spa), sizeLg2: fresh.sizeLg2, read: fresh.read, write: fresh.write },
+    });
   }
 
   const roots = [...domains.values()].map((d) => ({ root: stripCBit(d.root, cBit), mode: d.mode }));

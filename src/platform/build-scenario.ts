@@ -22,6 +22,10 @@ export function buildScenario(m: Machine, s: Scenario): void {
   s.guests.forEach((g, gi) => {
     m.guests.add(g.asid, g.ranges.map((r) => ({ gpa: r.gpa, spa: r.spa, length: r.length })));
     g.ranges.forEach((r, ri) => {
+      // The pool at the top of memory holds page tables and the device table.
+      if (r.spa + r.length > m.pool.baseSpa) {
+        fail(`guests[${gi}].ranges[${ri}]`, `spa + length must stay below the page pool at ${toHex(m.pool.baseSpa)} (the top 1/16 of memory, at most 1 GiB); fix: use lower SPAs or more memoryBytes`);
+      }
       if (r.rmp === 'none') return;
       const step = r.rmp === '2M' ? REGION : PAGE;
       const key = `guests[${gi}].ranges[${ri}]`;
@@ -86,6 +90,11 @@ function assign(m: Machine, key: string, spa: number, pageSize: '2M' | '4K', asi
   if (!('rc' in r) || r.rc !== RMP_RC.SUCCESS) fail(key, `PVALIDATE of GPA ${toHex(gpa)} failed`);
 }
 
+/** `devices[0].mappings[1]` -> ['scenario', 'devices', 0, 'mappings', 1] (the -32602 issue path). */
+function keyPath(key: string): Array<string | number> {
+  return ['scenario', ...key.split(/[.[\]]+/).filter((k) => k !== '').map((k) => (/^\d+$/.test(k) ? Number(k) : k))];
+}
+
 function fail(key: string, message: string): never {
-  throw new EmuError(ERROR_CODES.BAD_DOCUMENT, `scenario.${key}: ${message}`, { path: key });
+  throw new EmuError(ERROR_CODES.BAD_DOCUMENT, `scenario.${key}: ${message}`, { path: keyPath(key) });
 }

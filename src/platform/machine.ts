@@ -20,7 +20,7 @@ import { FaultInjector } from './fault-injector.js';
 import type { EventBus } from './event-bus.js';
 import type { Scenario } from './scenario.js';
 import type { RmpSizeRule, TimingOptions } from './options.js';
-import { DEFAULT_C_BIT, DEFAULT_TIMING } from './options.js';
+import { DEFAULT_TIMING } from './options.js';
 import { PlatformDmaPort } from './platform-dma-port.js';
 import { eventView, rmpEntryView } from './views.js';
 
@@ -39,7 +39,7 @@ export interface MachineSettings {
   cBit: number | null;
 }
 
-export function settingsOf(s: Scenario, cBit: number | null = DEFAULT_C_BIT): MachineSettings {
+export function settingsOf(s: Scenario, cBit: number | null = s.cBit): MachineSettings {
   return {
     memoryBytes: s.memoryBytes,
     seed: s.seed,
@@ -134,5 +134,8 @@ export class Machine {
   dispose(): void {
     this.driver?.stop();
     this.driver = undefined;
+    // A call waiting on this machine's realtime clock (a stall, a held request) must
+    // still answer: switching to virtual runs the old clock to what it waits for.
+    if (this.clock.mode === 'realtime') this.clock.setMode('virtual', this.clock.speed);
   }
 }

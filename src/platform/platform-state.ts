@@ -18,7 +18,6 @@ import type { Guest } from '../firmware/guests.js';
 import type { FaultInjectorState } from './fault-injector.js';
 import type { EventBus } from './event-bus.js';
 import { Machine, type MachineSettings } from './machine.js';
-import type { Scenario } from './scenario.js';
 
 export const STATE_FORMAT = 'smash-emu-state';
 export const STATE_VERSION = 1;
@@ -43,7 +42,7 @@ export interface PlatformState {
   faults: FaultInjectorState;
 }
 
-export function dumpMachine(m: Machine, scenario: Scenario): PlatformState {
+export function dumpMachine(m: Machine, scenarioName: string): PlatformState {
   const pages: PageDoc[] = [];
   for (const [pfn, words] of m.memory.backedPages()) {
     const nz: Array<[number, string]> = [];
@@ -56,7 +55,7 @@ export function dumpMachine(m: Machine, scenario: Scenario): PlatformState {
   return {
     format: STATE_FORMAT,
     version: STATE_VERSION,
-    scenarioName: scenario.name,
+    scenarioName,
     settings: { ...m.settings, timing: { ...m.settings.timing } },
     clock: { nowNs: m.clock.nowNs, mode: m.clock.mode, speed: m.clock.speed, nextSeq: m.clock.queue.nextSeq },
     rng: m.rng.getState(),
@@ -130,6 +129,7 @@ function checkEnvelope(doc: unknown): PlatformState {
   const rng = d['rng'];
   if (!Array.isArray(rng) || rng.length !== 4 || !rng.every((x) => Number.isInteger(x) && x >= 0 && x <= 0xffffffff)) throw bad('rng must be four 32-bit integers');
   if (!Array.isArray(d['guests'])) throw bad('guests must be an array');
+  if (typeof d['scenarioName'] !== 'string' || d['scenarioName'].length > 256) throw bad('scenarioName must be a string of at most 256 characters');
   const mem2 = d['memory'] as Record<string, unknown>;
   if (!Array.isArray(mem2['pages'])) throw bad('memory.pages must be an array');
   return d as unknown as PlatformState;

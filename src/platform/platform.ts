@@ -23,7 +23,6 @@ import type { Scenario } from './scenario.js';
 import { DEFAULT_SCENARIO } from './scenario.js';
 import { auditMachine, type AuditViolation } from './audit.js';
 import { dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
-import { DEFAULT_C_BIT } from './options.js';
 import { eventView, rmpEntryView } from './views.js';
 
 export const VERSION = '0.1.0';
@@ -31,7 +30,7 @@ export const VERSION = '0.1.0';
 export interface PlatformOptions {
   /** The wall-clock adapter for realtime mode (the server passes systemWallClock). */
   wall?: WallClock;
-  /** C-bit stripped from IOMMU addresses (default 51; null = none). */
+  /** Overrides the scenario's C-bit (stripped from IOMMU addresses; null = none). */
   cBit?: number | null;
   /** Name shown in emu.info (the server's platform path). */
   name?: string;
@@ -43,7 +42,10 @@ const ADVANCE_CHUNK_EVENTS = 50_000;
 export class Platform {
   readonly bus = new EventBus();
   private machine: Machine;
+  /** What emu.reset without a scenario rebuilds. */
   private scenario: Scenario;
+  /** The scenario the current state came from (a loaded state carries its own). */
+  private scenarioName: string;
   private readonly snapshots = new Map<string, PlatformState>();
   private snapshotOrder: string[] = [];
   private nextSnapshot = 1;
@@ -53,6 +55,7 @@ export class Platform {
     private readonly options: PlatformOptions = {},
   ) {
     this.scenario = scenario;
+    this.scenarioName = scenario.name;
     this.machine = this.build(scenario);
   }
 
@@ -61,12 +64,9 @@ export class Platform {
     return this.machine;
   }
 
-  private get cBit(): number | null {
-    return this.options.cBit === undefined ? DEFAULT_C_BIT : this.options.cBit;
-  }
-
   private build(scenario: Scenario): Machine {
-    const m = new Machine(settingsOf(scenario, this.cBit), this.bus, this.options.wall);
+    const cBit = this.options.cBit === undefined ? scenario.cBit : this.options.cBit;
+    const m = new Machine(settingsOf(scenario, cBit), this.bus, this.options.wall);
     buildScenario(m, scenario);
     if (scenario.clock.mode === 'realtime') m.setClockMode('realtime', scenario.clock.speed);
     return m;
@@ -86,7 +86,7 @@ export class Platform {
       name: 'smash-emu',
       version: VERSION,
       platform: this.options.name ?? '',
-      scenario: this.scenario.name,
+      scenario: this.scenarioName,
       deviceTableSpa: BigInt(m.iommu.deviceTableSpa),
       clockMode: m.clock.mode,
       speed: m.clock.speed,
@@ -113,6 +113,7 @@ export class Platform {
     const next = this.build(s);
     this.swap(next);
     this.scenario = s;
+    this.scenarioName = s.name;
     return { ok: true, scenario: s.name };
   }
 
@@ -128,6 +129,7 @@ export class Platform {
     const state = this.snapshots.get(snapshotId);
     if (state === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no snapshot ${JSON.stringify(snapshotId)}`, { snapshotId });
     this.swap(loadMachine(state, this.bus, this.options.wall));
+    this.scenarioName = state.scenarioName;
     const i = this.snapshotOrder.indexOf(snapshotId);
     for (const newer of this.snapshotOrder.slice(i + 1)) this.snapshots.delete(newer);
     this.snapshotOrder = this.snapshotOrder.slice(0, i + 1);
@@ -135,13 +137,14 @@ export class Platform {
   }
 
   dumpState(): { state: PlatformState } {
-    return { state: dumpMachine(this.machine, this.scenario) };
+    return { state: dumpMachine(this.machine, this.scenarioName) };
   }
 
   /** Loads a state document; a bad one throws BAD_DOCUMENT and the old state is kept. */
   loadState(state: unknown): { ok: true } {
     const next = loadMachine(state, this.bus, this.options.wall);
     this.swap(next);
+    this.scenarioName = (state as PlatformState).scenarioName;
     return { ok: true };
   }
 
@@ -357,6 +360,8 @@ export class Platform {
   // ---- fault.* -----------------------------------------------------------
 
   faultAdd(spec: FaultRuleSpec): { faultId: string } {
+    const max = this.machine.settings.maxAdvanceNs;
+    if ((spec.delayNs ?? 0) > max) throw new EmuError(ERROR_CODES.LIMIT, `delayNs ${spec.delayNs} exceeds maxAdvanceNs ${max}: an injected delay moves the clock like clock.advance`);
     return { faultId: this.machine.faults.add(spec) };
   }
   faultList() {

@@ -82,6 +82,8 @@ export interface Scenario {
   eventLogEntries: number;
   serviceNs: number;
   maxAdvanceNs: number;
+  /** C-bit position stripped from IOMMU table and leaf addresses (hardware.md §7 item 12); null = none. */
+  cBit: number | null;
   guests: ScenarioGuest[];
   /** Explicit RMP updates, applied after the guests' ranges (mixed 4 KB / 2 MB layouts). */
   rmpUpdates: ScenarioRmpUpdate[];
@@ -112,6 +114,7 @@ export const DEFAULT_SCENARIO: Scenario = {
   eventLogEntries: 512,
   serviceNs: 500,
   maxAdvanceNs: 10_000_000_000,
+  cBit: 51,
   guests: [{ asid: 1, ranges: [{ gpa: 0, spa: 0x1_0000_0000, length: GiB, rmp: '2M', validated: true }] }],
   rmpUpdates: [],
   devices: [

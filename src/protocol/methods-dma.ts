@@ -103,7 +103,7 @@ export const DMA_METHODS = {
       aborted: z.int().min(0),
       inFlight: z.int().min(0),
       latencyNs: z.looseObject({ p50: latencyNs, p90: latencyNs, p99: latencyNs, p999: latencyNs, max: latencyNs }),
-      stalls: z.array(z.looseObject({ startNs: z.int().min(0), endNs: z.union([z.int().min(0), z.null()]).describe('null while the stall runs') })),
+      stalls: z.array(z.looseObject({ startNs: z.int().min(0), endNs: z.int().min(0).describe('when DMA resumes (known when the stall begins)') })),
     }),
     examples: [
       {

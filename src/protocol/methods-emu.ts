@@ -44,7 +44,7 @@ export const EMU_METHODS = {
   'emu.reset': method({
     summary: 'Rebuild the platform from a scenario',
     description:
-      'Discards all state (memory, RMP, IOMMU, streams, stats, fault rules, snapshots) and builds the platform again from `scenario`, or from the scenario the server was started with when absent. `{}` is an empty platform with default settings. Subscriptions stay.',
+      'Discards all state (memory, RMP, IOMMU, streams, stats, fault rules) and builds the platform again from `scenario`, or from the scenario in use when absent (the server\'s, or the last one given here). `{}` is an empty platform with default settings. Subscriptions and snapshots stay (emu.revert can go back to before the reset). A scenario that cannot be built changes nothing (-32602 naming the key).',
     params: z.strictObject({ scenario: scenarioDocument.exactOptional().describe('a scenario document; absent = the server\'s scenario') }),
     result: z.looseObject({ ok: z.literal(true), scenario: z.string().exactOptional().describe('name of the scenario built') }),
   }),
@@ -107,7 +107,7 @@ export const EMU_METHODS = {
 
   'clock.setMode': method({
     summary: 'Switch between virtual and realtime clock',
-    description: 'Keeps nowNs. `speed` (realtime only; default: unchanged, initially 1) is virtual ns per wall ns.',
+    description: 'Keeps nowNs. `speed` (realtime; default 1) is virtual ns per wall ns. realtime needs the server (it hands the platform the wall clock).',
     params: z.strictObject({
       mode: clockMode.describe('virtual (time moves only by clock.advance and firmware stalls) or realtime'),
       speed: z.number().gt(0, 'must be > 0').max(1e6, 'must be <= 1e6').exactOptional().describe('realtime speed factor, > 0'),

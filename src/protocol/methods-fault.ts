@@ -42,8 +42,8 @@ export function faultMethods<const T extends readonly [string, ...string[]]>(tar
         })
         .exactOptional()
         .describe('answer the call with this JSON-RPC error instead'),
-      delayNs: ns('virtual time added before the call runs').exactOptional(),
-      delayMs: intRange(0, 600_000).exactOptional().describe('wall-clock wait before the call runs, ms'),
+      delayNs: ns('virtual time added before the call runs (at most maxAdvanceNs); a fw.* command waits inside the firmware queue, so it is under way meanwhile').exactOptional(),
+      delayMs: intRange(0, 600_000).exactOptional().describe('wall-clock wait before the call runs, ms; a fw.* command waits inside the firmware queue (a second smash of its region gets IN_USE meanwhile)'),
       close: z.boolean().exactOptional().describe('close the connection after the response'),
       nth: intRange(1, Number.MAX_SAFE_INTEGER).exactOptional().describe('first call (1-based) the rule fires on; default 1'),
       times: intRange(1, Number.MAX_SAFE_INTEGER).exactOptional().describe('how many times it fires; default 1 (with probability: unlimited)'),

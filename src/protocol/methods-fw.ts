@@ -17,7 +17,7 @@ import { asid, deviceId, domainId, hex64, hexAddr, hexOut, noParams, ns } from '
 const stallFields = {
   stallNs: z.int().min(0).exactOptional().describe('how long DMA in scope was stalled, ns'),
   rmpSmashed: z.boolean().exactOptional().describe('the RMP entry changed size (PSMASH / PAGE_UNSMASH); false for a hypervisor-owned region'),
-  dmaHeld: z.int().min(0).exactOptional().describe('requests that arrived during the stall and waited (policy hold) or were aborted'),
+  dmaHeld: z.int().min(0).exactOptional().describe('requests that arrived during the stall and waited (policy hold; those that then timed out included); 0 under policy abort'),
   startNs: z.int().min(0).exactOptional().describe('virtual time the stall began'),
   endNs: z.int().min(0).exactOptional().describe('virtual time DMA resumed'),
 };

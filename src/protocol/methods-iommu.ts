@@ -229,7 +229,7 @@ export const IOMMU_METHODS = {
     description: 'Every IOTLB entry (stale ones too), optionally of one domain. emu.audit reports the stale ones.',
     params: z.strictObject({ domainId: domainId.exactOptional() }),
     result: z.looseObject({
-      entries: z.array(z.looseObject({ domainId: z.int(), iova: hexOut.describe('leaf base'), spa: hexOut.describe('leaf base'), sizeLg2: z.int(), read: z.boolean(), write: z.boolean() })),
+      entries: z.array(z.looseObject({ domainId: z.int(), iova: hexOut.describe('the cached 4 KB IOVA page'), spa: hexOut.describe('the SPA of that page'), sizeLg2: z.int().describe('log2 of the leaf the translation came from'), read: z.boolean(), write: z.boolean() })),
     }),
     examples: [{ name: 'fresh default platform: nothing cached', params: {}, result: { entries: [] } }],
   }),

@@ -26,7 +26,7 @@ export const MEM_METHODS = {
 
   'mem.free': method({
     summary: 'Return pages to the page pool',
-    description: 'Must match an allocation (its spa and pages, or a tail of it); else -32602.',
+    description: 'Must name a whole allocation made by mem.alloc (its spa and its page count). An spa that starts no allocation: -32001; a different page count: -32602.',
     params: z.strictObject({
       spa: hexAddr('0x7ffff000', PAGE_4K).describe('SPA returned by mem.alloc'),
       pages: positiveInt(MAX_ALLOC_PAGES, 'number of 4 KB pages'),

@@ -118,6 +118,10 @@ const scenarioShape = z.strictObject({
   eventLogEntries: intRange(1, 65536).default(D.eventLogEntries),
   serviceNs: ns('DMA service time').default(D.serviceNs),
   maxAdvanceNs: ns('largest clock.advance').default(D.maxAdvanceNs),
+  cBit: z
+    .union([intRange(12, 51), z.null()])
+    .default(D.cBit)
+    .describe('C-bit position stripped from IOMMU table and leaf addresses (CPUID 0x8000001F EBX[5:0]; 51 on current EPYC); null: no stripping'),
   guests: z.array(guestDoc).default([]),
   rmpUpdates: z.array(rmpUpdateDoc).default([]),
   devices: z.array(deviceDoc).default([]),
@@ -246,6 +250,7 @@ export function scenarioToDocument(s: Scenario): ScenarioDocumentIn {
     eventLogEntries: s.eventLogEntries,
     serviceNs: s.serviceNs,
     maxAdvanceNs: s.maxAdvanceNs,
+    cBit: s.cBit,
     guests: s.guests.map((g) => ({
       asid: g.asid,
       ranges: g.ranges.map((r) => ({ gpa: toHex(r.gpa), spa: toHex(r.spa), length: toHex(r.length), rmp: r.rmp, validated: r.validated })),
@@ -274,6 +279,7 @@ export const DEFAULT_SCENARIO_DOCUMENT: ScenarioDocumentIn = {
   eventLogEntries: 512,
   serviceNs: 500,
   maxAdvanceNs: 10_000_000_000,
+  cBit: 51,
   guests: [{ asid: 1, ranges: [{ gpa: '0x0', spa: '0x100000000', length: '0x40000000', rmp: '2M', validated: true }] }],
   rmpUpdates: [],
   devices: [

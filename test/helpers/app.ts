@@ -17,8 +17,9 @@ export interface AppUnderTest {
 export async function startTestApp(opts: Partial<AppOptions> = {}): Promise<AppUnderTest> {
   const app = await startApp({ scenario: DEFAULT_SCENARIO, validateResults: true, ...opts, server: { host: '127.0.0.1', port: 0, pingMs: 0, ...opts.server } });
   const clients: SmashEmuClient[] = [];
-  const connect = async (path = '/', token?: string) => {
-    const c = await SmashEmuClient.connect(app.url + path.replace(/^\//, '/'), token === undefined ? {} : { token });
+  const defaultToken = opts.server?.token;
+  const connect = async (path = '/', token = defaultToken) => {
+    const c = await SmashEmuClient.connect(app.url + path, token === undefined ? {} : { token });
     clients.push(c);
     return c;
   };
