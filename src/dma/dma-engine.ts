@@ -336,7 +336,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
   private translate(deviceId: number, deviceSlot: number, dev: DmaCounters, stream: DmaStream | null, iovaPfn: number, pageOff: number, write: boolean, arrivalNs: number): void {
     const a = this.access;
     const now = this.clock.nowNs;
-    this.port.access(deviceId, iovaPfn, write, a);
+    this.port.access(deviceId, iovaPfn, write, a, pageOff);
     const waitedNs = now - arrivalNs;
     if (a.outcome === 'ok') {
       const spanNs = a.translationNs + this.serviceNs;

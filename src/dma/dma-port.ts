@@ -20,9 +20,10 @@ export interface DmaPort {
   /**
    * Translate (IOTLB, else walk) and RMP-check one access at the clock's current
    * time. Logs IO_PAGE_FAULT / RMP_PAGE_FAULT itself. Fills `out` (no allocation:
-   * this runs once per simulated request).
+   * this runs once per simulated request). `pageOff` is the request's offset in the
+   * page: fault events carry the faulting address, not just its page.
    */
-  access(deviceId: number, iovaPfn: number, write: boolean, out: DmaAccess): void;
+  access(deviceId: number, iovaPfn: number, write: boolean, out: DmaAccess, pageOff: number): void;
   /** Domain of the device's valid DTE, or -1 (decides which stalls cover it). */
   domainOf(deviceId: number): number;
 }

@@ -27,7 +27,7 @@ export class PlatformDmaPort implements DmaPort {
     private readonly rule: () => RmpSizeRule,
   ) {}
 
-  access(deviceId: number, iovaPfn: number, write: boolean, out: DmaAccess): void {
+  access(deviceId: number, iovaPfn: number, write: boolean, out: DmaAccess, pageOff: number): void {
     const tr = this.tr;
     this.iommu.translatePage(deviceId, iovaPfn, write, tr);
     out.translationNs = tr.hit ? this.timing.iotlbHitNs : tr.levelsRead * this.timing.walkLevelNs;
@@ -36,7 +36,7 @@ export class PlatformDmaPort implements DmaPort {
       out.spaPfn = 0;
       out.reason = tr.reason ?? 'io-page-fault';
       // A device without a valid DTE has no domain: the event carries domain 0.
-      this.iommu.logIoPageFault(deviceId, Math.max(0, tr.domainId), BigInt(iovaPfn) * 4096n, write, tr.present, tr.permission, this.clock.nowNs);
+      this.iommu.logIoPageFault(deviceId, Math.max(0, tr.domainId), BigInt(iovaPfn) * 4096n + BigInt(pageOff), write, tr.present, tr.permission, this.clock.nowNs);
       return;
     }
     const asid = this.fw.boundAsid(deviceId);
@@ -46,7 +46,7 @@ export class PlatformDmaPort implements DmaPort {
       out.spaPfn = tr.spaPfn;
       out.reason = rmpFlagsReason(flags);
       // RMP_PAGE_FAULT: the VMG tag is the guest ASID (0 for an untrusted device), the address the GPA (= IOVA).
-      this.iommu.logRmpPageFault(deviceId, Math.max(0, asid), BigInt(iovaPfn) * BigInt(PAGE_BYTES), write, flags, this.clock.nowNs);
+      this.iommu.logRmpPageFault(deviceId, Math.max(0, asid), BigInt(iovaPfn) * 4096n + BigInt(pageOff), write, flags, this.clock.nowNs);
       return;
     }
     out.outcome = 'ok';

@@ -136,3 +136,11 @@ describe('fault injection over the wire', () => {
     expect((await other.call('fw.smashIopde', { ...params, tableSpa: (await other.call('mem.alloc', { pages: 1 })).spa })).statusName).toBe('INVALID_PAGE_SIZE');
   });
 });
+
+describe('fault events', () => {
+  it('carry the faulting byte address, not only its page', async () => {
+    await t.client.call('dma.issue', { deviceId: 0x200, iova: '0x10000abc', bytes: 4, write: false });
+    const ev = (await t.client.call('iommu.events', {})).events.at(-1)!;
+    expect(ev).toMatchObject({ typeName: 'IO_PAGE_FAULT', address: '0x10000abc', write: false });
+  });
+});
