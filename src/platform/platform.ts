@@ -13,6 +13,8 @@ import { NPF_ERROR } from '../rmp/return-codes.js';
 import type { StallModelPatch } from '../firmware/stall-model.js';
 import type { SmashParams, UnsmashParams } from '../firmware/smash-engine.js';
 import { decodeDte, encodeDte } from '../iommu/dte.js';
+import { pteAddressField, withAddress } from '../iommu/pte.js';
+import { toHex } from '../util/hex.js';
 import type { DteFields } from '../iommu/dte.js';
 import type { StreamParams } from '../dma/dma-stream.js';
 import { EventBus } from './event-bus.js';
@@ -316,6 +318,28 @@ export class Platform {
   iommuUnmap(p: { domainId: number; iova: bigint; length: number }) {
     const r = this.machine.iommu.unmap(p.domainId, p.iova, p.length);
     return { ok: true as const, unmapped: BigInt(r.unmappedBytes) };
+  }
+
+  /**
+   * What a VMM does before fw.smashIopde: find the IOPDE for `iova` in the domain's
+   * tables and fill a fresh pool page with the 512 PTEs the firmware expects.
+   */
+  iommuPrepareSmash(domainId: number, iova: bigint) {
+    const m = this.machine;
+    const domain = m.iommu.deviceTable.domains().get(domainId);
+    if (domain === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no valid DTE carries domain ${domainId}`, { domainId });
+    if (iova % 0x20_0000n !== 0n) throw invalidArgument('iova must be 2 MB aligned', { path: ['iova'] });
+    const w = m.iommu.walk(domain.devices[0] as number, iova, false);
+    const step = w.steps.find((s) => s.level === 2);
+    if (step === undefined || !w.ok || w.leafLevel !== 2 || w.sizeLg2 !== 21) {
+      throw invalidArgument(`iova ${toHex(iova)} of domain ${domainId} is not mapped by a present 2 MB leaf (NextLevel 0)`, { path: ['iova'] });
+    }
+    const tableSpa = m.pool.alloc(1);
+    const base = pteAddressField(step.value);
+    const ptes: bigint[] = [];
+    for (let i = 0; i < 512; i++) ptes.push(withAddress(step.value, base + i * PAGE_BYTES));
+    m.memory.writeWords(tableSpa, ptes);
+    return { domainId, iova, iopdeSpa: BigInt(step.entrySpa), tableSpa: BigInt(tableSpa), iopde: step.value };
   }
 
   iommuIotlb(domainId?: number) {

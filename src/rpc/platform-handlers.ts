@@ -67,6 +67,7 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock): Impls 
     'iommu.map': (q) => p.iommuMap(q),
     'iommu.unmap': (q) => p.iommuUnmap(q),
     'iommu.iotlb': (q) => p.iommuIotlb(q.domainId),
+    'iommu.prepareSmash': (q) => p.iommuPrepareSmash(q.domainId, q.iova),
     'dma.issue': (q) => p.dmaIssue(q),
     'dma.startStream': (q) => p.dmaStartStream(q),
     'dma.stopStream': (q) => p.dmaStopStream(q.streamId),

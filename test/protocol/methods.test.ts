@@ -5,7 +5,7 @@ import type { MethodName, MethodParams } from '../../src/protocol/methods.js';
 import type { MethodSpec } from '../../src/protocol/method-spec.js';
 import { SAMPLES } from './samples.js';
 
-/** Every method DESIGN.md names, plus iommu.iotlb. */
+/** Every method DESIGN.md names, plus iommu.iotlb and iommu.prepareSmash. */
 const DESIGN_METHODS = [
   'rpc.discover',
   'emu.info', 'emu.reset', 'emu.snapshot', 'emu.revert', 'emu.dumpState', 'emu.loadState', 'emu.audit',
@@ -13,7 +13,7 @@ const DESIGN_METHODS = [
   'mem.alloc', 'mem.free', 'mem.read64', 'mem.write64',
   'rmp.read', 'rmp.update', 'rmp.psmash', 'guest.pvalidate',
   'fw.platformStatus', 'fw.init', 'fw.shutdown', 'fw.tdiBind', 'fw.tdiUnbind', 'fw.smashIopde', 'fw.unsmashIopde', 'fw.pageUnsmash', 'fw.getStallModel', 'fw.setStallModel',
-  'iommu.setDte', 'iommu.readDte', 'iommu.walk', 'iommu.command', 'iommu.events', 'iommu.map', 'iommu.unmap', 'iommu.iotlb',
+  'iommu.setDte', 'iommu.readDte', 'iommu.walk', 'iommu.command', 'iommu.events', 'iommu.map', 'iommu.unmap', 'iommu.iotlb', 'iommu.prepareSmash',
   'dma.issue', 'dma.startStream', 'dma.stopStream', 'dma.stats', 'dma.resetStats',
   'fault.add', 'fault.list', 'fault.remove', 'fault.clear',
   'events.subscribe', 'events.unsubscribe',

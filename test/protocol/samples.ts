@@ -101,6 +101,7 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
   },
   'iommu.map': { params: { domainId: 2, iova: '0x40000000', spa: '0x200000000', length: '0x400000', sizeLg2: 21, read: true, write: false }, result: { ok: true, mode: 3 } },
   'iommu.unmap': { params: { domainId: 2, iova: '0x40000000', length: '0x1000' }, result: { ok: true, unmapped: '0x200000' } },
+  'iommu.prepareSmash': { params: { domainId: 1, iova: '0x200000' }, result: { domainId: 1, iova: '0x200000', iopdeSpa: '0xfc0201008', tableSpa: '0xfc0224000', iopde: '0x6000000100200001' } },
   'iommu.iotlb': { params: { domainId: 1 }, result: { entries: [{ domainId: 1, iova: '0x0', spa: '0x100000000', sizeLg2: 21, read: true, write: true }] } },
   'dma.issue': { params: { deviceId: 0x200, iova: '0x1000', bytes: 64, write: true }, result: { outcome: 'rmp_fault', latencyNs: 750, spa: '0x80001000', reason: 'assigned' } },
   'dma.startStream': {

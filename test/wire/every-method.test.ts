@@ -99,6 +99,11 @@ describe('every method through the wire (default platform)', () => {
     expect(r).toMatchObject({ status: 0, statusName: 'SUCCESS', rmpSmashed: true, dmaHeld: 0 });
     expect(r.endNs - r.startNs).toBe(r.stallNs);
     const u = await call('fw.unsmashIopde', { domainId: 1, iova: '0x400000', iopdeSpa: l2.entrySpa });
+    const prepared = await call('iommu.prepareSmash', { domainId: 1, iova: '0x600000' });
+    expect(prepared).toMatchObject({ domainId: 1, iova: '0x600000', iopde: '0x6000000100600001' });
+    const r2 = await call('fw.smashIopde', { domainId: prepared.domainId, iova: prepared.iova, iopdeSpa: prepared.iopdeSpa, tableSpa: prepared.tableSpa });
+    expect(r2.status).toBe(0);
+    await expect(call('iommu.prepareSmash', { domainId: 1, iova: '0x600000' })).rejects.toMatchObject({ code: -32602 });
     expect(u).toMatchObject({ status: 0, tableSpa });
     expect((await call('rmp.psmash', { spa: '0x100400000' })).rc).toBe(0);
     expect((await call('fw.pageUnsmash', { spa: '0x100400000' })).status).toBe(0);
