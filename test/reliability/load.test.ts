@@ -19,7 +19,7 @@ import { Rng } from '../helpers/fuzz.js';
 const CLIENTS = 64;
 const CALLS = 2_000;
 /** Calls each client keeps in flight. */
-const IN_FLIGHT = 8;
+const IN_FLIGHT = 16;
 
 let app: RunningApp;
 const internalErrors: string[] = [];
