@@ -14,7 +14,32 @@ import { toHex } from '../util/hex.js';
 const PAGE = 4096;
 const REGION = 2 * 1024 * 1024;
 
+/**
+ * Most RMP updates plus IOMMU leaves one scenario may ask for. A build runs in one
+ * step on the server's thread, so an absurd (but well-formed) scenario must be
+ * refused before it starts: 2^23 is a 1 TiB guest in 2 MB pages many times over,
+ * or 32 GiB in 4 KB pages, built in a few seconds.
+ */
+export const MAX_SCENARIO_OPERATIONS = 2 ** 23;
+
+/** RMP updates and IOMMU leaves the build will perform. */
+export function scenarioOperations(s: Scenario): number {
+  let n = 0;
+  for (const g of s.guests) for (const r of g.ranges) if (r.rmp !== 'none') n += r.length / (r.rmp === '2M' ? REGION : PAGE);
+  for (const u of s.rmpUpdates) n += u.count;
+  for (const d of s.devices) for (const map of d.mappings) n += map.length / 2 ** map.sizeLg2;
+  return n;
+}
+
 export function buildScenario(m: Machine, s: Scenario): void {
+  const ops = scenarioOperations(s);
+  if (ops > MAX_SCENARIO_OPERATIONS) {
+    throw new EmuError(
+      ERROR_CODES.BAD_DOCUMENT,
+      `scenario: building it needs ${ops} RMP updates and IOMMU leaves; the limit is ${MAX_SCENARIO_OPERATIONS}; fix: use 2 MB pages and leaves for large guests, or smaller ranges`,
+      { path: ['scenario'] },
+    );
+  }
   m.firmware.snpInitialized = s.firmware.snpInit;
   m.firmware.tioInitialized = s.firmware.tioInit;
   m.firmware.setState({ ...m.firmware.getState(), stallModel: s.stallModel });

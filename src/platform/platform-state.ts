@@ -83,6 +83,9 @@ export function loadMachine(doc: unknown, bus: EventBus, wall: WallClock | undef
     m.rmp.setState(s.rmp);
     m.iommu.setState(s.iommu as Parameters<typeof m.iommu.setState>[0]);
     m.guests.setState(s.guests);
+    for (const g of m.guests.list()) {
+      for (const r of g.ranges) if (r.spa + r.length > s.settings.memoryBytes) throw bad(`guest ${g.asid} has a range beyond memory`);
+    }
     validateStallModel(s.firmware.stallModel);
     m.firmware.setState(s.firmware);
     m.faults.setState(s.faults);
