@@ -238,3 +238,134 @@ export function describePte(value: bigint, level: number): string {
 export function withNextLevel(value: bigint, nextLevel: number): bigint {
   return (value & ~(PTE_NEXT_LEVEL_MASK << PTE_NEXT_LEVEL_SHIFT)) | (BigInt(nextLevel) << PTE_NEXT_LEVEL_SHIFT);
 }
+
+/*
+ * The same layout read as two 32-bit halves (lo = bits 31:0, hi = bits 63:32, as
+ * HostMemory.pageHalves / wordLo / wordHi give them), for loops over whole tables
+ * where a bigint per entry would allocate (DESIGN.md "Notes for a fast
+ * implementation"). Bit positions are hardware.md §3.1's; each agrees with the
+ * bigint decoder above on every value (test/iommu/pte-halves.test.ts).
+ */
+
+/** PR, bit 0 (in lo). */
+const LO_PR = 1 << 0;
+/** NextLevel, bits 11:9 (in lo). */
+const LO_NEXT_LEVEL_SHIFT = 9;
+const LO_NEXT_LEVEL_MASK = 7;
+/** Address bits 31:12 (in lo). */
+const LO_ADDR_MASK = 0xffff_f000;
+/** Address bits 51:32 (hi bits 19:0). */
+const HI_ADDR_MASK = 0x000f_ffff;
+/** FC bit 60, IR bit 61, IW bit 62: hi bits 28, 29, 30. */
+const HI_FC = 1 << 28;
+const HI_IR = 1 << 29;
+const HI_IW = 1 << 30;
+const TWO_32 = 2 ** 32;
+
+export function ptePresentLo(lo: number): boolean {
+  return (lo & LO_PR) !== 0;
+}
+
+export function pteNextLevelLo(lo: number): number {
+  return (lo >>> LO_NEXT_LEVEL_SHIFT) & LO_NEXT_LEVEL_MASK;
+}
+
+export function pteReadHi(hi: number): boolean {
+  return (hi & HI_IR) !== 0;
+}
+
+export function pteWriteHi(hi: number): boolean {
+  return (hi & HI_IW) !== 0;
+}
+
+export function pteFcHi(hi: number): boolean {
+  return (hi & HI_FC) !== 0;
+}
+
+/**
+ * The lo half of addressMask(cBit): address bits 31:12, less the C-bit when it falls
+ * there. Unsigned. Compute once per loop and pass to pteAddressMasked.
+ */
+export function addrMaskLo(cBit: number | null): number {
+  const strip = cBit !== null && cBit >= PAGE_SHIFT && cBit <= 31 ? 2 ** cBit : 0;
+  return (LO_ADDR_MASK - strip) >>> 0;
+}
+
+/** The hi half of addressMask(cBit): address bits 51:32 (as hi bits 19:0), less the C-bit (51 by default). */
+export function addrMaskHi(cBit: number | null): number {
+  const strip = cBit !== null && cBit >= 32 && cBit <= 51 ? 2 ** (cBit - 32) : 0;
+  return HI_ADDR_MASK - strip;
+}
+
+/** The address an entry points at (table or NL=0 page) under masks from addrMaskLo/Hi: a number below 2^52. */
+export function pteAddressMasked(lo: number, hi: number, maskLo: number, maskHi: number): number {
+  return (hi & maskHi) * TWO_32 + ((lo & maskLo) >>> 0);
+}
+
+/** Address bits 51:12 of an entry held as halves, C-bit stripped (decodePte's `table`, NL=0's `pa`). */
+export function pteAddressHalves(lo: number, hi: number, cBit: number | null): number {
+  return pteAddressMasked(lo, hi, addrMaskLo(cBit), addrMaskHi(cBit));
+}
+
+/**
+ * sizedLeafLg2 on a masked address held as halves: the first zero bit z >= 12 gives
+ * 2^(z+1) bytes (hardware.md §3.3); all of 51:12 ones gives 2^53.
+ */
+export function sizedLeafLg2Halves(addrLo: number, addrHi: number): number {
+  const zerosLo = ~addrLo & LO_ADDR_MASK;
+  if (zerosLo !== 0) return 32 - Math.clz32(zerosLo & -zerosLo);
+  const zerosHi = ~addrHi & HI_ADDR_MASK;
+  if (zerosHi !== 0) return 64 - Math.clz32(zerosHi & -zerosHi);
+  return 53;
+}
+
+/**
+ * pteLeafSizeLg2 on halves: log2 of the leaf size of a present entry read at
+ * `level`, 0 for a table pointer. Masks from addrMaskLo/Hi (the C-bit never counts
+ * as a size one).
+ */
+export function pteLeafSizeLg2Halves(lo: number, hi: number, level: number, maskLo: number, maskHi: number): number {
+  const nextLevel = pteNextLevelLo(lo);
+  if (nextLevel === NL_DEFAULT_LEAF) return levelDefaultSizeLg2(level);
+  if (nextLevel === NL_SIZED_LEAF) return sizedLeafLg2Halves(lo & maskLo, hi & maskHi);
+  return 0;
+}
+
+/** A leaf's page SPA from halves: the masked address with the size bits (sizeLg2-1:12) cleared. */
+export function pteLeafPaMasked(lo: number, hi: number, sizeLg2: number, maskLo: number, maskHi: number): number {
+  const addr = pteAddressMasked(lo, hi, maskLo, maskHi);
+  return addr - (addr % 2 ** sizeLg2);
+}
+
+/** decodePte on halves (same object, same fields): the slow paths and the tests. */
+export function decodePteHalves(lo: number, hi: number, level: number, cBit: number | null = null): DecodedPte {
+  const nextLevel = pteNextLevelLo(lo);
+  const base = { present: ptePresentLo(lo), nextLevel, read: pteReadHi(hi), write: pteWriteHi(hi), fc: pteFcHi(hi) };
+  const maskLo = addrMaskLo(cBit);
+  const maskHi = addrMaskHi(cBit);
+  if (nextLevel === NL_DEFAULT_LEAF) {
+    return { ...base, leaf: true, sizeLg2: levelDefaultSizeLg2(level), pa: pteAddressMasked(lo, hi, maskLo, maskHi) };
+  }
+  if (nextLevel === NL_SIZED_LEAF) {
+    const sizeLg2 = sizedLeafLg2Halves(lo & maskLo, hi & maskHi);
+    return { ...base, leaf: true, sizeLg2, pa: pteLeafPaMasked(lo, hi, sizeLg2, maskLo, maskHi) };
+  }
+  return { ...base, leaf: false, table: pteAddressMasked(lo, hi, maskLo, maskHi) };
+}
+
+/**
+ * The halves of withAddress(value, spa) given value's halves: the smash engine
+ * compares 512 expected PTEs without building a bigint each. Unsigned.
+ */
+export function withAddressLo(lo: number, spa: number): number {
+  return ((lo & ~LO_ADDR_MASK) | (spa & LO_ADDR_MASK)) >>> 0;
+}
+
+export function withAddressHi(hi: number, spa: number): number {
+  return ((hi & ~HI_ADDR_MASK) | (Math.floor(spa / TWO_32) & HI_ADDR_MASK)) >>> 0;
+}
+
+/** The halves of a bigint entry (tests, and the edges of the halves paths). */
+export function pteHalves(value: bigint): { lo: number; hi: number } {
+  return { lo: Number(value & 0xffff_ffffn), hi: Number((value >> 32n) & 0xffff_ffffn) };
+}

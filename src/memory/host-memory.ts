@@ -5,6 +5,12 @@
  *
  * Addresses (SPA) are plain numbers: every SPA is below 2^52, exact in a double.
  * Words are bigint. The host view bypasses the RMP, like a debugger.
+ *
+ * Hot loops (table walks, the audit) read a word as two 32-bit halves through a
+ * Uint32Array view of the same page buffer instead (DESIGN.md "Notes for a fast
+ * implementation": every BigInt operation allocates). Word i of a page is view
+ * elements 2i (bits 31:0) and 2i+1 (bits 63:32): that needs a little-endian host,
+ * which every platform Node 20 ships for is; the module refuses to load otherwise.
  */
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
@@ -14,10 +20,23 @@ export const PAGE_BYTES = 4096;
 export const WORDS_PER_PAGE = 512;
 export const DEFAULT_MEMORY_BYTES = 64 * 2 ** 30; // 64 GiB
 
+/** Uint32Array elements of a page: two per 64-bit word. */
+export const HALVES_PER_PAGE = 2 * WORDS_PER_PAGE;
+
+if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
+  throw new Error('HostMemory reads 64-bit words as 32-bit halves and needs a little-endian host');
+}
+
 export class HostMemory {
   readonly sizeBytes: number;
   /** 4 KB page number -> the page's 512 words. */
   private readonly pages = new Map<number, BigUint64Array>();
+  /**
+   * 4 KB page number -> a Uint32Array view of the same buffer as `pages`, made on
+   * first number read of the page (in practice: table pages only). Dropped with the
+   * page (zeroPages, restorePages), so it never outlives its buffer.
+   */
+  private readonly halves = new Map<number, Uint32Array>();
 
   constructor(sizeBytes: number = DEFAULT_MEMORY_BYTES) {
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % PAGE_BYTES !== 0) {
@@ -58,6 +77,38 @@ export class HostMemory {
     return page === undefined ? 0n : (page[(spa % PAGE_BYTES) >>> 3] as bigint);
   }
 
+  /**
+   * Bits 31:0 of the word at `spa`, as an unsigned number. Unchecked, like word():
+   * for walkers that validated the address already; spa must be 8-byte aligned.
+   */
+  wordLo(spa: number): number {
+    const page = this.pageHalves(Math.floor(spa / PAGE_BYTES));
+    return page === undefined ? 0 : (page[(spa % PAGE_BYTES) >>> 2] as number);
+  }
+
+  /** Bits 63:32 of the word at `spa`, as an unsigned number (see wordLo). */
+  wordHi(spa: number): number {
+    const page = this.pageHalves(Math.floor(spa / PAGE_BYTES));
+    return page === undefined ? 0 : (page[((spa % PAGE_BYTES) >>> 2) + 1] as number);
+  }
+
+  /**
+   * A page's words as 1024 32-bit halves (word i = elements 2i low, 2i+1 high), or
+   * undefined when the page has no storage (it reads as all zero). One Map lookup
+   * for a loop over a whole table. The view shares the page's buffer: read it only,
+   * and do not keep it across writes (a first write to a page creates new storage).
+   */
+  pageHalves(pfn: number): Uint32Array | undefined {
+    let view = this.halves.get(pfn);
+    if (view === undefined) {
+      const page = this.pages.get(pfn);
+      if (page === undefined) return undefined;
+      view = new Uint32Array(page.buffer, page.byteOffset, HALVES_PER_PAGE);
+      this.halves.set(pfn, view);
+    }
+    return view;
+  }
+
   write64(spa: number, value: bigint): void {
     this.checkRange(spa, 1);
     this.setWord(spa, value);
@@ -90,7 +141,10 @@ export class HostMemory {
   /** Zeroes `pages` 4 KB pages starting at a page-aligned spa (drops their storage). */
   zeroPages(spa: number, pages: number): void {
     const first = Math.floor(spa / PAGE_BYTES);
-    for (let i = 0; i < pages; i++) this.pages.delete(first + i);
+    for (let i = 0; i < pages; i++) {
+      this.pages.delete(first + i);
+      this.halves.delete(first + i);
+    }
   }
 
   /** Whether a page has storage (it has been written non-zero at some time). */
@@ -110,6 +164,7 @@ export class HostMemory {
   /** Replaces the whole content (state load, revert). */
   restorePages(pages: Iterable<[number, BigUint64Array]>): void {
     this.pages.clear();
+    this.halves.clear();
     for (const [pfn, words] of pages) this.pages.set(pfn, words.slice());
   }
 }
