@@ -14,8 +14,19 @@ import type { HostMemory } from '../memory/host-memory.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
 import type { RmpTable } from '../rmp/rmp-table.js';
 import type { Iommu } from '../iommu/iommu.js';
-import { decodePte, encodeTablePointer, levelIndex, pteAddressField, stripCBit, withAddress, withNextLevel } from '../iommu/pte.js';
-import { collectTablePages } from '../iommu/table-pages.js';
+import {
+  decodePte,
+  encodeTablePointer,
+  levelIndex,
+  pteAddressField,
+  pteHalves,
+  stripCBit,
+  withAddress,
+  withAddressHi,
+  withAddressLo,
+  withNextLevel,
+} from '../iommu/pte.js';
+import { liveTableLevel } from '../iommu/table-pages.js';
 import type { DmaEngine } from '../dma/dma-engine.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
 import type { SeededRng } from '../util/rng.js';
@@ -102,19 +113,21 @@ export class SmashEngine {
     if (p.iopdeSpa % 8 !== 0 || !this.memory.contains(p.iopdeSpa, 8)) {
       return fwFail(FW_STATUS.INVALID_ADDRESS, { reason: 'iopdeSpa must be 8-byte aligned and inside memory', iopdeSpa: BigInt(p.iopdeSpa) });
     }
+    const domains = this.iommu.deviceTable.domains();
     if (smash) {
       const { tableSpa } = p as SmashParams;
       if (tableSpa % PAGE_BYTES !== 0 || !this.memory.contains(tableSpa, PAGE_BYTES)) {
         return fwFail(FW_STATUS.INVALID_ADDRESS, { reason: 'tableSpa must be 4 KB aligned and inside memory', tableSpa: BigInt(tableSpa) });
       }
-      const roots = [...this.iommu.deviceTable.domains().values()].map((d) => ({ root: stripCBit(d.root, this.cBit), mode: d.mode }));
-      const live = collectTablePages(this.memory, roots, this.cBit);
-      const level = live.get(tableSpa / PAGE_BYTES);
+      const roots = [...domains.values()].map((d) => ({ root: stripCBit(d.root, this.cBit), mode: d.mode }));
+      // Runs on every smash: a walk of the live tables on number halves that stops at
+      // tableSpa's page, with the level the full set (collectTablePages) records.
+      const level = liveTableLevel(this.memory, roots, this.cBit, tableSpa / PAGE_BYTES);
       if (level !== undefined) {
         return fwFail(FW_STATUS.INVALID_ADDRESS, { reason: 'tableSpa is a live page-table page (reachable from a valid DTE root)', tableSpa: BigInt(tableSpa), level });
       }
     }
-    if (!this.iommu.deviceTable.domains().has(p.domainId)) {
+    if (!domains.has(p.domainId)) {
       return fwFail(FW_STATUS.INVALID_PARAM, { reason: `no valid DTE (V=1, TV=1) carries domain ${p.domainId}`, domainId: p.domainId });
     }
     if (p.iova % BigInt(REGION_BYTES) !== 0n) {
@@ -180,13 +193,11 @@ export class SmashEngine {
       return fwFail(FW_STATUS.INVALID_PAGE_OWNER, { reason: 'the table page is not hypervisor-owned in the RMP', tableSpa: BigInt(p.tableSpa), asid: owner.asid, immutable: owner.immutable });
     }
     // Check 8: PTE i is the old IOPDE with address old + i x 4 KB, every other bit identical.
-    const addrField = pteAddressField(iopde);
-    for (let i = 0; i < PTES_PER_TABLE; i++) {
-      const expected = withAddress(iopde, addrField + i * PAGE_BYTES);
-      const actual = this.memory.word(p.tableSpa + i * 8);
-      if (actual !== expected) {
-        return fwFail(FW_STATUS.INVALID_PARAM, { reason: `table entry ${i} is not the old IOPDE with its address advanced by ${i} x 4 KB`, index: i, expected, actual });
-      }
+    const i8 = this.firstNotAdvanced(iopde, p.tableSpa, 0);
+    if (i8 >= 0) {
+      const expected = withAddress(iopde, pteAddressField(iopde) + i8 * PAGE_BYTES);
+      const actual = this.memory.word(p.tableSpa + i8 * 8);
+      return fwFail(FW_STATUS.INVALID_PARAM, { reason: `table entry ${i8} is not the old IOPDE with its address advanced by ${i8} x 4 KB`, index: i8, expected, actual });
     }
     // Check 9: the RMP under the region.
     const regionSpa = Math.floor((e.pa ?? 0) / REGION_BYTES) * REGION_BYTES;
@@ -229,12 +240,11 @@ export class SmashEngine {
     if (!leaf0.present || leaf0.nextLevel !== 0 || (leaf0.pa ?? 1) % REGION_BYTES !== 0) {
       return fwFail(FW_STATUS.INVALID_PARAM, { reason: 'PTE 0 must be a present 4 KB leaf at a 2 MB-aligned address', index: 0, actual: pte0 });
     }
-    for (let i = 1; i < PTES_PER_TABLE; i++) {
-      const expected = withAddress(pte0, base + i * PAGE_BYTES);
-      const actual = this.memory.word(tableSpa + i * 8);
-      if (actual !== expected) {
-        return fwFail(FW_STATUS.INVALID_PARAM, { reason: `PTE ${i} is not PTE 0 advanced by ${i} x 4 KB with identical other bits`, index: i, expected, actual });
-      }
+    const i1 = this.firstNotAdvanced(pte0, tableSpa, 1);
+    if (i1 >= 0) {
+      const expected = withAddress(pte0, base + i1 * PAGE_BYTES);
+      const actual = this.memory.word(tableSpa + i1 * 8);
+      return fwFail(FW_STATUS.INVALID_PARAM, { reason: `PTE ${i1} is not PTE 0 advanced by ${i1} x 4 KB with identical other bits`, index: i1, expected, actual });
     }
     const regionSpa = leaf0.pa ?? 0;
     const bad = this.checkRegionRmp(regionSpa, p.iova, boundAsid);
@@ -294,6 +304,26 @@ export class SmashEngine {
       if (entry.gpa !== gpaBase + i * PAGE_BYTES) return fail(i, `4 KB entry ${i} GPA differs from iova + ${i} x 4 KB`, entry);
     }
     return null;
+  }
+
+  /**
+   * The first i in [from, 512) whose word at tableSpa + i x 8 is not
+   * withAddress(entry, address field + i x 4 KB), or -1. Compares 32-bit halves: the
+   * expected table is built on every smash and unsmash, and a bigint per PTE
+   * allocates (DESIGN.md "Notes for a fast implementation").
+   */
+  private firstNotAdvanced(entry: bigint, tableSpa: number, from: number): number {
+    const { lo, hi } = pteHalves(entry);
+    const base = pteAddressField(entry);
+    // tableSpa is 4 KB aligned (check 2; a table pointer's address): one page, one view.
+    const view = this.memory.pageHalves(tableSpa / PAGE_BYTES);
+    for (let i = from; i < PTES_PER_TABLE; i++) {
+      const spa = base + i * PAGE_BYTES;
+      const actualLo = view === undefined ? 0 : (view[2 * i] as number);
+      const actualHi = view === undefined ? 0 : (view[2 * i + 1] as number);
+      if (actualLo !== withAddressLo(lo, spa) || actualHi !== withAddressHi(hi, spa)) return i;
+    }
+    return -1;
   }
 
   private regionHasAssigned(regionSpa: number): boolean {

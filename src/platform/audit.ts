@@ -11,7 +11,7 @@
  * - `invariant`: a broken internal invariant of the emulator itself.
  */
 import type { Machine } from './machine.js';
-import { collectTablePages, forEachLeaf } from '../iommu/table-pages.js';
+import { collectTablePages, forEachLeafNumbers } from '../iommu/table-pages.js';
 import { stripCBit } from '../iommu/pte.js';
 
 export interface AuditViolation {
@@ -31,16 +31,18 @@ export function auditMachine(m: Machine): AuditViolation[] {
     const asids = new Set(d.devices.map((dev) => m.firmware.boundAsid(dev)));
     const teeIo = [...asids].some((a) => a >= 0);
     const root = stripCBit(d.root, cBit);
-    forEachLeaf(m.memory, root, d.mode, cBit, (leaf) => {
-      const firstPfn = Math.floor(leaf.pa / PAGE);
-      const pages = 2 ** (leaf.sizeLg2 - 12);
+    // 524,288 leaves for a 1 TiB guest of 2 MB leaves: the visitor takes numbers and
+    // builds bigints (IOVA, SPA) only for a violation it reports.
+    forEachLeafNumbers(m.memory, root, d.mode, cBit, (iova, _level, _entrySpa, pa, sizeLg2) => {
+      const firstPfn = Math.floor(pa / PAGE);
+      const pages = 2 ** (sizeLg2 - 12);
       if (teeIo) {
-        const bad = leafSizeMismatch(m, firstPfn, pages, leaf.sizeLg2);
+        const bad = leafSizeMismatch(m, firstPfn, pages, sizeLg2);
         if (bad !== null) {
-          out.push({ kind: 'leaf-size-mismatch', domainId, devices: d.devices, iova: leaf.iova, spa: BigInt(leaf.pa), leafSizeLg2: leaf.sizeLg2, rmpSizeLg2: bad.rmpSizeLg2, rule: m.settings.rmpSizeRule, firstBadSpa: BigInt(bad.pfn * PAGE) });
+          out.push({ kind: 'leaf-size-mismatch', domainId, devices: d.devices, iova: BigInt(iova), spa: BigInt(pa), leafSizeLg2: sizeLg2, rmpSizeLg2: bad.rmpSizeLg2, rule: m.settings.rmpSizeRule, firstBadSpa: BigInt(bad.pfn * PAGE) });
         }
-      } else if (leaf.sizeLg2 > 12 && m.rmp.anyAssignedIn(firstPfn, pages)) {
-        out.push({ kind: 'untrusted-large-leaf', domainId, devices: d.devices, iova: leaf.iova, spa: BigInt(leaf.pa), leafSizeLg2: leaf.sizeLg2 });
+      } else if (sizeLg2 > 12 && m.rmp.anyAssignedIn(firstPfn, pages)) {
+        out.push({ kind: 'untrusted-large-leaf', domainId, devices: d.devices, iova: BigInt(iova), spa: BigInt(pa), leafSizeLg2: sizeLg2 });
       }
     });
   }
