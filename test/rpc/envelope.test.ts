@@ -3,9 +3,10 @@
  * "Wire contract") and each place json-rpc-2.0 1.8.1 deviates from the spec.
  */
 import { describe, expect, it } from 'vitest';
-import { processFrame } from '../../src/rpc/envelope.js';
+import { handleFrame, processFrame } from '../../src/rpc/envelope.js';
 import type { CallRecord } from '../../src/rpc/envelope.js';
-import type { RpcCallContext } from '../../src/rpc/method-table.js';
+import { RpcError } from '../../src/rpc/method-table.js';
+import type { RpcCallContext, RpcHandler } from '../../src/rpc/method-table.js';
 import { fakeMethods } from '../helpers/ws.js';
 
 function setup(maxBatch?: number) {
@@ -260,6 +261,70 @@ describe('processFrame: further envelope rules', () => {
       ['(unknown)', -32601],
       ['(invalid)', -32600],
       ['(invalid)', -32700],
+    ]);
+  });
+});
+
+describe('handleFrame: answers at once when the handlers do (issue 4)', () => {
+  const ctx: RpcCallContext = { platformName: '', connectionId: 1, notify: () => true, onClose: () => {}, closeAfterResponse: () => {} };
+  const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
+  const handlers = new Map<string, RpcHandler>([
+    ['now', () => ({ nowNs: 5n })],
+    ['later', async () => {
+      await tick();
+      return { nowNs: 7n };
+    }],
+    ['laterBoom', async () => {
+      await tick();
+      throw new Error('late kaboom');
+    }],
+    ['laterRefused', () => Promise.reject(new RpcError(-32001, 'no such stream'))],
+  ]);
+  const frame = (method: string, id?: number) => JSON.stringify(id === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, id });
+
+  it('returns a string, not a promise, when every handler returns a plain value, batches included', () => {
+    expect(handleFrame(frame('now', 1), handlers, ctx)).toBe('{"jsonrpc":"2.0","id":1,"result":{"nowNs":"0x5"}}');
+    expect(handleFrame(`[${frame('now', 1)},${frame('now')},${frame('now', 2)}]`, handlers, ctx)).toBe(
+      '[{"jsonrpc":"2.0","id":1,"result":{"nowNs":"0x5"}},{"jsonrpc":"2.0","id":2,"result":{"nowNs":"0x5"}}]',
+    );
+    expect(handleFrame(frame('now'), handlers, ctx)).toBeUndefined();
+    expect(handleFrame('{', handlers, ctx)).toContain('-32700');
+  });
+
+  it('settles a promise-returning handler through the library, errors and notifications included', async () => {
+    const internal: string[] = [];
+    const records: CallRecord[] = [];
+    const opts = { observe: (r: CallRecord) => records.push(r), onInternalError: (method: string) => internal.push(method) };
+    const later = handleFrame(frame('later', 1), handlers, ctx, opts);
+    expect(later).toBeInstanceOf(Promise);
+    expect(await later).toBe('{"jsonrpc":"2.0","id":1,"result":{"nowNs":"0x7"}}');
+    expect(JSON.parse((await handleFrame(frame('laterBoom', 2), handlers, ctx, opts)) as string)).toEqual({
+      jsonrpc: '2.0',
+      id: 2,
+      error: { code: -32603, message: 'Internal error', data: { message: 'late kaboom' } },
+    });
+    expect(JSON.parse((await handleFrame(frame('laterRefused', 3), handlers, ctx, opts)) as string)).toEqual({ jsonrpc: '2.0', id: 3, error: { code: -32001, message: 'no such stream' } });
+    expect(await handleFrame(frame('later'), handlers, ctx, opts)).toBeUndefined();
+    expect(internal).toEqual(['laterBoom']);
+    expect(records.map((r) => [r.method, r.outcome])).toEqual([
+      ['later', 'ok'],
+      ['laterBoom', -32603],
+      ['laterRefused', -32001],
+      ['later', 'ok'],
+    ]);
+    expect(records[0]?.seconds).toBeGreaterThan(0);
+  });
+
+  it('keeps batch order when plain and promise-returning members mix', async () => {
+    const out = handleFrame(`[${frame('now', 1)},${frame('later', 2)},${frame('now', 3)},${frame('later')},${frame('laterBoom', 4)},${frame('now', 5)}]`, handlers, ctx);
+    expect(out).toBeInstanceOf(Promise);
+    const answers = JSON.parse((await out) as string) as { id: number; result?: unknown; error?: { code: number } }[];
+    expect(answers.map((a) => [a.id, a.result ?? a.error?.code])).toEqual([
+      [1, { nowNs: '0x5' }],
+      [2, { nowNs: '0x7' }],
+      [3, { nowNs: '0x5' }],
+      [4, -32603],
+      [5, { nowNs: '0x5' }],
     ]);
   });
 });
