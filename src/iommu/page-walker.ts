@@ -19,20 +19,23 @@ import type { HostMemory } from '../memory/host-memory.js';
 import type { DecodedDte } from './dte.js';
 import { DTE_MODE_PASS_THROUGH, DTE_MODE_RESERVED } from './dte.js';
 import {
-  addressMask,
+  addrMaskHi,
+  addrMaskLo,
   leafSizeAllowed,
   levelDefaultSizeLg2,
-  levelIndex,
+  levelIndexPfn,
   MAX_LEVEL,
   NL_DEFAULT_LEAF,
   NL_SIZED_LEAF,
-  PTE_IR,
-  PTE_IW,
-  PTE_PR,
-  pteNextLevel,
-  sizedLeafLg2,
+  pteAddressMasked,
+  pteNextLevelLo,
+  ptePresentLo,
+  pteReadHi,
+  pteWriteHi,
+  sizedLeafLg2Halves,
   stripCBit,
 } from './pte.js';
+import { PAGE_BYTES } from '../memory/host-memory.js';
 
 export const WALK_FAULT_REASONS = [
   'dte-invalid',
@@ -87,14 +90,28 @@ export interface WalkResult {
 
 const IOVA_BITS = 64;
 
+/** Per DTE mode m (index), the first IOVA beyond its range: 2^(12+9m), 2^64 for mode 6. */
+const MODE_LIMIT: readonly bigint[] = Array.from({ length: MAX_LEVEL + 1 }, (_, m) => 1n << BigInt(m === MAX_LEVEL ? IOVA_BITS : levelDefaultSizeLg2(m + 1)));
+/** Per sizeLg2 (index, 0..64), ~(2^sizeLg2 - 1): clears a leaf's offset bits from an IOVA. */
+const CLEAR_BELOW: readonly bigint[] = Array.from({ length: IOVA_BITS + 1 }, (_, s) => ~((1n << BigInt(s)) - 1n));
+
+/*
+ * Every IOTLB miss walks, so the walk decodes entries as 32-bit halves (pte.ts) and
+ * keeps the IOVA as its page number (exact: below 2^52 once the range check passed)
+ * and its low 12 bits; the only bigints it makes are each step's value, the leaf's
+ * IOVA base and the two that split the IOVA (DESIGN.md "Notes for a fast
+ * implementation"). Results are the same values the bigint decoders give.
+ */
 export class PageWalker {
-  private readonly addrMask: bigint;
+  private readonly maskLo: number;
+  private readonly maskHi: number;
 
   constructor(
     private readonly memory: HostMemory,
     readonly cBit: number | null,
   ) {
-    this.addrMask = addressMask(cBit);
+    this.maskLo = addrMaskLo(cBit);
+    this.maskHi = addrMaskHi(cBit);
   }
 
   walk(dte: DecodedDte, iova: bigint, write: boolean): WalkResult {
@@ -113,36 +130,43 @@ export class PageWalker {
     };
     if (!dte.valid || !dte.translationValid) return fail(result, 'dte-invalid', false);
     if (dte.mode === DTE_MODE_PASS_THROUGH || dte.mode === DTE_MODE_RESERVED) return fail(result, 'bad-mode', false);
-    const rangeBits = dte.mode === MAX_LEVEL ? IOVA_BITS : levelDefaultSizeLg2(dte.mode + 1);
-    if (iova >> BigInt(rangeBits) !== 0n) return fail(result, 'beyond-mode', false);
+    // Mode m covers IOVA bits 12+9m-1:0, mode 6 all 64 (hardware.md §3.2).
+    if (iova < 0n || iova >= (MODE_LIMIT[dte.mode] as bigint)) return fail(result, 'beyond-mode', false);
+    const iovaPfn = Number(iova >> 12n);
+    const iovaLow = Number(iova & 0xfffn);
 
     let tableSpa = stripCBit(dte.root, this.cBit);
     for (let level = dte.mode; level >= 1; level--) {
-      const entrySpa = tableSpa + levelIndex(iova, level) * 8;
+      const entrySpa = tableSpa + levelIndexPfn(iovaPfn, level) * 8;
       const value = this.memory.word(entrySpa);
       result.steps.push({ level, entrySpa, value });
       result.levelsRead++;
       result.leafLevel = level;
       result.leafEntrySpa = entrySpa;
-      if ((value & PTE_PR) === 0n) return fail(result, 'not-present', false);
-      result.read &&= (value & PTE_IR) !== 0n;
-      result.write &&= (value & PTE_IW) !== 0n;
-      const nextLevel = pteNextLevel(value);
-      const addr = value & this.addrMask;
+      const view = this.memory.pageHalves(Math.floor(entrySpa / PAGE_BYTES));
+      const half = (entrySpa % PAGE_BYTES) >>> 2;
+      const lo = view === undefined ? 0 : (view[half] as number);
+      const hi = view === undefined ? 0 : (view[half + 1] as number);
+      if (!ptePresentLo(lo)) return fail(result, 'not-present', false);
+      result.read &&= pteReadHi(hi);
+      result.write &&= pteWriteHi(hi);
+      const nextLevel = pteNextLevelLo(lo);
+      const addr = pteAddressMasked(lo, hi, this.maskLo, this.maskHi);
       if (nextLevel === NL_DEFAULT_LEAF || nextLevel === NL_SIZED_LEAF) {
-        const sizeLg2 = nextLevel === NL_DEFAULT_LEAF ? levelDefaultSizeLg2(level) : sizedLeafLg2(addr);
+        const sizeLg2 = nextLevel === NL_DEFAULT_LEAF ? levelDefaultSizeLg2(level) : sizedLeafLg2Halves(lo & this.maskLo, hi & this.maskHi);
         if (!leafSizeAllowed(level, sizeLg2)) return fail(result, 'bad-leaf-size', true);
-        const sizeMask = (1n << BigInt(sizeLg2)) - 1n;
+        // Allowed sizes are at most 2^51: the offsets below are exact numbers.
+        const leafPages = 2 ** (sizeLg2 - 12);
         result.sizeLg2 = sizeLg2;
-        result.leafSpaBase = Number(addr & ~sizeMask);
-        result.leafIovaBase = iova & ~sizeMask;
-        result.spa = result.leafSpaBase + Number(iova & sizeMask);
+        result.leafSpaBase = addr - (addr % 2 ** sizeLg2);
+        result.leafIovaBase = iova & (CLEAR_BELOW[sizeLg2] as bigint);
+        result.spa = result.leafSpaBase + (iovaPfn % leafPages) * PAGE_BYTES + iovaLow;
         if (write ? !result.write : !result.read) return fail(result, 'permission', true, true);
         result.ok = true;
         return result;
       }
       if (nextLevel !== level - 1) return fail(result, 'bad-next-level', true);
-      tableSpa = Number(addr);
+      tableSpa = addr;
     }
     // Unreachable: level 1 always ends the loop (NL 1..6 at level 1 is a bad next level).
     return fail(result, 'bad-next-level', true);

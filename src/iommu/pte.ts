@@ -71,8 +71,11 @@ export function levelIndex(iova: bigint, level: number): number {
 
 /** Same as levelIndex on the IOVA page number (always below 2^52), without bigint. */
 export function levelIndexPfn(iovaPfn: number, level: number): number {
-  return Math.floor(iovaPfn / 2 ** (9 * (level - 1))) % ENTRIES_PER_TABLE;
+  return Math.floor(iovaPfn / (LEVEL_PFN_SPAN[level] ?? 2 ** (9 * (level - 1)))) % ENTRIES_PER_TABLE;
 }
+
+/** 4 KB pages under one entry of each level (index = level; 1 at level 1): a table, not a pow per walk step. */
+const LEVEL_PFN_SPAN: readonly number[] = [1, 1, 2 ** 9, 2 ** 18, 2 ** 27, 2 ** 36, 2 ** 45];
 
 /** Whether a leaf of `sizeLg2` may sit at `level` (hardware.md §3.2 table). */
 export function leafSizeAllowed(level: number, sizeLg2: number): boolean {
@@ -104,6 +107,8 @@ export function addressMask(cBit: number | null): bigint {
 export function stripCBit(spa: number, cBit: number | null): number {
   if (cBit === null) return spa;
   const bit = 2 ** cBit;
+  // Every walk strips its DTE root: below the C-bit there is nothing to strip.
+  if (spa < bit) return spa;
   return Math.floor(spa / bit) % 2 === 1 ? spa - bit : spa;
 }
 

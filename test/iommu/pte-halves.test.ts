@@ -9,6 +9,8 @@ import {
   decodePteHalves,
   encodeLeaf,
   levelDefaultSizeLg2,
+  levelIndex,
+  levelIndexPfn,
   pteAddressField,
   pteAddressHalves,
   pteFcHi,
@@ -26,6 +28,7 @@ import {
   PTE_IW,
   sizedLeafLg2,
   sizedLeafLg2Halves,
+  stripCBit,
   withAddress,
   withAddressHi,
   withAddressLo,
@@ -122,6 +125,16 @@ describe('PTE halves decoders (pte.ts, hardware.md §3.1)', () => {
         // The smash engine's expected PTE i: the address field plus i x 4 KB.
         const advanced = pteAddressField(value) + 511 * 4096;
         expect({ lo: withAddressLo(lo, advanced), hi: withAddressHi(hi, advanced) }).toEqual(pteHalves(withAddress(value, advanced)));
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('index tables from the IOVA page number and strip the C-bit from numbers as the bigint forms do', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.integer({ min: 0, max: 2 ** 52 - 1 }), fc.constantFrom(...C_BITS), (iova, spa, cBit) => {
+        for (const level of LEVELS) expect(levelIndexPfn(Number(iova >> 12n), level)).toBe(levelIndex(iova, level));
+        expect(stripCBit(spa, cBit)).toBe(Number(BigInt(spa) & (cBit === null ? 2n ** 64n - 1n : ~(1n << BigInt(cBit)))));
       }),
       { numRuns: 2000 },
     );
