@@ -13,7 +13,9 @@ import { sampleStallNs } from './stall-model.js';
 import type { HostMemory } from '../memory/host-memory.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
 import type { RmpTable } from '../rmp/rmp-table.js';
+import { newRmpScratch } from '../rmp/rmp-table.js';
 import type { Iommu } from '../iommu/iommu.js';
+import type { DomainInfo } from '../iommu/device-table.js';
 import {
   decodePte,
   encodeTablePointer,
@@ -73,6 +75,8 @@ interface Located {
 export class SmashEngine {
   /** Regions (domain:iova) with a smash or unsmash queued or running: check 4. */
   private readonly underWay = new Set<string>();
+  /** checkRegionRmp's per-entry read, reused (RmpTable.readEntryInto). */
+  private readonly rmpScratch = newRmpScratch();
 
   constructor(
     private readonly fw: Firmware,
@@ -89,7 +93,7 @@ export class SmashEngine {
   smashIopde(p: SmashParams): Promise<SmashResult> {
     const key = `${p.domainId}:${p.iova}`;
     const eventParams = { domainId: p.domainId, iova: p.iova, iopdeSpa: BigInt(p.iopdeSpa), tableSpa: BigInt(p.tableSpa) };
-    if (this.underWay.has(key)) return this.fw.respondNow('fw.smashIopde', eventParams, this.early(p, true) ?? inUse(p));
+    if (this.underWay.has(key)) return this.fw.respondNow('fw.smashIopde', eventParams, failedOr(this.early(p, true), p));
     this.underWay.add(key);
     return this.fw
       .submit('fw.smashIopde', eventParams, () => this.runSmash(p))
@@ -99,15 +103,19 @@ export class SmashEngine {
   unsmashIopde(p: UnsmashParams): Promise<UnsmashResult> {
     const key = `${p.domainId}:${p.iova}`;
     const eventParams = { domainId: p.domainId, iova: p.iova, iopdeSpa: BigInt(p.iopdeSpa) };
-    if (this.underWay.has(key)) return this.fw.respondNow('fw.unsmashIopde', eventParams, this.early(p, false) ?? inUse(p));
+    if (this.underWay.has(key)) return this.fw.respondNow('fw.unsmashIopde', eventParams, failedOr(this.early(p, false), p));
     this.underWay.add(key);
     return this.fw
       .submit('fw.unsmashIopde', eventParams, () => this.runUnsmash(p))
       .finally(() => this.underWay.delete(key));
   }
 
-  /** Checks 1-3 (platform state, addresses, parameters). */
-  private early(p: SmashParams | UnsmashParams, smash: boolean): FwResult | null {
+  /**
+   * Checks 1-3 (platform state, addresses, parameters): the failure, or the valid
+   * DTEs' domains they read, which check 5 reuses (decoding the device table is a
+   * scan of every backed DTE page).
+   */
+  private early(p: SmashParams | UnsmashParams, smash: boolean): FwResult | Domains {
     const notReady = this.fw.checkInitialised();
     if (notReady) return notReady;
     if (p.iopdeSpa % 8 !== 0 || !this.memory.contains(p.iopdeSpa, 8)) {
@@ -133,12 +141,12 @@ export class SmashEngine {
     if (p.iova % BigInt(REGION_BYTES) !== 0n) {
       return fwFail(FW_STATUS.INVALID_PARAM, { reason: 'iova must be 2 MB aligned', iova: p.iova });
     }
-    return null;
+    return domains;
   }
 
   /** Check 5: descend the domain's tables to the level-2 slot for iova. */
-  private locate(p: SmashParams | UnsmashParams): Located | FwResult {
-    const domain = this.iommu.deviceTable.domains().get(p.domainId);
+  private locate(p: SmashParams | UnsmashParams, domains: Domains): Located | FwResult {
+    const domain = domains.get(p.domainId);
     if (domain === undefined) return fwFail(FW_STATUS.INVALID_PARAM, { reason: `unknown domain ${p.domainId}`, domainId: p.domainId });
     let tableSpa = stripCBit(domain.root, this.cBit);
     let level = domain.mode;
@@ -175,8 +183,8 @@ export class SmashEngine {
 
   private async runSmash(p: SmashParams): Promise<SmashResult> {
     const early = this.early(p, true);
-    if (early) return early;
-    const loc = this.locate(p);
+    if (!(early instanceof Map)) return early;
+    const loc = this.locate(p, early);
     if ('status' in loc) return loc;
     const { iopde, boundAsid } = loc;
     // Check 6: a present 2 MB leaf (NextLevel 0).
@@ -224,8 +232,8 @@ export class SmashEngine {
 
   private async runUnsmash(p: UnsmashParams): Promise<UnsmashResult> {
     const early = this.early(p, false);
-    if (early) return early;
-    const loc = this.locate(p);
+    if (!(early instanceof Map)) return early;
+    const loc = this.locate(p, early);
     if ('status' in loc) return loc;
     const { iopde, boundAsid } = loc;
     const e = decodePte(iopde, 2, this.cBit);
@@ -295,13 +303,25 @@ export class SmashEngine {
       if (first.gpa !== gpaBase) return fail(0, 'the 2 MB RMP entry GPA differs from iova', first);
       return null;
     }
+    // 512 entries on every unsmash: read into a scratch record (rmp.read builds an
+    // object and a bigint raw word per entry); the failure detail is built once.
+    const e = this.rmpScratch;
+    const at = (): { assigned: boolean; asid: number; gpa: number; pageSize: string } => ({
+      assigned: e.assigned,
+      asid: e.asid,
+      gpa: e.gpaPfn * PAGE_BYTES,
+      pageSize: e.pageSizeLg2 === 21 ? '2M' : '4K',
+    });
     for (let i = 0; i < PTES_PER_TABLE; i++) {
-      const entry = i === 0 ? first : this.rmp.read(regionSpa + i * PAGE_BYTES);
-      if (entry.pageSize !== '4K') return fail(i, 'the RMP region mixes entry sizes', entry);
-      if (!entry.assigned) continue;
-      if (boundAsid < 0) return fail(i, 'a 4 KB page of the region is assigned but no device of the domain is bound to a guest', entry);
-      if (entry.asid !== boundAsid) return fail(i, `4 KB entry ${i} belongs to ASID ${entry.asid}, not the bound ASID ${boundAsid}`, entry);
-      if (entry.gpa !== gpaBase + i * PAGE_BYTES) return fail(i, `4 KB entry ${i} GPA differs from iova + ${i} x 4 KB`, entry);
+      const spa = regionSpa + i * PAGE_BYTES;
+      // Past the end of memory rmp.read throws (misuse), as this check always has.
+      if (spa >= this.rmp.sizeBytes) this.rmp.read(spa);
+      this.rmp.readEntryInto(spa / PAGE_BYTES, e);
+      if (e.pageSizeLg2 !== 12) return fail(i, 'the RMP region mixes entry sizes', at());
+      if (!e.assigned) continue;
+      if (boundAsid < 0) return fail(i, 'a 4 KB page of the region is assigned but no device of the domain is bound to a guest', at());
+      if (e.asid !== boundAsid) return fail(i, `4 KB entry ${i} belongs to ASID ${e.asid}, not the bound ASID ${boundAsid}`, at());
+      if (e.gpaPfn * PAGE_BYTES !== gpaBase + i * PAGE_BYTES) return fail(i, `4 KB entry ${i} GPA differs from iova + ${i} x 4 KB`, at());
     }
     return null;
   }
@@ -344,6 +364,13 @@ export class SmashEngine {
       endNs,
     });
   }
+}
+
+type Domains = Map<number, DomainInfo>;
+
+/** A call for a region already under way: the early checks' failure, else IN_USE. */
+function failedOr(early: FwResult | Domains, p: SmashParams | UnsmashParams): FwResult {
+  return early instanceof Map ? inUse(p) : early;
 }
 
 function inUse(p: SmashParams | UnsmashParams): FwResult {
