@@ -6,6 +6,7 @@
  */
 import { WebSocket } from 'ws';
 import type { RawData } from 'ws';
+import type { Duplex } from 'node:stream';
 import { handleFrame } from './envelope.js';
 import type { FrameOptions } from './envelope.js';
 import type { PlatformHost, RpcCallContext } from './method-table.js';
@@ -42,6 +43,17 @@ export class Connection {
   private readonly cleanups: (() => void)[] = [];
   private readonly frameOpts: FrameOptions;
   private killTimer: NodeJS.Timeout | undefined;
+  /**
+   * Whether `socket` is corked until the next tick. Answers sent in one turn of the
+   * event loop (the frames of one TCP read, 32 in flight) then leave in one write
+   * instead of one syscall each: issue 4, rpc/echo at 32 in flight 0.83 -> 1.06,
+   * unchanged at 1 in flight (the flush is a nextTick away, no timer).
+   */
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket?.uncork();
+  };
 
   constructor(
     private readonly ws: WebSocket,
@@ -50,6 +62,8 @@ export class Connection {
     private readonly host: PlatformHost,
     private readonly opts: ServerOptions,
     private readonly metrics: RpcMetrics,
+    /** The upgraded TCP socket under `ws`, corked while answers are sent (see `corked`); optional, so a bare WebSocket works too. */
+    private readonly socket?: Duplex,
   ) {
     this.frameOpts = { maxBatch: opts.maxBatch, observe: metrics.observer(platformName), onInternalError: opts.onInternalError };
     this.ctx = {
@@ -149,7 +163,14 @@ export class Connection {
   /** Sends one frame's answer, then applies a requested close and resumes reading once the backlog is below half. */
   private deliver(out: string | undefined): void {
     if (this.closing) return;
-    if (out !== undefined && this.ws.readyState === WebSocket.OPEN) this.ws.send(out);
+    if (out !== undefined && this.ws.readyState === WebSocket.OPEN) {
+      if (!this.corked && this.socket !== undefined) {
+        this.corked = true;
+        this.socket.cork();
+        process.nextTick(this.uncork);
+      }
+      this.ws.send(out);
+    }
     if (this.closeRequested) this.close(CLOSE_CODES.FAULT_INJECTION, 'closed by fault injection');
     if (this.ws.isPaused && !this.backlogged(2)) this.ws.resume();
   }

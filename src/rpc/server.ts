@@ -39,7 +39,10 @@ export async function startServer(input: ServerOptionsInput, hooks: ServerHooks)
   const metrics = new RpcMetrics();
   const platforms = new PlatformRegistry((name) => hooks.createPlatform(name), opts.maxPlatforms);
   const connections = new Set<Connection>();
-  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes, clientTracking: false });
+  // perMessageDeflate is ws 8's default for servers too; said here because compressing
+  // small JSON frames costs more CPU than it saves on loopback (issue 4). ws sets
+  // TCP_NODELAY on every socket itself.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes, clientTracking: false, perMessageDeflate: false });
   let nextConnectionId = 1;
   let closing: Promise<void> | undefined;
 
@@ -69,7 +72,7 @@ export async function startServer(input: ServerOptionsInput, hooks: ServerHooks)
         ws.close(CLOSE_CODES.GOING_AWAY, 'server shutting down');
         return;
       }
-      const connection = new Connection(ws, nextConnectionId++, name, lookup.host, opts, metrics);
+      const connection = new Connection(ws, nextConnectionId++, name, lookup.host, opts, metrics, socket);
       connections.add(connection);
       void connection.closed.then(() => connections.delete(connection));
     });
