@@ -50,11 +50,6 @@ export const rcFields = {
 };
 export const rcResult = z.looseObject(rcFields);
 
-/** An instruction that faulted instead of returning (#NPF, hardware.md §1.6). */
-export const npfResult = z.looseObject({
-  npf: z.looseObject({ errorCode: hexOut.describe('#NPF error code: RMP bit 31, SIZEM bit 35') }),
-});
-
 export const stallModelOut = z.looseObject({
   baseNs: z.int().min(0),
   perEntryNs: z.int().min(0),

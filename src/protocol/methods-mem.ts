@@ -5,7 +5,7 @@
  * instruction's own FAIL_INPUT, a returned value.
  */
 import * as z from 'zod';
-import { method, npfResult, rcFields, rcResult } from './method-spec.js';
+import { method, rcFields, rcResult } from './method-spec.js';
 import { PAGE_4K, asid, hex64, hexAddr, hexOut, okResult, pageSize, positiveInt } from './wire.js';
 
 /** 1 GiB (262,144 x 4 KB) of zeroed pages per call; callers needing more call again. */
@@ -111,6 +111,10 @@ export const MEM_METHODS = {
       pageSize,
       validate: z.boolean().describe('true: validate; false: rescind'),
     }),
-    result: z.union([z.looseObject({ ...rcFields, noUpdate: z.boolean().exactOptional().describe('Validated did not change (CF=1)') }), npfResult]),
+    // Plain (not loose) objects, so a typed client narrows with `'npf' in r`.
+    result: z.union([
+      z.object({ ...rcFields, noUpdate: z.boolean().exactOptional().describe('Validated did not change (CF=1)') }),
+      z.object({ npf: z.object({ errorCode: hexOut.describe('#NPF error code: RMP bit 31, SIZEM bit 35') }) }),
+    ]),
   }),
 } as const;

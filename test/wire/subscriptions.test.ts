@@ -144,3 +144,14 @@ describe('fault events', () => {
     expect(ev).toMatchObject({ typeName: 'IO_PAGE_FAULT', address: '0x10000abc', write: false });
   });
 });
+
+describe('typed client', () => {
+  it('narrows guest.pvalidate to its #NPF or rc form', async () => {
+    const r = await t.client.call('guest.pvalidate', { asid: 1, gpa: '0x1000', pageSize: '4K', validate: false });
+    if (!('npf' in r)) throw new Error('expected a nested page fault');
+    expect(r.npf.errorCode).toBe('0x880000000');
+    const ok = await t.client.call('guest.pvalidate', { asid: 1, gpa: '0x0', pageSize: '2M', validate: true });
+    if ('npf' in ok) throw new Error('expected a return code');
+    expect([ok.rc, ok.noUpdate]).toEqual([0, true]);
+  });
+});
