@@ -6,7 +6,7 @@
  * Addresses in results and details are bigint: the wire shows them as hex.
  */
 import type { Firmware, FirmwareEvents } from './firmware.js';
-import { REGION_BYTES, hexId } from './firmware.js';
+import { REGION_BYTES } from './firmware.js';
 import type { FwResult } from './status.js';
 import { FW_STATUS, fwFail, fwOk } from './status.js';
 import { sampleStallNs } from './stall-model.js';
@@ -377,4 +377,3 @@ function inUse(p: SmashParams | UnsmashParams): FwResult {
   return fwFail(FW_STATUS.IN_USE, { reason: `a smash or unsmash of domain ${p.domainId} iova 0x${p.iova.toString(16)} is under way`, domainId: p.domainId, iova: p.iova });
 }
 
-export { hexId };

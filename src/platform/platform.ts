@@ -7,7 +7,7 @@
 import type { WallClock } from '../clock/wall-clock.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
-import { rmpRcName, RMP_RC } from '../rmp/return-codes.js';
+import { rmpRcName } from '../rmp/return-codes.js';
 import type { RmpPageSize } from '../rmp/rmp-entry.js';
 import { NPF_ERROR } from '../rmp/return-codes.js';
 import type { StallModelPatch } from '../firmware/stall-model.js';
@@ -413,4 +413,3 @@ export function createPlatform(scenario: Scenario = DEFAULT_SCENARIO, options: P
   return new Platform(scenario, options);
 }
 
-export { RMP_RC };
