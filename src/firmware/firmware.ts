@@ -93,7 +93,10 @@ export class Firmware {
    */
   respondNow<T extends FwResult>(command: string, params: Record<string, unknown>, result: T): Promise<T> {
     if (this.bus.has('fw')) this.bus.emit('fw', this.clock.nowNs, { command, params, result });
-    return Promise.resolve(result);
+    // An injected delay meant for this command is its own, not the next one's.
+    const delay = this.nextDelay;
+    this.nextDelay = undefined;
+    return delay === undefined ? Promise.resolve(result) : delay.then(() => result);
   }
 
   platformStatus() {
