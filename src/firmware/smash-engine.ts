@@ -258,9 +258,10 @@ export class SmashEngine {
     const bad = this.checkRegionRmp(regionSpa, p.iova, boundAsid);
     if (bad) return bad;
     const region = this.rmp.read(regionSpa);
-    // Assigned 4 KB entries must merge (PAGE_UNSMASH); hypervisor-owned memory and a
-    // region still 2 MB in the RMP need no RMP change.
-    const rmpMerged = region.pageSize === '4K' && this.regionHasAssigned(regionSpa);
+    // DESIGN.md: the RMP entry becomes 2 MB again, so 512 4 KB entries must merge by
+    // PAGE_UNSMASH rules (all-hypervisor ones too, into an unassigned 2 MB entry); a
+    // region still 2 MB in the RMP needs no change.
+    const rmpMerged = region.pageSize === '4K';
     if (rmpMerged) {
       const can = this.rmp.canPageUnsmash(regionSpa);
       if (!can.ok) return fwFail(FW_STATUS.INVALID_PAGE_STATE, { reason: `the RMP cannot be merged: ${can.detail}`, ...(can.index !== undefined ? { index: can.index } : {}) });
@@ -346,9 +347,6 @@ export class SmashEngine {
     return -1;
   }
 
-  private regionHasAssigned(regionSpa: number): boolean {
-    return this.rmp.anyAssignedIn(regionSpa / PAGE_BYTES, PTES_PER_TABLE);
-  }
 
   private emitStall(phase: 'begin' | 'end', command: string, p: SmashParams | UnsmashParams, startNs: number, endNs: number): void {
     if (!this.bus.has('stall')) return;

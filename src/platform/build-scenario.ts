@@ -7,6 +7,7 @@
 import type { Machine } from './machine.js';
 import type { Scenario } from './scenario.js';
 import { encodeDte } from '../iommu/dte.js';
+import { validateStallModel } from '../firmware/stall-model.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { rmpRcName, RMP_RC } from '../rmp/return-codes.js';
 import { toHex } from '../util/hex.js';
@@ -42,6 +43,11 @@ export function buildScenario(m: Machine, s: Scenario): void {
   }
   m.firmware.snpInitialized = s.firmware.snpInit;
   m.firmware.tioInitialized = s.firmware.tioInit;
+  try {
+    validateStallModel(s.stallModel);
+  } catch (e) {
+    fail('stallModel', e instanceof Error ? e.message : String(e));
+  }
   m.firmware.setState({ ...m.firmware.getState(), stallModel: s.stallModel });
 
   s.guests.forEach((g, gi) => {

@@ -27,6 +27,12 @@ import { eventView, rmpEntryView } from './views.js';
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 
+/**
+ * The largest maxAdvanceNs a scenario or state may set: 600 s of virtual time. It
+ * also bounds an injected delayNs, which runs the clock in one step.
+ */
+export const MAX_ADVANCE_LIMIT_NS = 600_000_000_000;
+
 /** Settings that shape the machine but are not hardware state. */
 export interface MachineSettings {
   memoryBytes: number;
@@ -58,7 +64,7 @@ export function settingsOf(s: Scenario, cBit: number | null = s.cBit): MachineSe
  */
 export function poolWindow(memoryBytes: number): { baseSpa: number; endSpa: number } {
   const bytes = Math.min(GiB, Math.max(4 * MiB, Math.floor(memoryBytes / 16 / (2 * MiB)) * 2 * MiB));
-  if (bytes >= memoryBytes) {
+  if (memoryBytes < 8 * MiB) {
     throw new EmuError(ERROR_CODES.BAD_DOCUMENT, `memory of ${memoryBytes} bytes is too small: at least 8 MiB is needed for the page pool`);
   }
   return { baseSpa: memoryBytes - bytes, endSpa: memoryBytes };

@@ -17,7 +17,7 @@ import { validateStallModel } from '../firmware/stall-model.js';
 import type { Guest } from '../firmware/guests.js';
 import type { FaultInjectorState } from './fault-injector.js';
 import type { EventBus } from './event-bus.js';
-import { Machine, type MachineSettings } from './machine.js';
+import { Machine, MAX_ADVANCE_LIMIT_NS, type MachineSettings } from './machine.js';
 
 export const STATE_FORMAT = 'smash-emu-state';
 export const STATE_VERSION = 1;
@@ -84,11 +84,12 @@ export function loadMachine(doc: unknown, bus: EventBus, wall: WallClock | undef
     m.iommu.setState(s.iommu as Parameters<typeof m.iommu.setState>[0]);
     m.guests.setState(s.guests);
     for (const g of m.guests.list()) {
-      for (const r of g.ranges) if (r.spa + r.length > s.settings.memoryBytes) throw bad(`guest ${g.asid} has a range beyond memory`);
+      for (const r of g.ranges) if (r.spa + r.length > m.pool.baseSpa) throw bad(`guest ${g.asid} has a range beyond memory or inside the page pool`);
     }
     validateStallModel(s.firmware.stallModel);
     m.firmware.setState(s.firmware);
     m.faults.setState(s.faults);
+    if (m.faults.list().some((r) => (r.delayNs ?? 0) > s.settings.maxAdvanceNs)) throw bad('a fault rule delays by more than settings.maxAdvanceNs');
     m.dma.setState(s.dma);
     if (m.clock.queue.liveEvents().some((e) => e.seq >= s.clock.nextSeq)) throw bad('an event seq is not below clock.nextSeq');
   } catch (e) {
@@ -122,6 +123,9 @@ function checkEnvelope(doc: unknown): PlatformState {
     const v = st[k];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(`settings.${k} must be a non-negative integer`);
   }
+  if ((st['maxAdvanceNs'] as number) > MAX_ADVANCE_LIMIT_NS) throw bad(`settings.maxAdvanceNs must be at most ${MAX_ADVANCE_LIMIT_NS}`);
+  const cBit = st['cBit'];
+  if (cBit !== null && (typeof cBit !== 'number' || !Number.isInteger(cBit) || cBit < 12 || cBit > 51)) throw bad('settings.cBit must be null or an integer 12..51');
   if ((st['eventLogEntries'] as number) < 1 || (st['eventLogEntries'] as number) > 1 << 20) throw bad('settings.eventLogEntries must be 1..1048576');
   if (st['rmpSizeRule'] !== 'equal' && st['rmpSizeRule'] !== 'not-larger') throw bad('settings.rmpSizeRule must be equal or not-larger');
   const c = d['clock'] as Record<string, unknown>;

@@ -9,6 +9,7 @@
  */
 import * as z from 'zod';
 import type { Scenario, ScenarioDevice, ScenarioGuest, ScenarioStream } from '../platform/scenario.js';
+import { MAX_ADVANCE_LIMIT_NS } from '../platform/machine.js';
 import { DEFAULT_SCENARIO, DEFAULT_STALL_MODEL } from '../platform/scenario.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
@@ -117,7 +118,7 @@ const scenarioShape = z.strictObject({
   rmpSizeRule: z.enum(['equal', 'not-larger']).default(D.rmpSizeRule).describe('IOMMU RMP check: leaf size equal to, or not larger than, the RMP page size'),
   eventLogEntries: intRange(1, 65536).default(D.eventLogEntries),
   serviceNs: ns('DMA service time').default(D.serviceNs),
-  maxAdvanceNs: ns('largest clock.advance').default(D.maxAdvanceNs),
+  maxAdvanceNs: ns('largest clock.advance').max(MAX_ADVANCE_LIMIT_NS, 'must be at most 600 s (600000000000 ns); fix: advance in several calls').default(D.maxAdvanceNs),
   cBit: z
     .union([intRange(12, 51), z.null()])
     .default(D.cBit)

@@ -113,7 +113,9 @@ export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Ma
 
 /** A call for which fault.add's rules fired: the injected delays and close, then the replacing result or the call itself. */
 async function callWithFault(p: Platform, name: MethodName, d: FaultDecision, raw: unknown, ctx: RpcCallContext, opts: HandlerOptions, outsideQueue: boolean, call: () => unknown): Promise<unknown> {
-  const injected = await applyFault(p, name, d, raw, ctx, opts.wall, outsideQueue);
+  const { injected, queuedDelay } = await applyFault(p, name, d, raw, ctx, opts.wall, outsideQueue);
+  // Handed over right before the call, synchronously, so no other command can take it.
+  if (queuedDelay !== undefined) p.m.firmware.delayNextCommand(queuedDelay);
   const result = injected ?? (await call());
   return opts.validateResults ? checked(name, result) : result;
 }
@@ -131,9 +133,19 @@ function checked(name: MethodName, result: unknown): unknown {
 /**
  * Applies an injected fault's delays and close; returns the replacing result, if
  * any. A firmware command that goes through the firmware queue is delayed inside it
- * (`outsideQueue` false): a slow firmware command is under way while it waits.
+ * (`outsideQueue` false; the delay is returned as `queuedDelay`): a slow firmware
+ * command is under way while it waits.
  */
-async function applyFault(p: Platform, method: MethodName, d: FaultDecision, raw: unknown, ctx: RpcCallContext, wall: WallClock, outsideQueue: boolean): Promise<unknown> {
+async function applyFault(
+  p: Platform,
+  method: MethodName,
+  d: FaultDecision,
+  raw: unknown,
+  ctx: RpcCallContext,
+  wall: WallClock,
+  outsideQueue: boolean,
+): Promise<{ injected: unknown; queuedDelay?: Promise<void> }> {
+  let queuedDelay: Promise<void> | undefined;
   if (d.close) ctx.closeAfterResponse();
   const replaced = d.rpcError !== undefined || (d.status !== undefined && acceptsStatus(method));
   if (d.delayNs > 0 || d.delayMs > 0) {
@@ -145,16 +157,16 @@ async function applyFault(p: Platform, method: MethodName, d: FaultDecision, raw
       if (d.delayMs > 0) await new Promise<void>((resolve) => wall.setTimer(resolve, d.delayMs));
     })();
     if (outsideQueue || replaced) await delay;
-    else p.m.firmware.delayNextCommand(delay);
+    else queuedDelay = delay;
   }
   if (d.rpcError !== undefined) throw new RpcError(d.rpcError.code, d.rpcError.message, d.rpcError.data);
-  if (d.status === undefined || !acceptsStatus(method)) return undefined;
+  if (d.status === undefined || !acceptsStatus(method)) return queuedDelay === undefined ? { injected: undefined } : { injected: undefined, queuedDelay };
   if (method.startsWith('fw.')) {
     const result = { status: d.status, statusName: fwStatusName(d.status), detail: { injected: true, faultIds: d.faultIds } };
     if (p.bus.has('fw')) p.bus.emit('fw', p.m.clock.nowNs, { command: method, params: raw ?? {}, result });
-    return result;
+    return { injected: result };
   }
-  return { rc: d.status, rcName: rmpRcName(d.status), injected: true };
+  return { injected: { rc: d.status, rcName: rmpRcName(d.status), injected: true } };
 }
 
 function checkResult(name: MethodName, result: unknown): void {

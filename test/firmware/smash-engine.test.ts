@@ -262,6 +262,19 @@ describe('fw.unsmashIopde', () => {
     p.memFree(params.tableSpa, 1);
   });
 
+  it('merges a hypervisor-owned region of 512 4 KB RMP entries into a 2 MB entry (DESIGN.md: the RMP entry 2 MB again)', async () => {
+    const p = createPlatform({
+      ...DEFAULT_SCENARIO,
+      devices: [{ deviceId: 0x300, domainId: 3, mode: 3, mappings: [{ iova: 0n, spa: 0x4000_0000, length: 4 * MB2, sizeLg2: 21, read: true, write: true, fc: false }] }],
+    });
+    const params = smashParams(p, 0x300, 3, 0x20_0000n);
+    expect((await p.fwSmashIopde(params)).rmpSmashed).toBe(false);
+    expect(p.rmpRead(0x4020_0000).pageSize).toBe('4K');
+    const u = await p.fwUnsmashIopde({ domainId: 3, iova: 0x20_0000n, iopdeSpa: params.iopdeSpa });
+    expect(u).toMatchObject({ status: 0, rmpMerged: true });
+    expect(p.rmpRead(0x4020_1000)).toMatchObject({ assigned: false, pageSize: '2M', entrySpa: 0x4020_0000n });
+  });
+
   it('refuses a 2 MB leaf (INVALID_PAGE_SIZE) and non-contiguous leaves (INVALID_PARAM with the index)', async () => {
     const p = createPlatform();
     const params = smashParams(p, TEE_DEV, 1, REGION_IOVA);

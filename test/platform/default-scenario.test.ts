@@ -56,3 +56,16 @@ describe('the default scenario', () => {
     expect(u.steps.at(-1)!.value).toBe(0x6000_0000_8000_1001n);
   });
 });
+
+describe('scenario limits', () => {
+  it('refuses a stall model beyond 10 s, naming the key', async () => {
+    const { DEFAULT_SCENARIO } = await import('../../src/platform/scenario.js');
+    expect(() => createPlatform({ ...DEFAULT_SCENARIO, stallModel: { ...DEFAULT_SCENARIO.stallModel, baseNs: 1e15 } })).toThrow(/scenario\.stallModel: .*limit/);
+  });
+
+  it('refuses guest memory inside the page pool window', async () => {
+    const { DEFAULT_SCENARIO } = await import('../../src/platform/scenario.js');
+    const guests = [{ asid: 1, ranges: [{ gpa: 0, spa: 63 * GiB, length: GiB, rmp: 'none' as const, validated: false }] }];
+    expect(() => createPlatform({ ...DEFAULT_SCENARIO, guests })).toThrow(/page pool/);
+  });
+});

@@ -50,6 +50,8 @@ describe('emu.dumpState / emu.loadState', () => {
       { ...good, settings: { ...good.settings, memoryBytes: -4096 } },
       { ...good, rmp: { ...good.rmp, entries: [{ spa: 0, pageSize: '2M', count: 1e9, assigned: true, immutable: false, validated: true, vmsa: false, asid: 1, gpa: 0 }] } },
       { ...good, dma: { truncated: true } },
+      { ...good, settings: { ...good.settings, cBit: 70 } },
+      { ...good, settings: { ...good.settings, maxAdvanceNs: 2 ** 53 - 1 } },
       Object.fromEntries(Object.entries(good).slice(0, 8)), // truncated: the later parts missing
     ];
     for (const doc of hostile) {
