@@ -14,7 +14,8 @@
  */
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
-import { encodeRmpRaw, isValidRmpAsid, isValidRmpGpa, RMP_GPA_LIMIT, type RmpEntry, type RmpPageSize } from './rmp-entry.js';
+import { encodeRmpRaw, isValidRmpAsid, isValidRmpGpa, type RmpEntry, type RmpPageSize } from './rmp-entry.js';
+import { decodeRmpState, encodeRmpState, type RmpState, type RmpStateRecord } from './rmp-state.js';
 import { NPF_ERROR, RMP_RC } from './return-codes.js';
 
 const PAGE_BYTES = 4096;
@@ -109,32 +110,6 @@ export function newRmpScratch(): RmpEntryScratch {
   return { entryPfn: 0, pageSizeLg2: 12, assigned: false, immutable: false, validated: false, vmsa: false, asid: 0, gpaPfn: 0, pageGpaPfn: 0 };
 }
 
-/**
- * One run of equal entries in a state document. 2 MB runs step the GPA by 2 MB when
- * assigned (an unassigned entry has every field zero); 4 KB runs are always assigned
- * (unassigned 4 KB is the default and is not listed) and step the GPA by 4 KB.
- */
-export interface RmpStateRecord {
-  spa: number;
-  pageSize: RmpPageSize;
-  count: number;
-  assigned: boolean;
-  immutable: boolean;
-  validated: boolean;
-  vmsa: boolean;
-  asid: number;
-  /** GPA of the first entry of the run. */
-  gpa: number;
-}
-
-/** Ascending, non-overlapping runs of the non-default entries. */
-export interface RmpState {
-  sizeBytes: number;
-  entries: RmpStateRecord[];
-}
-
-const RECORD_KEYS = ['spa', 'pageSize', 'count', 'assigned', 'immutable', 'validated', 'vmsa', 'asid', 'gpa'];
-
 function newChunk(): Chunk {
   return {
     flags: new Uint8Array(CHUNK_REGIONS),
@@ -158,14 +133,6 @@ function fillFlags(out: RmpEntryScratch, f: number): void {
   out.immutable = (f & F_IMMUTABLE) !== 0;
   out.validated = (f & F_VALIDATED) !== 0;
   out.vmsa = (f & F_VMSA) !== 0;
-}
-
-function badDocument(message: string, path?: string): EmuError {
-  return new EmuError(ERROR_CODES.BAD_DOCUMENT, `RMP state: ${message}`, path === undefined ? undefined : { path });
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 export class RmpTable {
@@ -438,51 +405,17 @@ export class RmpTable {
     return this.assignedPages;
   }
 
-  // ---- state -------------------------------------------------------------------
+  // ---- state: the document codec is rmp-state.ts; these hand it private storage ----
 
   /** Runs of equal non-default entries (see RmpStateRecord); a 1 TiB guest of 2 MB pages is one record. */
   getState(): RmpState {
-    const entries: RmpStateRecord[] = [];
-    let last: RmpStateRecord | undefined;
-    const add = (spa: number, pageSize: RmpPageSize, f: number, asid: number, gpaPfn: number): void => {
-      const size = pageSize === '2M' ? REGION_BYTES : PAGE_BYTES;
-      const assigned = (f & F_ASSIGNED) !== 0;
-      const immutable = (f & F_IMMUTABLE) !== 0;
-      const validated = (f & F_VALIDATED) !== 0;
-      const vmsa = (f & F_VMSA) !== 0;
-      const gpa = gpaPfn * PAGE_BYTES;
-      if (
-        last !== undefined && last.pageSize === pageSize && last.spa + last.count * size === spa &&
-        last.assigned === assigned && last.immutable === immutable && last.validated === validated &&
-        last.vmsa === vmsa && last.asid === asid && last.gpa + (assigned ? last.count * size : 0) === gpa
-      ) {
-        last.count++;
-        return;
-      }
-      last = { spa, pageSize, count: 1, assigned, immutable, validated, vmsa, asid, gpa };
-      entries.push(last);
-    };
-    for (const region of this.regions()) {
-      const chunk = this.chunks[region >>> 9] as Chunk;
-      const i = region & 511;
-      const f = chunk.flags[i] as number;
-      if ((f & F_LARGE) !== 0) {
-        add(region * REGION_BYTES, '2M', f, chunk.asid[i] as number, chunk.gpaPfn[i] as number);
-        continue;
-      }
-      const d = chunk.detail[i] as Detail;
-      for (let k = 0; k < REGION_PAGES; k++) {
-        const fk = d.flags[k] as number;
-        if ((fk & F_ASSIGNED) !== 0) add((region * REGION_PAGES + k) * PAGE_BYTES, '4K', fk, d.asid[k] as number, d.gpaPfn[k] as number);
-      }
-    }
-    return { sizeBytes: this.sizeBytes, entries };
+    return encodeRmpState(this.sizeBytes, (visit) => this.forEachStoredEntry(visit));
   }
 
   /** Replaces the whole table; on any error throws BAD_DOCUMENT and leaves it unchanged. Not reported to onChange. */
   setState(state: unknown): void {
     const next = new RmpTable(this.sizeBytes);
-    next.load(state);
+    decodeRmpState(state, this.sizeBytes, (run) => next.storeRun(run));
     this.chunks = next.chunks;
     this.assignedPages = next.assignedPages;
   }
@@ -505,53 +438,30 @@ export class RmpTable {
     return copy;
   }
 
-  private load(state: unknown): void {
-    if (!isRecord(state)) throw badDocument('must be an object {sizeBytes, entries}');
-    for (const key of Object.keys(state)) if (key !== 'sizeBytes' && key !== 'entries') throw badDocument(`unknown key "${key}"`, key);
-    if (state.sizeBytes !== this.sizeBytes) {
-      throw badDocument(`sizeBytes ${String(state.sizeBytes)} does not match this platform's memory size ${this.sizeBytes}`, 'sizeBytes');
+  /**
+   * RmpStoredEntries over this table: every 2 MB entry and every assigned 4 KB entry,
+   * ascending. Reads through readEntryInto so the codec sees entries exactly as the
+   * instructions do, with one decoding of the storage flags.
+   */
+  private forEachStoredEntry(visit: (spa: number, pageSize: RmpPageSize, e: RmpEntryScratch) => void): void {
+    const e = newRmpScratch();
+    for (const region of this.regions()) {
+      const base = region * REGION_PAGES;
+      if (this.readEntryInto(base, e).pageSizeLg2 === 21) visit(base * PAGE_BYTES, '2M', e);
+      else for (let k = 0; k < REGION_PAGES; k++) if (this.readEntryInto(base + k, e).assigned) visit((base + k) * PAGE_BYTES, '4K', e);
     }
-    const list = state.entries;
-    if (!Array.isArray(list)) throw badDocument('entries must be an array', 'entries');
-    let end = 0;
-    for (let n = 0; n < list.length; n++) {
-      const path = `entries[${n}]`;
-      const rec: unknown = list[n];
-      if (!isRecord(rec)) throw badDocument(`${path} must be an object`, path);
-      for (const key of Object.keys(rec)) if (!RECORD_KEYS.includes(key)) throw badDocument(`${path} has unknown key "${key}"`, `${path}.${key}`);
-      const { spa, pageSize, count, assigned, immutable, validated, vmsa, asid, gpa } = rec;
-      if (pageSize !== '4K' && pageSize !== '2M') throw badDocument(`${path}.pageSize must be "4K" or "2M"`, `${path}.pageSize`);
-      const size = pageSize === '2M' ? REGION_BYTES : PAGE_BYTES;
-      for (const [name, value] of Object.entries({ assigned, immutable, validated, vmsa })) {
-        if (typeof value !== 'boolean') throw badDocument(`${path}.${name} must be a boolean`, `${path}.${name}`);
-      }
-      if (typeof spa !== 'number' || !Number.isSafeInteger(spa) || spa < 0 || spa % size !== 0) {
-        throw badDocument(`${path}.spa must be a ${pageSize}-aligned address`, `${path}.spa`);
-      }
-      if (spa < end) throw badDocument(`${path}.spa ${toHex(spa)} overlaps or precedes the previous entry (entries must ascend)`, `${path}.spa`);
-      if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1 || spa + count * size > this.sizeBytes) {
-        throw badDocument(`${path}.count must be a positive integer keeping the run inside memory (${toHex(this.sizeBytes)} bytes)`, `${path}.count`);
-      }
-      if (typeof asid !== 'number' || !isValidRmpAsid(asid)) throw badDocument(`${path}.asid must be an integer 0..1023`, `${path}.asid`);
-      if (typeof gpa !== 'number' || !isValidRmpGpa(gpa) || gpa % size !== 0) {
-        throw badDocument(`${path}.gpa must be a ${pageSize}-aligned address below 2^51`, `${path}.gpa`);
-      }
-      if (assigned !== true) {
-        if (pageSize === '4K') throw badDocument(`${path}: unassigned 4 KB entries are the default and must not be listed`, path);
-        if (immutable || validated || vmsa || asid !== 0 || gpa !== 0) {
-          throw badDocument(`${path}: an unassigned entry has immutable/validated/vmsa false and asid/gpa 0`, path);
-        }
-      } else if (gpa + count * size > RMP_GPA_LIMIT) {
-        throw badDocument(`${path}: the run's last GPA passes 2^51`, `${path}.gpa`);
-      }
-      end = spa + count * size;
-      const f = (assigned === true ? F_ASSIGNED : 0) | (immutable === true ? F_IMMUTABLE : 0) | (validated === true ? F_VALIDATED : 0) | (vmsa === true ? F_VMSA : 0);
-      const stride = assigned === true ? size / PAGE_BYTES : 0;
-      for (let k = 0; k < count; k++) {
-        const gpaPfn = gpa / PAGE_BYTES + k * stride;
-        if (pageSize === '2M') this.setRegion(spa / REGION_BYTES + k, f | F_LARGE, asid, gpaPfn);
-        else this.setPage(spa / PAGE_BYTES + k, f, asid, gpaPfn);
-      }
+  }
+
+  /** RmpStoreRun: writes a run decodeRmpState has already validated (aligned, inside memory, fields in range). */
+  private storeRun(run: RmpStateRecord): void {
+    const { spa, pageSize, count, asid, gpa } = run;
+    const size = pageSize === '2M' ? REGION_BYTES : PAGE_BYTES;
+    const f = (run.assigned ? F_ASSIGNED : 0) | (run.immutable ? F_IMMUTABLE : 0) | (run.validated ? F_VALIDATED : 0) | (run.vmsa ? F_VMSA : 0);
+    const stride = run.assigned ? size / PAGE_BYTES : 0;
+    for (let k = 0; k < count; k++) {
+      const gpaPfn = gpa / PAGE_BYTES + k * stride;
+      if (pageSize === '2M') this.setRegion(spa / REGION_BYTES + k, f | F_LARGE, asid, gpaPfn);
+      else this.setPage(spa / PAGE_BYTES + k, f, asid, gpaPfn);
     }
   }
 

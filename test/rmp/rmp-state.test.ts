@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RMP_RC } from '../../src/rmp/return-codes.js';
-import { RmpTable, type RmpStateRecord } from '../../src/rmp/rmp-table.js';
+import type { RmpStateRecord } from '../../src/rmp/rmp-state.js';
+import { RmpTable } from '../../src/rmp/rmp-table.js';
 import { ERROR_CODES } from '../../src/util/emu-error.js';
 
 const K4 = 0x1000;
