@@ -4,6 +4,8 @@
  * through the operations a VMM would use: RMPUPDATE, PVALIDATE, iommu map, TDI bind.
  */
 import type { RmpSizeRule } from './options.js';
+import type { MapRequest } from '../iommu/mapper.js';
+import type { StreamParams } from '../dma/dma-stream.js';
 import { DEFAULT_STALL_MODEL, type StallModel } from '../firmware/stall-model.js';
 
 /** The stall model a scenario starts with (DESIGN.md "Stall model"). */
@@ -28,15 +30,8 @@ export interface ScenarioGuest {
   ranges: ScenarioGuestRange[];
 }
 
-export interface ScenarioMapping {
-  iova: bigint;
-  spa: number;
-  length: number;
-  sizeLg2: number;
-  read: boolean;
-  write: boolean;
-  fc: boolean;
-}
+/** An IOMMU mapping the builder makes with iommu.map (every field given). */
+export type ScenarioMapping = Required<MapRequest>;
 
 export interface ScenarioDevice {
   deviceId: number;
@@ -60,17 +55,8 @@ export interface ScenarioRmpUpdate {
   validated: boolean;
 }
 
-export interface ScenarioStream {
-  deviceId: number;
-  iovaBase: bigint;
-  length: number;
-  ratePerSec: number;
-  accessBytes: number;
-  writeRatio: number;
-  pattern: 'random' | 'sequential';
-  arrival: 'fixed' | 'poisson';
-}
-
+/** A DMA stream the builder starts (dma.startStream, every field given). */
+export type ScenarioStream = Required<StreamParams>;
 
 export interface Scenario {
   name: string;
