@@ -6,8 +6,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Platform } from '../src/platform/platform.js';
-import { pteAddressField, withAddress } from '../src/iommu/pte.js';
 
 export const MiB = 2 ** 20;
 export const GiB = 2 ** 30;
@@ -73,21 +71,6 @@ export function formatTable(rows: readonly Row[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
   const line = (c: string[]) => c.map((s, i) => (i === 1 ? s.padStart(widths[i] as number) : s.padEnd(widths[i] as number))).join('  ').trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
-}
-
-// ---- smash preparation ------------------------------------------------------
-
-/** The level-2 entry the walk for `iova` reaches, and a 4 KB table that smashes it. */
-export function prepareSmash(p: Platform, deviceId: number, domainId: number, iova: bigint) {
-  const w = p.m.iommu.walk(deviceId, iova, false);
-  const step = w.steps.find((s) => s.level === 2);
-  if (step === undefined) throw new Error(`walk for ${iova} reached no level-2 entry`);
-  const tableSpa = Number(p.memAlloc(1).spa);
-  const base = pteAddressField(step.value);
-  const values: bigint[] = [];
-  for (let i = 0; i < 512; i++) values.push(withAddress(step.value, base + i * 4096));
-  p.memWrite64(tableSpa, values);
-  return { domainId, iova, iopdeSpa: step.entrySpa, tableSpa };
 }
 
 // ---- child processes ----------------------------------------------------------

@@ -39,29 +39,22 @@ export class Firmware {
   readonly bindings = new Map<number, number>();
   stallModel: StallModel = defaultStallModel();
   private queue: Promise<unknown> = Promise.resolve();
-  private pending = 0;
   /** An injected delay the next submitted command waits for, inside the queue. */
   private nextDelay: Promise<void> | undefined;
 
   constructor(
-    protected readonly memory: HostMemory,
-    protected readonly rmp: RmpTable,
-    protected readonly guests: GuestTable,
-    protected readonly clock: VirtualClock,
-    protected readonly bus: FirmwareEvents,
+    private readonly memory: HostMemory,
+    private readonly rmp: RmpTable,
+    private readonly guests: GuestTable,
+    private readonly clock: VirtualClock,
+    private readonly bus: FirmwareEvents,
   ) {}
-
-  /** Commands queued or running (a command is "under way" from arrival to its result). */
-  get busy(): boolean {
-    return this.pending > 0;
-  }
 
   /**
    * Runs a firmware command after every earlier one, and reports it on the fw topic.
    * `params` is what the event shows.
    */
   submit<T extends FwResult>(command: string, params: Record<string, unknown>, fn: () => T | Promise<T>): Promise<T> {
-    this.pending++;
     const delay = this.nextDelay;
     this.nextDelay = undefined;
     const run = delay === undefined ? fn : () => delay.then(fn);
@@ -69,10 +62,6 @@ export class Firmware {
       if (this.bus.has('fw')) this.bus.emit('fw', this.clock.nowNs, { command, params, result });
       return result;
     });
-    const settle = (): void => {
-      this.pending--;
-    };
-    p.then(settle, settle);
     this.queue = p.catch(() => undefined);
     return p;
   }

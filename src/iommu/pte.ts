@@ -4,7 +4,6 @@
  * firmware read and write entries only through what it exports.
  */
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
-import { toHex } from '../util/hex.js';
 
 /** PTE/PDE bits (hardware.md §3.1). */
 export const PTE_PR = 1n << 0n;
@@ -90,10 +89,6 @@ export function leafLevelForSize(sizeLg2: number): number {
   return 0;
 }
 
-/** Number of slots an NL=7 leaf of `sizeLg2` fills at `level` (hardware.md §3.3). */
-export function leafReplicas(level: number, sizeLg2: number): number {
-  return 2 ** (sizeLg2 - levelDefaultSizeLg2(level));
-}
 
 /**
  * Mask of the address bits a walker keeps: bits 51:12 without the C-bit
@@ -233,11 +228,6 @@ export function pteAddressField(value: bigint): number {
   return Number(value & PTE_ADDR_MASK);
 }
 
-export function describePte(value: bigint, level: number): string {
-  const d = decodePte(value, level);
-  if (!d.present) return `not present (${toHex(value)})`;
-  return d.leaf ? `leaf 2^${d.sizeLg2} at ${toHex(d.pa ?? 0)}` : `table L${d.nextLevel} at ${toHex(d.table ?? 0)}`;
-}
 
 /** The same entry with another NextLevel code (the unsmash turns PTE 0 into a 2 MB leaf). */
 export function withNextLevel(value: bigint, nextLevel: number): bigint {

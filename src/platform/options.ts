@@ -2,8 +2,6 @@
  * Platform-wide options that are not part of the hardware state, every default in
  * one visible block (STYLE.md rule 8).
  */
-export type { RmpSizeRule } from '../iommu/rmp-check.js';
-
 export interface TimingOptions {
   /** Translation time of an IOTLB hit (DESIGN.md "DMA"): 50 ns. */
   iotlbHitNs: number;
@@ -15,5 +13,3 @@ export const DEFAULT_TIMING: TimingOptions = {
   iotlbHitNs: 50,
   walkLevelNs: 100,
 };
-
-export { DEFAULT_C_BIT } from '../iommu/pte.js';

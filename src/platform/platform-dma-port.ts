@@ -11,9 +11,8 @@ import type { RmpTable } from '../rmp/rmp-table.js';
 import { rmpCheck } from '../iommu/rmp-check.js';
 import type { Firmware } from '../firmware/firmware.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
-import type { RmpSizeRule, TimingOptions } from './options.js';
-
-const PAGE_BYTES = 4096;
+import type { RmpSizeRule } from '../iommu/rmp-check.js';
+import type { TimingOptions } from './options.js';
 
 export class PlatformDmaPort implements DmaPort {
   private readonly tr: Translation = newTranslation();

@@ -4,6 +4,7 @@
  * carry addresses and 64-bit values as bigint; the wire shows them as hex.
  * The Machine behind it is replaced whole by reset, revert and loadState.
  */
+import pkg from '../../package.json' with { type: 'json' };
 import type { WallClock } from '../clock/wall-clock.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
@@ -27,7 +28,8 @@ import { auditMachine, type AuditViolation } from './audit.js';
 import { dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
 import { eventView, rmpEntryView } from './views.js';
 
-export const VERSION = '0.1.0';
+/** The package version (package.json is the one source; openrpc.json shows it too). */
+export const VERSION: string = pkg.version;
 
 export interface PlatformOptions {
   /** The wall-clock adapter for realtime mode (the server passes systemWallClock). */

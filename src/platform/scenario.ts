@@ -3,7 +3,7 @@
  * is parsed and validated by protocol/scenario-schema.ts). Building one goes
  * through the operations a VMM would use: RMPUPDATE, PVALIDATE, iommu map, TDI bind.
  */
-import type { RmpSizeRule } from './options.js';
+import type { RmpSizeRule } from '../iommu/rmp-check.js';
 import type { MapRequest } from '../iommu/mapper.js';
 import type { StreamParams } from '../dma/dma-stream.js';
 import { DEFAULT_STALL_MODEL, type StallModel } from '../firmware/stall-model.js';

@@ -5,7 +5,6 @@
  * (hex strings) and are loose, since DESIGN.md welcomes more fields.
  */
 import * as z from 'zod';
-import { hexOut } from './wire.js';
 
 export interface MethodExample {
   name: string;

@@ -42,10 +42,6 @@ export type NotificationParams<N extends NotificationName> = z.output<(typeof NO
 
 export const METHOD_NAMES = Object.keys(METHODS) as MethodName[];
 
-export function isMethodName(name: string): name is MethodName {
-  return Object.hasOwn(METHODS, name);
-}
-
 export type ParseParamsResult<M extends MethodName> = { ok: true; params: MethodParams<M> } | { ok: false; issues: WireIssue[] };
 
 /**
