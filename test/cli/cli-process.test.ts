@@ -4,19 +4,17 @@
  * tells its port in the ready line; every process still running is killed after
  * each test.
  */
-import { spawn } from 'node:child_process';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WebSocket } from 'ws';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { SmashEmuClient } from '../../src/client/smash-emu-client.js';
+import { launchNode, type Proc } from '../helpers/processes.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const READY = /^smash-emu listening on (ws:\/\/127\.0\.0\.1:(\d+))$/;
 const dir = mkdtempSync(join(tmpdir(), 'smash-emu-process-'));
 const running = new Set<ChildProcessWithoutNullStreams>();
@@ -31,34 +29,9 @@ afterEach(async () => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** The inherited environment without SMASH_EMU_*, so a developer's own settings cannot change a test. */
-function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('SMASH_EMU_')));
-  return { ...env, ...extra };
-}
-
-interface Proc {
-  proc: ChildProcessWithoutNullStreams;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
 /** Runs the CLI in one process (node --import tsx), so signals reach it directly. */
 function launch(args: string[], env: Record<string, string> = {}, entry: string[] = ['--import', 'tsx', 'src/cli/main.ts']): Proc {
-  const proc = spawn(process.execPath, [...entry, ...args], { cwd: ROOT, env: cleanEnv(env) });
-  running.add(proc);
-  let out = '';
-  let err = '';
-  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const exited = new Promise<number | null>((resolve) =>
-    proc.once('close', (code) => {
-      running.delete(proc);
-      resolve(code);
-    }),
-  );
-  return { proc, stdout: () => out, stderr: () => err, exited };
+  return launchNode([...entry, ...args], running, { env });
 }
 
 async function run(args: string[], env: Record<string, string> = {}, entry?: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -10,11 +10,10 @@
  *   negative sizes): exit 1 with a clear message, the file byte-identical.
  * Every server, socket and child process is closed or killed after each test.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import { startApp, type RunningApp } from '../../src/rpc/app.js';
@@ -22,8 +21,8 @@ import { DEFAULT_SCENARIO } from '../../src/platform/scenario.js';
 import { SmashEmuClient } from '../../src/client/smash-emu-client.js';
 import { pteAddressField, withAddress } from '../../src/iommu/pte.js';
 import { openSocket } from '../helpers/fuzz.js';
+import { launchNode, type Proc } from '../helpers/processes.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'smash-emu-reliability-'));
 const apps: RunningApp[] = [];
 const clients: SmashEmuClient[] = [];
@@ -87,16 +86,6 @@ describe('a client gone in the middle of a realtime smash', () => {
   });
 });
 
-interface Proc {
-  proc: ChildProcessWithoutNullStreams;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('SMASH_EMU_')));
-}
 
 function killGroup(child: ChildProcessWithoutNullStreams): void {
   try {
@@ -108,19 +97,7 @@ function killGroup(child: ChildProcessWithoutNullStreams): void {
 
 /** Starts `node bin/smash-emu.mjs ARGS` in its own process group (the wrapper and the server it spawns). */
 function launch(args: string[]): Proc {
-  const proc = spawn(process.execPath, ['bin/smash-emu.mjs', ...args], { cwd: ROOT, env: cleanEnv(), detached: true });
-  children.add(proc);
-  let out = '';
-  let err = '';
-  proc.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
-  proc.stderr.setEncoding('utf8').on('data', (chunk: string) => (err += chunk));
-  const exited = new Promise<number | null>((resolve) =>
-    proc.once('close', (code) => {
-      children.delete(proc);
-      resolve(code);
-    }),
-  );
-  return { proc, stdout: () => out, stderr: () => err, exited };
+  return launchNode(['bin/smash-emu.mjs', ...args], children, { detached: true });
 }
 
 async function serve(statePath: string): Promise<Proc & { url: string }> {
