@@ -10,6 +10,8 @@ import type { ClientOptions } from 'ws';
 import type { RpcCallContext, RpcHandler, ServerHooks } from '../../src/rpc/method-table.js';
 import { RpcError } from '../../src/rpc/method-table.js';
 import { EmuError } from '../../src/util/emu-error.js';
+import { startServer, type RunningServer } from '../../src/rpc/server.js';
+import type { ServerOptionsInput } from '../../src/rpc/options.js';
 
 export interface CloseInfo {
   code: number;
@@ -278,4 +280,19 @@ export function rawUpgradeStatus(port: number, path: string): Promise<number> {
     req.on('error', reject);
     req.end();
   });
+}
+
+const fakeServers: RunningServer[] = [];
+
+/** Starts the transport on 127.0.0.1:0 with a fake method table; stopFakeServers() closes it. */
+export async function startFakeServer(opts: ServerOptionsInput = {}, fake: FakeHooks = fakeHooks()): Promise<RunningServer> {
+  const server = await startServer({ port: 0, onInternalError: () => {}, ...opts }, fake.hooks);
+  fakeServers.push(server);
+  return server;
+}
+
+/** Closes every client opened here and every server startFakeServer started (afterEach). */
+export async function stopFakeServers(): Promise<void> {
+  closeAllClients();
+  await Promise.all(fakeServers.splice(0).map((s) => s.close()));
 }

@@ -3,24 +3,12 @@
  * paragraph "Platforms").
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { startServer } from '../../src/rpc/server.js';
-import type { RunningServer } from '../../src/rpc/server.js';
-import type { ServerOptionsInput } from '../../src/rpc/options.js';
-import { closeAllClients, fakeHooks, openClient, upgradeStatus } from '../helpers/ws.js';
-import type { FakeHooks, TestClient } from '../helpers/ws.js';
+import { startFakeServer, stopFakeServers, fakeHooks, openClient, upgradeStatus } from '../helpers/ws.js';
+import type { TestClient } from '../helpers/ws.js';
 
-const servers: RunningServer[] = [];
+const start = startFakeServer;
 
-async function start(opts: ServerOptionsInput = {}, fake: FakeHooks = fakeHooks()): Promise<RunningServer> {
-  const server = await startServer({ port: 0, onInternalError: () => {}, ...opts }, fake.hooks);
-  servers.push(server);
-  return server;
-}
-
-afterEach(async () => {
-  closeAllClients();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+afterEach(stopFakeServers);
 
 let nextId = 1;
 async function result(client: TestClient, method: string, params?: Record<string, unknown>): Promise<unknown> {

@@ -5,24 +5,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/rpc/server.js';
 import type { RunningServer } from '../../src/rpc/server.js';
-import type { ServerOptionsInput } from '../../src/rpc/options.js';
-import { closeAllClients, fakeHooks, openClient, rawUpgradeStatus, upgradeStatus } from '../helpers/ws.js';
+import { startFakeServer, stopFakeServers, fakeHooks, openClient, rawUpgradeStatus, upgradeStatus } from '../helpers/ws.js';
 
-const servers: RunningServer[] = [];
-
-async function start(opts: ServerOptionsInput = {}): Promise<RunningServer> {
-  const server = await startServer({ port: 0, onInternalError: () => {}, ...opts }, fakeHooks().hooks);
-  servers.push(server);
-  return server;
-}
+const start = startFakeServer;
 
 const httpUrl = (server: RunningServer, path: string) => server.url.replace(/^ws:/, 'http:') + path;
 const echo = { jsonrpc: '2.0', method: 'echo', params: { hi: 1 }, id: 1 };
 
-afterEach(async () => {
-  closeAllClients();
-  await Promise.all(servers.splice(0).map((s) => s.close()));
-});
+afterEach(stopFakeServers);
 
 describe('server: token', () => {
   it('refuses an upgrade with no token or a wrong one with HTTP 401', async () => {
