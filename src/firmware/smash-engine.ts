@@ -28,7 +28,6 @@ import {
   withAddressLo,
   withNextLevel,
 } from '../iommu/pte.js';
-import { liveTableLevel } from '../iommu/table-pages.js';
 import type { DmaEngine } from '../dma/dma-engine.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
 import type { SeededRng } from '../util/rng.js';
@@ -121,16 +120,13 @@ export class SmashEngine {
     if (p.iopdeSpa % 8 !== 0 || !this.memory.contains(p.iopdeSpa, 8)) {
       return fwFail(FW_STATUS.INVALID_ADDRESS, { reason: 'iopdeSpa must be 8-byte aligned and inside memory', iopdeSpa: BigInt(p.iopdeSpa) });
     }
-    const domains = this.iommu.deviceTable.domains();
+    const domains = this.iommu.domains();
     if (smash) {
       const { tableSpa } = p as SmashParams;
       if (tableSpa % PAGE_BYTES !== 0 || !this.memory.contains(tableSpa, PAGE_BYTES)) {
         return fwFail(FW_STATUS.INVALID_ADDRESS, { reason: 'tableSpa must be 4 KB aligned and inside memory', tableSpa: BigInt(tableSpa) });
       }
-      const roots = [...domains.values()].map((d) => ({ root: stripCBit(d.root, this.cBit), mode: d.mode }));
-      // Runs on every smash: a walk of the live tables on number halves that stops at
-      // tableSpa's page, with the level the full set (collectTablePages) records.
-      const level = liveTableLevel(this.memory, roots, this.cBit, tableSpa / PAGE_BYTES);
+      const level = this.iommu.liveTableLevel(tableSpa / PAGE_BYTES);
       if (level !== undefined) {
         return fwFail(FW_STATUS.INVALID_ADDRESS, { reason: 'tableSpa is a live page-table page (reachable from a valid DTE root)', tableSpa: BigInt(tableSpa), level });
       }

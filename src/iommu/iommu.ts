@@ -14,6 +14,7 @@ import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
 import type { DecodedCommand } from './command.js';
 import { decodeCommand } from './command.js';
+import type { DomainInfo } from './device-table.js';
 import { DeviceTable, DEVICE_TABLE_BYTES, checkDeviceId } from './device-table.js';
 import type { DecodedDte } from './dte.js';
 import { decodeDte, dteHasDomain, withRootAndMode } from './dte.js';
@@ -25,7 +26,8 @@ import type { MapRequest, MapResult } from './mapper.js';
 import { IommuMapper } from './mapper.js';
 import type { WalkFaultReason, WalkResult } from './page-walker.js';
 import { PageWalker } from './page-walker.js';
-import { DEFAULT_C_BIT } from './pte.js';
+import { DEFAULT_C_BIT, stripCBit } from './pte.js';
+import { liveTableLevel } from './table-pages.js';
 
 export interface IommuOptions {
   /** Event log ring size (DESIGN.md "Event log"): 512. */
@@ -259,6 +261,24 @@ export class Iommu {
   unmap(domainId: number, iova: bigint, length: number): { unmappedBytes: number } {
     const info = this.domainInfo(domainId);
     return this.mapper.unmap(info.root, info.mode, iova, length);
+  }
+
+  /**
+   * The valid DTEs' domains (V=1, TV=1): domain ID -> devices, root, mode. The
+   * smash engine's checks ask this on every command.
+   */
+  domains(): Map<number, DomainInfo> {
+    return this.deviceTable.domains();
+  }
+
+  /**
+   * The level of page `pfn` when it is a live page-table page (reachable from the
+   * root of any valid DTE), else undefined. The smash engine asks this on every
+   * PSMASH_IO (INVALID_HPTE_PADDR, INVALID_PAGE_PADDR checks).
+   */
+  liveTableLevel(pfn: number): number | undefined {
+    const roots = [...this.deviceTable.domains().values()].map((d) => ({ root: stripCBit(d.root, this.cBit), mode: d.mode }));
+    return liveTableLevel(this.memory, roots, this.cBit, pfn);
   }
 
   /**
