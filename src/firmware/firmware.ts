@@ -1,13 +1,12 @@
 /**
  * The SNP / SEV-TIO firmware (DESIGN.md "Firmware state"): SNP and TIO initialised
- * or not, TEE-IO bindings (TDI_BIND 0xDC / TDI_UNBIND 0xDD), SNP_PAGE_UNSMASH, the
- * stall model, and the smash engine (smash-engine.ts). Firmware commands run one at
- * a time, in arrival order: each is queued behind the previous one.
+ * or not, TEE-IO bindings (TDI_BIND 0xDC / TDI_UNBIND 0xDD) and SNP_PAGE_UNSMASH.
+ * Firmware commands run one at a time, in arrival order: each is queued behind the
+ * previous one. The smash engine is not a firmware command: it is the TMPM
+ * (src/tmpm/).
  */
 import type { FwResult } from './status.js';
 import { FW_STATUS, fwFail, fwOk } from './status.js';
-import type { StallModel, StallModelPatch } from './stall-model.js';
-import { defaultStallModel, mergeStallModel } from './stall-model.js';
 import type { RmpTable } from '../rmp/rmp-table.js';
 import type { GuestTable } from './guests.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
@@ -17,19 +16,18 @@ import type { HostMemory } from '../memory/host-memory.js';
 export const REGION_BYTES = 2 * 1024 * 1024;
 
 /**
- * Where the firmware reports its commands (topic fw) and stalls (topic stall); the
- * platform hands in its event bus. `has` lets it skip building unwanted events.
+ * Where the firmware reports its commands (topic fw); the platform hands in its
+ * event bus. `has` lets it skip building unwanted events.
  */
 export interface FirmwareEvents {
-  has(topic: 'fw' | 'stall'): boolean;
-  emit(topic: 'fw' | 'stall', atNs: number, data: Record<string, unknown>): void;
+  has(topic: 'fw'): boolean;
+  emit(topic: 'fw', atNs: number, data: Record<string, unknown>): void;
 }
 
 export interface FirmwareState {
   snpInitialized: boolean;
   tioInitialized: boolean;
   bindings: Array<[number, number]>;
-  stallModel: StallModel;
 }
 
 export class Firmware {
@@ -37,7 +35,6 @@ export class Firmware {
   tioInitialized = true;
   /** deviceId -> bound guest ASID (TEE-IO functions). */
   readonly bindings = new Map<number, number>();
-  stallModel: StallModel = defaultStallModel();
   private queue: Promise<unknown> = Promise.resolve();
   /** An injected delay the next submitted command waits for, inside the queue. */
   private nextDelay: Promise<void> | undefined;
@@ -69,23 +66,10 @@ export class Firmware {
   /**
    * Makes the next command a slow one (fault.add delayMs / delayNs on a fw.* method):
    * when its turn comes it waits until `delay` (started at its arrival) settles,
-   * holding the firmware, so it is under way meanwhile (a second smash of its region
-   * gets IN_USE; later commands queue behind it).
+   * holding the firmware, so it is under way meanwhile (later commands queue behind it).
    */
   delayNextCommand(delay: Promise<void>): void {
     this.nextDelay = delay;
-  }
-
-  /**
-   * Answers a command at once, outside the queue (IN_USE for a region whose smash is
-   * under way: the answer touches no state, so it need not wait its turn).
-   */
-  respondNow<T extends FwResult>(command: string, params: Record<string, unknown>, result: T): Promise<T> {
-    if (this.bus.has('fw')) this.bus.emit('fw', this.clock.nowNs, { command, params, result });
-    // An injected delay meant for this command is its own, not the next one's.
-    const delay = this.nextDelay;
-    this.nextDelay = undefined;
-    return delay === undefined ? Promise.resolve(result) : delay.then(() => result);
   }
 
   platformStatus() {
@@ -160,22 +144,11 @@ export class Firmware {
     });
   }
 
-  getStallModel(): StallModel {
-    return { ...this.stallModel, jitter: { ...this.stallModel.jitter } };
-  }
-
-  /** Merges `patch` into the model; a bad field throws and changes nothing. */
-  setStallModel(patch: StallModelPatch): StallModel {
-    this.stallModel = mergeStallModel(this.stallModel, patch);
-    return this.getStallModel();
-  }
-
   getState(): FirmwareState {
     return {
       snpInitialized: this.snpInitialized,
       tioInitialized: this.tioInitialized,
       bindings: [...this.bindings.entries()].sort((a, b) => a[0] - b[0]),
-      stallModel: this.getStallModel(),
     };
   }
 
@@ -184,7 +157,6 @@ export class Firmware {
     this.tioInitialized = state.tioInitialized;
     this.bindings.clear();
     for (const [d, a] of state.bindings) this.bindings.set(d, a);
-    this.stallModel = { ...state.stallModel, jitter: { ...state.stallModel.jitter } };
   }
 
   /** Check 1 of every TIO command: SNP and TIO initialised. */

@@ -17,15 +17,27 @@ export interface GuestRange {
 export interface Guest {
   asid: number;
   ranges: GuestRange[];
+  /**
+   * The guest context page the firmware keeps for it (RMP Assigned 1, Immutable 1,
+   * ASID 0): PSMASH_IO names the guest by it. -1 while it has none.
+   */
+  gctxSpa: number;
 }
 
 export class GuestTable {
   private readonly guests = new Map<number, Guest>();
 
-  add(asid: number, ranges: GuestRange[]): void {
+  add(asid: number, ranges: GuestRange[], gctxSpa = -1): void {
     if (!Number.isInteger(asid) || asid < 1 || asid > 1023) throw invalidArgument(`guest ASID must be 1..1023, got ${asid}`);
     if (this.guests.has(asid)) throw invalidArgument(`guest ASID ${asid} already exists`);
-    this.guests.set(asid, { asid, ranges: ranges.map((r) => ({ ...r })) });
+    this.guests.set(asid, { asid, ranges: ranges.map((r) => ({ ...r })), gctxSpa });
+  }
+
+  /** The guest whose context page is at `spa`, if any. */
+  byContextPage(spa: number): Guest | undefined {
+    if (spa < 0) return undefined;
+    for (const g of this.guests.values()) if (g.gctxSpa === spa) return g;
+    return undefined;
   }
 
   has(asid: number): boolean {
@@ -37,7 +49,7 @@ export class GuestTable {
   }
 
   list(): Guest[] {
-    return [...this.guests.values()].map((g) => ({ asid: g.asid, ranges: g.ranges.map((r) => ({ ...r })) }));
+    return [...this.guests.values()].map((g) => ({ asid: g.asid, ranges: g.ranges.map((r) => ({ ...r })), gctxSpa: g.gctxSpa }));
   }
 
   /** SPA backing `gpa` in guest `asid`, or -1 when the GPA is outside the guest. */
@@ -62,6 +74,10 @@ export class GuestTable {
       if (typeof g !== 'object' || g === null || !Number.isInteger(asid) || (asid as number) < 1 || (asid as number) > 1023) throw bad(`each guest needs an ASID 1..1023, got ${JSON.stringify(asid)}`);
       if (seen.has(asid as number)) throw bad(`ASID ${asid} appears twice`);
       seen.add(asid as number);
+      const gctxSpa: unknown = (g as Guest).gctxSpa;
+      if (!Number.isSafeInteger(gctxSpa) || (gctxSpa as number) < -1 || (gctxSpa as number) >= MAX_ADDRESS || ((gctxSpa as number) >= 0 && (gctxSpa as number) % PAGE_BYTES !== 0)) {
+        throw bad(`guest ${asid}: gctxSpa must be -1 or a 4 KB-aligned address below 2^52`);
+      }
       const ranges: unknown = (g as Guest).ranges;
       if (!Array.isArray(ranges)) throw bad(`guest ${asid}: ranges must be an array`);
       for (const r of ranges as unknown[]) {
@@ -73,6 +89,6 @@ export class GuestTable {
       }
     }
     this.guests.clear();
-    for (const g of guests) this.guests.set(g.asid, { asid: g.asid, ranges: g.ranges.map((r) => ({ gpa: r.gpa, spa: r.spa, length: r.length })) });
+    for (const g of guests) this.guests.set(g.asid, { asid: g.asid, ranges: g.ranges.map((r) => ({ gpa: r.gpa, spa: r.spa, length: r.length })), gctxSpa: g.gctxSpa });
   }
 }

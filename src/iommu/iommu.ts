@@ -27,7 +27,8 @@ import { IommuMapper } from './mapper.js';
 import type { WalkFaultReason, WalkResult } from './page-walker.js';
 import { PageWalker } from './page-walker.js';
 import { DEFAULT_C_BIT, stripCBit } from './pte.js';
-import { liveTableLevel } from './table-pages.js';
+import type { TableReach } from './table-pages.js';
+import { liveTableLevel, tableReaches } from './table-pages.js';
 
 export interface IommuOptions {
   /** Event log ring size (DESIGN.md "Event log"): 512. */
@@ -279,6 +280,15 @@ export class Iommu {
   liveTableLevel(pfn: number): number | undefined {
     const roots = [...this.deviceTable.domains().values()].map((d) => ({ root: stripCBit(d.root, this.cBit), mode: d.mode }));
     return liveTableLevel(this.memory, roots, this.cBit, pfn);
+  }
+
+  /**
+   * The domains whose tables reach page `pfn` as a level-`level` table, with the
+   * IOVA of its entry 0 (the smash engine's scope and IOTLB invalidation).
+   */
+  tableReaches(pfn: number, level: number): TableReach[] {
+    const roots = [...this.deviceTable.domains()].map(([domainId, d]) => ({ domainId, root: stripCBit(d.root, this.cBit), mode: d.mode }));
+    return tableReaches(this.memory, roots, this.cBit, pfn, level);
   }
 
   /**

@@ -229,6 +229,27 @@ export function pteAddressField(value: bigint): number {
 }
 
 
+/** Bits 63:52 of an entry (IW, IR, FC, U and the ignored bits above the address). */
+export const PTE_HIGH_MASK = 0xfff0_0000_0000_0000n;
+
+export function pteHighBits(value: bigint): bigint {
+  return value & PTE_HIGH_MASK;
+}
+
+/**
+ * PTE `index` of the 4 KB table that replaces a 2 MB leaf `old`, as AMD's TMPM
+ * driver pre-fills it for PSMASH_IO (docs/hardware.md §2.4): low 12 bits 0x001
+ * (PR only), address field old + index x 4 KB, bits 63:52 copied from `old`.
+ */
+export function smashPrefillPte(old: bigint, index: number): bigint {
+  return pteHighBits(old) | (BigInt(pteAddressField(old) + index * 4096) & PTE_ADDR_MASK) | PTE_PR;
+}
+
+/** The 2 MB leaf PUNSMASH_IO writes back: PR, NextLevel 0, PTE 0's address field and bits 63:52. */
+export function mergedLeafFrom(pte0: bigint): bigint {
+  return pteHighBits(pte0) | (pte0 & PTE_ADDR_MASK) | PTE_PR;
+}
+
 /** The same entry with another NextLevel code (the unsmash turns PTE 0 into a 2 MB leaf). */
 export function withNextLevel(value: bigint, nextLevel: number): bigint {
   return (value & ~(PTE_NEXT_LEVEL_MASK << PTE_NEXT_LEVEL_SHIFT)) | (BigInt(nextLevel) << PTE_NEXT_LEVEL_SHIFT);

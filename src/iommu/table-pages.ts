@@ -157,3 +157,54 @@ export function forEachLeaf(memory: HostMemory, root: number, mode: number, cBit
     visit({ iova: BigInt(iova), level, entrySpa, pa, sizeLg2, read, write }),
   );
 }
+
+export interface DomainRoot extends TableRoot {
+  domainId: number;
+}
+
+/** One way a domain's tables reach a table page: the IOVA its entry 0 translates. */
+export interface TableReach {
+  domainId: number;
+  iovaBase: bigint;
+}
+
+/**
+ * Every domain whose tables reach page `pfn` as a table of `level`, with the IOVA
+ * of that table's entry 0 (the smash engine: which domains a level-2 entry serves,
+ * so it stalls them and drops their cached translations). Descends only down to
+ * `level`: the tables below it are never read.
+ */
+export function tableReaches(memory: HostMemory, domains: Iterable<DomainRoot>, cBit: number | null, pfn: number, level: number): TableReach[] {
+  const maskLo = addrMaskLo(cBit);
+  const maskHi = addrMaskHi(cBit);
+  const out: TableReach[] = [];
+  for (const d of domains) {
+    if (d.mode < level || d.mode > MAX_LEVEL) continue;
+    const stack: Array<{ spa: number; level: number; iova: bigint }> = [{ spa: d.root, level: d.mode, iova: 0n }];
+    const seen = new Set<number>();
+    while (stack.length > 0) {
+      const t = stack.pop() as { spa: number; level: number; iova: bigint };
+      const tpfn = Math.floor(t.spa / PAGE_BYTES);
+      if (t.level === level) {
+        if (tpfn === pfn) out.push({ domainId: d.domainId, iovaBase: t.iova });
+        continue;
+      }
+      if (seen.has(tpfn) || !memory.contains(t.spa, PAGE_BYTES)) continue;
+      seen.add(tpfn);
+      const view = memory.pageHalves(tpfn);
+      if (view === undefined) continue;
+      const n = entriesAt(t.level);
+      const span = BigInt(levelDefaultSizeLg2(t.level));
+      for (let i = 0; i < n; i++) {
+        const lo = view[2 * i] as number;
+        if (!ptePresentLo(lo)) continue;
+        const nextLevel = pteNextLevelLo(lo);
+        if (nextLevel === NL_DEFAULT_LEAF || nextLevel === NL_SIZED_LEAF || nextLevel >= t.level || nextLevel < level) continue;
+        const hi = view[2 * i + 1] as number;
+        // A pointer that skips levels: the IOVA bits of the skipped levels are 0.
+        stack.push({ spa: pteAddressMasked(lo, hi, maskLo, maskHi), level: nextLevel, iova: t.iova + (BigInt(i) << span) });
+      }
+    }
+  }
+  return out;
+}

@@ -5,9 +5,10 @@
  * BAD_DOCUMENT error naming the scenario key (the machine is then discarded).
  */
 import type { Machine } from './machine.js';
+import { tmpmConfigOf } from './machine.js';
 import type { Scenario } from './scenario.js';
 import { encodeDte } from '../iommu/dte.js';
-import { validateStallModel } from '../firmware/stall-model.js';
+import { validateStallModel } from '../tmpm/stall-model.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { rmpRcName, RMP_RC } from '../rmp/return-codes.js';
 import { toHex } from '../util/hex.js';
@@ -48,10 +49,11 @@ export function buildScenario(m: Machine, s: Scenario): void {
   } catch (e) {
     fail('stallModel', e instanceof Error ? e.message : String(e));
   }
-  m.firmware.setState({ ...m.firmware.getState(), stallModel: s.stallModel });
+  m.tmpm.setStallModel(s.stallModel);
+  m.tmpm.config = tmpmConfigOf(s);
 
   s.guests.forEach((g, gi) => {
-    m.guests.add(g.asid, g.ranges.map((r) => ({ gpa: r.gpa, spa: r.spa, length: r.length })));
+    m.guests.add(g.asid, g.ranges.map((r) => ({ gpa: r.gpa, spa: r.spa, length: r.length })), contextPage(m));
     g.ranges.forEach((r, ri) => {
       // The pool at the top of memory holds page tables and the device table.
       if (r.spa + r.length > m.pool.baseSpa) {
@@ -84,6 +86,8 @@ export function buildScenario(m: Machine, s: Scenario): void {
   // Devices sharing a domain share its tables: the first one allocates the root.
   const roots = new Map<number, number>();
   s.devices.forEach((d, di) => {
+    if (d.deviceId === s.tmpm.deviceId) fail(`devices[${di}].deviceId`, `${toHex(d.deviceId)} is the TMPM engine's requester ID (tmpm.deviceId); fix: use another device ID or move the engine`);
+    if (d.domainId === s.tmpm.domainId) fail(`devices[${di}].domainId`, `domain ${d.domainId} is the TMPM engine's own domain (tmpm.domainId); fix: use another domain ID or move the engine's`);
     let root = roots.get(d.domainId);
     if (root === undefined) {
       root = m.pool.alloc(1);
@@ -104,6 +108,8 @@ export function buildScenario(m: Machine, s: Scenario): void {
     });
   });
 
+  buildTmpm(m, s);
+
   s.streams.forEach((st, si) => {
     try {
       m.dma.startStream({ ...st });
@@ -111,6 +117,37 @@ export function buildScenario(m: Machine, s: Scenario): void {
       fail(`streams[${si}]`, e instanceof Error ? e.message : String(e));
     }
   });
+}
+
+/**
+ * A guest's context page: a pool page the firmware owns, RMP Assigned 1, Immutable
+ * 1, ASID 0 (DESIGN.md "Guests"); PSMASH_IO names the guest by it.
+ */
+function contextPage(m: Machine): number {
+  const spa = m.pool.alloc(1);
+  const rc = m.rmp.rmpUpdate(spa, { assigned: true, pageSize: '4K', asid: 0, gpa: 0, immutable: true });
+  if (rc !== RMP_RC.SUCCESS) fail('guests', `RMPUPDATE of the guest context page ${toHex(spa)} returned ${rmpRcName(rc)}`);
+  return spa;
+}
+
+/**
+ * The TMPM's own device: a DTE (mode 3, an empty root) in its own domain, which a
+ * driver maps entries' pages into under pdeAccess iommu. With `initialised`, the
+ * ring as AMD's driver places it: the first 4 KB of a 2 MB-aligned allocation,
+ * Hypervisor-Fixed in the RMP, one page (256 entries), INIT applied.
+ */
+function buildTmpm(m: Machine, s: Scenario): void {
+  const root = m.pool.alloc(1);
+  m.iommu.setDte(s.tmpm.deviceId, encodeDte({ valid: true, translationValid: true, mode: 3, root, read: true, write: true, domainId: s.tmpm.domainId }));
+  if (!s.tmpm.initialised) return;
+  const ring = m.pool.alloc(1, REGION);
+  const rc = m.rmp.rmpUpdate(ring, { assigned: false, pageSize: '4K', immutable: true });
+  if (rc !== RMP_RC.SUCCESS) fail('tmpm', `RMPUPDATE of the ring page ${toHex(ring)} (Hypervisor-Fixed) returned ${rmpRcName(rc)}`);
+  try {
+    m.tmpm.bringUp(ring, 1);
+  } catch (e) {
+    fail('tmpm', e instanceof Error ? e.message : String(e));
+  }
 }
 
 function assign(m: Machine, key: string, spa: number, pageSize: '2M' | '4K', asid: number, gpa: number, immutable: boolean, validated: boolean): void {

@@ -1,10 +1,11 @@
 /**
  * The platform's event bus (DESIGN.md "events.subscribe"): topics fw (command,
- * params, result), stall (begin and end), iommu (each logged event), rmp (each
+ * params, result), tmpm (each TMPM command, control write and interrupt), stall
+ * (begin and end), iommu (each logged event), rmp (each
  * change), dma (non-ok outcomes). Listeners run synchronously, so the notifications
  * a call causes are sent before its response.
  */
-export const EVENT_TOPICS = ['fw', 'stall', 'iommu', 'rmp', 'dma'] as const;
+export const EVENT_TOPICS = ['fw', 'tmpm', 'stall', 'iommu', 'rmp', 'dma'] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 
 export type EventListener = (topic: EventTopic, atNs: number, data: Record<string, unknown>) => void;

@@ -46,8 +46,20 @@ export interface FaultInjectorState {
 /** Instructions whose `rc` an injected `status` sets. */
 export const INSTRUCTION_METHODS = ['rmp.update', 'rmp.psmash', 'guest.pvalidate'] as const;
 
+/**
+ * TMPM commands a rule can name (`tmpm.PSMASH_IO`): the rule applies however the
+ * command reaches the engine (the ring or a convenience method), and an injected
+ * status is written as the engine's. The command runs inside the engine, so only
+ * `status` and `delayNs` apply to it.
+ */
+export const TMPM_COMMAND_TARGETS = ['tmpm.GET_CAPABILITIES', 'tmpm.NOOP', 'tmpm.PSMASH_IO', 'tmpm.PUNSMASH_IO'] as const;
+
+export function isCommandTarget(method: string): boolean {
+  return (TMPM_COMMAND_TARGETS as readonly string[]).includes(method);
+}
+
 export function acceptsStatus(method: string): boolean {
-  return method.startsWith('fw.') || (INSTRUCTION_METHODS as readonly string[]).includes(method);
+  return method.startsWith('fw.') || (INSTRUCTION_METHODS as readonly string[]).includes(method) || isCommandTarget(method);
 }
 
 export class FaultInjector {
@@ -59,7 +71,10 @@ export class FaultInjector {
   add(spec: FaultRuleSpec): string {
     if (spec.method.startsWith('fault.')) throw invalidArgument(`fault.* methods cannot be targeted (method ${spec.method})`);
     if (spec.status !== undefined && !acceptsStatus(spec.method)) {
-      throw invalidArgument(`status can only be injected into fw.* methods and instructions (${INSTRUCTION_METHODS.join(', ')}), not ${spec.method}; use rpcError`);
+      throw invalidArgument(`status can only be injected into fw.* methods, instructions (${INSTRUCTION_METHODS.join(', ')}) and TMPM commands (${TMPM_COMMAND_TARGETS.join(', ')}), not ${spec.method}; use rpcError`);
+    }
+    if (isCommandTarget(spec.method) && (spec.rpcError !== undefined || spec.delayMs !== undefined || spec.close !== undefined)) {
+      throw invalidArgument(`${spec.method} runs inside the TMPM engine: only status and delayNs apply to it; to fail the JSON-RPC call, target tmpm.submit, tmpm.psmashIo or tmpm.punsmashIo`);
     }
     if (spec.status !== undefined && spec.rpcError !== undefined) throw invalidArgument('give status or rpcError, not both');
     if (spec.rpcError !== undefined && (spec.rpcError.code === 0 || !Number.isInteger(spec.rpcError.code))) {
@@ -94,6 +109,13 @@ export class FaultInjector {
       }
     }
     return decision;
+  }
+
+  /** A TMPM command reaching the engine: the rules for `tmpm.NAME` that fire, if any. */
+  commandFault(name: string): { status?: number; delayNs: number; faultIds: string[] } | null {
+    const d = this.onCall(`tmpm.${name}`);
+    if (d === null) return null;
+    return { ...(d.status !== undefined ? { status: d.status } : {}), delayNs: d.delayNs, faultIds: d.faultIds };
   }
 
   list(): FaultRule[] {

@@ -12,7 +12,8 @@ import { RmpTable } from '../rmp/rmp-table.js';
 import { Iommu } from '../iommu/iommu.js';
 import { DmaEngine } from '../dma/dma-engine.js';
 import { Firmware } from '../firmware/firmware.js';
-import { SmashEngine } from '../firmware/smash-engine.js';
+import { PsmashIo } from '../tmpm/psmash-io.js';
+import { TmpmEngine, DEFAULT_TMPM_CONFIG, type TmpmConfig } from '../tmpm/tmpm-engine.js';
 import { SeededRng } from '../util/rng.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { GuestTable } from '../firmware/guests.js';
@@ -59,6 +60,12 @@ export function settingsOf(s: Scenario, cBit: number | null = s.cBit): MachineSe
   };
 }
 
+/** The engine settings of a scenario's `tmpm` section (without `initialised`, a build step). */
+export function tmpmConfigOf(s: Scenario): TmpmConfig {
+  const { initialised: _initialised, ...config } = s.tmpm;
+  return { ...DEFAULT_TMPM_CONFIG, ...config };
+}
+
 /**
  * The page pool's window: the top of host memory, 1/16 of it, between 4 MiB and
  * 1 GiB, 2 MiB aligned. Guest memory in scenarios must stay below it.
@@ -80,7 +87,7 @@ export class Machine {
   readonly iommu: Iommu;
   readonly guests = new GuestTable();
   readonly firmware: Firmware;
-  readonly smash: SmashEngine;
+  readonly tmpm: TmpmEngine;
   readonly dma: DmaEngine;
   readonly faults: FaultInjector;
   private driver: RealtimeDriver | undefined;
@@ -99,8 +106,22 @@ export class Machine {
     this.firmware = new Firmware(this.memory, this.rmp, this.guests, this.clock, bus);
     const port = new PlatformDmaPort(this.iommu, this.rmp, this.firmware, this.clock, settings.timing, () => this.settings.rmpSizeRule);
     this.dma = new DmaEngine({ clock: this.clock, rng: this.rng, port, serviceNs: settings.serviceNs });
-    this.smash = new SmashEngine(this.firmware, this.memory, this.rmp, this.iommu, this.dma, this.clock, this.rng, bus, settings.cBit);
     this.faults = new FaultInjector(this.rng);
+    const psmashIo = new PsmashIo({
+      memory: this.memory,
+      rmp: this.rmp,
+      iommu: this.iommu,
+      dma: this.dma,
+      guests: this.guests,
+      clock: this.clock,
+      rng: this.rng,
+      cBit: settings.cBit,
+      snpInitialized: () => this.firmware.snpInitialized,
+      stallModel: () => this.tmpm.stallModel,
+      engineDeviceId: () => this.tmpm.config.deviceId,
+      pdeAccess: () => this.tmpm.config.pdeAccess,
+    });
+    this.tmpm = new TmpmEngine(this.memory, this.rmp, this.clock, psmashIo, bus, settings.cBit, () => this.firmware.snpInitialized, (name) => this.faults.commandFault(name));
     this.wireEvents();
   }
 

@@ -13,14 +13,17 @@ import type { RngState } from '../util/rng.js';
 import type { PagePoolState } from '../memory/page-pool.js';
 import { PAGE_BYTES, WORDS_PER_PAGE } from '../memory/host-memory.js';
 import type { FirmwareState } from '../firmware/firmware.js';
-import { validateStallModel } from '../firmware/stall-model.js';
+import { validateStallModel } from '../tmpm/stall-model.js';
+import type { TmpmState } from '../tmpm/tmpm-engine.js';
+import { checkTmpmState } from '../tmpm/tmpm-state.js';
 import type { Guest } from '../firmware/guests.js';
 import type { FaultInjectorState } from './fault-injector.js';
 import type { EventBus } from './event-bus.js';
 import { Machine, MAX_ADVANCE_LIMIT_NS, type MachineSettings } from './machine.js';
 
 export const STATE_FORMAT = 'smash-emu-state';
-export const STATE_VERSION = 1;
+/** 2: the TMPM engine (`tmpm`), guest context pages, the stall model moved to the engine. */
+export const STATE_VERSION = 2;
 
 /** A backed page: its PFN and its non-zero words as [index, "0x..."] pairs. */
 export type PageDoc = [number, Array<[number, string]>];
@@ -38,6 +41,7 @@ export interface PlatformState {
   iommu: unknown;
   guests: Guest[];
   firmware: FirmwareState;
+  tmpm: TmpmState;
   dma: unknown;
   faults: FaultInjectorState;
 }
@@ -65,6 +69,7 @@ export function dumpMachine(m: Machine, scenarioName: string): PlatformState {
     iommu: m.iommu.getState(),
     guests: m.guests.getState(),
     firmware: m.firmware.getState(),
+    tmpm: m.tmpm.getState(),
     dma: m.dma.getState(),
     faults: m.faults.getState(),
   };
@@ -86,8 +91,10 @@ export function loadMachine(doc: unknown, bus: EventBus, wall: WallClock | undef
     for (const g of m.guests.list()) {
       for (const r of g.ranges) if (r.spa + r.length > m.pool.baseSpa) throw bad(`guest ${g.asid} has a range beyond memory or inside the page pool`);
     }
-    validateStallModel(s.firmware.stallModel);
     m.firmware.setState(s.firmware);
+    const tmpm = checkTmpmState(s.tmpm, s.settings.memoryBytes);
+    validateStallModel(tmpm.stallModel);
+    m.tmpm.setState(tmpm);
     m.faults.setState(s.faults);
     if (m.faults.list().some((r) => (r.delayNs ?? 0) > s.settings.maxAdvanceNs)) throw bad('a fault rule delays by more than settings.maxAdvanceNs');
     m.dma.setState(s.dma);
@@ -113,7 +120,7 @@ function checkEnvelope(doc: unknown): PlatformState {
   const d = doc as Record<string, unknown>;
   if (d['format'] !== STATE_FORMAT) throw bad(`format must be "${STATE_FORMAT}"`);
   if (d['version'] !== STATE_VERSION) throw bad(`version ${JSON.stringify(d['version'])} is not supported (this build reads version ${STATE_VERSION})`);
-  for (const key of ['settings', 'clock', 'memory', 'pool', 'rmp', 'iommu', 'firmware', 'dma', 'faults']) {
+  for (const key of ['settings', 'clock', 'memory', 'pool', 'rmp', 'iommu', 'firmware', 'tmpm', 'dma', 'faults']) {
     if (typeof d[key] !== 'object' || d[key] === null) throw bad(`${key} is missing`);
   }
   const st = d['settings'] as Record<string, unknown>;

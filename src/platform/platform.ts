@@ -11,8 +11,8 @@ import { PAGE_BYTES } from '../memory/host-memory.js';
 import { rmpRcName } from '../rmp/return-codes.js';
 import type { RmpPageSize } from '../rmp/rmp-entry.js';
 import { NPF_ERROR } from '../rmp/return-codes.js';
-import type { StallModelPatch } from '../firmware/stall-model.js';
-import type { SmashParams, UnsmashParams } from '../firmware/smash-engine.js';
+import type { StallModelPatch } from '../tmpm/stall-model.js';
+import { tmpmGetCapabilities, tmpmPreparePsmash, tmpmPsmashIo, tmpmPunsmashIo, tmpmSubmit, type PsmashIoParams } from './platform-tmpm.js';
 import { decodeDte, encodeDte } from '../iommu/dte.js';
 import { pteAddressField, withAddress } from '../iommu/pte.js';
 import { toHex } from '../util/hex.js';
@@ -107,6 +107,16 @@ export class Platform {
         cBit: s.cBit,
         poolBaseSpa: BigInt(m.pool.baseSpa),
         poolEndSpa: BigInt(m.pool.endSpa),
+      },
+      guests: m.guests.list().map((g) => ({ asid: g.asid, gctxSpa: g.gctxSpa >= 0 ? BigInt(g.gctxSpa) : null })),
+      tmpm: {
+        deviceId: m.tmpm.config.deviceId,
+        domainId: m.tmpm.config.domainId,
+        pdeAccess: m.tmpm.config.pdeAccess,
+        initialised: m.tmpm.isInitialised,
+        ringSpa: m.tmpm.isInitialised ? BigInt(m.tmpm.ringSpa) : null,
+        ringEntries: m.tmpm.ringEntries,
+        punsmashCommand: m.tmpm.config.punsmashCommand,
       },
     };
   }
@@ -217,7 +227,8 @@ export class Platform {
   }
 
   rmpUpdate(spa: number, p: { assigned: boolean; pageSize: RmpPageSize; asid?: number; gpa?: number; immutable?: boolean }) {
-    const input = p.assigned ? { assigned: true, pageSize: p.pageSize, asid: p.asid ?? 0, gpa: p.gpa ?? 0, immutable: p.immutable ?? false } : { assigned: false, pageSize: p.pageSize };
+    // `immutable: true` with `assigned: false` makes a Hypervisor-Fixed 4 KB page (the TMPM ring's).
+    const input = p.assigned ? { assigned: true, pageSize: p.pageSize, asid: p.asid ?? 0, gpa: p.gpa ?? 0, immutable: p.immutable ?? false } : { assigned: false, pageSize: p.pageSize, immutable: p.immutable ?? false };
     return rc(this.machine.rmp.rmpUpdate(spa, input));
   }
 
@@ -253,20 +264,42 @@ export class Platform {
   fwTdiUnbind(deviceId: number) {
     return this.machine.firmware.tdiUnbind(deviceId);
   }
-  fwSmashIopde(p: SmashParams) {
-    return this.machine.smash.smashIopde(p);
-  }
-  fwUnsmashIopde(p: UnsmashParams) {
-    return this.machine.smash.unsmashIopde(p);
-  }
   fwPageUnsmash(spa: number) {
     return this.machine.firmware.pageUnsmash(spa);
   }
-  fwGetStallModel() {
-    return this.machine.firmware.getStallModel();
+
+  // ---- tmpm.* (the smash engine: AMD's TMPM) ---------------------------------------
+
+  tmpmReadReg(offset: number) {
+    return { offset, value: this.machine.tmpm.readReg(offset) };
   }
-  fwSetStallModel(patch: StallModelPatch) {
-    return this.machine.firmware.setStallModel(patch);
+  tmpmWriteReg(offset: number, value: number) {
+    this.machine.tmpm.writeReg(offset, value);
+    return { ok: true as const };
+  }
+  tmpmRegs() {
+    return this.machine.tmpm.regsView();
+  }
+  tmpmSubmit(p: { command: number; listSpa: bigint; pages?: number }) {
+    return tmpmSubmit(this.machine, p.command, p.listSpa, p.pages ?? 0);
+  }
+  tmpmPsmashIo(p: PsmashIoParams) {
+    return tmpmPsmashIo(this.machine, p);
+  }
+  tmpmPunsmashIo(p: Omit<PsmashIoParams, 'smashHpteSpa'>) {
+    return tmpmPunsmashIo(this.machine, p);
+  }
+  tmpmPreparePsmash(domainId: number, iova: bigint) {
+    return tmpmPreparePsmash(this.machine, domainId, iova);
+  }
+  tmpmGetCapabilities() {
+    return tmpmGetCapabilities(this.machine);
+  }
+  tmpmGetStallModel() {
+    return this.machine.tmpm.getStallModel();
+  }
+  tmpmSetStallModel(patch: StallModelPatch) {
+    return this.machine.tmpm.setStallModel(patch);
   }
 
   // ---- iommu.* -----------------------------------------------------------
@@ -320,28 +353,6 @@ export class Platform {
   iommuUnmap(p: { domainId: number; iova: bigint; length: number }) {
     const r = this.machine.iommu.unmap(p.domainId, p.iova, p.length);
     return { ok: true as const, unmapped: BigInt(r.unmappedBytes) };
-  }
-
-  /**
-   * What a VMM does before fw.smashIopde: find the IOPDE for `iova` in the domain's
-   * tables and fill a fresh pool page with the 512 PTEs the firmware expects.
-   */
-  iommuPrepareSmash(domainId: number, iova: bigint) {
-    const m = this.machine;
-    const domain = m.iommu.deviceTable.domains().get(domainId);
-    if (domain === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no valid DTE carries domain ${domainId}`, { domainId });
-    if (iova % 0x20_0000n !== 0n) throw invalidArgument('iova must be 2 MB aligned', { path: ['iova'] });
-    const w = m.iommu.walk(domain.devices[0] as number, iova, false);
-    const step = w.steps.find((s) => s.level === 2);
-    if (step === undefined || !w.ok || w.leafLevel !== 2 || w.sizeLg2 !== 21) {
-      throw invalidArgument(`iova ${toHex(iova)} of domain ${domainId} is not mapped by a present 2 MB leaf (NextLevel 0)`, { path: ['iova'] });
-    }
-    const tableSpa = m.pool.alloc(1);
-    const base = pteAddressField(step.value);
-    const ptes: bigint[] = [];
-    for (let i = 0; i < 512; i++) ptes.push(withAddress(step.value, base + i * PAGE_BYTES));
-    m.memory.writeWords(tableSpa, ptes);
-    return { domainId, iova, iopdeSpa: BigInt(step.entrySpa), tableSpa: BigInt(tableSpa), iopde: step.value };
   }
 
   iommuIotlb(domainId?: number) {

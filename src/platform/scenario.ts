@@ -6,7 +6,8 @@
 import type { RmpSizeRule } from '../iommu/rmp-check.js';
 import type { MapRequest } from '../iommu/mapper.js';
 import type { StreamParams } from '../dma/dma-stream.js';
-import { DEFAULT_STALL_MODEL, type StallModel } from '../firmware/stall-model.js';
+import { DEFAULT_STALL_MODEL, type StallModel } from '../tmpm/stall-model.js';
+import { DEFAULT_TMPM_CONFIG, type TmpmConfig } from '../tmpm/tmpm-engine.js';
 
 /** The stall model a scenario starts with (DESIGN.md "Stall model"). */
 export type ScenarioStallModel = StallModel;
@@ -55,6 +56,16 @@ export interface ScenarioRmpUpdate {
   validated: boolean;
 }
 
+/**
+ * The TMPM engine (DESIGN.md "The smash engine is AMD's TMPM"): its settings and
+ * whether the builder brings it up as the host driver would (a ring in a
+ * Hypervisor-Fixed 2 MB-aligned pool page, INIT applied), or leaves it for the
+ * client's own driver.
+ */
+export interface ScenarioTmpm extends TmpmConfig {
+  initialised: boolean;
+}
+
 /** A DMA stream the builder starts (dma.startStream, every field given). */
 export type ScenarioStream = Required<StreamParams>;
 
@@ -75,6 +86,7 @@ export interface Scenario {
   rmpUpdates: ScenarioRmpUpdate[];
   devices: ScenarioDevice[];
   stallModel: ScenarioStallModel;
+  tmpm: ScenarioTmpm;
   streams: ScenarioStream[];
 }
 
@@ -87,8 +99,10 @@ const MiB = 2 ** 20;
  * with 1 GiB private at GPA 0 backed by SPA 0x100000000, assigned as validated 2 MB
  * pages; device 0x0100 bound to ASID 1 in domain 1, IOVA 0-1 GiB mapped with 2 MB
  * leaves; untrusted device 0x0200 in domain 2, IOVA 0-64 MiB mapped with 4 KB
- * leaves to a hypervisor buffer at SPA 0x80000000; both DTEs mode 3; no stream;
- * virtual clock; seed 1.
+ * leaves to a hypervisor buffer at SPA 0x80000000; both DTEs mode 3; the guest's
+ * context page and the TMPM (device 0x00A0, initialised, its ring in a
+ * Hypervisor-Fixed 2 MB-aligned page) placed by the builder; no stream; virtual
+ * clock; seed 1.
  */
 export const DEFAULT_SCENARIO: Scenario = {
   name: 'default',
@@ -119,5 +133,6 @@ export const DEFAULT_SCENARIO: Scenario = {
     },
   ],
   stallModel: DEFAULT_STALL_MODEL,
+  tmpm: { ...DEFAULT_TMPM_CONFIG, initialised: true },
   streams: [],
 };

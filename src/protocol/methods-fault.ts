@@ -5,7 +5,7 @@
  */
 import * as z from 'zod';
 import { EVENT_TOPICS } from '../platform/event-bus.js';
-import { INSTRUCTION_METHODS, acceptsStatus } from '../platform/fault-injector.js';
+import { INSTRUCTION_METHODS, TMPM_COMMAND_TARGETS, acceptsStatus, isCommandTarget } from '../platform/fault-injector.js';
 import { method } from './method-spec.js';
 import { intRange, noParams, ns, okResult, opaqueId } from './wire.js';
 
@@ -28,12 +28,12 @@ export function faultMethods<const T extends readonly [string, ...string[]]>(tar
         return 'is not a method of this server; fix: use a name rpc.discover lists';
       },
     })
-    .describe('the method to fault (any but fault.*)');
+    .describe(`the method to fault (any but fault.*), or a TMPM command (${TMPM_COMMAND_TARGETS.join(', ')}) however it reaches the engine`);
 
   const addParams = z
     .strictObject({
       method: targetMethod,
-      status: intRange(0, 0xffff_ffff).exactOptional().describe(`replace the call's outcome: firmware status for fw.*, rc for ${INSTRUCTION_METHODS.join(', ')}`),
+      status: intRange(0, 0xffff_ffff).exactOptional().describe(`replace the call's outcome: firmware status for fw.*, rc for ${INSTRUCTION_METHODS.join(', ')}, the TMPM status (written as the engine's) for tmpm.COMMAND targets`),
       rpcError: z
         .strictObject({
           code: z.int(err0()).refine((c) => c !== 0, 'must be a non-zero integer (JSON-RPC error codes are never 0)'),
@@ -42,8 +42,8 @@ export function faultMethods<const T extends readonly [string, ...string[]]>(tar
         })
         .exactOptional()
         .describe('answer the call with this JSON-RPC error instead'),
-      delayNs: ns('virtual time added before the call runs (at most maxAdvanceNs); a fw.* command waits inside the firmware queue, so it is under way meanwhile').exactOptional(),
-      delayMs: intRange(0, 600_000).exactOptional().describe('wall-clock wait before the call runs, ms; a fw.* command waits inside the firmware queue (a second smash of its region gets IN_USE meanwhile)'),
+      delayNs: ns('virtual time added before the call runs (at most maxAdvanceNs); a fw.* command waits inside the firmware queue, so it is under way meanwhile; a TMPM command takes this much longer').exactOptional(),
+      delayMs: intRange(0, 600_000).exactOptional().describe('wall-clock wait before the call runs, ms; a fw.* command waits inside the firmware queue'),
       close: z.boolean().exactOptional().describe('close the connection after the response'),
       nth: intRange(1, Number.MAX_SAFE_INTEGER).exactOptional().describe('first call (1-based) the rule fires on; default 1'),
       times: intRange(1, Number.MAX_SAFE_INTEGER).exactOptional().describe('how many times it fires; default 1 (with probability: unlimited)'),
@@ -56,7 +56,10 @@ export function faultMethods<const T extends readonly [string, ...string[]]>(tar
       }
       if (p.status !== undefined && p.rpcError !== undefined) issue('rpcError', 'give status or rpcError, not both');
       if (p.status !== undefined && !acceptsStatus(p.method)) {
-        issue('status', `applies to fw.* methods and instructions (${INSTRUCTION_METHODS.join(', ')}) only; fix: use rpcError for ${p.method}`);
+        issue('status', `applies to fw.* methods, instructions (${INSTRUCTION_METHODS.join(', ')}) and TMPM commands (${TMPM_COMMAND_TARGETS.join(', ')}) only; fix: use rpcError for ${p.method}`);
+      }
+      if (isCommandTarget(p.method) && (p.rpcError !== undefined || p.delayMs !== undefined || p.close !== undefined)) {
+        issue('method', `${p.method} runs inside the TMPM engine: only status and delayNs apply; fix: target tmpm.psmashIo, tmpm.punsmashIo or tmpm.submit to fail the JSON-RPC call`);
       }
       return p;
     });
@@ -65,13 +68,13 @@ export function faultMethods<const T extends readonly [string, ...string[]]>(tar
     'fault.add': method({
       summary: 'Inject a fault into a method',
       description:
-        'Fires on call nth (1-based, default 1) and the times - 1 calls after it (default 1), or with probability on each call from nth on (at most times times when given). status or rpcError replaces the call; delayNs advances virtual time, delayMs waits on the wall clock; close closes the connection. Needs at least one effect.',
+        'Fires on call nth (1-based, default 1) and the times - 1 calls after it (default 1), or with probability on each call from nth on (at most times times when given). status or rpcError replaces the call (a tmpm.COMMAND target: the engine writes the injected status to the ring entry and the gctx word); delayNs advances virtual time, delayMs waits on the wall clock; close closes the connection. Needs at least one effect.',
       params: addParams,
       result: z.looseObject({ faultId: z.string().describe('opaque id') }),
       examples: [
         {
-          name: 'the next fw.smashIopde returns IN_USE',
-          params: { method: 'fw.smashIopde', status: 0x3a },
+          name: 'the next PSMASH_IO the engine runs reports RESOURCE_NOT_AVAILABLE',
+          params: { method: 'tmpm.PSMASH_IO', status: 0x17 },
           result: { faultId: 'f1' },
           vary: ['faultId'],
         },

@@ -224,14 +224,6 @@ export const IOMMU_METHODS = {
     result: z.looseObject({ ok: z.literal(true), unmapped: hexOut.describe('bytes unmapped (may exceed length: whole leaves)') }),
   }),
 
-  'iommu.prepareSmash': method({
-    summary: 'Prepare the arguments of fw.smashIopde for a 2 MB region, as a VMM would',
-    description:
-      'A convenience for shells and harnesses: walks the domain\'s tables to the level-2 entry for iova (it must be a present 2 MB leaf, else -32602), allocates a page from the pool (mem.alloc) and fills it with the 512 PTEs the firmware expects (the IOPDE with its address advanced by i x 4 KB). The result is fw.smashIopde\'s params; the table page is the caller\'s (fw.unsmashIopde returns it; mem.free it).',
-    params: z.strictObject({ domainId, iova: hex64('0x200000').describe('IOVA of the 2 MB region (2 MB aligned)') }),
-    result: z.looseObject({ domainId: z.int(), iova: hexOut, iopdeSpa: hexOut.describe('SPA of the level-2 entry'), tableSpa: hexOut.describe('SPA of the filled table page'), iopde: hexOut.describe('the IOPDE value now') }),
-  }),
-
   'iommu.iotlb': method({
     summary: 'List cached translations',
     description: 'Every IOTLB entry (stale ones too), optionally of one domain. emu.audit reports the stale ones.',

@@ -17,13 +17,17 @@ import { EVENTS_METHODS, NOTIFICATIONS, faultMethods } from './methods-fault.js'
 import { FW_METHODS } from './methods-fw.js';
 import { IOMMU_METHODS } from './methods-iommu.js';
 import { MEM_METHODS } from './methods-mem.js';
+import { TMPM_METHODS } from './methods-tmpm.js';
+import { TMPM_COMMAND_TARGETS } from '../platform/fault-injector.js';
 
-const TARGETABLE = { ...EMU_METHODS, ...MEM_METHODS, ...FW_METHODS, ...IOMMU_METHODS, ...DMA_METHODS, ...EVENTS_METHODS } as const;
+const TARGETABLE = { ...EMU_METHODS, ...MEM_METHODS, ...FW_METHODS, ...TMPM_METHODS, ...IOMMU_METHODS, ...DMA_METHODS, ...EVENTS_METHODS } as const;
 type TargetableName = keyof typeof TARGETABLE & string;
+type FaultTarget = TargetableName | (typeof TMPM_COMMAND_TARGETS)[number];
 
 export const METHODS = {
   ...TARGETABLE,
-  ...faultMethods(Object.keys(TARGETABLE) as [TargetableName, ...TargetableName[]]),
+  // fault.add may also name a TMPM command (tmpm.PSMASH_IO): it applies however the command reaches the engine.
+  ...faultMethods([...Object.keys(TARGETABLE), ...TMPM_COMMAND_TARGETS] as [FaultTarget, ...FaultTarget[]]),
 } as const;
 
 export { NOTIFICATIONS };

@@ -101,6 +101,26 @@ const stallModelDoc = z.strictObject({
   completionTimeoutNs: ns('completion timeout of a held request').default(DEFAULT_STALL_MODEL.completionTimeoutNs),
 });
 
+const T = DEFAULT_SCENARIO.tmpm;
+const tmpmDoc = z
+  .strictObject({
+    initialised: z.boolean().default(T.initialised).describe('bring the engine up as the host driver would (ring in a Hypervisor-Fixed 2 MB-aligned pool page, INIT applied); false leaves it to the client\'s driver'),
+    deviceId: intRange(0, 0xffff).default(T.deviceId).describe("the engine's requester ID (its DTE, its IO_PAGE_FAULTs); default 0x00A0"),
+    domainId: intRange(0, 0xffff).default(T.domainId).describe("the IOMMU domain of the engine's DTE"),
+    pdeAccess: z.enum(['direct', 'iommu']).default(T.pdeAccess).describe('how the engine reads and writes src_hpmd_paddr: directly, or by DMA through its own DTE (a failed translation is MEM_ABORTED)'),
+    ctlNs: ns('latency of an RBCTL write before STATUS.TOGGLE flips').max(1_000_000_000, 'must be at most 1 s').default(T.ctlNs),
+    commandNs: ns('run time of GET_CAPABILITIES, NOOP and a refused command').max(1_000_000_000, 'must be at most 1 s').default(T.commandNs),
+    psmash: z.boolean().default(T.psmash).describe('support_reg bit 6: PSMASH_IO offered'),
+    punsmash: z.boolean().default(T.punsmash).describe('support_reg bit 7: PUNSMASH_IO offered'),
+    punsmashCommand: intRange(0x02, 0xff)
+      .refine((n) => n !== 0x05, 'must differ from PSMASH_IO (0x05)')
+      .default(T.punsmashCommand)
+      .describe('our number for PUNSMASH_IO (the real one is not public); not 0x00, 0x01 or 0x05'),
+    fwMajor: intRange(0, 0xff).default(T.fwMajor).describe('GET_CAPABILITIES fw_reg bits 31:24'),
+    fwMinor: intRange(0, 0xff).default(T.fwMinor).describe('GET_CAPABILITIES fw_reg bits 23:16'),
+  })
+  .prefault({});
+
 const scenarioShape = z.strictObject({
   name: z.string().min(1).max(200).default('custom').describe('a label shown by emu.info'),
   memoryBytes: hexAddr('0x1000000000', PAGE_2M)
@@ -127,6 +147,7 @@ const scenarioShape = z.strictObject({
   rmpUpdates: z.array(rmpUpdateDoc).default([]),
   devices: z.array(deviceDoc).default([]),
   stallModel: stallModelDoc.prefault({}),
+  tmpm: tmpmDoc.describe('the TMPM engine (the smash engine)'),
   streams: z.array(streamDoc).default([]),
 });
 
@@ -159,6 +180,7 @@ function toScenario(doc: ScenarioShape): Scenario {
       return device;
     }),
     stallModel: { ...doc.stallModel, jitter: { ...doc.stallModel.jitter } },
+    tmpm: { ...doc.tmpm },
     streams: doc.streams.map((s): ScenarioStream => ({ ...s })),
   };
 }

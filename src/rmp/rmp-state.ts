@@ -35,6 +35,8 @@ export interface RmpStateRecord {
 export interface RmpState {
   sizeBytes: number;
   entries: RmpStateRecord[];
+  /** Hypervisor-Fixed 4 KB pages (Assigned 0, Immutable 1), as page numbers; absent when none. */
+  fixed?: number[];
 }
 
 /**

@@ -136,6 +136,12 @@ function fillFlags(out: RmpEntryScratch, f: number): void {
 }
 
 export class RmpTable {
+  /**
+   * Hypervisor-Fixed 4 KB pages (Assigned 0, Immutable 1; hardware.md §1.2): few
+   * (the TMPM ring, firmware pages), kept beside the compact layout, whose detail
+   * records hold assigned entries only.
+   */
+  private fixedPfns = new Set<number>();
   readonly sizeBytes: number;
   readonly pageCount: number;
   onChange: ((change: RmpChange) => void) | undefined = undefined;
@@ -176,6 +182,8 @@ export class RmpTable {
     let flags = 0;
     let asid = 0;
     let gpaPfn = 0;
+    const fixed = !input.assigned && input.immutable === true;
+    if (fixed && large) return RMP_RC.FAIL_INPUT;
     if (input.assigned) {
       asid = input.asid ?? 0;
       const gpa = input.gpa ?? 0;
@@ -191,16 +199,17 @@ export class RmpTable {
       // F_DETAIL means some 4 KB entry is assigned; an immutable 4 KB entry is always
       // assigned, so FAIL_OVERLAP precedes it as DESIGN.md orders.
       if ((rf & F_DETAIL) !== 0) return RMP_RC.FAIL_OVERLAP;
-      if ((rf & F_IMMUTABLE) !== 0) return RMP_RC.FAIL_PERMISSION;
+      if ((rf & F_IMMUTABLE) !== 0 || this.hasFixedIn(region)) return RMP_RC.FAIL_PERMISSION;
       this.setRegion(region, flags | F_LARGE, asid, gpaPfn);
     } else {
       if ((rf & F_ASSIGNED_LARGE) === F_ASSIGNED_LARGE) return RMP_RC.FAIL_OVERLAP;
-      if ((this.pageFlags(pfn) & F_IMMUTABLE) !== 0) return RMP_RC.FAIL_PERMISSION;
+      if ((this.pageFlags(pfn) & F_IMMUTABLE) !== 0 || this.fixedPfns.has(pfn)) return RMP_RC.FAIL_PERMISSION;
       // Our choice (the hardware is not public): a 4 KB update inside an UNASSIGNED
       // 2 MB entry needs no PSMASH; the region becomes 512 unassigned 4 KB entries
       // and then this one is written.
       if ((rf & F_LARGE) !== 0) this.setRegion(region, 0, 0, 0);
       this.setPage(pfn, flags, asid, gpaPfn);
+      if (fixed) this.fixedPfns.add(pfn);
     }
     this.changed('rmpupdate', spa, input.pageSize);
     return RMP_RC.SUCCESS;
@@ -273,6 +282,10 @@ export class RmpTable {
     this.check2MInMemory(region, spa);
     const f = this.regionFlags(region);
     if ((f & F_LARGE) !== 0) return { ok: false, reason: 'already-2m', detail: `the RMP entry at ${toHex(spa)} is already a 2 MB entry` };
+    if (this.hasFixedIn(region)) {
+      const k = [...this.fixedPfns].filter((p) => Math.floor(p / REGION_PAGES) === region).sort((a, b) => a - b)[0] as number;
+      return { ok: false, reason: 'mismatch', index: k % REGION_PAGES, detail: `entry ${k % REGION_PAGES}: Hypervisor-Fixed (immutable)` };
+    }
     const d = this.chunks[region >>> 9]?.detail[region & 511];
     if (d === undefined) return { ok: true };
     const f0 = d.flags[0] as number;
@@ -327,8 +340,8 @@ export class RmpTable {
     out.entryPfn = pfn;
     out.pageSizeLg2 = 12;
     const d = (f & F_DETAIL) !== 0 ? (chunk as Chunk).detail[i] : undefined;
-    if (d === undefined) {
-      fillFlags(out, 0);
+    if (d === undefined || ((d.flags[low] as number) & F_ASSIGNED) === 0) {
+      fillFlags(out, this.fixedPfns.size !== 0 && this.fixedPfns.has(pfn) ? F_IMMUTABLE : 0);
       out.asid = 0;
       out.gpaPfn = 0;
     } else {
@@ -409,21 +422,42 @@ export class RmpTable {
 
   /** Runs of equal non-default entries (see RmpStateRecord); a 1 TiB guest of 2 MB pages is one record. */
   getState(): RmpState {
-    return encodeRmpState(this.sizeBytes, (visit) => this.forEachStoredEntry(visit));
+    const state = encodeRmpState(this.sizeBytes, (visit) => this.forEachStoredEntry(visit));
+    return this.fixedPfns.size === 0 ? state : { ...state, fixed: [...this.fixedPfns].sort((a, b) => a - b) };
+  }
+
+  /** True when region `region` (2 MB index) holds a Hypervisor-Fixed 4 KB page. */
+  private hasFixedIn(region: number): boolean {
+    if (this.fixedPfns.size === 0) return false;
+    for (const p of this.fixedPfns) if (Math.floor(p / REGION_PAGES) === region) return true;
+    return false;
   }
 
   /** Replaces the whole table; on any error throws BAD_DOCUMENT and leaves it unchanged. Not reported to onChange. */
   setState(state: unknown): void {
     const next = new RmpTable(this.sizeBytes);
-    decodeRmpState(state, this.sizeBytes, (run) => next.storeRun(run));
+    const { fixed, ...rest } = (typeof state === 'object' && state !== null ? state : {}) as { fixed?: unknown };
+    decodeRmpState(typeof state === 'object' && state !== null ? rest : state, this.sizeBytes, (run) => next.storeRun(run));
+    const fixedPfns = new Set<number>();
+    if (fixed !== undefined) {
+      if (!Array.isArray(fixed) || fixed.length > 1 << 16) throw new EmuError(ERROR_CODES.BAD_DOCUMENT, 'rmp.fixed must be an array of at most 65536 page numbers');
+      for (const p of fixed as unknown[]) {
+        if (!Number.isSafeInteger(p) || (p as number) < 0 || (p as number) >= this.pageCount) throw new EmuError(ERROR_CODES.BAD_DOCUMENT, `rmp.fixed: page ${JSON.stringify(p)} is outside memory`);
+        const pfn = p as number;
+        if (next.isAssigned(pfn) || next.authoritativePageSizeLg2(pfn) !== 12) throw new EmuError(ERROR_CODES.BAD_DOCUMENT, `rmp.fixed: page ${pfn} must be an unassigned 4 KB entry`);
+        fixedPfns.add(pfn);
+      }
+    }
     this.chunks = next.chunks;
     this.assignedPages = next.assignedPages;
+    this.fixedPfns = fixedPfns;
   }
 
   /** An independent copy (for snapshots); onChange is not copied. */
   clone(): RmpTable {
     const copy = new RmpTable(this.sizeBytes);
     copy.assignedPages = this.assignedPages;
+    copy.fixedPfns = new Set(this.fixedPfns);
     copy.chunks = this.chunks.map((c) =>
       c === undefined
         ? undefined

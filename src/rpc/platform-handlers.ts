@@ -54,11 +54,17 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock): Impls 
     'fw.shutdown': () => p.fwShutdown(),
     'fw.tdiBind': (q) => p.fwTdiBind(q.deviceId, q.asid),
     'fw.tdiUnbind': (q) => p.fwTdiUnbind(q.deviceId),
-    'fw.smashIopde': (q) => p.fwSmashIopde(q),
-    'fw.unsmashIopde': (q) => p.fwUnsmashIopde(q),
     'fw.pageUnsmash': (q) => p.fwPageUnsmash(q.spa),
-    'fw.getStallModel': () => p.fwGetStallModel(),
-    'fw.setStallModel': (q) => p.fwSetStallModel(q),
+    'tmpm.readReg': (q) => p.tmpmReadReg(q.offset),
+    'tmpm.writeReg': (q) => p.tmpmWriteReg(q.offset, q.value),
+    'tmpm.regs': () => p.tmpmRegs(),
+    'tmpm.submit': (q) => p.tmpmSubmit(q),
+    'tmpm.psmashIo': (q) => p.tmpmPsmashIo(q),
+    'tmpm.punsmashIo': (q) => p.tmpmPunsmashIo(q),
+    'tmpm.preparePsmash': (q) => p.tmpmPreparePsmash(q.domainId, q.iova),
+    'tmpm.getCapabilities': () => p.tmpmGetCapabilities(),
+    'tmpm.getStallModel': () => p.tmpmGetStallModel(),
+    'tmpm.setStallModel': (q) => p.tmpmSetStallModel(q),
     'iommu.setDte': (q) => p.iommuSetDte(q.deviceId, 'qwords' in q ? { qwords: q.qwords } : { fields: q.fields }),
     'iommu.readDte': (q) => p.iommuReadDte(q.deviceId),
     'iommu.walk': (q) => p.iommuWalk(q.deviceId, q.iova, q.write),
@@ -67,7 +73,6 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock): Impls 
     'iommu.map': (q) => p.iommuMap(q),
     'iommu.unmap': (q) => p.iommuUnmap(q),
     'iommu.iotlb': (q) => p.iommuIotlb(q.domainId),
-    'iommu.prepareSmash': (q) => p.iommuPrepareSmash(q.domainId, q.iova),
     'dma.issue': (q) => p.dmaIssue(q),
     'dma.startStream': (q) => p.dmaStartStream(q),
     'dma.stopStream': (q) => p.dmaStopStream(q.streamId),
@@ -92,7 +97,7 @@ export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Ma
   for (const name of Object.keys(METHODS) as MethodName[]) {
     const impl = table[name] as Impl<MethodName>;
     const faultable = !name.startsWith('fault.');
-    const outsideQueue = !name.startsWith('fw.') || name === 'fw.getStallModel' || name === 'fw.setStallModel' || name === 'fw.platformStatus';
+    const outsideQueue = !name.startsWith('fw.') || name === 'fw.platformStatus';
     // Not `async`: when no fault fires and the method's implementation is synchronous
     // (clock.now, rmp.read, most of the table), the result is returned as a plain value
     // and the transport answers without a microtask hop (issue 4: ~1 us a call at 32

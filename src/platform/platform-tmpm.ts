@@ -1,0 +1,145 @@
+/**
+ * The TMPM convenience methods (DESIGN.md "Convenience, the same path"): each
+ * builds what a driver would (a command page in a pool page, the PTE page as AMD's
+ * driver pre-fills it), submits it through the ring like any entry, and reads the
+ * statuses back from memory. Addresses in results are bigint (hex on the wire).
+ */
+import type { Machine } from './machine.js';
+import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
+import { toHex } from '../util/hex.js';
+import { smashPrefillPte } from '../iommu/pte.js';
+import {
+  CMD_PAGE_GCTX,
+  decodeCapabilities,
+  decodeGctxWord,
+  decodeVersionReg,
+  encodeCommandPage,
+  SUPPORT_PSMASH,
+  SUPPORT_PUNSMASH,
+  SUPPORT_RELOAD,
+  tmpmStatusName,
+  TMPM_COMMAND,
+  TMPM_STATUS,
+} from '../tmpm/commands.js';
+import type { EntryOutcome } from '../tmpm/tmpm-engine.js';
+
+export interface PsmashIoParams {
+  srcPgSpa: bigint;
+  smashHpteSpa: bigint;
+  srcHpmdSpa: bigint;
+  gctxSpa: bigint;
+}
+
+/** tmpm.submit: one entry through the ring. */
+export async function tmpmSubmit(m: Machine, command: number, listSpa: bigint, pages = 0) {
+  if (listSpa < 0n || listSpa >= 1n << 64n) throw invalidArgument('listSpa must be a 64-bit address', { path: ['listSpa'] });
+  const o = await m.tmpm.submitRaw(command, listSpa, pages);
+  return { status: o.status, statusName: o.statusName, index: o.index, commandName: o.commandName, startNs: o.startNs, endNs: o.endNs, ...(o.detail !== undefined ? { detail: o.detail } : {}) };
+}
+
+/** A command page in a fresh pool page; freed however the command ends. */
+async function withCommandPage<T>(m: Machine, qwords: bigint[], run: (listSpa: number) => Promise<T>): Promise<T> {
+  const listSpa = m.pool.alloc(1);
+  try {
+    m.memory.writeWords(listSpa, qwords);
+    return await run(listSpa);
+  } finally {
+    // The page may already be gone if the machine was replaced meanwhile.
+    if (m.pool.isAllocated(listSpa)) m.pool.release(listSpa, 1);
+  }
+}
+
+function smashResult(m: Machine, listSpa: number, o: EntryOutcome) {
+  const gctx = decodeGctxWord(m.memory.word(listSpa + CMD_PAGE_GCTX));
+  return {
+    status: o.status,
+    statusName: o.statusName,
+    subStatus: gctx.subStatus,
+    pteError: gctx.pteError,
+    pteSubError: gctx.pteSubError,
+    ...(o.detail !== undefined ? { detail: o.detail } : {}),
+    index: o.index,
+    stallNs: o.stallNs,
+    dmaHeld: o.dmaHeld,
+    startNs: o.startNs,
+    endNs: o.endNs,
+    gctxWord: m.memory.word(listSpa + CMD_PAGE_GCTX),
+  };
+}
+
+/** tmpm.psmashIo: PSMASH_IO with the four command-page fields as given. */
+export function tmpmPsmashIo(m: Machine, p: PsmashIoParams) {
+  const page = encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: p.smashHpteSpa, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa });
+  return withCommandPage(m, page, async (listSpa) => {
+    const o = await m.tmpm.submitRaw(TMPM_COMMAND.PSMASH_IO, BigInt(listSpa), 0);
+    return { ...smashResult(m, listSpa, o), rmpSmashed: o.rmpChanged };
+  });
+}
+
+/** tmpm.punsmashIo: PUNSMASH_IO (smash_hpte_paddr zero on input; the removed table's SPA comes back). */
+export function tmpmPunsmashIo(m: Machine, p: Omit<PsmashIoParams, 'smashHpteSpa'>) {
+  const page = encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: 0n, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa });
+  return withCommandPage(m, page, async (listSpa) => {
+    const o = await m.tmpm.submitRaw(m.tmpm.config.punsmashCommand, BigInt(listSpa), 0);
+    const hpte = m.memory.word(listSpa + 8);
+    return { ...smashResult(m, listSpa, o), rmpMerged: o.rmpChanged, ...(o.status === TMPM_STATUS.SUCCESS ? { hpteSpa: hpte } : {}) };
+  });
+}
+
+/** tmpm.getCapabilities: GET_CAPABILITIES, decoded. */
+export function tmpmGetCapabilities(m: Machine) {
+  return withCommandPage(m, [], async (listSpa) => {
+    const o = await m.tmpm.submitRaw(TMPM_COMMAND.GET_CAPABILITIES, BigInt(listSpa), 0);
+    const c = decodeCapabilities(m.memory.word(listSpa), m.memory.word(listSpa + 8));
+    const fw = decodeVersionReg(c.fwReg);
+    const spec = decodeVersionReg(c.specReg);
+    return {
+      status: o.status,
+      statusName: tmpmStatusName(o.status),
+      capReg: c.capReg,
+      fwReg: c.fwReg,
+      specReg: c.specReg,
+      supportReg: c.supportReg,
+      fwVersion: `${fw.major}.${fw.minor}`,
+      specVersion: `${spec.major}.${spec.minor}`,
+      reload: (c.supportReg & SUPPORT_RELOAD) !== 0,
+      psmash: (c.supportReg & SUPPORT_PSMASH) !== 0,
+      punsmash: (c.supportReg & SUPPORT_PUNSMASH) !== 0,
+    };
+  });
+}
+
+/**
+ * tmpm.preparePsmash: what KVM and AMD's driver do before PSMASH_IO for the 2 MB
+ * leaf mapping `iova` in `domainId`: find the entry, fill a pool page with the 512
+ * PTEs (low 12 bits 0x001, address old + i x 4 KB, bits 63:52 copied), and name the
+ * guest context of the guest the domain's devices are bound to (else the first).
+ */
+export function tmpmPreparePsmash(m: Machine, domainId: number, iova: bigint) {
+  const domain = m.iommu.domains().get(domainId);
+  if (domain === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no valid DTE (V=1, TV=1) carries domain ${domainId}`, { domainId });
+  if (iova % 0x20_0000n !== 0n) throw invalidArgument('iova must be 2 MB aligned', { path: ['iova'] });
+  const w = m.iommu.walk(domain.devices[0] as number, iova, false);
+  const step = w.steps.find((s) => s.level === 2);
+  if (step === undefined || !w.ok || w.leafLevel !== 2 || w.sizeLg2 !== 21) {
+    throw invalidArgument(`iova ${toHex(iova)} of domain ${domainId} is not mapped by a present 2 MB leaf (NextLevel 0)`, { path: ['iova'] });
+  }
+  const guests = m.guests.list().filter((g) => g.gctxSpa >= 0);
+  const bound = new Set(domain.devices.map((d) => m.firmware.boundAsid(d)).filter((a) => a >= 0));
+  const guest = guests.find((g) => bound.has(g.asid)) ?? guests[0];
+  if (guest === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, 'the platform has no guest, so no guest context page for PSMASH_IO');
+  const old = step.value;
+  const hpteSpa = m.pool.alloc(1);
+  const ptes: bigint[] = [];
+  for (let i = 0; i < 512; i++) ptes.push(smashPrefillPte(old, i));
+  m.memory.writeWords(hpteSpa, ptes);
+  return {
+    srcPgSpa: old & 0x000f_ffff_ffe0_0000n,
+    smashHpteSpa: BigInt(hpteSpa),
+    srcHpmdSpa: BigInt(step.entrySpa),
+    gctxSpa: BigInt(guest.gctxSpa),
+    entry: old,
+    asid: guest.asid,
+  };
+}
+

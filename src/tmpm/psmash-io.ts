@@ -1,0 +1,341 @@
+/**
+ * PSMASH_IO and PUNSMASH_IO as the TMPM engine runs them (DESIGN.md "The smash
+ * engine is AMD's TMPM"; docs/hardware.md §2.4): the ordered checks, each giving its
+ * TMPM status and a `detail`, then the effect, atomic with respect to DMA: the
+ * stall begins, the level-2 entry is swapped, the RMP entry split (or merged) and
+ * the affected domains' cached translations dropped. The engine (tmpm-engine.ts)
+ * writes the status back when the stall ends.
+ *
+ * Every address the command page carries has the C-bit stripped before use; the
+ * table pointer written into the entry keeps the address bits the driver gave.
+ */
+import type { HostMemory } from '../memory/host-memory.js';
+import { PAGE_BYTES } from '../memory/host-memory.js';
+import type { RmpTable } from '../rmp/rmp-table.js';
+import { newRmpScratch } from '../rmp/rmp-table.js';
+import type { Iommu } from '../iommu/iommu.js';
+import { newTranslation } from '../iommu/iommu.js';
+import type { TableReach } from '../iommu/table-pages.js';
+import {
+  encodeTablePointer,
+  mergedLeafFrom,
+  NL_DEFAULT_LEAF,
+  pteAddressField,
+  pteHighBits,
+  pteNextLevel,
+  ptePresent,
+  PTE_ADDR_MASK,
+  smashPrefillPte,
+} from '../iommu/pte.js';
+import type { DmaEngine } from '../dma/dma-engine.js';
+import type { StallHandle } from '../dma/stall-gate.js';
+import type { VirtualClock } from '../clock/virtual-clock.js';
+import type { SeededRng } from '../util/rng.js';
+import type { GuestTable } from '../firmware/guests.js';
+import { toHex } from '../util/hex.js';
+import {
+  CMD_PAGE_GCTX,
+  CMD_PAGE_SMASH_HPTE,
+  CMD_PAGE_SRC_HPMD,
+  CMD_PAGE_SRC_PG,
+  decodeGctxWord,
+  gctxReservedBits,
+  PTE_ERROR,
+  TMPM_STATUS,
+  type PteError,
+} from './commands.js';
+import type { StallModel } from './stall-model.js';
+import { sampleStallNs } from './stall-model.js';
+
+export const REGION_BYTES = 2 * 1024 * 1024;
+const PTES_PER_TABLE = 512;
+
+export type PdeAccess = 'direct' | 'iommu';
+
+export interface PsmashIoDeps {
+  memory: HostMemory;
+  rmp: RmpTable;
+  iommu: Iommu;
+  dma: DmaEngine;
+  guests: GuestTable;
+  clock: VirtualClock;
+  rng: SeededRng;
+  cBit: number | null;
+  snpInitialized(): boolean;
+  stallModel(): StallModel;
+  /** The engine's own requester ID (pdeAccess iommu reads the entry through its DTE). */
+  engineDeviceId(): number;
+  pdeAccess(): PdeAccess;
+}
+
+/** What a PSMASH_IO / PUNSMASH_IO did: its status and, on success, the stall it began. */
+export interface SmashOutcome {
+  status: number;
+  subStatus: number;
+  pteError: number;
+  pteSubError: number;
+  detail?: Record<string, unknown>;
+  /** Stall length, ns (0 when a check failed). */
+  stallNs: number;
+  stalls: StallHandle[];
+  /** PSMASH_IO: the RMP entry was split; PUNSMASH_IO: merged. */
+  rmpChanged: boolean;
+  /** PUNSMASH_IO: the table the entry pointed at (raw address bits), for smash_hpte_paddr. */
+  hpteSpa?: number;
+  /** The domains the entry serves and the IOVA it maps in each. */
+  reaches: Array<{ domainId: number; iova: bigint }>;
+  srcPgSpa: number;
+}
+
+function fail(status: number, detail: Record<string, unknown>, pteError: PteError = PTE_ERROR.NONE, srcPgSpa = 0): SmashOutcome {
+  return { status, subStatus: 0, pteError, pteSubError: 0, detail, stallNs: 0, stalls: [], rmpChanged: false, reaches: [], srcPgSpa };
+}
+
+/** Checks 1-6 of both commands establish these. */
+interface Located {
+  srcPg: number;
+  hpte: number;
+  hpmd: number;
+  entry: bigint;
+  asid: number;
+  reaches: Array<{ domainId: number; iova: bigint }>;
+}
+
+export class PsmashIo {
+  private readonly rmpScratch = newRmpScratch();
+  private readonly tr = newTranslation();
+
+  constructor(private readonly d: PsmashIoDeps) {}
+
+  private strip(value: bigint): number {
+    const v = BigInt.asUintN(64, value);
+    const cBit = this.d.cBit;
+    const stripped = cBit === null ? v : v & ~(1n << BigInt(cBit));
+    return stripped > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(stripped);
+  }
+
+  /** PSMASH_IO with its command page at `listSpa` (already checked 4 KB aligned and inside memory). */
+  psmash(listSpa: number): SmashOutcome {
+    const loc = this.locate(listSpa, true);
+    if ('status' in loc) return loc;
+    const { srcPg, hpte, entry } = loc;
+    // Check 10: the 512 new PTEs, as the driver pre-fills them (smashPrefillPte);
+    // bits 11:1 other than NextLevel are not compared.
+    const bad = this.firstBadPte(hpte, (i) => smashPrefillPte(entry, i), entry);
+    if (bad !== null) return fail(TMPM_STATUS.INVALID_HPTE_PADDR, bad.detail, bad.pteError, srcPg);
+    const access = this.checkWritable(loc.hpmd);
+    if (access !== null) return access;
+
+    // Effect, atomic with respect to DMA.
+    const region = this.d.rmp.read(srcPg);
+    const rmpChanged = region.assigned && region.pageSize === '2M';
+    const begun = this.beginStall(loc.reaches);
+    this.d.memory.setWord(loc.hpmd, encodeTablePointer(this.tableAddress(listSpa), 1));
+    if (rmpChanged) this.d.rmp.psmash(srcPg);
+    this.invalidate(loc.reaches);
+    return { status: TMPM_STATUS.SUCCESS, subStatus: 0, pteError: 0, pteSubError: 0, stallNs: begun.stallNs, stalls: begun.stalls, rmpChanged, reaches: loc.reaches, srcPgSpa: srcPg };
+  }
+
+  /** PUNSMASH_IO: checks 1-4, 6 and 9, then the table and the RMP merge. */
+  punsmash(listSpa: number): SmashOutcome {
+    const loc = this.locate(listSpa, false);
+    if ('status' in loc) return loc;
+    const { srcPg, entry } = loc;
+    if (!ptePresent(entry) || pteNextLevel(entry) !== 1) {
+      return fail(TMPM_STATUS.INVALID_PAGE_SIZE, { reason: ptePresent(entry) ? `the entry is not a table pointer to level 1 (NextLevel ${pteNextLevel(entry)})` : 'the entry is not present', entry }, PTE_ERROR.NONE, srcPg);
+    }
+    const tableRaw = pteAddressField(entry);
+    const table = this.strip(BigInt(tableRaw));
+    if (!this.d.memory.contains(table, PAGE_BYTES)) return fail(TMPM_STATUS.INVALID_HPTE_PADDR, { reason: 'the table the entry points at is outside memory', tableSpa: BigInt(table) }, PTE_ERROR.NONE, srcPg);
+    const pte0 = this.d.memory.word(table);
+    // The leaves must map src_pg_paddr contiguously: PTE i's address is PTE 0's + i x 4 KB,
+    // and PTE 0's (C-bit stripped) is src_pg_paddr.
+    const bad =
+      ptePresent(pte0) && pteNextLevel(pte0) === NL_DEFAULT_LEAF && this.strip(BigInt(pteAddressField(pte0))) !== srcPg
+        ? { pteError: PTE_ERROR.ADDRESS, detail: { reason: `PTE 0 does not map src_pg_paddr ${toHex(srcPg)}`, index: 0, actual: pte0 } }
+        : this.firstBadPte(table, (i) => (pteHighBits(pte0) | (BigInt(pteAddressField(pte0) + i * PAGE_BYTES) & PTE_ADDR_MASK) | 1n), pte0);
+    if (bad !== null) return fail(TMPM_STATUS.INVALID_HPTE_PADDR, bad.detail, bad.pteError, srcPg);
+    const region = this.d.rmp.read(srcPg);
+    const rmpChanged = region.pageSize === '4K';
+    if (rmpChanged) {
+      const can = this.d.rmp.canPageUnsmash(srcPg);
+      if (!can.ok) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `the RMP cannot be merged: ${can.detail}`, ...(can.index !== undefined ? { index: can.index } : {}) }, PTE_ERROR.NONE, srcPg);
+    }
+    const access = this.checkWritable(loc.hpmd);
+    if (access !== null) return access;
+
+    const begun = this.beginStall(loc.reaches);
+    this.d.memory.setWord(loc.hpmd, mergedLeafFrom(pte0));
+    if (rmpChanged) this.d.rmp.pageUnsmash(srcPg);
+    this.invalidate(loc.reaches);
+    return { status: TMPM_STATUS.SUCCESS, subStatus: 0, pteError: 0, pteSubError: 0, stallNs: begun.stallNs, stalls: begun.stalls, rmpChanged, hpteSpa: tableRaw, reaches: loc.reaches, srcPgSpa: srcPg };
+  }
+
+  /** Checks 1-9 (PSMASH_IO) or 1-4, 6 and 9 (PUNSMASH_IO), in DESIGN.md's order. */
+  private locate(listSpa: number, smash: boolean): Located | SmashOutcome {
+    const m = this.d.memory;
+    // 1. SNP initialised.
+    if (!this.d.snpInitialized()) return fail(TMPM_STATUS.INVALID_PLATFORM_STATE, { reason: 'SNP is not initialised (fw.init)' });
+    const srcPgRaw = m.word(listSpa + CMD_PAGE_SRC_PG);
+    const hpteRaw = m.word(listSpa + CMD_PAGE_SMASH_HPTE);
+    const hpmdRaw = m.word(listSpa + CMD_PAGE_SRC_HPMD);
+    const gctxWord = m.word(listSpa + CMD_PAGE_GCTX);
+    // 2. Outputs and reserved bits of the gctx word zero on input.
+    const reserved = gctxReservedBits(gctxWord);
+    if (reserved !== 0n) return fail(TMPM_STATUS.RSVD_FIELD_NOT_ZERO, { reason: 'gctx word bits 11:0 and 63:52 must be zero on input', gctxWord, reservedBits: reserved });
+    // 3. A guest context page: one of the guests', RMP Assigned 1, Immutable 1, ASID 0.
+    const gctxSpa = this.strip(decodeGctxWord(gctxWord).gctxPage);
+    const guest = this.d.guests.byContextPage(gctxSpa);
+    if (guest === undefined) return fail(TMPM_STATUS.INVALID_GCTX_PG_PADDR, { reason: 'the gctx page is not a guest context page (emu.info lists them)', gctxSpa: BigInt(gctxSpa) });
+    const gctxRmp = this.d.rmp.read(gctxSpa);
+    if (!gctxRmp.assigned || !gctxRmp.immutable || gctxRmp.asid !== 0) {
+      return fail(TMPM_STATUS.INVALID_GCTX_PG_PADDR, { reason: 'the guest context page is not RMP Assigned 1, Immutable 1, ASID 0', gctxSpa: BigInt(gctxSpa), asid: gctxRmp.asid, assigned: gctxRmp.assigned, immutable: gctxRmp.immutable });
+    }
+    // 4. The 2 MB source page.
+    const srcPg = this.strip(srcPgRaw);
+    if (srcPg % REGION_BYTES !== 0 || !m.contains(srcPg, REGION_BYTES)) {
+      return fail(TMPM_STATUS.INVALID_SRC_PG_PADDR, { reason: 'src_pg_paddr must be 2 MB aligned and inside memory', srcPgPaddr: srcPgRaw });
+    }
+    // 5. The new PTE page (PSMASH_IO only).
+    const hpte = this.strip(hpteRaw);
+    if (smash) {
+      if (hpte % PAGE_BYTES !== 0 || !m.contains(hpte, PAGE_BYTES)) {
+        return fail(TMPM_STATUS.INVALID_HPTE_PADDR, { reason: 'smash_hpte_paddr must be 4 KB aligned and inside memory', smashHptePaddr: hpteRaw }, PTE_ERROR.NONE, srcPg);
+      }
+      const level = this.d.iommu.liveTableLevel(hpte / PAGE_BYTES);
+      if (level !== undefined) return fail(TMPM_STATUS.INVALID_HPTE_PADDR, { reason: 'smash_hpte_paddr is a live page-table page (reachable from a valid DTE)', smashHptePaddr: hpteRaw, level }, PTE_ERROR.NONE, srcPg);
+      const owner = this.d.rmp.read(hpte);
+      if (owner.assigned) return fail(TMPM_STATUS.INVALID_HPTE_PADDR, { reason: 'smash_hpte_paddr is not hypervisor-owned in the RMP', smashHptePaddr: hpteRaw, asid: owner.asid }, PTE_ERROR.NONE, srcPg);
+      if (hpte >= srcPg && hpte < srcPg + REGION_BYTES) return fail(TMPM_STATUS.INVALID_OVERLAP, { reason: 'smash_hpte_paddr lies inside the 2 MB source page', smashHptePaddr: hpteRaw }, PTE_ERROR.NONE, srcPg);
+      if (hpte === listSpa) return fail(TMPM_STATUS.INVALID_OVERLAP, { reason: 'smash_hpte_paddr is the command page', smashHptePaddr: hpteRaw }, PTE_ERROR.NONE, srcPg);
+    }
+    // 6. The entry: 8-byte aligned, inside memory, in a live level-2 table.
+    const hpmd = this.strip(hpmdRaw);
+    if (hpmd % 8 !== 0 || !m.contains(hpmd, 8)) return fail(TMPM_STATUS.INVALID_PAGE_PADDR, { reason: 'src_hpmd_paddr must be 8-byte aligned and inside memory', srcHpmdPaddr: hpmdRaw }, PTE_ERROR.NONE, srcPg);
+    const tablePfn = Math.floor(hpmd / PAGE_BYTES);
+    const found: TableReach[] = this.d.iommu.tableReaches(tablePfn, 2);
+    if (found.length === 0) return fail(TMPM_STATUS.INVALID_PAGE_PADDR, { reason: 'src_hpmd_paddr is not an entry of a live level-2 table (reachable from a valid DTE)', srcHpmdPaddr: hpmdRaw }, PTE_ERROR.NONE, srcPg);
+    const slot = BigInt((hpmd % PAGE_BYTES) / 8);
+    const reaches = found.map((r) => ({ domainId: r.domainId, iova: r.iovaBase + (slot << 21n) }));
+    const viaIommu = this.accessEntry(hpmd, false);
+    if (viaIommu !== null) return { ...viaIommu, srcPgSpa: srcPg };
+    const entry = m.word(hpmd);
+    if (smash) {
+      // 7. A present 2 MB leaf.
+      if (!ptePresent(entry) || pteNextLevel(entry) !== NL_DEFAULT_LEAF) {
+        return fail(TMPM_STATUS.INVALID_PAGE_SIZE, { reason: ptePresent(entry) ? `the entry is not a 2 MB leaf (NextLevel ${pteNextLevel(entry)})` : 'the entry is not present', entry }, PTE_ERROR.NONE, srcPg);
+      }
+      // 8. It maps src_pg_paddr.
+      const mapped = this.strip(BigInt(pteAddressField(entry)));
+      if (mapped !== srcPg) return fail(TMPM_STATUS.ADDRESSES_MISMATCH, { reason: 'the entry does not map src_pg_paddr', entry, mapped: BigInt(mapped), srcPgPaddr: srcPgRaw }, PTE_ERROR.NONE, srcPg);
+    }
+    // 9. The RMP under the 2 MB page.
+    const rmpBad = this.checkRmp(srcPg, guest.asid);
+    if (rmpBad !== null) return rmpBad;
+    return { srcPg, hpte, hpmd, entry, asid: guest.asid, reaches };
+  }
+
+  /**
+   * pdeAccess iommu: the engine reads (and later writes) the entry by DMA through
+   * its own DTE, at IOVA = the entry's SPA (the driver maps it identity). A failed
+   * translation logs an IO_PAGE_FAULT for the engine's device: MEM_ABORTED.
+   */
+  private accessEntry(hpmd: number, write: boolean): SmashOutcome | null {
+    if (this.d.pdeAccess() !== 'iommu') return null;
+    const tr = this.tr;
+    const deviceId = this.d.engineDeviceId();
+    this.d.iommu.translatePage(deviceId, Math.floor(hpmd / PAGE_BYTES), write, tr);
+    if (tr.ok && tr.spaPfn * PAGE_BYTES + (hpmd % PAGE_BYTES) === hpmd) return null;
+    if (!tr.ok) this.d.iommu.logIoPageFault(deviceId, Math.max(0, tr.domainId), BigInt(hpmd), write, tr.present, tr.permission, this.d.clock.nowNs);
+    return fail(TMPM_STATUS.MEM_ABORTED, {
+      reason: tr.ok
+        ? `the engine's domain maps the entry's page to ${toHex(tr.spaPfn * PAGE_BYTES)}, not to itself`
+        : `the engine (device ${toHex(deviceId)}) could not ${write ? 'write' : 'read'} the entry through its IOMMU domain: ${tr.reason ?? 'fault'}`,
+      srcHpmdPaddr: BigInt(hpmd),
+      deviceId,
+    });
+  }
+
+  /** Right before the effect: the engine must also be able to write the entry. */
+  private checkWritable(hpmd: number): SmashOutcome | null {
+    return this.accessEntry(hpmd, true);
+  }
+
+  /**
+   * Check 9: a 2 MB entry assigned to another ASID, or any assigned 4 KB entry of
+   * another ASID: INVALID_GUEST; an immutable entry, or assigned 4 KB entries at
+   * GPAs that are not consecutive with their index: INVALID_PAGE_STATE.
+   */
+  private checkRmp(srcPg: number, asid: number): SmashOutcome | null {
+    const first = this.d.rmp.read(srcPg);
+    const view = (i: number, e: { assigned: boolean; asid: number; gpa: number; immutable: boolean; pageSize: string }) => ({
+      index: i,
+      entry: { assigned: e.assigned, pageSize: e.pageSize, asid: e.asid, gpa: BigInt(e.gpa), immutable: e.immutable },
+      guestAsid: asid,
+    });
+    if (first.pageSize === '2M') {
+      if (first.assigned && first.asid !== asid) return fail(TMPM_STATUS.INVALID_GUEST, { reason: `the 2 MB RMP entry belongs to ASID ${first.asid}, not the gctx guest's ASID ${asid}`, ...view(0, first) }, PTE_ERROR.NONE, srcPg);
+      if (first.immutable) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: 'the 2 MB RMP entry is immutable', ...view(0, first) }, PTE_ERROR.NONE, srcPg);
+      return null;
+    }
+    const e = this.rmpScratch;
+    const at = () => ({ assigned: e.assigned, asid: e.asid, gpa: e.gpaPfn * PAGE_BYTES, immutable: e.immutable, pageSize: e.pageSizeLg2 === 21 ? '2M' : '4K' });
+    for (let i = 0; i < PTES_PER_TABLE; i++) {
+      this.d.rmp.readEntryInto(srcPg / PAGE_BYTES + i, e);
+      if (e.assigned && e.asid !== asid) return fail(TMPM_STATUS.INVALID_GUEST, { reason: `4 KB RMP entry ${i} belongs to ASID ${e.asid}, not the gctx guest's ASID ${asid}`, ...view(i, at()) }, PTE_ERROR.NONE, srcPg);
+    }
+    let gpaBase: number | undefined;
+    for (let i = 0; i < PTES_PER_TABLE; i++) {
+      this.d.rmp.readEntryInto(srcPg / PAGE_BYTES + i, e);
+      if (e.immutable) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `4 KB RMP entry ${i} is immutable`, ...view(i, at()) }, PTE_ERROR.NONE, srcPg);
+      if (!e.assigned) continue;
+      const base = e.gpaPfn * PAGE_BYTES - i * PAGE_BYTES;
+      gpaBase ??= base;
+      if (base !== gpaBase) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `4 KB RMP entry ${i}'s GPA is not consecutive with the other assigned entries`, ...view(i, at()), expectedGpa: BigInt(gpaBase + i * PAGE_BYTES) }, PTE_ERROR.NONE, srcPg);
+    }
+    return null;
+  }
+
+  /** The first PTE i whose PR, NextLevel, address field or bits 63:52 differ from expected(i). */
+  private firstBadPte(tableSpa: number, expected: (i: number) => bigint, old: bigint): { pteError: PteError; detail: Record<string, unknown> } | null {
+    for (let i = 0; i < PTES_PER_TABLE; i++) {
+      const actual = this.d.memory.word(tableSpa + i * 8);
+      const want = expected(i);
+      let pteError: PteError = PTE_ERROR.NONE;
+      if (!ptePresent(actual)) pteError = PTE_ERROR.PR_CLEAR;
+      else if (pteNextLevel(actual) !== NL_DEFAULT_LEAF) pteError = PTE_ERROR.NEXT_LEVEL_NOT_0;
+      else if (pteAddressField(actual) !== pteAddressField(want)) pteError = PTE_ERROR.ADDRESS;
+      else if (pteHighBits(actual) !== pteHighBits(old)) pteError = PTE_ERROR.HIGH_BITS;
+      if (pteError !== PTE_ERROR.NONE) {
+        const rule = ['', 'PR must be 1', 'NextLevel must be 0', `the address must be the old entry's + ${i} x 4 KB`, "bits 63:52 must equal the old entry's"][pteError];
+        return { pteError, detail: { reason: `PTE ${i}: ${rule}`, index: i, expected: want, actual, pteAddress: BigInt(tableSpa + i * 8) } };
+      }
+    }
+    return null;
+  }
+
+  /** The PTE page's address as the command page gives it (C-bit kept), for the table pointer. */
+  private tableAddress(listSpa: number): number {
+    return Number(this.d.memory.word(listSpa + CMD_PAGE_SMASH_HPTE) & PTE_ADDR_MASK);
+  }
+
+  /**
+   * The stall model's stall for every domain the entry serves (scope domain) or the
+   * whole IOMMU (scope iommu), all over one window.
+   */
+  private beginStall(reaches: Array<{ domainId: number }>): { stallNs: number; stalls: StallHandle[] } {
+    const model = this.d.stallModel();
+    const stallNs = sampleStallNs(model, this.d.rng);
+    const startNs = this.d.clock.nowNs;
+    const endNs = startNs + stallNs;
+    const base = { startNs, endNs, policy: model.policy, completionTimeoutNs: model.completionTimeoutNs };
+    const stalls: StallHandle[] = [];
+    if (model.scope === 'iommu') stalls.push(this.d.dma.beginStall({ ...base, scope: 'iommu', domainId: reaches[0]?.domainId ?? 0 }));
+    else for (const id of new Set(reaches.map((r) => r.domainId))) stalls.push(this.d.dma.beginStall({ ...base, scope: 'domain', domainId: id }));
+    return { stallNs, stalls };
+  }
+
+  private invalidate(reaches: Array<{ domainId: number; iova: bigint }>): void {
+    for (const r of reaches) this.d.iommu.iotlb.invalidateRange(r.domainId, r.iova, 21);
+  }
+}

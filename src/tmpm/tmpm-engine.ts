@@ -1,0 +1,660 @@
+/**
+ * The AMD TMPM engine as a device (DESIGN.md "The smash engine is AMD's TMPM";
+ * docs/hardware.md §2.4): the mailbox registers with the TOGGLE protocol, the ring
+ * in host memory, and the commands, run one at a time on the virtual clock.
+ *
+ * - A write to RBCTL takes effect `ctlNs` later and then flips STATUS.TOGGLE.
+ *   INIT 0 -> 1 checks the ring (RB_ERR and an interrupt when it is bad); INIT
+ *   1 -> 0 drops pending entries; PAUSE stops new entries from starting.
+ * - A write to RBHEAD while DRIVER_INIT is set runs the entries from the tail up to
+ *   the new head, in order; a head at or past the ring's size sets WPTR_ERR, raises
+ *   an interrupt and stops the engine until INIT is cleared and set again.
+ * - An entry starts when the engine reaches it (at once when idle): it is read from
+ *   memory, checked and, for PSMASH_IO / PUNSMASH_IO, its effect begun; when it ends
+ *   (`commandNs` later, or when the stall ends) the engine writes the status to the
+ *   gctx word and the ring entry, then advances RBTAIL.
+ *
+ * There is no CPU to interrupt: an interrupt is an event on topic `tmpm`.
+ */
+import type { ClockEvent, EventTarget } from '../clock/event-queue.js';
+import type { VirtualClock } from '../clock/virtual-clock.js';
+import type { HostMemory } from '../memory/host-memory.js';
+import { PAGE_BYTES } from '../memory/host-memory.js';
+import type { RmpTable } from '../rmp/rmp-table.js';
+import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
+import { toHex } from '../util/hex.js';
+import {
+  CDATA_PAGES_MASK,
+  decodeRbctl,
+  encodeStatus,
+  MAX_RING_PAGES,
+  RBCTL_INIT,
+  RBCTL_PAUSE,
+  READ_ONLY_REGS,
+  regName,
+  RING_INDEX_MASK,
+  ringBaseOf,
+  TMPM_REG,
+  type TmpmRegName,
+} from './registers.js';
+import { circSpace, decodeRingEntry, encodeRingEntry, RING_ENTRIES_PER_PAGE, RING_ENTRY_BYTES, withRingStatus } from './ring.js';
+import {
+  CMD_PAGE_GCTX,
+  CMD_PAGE_SMASH_HPTE,
+  encodeCapabilities,
+  gctxWithOutputs,
+  SUPPORT_PSMASH,
+  SUPPORT_PUNSMASH,
+  tmpmCommandName,
+  tmpmStatusName,
+  TMPM_STATUS,
+  versionReg,
+  type TmpmCommandName,
+} from './commands.js';
+import type { PsmashIo, PdeAccess, SmashOutcome } from './psmash-io.js';
+import type { StallModel, StallModelPatch } from './stall-model.js';
+import { DEFAULT_STALL_MODEL, mergeStallModel } from './stall-model.js';
+
+/** The engine's settings (scenario `tmpm`); every default in DEFAULT_TMPM_CONFIG. */
+export interface TmpmConfig {
+  /** The engine's requester ID: its DTE and IO_PAGE_FAULTs. */
+  deviceId: number;
+  /** The IOMMU domain of its DTE. */
+  domainId: number;
+  /** How the engine reads and writes src_hpmd_paddr: directly, or by DMA through its DTE. */
+  pdeAccess: PdeAccess;
+  /** Latency of an RBCTL write, ns (then STATUS.TOGGLE flips). */
+  ctlNs: number;
+  /** Run time of GET_CAPABILITIES, NOOP and of a refused command, ns. */
+  commandNs: number;
+  /** support_reg bits 6 and 7; a command whose bit is off is INVALID_COMMAND. */
+  psmash: boolean;
+  punsmash: boolean;
+  /** Our number for PUNSMASH_IO (not public). */
+  punsmashCommand: number;
+  fwMajor: number;
+  fwMinor: number;
+}
+
+export const DEFAULT_TMPM_CONFIG: TmpmConfig = {
+  deviceId: 0x00a0,
+  domainId: 0x00a0,
+  pdeAccess: 'direct',
+  ctlNs: 2000,
+  commandNs: 1000,
+  psmash: true,
+  punsmash: true,
+  punsmashCommand: 0x06,
+  fwMajor: 1,
+  fwMinor: 0,
+};
+
+/** AMD spec #58151 revision 0.51: spec_reg. */
+const SPEC_MAJOR = 0;
+const SPEC_MINOR = 51;
+
+/** Where the engine reports (topic tmpm: commands and interrupts; topic stall). */
+export interface TmpmEvents {
+  has(topic: 'tmpm' | 'stall'): boolean;
+  emit(topic: 'tmpm' | 'stall', atNs: number, data: Record<string, unknown>): void;
+}
+
+/** A fault rule firing on a command (fault.add {method: "tmpm.PSMASH_IO"}). */
+export interface CommandFault {
+  status?: number;
+  delayNs: number;
+  faultIds: string[];
+}
+
+/** What one ring entry did, as the convenience methods return it. */
+export interface EntryOutcome {
+  index: number;
+  command: number;
+  commandName: string;
+  listSpa: number;
+  status: number;
+  statusName: string;
+  subStatus: number;
+  pteError: number;
+  pteSubError: number;
+  detail?: Record<string, unknown>;
+  startNs: number;
+  endNs: number;
+  stallNs: number;
+  dmaHeld: number;
+  rmpChanged: boolean;
+  hpteSpa?: number;
+}
+
+interface Running extends Omit<EntryOutcome, 'statusName' | 'dmaHeld'> {
+  /** Where the gctx word is written back (-1: not for this command) and its input value. */
+  gctxSpa: number;
+  gctxInput: string;
+  seq: number;
+  outcome?: SmashOutcome;
+}
+
+interface PendingCtl {
+  atNs: number;
+  seq: number;
+  value: number;
+}
+
+export interface TmpmState {
+  config: TmpmConfig;
+  stallModel: StallModel;
+  regs: { rbctl: number; cdata: number; rblow: number; rbhigh: number; thresh: number };
+  status: { driverInit: boolean; rbErr: boolean; wptrErr: boolean; toggle: boolean };
+  applied: { init: boolean; pause: boolean };
+  ring: { baseSpa: number; entries: number; tail: number; head: number; lastHead: number };
+  stopped: boolean;
+  interrupts: number;
+  commands: number;
+  pendingCtl: PendingCtl[];
+  running: (Omit<Running, 'outcome' | 'detail'> & { detail?: undefined }) | null;
+}
+
+const EV_CTL = 1;
+const EV_DONE = 2;
+const U32 = 2 ** 32;
+
+export class TmpmEngine implements EventTarget {
+  config: TmpmConfig;
+  stallModel: StallModel = { ...DEFAULT_STALL_MODEL, jitter: { ...DEFAULT_STALL_MODEL.jitter } };
+  private regs = { rbctl: 0, cdata: 0, rblow: 0, rbhigh: 0, thresh: 0 };
+  private status = { driverInit: false, rbErr: false, wptrErr: false, toggle: false };
+  /** INIT and PAUSE as the engine acts on them (RBCTL reads what was written, ctlNs earlier). */
+  private applied = { init: false, pause: false };
+  private ring = { baseSpa: 0, entries: 0, tail: 0, head: 0, lastHead: 0 };
+  private stopped = false;
+  private interrupts = 0;
+  private commands = 0;
+  private pendingCtl: Array<{ ev: ClockEvent; value: number }> = [];
+  private running: Running | null = null;
+  private runningEvent: ClockEvent | undefined;
+  /** Convenience calls waiting for the entry at a ring index. */
+  private readonly waiters = new Map<number, { resolve: (o: EntryOutcome) => void; reject: (e: Error) => void }>();
+
+  constructor(
+    private readonly memory: HostMemory,
+    private readonly rmp: RmpTable,
+    private readonly clock: VirtualClock,
+    private readonly smash: PsmashIo,
+    private readonly events: TmpmEvents,
+    private readonly cBit: number | null,
+    private readonly snpInitialized: () => boolean,
+    private readonly faultFor: (command: TmpmCommandName) => CommandFault | null,
+    config: TmpmConfig = DEFAULT_TMPM_CONFIG,
+  ) {
+    this.config = { ...config };
+  }
+
+  // ---- registers -------------------------------------------------------------------
+
+  readReg(offset: number): number {
+    const name = checkOffset(offset);
+    switch (name) {
+      case 'RBCTL':
+        return this.regs.rbctl;
+      case 'RBTAIL':
+        return this.ring.tail;
+      case 'RBHEAD':
+        return 0;
+      case 'CDATA':
+        return this.regs.cdata;
+      case 'RBLOW':
+        return this.regs.rblow;
+      case 'RBHIGH':
+        return this.regs.rbhigh;
+      case 'THRESH':
+        return this.regs.thresh;
+      case 'STATUS':
+        return encodeStatus({ engineReady: true, ...this.status });
+    }
+  }
+
+  writeReg(offset: number, value: number): void {
+    const name = checkOffset(offset);
+    if (READ_ONLY_REGS.has(offset)) throw invalidArgument(`${name} (offset ${toHex(offset)}) is read-only`, { path: ['offset'] });
+    if (!Number.isInteger(value) || value < 0 || value >= U32) throw invalidArgument(`value must be a 32-bit unsigned integer (0..0xffffffff), got ${value}`, { path: ['value'] });
+    switch (name) {
+      case 'RBCTL':
+        this.regs.rbctl = value;
+        this.pendingCtl.push({ ev: this.clock.schedule(this.clock.nowNs + this.config.ctlNs, this, EV_CTL, value), value });
+        return;
+      case 'RBHEAD':
+        this.ringHead(value & RING_INDEX_MASK);
+        return;
+      case 'CDATA':
+        this.regs.cdata = value;
+        return;
+      case 'RBLOW':
+        this.regs.rblow = value;
+        return;
+      case 'RBHIGH':
+        this.regs.rbhigh = value;
+        return;
+      case 'THRESH':
+        this.regs.thresh = value;
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Every register, raw and decoded, and what the engine is doing (tmpm.regs). */
+  regsView() {
+    const raw = (n: TmpmRegName) => this.readReg(TMPM_REG[n]);
+    const base = ringBaseOf(this.regs.rblow, this.regs.rbhigh);
+    return {
+      RBCTL: { offset: TMPM_REG.RBCTL, value: raw('RBCTL'), ...decodeRbctl(raw('RBCTL')) },
+      RBTAIL: { offset: TMPM_REG.RBTAIL, value: raw('RBTAIL'), tail: this.ring.tail },
+      RBHEAD: { offset: TMPM_REG.RBHEAD, value: 0, writeOnly: true },
+      CDATA: { offset: TMPM_REG.CDATA, value: raw('CDATA'), ringPages: this.regs.cdata & CDATA_PAGES_MASK },
+      RBLOW: { offset: TMPM_REG.RBLOW, value: raw('RBLOW') },
+      RBHIGH: { offset: TMPM_REG.RBHIGH, value: raw('RBHIGH'), ringBase: BigInt(base) },
+      THRESH: { offset: TMPM_REG.THRESH, value: raw('THRESH') },
+      STATUS: { offset: TMPM_REG.STATUS, value: raw('STATUS'), engineReady: true, ...this.status },
+      engine: {
+        initialised: this.applied.init,
+        paused: this.applied.pause,
+        stopped: this.stopped,
+        ringSpa: BigInt(this.ring.baseSpa),
+        ringEntries: this.ring.entries,
+        head: this.ring.head,
+        lastHeadWritten: this.ring.lastHead,
+        pending: this.pendingEntries(),
+        running: this.running === null ? null : { index: this.running.index, commandName: this.running.commandName, startNs: this.running.startNs, endNs: this.running.endNs },
+        pendingControlWrites: this.pendingCtl.length,
+        interrupts: this.interrupts,
+        commands: this.commands,
+      },
+    };
+  }
+
+  /** Entries between the tail and the head not yet finished (the running one included). */
+  pendingEntries(): number {
+    if (!this.applied.init || this.ring.entries === 0) return 0;
+    return (this.ring.head - this.ring.tail + this.ring.entries) % this.ring.entries;
+  }
+
+  get isInitialised(): boolean {
+    return this.status.driverInit;
+  }
+
+  get ringSpa(): number {
+    return this.ring.baseSpa;
+  }
+
+  get ringEntries(): number {
+    return this.ring.entries;
+  }
+
+  onClockEvent(ev: ClockEvent): void {
+    if (ev.kind === EV_CTL) {
+      const i = this.pendingCtl.findIndex((p) => p.ev === ev);
+      if (i >= 0) this.pendingCtl.splice(i, 1);
+      this.applyControl(ev.data as number);
+    } else if (ev.kind === EV_DONE) {
+      this.runningEvent = undefined;
+      this.finish();
+    }
+  }
+
+  /** The host driver's bring-up done at build time (scenario tmpm.initialised): INIT already applied. */
+  bringUp(ringSpa: number, pages: number): void {
+    this.regs.rblow = ringSpa % U32;
+    this.regs.rbhigh = Math.floor(ringSpa / U32);
+    this.regs.cdata = pages;
+    this.regs.rbctl = RBCTL_INIT;
+    const bad = this.checkRing();
+    if (bad !== null) throw new EmuError(ERROR_CODES.BAD_DOCUMENT, `tmpm: the ring at ${toHex(ringSpa)} is refused: ${bad}`);
+    this.initRing();
+  }
+
+  private applyControl(value: number): void {
+    const { init, pause } = decodeRbctl(value);
+    if (init && !this.applied.init) {
+      const bad = this.checkRing();
+      if (bad === null) this.initRing();
+      else {
+        this.status.rbErr = true;
+        this.status.driverInit = false;
+        this.interrupt('RB_ERR', bad);
+      }
+    } else if (!init && this.applied.init) {
+      this.applied.init = false;
+      this.status.driverInit = false;
+      this.status.rbErr = false;
+      this.status.wptrErr = false;
+      this.stopped = false;
+      // Pending entries are dropped; the running one (its stall has begun) finishes.
+      this.ring.head = this.running === null ? this.ring.tail : (this.running.index + 1) % this.ring.entries;
+      for (const [index, w] of this.waiters) {
+        if (this.running !== null && index === this.running.index) continue;
+        w.reject(new EmuError(ERROR_CODES.WRONG_MODE, `the ring entry at index ${index} was dropped: RBCTL.INIT was cleared before it ran`));
+        this.waiters.delete(index);
+      }
+    }
+    this.applied.pause = pause;
+    this.status.toggle = !this.status.toggle;
+    if (this.events.has('tmpm')) {
+      this.events.emit('tmpm', this.clock.nowNs, { kind: 'control', rbctl: value, init, pause, driverInit: this.status.driverInit, rbErr: this.status.rbErr, toggle: this.status.toggle });
+    }
+    this.kick();
+  }
+
+  /** INIT's checks on the ring (DESIGN.md "Control"): the reason it is refused, or null. */
+  private checkRing(): string | null {
+    const pages = this.regs.cdata & CDATA_PAGES_MASK;
+    if (pages < 1 || pages > MAX_RING_PAGES) return `CDATA gives ${pages} ring pages; 1-${MAX_RING_PAGES} are allowed`;
+    const base = this.strip(ringBaseOf(this.regs.rblow, this.regs.rbhigh));
+    if (base % PAGE_BYTES !== 0) return `the ring base ${toHex(base)} is not 4 KB aligned`;
+    if (!this.memory.contains(base, pages * PAGE_BYTES)) return `the ring ${toHex(base)} + ${pages} pages is outside memory`;
+    if (this.snpInitialized()) {
+      if (base % (2 * 1024 * 1024) !== 0) return `under SNP the ring must be 2 MB aligned; ${toHex(base)} is not`;
+      const e = this.rmp.read(base);
+      if (e.assigned || !e.immutable) return `under SNP the ring's first page must be Hypervisor-Fixed in the RMP (Assigned 0, Immutable 1); it is Assigned ${e.assigned ? 1 : 0}, Immutable ${e.immutable ? 1 : 0}`;
+    }
+    return null;
+  }
+
+  private initRing(): void {
+    const pages = this.regs.cdata & CDATA_PAGES_MASK;
+    this.ring = { baseSpa: this.strip(ringBaseOf(this.regs.rblow, this.regs.rbhigh)), entries: pages * RING_ENTRIES_PER_PAGE, tail: 0, head: 0, lastHead: 0 };
+    this.applied.init = true;
+    this.status.driverInit = true;
+    this.status.rbErr = false;
+    this.status.wptrErr = false;
+    this.stopped = false;
+  }
+
+  private ringHead(value: number): void {
+    if (!this.status.driverInit) return;
+    if (value >= this.ring.entries) {
+      this.status.wptrErr = true;
+      this.stopped = true;
+      this.interrupt('WPTR_ERR', `RBHEAD ${value} is at or past the ring's ${this.ring.entries} entries`);
+      return;
+    }
+    this.ring.head = value;
+    this.ring.lastHead = value;
+    this.kick();
+  }
+
+  private interrupt(reason: 'RB_ERR' | 'WPTR_ERR', why: string): void {
+    this.interrupts++;
+    if (this.events.has('tmpm')) this.events.emit('tmpm', this.clock.nowNs, { kind: 'interrupt', reason, why, status: this.readReg(TMPM_REG.STATUS) });
+  }
+
+  // ---- the ring ----------------------------------------------------------------------
+
+  private kick(): void {
+    if (this.running !== null || !this.applied.init || this.applied.pause || this.stopped) return;
+    if (this.ring.tail === this.ring.head) return;
+    this.start(this.ring.tail);
+  }
+
+  private entrySpa(index: number): number {
+    return this.ring.baseSpa + index * RING_ENTRY_BYTES;
+  }
+
+  /** Reads, checks and begins the entry at `index`; its end is an EV_DONE event. */
+  private start(index: number): void {
+    const at = this.entrySpa(index);
+    const e = decodeRingEntry(this.memory.word(at), this.memory.word(at + 8));
+    const name = tmpmCommandName(e.command, this.config.punsmashCommand);
+    const listSpa = this.stripBig(e.listPaddr);
+    const startNs = this.clock.nowNs;
+    let status: number = TMPM_STATUS.SUCCESS;
+    let detail: Record<string, unknown> | undefined;
+    let durationNs = this.config.commandNs;
+    let gctxSpa = -1;
+    let outcome: SmashOutcome | undefined;
+    const supported = name !== undefined && (name !== 'PSMASH_IO' || this.config.psmash) && (name !== 'PUNSMASH_IO' || this.config.punsmash);
+    const listOk = listSpa % PAGE_BYTES === 0 && listSpa + PAGE_BYTES <= this.memory.sizeBytes;
+    if (!supported) {
+      status = TMPM_STATUS.INVALID_COMMAND;
+      detail = { reason: name === undefined ? `command ${toHex(e.command)} is not one this engine knows` : `${name}'s capability bit is off (GET_CAPABILITIES support_reg)`, command: e.command };
+    } else if (e.pages !== 0) {
+      status = TMPM_STATUS.INVALID_NUM_PAGES;
+      detail = { reason: `cmd_reg bits 27:16 give ${e.pages} pages; these commands take 0`, pages: e.pages };
+    } else if (!listOk) {
+      status = TMPM_STATUS.INVALID_TMPM_LIST_ADDR;
+      detail = { reason: 'list_paddr must be 4 KB aligned and inside memory', listPaddr: e.listPaddr };
+    } else {
+      const smashing = name === 'PSMASH_IO' || name === 'PUNSMASH_IO';
+      if (smashing) gctxSpa = listSpa + CMD_PAGE_GCTX;
+      const gctxInput = smashing ? this.memory.word(gctxSpa) : 0n;
+      const fault = this.faultFor(name);
+      if (fault?.status !== undefined) {
+        status = fault.status;
+        detail = { reason: 'injected by fault.add', injected: true, faultIds: fault.faultIds };
+      } else if (name === 'GET_CAPABILITIES') {
+        this.memory.writeWords(listSpa, encodeCapabilities(this.capabilities()));
+      } else if (name === 'PSMASH_IO' || name === 'PUNSMASH_IO') {
+        outcome = name === 'PSMASH_IO' ? this.smash.psmash(listSpa) : this.smash.punsmash(listSpa);
+        status = outcome.status;
+        detail = outcome.detail;
+        if (status === TMPM_STATUS.SUCCESS) durationNs = outcome.stallNs;
+      }
+      durationNs += fault?.delayNs ?? 0;
+      this.running = this.newRunning(index, e.command, name, listSpa, startNs, startNs + durationNs, status, detail, outcome, gctxSpa, gctxInput);
+    }
+    this.running ??= this.newRunning(index, e.command, name ?? `0x${e.command.toString(16)}`, listSpa, startNs, startNs + durationNs, status, detail, undefined, -1, 0n);
+    if (outcome !== undefined && status === TMPM_STATUS.SUCCESS) this.emitStall('begin', this.running, outcome);
+    this.runningEvent = this.clock.schedule(this.running.endNs, this, EV_DONE, null);
+    this.running.seq = this.runningEvent.seq;
+  }
+
+  private newRunning(index: number, command: number, commandName: string, listSpa: number, startNs: number, endNs: number, status: number, detail: Record<string, unknown> | undefined, outcome: SmashOutcome | undefined, gctxSpa: number, gctxInput: bigint): Running {
+    return {
+      index,
+      command,
+      commandName,
+      listSpa,
+      status,
+      subStatus: outcome?.subStatus ?? 0,
+      pteError: outcome?.pteError ?? 0,
+      pteSubError: outcome?.pteSubError ?? 0,
+      ...(detail !== undefined ? { detail } : {}),
+      startNs,
+      endNs,
+      stallNs: status === TMPM_STATUS.SUCCESS ? (outcome?.stallNs ?? 0) : 0,
+      rmpChanged: outcome?.rmpChanged ?? false,
+      ...(outcome?.hpteSpa !== undefined ? { hpteSpa: outcome.hpteSpa } : {}),
+      gctxSpa,
+      gctxInput: '0x' + gctxInput.toString(16),
+      seq: -1,
+      ...(outcome !== undefined ? { outcome } : {}),
+    };
+  }
+
+  /** The entry's end: statuses written, then the tail advanced, then the next entry. */
+  private finish(): void {
+    const r = this.running;
+    if (r === null) return;
+    if (r.gctxSpa >= 0) {
+      this.memory.setWord(r.gctxSpa, gctxWithOutputs(BigInt(r.gctxInput), { status: r.status, subStatus: r.subStatus, pteSubError: r.pteSubError, pteError: r.pteError }));
+      if (r.hpteSpa !== undefined && r.status === TMPM_STATUS.SUCCESS) this.memory.setWord(r.listSpa + CMD_PAGE_SMASH_HPTE, BigInt(r.hpteSpa));
+    }
+    const at = this.entrySpa(r.index) + 8;
+    this.memory.setWord(at, withRingStatus(this.memory.word(at), r.status));
+    if (this.applied.init) this.ring.tail = (r.index + 1) % this.ring.entries;
+    this.running = null;
+    this.commands++;
+    const dmaHeld = r.outcome?.stalls.reduce((n, s) => n + s.heldCount, 0) ?? 0;
+    if (r.outcome !== undefined && r.status === TMPM_STATUS.SUCCESS) this.emitStall('end', r, r.outcome);
+    const done: EntryOutcome = {
+      index: r.index,
+      command: r.command,
+      commandName: r.commandName,
+      listSpa: r.listSpa,
+      status: r.status,
+      statusName: tmpmStatusName(r.status),
+      subStatus: r.subStatus,
+      pteError: r.pteError,
+      pteSubError: r.pteSubError,
+      ...(r.detail !== undefined ? { detail: r.detail } : {}),
+      startNs: r.startNs,
+      endNs: r.endNs,
+      stallNs: r.stallNs,
+      dmaHeld,
+      rmpChanged: r.rmpChanged,
+      ...(r.hpteSpa !== undefined ? { hpteSpa: r.hpteSpa } : {}),
+    };
+    if (this.events.has('tmpm')) {
+      this.events.emit('tmpm', this.clock.nowNs, {
+        kind: 'command',
+        index: r.index,
+        command: r.command,
+        commandName: r.commandName,
+        listSpa: BigInt(r.listSpa),
+        status: r.status,
+        statusName: done.statusName,
+        startNs: r.startNs,
+        endNs: r.endNs,
+        stallNs: r.stallNs,
+        dmaHeld,
+        ...(r.detail !== undefined ? { detail: r.detail } : {}),
+      });
+    }
+    const w = this.waiters.get(r.index);
+    if (w !== undefined) {
+      this.waiters.delete(r.index);
+      w.resolve(done);
+    }
+    this.kick();
+  }
+
+  private emitStall(phase: 'begin' | 'end', r: Running, o: SmashOutcome): void {
+    if (!this.events.has('stall')) return;
+    const first = o.reaches[0];
+    this.events.emit('stall', phase === 'begin' ? r.startNs : r.endNs, {
+      phase,
+      command: `tmpm.${r.commandName}`,
+      index: r.index,
+      domainId: first?.domainId ?? null,
+      iova: first?.iova ?? null,
+      domains: o.reaches.map((x) => ({ domainId: x.domainId, iova: x.iova })),
+      srcPgSpa: BigInt(o.srcPgSpa),
+      scope: this.stallModel.scope,
+      policy: this.stallModel.policy,
+      startNs: r.startNs,
+      endNs: r.endNs,
+    });
+  }
+
+  // ---- the driver's side, for the convenience methods ---------------------------------
+
+  /**
+   * tmpm.submit: writes one entry at the head last written, rings RBHEAD and waits
+   * for the entry to finish (virtual mode: runs the clock to its end; realtime: waits
+   * for it). Misuse the engine could not be given is refused before anything changes.
+   */
+  async submitRaw(command: number, listPaddr: bigint, pages = 0): Promise<EntryOutcome> {
+    if (!this.status.driverInit) throw new EmuError(ERROR_CODES.WRONG_MODE, 'the TMPM is not initialised (STATUS.DRIVER_INIT clear): bring it up first (RBLOW/RBHIGH, CDATA, RBCTL INIT; see tmpm.regs)');
+    if (this.stopped) throw new EmuError(ERROR_CODES.WRONG_MODE, 'the TMPM stopped on WPTR_ERR: clear RBCTL.INIT and set it again');
+    if (this.applied.pause || decodeRbctl(this.regs.rbctl).pause) throw new EmuError(ERROR_CODES.WRONG_MODE, 'the TMPM is paused (RBCTL.PAUSE): an entry would not run; clear PAUSE first');
+    if (!Number.isInteger(command) || command < 0 || command > 0xff) throw invalidArgument(`command must be 0..0xff, got ${command}`, { path: ['command'] });
+    if (!Number.isInteger(pages) || pages < 0 || pages > 0xfff) throw invalidArgument(`pages must be 0..0xfff, got ${pages}`, { path: ['pages'] });
+    const head = this.ring.lastHead;
+    if (circSpace(head, this.ring.tail, this.ring.entries) === 0) {
+      throw new EmuError(ERROR_CODES.LIMIT, `the ring is full (head ${head}, tail ${this.ring.tail}, ${this.ring.entries} entries): the driver's -EAGAIN; retry when entries finish`);
+    }
+    const [q0, q1] = encodeRingEntry({ listPaddr, command, pages, status: 0 });
+    this.memory.setWord(this.entrySpa(head), q0);
+    this.memory.setWord(this.entrySpa(head) + 8, q1);
+    let result: EntryOutcome | undefined;
+    let error: Error | undefined;
+    this.waiters.set(head, { resolve: (o) => (result = o), reject: (e) => (error = e) });
+    this.ringHead((head + 1) % this.ring.entries);
+    while (result === undefined && error === undefined) {
+      const until = this.running?.endNs;
+      if (until === undefined) {
+        this.waiters.delete(head);
+        throw new EmuError(ERROR_CODES.WRONG_MODE, `the ring entry at index ${head} did not run: the engine was paused, stopped or de-initialised meanwhile`);
+      }
+      await this.clock.waitUntil(until);
+    }
+    if (error !== undefined) throw error;
+    return result as EntryOutcome;
+  }
+
+  capabilities() {
+    return {
+      capReg: 0,
+      fwReg: versionReg(this.config.fwMajor, this.config.fwMinor),
+      specReg: versionReg(SPEC_MAJOR, SPEC_MINOR),
+      supportReg: (this.config.psmash ? SUPPORT_PSMASH : 0) | (this.config.punsmash ? SUPPORT_PUNSMASH : 0),
+    };
+  }
+
+  getStallModel(): StallModel {
+    return { ...this.stallModel, jitter: { ...this.stallModel.jitter } };
+  }
+
+  /** Merges `patch` into the model; a bad field throws and changes nothing. */
+  setStallModel(patch: StallModelPatch): StallModel {
+    this.stallModel = mergeStallModel(this.stallModel, patch);
+    return this.getStallModel();
+  }
+
+  // ---- state -------------------------------------------------------------------------
+
+  getState(): TmpmState {
+    const running = this.running === null ? null : (({ outcome: _o, detail: _d, ...rest }) => rest)(this.running);
+    return {
+      config: { ...this.config },
+      stallModel: this.getStallModel(),
+      regs: { ...this.regs },
+      status: { ...this.status },
+      applied: { ...this.applied },
+      ring: { ...this.ring },
+      stopped: this.stopped,
+      interrupts: this.interrupts,
+      commands: this.commands,
+      pendingCtl: this.pendingCtl.map((p) => ({ atNs: p.ev.atNs, seq: p.ev.seq, value: p.value })),
+      running,
+    };
+  }
+
+  /** Restores a dumped engine: its pending control writes and running entry are re-scheduled with their seqs. */
+  setState(s: TmpmState): void {
+    this.config = { ...s.config };
+    this.stallModel = { ...s.stallModel, jitter: { ...s.stallModel.jitter } };
+    this.regs = { ...s.regs };
+    this.status = { ...s.status };
+    this.applied = { ...s.applied };
+    this.ring = { ...s.ring };
+    this.stopped = s.stopped;
+    this.interrupts = s.interrupts;
+    this.commands = s.commands;
+    this.pendingCtl = s.pendingCtl.map((p) => ({ ev: this.clock.schedule(p.atNs, this, EV_CTL, p.value, p.seq), value: p.value }));
+    this.running = s.running === null ? null : ({ ...s.running } as unknown as Running);
+    if (this.running !== null) this.runningEvent = this.clock.schedule(this.running.endNs, this, EV_DONE, null, this.running.seq);
+  }
+
+  /** A 64-bit address from memory, C-bit stripped; one past 2^53 reads as unsafe (outside memory). */
+  private stripBig(value: bigint): number {
+    const v = this.cBit === null ? value : value & ~(1n << BigInt(this.cBit));
+    return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+  }
+
+  private strip(spa: number): number {
+    const cBit = this.cBit;
+    if (cBit === null || spa < 2 ** cBit) return spa;
+    return Math.floor(spa / 2 ** cBit) % 2 === 1 ? spa - 2 ** cBit : spa;
+  }
+}
+
+function checkOffset(offset: number): TmpmRegName {
+  const name = Number.isInteger(offset) ? regName(offset) : undefined;
+  if (name === undefined) {
+    throw invalidArgument(`offset ${String(offset)} is not a TMPM register; the mailbox has 0x00 RBCTL, 0x04 RBTAIL, 0x08 RBHEAD, 0x0c CDATA, 0x10 RBLOW, 0x14 RBHIGH, 0x18 THRESH, 0x1c STATUS`, { path: ['offset'] });
+  }
+  return name;
+}
+
+/** The STATUS PAUSE/INIT bits for a driver: re-exported so clients need one import. */
+export { RBCTL_INIT, RBCTL_PAUSE };
