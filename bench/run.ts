@@ -16,13 +16,14 @@ export interface BenchSizes {
   /** Multiplies the translation and DMA counts (1 = full). */
   translate: number;
   dma: number;
-  smashPairs: number;
-  smashRpcPairs: number;
+  /** tmpm.psmashIo calls timed (each undone by an untimed tmpm.punsmashIo). */
+  smashCalls: number;
+  smashRpcCalls: number;
   rpc: RpcSizes;
 }
 
-export const FULL_SIZES: BenchSizes = { scaleGiB: 1024, translate: 1, dma: 1, smashPairs: 2000, smashRpcPairs: 500, rpc: FULL_RPC_SIZES };
-export const QUICK_SIZES: BenchSizes = { scaleGiB: 2, translate: 0.01, dma: 0.005, smashPairs: 5, smashRpcPairs: 5, rpc: { rounds: 1, n1: 50, n32: 200 } };
+export const FULL_SIZES: BenchSizes = { scaleGiB: 1024, translate: 1, dma: 1, smashCalls: 2000, smashRpcCalls: 500, rpc: FULL_RPC_SIZES };
+export const QUICK_SIZES: BenchSizes = { scaleGiB: 2, translate: 0.01, dma: 0.005, smashCalls: 5, smashRpcCalls: 5, rpc: { rounds: 1, n1: 50, n32: 200 } };
 
 export interface BenchFigures {
   scale: Omit<ScaleResult, 'auditClean'>;
@@ -40,14 +41,14 @@ export async function runAll(sizes: BenchSizes = FULL_SIZES, log: (line: string)
   const tr = translate(sizes.translate);
   log('DMA simulation...');
   const dm = await dma(sizes.dma);
-  log('smash in process...');
-  const smashIn = await smashInProcess(sizes.smashPairs);
-  log('servers child: smash over RPC, RPC against raw echo...');
+  log('smash (tmpm.psmashIo) in process...');
+  const smashIn = await smashInProcess(sizes.smashCalls);
+  log('servers child: tmpm.psmashIo over RPC, RPC against raw echo...');
   const servers = await startServers();
   let smashRpc: number;
   let rp: RpcResult;
   try {
-    smashRpc = await smashOverRpc(servers.appUrl, sizes.smashRpcPairs);
+    smashRpc = await smashOverRpc(servers.appUrl, sizes.smashRpcCalls);
     rp = await rpcVsEcho(servers, sizes.rpc);
   } finally {
     await servers.stop();
@@ -70,8 +71,8 @@ export async function runAll(sizes: BenchSizes = FULL_SIZES, log: (line: string)
     { name: 'dma: hits / bare event-queue loop', value: dm.hitRatio, unit: 'ratio' },
     { name: 'dma: requests, every one a walk', value: dm.walkPerSec, unit: 'req/wall s' },
     { name: 'dma: walks / bare event-queue loop', value: dm.walkRatio, unit: 'ratio' },
-    { name: 'smash: calls in process', value: smashIn, unit: 'calls/s' },
-    { name: 'smash: calls over RPC (typed client)', value: smashRpc, unit: 'calls/s' },
+    { name: 'smash: tmpm.psmashIo in process', value: smashIn, unit: 'calls/s' },
+    { name: 'smash: tmpm.psmashIo over RPC (typed client)', value: smashRpc, unit: 'calls/s' },
     { name: 'rpc: clock.now, 1 in flight', value: rp.c1RpcPerSec, unit: 'req/s' },
     { name: 'rpc: raw echo, 1 in flight', value: rp.c1EchoPerSec, unit: 'req/s' },
     { name: 'rpc: rpc / raw echo, 1 in flight', value: rp.c1Ratio, unit: 'ratio', target: { min: 0.8 } },

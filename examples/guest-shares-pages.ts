@@ -7,13 +7,14 @@
  * GPA 0x200000 shared (say, to read certificates through the host). Its 4 KB
  * PVALIDATE rescind meets the 2 MB RMP entry and exits with a nested page fault,
  * RMP | SIZEM. The host must split the RMP entry, and with TEE-IO the IOMMU's 2 MB
- * IOPDE in lock-step: fw.smashIopde does both under one DMA stall. The guest's
+ * IOPDE in lock-step: the smash engine's PSMASH_IO (AMD's TMPM, tmpm.psmashIo) does
+ * both under one DMA stall. The guest's
  * rescind then succeeds, the VMM RMPUPDATEs the three pages to shared, and DMA to
  * the 509 pages that stay private goes on without a fault.
  */
 import { runExample, withEmulator } from './lib/emulator.js';
 import { heading, hex, printTable, step, us } from './lib/format.js';
-import { prepareSmash, smashParams } from './lib/smash.js';
+import { prepareSmash, psmashParams, TMPM_SUCCESS } from './lib/smash.js';
 
 const ASID = 1;
 const DEVICE = 0x0100;
@@ -50,13 +51,13 @@ runExample(() =>
       `= RMP (bit 31) ${code & NPF_RMP ? 'set' : 'clear'} | SIZEM (bit 35) ${code & NPF_SIZEM ? 'set' : 'clear'}: a 4 KB PVALIDATE met a 2 MB RMP entry; the host must split it`,
     );
 
-    heading('3. The VMM splits the 2 MB page: fw.smashIopde (IOPDE and RMP under one stall)');
-    const plan = await prepareSmash(client, DEVICE, DOMAIN, REGION_GPA);
+    heading('3. The VMM splits the 2 MB page: PSMASH_IO (IOPDE and RMP under one stall)');
+    const plan = await prepareSmash(client, DOMAIN, REGION_GPA);
     step(`IOPDE at SPA ${hex(plan.iopdeSpa)} = ${hex(plan.iopde)}; table of 512 4 KB PTEs prepared at ${hex(plan.tableSpa)}`, 'a plain PSMASH would leave the 2 MB IOPDE over 4 KB RMP entries: every DMA to the region would fault');
     await client.call('dma.resetStats'); // from here on: the smash, the conversion and 5 ms after
-    const smash = await client.call('fw.smashIopde', smashParams(plan));
-    if (smash.status !== 0) throw new Error(`fw.smashIopde: ${smash.statusName}`);
-    step(`${smash.statusName}: rmpSmashed ${smash.rmpSmashed}, DMA stalled ${us(smash.stallNs ?? 0)} us [${smash.startNs}, ${smash.endNs}) ns, ${smash.dmaHeld} requests held, none failed`);
+    const smash = await client.call('tmpm.psmashIo', psmashParams(plan));
+    if (smash.status !== TMPM_SUCCESS) throw new Error(`tmpm.psmashIo: ${smash.statusName}`);
+    step(`tmpm.psmashIo -> ${hex(smash.status)} ${smash.statusName}: rmpSmashed ${smash.rmpSmashed}, DMA stalled ${us(smash.stallNs)} us [${smash.startNs}, ${smash.endNs}) ns, ${smash.dmaHeld} requests held, none failed`);
 
     heading('4. The guest retries its rescinds, then asks for the pages shared (PSC)');
     for (const gpa of SHARED) {
@@ -79,7 +80,7 @@ runExample(() =>
       const s = await client.call('dma.stats', { streamId: id });
       rows.push([`${id} (${name})`, s.issued, s.completed, s.held, s.rmpFaults, s.ioPageFaults, s.latencyNs.p50, s.latencyNs.max]);
     }
-    console.log(`  dma.stats from the smash to 5 ms after the conversion (${us(smash.stallNs ?? 0)} us stall included):`);
+    console.log(`  dma.stats from the smash to 5 ms after the conversion (${us(smash.stallNs)} us stall included):`);
     printTable(['stream', 'issued', 'completed', 'held', 'rmpFaults', 'ioPageFaults', 'p50 (ns)', 'max (ns)'], rows);
     step('requests held by the stall waited (max latency = the stall) and none failed; after it, 4 KB leaves over 4 KB', 'validated private entries pass the IOMMU RMP check on all 509 private pages: rmpFaults 0');
     await client.call('dma.stopStream', { streamId: below.streamId });

@@ -9,11 +9,12 @@
  * 4 KB entries: one all private (no 2 MB folio was available), one with four pages
  * the guest had shared. The VMM maps everything with 2 MB leaves, binds the device,
  * and then fixes every leaf the RMP check would refuse (emu.audit stands in for the
- * VMM's own walk of the RMP) with fw.smashIopde, until the audit is clean.
+ * VMM's own walk of the RMP) with the smash engine's PSMASH_IO (AMD's TMPM,
+ * tmpm.psmashIo), until the audit is clean.
  */
 import { runExample, withEmulator, type ScenarioDocument } from './lib/emulator.js';
 import { bytes, heading, hex, printTable, step, us } from './lib/format.js';
-import { prepareSmash, smashParams } from './lib/smash.js';
+import { prepareSmash, psmashParams, TMPM_SUCCESS } from './lib/smash.js';
 
 const ASID = 1;
 const DEVICE = 0x0100;
@@ -81,17 +82,17 @@ runExample(() =>
     const before = (await client.call('emu.audit')).violations;
     printAudit(before);
 
-    heading('Fix each mismatch: fw.smashIopde (the leaf becomes 512 4 KB PTEs; the RMP is already 4 KB)');
+    heading('Fix each mismatch: PSMASH_IO (the leaf becomes 512 4 KB PTEs; the RMP is already 4 KB)');
     const fixes = [];
     for (const v of before.filter((x) => x.kind === 'leaf-size-mismatch')) {
       const iova = BigInt(String(v.iova));
-      const plan = await prepareSmash(client, DEVICE, DOMAIN, iova);
-      const r = await client.call('fw.smashIopde', smashParams(plan));
-      if (r.status !== 0) throw new Error(`fw.smashIopde ${hex(iova)}: ${r.statusName} ${JSON.stringify(r.detail)}`);
-      fixes.push([hex(iova), hex(plan.iopdeSpa), hex(plan.tableSpa), r.statusName, String(r.rmpSmashed), us(r.stallNs ?? 0)]);
+      const plan = await prepareSmash(client, DOMAIN, iova);
+      const r = await client.call('tmpm.psmashIo', psmashParams(plan));
+      if (r.status !== TMPM_SUCCESS) throw new Error(`tmpm.psmashIo ${hex(iova)}: ${r.statusName} ${JSON.stringify(r.detail)}`);
+      fixes.push([hex(iova), hex(plan.iopdeSpa), hex(plan.tableSpa), r.statusName, String(r.rmpSmashed), us(r.stallNs)]);
     }
     printTable(['IOVA', 'IOPDE SPA', 'table SPA', 'status', 'rmpSmashed', 'stall (us)'], fixes);
-    step('rmpSmashed false: those RMP regions were 4 KB already; only the IOMMU side had to change (check 9 accepts', '512 4 KB entries each assigned to the bound ASID at GPA = IOVA, or hypervisor-owned like the shared pages)');
+    step('rmpSmashed false: those RMP regions were 4 KB already; only the IOMMU side had to change (PSMASH_IO\'s RMP check', 'accepts 512 4 KB entries each assigned to the gctx guest at consecutive GPAs, or hypervisor-owned like the shared pages)');
 
     heading('emu.audit after');
     const after = (await client.call('emu.audit')).violations;

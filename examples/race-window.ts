@@ -8,13 +8,14 @@
  * PSMASH the RMP entry (rmp.psmash). Between the invalidation and the PSMASH, DMA
  * walks to a 4 KB leaf over a 2 MB RMP entry: the IOMMU's size check fails
  * (RMP_PAGE_FAULT, flag 0x20). We replay that window W for several lengths from one
- * snapshot (emu.revert before each trial), against one fw.smashIopde, which holds
- * DMA instead and changes both under one stall.
+ * snapshot (emu.revert before each trial), against one PSMASH_IO of the smash
+ * engine (AMD's TMPM, tmpm.psmashIo), which holds DMA instead and changes both
+ * under one stall.
  */
 import { runExample, withEmulator, DEFAULT_SCENARIO_DOC } from './lib/emulator.js';
 import { heading, hex, printTable, step, us } from './lib/format.js';
 import { invalidateIommuPages, tablePointer } from './lib/iommu-bits.js';
-import { prepareSmash, smashParams } from './lib/smash.js';
+import { prepareSmash, psmashParams, TMPM_SUCCESS } from './lib/smash.js';
 
 const DEVICE = 0x0100;
 const DOMAIN = 1;
@@ -35,8 +36,8 @@ runExample(() =>
     const { streamId } = await client.call('dma.startStream', { deviceId: DEVICE, iovaBase: hex(REGION_IOVA), length: '0x200000', ratePerSec: RATE, accessBytes: 64, writeRatio: 0.5 });
     step(`stream ${streamId}: device ${hex(DEVICE)} at ${RATE.toLocaleString('en-US')} req/s, random 64 B over the 2 MB region at GPA ${hex(REGION_IOVA)}`);
     await client.call('clock.advance', { ns: 1_000_000 });
-    const plan = await prepareSmash(client, DEVICE, DOMAIN, REGION_IOVA);
-    step(`IOPDE at SPA ${hex(plan.iopdeSpa)} = ${hex(plan.iopde)}; table of 512 PTEs at ${hex(plan.tableSpa)}`);
+    const plan = await prepareSmash(client, DOMAIN, REGION_IOVA);
+    step(`tmpm.preparePsmash: IOPDE at SPA ${hex(plan.iopdeSpa)} = ${hex(plan.iopde)}; table of 512 PTEs at ${hex(plan.tableSpa)} (both sequences use it)`);
     const newIopde = hex(tablePointer(plan.tableSpa));
     const inv = invalidateIommuPages(DOMAIN, REGION_IOVA, 21).map(hex);
     step(`manual sequence: mem.write64 IOPDE <- ${newIopde}; iommu.command [${inv.join(', ')}]; clock.advance W; rmp.psmash ${hex(REGION_SPA)}`);
@@ -45,9 +46,9 @@ runExample(() =>
     const { snapshotId } = await client.call('emu.snapshot');
     step(`emu.snapshot -> ${snapshotId}; each trial below starts with emu.revert to it`);
 
-    // One fw.smashIopde from the snapshot: the engine does not depend on W.
-    const smash = await client.call('fw.smashIopde', smashParams(plan));
-    if (smash.status !== 0) throw new Error(`fw.smashIopde: ${smash.statusName}`);
+    // One PSMASH_IO from the snapshot: the engine does not depend on W.
+    const smash = await client.call('tmpm.psmashIo', psmashParams(plan));
+    if (smash.status !== TMPM_SUCCESS) throw new Error(`tmpm.psmashIo: ${smash.statusName}`);
     await client.call('clock.advance', { ns: SETTLE_NS });
     const engine = await client.call('dma.stats', { streamId });
     const engineEvents = await rmpFaultEvents(lastSeq);
@@ -66,9 +67,9 @@ runExample(() =>
       rows.push([us(windowNs), Math.round((windowNs * RATE) / 1e9), manual.rmpFaults, events.count, events.flags, engine.rmpFaults, engineEvents.count, engine.held]);
     }
 
-    heading('RMP faults: manual sequence with window W vs fw.smashIopde');
+    heading('RMP faults: manual sequence with window W vs PSMASH_IO (tmpm.psmashIo)');
     printTable(['W (us)', 'expected (rate x W)', 'manual rmpFaults', 'RMP_PAGE_FAULT events', 'rmp flags', 'engine rmpFaults', 'engine events', 'engine held'], rows);
-    console.log(`\n  engine: one stall of ${us(smash.stallNs ?? 0)} us held ${smash.dmaHeld} requests and released them against the new tables; 0 faults at any W.`);
+    console.log(`\n  engine: PSMASH_IO ${smash.statusName} (${hex(smash.status)}); one stall of ${us(smash.stallNs)} us held ${smash.dmaHeld} requests and released them against the new tables; 0 faults at any W.`);
     console.log('  manual: every request in the window walks to a 4 KB leaf over the still-2 MB RMP entry (flag 0x20 = size mismatch);');
     console.log('  the fault count grows with W at the stream rate. No W is safe: at 1 M req/s even 10 us loses requests.');
 

@@ -1,11 +1,12 @@
 /**
- * smash-under-dma: what a TEE-IO device's DMA sees while the firmware smashes one
- * 2 MB IOPDE under it.
+ * smash-under-dma: what a TEE-IO device's DMA sees while the smash engine (AMD's
+ * TMPM, command PSMASH_IO) smashes one 2 MB IOPDE under it.
  *
  * Device 01:00.0 (TEE-IO, bound to guest ASID 1) streams 1,000,000 requests/s of
  * 64 bytes over the first 64 MiB of guest memory. We measure latency for 10 ms,
- * smash the 2 MB region at GPA 0x200000 with fw.smashIopde (its IOPDE becomes a
- * table of 512 4 KB PTEs, its RMP entry is PSMASHed), then measure 10 ms more.
+ * smash the 2 MB region at GPA 0x200000 with tmpm.preparePsmash + tmpm.psmashIo (its
+ * IOPDE becomes a table of 512 4 KB PTEs, its RMP entry is PSMASHed; status 0xF0
+ * SUCCESS), then measure 10 ms more.
  * The stall model (default: 2 ms +/- 0.5 ms, scope domain, policy hold) holds every
  * request of the domain that arrives during the stall: no fault, only latency.
  *
@@ -16,7 +17,7 @@ import type { EventNotification } from '../src/client/smash-emu-client.js';
 import type { MethodResult } from '../src/protocol/methods.js';
 import { runExample, withEmulator } from './lib/emulator.js';
 import { heading, hex, printTable, step, us } from './lib/format.js';
-import { prepareSmash, smashParams } from './lib/smash.js';
+import { prepareSmash, psmashParams, TMPM_SUCCESS } from './lib/smash.js';
 
 const DEVICE = 0x0100; // 01:00.0, TEE-IO, domain 1, guest ASID 1
 const DOMAIN = 1;
@@ -31,16 +32,16 @@ runExample(() =>
   withEmulator(async ({ client, url }) => {
     console.log(`smash-under-dma  (emulator ${url}, virtual clock)`);
 
-    // Every fw and stall notification, printed after the call that caused it (the
+    // Every tmpm and stall notification, printed after the call that caused it (the
     // server sends them before that call's response).
     const events: EventNotification[] = [];
-    const sub = await client.subscribe(['fw', 'stall'], (n) => events.push(n));
+    const sub = await client.subscribe(['tmpm', 'stall'], (n) => events.push(n));
     const flushEvents = () => {
       for (const n of events.splice(0)) console.log(`    event  ${describeEvent(n)}`);
     };
 
     heading('Set-up');
-    const model = await client.call('fw.getStallModel');
+    const model = await client.call('tmpm.getStallModel');
     step(
       `stall model: ${us(model.baseNs)} us base, jitter ${model.jitter.dist} +/- ${us(model.jitter.spreadNs)} us, scope ${model.scope}, policy ${model.policy}`,
       'scope domain: every device of the smashed domain waits; policy hold: arrivals are held, not failed',
@@ -63,16 +64,16 @@ runExample(() =>
     rows.push(['before', PHASE_NS, await client.call('dma.stats', { streamId })]);
     step('every request walks to a 2 MB leaf over a 2 MB RMP entry: the sizes match, so the RMP check passes');
 
-    heading('Phase 2: fw.smashIopde on the 2 MB region at GPA 0x200000');
-    const plan = await prepareSmash(client, DEVICE, DOMAIN, REGION_IOVA);
-    step(`IOPDE at SPA ${hex(plan.iopdeSpa)} = ${hex(plan.iopde)} (2 MB leaf); table of 512 PTEs written at SPA ${hex(plan.tableSpa)}`);
+    heading('Phase 2: PSMASH_IO (tmpm.psmashIo) on the 2 MB region at GPA 0x200000');
+    const plan = await prepareSmash(client, DOMAIN, REGION_IOVA);
+    step(`tmpm.preparePsmash: IOPDE at SPA ${hex(plan.iopdeSpa)} = ${hex(plan.iopde)} (2 MB leaf); 512 PTEs written at SPA ${hex(plan.tableSpa)}; gctx page ${hex(plan.gctxSpa)}`);
     await client.call('dma.resetStats');
-    const r = await client.call('fw.smashIopde', smashParams(plan));
+    const r = await client.call('tmpm.psmashIo', psmashParams(plan));
     flushEvents();
-    if (r.status !== 0) throw new Error(`fw.smashIopde returned ${r.statusName}`);
-    const stallNs = r.stallNs ?? 0;
+    if (r.status !== TMPM_SUCCESS) throw new Error(`tmpm.psmashIo returned ${r.statusName}`);
+    const stallNs = r.stallNs;
     step(
-      `${r.statusName}: stall [${r.startNs} ns, ${r.endNs} ns) = ${us(stallNs)} us, dmaHeld ${r.dmaHeld}, rmpSmashed ${r.rmpSmashed}`,
+      `status ${hex(r.status)} ${r.statusName} (ring slot ${r.index}, gctx word ${r.gctxWord}): stall [${r.startNs} ns, ${r.endNs} ns) = ${us(stallNs)} us, dmaHeld ${r.dmaHeld}, rmpSmashed ${r.rmpSmashed}`,
       `at ~1 request/us the stall holds ~${Math.round(stallNs / 1000)} requests; they resume at endNs against the new tables`,
     );
     // Held requests are translated at endNs and complete a walk + service later:
@@ -114,6 +115,6 @@ runExample(() =>
 function describeEvent(n: EventNotification): string {
   const d = n.data as Record<string, unknown>;
   if (n.topic === 'stall') return `stall ${String(d.phase).padEnd(5)} at ${n.atNs} ns  (${String(d.command)}, domain ${String(d.domainId)}, iova ${String(d.iova)}, scope ${String(d.scope)}, policy ${String(d.policy)})`;
-  const result = d.result as Record<string, unknown> | undefined;
-  return `fw    ${String(d.command)} at ${n.atNs} ns -> ${String(result?.statusName)}`;
+  if (d.kind === 'command') return `tmpm  ${String(d.commandName)} at ring slot ${String(d.index)}, [${String(d.startNs)}, ${String(d.endNs)}) ns -> ${String(d.statusName)}`;
+  return `tmpm  ${String(d.kind)} at ${n.atNs} ns`;
 }

@@ -15,18 +15,17 @@ export function tablePointer(tableSpa: bigint, nextLevel = 1): bigint {
   return PTE_PR | (BigInt(nextLevel) << 9n) | (tableSpa & PTE_ADDR_MASK) | PTE_IR | PTE_IW;
 }
 
-/** The same entry with another address (every other bit kept). */
-export function withAddress(pte: bigint, spa: bigint): bigint {
-  return (pte & ~PTE_ADDR_MASK) | (spa & PTE_ADDR_MASK);
-}
+/** Bits 63:52 of an entry (IR 61, IW 62, FC 60, ...): the PTEs of a smash copy them. */
+const PTE_HIGH_BITS = 0xfffn << 52n;
 
 /**
- * The 512 PTEs the smash engine expects in its table (DESIGN.md check 8): PTE i is
- * the old 2 MB IOPDE with its address replaced by old address + i x 4 KB.
+ * The 512 PTEs PSMASH_IO expects in its table, filled as AMD's driver fills them
+ * ("as the TMPM spec requires", hardware.md §2.4): PTE i has low 12 bits 0x001 (PR,
+ * NextLevel 0), the old 2 MB entry's address + i x 4 KB, and its bits 63:52.
  */
 export function smashTablePtes(iopde: bigint): bigint[] {
   const base = iopde & PTE_ADDR_MASK;
-  return Array.from({ length: 512 }, (_, i) => withAddress(iopde, base + BigInt(i) * 0x1000n));
+  return Array.from({ length: 512 }, (_, i) => (iopde & PTE_HIGH_BITS) | ((base + BigInt(i) * 0x1000n) & PTE_ADDR_MASK) | PTE_PR);
 }
 
 /**

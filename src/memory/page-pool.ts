@@ -67,8 +67,12 @@ export class PagePool {
     return this.take(start, pages);
   }
 
-  /** Returns an allocation made by `alloc` (the same spa and page count). */
-  release(spa: number, pages: number): void {
+  /**
+   * Returns an allocation made by `alloc` (the same spa and page count). `scrub`
+   * (default) zeroes it now; false leaves its contents readable until the pool hands
+   * the page out again (alloc zeroes then), as a driver's freed page keeps them.
+   */
+  release(spa: number, pages: number, scrub = true): void {
     const held = this.allocated.get(spa);
     if (held === undefined) {
       throw new EmuError(ERROR_CODES.NOT_FOUND, `spa ${toHex(spa)} is not the start of a pool allocation`, { spa });
@@ -77,7 +81,7 @@ export class PagePool {
       throw new EmuError(ERROR_CODES.INVALID_ARGUMENT, `allocation at ${toHex(spa)} has ${held} page(s), not ${pages}`, { spa });
     }
     this.allocated.delete(spa);
-    this.memory.zeroPages(spa, pages);
+    if (scrub) this.memory.zeroPages(spa, pages);
     this.insertFree(spa, pages);
   }
 

@@ -37,15 +37,20 @@ export async function tmpmSubmit(m: Machine, command: number, listSpa: bigint, p
   return { status: o.status, statusName: o.statusName, index: o.index, commandName: o.commandName, startNs: o.startNs, endNs: o.endNs, ...(o.detail !== undefined ? { detail: o.detail } : {}) };
 }
 
-/** A command page in a fresh pool page; freed however the command ends. */
+/**
+ * A command page in a fresh pool page; freed however the command ends. Its contents
+ * stay as the engine left them (the gctx word with the statuses), as a driver's
+ * freed page would: the ring entry's list_paddr leads to it (the pool zeroes the
+ * page when it hands it out again).
+ */
 async function withCommandPage<T>(m: Machine, qwords: bigint[], run: (listSpa: number) => Promise<T>): Promise<T> {
   const listSpa = m.pool.alloc(1);
   try {
     m.memory.writeWords(listSpa, qwords);
     return await run(listSpa);
   } finally {
-    // The page may already be gone if the machine was replaced meanwhile.
-    if (m.pool.isAllocated(listSpa)) m.pool.release(listSpa, 1);
+    // It may already be gone if the machine was replaced meanwhile.
+    if (m.pool.isAllocated(listSpa)) m.pool.release(listSpa, 1, false);
   }
 }
 

@@ -38,6 +38,20 @@ export const EMU_METHODS = {
         serviceNs: z.int(),
         maxAdvanceNs: z.int(),
       }),
+      guests: z
+        .array(z.looseObject({ asid: z.int(), gctxSpa: hexOut.nullable().describe('its guest context page (RMP Assigned 1, Immutable 1, ASID 0): the gctx word of PSMASH_IO names it') }))
+        .describe('the SNP guests'),
+      tmpm: z
+        .looseObject({
+          deviceId: z.int().describe("the engine's requester ID (its DTE, its IO_PAGE_FAULTs)"),
+          domainId: z.int().describe("the IOMMU domain of the engine's DTE"),
+          pdeAccess: z.enum(['direct', 'iommu']),
+          initialised: z.boolean().describe('STATUS.DRIVER_INIT'),
+          ringSpa: hexOut.nullable().describe('the ring base (C-bit stripped) while initialised'),
+          ringEntries: z.int(),
+          punsmashCommand: z.int().describe("PUNSMASH_IO's command number (ours; not public)"),
+        })
+        .describe('the TMPM engine'),
     }),
   }),
 

@@ -104,6 +104,15 @@ export const TMPM_METHODS = {
       gctxSpa: addr64('0xfc0200000', 'the guest context page (bits 51:12 of the gctx word; bits 11:0 and 63:52 must be 0)'),
     }),
     result: z.looseObject({ ...smashOut, rmpSmashed: z.boolean().describe('the RMP entry was split (a 4 KB or hypervisor-owned region is left as is)') }),
+    examples: [
+      {
+        name: 'smash the second 2 MB of device 01:00.0 on the default platform',
+        description: 'Setup: tmpm.preparePsmash {domainId: 1, iova: "0x200000"}, whose result is these params. stallNs is 2 ms +/- the seeded uniform jitter; the gctx word reads the context page | 0xF0.',
+        params: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0226000', srcHpmdSpa: '0xfc0202008', gctxSpa: '0xfc0200000' },
+        result: { status: 0xf0, statusName: 'SUCCESS', subStatus: 0, pteError: 0, pteSubError: 0, index: 0, stallNs: 2_068_606, dmaHeld: 0, startNs: 0, endNs: 2_068_606, gctxWord: '0xfc02000f0', rmpSmashed: true },
+        vary: ['stallNs', 'endNs'],
+      },
+    ],
   }),
 
   'tmpm.punsmashIo': method({
@@ -123,6 +132,14 @@ export const TMPM_METHODS = {
       "Walks the domain's tables to the 2 MB leaf for iova (else -32602), fills a pool page with the 512 PTEs as AMD's driver does (low 12 bits 0x001, address old + i x 4 KB, bits 63:52 copied) and names the guest context of the guest the domain's devices are bound to (else the first guest). The PTE page is the caller's.",
     params: z.strictObject({ domainId, iova: hex64('0x200000').describe('IOVA of the 2 MB leaf (2 MB aligned)') }),
     result: z.looseObject({ srcPgSpa: hexOut, smashHpteSpa: hexOut, srcHpmdSpa: hexOut, gctxSpa: hexOut, entry: hexOut.describe('the leaf now'), asid: z.int() }),
+    examples: [
+      {
+        name: 'the second 2 MB of domain 1 on the default platform',
+        params: { domainId: 1, iova: '0x200000' },
+        result: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0226000', srcHpmdSpa: '0xfc0202008', gctxSpa: '0xfc0200000', entry: '0x6000000100200001', asid: 1 },
+        vary: ['smashHpteSpa', 'srcHpmdSpa', 'gctxSpa'],
+      },
+    ],
   }),
 
   'tmpm.getCapabilities': method({

@@ -27,7 +27,7 @@ type FaultTarget = TargetableName | (typeof TMPM_COMMAND_TARGETS)[number];
 export const METHODS = {
   ...TARGETABLE,
   // fault.add may also name a TMPM command (tmpm.PSMASH_IO): it applies however the command reaches the engine.
-  ...faultMethods([...Object.keys(TARGETABLE), ...TMPM_COMMAND_TARGETS] as [FaultTarget, ...FaultTarget[]]),
+  ...faultMethods([...Object.keys(TARGETABLE), ...TMPM_COMMAND_TARGETS] as unknown as [FaultTarget, ...FaultTarget[]]),
 } as const;
 
 export { NOTIFICATIONS };

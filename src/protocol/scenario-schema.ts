@@ -109,7 +109,7 @@ const tmpmDoc = z
     domainId: intRange(0, 0xffff).default(T.domainId).describe("the IOMMU domain of the engine's DTE"),
     pdeAccess: z.enum(['direct', 'iommu']).default(T.pdeAccess).describe('how the engine reads and writes src_hpmd_paddr: directly, or by DMA through its own DTE (a failed translation is MEM_ABORTED)'),
     ctlNs: ns('latency of an RBCTL write before STATUS.TOGGLE flips').max(1_000_000_000, 'must be at most 1 s').default(T.ctlNs),
-    commandNs: ns('run time of GET_CAPABILITIES, NOOP and a refused command').max(1_000_000_000, 'must be at most 1 s').default(T.commandNs),
+    commandNs: ns('run time of GET_CAPABILITIES and NOOP (a refused command finishes at once)').max(1_000_000_000, 'must be at most 1 s').default(T.commandNs),
     psmash: z.boolean().default(T.psmash).describe('support_reg bit 6: PSMASH_IO offered'),
     punsmash: z.boolean().default(T.punsmash).describe('support_reg bit 7: PUNSMASH_IO offered'),
     punsmashCommand: intRange(0x02, 0xff)

@@ -101,7 +101,17 @@ interface Located {
   reaches: Array<{ domainId: number; iova: bigint }>;
 }
 
+/** What the stall-begin report needs, handed out the moment DMA stops (before the entry changes). */
+export interface StallBegun {
+  reaches: Array<{ domainId: number; iova: bigint }>;
+  srcPgSpa: number;
+  startNs: number;
+  endNs: number;
+}
+
 export class PsmashIo {
+  /** Called when a stall begins, before the entry and the RMP change (topic stall). */
+  onStallBegin: ((s: StallBegun) => void) | undefined;
   private readonly rmpScratch = newRmpScratch();
   private readonly tr = newTranslation();
 
@@ -129,7 +139,7 @@ export class PsmashIo {
     // Effect, atomic with respect to DMA.
     const region = this.d.rmp.read(srcPg);
     const rmpChanged = region.assigned && region.pageSize === '2M';
-    const begun = this.beginStall(loc.reaches);
+    const begun = this.beginStall(loc.reaches, srcPg);
     this.d.memory.setWord(loc.hpmd, encodeTablePointer(this.tableAddress(listSpa), 1));
     if (rmpChanged) this.d.rmp.psmash(srcPg);
     this.invalidate(loc.reaches);
@@ -164,7 +174,7 @@ export class PsmashIo {
     const access = this.checkWritable(loc.hpmd);
     if (access !== null) return access;
 
-    const begun = this.beginStall(loc.reaches);
+    const begun = this.beginStall(loc.reaches, srcPg);
     this.d.memory.setWord(loc.hpmd, mergedLeafFrom(pte0));
     if (rmpChanged) this.d.rmp.pageUnsmash(srcPg);
     this.invalidate(loc.reaches);
@@ -323,7 +333,7 @@ export class PsmashIo {
    * The stall model's stall for every domain the entry serves (scope domain) or the
    * whole IOMMU (scope iommu), all over one window.
    */
-  private beginStall(reaches: Array<{ domainId: number }>): { stallNs: number; stalls: StallHandle[] } {
+  private beginStall(reaches: Array<{ domainId: number; iova: bigint }>, srcPgSpa: number): { stallNs: number; stalls: StallHandle[] } {
     const model = this.d.stallModel();
     const stallNs = sampleStallNs(model, this.d.rng);
     const startNs = this.d.clock.nowNs;
@@ -332,6 +342,7 @@ export class PsmashIo {
     const stalls: StallHandle[] = [];
     if (model.scope === 'iommu') stalls.push(this.d.dma.beginStall({ ...base, scope: 'iommu', domainId: reaches[0]?.domainId ?? 0 }));
     else for (const id of new Set(reaches.map((r) => r.domainId))) stalls.push(this.d.dma.beginStall({ ...base, scope: 'domain', domainId: id }));
+    this.onStallBegin?.({ reaches, srcPgSpa, startNs, endNs });
     return { stallNs, stalls };
   }
 

@@ -51,7 +51,7 @@ import {
   versionReg,
   type TmpmCommandName,
 } from './commands.js';
-import type { PsmashIo, PdeAccess, SmashOutcome } from './psmash-io.js';
+import type { PsmashIo, PdeAccess, SmashOutcome, StallBegun } from './psmash-io.js';
 import type { StallModel, StallModelPatch } from './stall-model.js';
 import { DEFAULT_STALL_MODEL, mergeStallModel } from './stall-model.js';
 
@@ -65,7 +65,7 @@ export interface TmpmConfig {
   pdeAccess: PdeAccess;
   /** Latency of an RBCTL write, ns (then STATUS.TOGGLE flips). */
   ctlNs: number;
-  /** Run time of GET_CAPABILITIES, NOOP and of a refused command, ns. */
+  /** Run time of GET_CAPABILITIES and NOOP, ns (a refused command finishes at once). */
   commandNs: number;
   /** support_reg bits 6 and 7; a command whose bit is off is INVALID_COMMAND. */
   psmash: boolean;
@@ -187,7 +187,11 @@ export class TmpmEngine implements EventTarget {
     config: TmpmConfig = DEFAULT_TMPM_CONFIG,
   ) {
     this.config = { ...config };
+    this.smash.onStallBegin = (b) => this.emitStall('begin', this.starting, b);
   }
+
+  /** The entry being started (its index and name), for the stall-begin report. */
+  private starting = { index: -1, commandName: '' };
 
   // ---- registers -------------------------------------------------------------------
 
@@ -408,7 +412,9 @@ export class TmpmEngine implements EventTarget {
     const startNs = this.clock.nowNs;
     let status: number = TMPM_STATUS.SUCCESS;
     let detail: Record<string, unknown> | undefined;
-    let durationNs = this.config.commandNs;
+    // A refused command finishes at once: its status is all it changes (DESIGN.md
+    // "PSMASH_IO checks"); GET_CAPABILITIES and NOOP take commandNs.
+    let durationNs = 0;
     let gctxSpa = -1;
     let outcome: SmashOutcome | undefined;
     const supported = name !== undefined && (name !== 'PSMASH_IO' || this.config.psmash) && (name !== 'PUNSMASH_IO' || this.config.punsmash);
@@ -432,7 +438,11 @@ export class TmpmEngine implements EventTarget {
         detail = { reason: 'injected by fault.add', injected: true, faultIds: fault.faultIds };
       } else if (name === 'GET_CAPABILITIES') {
         this.memory.writeWords(listSpa, encodeCapabilities(this.capabilities()));
+        durationNs = this.config.commandNs;
+      } else if (name === 'NOOP') {
+        durationNs = this.config.commandNs;
       } else if (name === 'PSMASH_IO' || name === 'PUNSMASH_IO') {
+        this.starting = { index, commandName: name };
         outcome = name === 'PSMASH_IO' ? this.smash.psmash(listSpa) : this.smash.punsmash(listSpa);
         status = outcome.status;
         detail = outcome.detail;
@@ -442,7 +452,6 @@ export class TmpmEngine implements EventTarget {
       this.running = this.newRunning(index, e.command, name, listSpa, startNs, startNs + durationNs, status, detail, outcome, gctxSpa, gctxInput);
     }
     this.running ??= this.newRunning(index, e.command, name ?? `0x${e.command.toString(16)}`, listSpa, startNs, startNs + durationNs, status, detail, undefined, -1, 0n);
-    if (outcome !== undefined && status === TMPM_STATUS.SUCCESS) this.emitStall('begin', this.running, outcome);
     this.runningEvent = this.clock.schedule(this.running.endNs, this, EV_DONE, null);
     this.running.seq = this.runningEvent.seq;
   }
@@ -484,7 +493,9 @@ export class TmpmEngine implements EventTarget {
     this.running = null;
     this.commands++;
     const dmaHeld = r.outcome?.stalls.reduce((n, s) => n + s.heldCount, 0) ?? 0;
-    if (r.outcome !== undefined && r.status === TMPM_STATUS.SUCCESS) this.emitStall('end', r, r.outcome);
+    if (r.outcome !== undefined && r.status === TMPM_STATUS.SUCCESS) {
+      this.emitStall('end', r, { reaches: r.outcome.reaches, srcPgSpa: r.outcome.srcPgSpa, startNs: r.startNs, endNs: r.startNs + r.outcome.stallNs });
+    }
     const done: EntryOutcome = {
       index: r.index,
       command: r.command,
@@ -527,10 +538,10 @@ export class TmpmEngine implements EventTarget {
     this.kick();
   }
 
-  private emitStall(phase: 'begin' | 'end', r: Running, o: SmashOutcome): void {
+  private emitStall(phase: 'begin' | 'end', r: { index: number; commandName: string }, o: StallBegun): void {
     if (!this.events.has('stall')) return;
     const first = o.reaches[0];
-    this.events.emit('stall', phase === 'begin' ? r.startNs : r.endNs, {
+    this.events.emit('stall', phase === 'begin' ? o.startNs : o.endNs, {
       phase,
       command: `tmpm.${r.commandName}`,
       index: r.index,
@@ -540,8 +551,8 @@ export class TmpmEngine implements EventTarget {
       srcPgSpa: BigInt(o.srcPgSpa),
       scope: this.stallModel.scope,
       policy: this.stallModel.policy,
-      startNs: r.startNs,
-      endNs: r.endNs,
+      startNs: o.startNs,
+      endNs: o.endNs,
     });
   }
 

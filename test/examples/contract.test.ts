@@ -9,7 +9,8 @@ describe('examples/contract', () => {
   it('passes with its own vitest config', async () => {
     const r = await runNode(['node_modules/vitest/vitest.mjs', 'run', '--config', 'examples/contract/vitest.config.ts', '--reporter', 'verbose', '--color=false'], { NO_COLOR: '1' }, 120_000);
     expect(r.code, r.stdout + r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/Tests\s+7 passed \(7\)/);
-    expect(r.stdout).toContain('retries IN_USE (0x3A) with backoff and succeeds on the third attempt');
+    expect(r.stdout).toMatch(/Tests\s+8 passed \(8\)/);
+    expect(r.stdout).toContain('retries RESOURCE_NOT_AVAILABLE (0x17) injected on tmpm.PSMASH_IO and succeeds on the third attempt');
+    expect(r.stdout).toContain('rides out a full ring (-32003, the driver\'s -EAGAIN)');
   });
 });

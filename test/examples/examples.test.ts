@@ -15,7 +15,7 @@ function expectOk(r: RunResult): void {
 const num = (s: string | undefined) => Number((s ?? '').replace(/,/g, ''));
 
 describe('examples (each with its own in-process server)', () => {
-  it('smash-under-dma: a row per phase, held requests during the stall, no fault, the stall and fw events', async () => {
+  it('smash-under-dma: a row per phase, held requests during the stall, no fault, the stall and tmpm events', async () => {
     const r = await runExample('smash-under-dma');
     expectOk(r);
     const rows = tableAfter(r.stdout, 'p99.9 (ns)');
@@ -26,7 +26,8 @@ describe('examples (each with its own in-process server)', () => {
     expect(num(during[10])).toBeGreaterThan(1_500_000); // max latency ~ the stall, ns
     expect(r.stdout).toMatch(/event {2}stall begin at 10000000 ns/);
     expect(r.stdout).toMatch(/event {2}stall end {3}at \d+ ns/);
-    expect(r.stdout).toMatch(/event {2}fw {4}fw\.smashIopde at \d+ ns -> SUCCESS/);
+    expect(r.stdout).toMatch(/event {2}tmpm {2}PSMASH_IO at ring slot 0, \[10000000, \d+\) ns -> SUCCESS/);
+    expect(r.stdout).toMatch(/- status 0xf0 SUCCESS \(ring slot 0, gctx word 0x[0-9a-f]+f0\): stall/);
     expect(r.stdout).toContain('emu.audit: clean');
   });
 
@@ -49,7 +50,7 @@ describe('examples (each with its own in-process server)', () => {
     const r = await runExample('guest-shares-pages');
     expectOk(r);
     expect(r.stdout).toContain('#NPF errorCode 0x880000000');
-    expect(r.stdout).toMatch(/SUCCESS: rmpSmashed true, DMA stalled/);
+    expect(r.stdout).toMatch(/tmpm\.psmashIo -> 0xf0 SUCCESS: rmpSmashed true, DMA stalled/);
     expect(r.stdout.match(/validate false} -> rc 0 SUCCESS/g)).toHaveLength(3);
     expect(r.stdout.match(/assigned false, 4K} -> rc 0 SUCCESS/g)).toHaveLength(3);
     const streams = tableAfter(r.stdout, 'ioPageFaults');
@@ -78,6 +79,23 @@ describe('examples (each with its own in-process server)', () => {
     ]);
     expect(r.stdout).toContain('audit clean (0 violations)');
     expect(r.stdout).toMatch(/dma\.issue GPA 0x801000 -> ok/);
+  });
+
+  it('tmpm-driver: brings the engine up register by register, GET_CAPABILITIES, psmash_io SUCCESS then -EEXIST, shutdown, audit clean', async () => {
+    const r = await runExample('tmpm-driver');
+    expectOk(r);
+    expect(r.stdout).toContain('- STATUS 0x1 (ENGINE_READY, DRIVER_INIT clear)');
+    expect(r.stdout).toMatch(/- init -> 0; STATUS 0x80000003; ring 0x[0-9a-f]+ \(2 MB aligned true\), RMP assigned false immutable true/);
+    expect(r.stdout).toContain('- rc 0: fw 1.0, spec 0.51, support_reg 0xc0 (PSMASH true, PUNSMASH true)');
+    expect(r.stdout).toContain('tmpm: psmash_io: pte_err 0 pte_suberr 0 sub_status 0 status 0xf0 (SUCCESS)');
+    const rows = tableAfter(r.stdout, 'ring status');
+    expect(rows).toHaveLength(1);
+    expect(rows[0]![1]).toBe('0xf0 SUCCESS');
+    expect(rows[0]![4]).toBe('0x6000000100200001'); // the 2 MB leaf before
+    expect(rows[0]!.slice(6)).toEqual(['2^12', '4K']);
+    expect(r.stdout).toContain('- rc -17 (EEXIST): the driver finds a 4 KB leaf and does not submit');
+    expect(r.stdout).toMatch(/- shutdown -> 0; STATUS 0x8000000[01]/);
+    expect(r.stdout).toContain('emu.audit: clean');
   });
 
   it('raw-client.mjs: spawns smash-emu serve, a batch answered by an array, an error, a notification', async () => {

@@ -76,7 +76,9 @@ const READ_ONLY: Array<[string, Record<string, unknown> | undefined]> = [
   ['clock.now', undefined],
   ['clock.now', {}],
   ['fw.platformStatus', {}],
-  ['fw.getStallModel', undefined],
+  ['tmpm.getStallModel', undefined],
+  ['tmpm.readReg', { offset: 0x1c }],
+  ['tmpm.regs', {}],
   ['mem.read64', { spa: '0x80000000', count: 4 }],
   ['mem.read64', { spa: '0x100000000', count: 1 }],
   ['rmp.read', { spa: '0x100201000' }],
@@ -136,11 +138,15 @@ const BAD_PARAMS: Array<[string, unknown]> = [
   ['rmp.update', { spa: '0x1000', assigned: true, pageSize: '1G' }],
   ['rmp.psmash', { spa: 12 }],
   ['guest.pvalidate', { asid: 1.5, gpa: '0x0', pageSize: '4K', validate: true }],
-  ['fw.smashIopde', { domainId: 1, iova: '0x0', iopdeSpa: HEX100, tableSpa: '0x0' }],
-  ['fw.smashIopde', { domainId: 1 }],
+  ['tmpm.psmashIo', { srcPgSpa: '0x0', smashHpteSpa: HEX100, srcHpmdSpa: '0x0', gctxSpa: '0x0' }],
+  ['tmpm.psmashIo', { srcPgSpa: '0x0' }],
+  ['tmpm.readReg', { offset: 0x20 }],
+  ['tmpm.writeReg', { offset: 0x1c, value: 0 }],
+  ['tmpm.writeReg', { offset: 0x18, value: 2 ** 32 }],
+  ['tmpm.submit', { command: 256, listSpa: '0x0' }],
   ['fw.tdiBind', { deviceId: 1e308, asid: 1 }],
-  ['fw.setStallModel', { baseNs: -1 }],
-  ['fw.setStallModel', { jitter: { dist: 'cauchy' } }],
+  ['tmpm.setStallModel', { baseNs: -1 }],
+  ['tmpm.setStallModel', { jitter: { dist: 'cauchy' } }],
   ['iommu.map', { domainId: 1, iova: '0x0', spa: '0x0', length: HEX100, sizeLg2: 12, read: true, write: true }],
   ['iommu.unmap', { domainId: 1, iova: '0x0' }],
   ['iommu.command', { qwords: ['0x1'] }],
@@ -180,7 +186,7 @@ const NOT_FOUND_PARAMS: Array<[string, Record<string, unknown>]> = [
 /** Raw request texts with keys JSON.parse keeps as own properties. */
 const HOSTILE_KEY_PARAMS = ['"__proto__":{"polluted":true}', '"constructor":{"prototype":{"polluted":true}}', '"prototype":1', '"__proto__":null', '"toString":"x"'];
 
-const UNKNOWN_METHODS = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'rpc.foo', 'rpc.', 'emu.', 'EMU.INFO', 'clock.now ', ' clock.now', '', 'a'.repeat(300), 'fw.smashIopde\u0000', 'mem.read64.x', '__defineGetter__'];
+const UNKNOWN_METHODS = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'rpc.foo', 'rpc.', 'emu.', 'EMU.INFO', 'clock.now ', ' clock.now', '', 'a'.repeat(300), 'tmpm.psmashIo\u0000', 'mem.read64.x', '__defineGetter__'];
 
 const GARBAGE = ['{', '}', '[', '[1,2', '{"a":}', 'nul', 'tru', '{"jsonrpc":"2.0",', "{'jsonrpc':'2.0'}", '\u0000', '{"jsonrpc":"2.0","method":"clock.now","id":1}}', '01', '-', '{"a" "b"}', '{"id":1,}', '[{"jsonrpc":"2.0","method":"clock.now","id":1},', 'NaN', 'undefined', '"\\x"', '{"a":1e}'];
 

@@ -8,11 +8,15 @@
  *
  * Pages of a region are 'hv' (hypervisor-owned), 'ok' (assigned to ASID 1 at
  * GPA = IOVA, the only consistent assignment) or 'foreign' (assigned to ASID 1 at
- * GPA + 1 GiB: breaks smash check 9 and every TEE-IO DMA to it).
+ * GPA + 1 GiB: every TEE-IO DMA to it faults, and 4 KB entries mixing 'ok' and
+ * 'foreign' GPAs break PSMASH_IO check 9: not consecutive).
  */
 import type { Scenario } from '../../src/platform/scenario.js';
 import { DEFAULT_SCENARIO } from '../../src/platform/scenario.js';
 import { FW_STATUS } from '../../src/firmware/status.js';
+
+/** TMPM statuses (DESIGN.md "PSMASH_IO checks"; test/vectors/tmpm.json). */
+export const TMPM = { INVALID_PLATFORM_STATE: 0x01, INVALID_PAGE_STATE: 0x05, INVALID_PAGE_SIZE: 0x06, INVALID_HPTE_PADDR: 0x0a, ADDRESSES_MISMATCH: 0x15, SUCCESS: 0xf0 } as const;
 import { RMP_RC } from '../../src/rmp/return-codes.js';
 
 export const TEE_DEV = 0x0100;
@@ -135,35 +139,47 @@ export class PlatformModel {
     return pages.every((p) => p.s === p0.s && p.v === p0.v);
   }
 
+  /**
+   * PSMASH_IO check 9 with one guest: a 2 MB entry always passes (only its ASID is
+   * checked); 4 KB entries fail when the assigned ones are not at consecutive GPAs,
+   * that is when 'ok' and 'foreign' pages mix.
+   */
   private rmpCheck9Fails(r: number): boolean {
-    return this.region(r).pages.some((p) => p.s === 'foreign');
+    const reg = this.region(r);
+    return !reg.large && reg.pages.some((p) => p.s === 'foreign') && reg.pages.some((p) => p.s === 'ok');
   }
 
+  /** The leaf shape of the entry after region r's (r + 1; past the model, a 2 MB leaf of the default scenario). */
+  private nextLeaf(r: number): '2M' | '4K' {
+    return r + 1 < REGIONS ? this.region(r + 1).leaf : '2M';
+  }
+
+  /** PSMASH_IO of region r with the command page corrupted as `c`, checks in DESIGN.md's order. */
   smash(r: number, c: SmashCorruption): Expected {
     const reg = this.region(r);
-    if (!this.fwInit) return { status: FW_STATUS.INVALID_PLATFORM_STATE };
-    if (c === 'misalignedTable') return { status: FW_STATUS.INVALID_ADDRESS };
-    if (c === 'wrongIopde') return { status: FW_STATUS.INVALID_PARAM };
-    if (reg.leaf !== '2M') return { status: FW_STATUS.INVALID_PAGE_SIZE };
-    if (c === 'ownedTable') return { status: FW_STATUS.INVALID_PAGE_OWNER };
-    if (c === 'badPte') return { status: FW_STATUS.INVALID_PARAM };
-    if (this.rmpCheck9Fails(r)) return { status: FW_STATUS.INVALID_PAGE_STATE };
+    if (!this.fwInit) return { status: TMPM.INVALID_PLATFORM_STATE };
+    if (c === 'misalignedTable' || c === 'ownedTable') return { status: TMPM.INVALID_HPTE_PADDR };
+    if (c === 'wrongIopde') return { status: this.nextLeaf(r) === '2M' ? TMPM.ADDRESSES_MISMATCH : TMPM.INVALID_PAGE_SIZE };
+    if (reg.leaf !== '2M') return { status: TMPM.INVALID_PAGE_SIZE };
+    if (this.rmpCheck9Fails(r)) return { status: TMPM.INVALID_PAGE_STATE };
+    if (c === 'badPte') return { status: TMPM.INVALID_HPTE_PADDR };
     reg.leaf = '4K';
     if (reg.large && this.anyAssigned(r)) reg.large = false;
-    return { status: FW_STATUS.SUCCESS };
+    return { status: TMPM.SUCCESS };
   }
 
+  /** PUNSMASH_IO of region r (wrongIopde: the entry of region r + 1): checks 1-4, 6, 9, then the table and the merge. */
   unsmash(r: number, wrongIopde: boolean): Expected {
     const reg = this.region(r);
-    if (!this.fwInit) return { status: FW_STATUS.INVALID_PLATFORM_STATE };
-    if (wrongIopde) return { status: FW_STATUS.INVALID_PARAM };
-    if (reg.leaf !== '4K') return { status: FW_STATUS.INVALID_PAGE_SIZE };
-    if (this.rmpCheck9Fails(r)) return { status: FW_STATUS.INVALID_PAGE_STATE };
+    if (!this.fwInit) return { status: TMPM.INVALID_PLATFORM_STATE };
+    if (this.rmpCheck9Fails(r)) return { status: TMPM.INVALID_PAGE_STATE };
+    if (wrongIopde) return { status: this.nextLeaf(r) === '2M' ? TMPM.INVALID_PAGE_SIZE : TMPM.INVALID_HPTE_PADDR };
+    if (reg.leaf !== '4K') return { status: TMPM.INVALID_PAGE_SIZE };
     const merge = !reg.large && this.anyAssigned(r);
-    if (merge && !this.mergeable(r)) return { status: FW_STATUS.INVALID_PAGE_STATE };
+    if (merge && !this.mergeable(r)) return { status: TMPM.INVALID_PAGE_STATE };
     reg.leaf = '2M';
     if (merge) reg.large = true;
-    return { status: FW_STATUS.SUCCESS };
+    return { status: TMPM.SUCCESS };
   }
 
   teeDma(r: number, k: number): Expected {

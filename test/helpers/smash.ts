@@ -1,9 +1,10 @@
 /**
- * Builders for smash-engine tests: find the IOPDE a walk reaches and prepare the
- * 4 KB table a VMM hands the firmware (PTE i = old IOPDE with address + i x 4 KB).
+ * Builders for TMPM smash tests, written from the vectors and DESIGN.md rather than
+ * from src/: find the level-2 entry a walk reaches, pre-fill the 512 PTEs as AMD's
+ * driver does (low 12 bits 0x001, address old + i x 4 KB, bits 63:52 copied), and
+ * gather PSMASH_IO's four addresses.
  */
 import type { Platform } from '../../src/platform/platform.js';
-import { pteAddressField, withAddress } from '../../src/iommu/pte.js';
 
 export interface SmashSlot {
   iopdeSpa: number;
@@ -18,30 +19,52 @@ export function findIopde(p: Platform, deviceId: number, iova: bigint): SmashSlo
   return { iopdeSpa: step.entrySpa, iopde: step.value };
 }
 
-/** Allocates a table page and fills it with the 512 PTEs the firmware expects. */
+/** PTE i of the driver's pre-fill for old 2 MB leaf `old` (tmpm.json vectors). */
+export function prefillPte(old: bigint, i: number): bigint {
+  return (old & 0xfff0_0000_0000_0000n) | ((old & 0x000f_ffff_ffff_f000n) + BigInt(i) * 0x1000n) | 1n;
+}
+
+/** Allocates a page and fills it with the 512 PTEs PSMASH_IO expects. */
 export function prepareSmashTable(p: Platform, iopde: bigint): number {
   const tableSpa = Number(p.memAlloc(1).spa);
-  const base = pteAddressField(iopde);
   const values: bigint[] = [];
-  for (let i = 0; i < 512; i++) values.push(withAddress(iopde, base + i * 4096));
+  for (let i = 0; i < 512; i++) values.push(prefillPte(iopde, i));
   p.memWrite64(tableSpa, values);
   return tableSpa;
 }
 
-/** Everything a smash of (domain, iova) through `deviceId` needs. */
-export function smashParams(p: Platform, deviceId: number, domainId: number, iova: bigint) {
-  const { iopdeSpa, iopde } = findIopde(p, deviceId, iova);
-  const tableSpa = prepareSmashTable(p, iopde);
-  return { domainId, iova, iopdeSpa, tableSpa };
+/** The gctx page of guest `asid` (emu.info). */
+export function gctxOf(p: Platform, asid = 1): bigint {
+  const g = p.info().guests.find((x) => x.asid === asid);
+  if (g === undefined || g.gctxSpa === null) throw new Error(`guest ${asid} has no context page`);
+  return g.gctxSpa;
 }
 
-/** A snapshot of what a rejected call must leave unchanged. */
+export interface PsmashArgs {
+  srcPgSpa: bigint;
+  smashHpteSpa: bigint;
+  srcHpmdSpa: bigint;
+  gctxSpa: bigint;
+}
+
+/** PSMASH_IO's four addresses for the 2 MB leaf at `iova` of `deviceId`. */
+export function psmashArgs(p: Platform, deviceId: number, iova: bigint, asid = 1): PsmashArgs {
+  const { iopdeSpa, iopde } = findIopde(p, deviceId, iova);
+  return {
+    srcPgSpa: iopde & 0x000f_ffff_ffe0_0000n,
+    smashHpteSpa: BigInt(prepareSmashTable(p, iopde)),
+    srcHpmdSpa: BigInt(iopdeSpa),
+    gctxSpa: gctxOf(p, asid),
+  };
+}
+
+/** A snapshot of what a refused command must leave unchanged. */
 export function observable(p: Platform, iopdeSpa: number, regionSpa: number) {
   return {
     iopde: p.m.memory.word(iopdeSpa),
     rmp: JSON.stringify(p.m.rmp.getState()),
     iotlb: JSON.stringify(p.m.iommu.iotlb.getState()),
-    nowNs: p.m.clock.nowNs,
     region: p.rmpRead(regionSpa),
+    stalls: p.dmaStats({}).stalls.length,
   };
 }

@@ -11,7 +11,7 @@ export interface VectorFile<V> {
   vectors: V[];
 }
 
-export function loadVectors<V = Record<string, unknown>>(name: 'iommu-commands' | 'iommu-dte' | 'iommu-events' | 'iommu-pte' | 'rmp-raw'): VectorFile<V> {
+export function loadVectors<V = Record<string, unknown>>(name: 'iommu-commands' | 'iommu-dte' | 'iommu-events' | 'iommu-pte' | 'rmp-raw' | 'tmpm'): VectorFile<V> & { tables?: Record<string, Record<string, number>> } {
   const url = new URL(`../vectors/${name}.json`, import.meta.url);
   return JSON.parse(readFileSync(fileURLToPath(url), 'utf8')) as VectorFile<V>;
 }

@@ -21,7 +21,7 @@ describe('the default scenario', () => {
   });
 
   it('has guest ASID 1 with 1 GiB private at GPA 0 backed by SPA 0x100000000, assigned as validated 2 MB pages', () => {
-    expect(p.m.guests.list()).toEqual([{ asid: 1, ranges: [{ gpa: 0, spa: 0x1_0000_0000, length: GiB }] }]);
+    expect(p.m.guests.list()).toEqual([{ asid: 1, ranges: [{ gpa: 0, spa: 0x1_0000_0000, length: GiB }], gctxSpa: expect.any(Number) }]);
     for (let off = 0; off < GiB; off += 2 * MiB) {
       const e = p.m.rmp.read(0x1_0000_0000 + off);
       if (!(e.assigned && e.pageSize === '2M' && e.validated && e.asid === 1 && e.gpa === off && !e.immutable)) throw new Error(`RMP entry at +${off} is ${JSON.stringify(e)}`);

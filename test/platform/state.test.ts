@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import { createPlatform, type Platform } from '../../src/platform/platform.js';
 import { EmuError } from '../../src/util/emu-error.js';
-import { smashParams } from '../helpers/smash.js';
+import { psmashArgs } from '../helpers/smash.js';
 
 const json = (p: Platform) => JSON.stringify(p.dumpState().state);
 
@@ -10,7 +10,7 @@ async function busyPlatform(): Promise<Platform> {
   p.dmaStartStream({ deviceId: 0x100, iovaBase: 0n, length: 8 * 2 ** 20, ratePerSec: 200_000, accessBytes: 64, writeRatio: 0.5, pattern: 'random', arrival: 'poisson' });
   p.dmaStartStream({ deviceId: 0x200, iovaBase: 0n, length: 2 ** 20, ratePerSec: 50_000, accessBytes: 4096, writeRatio: 0, pattern: 'sequential', arrival: 'fixed' });
   await p.clockAdvance(300_000);
-  await p.fwSmashIopde(smashParams(p, 0x100, 1, 0x20_0000n));
+  await p.tmpmPsmashIo(psmashArgs(p, 0x100, 0x20_0000n));
   await p.dmaIssue({ deviceId: 0x200, iova: 0x1000_0000n, bytes: 8, write: true }); // IO page fault: an event
   p.faultAdd({ method: 'fw.init', status: 0x3a, nth: 2 });
   await p.clockAdvance(100_000);
@@ -44,7 +44,11 @@ describe('emu.dumpState / emu.loadState', () => {
     const hostile: unknown[] = [
       null,
       [],
-      { ...good, version: 2 },
+      { ...good, version: 1 },
+      { ...good, version: 3 },
+      { ...good, tmpm: { ...good.tmpm, regs: { ...good.tmpm.regs, rbctl: -1 } } },
+      { ...good, tmpm: { ...good.tmpm, config: { ...good.tmpm.config, pdeAccess: 'dma' } } },
+      { ...good, guests: [{ ...good.guests[0], gctxSpa: 3 }] },
       { ...good, format: 'other' },
       { ...good, memory: { pages: [[1e12, []]] } },
       { ...good, settings: { ...good.settings, memoryBytes: -4096 } },

@@ -5,15 +5,16 @@ import type { MethodName, MethodParams } from '../../src/protocol/methods.js';
 import type { MethodSpec } from '../../src/protocol/method-spec.js';
 import { SAMPLES } from './samples.js';
 
-/** Every method DESIGN.md names, plus iommu.iotlb and iommu.prepareSmash. */
+/** Every method DESIGN.md names, plus iommu.iotlb. */
 const DESIGN_METHODS = [
   'rpc.discover',
   'emu.info', 'emu.reset', 'emu.snapshot', 'emu.revert', 'emu.dumpState', 'emu.loadState', 'emu.audit',
   'clock.now', 'clock.advance', 'clock.setMode',
   'mem.alloc', 'mem.free', 'mem.read64', 'mem.write64',
   'rmp.read', 'rmp.update', 'rmp.psmash', 'guest.pvalidate',
-  'fw.platformStatus', 'fw.init', 'fw.shutdown', 'fw.tdiBind', 'fw.tdiUnbind', 'fw.smashIopde', 'fw.unsmashIopde', 'fw.pageUnsmash', 'fw.getStallModel', 'fw.setStallModel',
-  'iommu.setDte', 'iommu.readDte', 'iommu.walk', 'iommu.command', 'iommu.events', 'iommu.map', 'iommu.unmap', 'iommu.iotlb', 'iommu.prepareSmash',
+  'fw.platformStatus', 'fw.init', 'fw.shutdown', 'fw.tdiBind', 'fw.tdiUnbind', 'fw.pageUnsmash',
+  'tmpm.readReg', 'tmpm.writeReg', 'tmpm.regs', 'tmpm.submit', 'tmpm.psmashIo', 'tmpm.punsmashIo', 'tmpm.preparePsmash', 'tmpm.getCapabilities', 'tmpm.getStallModel', 'tmpm.setStallModel',
+  'iommu.setDte', 'iommu.readDte', 'iommu.walk', 'iommu.command', 'iommu.events', 'iommu.map', 'iommu.unmap', 'iommu.iotlb',
   'dma.issue', 'dma.startStream', 'dma.stopStream', 'dma.stats', 'dma.resetStats',
   'fault.add', 'fault.list', 'fault.remove', 'fault.clear',
   'events.subscribe', 'events.unsubscribe',
@@ -71,7 +72,7 @@ describe('METHODS', () => {
   });
 
   it('has examples for the methods an integrator replays on the default platform', () => {
-    for (const name of ['fw.smashIopde', 'rmp.read', 'iommu.walk', 'mem.alloc', 'clock.advance', 'dma.issue'] as const) {
+    for (const name of ['tmpm.psmashIo', 'rmp.read', 'iommu.walk', 'mem.alloc', 'clock.advance', 'dma.issue'] as const) {
       expect(specs[name]!.examples?.length ?? 0, name).toBeGreaterThan(0);
     }
   });
@@ -95,14 +96,15 @@ describe('parseParams', () => {
   });
 
   it('names a missing key and says it is required', () => {
-    expect(issues('fw.smashIopde', { domainId: 1, iova: '0x200000', iopdeSpa: '0x1000' })).toEqual([{ path: ['tableSpa'], message: 'is required' }]);
+    expect(issues('tmpm.psmashIo', { srcPgSpa: '0x200000', smashHpteSpa: '0x1000', srcHpmdSpa: '0x1000' })).toEqual([{ path: ['gctxSpa'], message: 'is required' }]);
   });
 });
 
 describe('hex conventions', () => {
   it('parses addresses in any case to numbers, and IOVAs and 64-bit values to bigints', () => {
-    const p = ok('fw.smashIopde', { domainId: 1, iova: '0x20000F', iopdeSpa: '0x7FFFE008', tableSpa: '0x7ffff000' });
-    expect(p).toEqual({ domainId: 1, iova: 0x20000fn, iopdeSpa: 0x7fffe008, tableSpa: 0x7ffff000 });
+    const p = ok('iommu.map', { domainId: 1, iova: '0x20F000', spa: '0x7FFFE000', length: '0x1000', sizeLg2: 12, read: true, write: true });
+    expect(p).toMatchObject({ domainId: 1, iova: 0x20f000n, spa: 0x7fffe000, length: 0x1000 });
+    expect(ok('tmpm.psmashIo', { srcPgSpa: '0x8000000100200000', smashHpteSpa: '0x1', srcHpmdSpa: '0X3', gctxSpa: '0xFFFFFFFFFFFFFFFF' })).toEqual({ srcPgSpa: 0x8000000100200000n, smashHpteSpa: 1n, srcHpmdSpa: 3n, gctxSpa: 2n ** 64n - 1n });
     expect(ok('mem.write64', { spa: '0X1000', values: ['0xFFFFFFFFFFFFFFFF', '0x0000000000000000001'] }).values).toEqual([2n ** 64n - 1n, 1n]);
     expect(ok('dma.issue', { deviceId: 1, iova: '0xFFFFFFFFFFFFF000', bytes: 8, write: false }).iova).toBe(0xfffffffffffff000n);
   });
@@ -131,7 +133,7 @@ describe('hex conventions', () => {
   it('checks alignment where misuse is a request error (mem.*), not where it is the instruction\'s own FAIL_INPUT', () => {
     expect(issues('mem.read64', { spa: '0x1004', count: 1 })[0]).toEqual({ path: ['spa'], message: expect.stringMatching(/8-byte-aligned; fix:/) });
     expect(ok('rmp.psmash', { spa: '0x1004' }).spa).toBe(0x1004);
-    expect(ok('fw.smashIopde', { domainId: 1, iova: '0x1000', iopdeSpa: '0x3', tableSpa: '0x5' }).iopdeSpa).toBe(3);
+    expect(ok('tmpm.submit', { command: 5, listSpa: '0x5' }).listSpa).toBe(5n);
   });
 });
 
@@ -199,11 +201,11 @@ describe('per-method rules', () => {
     expect(issues('dma.startStream', { ...base, ratePerSec: 0 })[0]!.path).toEqual(['ratePerSec']);
   });
 
-  it('fw.setStallModel takes a partial model, jitter partial too', () => {
-    expect(ok('fw.setStallModel', { jitter: { dist: 'none' } })).toEqual({ jitter: { dist: 'none' } });
-    expect(ok('fw.setStallModel', {})).toEqual({});
-    expect(issues('fw.setStallModel', { jitter: { dist: 'gaussian' } })[0]!.path).toEqual(['jitter', 'dist']);
-    expect(issues('fw.setStallModel', { jitter: { spread: 1 } })[0]!.path).toEqual(['jitter', 'spread']);
+  it('tmpm.setStallModel takes a partial model, jitter partial too', () => {
+    expect(ok('tmpm.setStallModel', { jitter: { dist: 'none' } })).toEqual({ jitter: { dist: 'none' } });
+    expect(ok('tmpm.setStallModel', {})).toEqual({});
+    expect(issues('tmpm.setStallModel', { jitter: { dist: 'gaussian' } })[0]!.path).toEqual(['jitter', 'dist']);
+    expect(issues('tmpm.setStallModel', { jitter: { spread: 1 } })[0]!.path).toEqual(['jitter', 'spread']);
   });
 
   it('fault.add names a known method other than fault.*, with at least one effect', () => {

@@ -55,8 +55,8 @@ describe('buildOpenRpcDocument', () => {
   it('describes every method by name, params as one descriptor per key', () => {
     expect(doc.methods.map((m) => m.name)).toEqual(METHOD_NAMES);
     for (const m of doc.methods) expect(m.paramStructure, m.name).toBe('by-name');
-    const smash = byName.get('fw.smashIopde')!;
-    expect(smash.params.map((p) => [p.name, p.required])).toEqual([['domainId', true], ['iova', true], ['iopdeSpa', true], ['tableSpa', true]]);
+    const smash = byName.get('tmpm.psmashIo')!;
+    expect(smash.params.map((p) => [p.name, p.required])).toEqual([['srcPgSpa', true], ['smashHpteSpa', true], ['srcHpmdSpa', true], ['gctxSpa', true]]);
     expect(smash.params[1]!.schema).toMatchObject({ type: 'string', pattern: '^0[xX][0-9a-fA-F]+$' });
     const walk = byName.get('iommu.walk')!;
     expect(walk.params.find((p) => p.name === 'write')).toMatchObject({ required: false, schema: { type: 'boolean', default: false } });
@@ -75,7 +75,7 @@ describe('buildOpenRpcDocument', () => {
   });
 
   it('carries examples for the key methods, shape-only where values vary', () => {
-    for (const name of ['fw.smashIopde', 'rmp.read', 'iommu.walk', 'mem.alloc', 'clock.advance', 'dma.issue']) {
+    for (const name of ['tmpm.psmashIo', 'rmp.read', 'iommu.walk', 'mem.alloc', 'clock.advance', 'dma.issue']) {
       expect(byName.get(name)!.examples?.length ?? 0, name).toBeGreaterThan(0);
     }
     expect(byName.get('rmp.read')!.examples![0]!.result['x-compare']).toBeUndefined();

@@ -19,7 +19,6 @@ import { WebSocket } from 'ws';
 import { startApp, type RunningApp } from '../../src/rpc/app.js';
 import { DEFAULT_SCENARIO } from '../../src/platform/scenario.js';
 import { SmashEmuClient } from '../../src/client/smash-emu-client.js';
-import { pteAddressField, withAddress } from '../../src/iommu/pte.js';
 import { openSocket } from '../helpers/fuzz.js';
 import { launchNode, type Proc } from '../helpers/processes.js';
 
@@ -52,18 +51,14 @@ describe('a client gone in the middle of a realtime smash', () => {
     const app = await startApp({ scenario: DEFAULT_SCENARIO, server: { host: '127.0.0.1', port: 0, pingMs: 0 } });
     apps.push(app);
     const a = await connect(app.url);
-    await a.call('fw.setStallModel', { baseNs: 20_000_000, jitter: { dist: 'none' } });
-    const walk = await a.call('iommu.walk', { deviceId: 0x100, iova: '0x400000' });
-    const l2 = walk.steps.find((s) => s.level === 2)!;
-    const { spa: tableSpa } = await a.call('mem.alloc', { pages: 1 });
-    const iopde = BigInt(l2.value);
-    await a.call('mem.write64', { spa: tableSpa, values: Array.from({ length: 512 }, (_, i) => '0x' + withAddress(iopde, pteAddressField(iopde) + i * 4096).toString(16)) });
+    await a.call('tmpm.setStallModel', { baseNs: 20_000_000, jitter: { dist: 'none' } });
+    const { srcPgSpa, smashHpteSpa: tableSpa, srcHpmdSpa, gctxSpa } = await a.call('tmpm.preparePsmash', { domainId: 1, iova: '0x400000' });
     const { streamId } = await a.call('dma.startStream', { deviceId: 0x100, iovaBase: '0x400000', length: '0x200000', ratePerSec: 100_000, accessBytes: 64, writeRatio: 0.5 });
     await a.call('clock.setMode', { mode: 'realtime' });
 
     // A raw socket sends the smash and is cut off at once, before any answer.
     const raw = await openSocket(app.url);
-    raw.send(JSON.stringify({ jsonrpc: '2.0', method: 'fw.smashIopde', params: { domainId: 1, iova: '0x400000', iopdeSpa: l2.entrySpa, tableSpa }, id: 1 }));
+    raw.send(JSON.stringify({ jsonrpc: '2.0', method: 'tmpm.psmashIo', params: { srcPgSpa, smashHpteSpa: tableSpa, srcHpmdSpa, gctxSpa }, id: 1 }));
     await sleep(5);
     raw.terminate();
 
@@ -155,7 +150,7 @@ describe('hostile --state files', () => {
     };
     const cases: Record<string, string> = {
       'saved-version-2': edit((d) => void ((d as Record<string, unknown>)['version'] = 2)),
-      'state-version-2': edit((d) => void (d.platforms['']!['version'] = 2)),
+      'state-version-1': edit((d) => void (d.platforms['']!['version'] = 1)),
       truncated: good.slice(0, Math.floor(good.length / 2)),
       'memory-2^60': edit((d) => void (d.platforms['']!['settings'].memoryBytes = 2 ** 60)),
       'page-beyond-memory': edit((d) => void d.platforms['']!['memory'].pages.push([1e9, [[0, '0x1']]])),

@@ -128,7 +128,8 @@ describe('hostile state and scenario documents over the wire', () => {
       return [label, r === undefined ? d : r];
     };
     const docs: Array<[string, unknown]> = [
-      variant('version 2', (d) => void (d['version'] = 2)),
+      variant('version 1 (before the TMPM)', (d) => void (d['version'] = 1)),
+      variant('version 3', (d) => void (d['version'] = 3)),
       variant('version "1"', (d) => void (d['version'] = '1')),
       variant('format', (d) => void (d['format'] = 'other')),
       // scenarioName is informational: a document without it loads (the name in use is kept).
@@ -155,7 +156,8 @@ describe('hostile state and scenario documents over the wire', () => {
       variant('dma: a string', (d) => void (d['dma'] = 'x')),
       variant('iommu: empty', (d) => void (d['iommu'] = {})),
       variant('faults: count 1e9 rules', (d) => void (d['faults'] = { rules: { length: 1e9 } })),
-      variant('firmware stall model negative', (d) => void (d['firmware'].stallModel.baseNs = -1)),
+      variant('tmpm stall model negative', (d) => void (d['tmpm'].stallModel.baseNs = -1)),
+      variant('tmpm ring tail past the ring', (d) => void (d['tmpm'].ring.tail = 1e6)),
       ['array', [good]],
     ];
     await refusedAll('emu.loadState', docs);

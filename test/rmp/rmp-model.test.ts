@@ -18,8 +18,10 @@ function modelUpdate(m: Model, pfn: number, large: boolean, assigned: boolean, a
   const base = pfn - (pfn % 512);
   const e = at(m, pfn);
   if (large) {
+    // A 2 MB Hypervisor-Fixed entry is not modelled.
+    if (!assigned && immutable) return RMP_RC.FAIL_INPUT;
     for (let k = 0; k < 512; k++) if (at(m, base + k).assigned && !at(m, base + k).large) return RMP_RC.FAIL_OVERLAP;
-    if (e.immutable) return RMP_RC.FAIL_PERMISSION;
+    for (let k = 0; k < 512; k++) if (at(m, base + k).immutable) return RMP_RC.FAIL_PERMISSION;
     for (let k = 0; k < 512; k++) {
       m.set(base + k, { entryPfn: base, large: true, assigned, immutable: assigned && immutable, validated: false, asid: assigned ? asid : 0, gpaPfn: assigned ? gpaPfn : 0 });
     }
@@ -29,6 +31,8 @@ function modelUpdate(m: Model, pfn: number, large: boolean, assigned: boolean, a
   if (e.immutable) return RMP_RC.FAIL_PERMISSION;
   if (e.large) for (let k = 0; k < 512; k++) m.delete(base + k);
   if (assigned) m.set(pfn, { entryPfn: pfn, large: false, assigned, immutable, validated: false, asid, gpaPfn });
+  // Assigned 0, Immutable 1: a Hypervisor-Fixed page.
+  else if (immutable) m.set(pfn, { ...zero(pfn), immutable: true });
   else m.delete(pfn);
   return RMP_RC.SUCCESS;
 }
@@ -45,6 +49,7 @@ function modelCanUnsmash(m: Model, base: number): boolean {
   if (e0.large || (e0.assigned && e0.gpaPfn % 512 !== 0)) return false;
   for (let k = 0; k < 512; k++) {
     const e = at(m, base + k);
+    if (!e.assigned && e.immutable) return false;
     if (e.assigned !== e0.assigned || e.immutable !== e0.immutable || e.validated !== e0.validated || e.asid !== e0.asid) return false;
     if (e.assigned && e.gpaPfn !== e0.gpaPfn + k) return false;
   }

@@ -73,9 +73,11 @@ describe('RmpTable', () => {
       expect(t.getState().entries).toEqual([]);
     });
 
-    it('ignores asid, gpa and immutable when the new state is unassigned', () => {
+    it('ignores asid and gpa when the new state is unassigned; a 2 MB Hypervisor-Fixed entry is not modelled (FAIL_INPUT)', () => {
       const t = new RmpTable(GIB);
-      expect(t.rmpUpdate(M2, { assigned: false, pageSize: '2M', asid: 4000, gpa: 3, immutable: true })).toBe(RMP_RC.SUCCESS);
+      expect(t.rmpUpdate(M2, { assigned: false, pageSize: '2M', asid: 4000, gpa: 3 })).toBe(RMP_RC.SUCCESS);
+      expect(t.read(M2).raw).toBe(0x2n);
+      expect(t.rmpUpdate(M2, { assigned: false, pageSize: '2M', immutable: true })).toBe(RMP_RC.FAIL_INPUT);
       expect(t.read(M2).raw).toBe(0x2n);
     });
 
@@ -348,5 +350,23 @@ describe('RmpTable', () => {
       expect(t.isRegionSmashed((2 * GIB) / M2)).toBe(false);
       expect(t.isRegionSmashed(4)).toBe(false);
     });
+  });
+});
+
+describe('Hypervisor-Fixed 4 KB pages (Assigned 0, Immutable 1)', () => {
+  it('RMPUPDATE makes one; it then refuses every change (FAIL_PERMISSION) and a 2 MB update over its region; the state round-trips', () => {
+    const t = new RmpTable(2 ** 32);
+    const spa = 0x4000_3000;
+    expect(t.rmpUpdate(spa, { assigned: false, pageSize: '4K', immutable: true })).toBe(RMP_RC.SUCCESS);
+    expect(t.read(spa)).toMatchObject({ assigned: false, immutable: true, pageSize: '4K' });
+    expect(t.read(spa).raw).toBe(0x4n); // Immutable (bit 2) alone
+    expect(t.rmpUpdate(spa, { assigned: true, pageSize: '4K', asid: 1, gpa: 0 })).toBe(RMP_RC.FAIL_PERMISSION);
+    expect(t.rmpUpdate(spa, { assigned: false, pageSize: '4K' })).toBe(RMP_RC.FAIL_PERMISSION);
+    expect(t.rmpUpdate(0x4000_0000, { assigned: true, pageSize: '2M', asid: 1, gpa: 0 })).toBe(RMP_RC.FAIL_PERMISSION);
+    expect(t.rmpUpdate(0x4000_0000, { assigned: false, pageSize: '2M', immutable: true })).toBe(RMP_RC.FAIL_INPUT);
+    const copy = new RmpTable(2 ** 32);
+    copy.setState(JSON.parse(JSON.stringify(t.getState())));
+    expect(copy.read(spa)).toEqual(t.read(spa));
+    expect(t.clone().read(spa).immutable).toBe(true);
   });
 });

@@ -96,10 +96,10 @@ describe('JSON-RPC 2.0 section 7, adapted', () => {
   });
 
   it('invalid params name the key in data.issues', async () => {
-    const r = (await c.call({ jsonrpc: '2.0', method: 'fw.smashIopde', params: { domainId: 1, ioav: '0x0', iopdeSpa: 'zz', tableSpa: '0x0' }, id: 8 })) as any;
+    const r = (await c.call({ jsonrpc: '2.0', method: 'iommu.map', params: { domainId: 1, ioav: '0x0', spa: 'zz', length: '0x1000', sizeLg2: 12, read: true, write: true }, id: 8 })) as any;
     expect(r.error.code).toBe(-32602);
     const paths = r.error.data.issues.map((i: { path: unknown[] }) => i.path.join('.'));
-    expect(paths).toEqual(expect.arrayContaining(['ioav', 'iopdeSpa', 'iova']));
+    expect(paths).toEqual(expect.arrayContaining(['ioav', 'spa', 'iova']));
     for (const i of r.error.data.issues) expect(typeof i.message).toBe('string');
   });
 });

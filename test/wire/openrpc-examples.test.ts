@@ -6,7 +6,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { startTestApp, type AppUnderTest } from '../helpers/app.js';
-import { pteAddressField, withAddress } from '../../src/iommu/pte.js';
 import type { SmashEmuClient } from '../../src/client/smash-emu-client.js';
 
 interface Pairing {
@@ -29,14 +28,11 @@ afterAll(async () => {
 
 type Call = (m: string, p: unknown) => Promise<any>;
 
-/** The set-up fw.smashIopde's example describes: the IOPDE slot and a filled table page. */
-async function smashSetup(c: SmashEmuClient): Promise<void> {
+/** The set-up tmpm.psmashIo's example describes: tmpm.preparePsmash, whose result is the example's params. */
+async function smashSetup(c: SmashEmuClient, params: Record<string, unknown>): Promise<void> {
   const call = c.call.bind(c) as unknown as Call;
-  const walk = await call('iommu.walk', { deviceId: 256, iova: '0x200000' });
-  const iopde = BigInt(walk.steps[1].value);
-  const { spa } = await call('mem.alloc', { pages: 1 });
-  const values = Array.from({ length: 512 }, (_, i) => '0x' + withAddress(iopde, pteAddressField(iopde) + i * 4096).toString(16));
-  await call('mem.write64', { spa, values });
+  const prepared = await call('tmpm.preparePsmash', { domainId: 1, iova: '0x200000' });
+  for (const k of Object.keys(params)) expect(prepared[k], k).toBe(params[k]);
 }
 
 function blank(value: unknown, path: string[], vary: string[][]): unknown {
@@ -54,8 +50,8 @@ describe('protocol/openrpc.json example pairings against the live server', () =>
   cases.forEach(({ method, ex }, i) => {
     it(`${method}: ${ex.name}`, async () => {
       const c = await t.connect(`/platforms/example-${i}`);
-      if (method === 'fw.smashIopde') await smashSetup(c);
       const params = Object.fromEntries(ex.params.map((p) => [p.name, p.value]));
+      if (method === 'tmpm.psmashIo') await smashSetup(c, params);
       const result = await (c.call as unknown as Call)(method, params);
       const vary = (ex.result['x-vary'] ?? []).map((v) => v.split('.'));
       const expected = ex.result.value as Record<string, unknown>;

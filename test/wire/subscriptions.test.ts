@@ -1,11 +1,10 @@
 /**
- * Socket tests: subscriptions deliver fw and stall events for a smash, before the
+ * Socket tests: subscriptions deliver tmpm and stall events for a smash, before the
  * smash's response; rmp, iommu and dma topics; unsubscribe and close end them.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type AppUnderTest } from '../helpers/app.js';
 import { openClient, closeAllClients } from '../helpers/ws.js';
-import { pteAddressField, withAddress } from '../../src/iommu/pte.js';
 
 let t: AppUnderTest;
 beforeEach(async () => {
@@ -19,22 +18,18 @@ afterEach(async () => {
 type Call = (m: string, p?: unknown) => Promise<any>;
 
 async function prepareSmash(call: Call, iova: string) {
-  const walk = await call('iommu.walk', { deviceId: 256, iova });
-  const l2 = walk.steps.find((s: { level: number }) => s.level === 2);
-  const iopde = BigInt(l2.value);
-  const { spa } = await call('mem.alloc', { pages: 1 });
-  await call('mem.write64', { spa, values: Array.from({ length: 512 }, (_, i) => '0x' + withAddress(iopde, pteAddressField(iopde) + i * 4096).toString(16)) });
-  return { domainId: 1, iova, iopdeSpa: l2.entrySpa, tableSpa: spa };
+  const { srcPgSpa, smashHpteSpa, srcHpmdSpa, gctxSpa } = await call('tmpm.preparePsmash', { domainId: 1, iova });
+  return { srcPgSpa, smashHpteSpa, srcHpmdSpa, gctxSpa };
 }
 
 describe('events.subscribe', () => {
-  it('delivers stall begin/end and the fw result of a smash before its response', async () => {
+  it('delivers stall begin/end and the tmpm command of a smash before its response', async () => {
     const call = t.client.call.bind(t.client) as unknown as Call;
     const params = await prepareSmash(call, '0x200000');
     const raw = await openClient(t.app.url);
-    const sub = (await raw.call({ jsonrpc: '2.0', id: 1, method: 'events.subscribe', params: { topics: ['fw', 'stall', 'rmp'] } })) as any;
+    const sub = (await raw.call({ jsonrpc: '2.0', id: 1, method: 'events.subscribe', params: { topics: ['tmpm', 'stall', 'rmp'] } })) as any;
     const subscriptionId = sub.result.subscriptionId;
-    raw.send({ jsonrpc: '2.0', id: 2, method: 'fw.smashIopde', params });
+    raw.send({ jsonrpc: '2.0', id: 2, method: 'tmpm.psmashIo', params });
     const frames: any[] = [];
     for (;;) {
       const f = (await raw.nextJson()) as any;
@@ -43,13 +38,13 @@ describe('events.subscribe', () => {
     }
     const notes = frames.filter((f) => f.method === 'events.notify').map((f) => f.params);
     expect(notes.every((n) => n.subscriptionId === subscriptionId)).toBe(true);
-    expect(notes.map((n) => `${n.topic}:${n.data.phase ?? n.data.op ?? n.data.command}`)).toEqual(['stall:begin', 'rmp:psmash', 'stall:end', 'fw:fw.smashIopde']);
-    const [begin, , end, fw] = notes;
+    expect(notes.map((n) => `${n.topic}:${n.data.phase ?? n.data.op ?? n.data.kind}`)).toEqual(['stall:begin', 'rmp:psmash', 'stall:end', 'tmpm:command']);
+    const [begin, , end, cmd] = notes;
     const result = frames.at(-1).result;
     expect(begin.atNs).toBe(result.startNs);
+    expect(begin.data).toMatchObject({ command: 'tmpm.PSMASH_IO', domainId: 1, iova: '0x200000', srcPgSpa: '0x100200000' });
     expect(end.atNs).toBe(result.endNs);
-    expect(fw.data.result).toEqual(result);
-    expect(fw.data.params).toMatchObject({ domainId: 1, iova: '0x200000', iopdeSpa: params.iopdeSpa, tableSpa: params.tableSpa });
+    expect(cmd.data).toMatchObject({ kind: 'command', commandName: 'PSMASH_IO', command: 5, status: 0xf0, statusName: 'SUCCESS', index: result.index, startNs: result.startNs, endNs: result.endNs });
   });
 
   it('delivers iommu and dma events for a faulting request, and stops after unsubscribe', async () => {
@@ -121,19 +116,20 @@ describe('fault injection over the wire', () => {
     expect((await t.client.call('fault.list', {})).faults[0]).toMatchObject({ hits: 10 });
   });
 
-  it('delayMs makes a smash under way long enough for a second one to get IN_USE', async () => {
+  it('a tmpm.PSMASH_IO rule fires however the command arrives; its delayNs keeps the engine busy, so a second command queues behind it', async () => {
     const call = t.client.call.bind(t.client) as unknown as Call;
     const params = await prepareSmash(call, '0x400000');
-    await t.client.call('fault.add', { method: 'fw.smashIopde', delayMs: 300 });
+    await call('tmpm.setStallModel', { jitter: { dist: 'none' } });
+    await call('fault.add', { method: 'tmpm.PSMASH_IO', delayNs: 1_000_000 });
+    const first = await call('tmpm.psmashIo', params);
+    expect(first).toMatchObject({ statusName: 'SUCCESS', stallNs: 2_000_000 });
+    expect(first.endNs - first.startNs).toBe(3_000_000);
+    await call('fault.add', { method: 'tmpm.PSMASH_IO', status: 0x17 });
     const other = await t.connect('/');
-    // The delayed command holds the firmware: it is under way while it waits.
-    const first = t.client.call('fw.smashIopde', params);
-    await new Promise((r) => setTimeout(r, 50));
-    const second = await other.call('fw.smashIopde', params);
-    expect(second).toMatchObject({ status: 0x3a, statusName: 'IN_USE' });
-    expect((await first).status).toBe(0);
-    // Once it is done, the region is a table pointer: INVALID_PAGE_SIZE, not IN_USE.
-    expect((await other.call('fw.smashIopde', { ...params, tableSpa: (await other.call('mem.alloc', { pages: 1 })).spa })).statusName).toBe('INVALID_PAGE_SIZE');
+    const second = await other.call('tmpm.psmashIo', params);
+    expect(second).toMatchObject({ status: 0x17, statusName: 'RESOURCE_NOT_AVAILABLE', detail: { injected: true } });
+    expect((await call('fault.list', {})).faults.map((f: { method: string; hits: number }) => [f.method, f.hits])).toEqual([['tmpm.PSMASH_IO', 1], ['tmpm.PSMASH_IO', 1]]);
+    await expect(call('fault.add', { method: 'tmpm.PSMASH_IO', delayMs: 5 })).rejects.toMatchObject({ code: -32602 });
   });
 });
 
