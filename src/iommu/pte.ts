@@ -250,6 +250,11 @@ export function mergedLeafFrom(pte0: bigint): bigint {
   return pteHighBits(pte0) | (pte0 & PTE_ADDR_MASK) | PTE_PR;
 }
 
+/** Bits 63:52 as the hi half holds them (hi bits 31:20), unsigned. */
+export function pteHighHi(hi: number): number {
+  return hi >>> 20;
+}
+
 /** The same entry with another NextLevel code (the unsmash turns PTE 0 into a 2 MB leaf). */
 export function withNextLevel(value: bigint, nextLevel: number): bigint {
   return (value & ~(PTE_NEXT_LEVEL_MASK << PTE_NEXT_LEVEL_SHIFT)) | (BigInt(nextLevel) << PTE_NEXT_LEVEL_SHIFT);

@@ -25,7 +25,12 @@ import {
   pteNextLevel,
   ptePresent,
   PTE_ADDR_MASK,
-  smashPrefillPte,
+  addrMaskHi,
+  addrMaskLo,
+  pteAddressMasked,
+  pteHighHi,
+  pteNextLevelLo,
+  ptePresentLo,
 } from '../iommu/pte.js';
 import type { DmaEngine } from '../dma/dma-engine.js';
 import type { StallHandle } from '../dma/stall-gate.js';
@@ -131,7 +136,7 @@ export class PsmashIo {
     const { srcPg, hpte, entry } = loc;
     // Check 10: the 512 new PTEs, as the driver pre-fills them (smashPrefillPte);
     // bits 11:1 other than NextLevel are not compared.
-    const bad = this.firstBadPte(hpte, (i) => smashPrefillPte(entry, i), entry);
+    const bad = this.firstBadPte(hpte, pteAddressField(entry), entry);
     if (bad !== null) return fail(TMPM_STATUS.INVALID_HPTE_PADDR, bad.detail, bad.pteError, srcPg);
     const access = this.checkWritable(loc.hpmd);
     if (access !== null) return access;
@@ -163,7 +168,7 @@ export class PsmashIo {
     const bad =
       ptePresent(pte0) && pteNextLevel(pte0) === NL_DEFAULT_LEAF && this.strip(BigInt(pteAddressField(pte0))) !== srcPg
         ? { pteError: PTE_ERROR.ADDRESS, detail: { reason: `PTE 0 does not map src_pg_paddr ${toHex(srcPg)}`, index: 0, actual: pte0 } }
-        : this.firstBadPte(table, (i) => (pteHighBits(pte0) | (BigInt(pteAddressField(pte0) + i * PAGE_BYTES) & PTE_ADDR_MASK) | 1n), pte0);
+        : this.firstBadPte(table, pteAddressField(pte0), pte0);
     if (bad !== null) return fail(TMPM_STATUS.INVALID_HPTE_PADDR, bad.detail, bad.pteError, srcPg);
     const region = this.d.rmp.read(srcPg);
     const rmpChanged = region.pageSize === '4K';
@@ -306,20 +311,31 @@ export class PsmashIo {
     return null;
   }
 
-  /** The first PTE i whose PR, NextLevel, address field or bits 63:52 differ from expected(i). */
-  private firstBadPte(tableSpa: number, expected: (i: number) => bigint, old: bigint): { pteError: PteError; detail: Record<string, unknown> } | null {
+  /**
+   * The first PTE i (0..511) of the table at `tableSpa` that is not a present 4 KB
+   * leaf (PR 1, NextLevel 0) at address field `baseAddr` + i x 4 KB with bits 63:52
+   * equal to `ref`'s; bits 11:1 other than NextLevel are not compared (DESIGN.md
+   * check 10). Reads the page as 32-bit halves: every PSMASH_IO runs this over 512
+   * entries, and a bigint per entry allocates (DESIGN.md "Notes for a fast
+   * implementation"); the detail is built only for the bad one.
+   */
+  private firstBadPte(tableSpa: number, baseAddr: number, ref: bigint): { pteError: PteError; detail: Record<string, unknown> } | null {
+    const view = this.d.memory.pageHalves(tableSpa / PAGE_BYTES);
+    const refHigh = pteHighHi(Number(ref >> 32n));
+    const maskLo = addrMaskLo(null);
+    const maskHi = addrMaskHi(null);
     for (let i = 0; i < PTES_PER_TABLE; i++) {
-      const actual = this.d.memory.word(tableSpa + i * 8);
-      const want = expected(i);
+      const lo = view === undefined ? 0 : (view[2 * i] as number);
+      const hi = view === undefined ? 0 : (view[2 * i + 1] as number);
       let pteError: PteError = PTE_ERROR.NONE;
-      if (!ptePresent(actual)) pteError = PTE_ERROR.PR_CLEAR;
-      else if (pteNextLevel(actual) !== NL_DEFAULT_LEAF) pteError = PTE_ERROR.NEXT_LEVEL_NOT_0;
-      else if (pteAddressField(actual) !== pteAddressField(want)) pteError = PTE_ERROR.ADDRESS;
-      else if (pteHighBits(actual) !== pteHighBits(old)) pteError = PTE_ERROR.HIGH_BITS;
-      if (pteError !== PTE_ERROR.NONE) {
-        const rule = ['', 'PR must be 1', 'NextLevel must be 0', `the address must be the old entry's + ${i} x 4 KB`, "bits 63:52 must equal the old entry's"][pteError];
-        return { pteError, detail: { reason: `PTE ${i}: ${rule}`, index: i, expected: want, actual, pteAddress: BigInt(tableSpa + i * 8) } };
-      }
+      if (!ptePresentLo(lo)) pteError = PTE_ERROR.PR_CLEAR;
+      else if (pteNextLevelLo(lo) !== NL_DEFAULT_LEAF) pteError = PTE_ERROR.NEXT_LEVEL_NOT_0;
+      else if (pteAddressMasked(lo, hi, maskLo, maskHi) !== baseAddr + i * PAGE_BYTES) pteError = PTE_ERROR.ADDRESS;
+      else if (pteHighHi(hi) !== refHigh) pteError = PTE_ERROR.HIGH_BITS;
+      if (pteError === PTE_ERROR.NONE) continue;
+      const expected = pteHighBits(ref) | (BigInt(baseAddr + i * PAGE_BYTES) & PTE_ADDR_MASK) | 1n;
+      const rule = ['', 'PR must be 1', 'NextLevel must be 0', `the address must be the old entry's + ${i} x 4 KB`, "bits 63:52 must equal the old entry's"][pteError];
+      return { pteError, detail: { reason: `PTE ${i}: ${rule}`, index: i, expected, actual: this.d.memory.word(tableSpa + i * 8), pteAddress: BigInt(tableSpa + i * 8) } };
     }
     return null;
   }
