@@ -1,7 +1,8 @@
 /**
  * The platforms' own figures for GET /metrics (the transport adds calls and
  * latency per method): DMA requests per outcome, stalls and stalled time, the
- * virtual clock, IOTLB size and event-log fill, each with a `platform` label.
+ * virtual clock, IOTLB size and event-log fill, TMPM commands by status and
+ * interrupts, each with a `platform` label.
  * Gauges read at scrape time, so nothing runs on the DMA hot path.
  */
 import { Gauge, Registry } from 'prom-client';
@@ -75,6 +76,41 @@ export function platformMetrics(platforms: () => Map<string, Platform>): Registr
     collect() {
       this.reset();
       for (const [name, p] of platforms()) this.set({ platform: name }, p.m.iommu.eventLog.length);
+    },
+  });
+  new Gauge({
+    name: 'smash_emu_tmpm_commands',
+    help: 'TMPM ring entries finished since the platform was built, by command and status name (SUCCESS is 0xF0)',
+    labelNames: ['platform', 'command', 'status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, p] of platforms()) {
+        for (const [key, n] of p.m.tmpm.counts.commands) {
+          const [command, status] = key.split(' ') as [string, string];
+          this.set({ platform: name, command, status }, n);
+        }
+      }
+    },
+  });
+  new Gauge({
+    name: 'smash_emu_tmpm_interrupts',
+    help: 'TMPM interrupts since the platform was built, by reason (RB_ERR, WPTR_ERR)',
+    labelNames: ['platform', 'reason'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, p] of platforms()) for (const [reason, n] of p.m.tmpm.counts.interrupts) this.set({ platform: name, reason }, n);
+    },
+  });
+  new Gauge({
+    name: 'smash_emu_tmpm_ring_pending',
+    help: 'TMPM ring entries between the tail and the head (the running one included)',
+    labelNames: ['platform'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, p] of platforms()) this.set({ platform: name }, p.m.tmpm.pendingEntries());
     },
   });
   return registry;

@@ -170,6 +170,12 @@ export class TmpmEngine implements EventTarget {
   private interrupts = 0;
   private commands = 0;
   private pendingCtl: Array<{ ev: ClockEvent; value: number }> = [];
+  /**
+   * Finished entries by "COMMAND STATUS" and interrupts by reason, for /metrics
+   * (since the machine was built; not in state documents). Names come from the
+   * closed code tables, unknown numbers as UNKNOWN, so the label set is bounded.
+   */
+  readonly counts = { commands: new Map<string, number>(), interrupts: new Map<string, number>() };
   private running: Running | null = null;
   private runningEvent: ClockEvent | undefined;
   /** Convenience calls waiting for the entry at a ring index. */
@@ -388,6 +394,7 @@ export class TmpmEngine implements EventTarget {
 
   private interrupt(reason: 'RB_ERR' | 'WPTR_ERR', why: string): void {
     this.interrupts++;
+    this.counts.interrupts.set(reason, (this.counts.interrupts.get(reason) ?? 0) + 1);
     if (this.events.has('tmpm')) this.events.emit('tmpm', this.clock.nowNs, { kind: 'interrupt', reason, why, status: this.readReg(TMPM_REG.STATUS) });
   }
 
@@ -492,6 +499,9 @@ export class TmpmEngine implements EventTarget {
     if (this.applied.init) this.ring.tail = (r.index + 1) % this.ring.entries;
     this.running = null;
     this.commands++;
+    const statusLabel = tmpmStatusName(r.status).startsWith('UNKNOWN') ? 'UNKNOWN' : tmpmStatusName(r.status);
+    const key = `${r.commandName.startsWith('0x') ? 'UNKNOWN' : r.commandName} ${statusLabel}`;
+    this.counts.commands.set(key, (this.counts.commands.get(key) ?? 0) + 1);
     const dmaHeld = r.outcome?.stalls.reduce((n, s) => n + s.heldCount, 0) ?? 0;
     if (r.outcome !== undefined && r.status === TMPM_STATUS.SUCCESS) {
       this.emitStall('end', r, { reaches: r.outcome.reaches, srcPgSpa: r.outcome.srcPgSpa, startNs: r.startNs, endNs: r.startNs + r.outcome.stallNs });

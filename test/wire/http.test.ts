@@ -31,6 +31,23 @@ describe('HTTP on the same port', () => {
     expect(text).toMatch(/smash_emu_rpc_calls_total\{[^}]*method="dma.issue"/);
   });
 
+  it('counts TMPM commands by command and status name, and interrupts by reason', async () => {
+    t = await startTestApp();
+    const c = t.client;
+    const prep = await c.call('tmpm.preparePsmash', { domainId: 1, iova: '0x200000' });
+    const args = { srcPgSpa: prep.srcPgSpa, smashHpteSpa: prep.smashHpteSpa, srcHpmdSpa: prep.srcHpmdSpa, gctxSpa: prep.gctxSpa };
+    expect((await c.call('tmpm.psmashIo', args)).statusName).toBe('SUCCESS');
+    expect((await c.call('tmpm.psmashIo', args)).statusName).toBe('INVALID_HPTE_PADDR');
+    await c.call('tmpm.getCapabilities', {});
+    await c.call('tmpm.writeReg', { offset: 0x08, value: 4096 });
+    const text = await (await fetch(httpUrl(t.app.url, '/metrics'))).text();
+    expect(text).toMatch(/smash_emu_tmpm_commands\{platform="",command="PSMASH_IO",status="SUCCESS"\} 1/);
+    expect(text).toMatch(/smash_emu_tmpm_commands\{platform="",command="PSMASH_IO",status="INVALID_HPTE_PADDR"\} 1/);
+    expect(text).toMatch(/smash_emu_tmpm_commands\{platform="",command="GET_CAPABILITIES",status="SUCCESS"\} 1/);
+    expect(text).toMatch(/smash_emu_tmpm_interrupts\{platform="",reason="WPTR_ERR"\} 1/);
+    expect(text).toMatch(/smash_emu_tmpm_ring_pending\{platform=""\} 0/);
+  });
+
   it('requires the token on HTTP except /healthz', async () => {
     t = await startTestApp({ server: { token: 's3cret' } });
     // The test client connected with no token would be refused: connect one with it.
