@@ -21,7 +21,7 @@ import {
   TMPM_COMMAND,
   TMPM_STATUS,
 } from '../tmpm/commands.js';
-import type { EntryOutcome } from '../tmpm/tmpm-engine.js';
+import type { EntryOutcome } from '../tmpm/tmpm-config.js';
 
 export interface PsmashIoParams {
   srcPgSpa: bigint;

@@ -12,6 +12,7 @@ import { rmpRcName } from '../rmp/return-codes.js';
 import type { RmpPageSize } from '../rmp/rmp-entry.js';
 import { NPF_ERROR } from '../rmp/return-codes.js';
 import type { StallModelPatch } from '../tmpm/stall-model.js';
+import { tmpmRegsView } from '../tmpm/regs-view.js';
 import { tmpmGetCapabilities, tmpmPreparePsmash, tmpmPsmashIo, tmpmPunsmashIo, tmpmSubmit, type PsmashIoParams } from './platform-tmpm.js';
 import { decodeDte, encodeDte } from '../iommu/dte.js';
 import { pteAddressField, withAddress } from '../iommu/pte.js';
@@ -278,7 +279,7 @@ export class Platform {
     return { ok: true as const };
   }
   tmpmRegs() {
-    return this.machine.tmpm.regsView();
+    return tmpmRegsView(this.machine.tmpm);
   }
   tmpmSubmit(p: { command: number; listSpa: bigint; pages?: number }) {
     return tmpmSubmit(this.machine, p.command, p.listSpa, p.pages ?? 0);

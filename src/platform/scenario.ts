@@ -7,7 +7,7 @@ import type { RmpSizeRule } from '../iommu/rmp-check.js';
 import type { MapRequest } from '../iommu/mapper.js';
 import type { StreamParams } from '../dma/dma-stream.js';
 import { DEFAULT_STALL_MODEL, type StallModel } from '../tmpm/stall-model.js';
-import { DEFAULT_TMPM_CONFIG, type TmpmConfig } from '../tmpm/tmpm-engine.js';
+import { DEFAULT_TMPM_CONFIG, type TmpmConfig } from '../tmpm/tmpm-config.js';
 
 /** The stall model a scenario starts with (DESIGN.md "Stall model"). */
 export type ScenarioStallModel = StallModel;

@@ -3,6 +3,8 @@
  * from AMD's drivers/dma/tmpm/main.h). Every register offset and bit is named here
  * and nowhere else.
  */
+import { invalidArgument } from '../util/emu-error.js';
+
 export const TMPM_REG = {
   /** bit 0 PAUSE, bit 1 INIT; reads back what was last written. */
   RBCTL: 0x00,
@@ -75,6 +77,15 @@ export function decodeStatus(value: number): DecodedStatus {
     wptrErr: (value & STATUS_WPTR_ERR) !== 0,
     toggle: value >= STATUS_TOGGLE,
   };
+}
+
+/** The register at `offset`, or a misuse error naming the eight there are. */
+export function checkRegOffset(offset: number): TmpmRegName {
+  const name = Number.isInteger(offset) ? regName(offset) : undefined;
+  if (name === undefined) {
+    throw invalidArgument(`offset ${String(offset)} is not a TMPM register; the mailbox has 0x00 RBCTL, 0x04 RBTAIL, 0x08 RBHEAD, 0x0c CDATA, 0x10 RBLOW, 0x14 RBHIGH, 0x18 THRESH, 0x1c STATUS`, { path: ['offset'] });
+  }
+  return name;
 }
 
 export function decodeRbctl(value: number): { pause: boolean; init: boolean } {

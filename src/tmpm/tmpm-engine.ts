@@ -25,17 +25,16 @@ import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
 import {
   CDATA_PAGES_MASK,
+  checkRegOffset,
   decodeRbctl,
   encodeStatus,
   MAX_RING_PAGES,
   RBCTL_INIT,
   RBCTL_PAUSE,
   READ_ONLY_REGS,
-  regName,
   RING_INDEX_MASK,
   ringBaseOf,
   TMPM_REG,
-  type TmpmRegName,
 } from './registers.js';
 import { circSpace, decodeRingEntry, encodeRingEntry, RING_ENTRIES_PER_PAGE, RING_ENTRY_BYTES, withRingStatus } from './ring.js';
 import {
@@ -51,80 +50,10 @@ import {
   versionReg,
   type TmpmCommandName,
 } from './commands.js';
-import type { PsmashIo, PdeAccess, SmashOutcome, StallBegun } from './psmash-io.js';
+import type { PsmashIo, SmashOutcome, StallBegun } from './psmash-io.js';
+import { DEFAULT_TMPM_CONFIG, SPEC_MAJOR, SPEC_MINOR, type CommandFault, type EntryOutcome, type TmpmConfig, type TmpmEvents } from './tmpm-config.js';
 import type { StallModel, StallModelPatch } from './stall-model.js';
 import { DEFAULT_STALL_MODEL, mergeStallModel } from './stall-model.js';
-
-/** The engine's settings (scenario `tmpm`); every default in DEFAULT_TMPM_CONFIG. */
-export interface TmpmConfig {
-  /** The engine's requester ID: its DTE and IO_PAGE_FAULTs. */
-  deviceId: number;
-  /** The IOMMU domain of its DTE. */
-  domainId: number;
-  /** How the engine reads and writes src_hpmd_paddr: directly, or by DMA through its DTE. */
-  pdeAccess: PdeAccess;
-  /** Latency of an RBCTL write, ns (then STATUS.TOGGLE flips). */
-  ctlNs: number;
-  /** Run time of GET_CAPABILITIES and NOOP, ns (a refused command finishes at once). */
-  commandNs: number;
-  /** support_reg bits 6 and 7; a command whose bit is off is INVALID_COMMAND. */
-  psmash: boolean;
-  punsmash: boolean;
-  /** Our number for PUNSMASH_IO (not public). */
-  punsmashCommand: number;
-  fwMajor: number;
-  fwMinor: number;
-}
-
-export const DEFAULT_TMPM_CONFIG: TmpmConfig = {
-  deviceId: 0x00a0,
-  domainId: 0x00a0,
-  pdeAccess: 'direct',
-  ctlNs: 2000,
-  commandNs: 1000,
-  psmash: true,
-  punsmash: true,
-  punsmashCommand: 0x06,
-  fwMajor: 1,
-  fwMinor: 0,
-};
-
-/** AMD spec #58151 revision 0.51: spec_reg. */
-const SPEC_MAJOR = 0;
-const SPEC_MINOR = 51;
-
-/** Where the engine reports (topic tmpm: commands and interrupts; topic stall). */
-export interface TmpmEvents {
-  has(topic: 'tmpm' | 'stall'): boolean;
-  emit(topic: 'tmpm' | 'stall', atNs: number, data: Record<string, unknown>): void;
-}
-
-/** A fault rule firing on a command (fault.add {method: "tmpm.PSMASH_IO"}). */
-export interface CommandFault {
-  status?: number;
-  delayNs: number;
-  faultIds: string[];
-}
-
-/** What one ring entry did, as the convenience methods return it. */
-export interface EntryOutcome {
-  index: number;
-  command: number;
-  commandName: string;
-  listSpa: number;
-  status: number;
-  statusName: string;
-  subStatus: number;
-  pteError: number;
-  pteSubError: number;
-  detail?: Record<string, unknown>;
-  startNs: number;
-  endNs: number;
-  stallNs: number;
-  dmaHeld: number;
-  rmpChanged: boolean;
-  hpteSpa?: number;
-}
 
 interface Running extends Omit<EntryOutcome, 'statusName' | 'dmaHeld'> {
   /** Where the gctx word is written back (-1: not for this command) and its input value. */
@@ -202,7 +131,7 @@ export class TmpmEngine implements EventTarget {
   // ---- registers -------------------------------------------------------------------
 
   readReg(offset: number): number {
-    const name = checkOffset(offset);
+    const name = checkRegOffset(offset);
     switch (name) {
       case 'RBCTL':
         return this.regs.rbctl;
@@ -224,7 +153,7 @@ export class TmpmEngine implements EventTarget {
   }
 
   writeReg(offset: number, value: number): void {
-    const name = checkOffset(offset);
+    const name = checkRegOffset(offset);
     if (READ_ONLY_REGS.has(offset)) throw invalidArgument(`${name} (offset ${toHex(offset)}) is read-only`, { path: ['offset'] });
     if (!Number.isInteger(value) || value < 0 || value >= U32) throw invalidArgument(`value must be a 32-bit unsigned integer (0..0xffffffff), got ${value}`, { path: ['value'] });
     switch (name) {
@@ -250,36 +179,6 @@ export class TmpmEngine implements EventTarget {
       default:
         return;
     }
-  }
-
-  /** Every register, raw and decoded, and what the engine is doing (tmpm.regs). */
-  regsView() {
-    const raw = (n: TmpmRegName) => this.readReg(TMPM_REG[n]);
-    const base = ringBaseOf(this.regs.rblow, this.regs.rbhigh);
-    return {
-      RBCTL: { offset: TMPM_REG.RBCTL, value: raw('RBCTL'), ...decodeRbctl(raw('RBCTL')) },
-      RBTAIL: { offset: TMPM_REG.RBTAIL, value: raw('RBTAIL'), tail: this.ring.tail },
-      RBHEAD: { offset: TMPM_REG.RBHEAD, value: 0, writeOnly: true },
-      CDATA: { offset: TMPM_REG.CDATA, value: raw('CDATA'), ringPages: this.regs.cdata & CDATA_PAGES_MASK },
-      RBLOW: { offset: TMPM_REG.RBLOW, value: raw('RBLOW') },
-      RBHIGH: { offset: TMPM_REG.RBHIGH, value: raw('RBHIGH'), ringBase: BigInt(base) },
-      THRESH: { offset: TMPM_REG.THRESH, value: raw('THRESH') },
-      STATUS: { offset: TMPM_REG.STATUS, value: raw('STATUS'), engineReady: true, ...this.status },
-      engine: {
-        initialised: this.applied.init,
-        paused: this.applied.pause,
-        stopped: this.stopped,
-        ringSpa: BigInt(this.ring.baseSpa),
-        ringEntries: this.ring.entries,
-        head: this.ring.head,
-        lastHeadWritten: this.ring.lastHead,
-        pending: this.pendingEntries(),
-        running: this.running === null ? null : { index: this.running.index, commandName: this.running.commandName, startNs: this.running.startNs, endNs: this.running.endNs },
-        pendingControlWrites: this.pendingCtl.length,
-        interrupts: this.interrupts,
-        commands: this.commands,
-      },
-    };
   }
 
   /** Entries between the tail and the head not yet finished (the running one included). */
@@ -667,14 +566,6 @@ export class TmpmEngine implements EventTarget {
     if (cBit === null || spa < 2 ** cBit) return spa;
     return Math.floor(spa / 2 ** cBit) % 2 === 1 ? spa - 2 ** cBit : spa;
   }
-}
-
-function checkOffset(offset: number): TmpmRegName {
-  const name = Number.isInteger(offset) ? regName(offset) : undefined;
-  if (name === undefined) {
-    throw invalidArgument(`offset ${String(offset)} is not a TMPM register; the mailbox has 0x00 RBCTL, 0x04 RBTAIL, 0x08 RBHEAD, 0x0c CDATA, 0x10 RBLOW, 0x14 RBHIGH, 0x18 THRESH, 0x1c STATUS`, { path: ['offset'] });
-  }
-  return name;
 }
 
 /** The STATUS PAUSE/INIT bits for a driver: re-exported so clients need one import. */
