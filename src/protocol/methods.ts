@@ -17,8 +17,9 @@ import { EVENTS_METHODS, NOTIFICATIONS, faultMethods } from './methods-fault.js'
 import { FW_METHODS } from './methods-fw.js';
 import { IOMMU_METHODS } from './methods-iommu.js';
 import { MEM_METHODS } from './methods-mem.js';
+import { TRACE_METHODS } from './methods-trace.js';
 
-const TARGETABLE = { ...EMU_METHODS, ...MEM_METHODS, ...FW_METHODS, ...IOMMU_METHODS, ...DMA_METHODS, ...EVENTS_METHODS } as const;
+const TARGETABLE = { ...EMU_METHODS, ...MEM_METHODS, ...FW_METHODS, ...IOMMU_METHODS, ...DMA_METHODS, ...TRACE_METHODS, ...EVENTS_METHODS } as const;
 type TargetableName = keyof typeof TARGETABLE & string;
 
 export const METHODS = {
