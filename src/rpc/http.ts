@@ -55,7 +55,13 @@ const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
     } catch {
       healthy = false;
     }
-    sendJson(res, healthy ? 200 : 503, { status: healthy ? 'ok' : 'unavailable' });
+    let extra: Record<string, unknown> = {};
+    try {
+      extra = hooks.health?.() ?? {};
+    } catch {
+      healthy = false;
+    }
+    sendJson(res, healthy ? 200 : 503, { status: healthy ? 'ok' : 'unavailable', ...extra });
   }],
   ['/metrics', async (res, { hooks, metrics }) => {
     let text = await metrics.text();

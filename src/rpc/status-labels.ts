@@ -1,0 +1,27 @@
+/**
+ * Label values for status metrics, bounded by construction (hostile clients cannot
+ * grow a series per request): status names come from the code tables, method names
+ * from the closed method table, TMPM command names from the engine's table.
+ * Anything else is counted under OTHER.
+ */
+import { FW_STATUS } from '../firmware/status.js';
+import { RMP_RC } from '../rmp/return-codes.js';
+import { METHODS } from '../protocol/methods.js';
+
+/** SEV firmware statuses and instruction return codes (and the TMPM's statuses once the engine has them). */
+const STATUS_NAMES: ReadonlySet<string> = new Set<string>([...Object.keys(FW_STATUS), ...Object.keys(RMP_RC)]);
+const METHOD_NAMES: ReadonlySet<string> = new Set(Object.keys(METHODS));
+/** An upper-case name of a code table (the TMPM's commands); UNKNOWN_0x.. and anything odd is OTHER. */
+const COMMAND_NAME_RE = /^[A-Z][A-Z0-9_]{0,31}$/;
+
+export const OTHER_LABEL = 'OTHER';
+
+export function statusLabel(name: string): string {
+  return STATUS_NAMES.has(name) ? name : OTHER_LABEL;
+}
+
+/** A command of an engine event: a method name of the table (topic fw) or a command-table name (topic tmpm). */
+export function commandLabel(source: 'fw' | 'tmpm', name: string): string {
+  if (source === 'fw') return METHOD_NAMES.has(name) ? name : OTHER_LABEL;
+  return COMMAND_NAME_RE.test(name) ? name : OTHER_LABEL;
+}
