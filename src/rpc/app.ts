@@ -12,6 +12,7 @@ import type { ServerOptionsInput } from './options.js';
 import type { PlatformHost, ServerHooks } from './method-table.js';
 import { buildHandlers } from './platform-handlers.js';
 import { platformMetrics } from './platform-metrics.js';
+import { dashboardAsset, dashboardPage } from './dashboard.js';
 
 export interface AppOptions {
   server: ServerOptionsInput;
@@ -66,6 +67,12 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     health: () => ({ version: VERSION, uptimeSeconds: Math.round((performance.now() - startedAt) / 10) / 100, platforms: platforms.size }),
     metricsText: () => metrics.metrics(),
     openrpcDocument: () => openRpcDocument(),
+    page: (pathname) => {
+      const asset = dashboardAsset(pathname);
+      if (asset !== undefined) return { ...asset, public: true };
+      const page = dashboardPage(pathname);
+      return page === undefined ? undefined : { ...page, public: false };
+    },
   };
   const server = await startServer(opts.server, hooks);
   return {

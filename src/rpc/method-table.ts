@@ -65,4 +65,9 @@ export interface ServerHooks {
   metricsText?(): Promise<string>;
   /** Served as GET /openrpc.json. */
   openrpcDocument(): unknown;
+  /**
+   * Pages served over plain GET besides the fixed routes (the dashboard): `public`
+   * ones need no token. Return undefined for paths it does not serve.
+   */
+  page?(pathname: string): { contentType: string; body: Buffer; public: boolean } | undefined;
 }
