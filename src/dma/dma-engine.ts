@@ -89,8 +89,6 @@ export class DmaEngine implements EventTarget, CompletionSink {
   /** Per-device and per-stream counters by slot number (completion rings store slots). */
   private slots: DmaCounters[] = [];
   private deviceSlots = new Map<number, number>();
-  /** Device slot -> deviceId (completions carry slots). */
-  private slotDevice: number[] = [];
   private streams = new Map<string, DmaStream>();
   private nextStreamNum = 1;
   private completions: CompletionQueue;
@@ -301,9 +299,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
     this.total = parts.total;
     this.slots = parts.slots;
     this.deviceSlots = parts.deviceSlots;
-    this.slotDevice = [];
-    for (const [deviceId, slot] of this.deviceSlots) this.slotDevice[slot] = deviceId;
-    this.timeline.reset();
+    this.timeline.clear();
+    for (const [deviceId, slot] of this.deviceSlots) this.timeline.addDevice(slot, deviceId);
     this.streams = parts.streams;
     this.gate = parts.gate;
     this.completions = parts.completions;
@@ -327,7 +324,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
   }
 
   onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number, doneNs: number): void {
-    this.timeline.record(TL.COMPLETED, this.slotDevice[deviceSlot] as number, doneNs);
+    this.timeline.record(TL.COMPLETED, deviceSlot, doneNs);
     this.total.complete(latencyNs);
     (this.slots[deviceSlot] as DmaCounters).complete(latencyNs);
     if (streamSlot >= 0) (this.slots[streamSlot] as DmaCounters).complete(latencyNs);
@@ -349,7 +346,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
   private dispatch(deviceId: number, deviceSlot: number, stream: DmaStream | null, iovaPfn: number, pageOff: number, write: boolean): boolean {
     const now = this.clock.nowNs;
     const dev = this.slots[deviceSlot] as DmaCounters;
-    this.timeline.record(TL.ISSUED, deviceId, now);
+    this.timeline.record(TL.ISSUED, deviceSlot, now);
     this.total.arrive();
     dev.arrive();
     if (stream !== null) stream.counters.arrive();
@@ -357,7 +354,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
       const stall = this.gate.governing(deviceId, now, this.port);
       if (stall !== null) {
         if (stall.policy === 'abort') {
-          this.decide(deviceId, dev, stream, FINAL.ABORTED);
+          this.decide(deviceSlot, dev, stream, FINAL.ABORTED);
           this.setResult('aborted', 0, null, `aborted by a stall of ${stallName(stall)} (policy abort)`);
           this.emit(deviceId, stream, iovaPfn, pageOff, write);
           return true;
@@ -382,7 +379,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
       this.setResult('ok', waitedNs + spanNs, a.spaPfn * PAGE_BYTES + pageOff, a.reason);
       return;
     }
-    this.decide(deviceId, dev, stream, a.outcome === 'io_page_fault' ? FINAL.IO_PAGE_FAULT : FINAL.RMP_FAULT);
+    this.decide(deviceSlot, dev, stream, a.outcome === 'io_page_fault' ? FINAL.IO_PAGE_FAULT : FINAL.RMP_FAULT);
     this.setResult(a.outcome, waitedNs + a.translationNs, null, a.reason);
     this.emit(deviceId, stream, iovaPfn, pageOff, write);
   }
@@ -392,7 +389,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
       deviceId, deviceSlot, stream, iovaPfn, pageOff, write, arrivalNs, order,
       resolve: null, timeoutEvent: null, timeoutNs: stall.completionTimeoutNs, device: dev,
     };
-    this.timeline.record(TL.HELD, deviceId, arrivalNs);
+    this.timeline.record(TL.HELD, deviceSlot, arrivalNs);
     this.total.held++;
     this.total.waiting++;
     dev.held++;
@@ -437,7 +434,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
       }
       this.unwait(rec);
       if (other !== null) {
-        this.decide(rec.deviceId, rec.device, rec.stream, FINAL.ABORTED);
+        this.decide(rec.deviceSlot, rec.device, rec.stream, FINAL.ABORTED);
         this.setResult('aborted', now - rec.arrivalNs, null, `aborted by a stall of ${stallName(other)} (policy abort)`);
         this.emit(rec.deviceId, rec.stream, rec.iovaPfn, rec.pageOff, rec.write);
       } else {
@@ -451,7 +448,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
     rec.timeoutEvent = null;
     this.timeouts.delete(rec);
     this.unwait(rec);
-    this.decide(rec.deviceId, rec.device, rec.stream, FINAL.TIMEOUT);
+    this.decide(rec.deviceSlot, rec.device, rec.stream, FINAL.TIMEOUT);
     this.setResult('timeout', this.clock.nowNs - rec.arrivalNs, null, `held by a stall for more than completionTimeoutNs (${rec.timeoutNs} ns)`);
     this.emit(rec.deviceId, rec.stream, rec.iovaPfn, rec.pageOff, rec.write);
     if (rec.resolve !== null) rec.resolve(this.result());
@@ -463,8 +460,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
     if (rec.stream !== null) rec.stream.counters.waiting--;
   }
 
-  private decide(deviceId: number, dev: DmaCounters, stream: DmaStream | null, outcome: FinalOutcome): void {
-    this.timeline.record(TIMELINE_OF[outcome], deviceId, this.clock.nowNs);
+  private decide(deviceSlot: number, dev: DmaCounters, stream: DmaStream | null, outcome: FinalOutcome): void {
+    this.timeline.record(TIMELINE_OF[outcome], deviceSlot, this.clock.nowNs);
     this.total.finish(outcome);
     dev.finish(outcome);
     if (stream !== null) stream.counters.finish(outcome);
@@ -506,7 +503,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
       c.stalls = this.windowsCovering(deviceId);
       slot = this.slots.push(c) - 1;
       this.deviceSlots.set(deviceId, slot);
-      this.slotDevice[slot] = deviceId;
+      this.timeline.addDevice(slot, deviceId);
     }
     return slot;
   }

@@ -27,9 +27,18 @@ const KINDS = TIMELINE_KINDS.length;
 
 interface Chunk {
   key: number;
-  deviceId: number;
+  lane: Lane;
   /** bins x kinds, kind-major within a bin. */
   counts: Uint32Array;
+}
+
+/** One device's chunks, with the chunk of its last bin cached (no lookup on the hot path). */
+interface Lane {
+  deviceId: number;
+  chunks: Map<number, Chunk>;
+  current: Chunk | null;
+  /** First bin of `current`. */
+  currentFirstBin: number;
 }
 
 export interface TimelineWindow {
@@ -43,42 +52,55 @@ export interface TimelineWindow {
 }
 
 export class DmaTimeline {
-  /** deviceId -> chunk index -> chunk. */
-  private readonly devices = new Map<number, Map<number, Chunk>>();
-  /** Every chunk, oldest first (creation order), for eviction. */
+  /** By the DMA engine's device slot (small integers): the hot path indexes an array. */
+  private lanes: (Lane | undefined)[] = [];
+  /** Every chunk, in creation order, for eviction. */
   private order: Chunk[] = [];
-  private lastDevice = -1;
-  private lastChunkIndex = -1;
-  private lastChunk: Chunk | null = null;
-  /** Earliest chunk start ever dropped + its length: bins before it are gone. */
+  /** Bins before this were dropped with an evicted chunk. */
   private droppedBeforeNs = 0;
 
-  record(kind: number, deviceId: number, atNs: number): void {
+  /** Declares the device behind a slot (the engine calls it when it creates the slot). */
+  addDevice(slot: number, deviceId: number): void {
+    this.lanes[slot] = { deviceId, chunks: new Map(), current: null, currentFirstBin: 0 };
+  }
+
+  /** One request of the device in `slot` counted as `kind` (TL.*) at `atNs`. */
+  record(kind: number, slot: number, atNs: number): void {
+    const lane = this.lanes[slot] as Lane;
     const bin = Math.floor(atNs / TIMELINE_BIN_NS);
-    const chunkIndex = Math.floor(bin / TIMELINE_CHUNK_BINS);
-    let c = this.lastChunk;
-    if (c === null || this.lastChunkIndex !== chunkIndex || this.lastDevice !== deviceId) {
-      c = this.chunk(deviceId, chunkIndex);
-      this.lastChunk = c;
-      this.lastChunkIndex = chunkIndex;
-      this.lastDevice = deviceId;
+    let c = lane.current;
+    let offset = bin - lane.currentFirstBin;
+    if (c === null || offset < 0 || offset >= TIMELINE_CHUNK_BINS) {
+      c = this.chunk(lane, Math.floor(bin / TIMELINE_CHUNK_BINS));
+      offset = bin - lane.currentFirstBin;
     }
-    const i = (bin - chunkIndex * TIMELINE_CHUNK_BINS) * KINDS + kind;
+    const i = offset * KINDS + kind;
     c.counts[i] = (c.counts[i] as number) + 1;
   }
 
+  /** Drops every count; the devices stay declared. */
   reset(): void {
-    this.devices.clear();
+    for (const lane of this.lanes) {
+      if (lane === undefined) continue;
+      lane.chunks.clear();
+      lane.current = null;
+    }
     this.order = [];
-    this.lastChunk = null;
-    this.lastChunkIndex = -1;
-    this.lastDevice = -1;
+    this.droppedBeforeNs = 0;
+  }
+
+  /** Forgets the devices too (the engine's slots were replaced). */
+  clear(): void {
+    this.lanes = [];
+    this.order = [];
     this.droppedBeforeNs = 0;
   }
 
   /** Devices with counts, ascending. */
   deviceIds(): number[] {
-    return [...this.devices.keys()].sort((a, b) => a - b);
+    const ids = new Set<number>();
+    for (const c of this.order) ids.add(c.lane.deviceId);
+    return [...ids].sort((a, b) => a - b);
   }
 
   /** Earliest bin start held, or null when nothing is recorded. */
@@ -99,35 +121,34 @@ export class DmaTimeline {
     const per = binNs / TIMELINE_BIN_NS;
     const firstBin = startNs / TIMELINE_BIN_NS;
     const endBin = firstBin + count * per;
-    const devices = deviceId === undefined ? [...this.devices.values()] : [this.devices.get(deviceId) ?? new Map<number, Chunk>()];
-    for (const chunks of devices) {
-      for (const c of chunks.values()) {
-        const c0 = c.key * TIMELINE_CHUNK_BINS;
-        const from = Math.max(c0, firstBin);
-        const to = Math.min(c0 + TIMELINE_CHUNK_BINS, endBin);
-        for (let b = from; b < to; b++) {
-          const out = Math.floor((b - firstBin) / per);
-          const base = (b - c0) * KINDS;
-          for (let k = 0; k < KINDS; k++) {
-            const v = c.counts[base + k] as number;
-            if (v !== 0) (arrays[k] as number[])[out] = ((arrays[k] as number[])[out] as number) + v;
-          }
+    for (const c of this.order) {
+      if (deviceId !== undefined && c.lane.deviceId !== deviceId) continue;
+      const c0 = c.key * TIMELINE_CHUNK_BINS;
+      const from = Math.max(c0, firstBin);
+      const to = Math.min(c0 + TIMELINE_CHUNK_BINS, endBin);
+      for (let b = from; b < to; b++) {
+        const out = Math.floor((b - firstBin) / per);
+        const base = (b - c0) * KINDS;
+        for (let k = 0; k < KINDS; k++) {
+          const v = c.counts[base + k] as number;
+          if (v !== 0) (arrays[k] as number[])[out] = ((arrays[k] as number[])[out] as number) + v;
         }
       }
     }
     return { binNs, startNs, count, retainedFromNs: this.retainedFromNs(), series };
   }
 
-  private chunk(deviceId: number, chunkIndex: number): Chunk {
-    let chunks = this.devices.get(deviceId);
-    if (chunks === undefined) this.devices.set(deviceId, (chunks = new Map()));
-    let c = chunks.get(chunkIndex);
+  /** The lane's chunk `chunkIndex`, created if new, made its current one. */
+  private chunk(lane: Lane, chunkIndex: number): Chunk {
+    let c = lane.chunks.get(chunkIndex);
     if (c === undefined) {
-      c = { key: chunkIndex, deviceId, counts: new Uint32Array(TIMELINE_CHUNK_BINS * KINDS) };
-      chunks.set(chunkIndex, c);
+      c = { key: chunkIndex, lane, counts: new Uint32Array(TIMELINE_CHUNK_BINS * KINDS) };
+      lane.chunks.set(chunkIndex, c);
       this.order.push(c);
       if (this.order.length > TIMELINE_MAX_CHUNKS) this.evict();
     }
+    lane.current = c;
+    lane.currentFirstBin = chunkIndex * TIMELINE_CHUNK_BINS;
     return c;
   }
 
@@ -137,12 +158,8 @@ export class DmaTimeline {
     for (let i = 1; i < this.order.length; i++) if ((this.order[i] as Chunk).key < (this.order[oldest] as Chunk).key) oldest = i;
     const c = this.order[oldest] as Chunk;
     this.order.splice(oldest, 1);
-    this.devices.get(c.deviceId)?.delete(c.key);
-    if (this.devices.get(c.deviceId)?.size === 0) this.devices.delete(c.deviceId);
+    c.lane.chunks.delete(c.key);
+    if (c.lane.current === c) c.lane.current = null;
     this.droppedBeforeNs = Math.max(this.droppedBeforeNs, (c.key + 1) * TIMELINE_CHUNK_BINS * TIMELINE_BIN_NS);
-    if (this.lastChunk === c) {
-      this.lastChunk = null;
-      this.lastChunkIndex = -1;
-    }
   }
 }
