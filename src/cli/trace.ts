@@ -6,6 +6,7 @@
  * starting a new one.
  */
 import { writeFileSync, renameSync } from 'node:fs';
+import { RpcCallError } from '../client/smash-emu-client.js';
 import { TRACE_TOPICS, type TraceTopic } from '../platform/trace-recorder.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { parseArgs } from './args.js';
@@ -73,7 +74,16 @@ type Untyped = (method: string, params: unknown) => Promise<any>;
 
 export async function trace(opts: TraceOptions): Promise<ExitCode> {
   const client = await connect(opts);
-  const call = (client.call as unknown as Untyped).bind(client);
+  const untyped = (client.call as unknown as Untyped).bind(client);
+  // A JSON-RPC error (a bad --bin-ns, no trace to --export) is the user's to fix: say it plainly.
+  const call = async (method: string, params: unknown) => {
+    try {
+      return await untyped(method, params);
+    } catch (err) {
+      if (err instanceof RpcCallError) throw failure(`${method}: error ${err.code}: ${err.message}${err.data === undefined ? '' : ` ${JSON.stringify(err.data)}`}`);
+      throw err;
+    }
+  };
   const stop = untilSignal();
   try {
     if (!opts.exportOnly) {

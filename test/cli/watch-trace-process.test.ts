@@ -92,6 +92,18 @@ describe('smash-emu trace', () => {
     const slice = doc.traceEvents.find((e: any) => e.ph === 'X' && e.pid === 1 && e.tid === 1);
     expect(slice).toMatchObject({ name: ENGINE_METHOD, ts: r.startNs! / 1000, dur: r.stallNs! / 1000, args: { statusName: 'SUCCESS' } });
     expect(doc.otherData.counterBinNs).toBe(100_000);
+    // --export yes writes the trace the server holds, without starting another.
+    const again = join(dir, 'again.trace.json');
+    const e = cli(['trace', '--url', t.app.url, '--out', again, '--export', 'yes']);
+    expect(await e.exited).toBe(0);
+    expect(JSON.parse(readFileSync(again, 'utf8')).traceEvents).toEqual(doc.traceEvents);
+  });
+
+  it('says what the server refused, with exit 1', async () => {
+    const p = cli(['trace', '--url', t.app.url, '--out', join(dir, 'x.json'), '--bin-ns', '15000']);
+    expect(await p.exited).toBe(1);
+    expect(p.stderr()).toContain('trace.start: error -32602');
+    expect(p.stderr()).toContain('binNs must be a positive multiple of 10000 ns');
   });
 
   it('needs --out', async () => {
