@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { browserSkipReason, launchBrowser, testOutputPath } from '../helpers/browser.js';
 import { startTestApp, type AppUnderTest } from '../helpers/app.js';
-import { ENGINE_METHOD, smashOverWire } from '../helpers/engine-command.js';
+import { ENGINE_SLICE_NAME, smashOverWire } from '../helpers/engine-command.js';
 
 const skip = browserSkipReason();
 if (skip !== undefined) console.log(`dashboard browser tests skipped: ${skip}`);
@@ -73,11 +73,11 @@ describe.skipIf(skip !== undefined)('dashboard in Chromium', () => {
     const li = page.locator('#stalls li');
     expect(await li.getAttribute('data-start-ns')).toBe(String(r.startNs));
     expect(await li.getAttribute('data-end-ns')).toBe(String(r.endNs));
-    expect(await li.textContent()).toContain(`${(r.stallNs! / 1e6).toFixed(3)} ms (domain 1, ${ENGINE_METHOD})`);
+    expect(await li.textContent()).toContain(`${((r.endNs! - r.startNs!) / 1e6).toFixed(3)} ms (domain 1, `);
     // The command with its decoded status.
     const row = page.locator('#commands tbody tr').first();
-    expect(await row.textContent()).toContain(ENGINE_METHOD);
-    expect(await row.locator('td.ok').textContent()).toBe('SUCCESS 0x00');
+    expect(await row.textContent()).toContain(ENGINE_SLICE_NAME);
+    expect(await row.locator('td.ok').textContent()).toBe(`SUCCESS 0x${r.status.toString(16).padStart(2, '0')}`);
     // The timeline holds every held request, inside the stall window.
     const tl = await page.evaluate(() => (globalThis as any).smashDashboard.state.timeline);
     const held = tl.held as number[];

@@ -21,6 +21,19 @@ export interface EngineResult {
 export const ENGINE_METHOD = 'fw.smashIopde';
 /** The topic that reports the engine's commands. */
 export const ENGINE_TOPIC = 'fw';
+/** How smash_emu_commands_total labels the engine command (TMPM: source "tmpm", command "PSMASH_IO"). */
+export const ENGINE_COMMAND_LABELS = { source: 'fw', command: 'fw.smashIopde' } as const;
+/** The name of the engine command's slice in a trace and its row in the dashboard (TMPM: "PSMASH_IO", "#N PSMASH_IO"). */
+export const ENGINE_SLICE_NAME = 'fw.smashIopde';
+
+/** The line `smash-emu watch` prints for the engine command's own event (TMPM: `tmpm   #N PSMASH_IO (0x05) -> SUCCESS (0xf0), X ms`). */
+export function engineWatchLine(r: EngineResult): RegExp {
+  const ms = (ns: number) => (ns / 1e6).toFixed(6).replace('.', '\\.');
+  const status = `${r.statusName} \\(0x${r.status.toString(16).padStart(2, '0')}\\)`;
+  return r.statusName === 'SUCCESS'
+    ? new RegExp(`fw     fw\\.smashIopde -> ${status}, stall ${ms(r.stallNs!)} ms, ${r.dmaHeld} held$`)
+    : new RegExp(`fw     fw\\.smashIopde -> ${status}, .+$`);
+}
 
 type Untyped = (method: string, params: unknown) => Promise<any>;
 

@@ -6,7 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type AppUnderTest } from '../helpers/app.js';
-import { ENGINE_METHOD, smashAgainOverWire, smashOverWire } from '../helpers/engine-command.js';
+import { ENGINE_COMMAND_LABELS, ENGINE_METHOD, smashAgainOverWire, smashOverWire } from '../helpers/engine-command.js';
 import { VERSION } from '../../src/platform/platform.js';
 
 let t: AppUnderTest;
@@ -40,8 +40,9 @@ describe('/metrics statuses', () => {
     expect(value(text, `smash_emu_rpc_status_total{method="${ENGINE_METHOD}",platform="",status="SUCCESS"}`)).toBe(1);
     expect(value(text, `smash_emu_rpc_status_total{method="${ENGINE_METHOD}",platform="",status="${refused.statusName}"}`)).toBe(1);
     // The same commands, counted from the engine's events.
-    expect(value(text, `smash_emu_commands_total{platform="",source="fw",command="${ENGINE_METHOD}",status="SUCCESS"}`)).toBe(1);
-    expect(value(text, `smash_emu_commands_total{platform="",source="fw",command="${ENGINE_METHOD}",status="${refused.statusName}"}`)).toBe(1);
+    const { source, command } = ENGINE_COMMAND_LABELS;
+    expect(value(text, `smash_emu_commands_total{platform="",source="${source}",command="${command}",status="SUCCESS"}`)).toBe(1);
+    expect(value(text, `smash_emu_commands_total{platform="",source="${source}",command="${command}",status="${refused.statusName}"}`)).toBe(1);
     // Instructions: a return code other than SUCCESS is not ok either.
     expect((await call('rmp.psmash', { spa: '0x1000' })).rcName).toBe('FAIL_INPUT');
     expect(value(await metrics(), 'smash_emu_rpc_calls_total{method="rmp.psmash",platform="",outcome="status"}')).toBe(1);

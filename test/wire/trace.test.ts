@@ -7,7 +7,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type AppUnderTest } from '../helpers/app.js';
-import { smashAgainOverWire, smashOverWire } from '../helpers/engine-command.js';
+import { ENGINE_SLICE_NAME, smashAgainOverWire, smashOverWire } from '../helpers/engine-command.js';
 import { testOutputPath } from '../helpers/browser.js';
 
 let t: AppUnderTest;
@@ -80,15 +80,15 @@ describe('trace.export (perfetto-json) through the server', () => {
     expect(dev1.held).toBe(r.dmaHeld);
     expect(dev1.held).toBeGreaterThan(1000);
 
-    // The engine's slice: the command, from its start for its stall, with its status.
+    // The engine's slice: the command, from its start to its end, with its status; the refused one too.
     const engine = pidOf('TMPM engine');
-    const slices = events.filter((e) => e.pid === engine && e.ph === 'X' && e.tid === 1);
-    expect(slices).toHaveLength(1);
-    expect(slices[0]!.ts).toBeCloseTo(r.startNs! / 1000, 6);
-    expect(slices[0]!.dur).toBeCloseTo(r.stallNs! / 1000, 6);
-    expect(slices[0]!.args).toMatchObject({ status: r.status, statusName: 'SUCCESS', dmaHeld: r.dmaHeld });
-    const refusedMark = events.filter((e) => e.pid === engine && e.ph === 'i' && e.tid === 1);
-    expect(refusedMark.map((e) => e.args!.statusName)).toEqual([refused.statusName]);
+    const commands = events.filter((e) => e.pid === engine && e.tid === 1 && e.ph !== 'M');
+    expect(commands.map((e) => e.args!.statusName)).toEqual(['SUCCESS', refused.statusName]);
+    const ok = commands[0]!;
+    expect(ok).toMatchObject({ ph: 'X', name: ENGINE_SLICE_NAME, args: { status: r.status, statusName: 'SUCCESS' } });
+    expect(ok.ts).toBeCloseTo(r.startNs! / 1000, 6);
+    expect(ok.dur).toBeCloseTo((r.endNs! - r.startNs!) / 1000, 6);
+    expect(commands[1]!.args).toMatchObject({ status: refused.status });
     const stall = events.filter((e) => e.pid === engine && e.ph === 'X' && e.tid === 2);
     expect(stall).toHaveLength(1);
     expect(stall[0]).toMatchObject({ name: 'stall (domain 1)', ts: r.startNs! / 1000, dur: (r.endNs! - r.startNs!) / 1000 });
