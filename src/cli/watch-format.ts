@@ -68,8 +68,10 @@ function describe(topic: string, d: Data): string {
       const owner = e.assigned === true ? `assigned to ASID ${String(e.asid)} at GPA ${String(e.gpa)}` : 'hypervisor';
       return `${String(d.op)} ${String(d.spa)} ${String(d.pageSize)}: now ${String(e.pageSize)} ${owner}${e.validated === true ? ', validated' : ''}${e.immutable === true ? ', immutable' : ''}`;
     }
-    case 'dma':
-      return `${String(d.outcome)} ${device(d.deviceId)}${d.streamId === null || d.streamId === undefined ? '' : ` stream ${String(d.streamId)}`} iova ${String(d.iova)} ${d.write === true ? 'write' : 'read'}, ${String(d.latencyNs)} ns`;
+    case 'dma': {
+      const iova = typeof d.iova === 'number' ? `0x${d.iova.toString(16)}` : String(d.iova);
+      return `${String(d.outcome)} ${device(d.deviceId)}${d.streamId === null || d.streamId === undefined ? '' : ` stream ${String(d.streamId)}`} iova ${iova} ${d.write === true ? 'write' : 'read'}, ${String(d.latencyNs)} ns`;
+    }
     default:
       return JSON.stringify(d);
   }
