@@ -3,31 +3,21 @@
  * goes to stdout as pretty JSON (exit 0); a JSON-RPC error goes to stderr as
  * `error CODE: MESSAGE` and its data as JSON (exit 1).
  */
-import { ConnectionClosedError, RpcCallError, RpcTimeoutError, SmashEmuClient } from '../client/smash-emu-client.js';
-import { DEFAULT_SERVER_OPTIONS } from '../rpc/options.js';
+import { ConnectionClosedError, RpcCallError, RpcTimeoutError } from '../client/smash-emu-client.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { parseArgs } from './args.js';
 import { EXIT, failure, usageError } from './cli-error.js';
 import type { ExitCode } from './cli-error.js';
 import type { Env } from './flag-values.js';
-import { integer, nonEmpty, pick } from './flag-values.js';
+import { CONNECT_FLAGS, connect, resolveConnectOptions, type ConnectOptions } from './connect.js';
 
-export const DEFAULT_CALL_URL = `ws://${DEFAULT_SERVER_OPTIONS.host}:${DEFAULT_SERVER_OPTIONS.port}`;
-export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
+export { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_CALL_URL } from './connect.js';
+export const CALL_FLAGS: readonly FlagSpec[] = CONNECT_FLAGS;
 
-export const CALL_FLAGS: readonly FlagSpec[] = [
-  { name: 'url', value: 'URL', help: 'server to call; /platforms/NAME selects a named platform', defaultText: DEFAULT_CALL_URL },
-  { name: 'token', value: 'TOKEN', help: "the server's --token, sent as a bearer token", defaultText: 'none' },
-  { name: 'timeout-ms', value: 'MS', help: 'how long to wait for the connection, then for the answer', defaultText: String(DEFAULT_CALL_TIMEOUT_MS) },
-];
-
-export interface CallOptions {
+export interface CallOptions extends ConnectOptions {
   method: string;
   /** Sent as given: judging them (objects only, by name) is the server's job, so contract tests can send anything. */
   params: unknown;
-  url: string;
-  token: string | undefined;
-  timeoutMs: number;
 }
 
 export function parseCallArgs(argv: readonly string[]): ParsedArgs {
@@ -48,39 +38,14 @@ export function resolveCallOptions(parsed: ParsedArgs, env: Env): CallOptions {
       throw usageError(`JSON-PARAMS is not valid JSON (${(err as Error).message}), got ${JSON.stringify(json)}`);
     }
   }
-  const url = pick(parsed, env, 'url');
-  const token = pick(parsed, env, 'token');
-  const timeout = pick(parsed, env, 'timeout-ms');
-  return {
-    method,
-    params,
-    url: url === undefined ? DEFAULT_CALL_URL : wsUrl(url.text, url.source),
-    token: token === undefined ? undefined : nonEmpty(token),
-    timeoutMs: timeout === undefined ? DEFAULT_CALL_TIMEOUT_MS : integer(timeout, 1),
-  };
-}
-
-function wsUrl(text: string, source: string): string {
-  let protocol: string | undefined;
-  try {
-    protocol = new URL(text).protocol;
-  } catch {
-    protocol = undefined;
-  }
-  if (protocol === 'ws:' || protocol === 'wss:') return text;
-  throw usageError(`${source} must be a ws:// or wss:// URL such as ${DEFAULT_CALL_URL}, got ${JSON.stringify(text)}`);
+  return { method, params, ...resolveConnectOptions(parsed, env) };
 }
 
 /** The method comes from the command line, so the typed client's method map cannot apply. */
 type UntypedCall = (method: string, params: unknown) => Promise<unknown>;
 
 export async function call(opts: CallOptions): Promise<ExitCode> {
-  let client: SmashEmuClient;
-  try {
-    client = await SmashEmuClient.connect(opts.url, { timeoutMs: opts.timeoutMs, ...(opts.token !== undefined ? { token: opts.token } : {}) });
-  } catch (err) {
-    throw failure(`cannot connect to ${opts.url}: ${(err as Error).message}${connectHint(err)}`);
-  }
+  const client = await connect(opts);
   try {
     const result = await (client.call as unknown as UntypedCall).call(client, opts.method, opts.params);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -97,11 +62,4 @@ export async function call(opts: CallOptions): Promise<ExitCode> {
   } finally {
     await client.close();
   }
-}
-
-function connectHint(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ECONNREFUSED') return '; is the server running? start it with smash-emu serve';
-  if (/HTTP 401\b/.test((err as Error).message)) return '; pass the server\'s token with --token or SMASH_EMU_TOKEN';
-  return '';
 }

@@ -1,6 +1,6 @@
 /**
  * The smash-emu command: `serve` (the default, so `npm start -- FLAGS` works),
- * `call` and `help`. Exit codes are in cli-error.ts.
+ * `call`, `watch`, `trace` and `help`. Exit codes are in cli-error.ts.
  */
 import { call, parseCallArgs, resolveCallOptions } from './call.js';
 import { CliError, EXIT } from './cli-error.js';
@@ -8,6 +8,8 @@ import type { ExitCode } from './cli-error.js';
 import type { Env } from './flag-values.js';
 import { parseServeArgs } from './serve-options.js';
 import { usage } from './usage.js';
+import { parseWatchArgs, resolveWatchOptions, watch } from './watch.js';
+import { parseTraceArgs, resolveTraceOptions, trace } from './trace.js';
 
 /** Resolves with an exit code, or undefined while the server keeps the process alive. */
 export async function main(argv: readonly string[], env: Env): Promise<ExitCode | undefined> {
@@ -21,10 +23,20 @@ export async function main(argv: readonly string[], env: Env): Promise<ExitCode 
       if (parsed.help) return help();
       return call(resolveCallOptions(parsed, env));
     }
+    case 'watch': {
+      const parsed = parseWatchArgs(rest);
+      if (parsed.help) return help();
+      return watch(resolveWatchOptions(parsed, env));
+    }
+    case 'trace': {
+      const parsed = parseTraceArgs(rest);
+      if (parsed.help) return help();
+      return trace(resolveTraceOptions(parsed, env));
+    }
     case 'help':
       return help();
     default:
-      throw new CliError(`unknown command ${JSON.stringify(command)}; commands: serve (the default), call, help`);
+      throw new CliError(`unknown command ${JSON.stringify(command)}; commands: serve (the default), call, watch, trace, help`);
   }
 }
 

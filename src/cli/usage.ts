@@ -3,6 +3,8 @@ import type { FlagSpec } from './args.js';
 import { envName } from './args.js';
 import { CALL_FLAGS } from './call.js';
 import { SERVE_FLAGS } from './serve-options.js';
+import { WATCH_FLAGS } from './watch.js';
+import { TRACE_FLAGS } from './trace.js';
 
 const COLUMN = 30;
 
@@ -13,6 +15,8 @@ export function usage(): string {
     'Usage:',
     '  smash-emu [serve] [FLAGS]                    serve the platforms; prints "smash-emu listening on ws://HOST:PORT" when ready',
     '  smash-emu call METHOD [JSON-PARAMS] [FLAGS]  call one method on a running server (params default {}); prints the result as JSON',
+    '  smash-emu watch [--topics LIST] [FLAGS]      print one line per event of a running server until Ctrl-C',
+    '  smash-emu trace --out FILE [FLAGS]           record a trace until Ctrl-C (or --for-ms), write Chrome/Perfetto JSON',
     '  smash-emu help                               this text (also -h, --help)',
     '',
     'Flags take --flag VALUE or --flag=VALUE. Each is also an environment variable SMASH_EMU_<FLAG>;',
@@ -26,6 +30,12 @@ export function usage(): string {
     '',
     'call flags:',
     ...CALL_FLAGS.map(line),
+    '',
+    'watch flags (and --url, --token, --timeout-ms as for call):',
+    ...WATCH_FLAGS.filter((f) => f.name === 'topics').map(line),
+    '',
+    'trace flags (and --url, --token, --timeout-ms as for call):',
+    ...TRACE_FLAGS.filter((f) => !CALL_FLAGS.includes(f)).map(line),
     '',
     'Exit codes: 0 success; 1 failure (could not start, corrupt --state file, could not save,',
     'could not connect, or the call answered a JSON-RPC error); 2 bad command line (flag, variable,',

@@ -14,7 +14,8 @@
  * Entries are parallel typed-array rings: no allocation per request.
  */
 export interface CompletionSink {
-  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number): void;
+  /** `doneNs`: when it completed (the completion time, not the time it was counted). */
+  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number, doneNs: number): void;
 }
 
 /** A pending completion as state documents carry it. */
@@ -52,7 +53,7 @@ class Fifo {
     const mask = this.doneNs.length - 1;
     while (this.size > 0 && (this.doneNs[this.head] as number) <= nowNs) {
       const h = this.head;
-      sink.onCompleted(this.latencyNs[h] as number, this.deviceSlot[h] as number, this.streamSlot[h] as number);
+      sink.onCompleted(this.latencyNs[h] as number, this.deviceSlot[h] as number, this.streamSlot[h] as number, this.doneNs[h] as number);
       this.head = (h + 1) & mask;
       this.size--;
     }

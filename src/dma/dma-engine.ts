@@ -16,10 +16,12 @@ import type { SeededRng } from '../util/rng.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
 import { newDmaAccess, type DmaPort } from './dma-port.js';
 import { CompletionQueue, type CompletionSink } from './completion-queue.js';
+import { LatencyHistogram } from './latency-histogram.js';
 import { DmaCounters, FINAL, emptyStatsView, type DmaStatsView, type FinalOutcome, type StallWindow } from './dma-stats.js';
 import { DmaStream, checkDeviceId, checkStreamParams, type StreamParams } from './dma-stream.js';
 import { Stall, StallGate, checkStallParams, type HeldRequest, type StallHandle, type StallParams } from './stall-gate.js';
 import { readDmaState, writeDmaState, type DmaEngineState } from './dma-state.js';
+import { DmaTimeline, TL } from './dma-timeline.js';
 
 export type DmaOutcome = 'ok' | 'io_page_fault' | 'rmp_fault' | 'timeout' | 'aborted';
 
@@ -81,6 +83,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
   /** Called for every non-ok outcome when it is decided (the platform's event bus). */
   onOutcome: ((r: DmaOutcomeEvent) => void) | undefined = undefined;
 
+  /** Counts per 10 us bin and device (dma.timeline, trace counter tracks); cleared by resetStats and setState. */
+  readonly timeline = new DmaTimeline();
   private total = new DmaCounters();
   /** Per-device and per-stream counters by slot number (completion rings store slots). */
   private slots: DmaCounters[] = [];
@@ -219,6 +223,32 @@ export class DmaEngine implements EventTarget, CompletionSink {
   }
 
   /**
+   * The latency histogram behind `stats` for the same filter (dma.histogram), with
+   * completions due by now counted.
+   */
+  latencyHistogram(filter: DmaStatsFilter = {}): LatencyHistogram {
+    this.completions.settle(this.clock.nowNs);
+    if (filter.streamId !== undefined) {
+      const s = this.streamById(filter.streamId);
+      if (filter.deviceId !== undefined && filter.deviceId !== s.params.deviceId) {
+        throw invalidArgument(`stream ${s.id} belongs to device ${s.params.deviceId}, not ${filter.deviceId}`, { field: 'deviceId' });
+      }
+      return s.counters.latency;
+    }
+    if (filter.deviceId !== undefined) {
+      checkDeviceId(filter.deviceId);
+      const slot = this.deviceSlots.get(filter.deviceId);
+      return slot === undefined ? new LatencyHistogram() : (this.slots[slot] as DmaCounters).latency;
+    }
+    return this.total.latency;
+  }
+
+  /** Completions due by now counted (before reading the timeline). */
+  settle(): void {
+    this.completions.settle(this.clock.nowNs);
+  }
+
+  /**
    * `dma.resetStats`: zeroes counters, histograms and closed stall windows everywhere
    * (streams included). Requests still in flight stay counted: afterwards issued =
    * inFlight and held = the requests still waiting, so the identity holds when they
@@ -229,6 +259,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const keep = (w: StallWindow): boolean => this.gate.isActive(w);
     this.total.reset(keep);
     for (const c of this.slots) c.reset(keep);
+    this.timeline.reset();
   }
 
   // ---- state ----------------------------------------------------------------
@@ -268,6 +299,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
     this.total = parts.total;
     this.slots = parts.slots;
     this.deviceSlots = parts.deviceSlots;
+    this.timeline.clear();
+    for (const [deviceId, slot] of this.deviceSlots) this.timeline.addDevice(slot, deviceId);
     this.streams = parts.streams;
     this.gate = parts.gate;
     this.completions = parts.completions;
@@ -290,7 +323,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
     }
   }
 
-  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number): void {
+  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number, doneNs: number): void {
+    this.timeline.record(TL.COMPLETED, deviceSlot, doneNs);
     this.total.complete(latencyNs);
     (this.slots[deviceSlot] as DmaCounters).complete(latencyNs);
     if (streamSlot >= 0) (this.slots[streamSlot] as DmaCounters).complete(latencyNs);
@@ -312,6 +346,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
   private dispatch(deviceId: number, deviceSlot: number, stream: DmaStream | null, iovaPfn: number, pageOff: number, write: boolean): boolean {
     const now = this.clock.nowNs;
     const dev = this.slots[deviceSlot] as DmaCounters;
+    this.timeline.record(TL.ISSUED, deviceSlot, now);
     this.total.arrive();
     dev.arrive();
     if (stream !== null) stream.counters.arrive();
@@ -319,7 +354,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
       const stall = this.gate.governing(deviceId, now, this.port);
       if (stall !== null) {
         if (stall.policy === 'abort') {
-          this.decide(dev, stream, FINAL.ABORTED);
+          this.decide(deviceSlot, dev, stream, FINAL.ABORTED);
           this.setResult('aborted', 0, null, `aborted by a stall of ${stallName(stall)} (policy abort)`);
           this.emit(deviceId, stream, iovaPfn, pageOff, write);
           return true;
@@ -344,7 +379,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
       this.setResult('ok', waitedNs + spanNs, a.spaPfn * PAGE_BYTES + pageOff, a.reason);
       return;
     }
-    this.decide(dev, stream, a.outcome === 'io_page_fault' ? FINAL.IO_PAGE_FAULT : FINAL.RMP_FAULT);
+    this.decide(deviceSlot, dev, stream, a.outcome === 'io_page_fault' ? FINAL.IO_PAGE_FAULT : FINAL.RMP_FAULT);
     this.setResult(a.outcome, waitedNs + a.translationNs, null, a.reason);
     this.emit(deviceId, stream, iovaPfn, pageOff, write);
   }
@@ -354,6 +389,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
       deviceId, deviceSlot, stream, iovaPfn, pageOff, write, arrivalNs, order,
       resolve: null, timeoutEvent: null, timeoutNs: stall.completionTimeoutNs, device: dev,
     };
+    this.timeline.record(TL.HELD, deviceSlot, arrivalNs);
     this.total.held++;
     this.total.waiting++;
     dev.held++;
@@ -398,7 +434,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
       }
       this.unwait(rec);
       if (other !== null) {
-        this.decide(rec.device, rec.stream, FINAL.ABORTED);
+        this.decide(rec.deviceSlot, rec.device, rec.stream, FINAL.ABORTED);
         this.setResult('aborted', now - rec.arrivalNs, null, `aborted by a stall of ${stallName(other)} (policy abort)`);
         this.emit(rec.deviceId, rec.stream, rec.iovaPfn, rec.pageOff, rec.write);
       } else {
@@ -412,7 +448,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
     rec.timeoutEvent = null;
     this.timeouts.delete(rec);
     this.unwait(rec);
-    this.decide(rec.device, rec.stream, FINAL.TIMEOUT);
+    this.decide(rec.deviceSlot, rec.device, rec.stream, FINAL.TIMEOUT);
     this.setResult('timeout', this.clock.nowNs - rec.arrivalNs, null, `held by a stall for more than completionTimeoutNs (${rec.timeoutNs} ns)`);
     this.emit(rec.deviceId, rec.stream, rec.iovaPfn, rec.pageOff, rec.write);
     if (rec.resolve !== null) rec.resolve(this.result());
@@ -424,7 +460,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
     if (rec.stream !== null) rec.stream.counters.waiting--;
   }
 
-  private decide(dev: DmaCounters, stream: DmaStream | null, outcome: FinalOutcome): void {
+  private decide(deviceSlot: number, dev: DmaCounters, stream: DmaStream | null, outcome: FinalOutcome): void {
+    this.timeline.record(TIMELINE_OF[outcome], deviceSlot, this.clock.nowNs);
     this.total.finish(outcome);
     dev.finish(outcome);
     if (stream !== null) stream.counters.finish(outcome);
@@ -466,6 +503,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
       c.stalls = this.windowsCovering(deviceId);
       slot = this.slots.push(c) - 1;
       this.deviceSlots.set(deviceId, slot);
+      this.timeline.addDevice(slot, deviceId);
     }
     return slot;
   }
@@ -486,6 +524,15 @@ export class DmaEngine implements EventTarget, CompletionSink {
     return s;
   }
 }
+
+/** FINAL outcome -> timeline kind. */
+const TIMELINE_OF: Record<FinalOutcome, number> = {
+  [FINAL.COMPLETED]: TL.COMPLETED,
+  [FINAL.IO_PAGE_FAULT]: TL.IO_PAGE_FAULT,
+  [FINAL.RMP_FAULT]: TL.RMP_FAULT,
+  [FINAL.TIMEOUT]: TL.TIMEOUT,
+  [FINAL.ABORTED]: TL.ABORTED,
+};
 
 function stallName(s: Stall): string {
   return s.scope === 'iommu' ? 'the whole IOMMU' : `domain ${s.domainId}`;

@@ -12,7 +12,14 @@
  * more than the rest of a simulated request, and DMA latencies take a handful of
  * distinct values (an IOTLB hit or a walk, plus the service time).
  */
-import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
+import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram, type JsHistogram } from 'hdr-histogram-js';
+
+/** One HDR bucket with counts: values in [fromNs, valueNs] (3 significant digits). */
+export interface LatencyBucket {
+  fromNs: number;
+  valueNs: number;
+  count: number;
+}
 
 export interface LatencySummary {
   p50: number;
@@ -85,6 +92,26 @@ export class LatencyHistogram {
     const m = this.maxNs;
     const at = (p: number): number => Math.min(this.hist.getValueAtPercentile(p), m);
     return { p50: at(50), p90: at(90), p99: at(99), p999: at(99.9), max: m };
+  }
+
+  /**
+   * Every bucket that holds values, ascending (dma.histogram): the HDR bucket's
+   * range, its upper end clamped to the exact max so no bucket reaches past it.
+   */
+  buckets(): LatencyBucket[] {
+    this.flush();
+    const out: LatencyBucket[] = [];
+    if (this.hist.totalCount === 0) return out;
+    // Built with useWebAssembly false, so this is a JsHistogram and has the iterator.
+    const h = this.hist as unknown as JsHistogram;
+    const it = h.recordedValuesIterator;
+    it.reset();
+    while (it.hasNext()) {
+      const v = it.next();
+      const at = v.valueIteratedTo;
+      out.push({ fromNs: h.lowestEquivalentValue(at), valueNs: Math.min(h.highestEquivalentValue(at), this.maxNs), count: v.countAtValueIteratedTo });
+    }
+    return out;
   }
 
   encode(): string {

@@ -91,6 +91,8 @@ export class Machine {
   readonly tmpm: TmpmEngine;
   readonly dma: DmaEngine;
   readonly faults: FaultInjector;
+  /** The DMA engine's port (IOMMU translation + RMP check), with its IOTLB hit counts. */
+  readonly port: PlatformDmaPort;
   private driver: RealtimeDriver | undefined;
 
   constructor(
@@ -105,7 +107,7 @@ export class Machine {
     this.rmp = new RmpTable(settings.memoryBytes);
     this.iommu = new Iommu(this.memory, this.pool, { eventLogEntries: settings.eventLogEntries, cBit: settings.cBit });
     this.firmware = new Firmware(this.memory, this.rmp, this.guests, this.clock, bus);
-    const port = new PlatformDmaPort(this.iommu, this.rmp, this.firmware, this.clock, settings.timing, () => this.settings.rmpSizeRule);
+    const port = (this.port = new PlatformDmaPort(this.iommu, this.rmp, this.firmware, this.clock, settings.timing, () => this.settings.rmpSizeRule));
     this.dma = new DmaEngine({ clock: this.clock, rng: this.rng, port, serviceNs: settings.serviceNs });
     this.faults = new FaultInjector(this.rng);
     const psmashIo = new PsmashIo({

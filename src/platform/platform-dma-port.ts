@@ -16,6 +16,9 @@ import type { TimingOptions } from './options.js';
 
 export class PlatformDmaPort implements DmaPort {
   private readonly tr: Translation = newTranslation();
+  /** DMA translations answered by the IOTLB / by a walk (GET /metrics: the hit rate). */
+  iotlbHits = 0;
+  iotlbMisses = 0;
 
   constructor(
     private readonly iommu: Iommu,
@@ -29,6 +32,8 @@ export class PlatformDmaPort implements DmaPort {
   access(deviceId: number, iovaPfn: number, write: boolean, out: DmaAccess, pageOff: number): void {
     const tr = this.tr;
     this.iommu.translatePage(deviceId, iovaPfn, write, tr);
+    if (tr.hit) this.iotlbHits++;
+    else this.iotlbMisses++;
     out.translationNs = tr.hit ? this.timing.iotlbHitNs : tr.levelsRead * this.timing.walkLevelNs;
     if (!tr.ok) {
       out.outcome = 'io_page_fault';

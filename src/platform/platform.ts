@@ -28,6 +28,10 @@ import { DEFAULT_SCENARIO } from './scenario.js';
 import { auditMachine, type AuditViolation } from './audit.js';
 import { dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
 import { eventView, rmpEntryView } from './views.js';
+import { EventTally } from './event-tally.js';
+import { TraceRecorder, type TraceStartOptions } from './trace-recorder.js';
+import { perfettoTrace } from './perfetto-trace.js';
+import { TIMELINE_BIN_NS, TIMELINE_MAX_BINS } from '../dma/dma-timeline.js';
 
 /** The package version (package.json is the one source; openrpc.json shows it too). */
 export const VERSION: string = pkg.version;
@@ -46,6 +50,9 @@ const ADVANCE_CHUNK_EVENTS = 50_000;
 
 export class Platform {
   readonly bus = new EventBus();
+  /** Command statuses and stall durations for GET /metrics (a bus tap). */
+  readonly tally: EventTally;
+  private readonly tracer: TraceRecorder;
   private machine: Machine;
   /** What emu.reset without a scenario rebuilds. */
   private scenario: Scenario;
@@ -62,6 +69,8 @@ export class Platform {
     this.scenario = scenario;
     this.scenarioName = scenario.name;
     this.machine = this.build(scenario);
+    this.tally = new EventTally(this.bus);
+    this.tracer = new TraceRecorder(this.bus);
   }
 
   /** The machine's components, for library users and tests that reach below the API. */
@@ -335,7 +344,9 @@ export class Platform {
 
   iommuCommand(q0: bigint, q1: bigint) {
     const r = this.machine.iommu.executeCommand(q0, q1, this.machine.clock.nowNs);
-    return { ...r, illegal: r.illegal === true };
+    const result = { ...r, illegal: r.illegal === true };
+    if (this.bus.has('iommuCommand')) this.bus.emit('iommuCommand', this.machine.clock.nowNs, { name: r.name, opcode: r.opcode, effect: r.effect, illegal: result.illegal, ...('dropped' in r ? { dropped: r.dropped } : {}) });
+    return result;
   }
 
   iommuEvents(p: { since?: number; max?: number; consume?: boolean }) {
@@ -390,9 +401,61 @@ export class Platform {
     return this.machine.dma.stats(p);
   }
 
+  /** dma.histogram: the HDR buckets that hold values, for the same filters as dma.stats. */
+  dmaHistogram(p: { deviceId?: number; streamId?: string }) {
+    const h = this.machine.dma.latencyHistogram(p);
+    return { count: h.count, maxNs: h.max, significantDigits: 3, buckets: h.buckets() };
+  }
+
+  /**
+   * dma.timeline: counts per bin of binNs over [startNs, endNs) (defaults: the
+   * earliest bin held, and now), for one device or all; at most TIMELINE_MAX_BINS bins.
+   */
+  dmaTimeline(p: { binNs: number; startNs?: number; endNs?: number; deviceId?: number }) {
+    const m = this.machine;
+    if (!Number.isSafeInteger(p.binNs) || p.binNs < TIMELINE_BIN_NS || p.binNs % TIMELINE_BIN_NS !== 0) {
+      throw invalidArgument(`binNs must be a positive multiple of ${TIMELINE_BIN_NS} ns, got ${p.binNs}`, { path: ['binNs'] });
+    }
+    m.dma.settle();
+    const tl = m.dma.timeline;
+    const now = m.clock.nowNs;
+    const endNs = p.endNs ?? now;
+    const from = p.startNs ?? tl.retainedFromNs() ?? endNs;
+    if (endNs < from) throw invalidArgument(`endNs ${endNs} is before startNs ${from}`, { path: ['endNs'] });
+    const startNs = Math.floor(from / p.binNs) * p.binNs;
+    const count = Math.max(1, Math.ceil((endNs - startNs) / p.binNs));
+    if (count > TIMELINE_MAX_BINS) {
+      throw new EmuError(ERROR_CODES.LIMIT, `the window holds ${count} bins of ${p.binNs} ns, more than ${TIMELINE_MAX_BINS}: use a larger binNs or a shorter window`, { bins: count });
+    }
+    const w = tl.window(p.binNs, startNs, count, p.deviceId);
+    return { binNs: w.binNs, startNs: w.startNs, endNs: startNs + count * p.binNs, count: w.count, retainedFromNs: w.retainedFromNs, nowNs: now, ...w.series };
+  }
+
   dmaResetStats(): { ok: true } {
     this.machine.dma.resetStats();
     return { ok: true };
+  }
+
+  // ---- trace.* -----------------------------------------------------------
+
+  traceStart(opts: TraceStartOptions) {
+    if (opts.binNs !== undefined && (!Number.isSafeInteger(opts.binNs) || opts.binNs < TIMELINE_BIN_NS || opts.binNs % TIMELINE_BIN_NS !== 0)) {
+      throw invalidArgument(`binNs must be a positive multiple of ${TIMELINE_BIN_NS} ns, got ${opts.binNs}`, { path: ['binNs'] });
+    }
+    return this.tracer.start(opts, this.machine.clock.nowNs);
+  }
+
+  traceStop() {
+    return this.tracer.stop(this.machine.clock.nowNs);
+  }
+
+  /** The current (up to now) or last trace as Chrome/Perfetto trace-event JSON. */
+  traceExport(_format: 'perfetto-json') {
+    const t = this.tracer.snapshot();
+    const m = this.machine;
+    m.dma.settle();
+    const trace = perfettoTrace(t, m.dma.timeline, m.clock.nowNs, { emulator: `smash-emu ${VERSION}`, platform: this.options.name ?? '', scenario: this.scenarioName });
+    return { format: 'perfetto-json' as const, recording: this.tracer.recording, events: t.events.length, dropped: t.dropped, trace };
   }
 
   // ---- fault.* -----------------------------------------------------------
@@ -415,6 +478,8 @@ export class Platform {
 
   /** Stops timers (realtime driver, streams); the platform is not used after this. */
   dispose(): void {
+    this.tracer.dispose();
+    this.tally.dispose();
     this.machine.dispose();
   }
 }

@@ -6,7 +6,8 @@
 import * as z from 'zod';
 import { method } from './method-spec.js';
 import { accessBytes, ratePerSec, streamArrival, streamPattern, writeRatio } from './scenario-schema.js';
-import { PAGE_4K, deviceId, hex64, hexLength, hexOut, noParams, okResult, opaqueId, positiveInt } from './wire.js';
+import { PAGE_4K, deviceId, hex64, hexLength, hexOut, noParams, ns, okResult, opaqueId, positiveInt } from './wire.js';
+import { TIMELINE_BIN_NS, TIMELINE_KINDS, TIMELINE_MAX_BINS, TIMELINE_MAX_CHUNKS } from '../dma/dma-timeline.js';
 
 export const DMA_OUTCOMES = ['ok', 'io_page_fault', 'rmp_fault', 'timeout', 'aborted'] as const;
 
@@ -42,6 +43,10 @@ const streamParams = z
   });
 
 const latencyNs = z.number().min(0);
+
+const statsFilter = z
+  .strictObject({ deviceId: deviceId.exactOptional(), streamId: opaqueId('streamId').exactOptional() })
+  .refine((p) => p.deviceId === undefined || p.streamId === undefined, { error: 'give deviceId or streamId, not both', path: ['streamId'] });
 
 export const DMA_METHODS = {
   'dma.issue': method({
@@ -90,9 +95,7 @@ export const DMA_METHODS = {
     summary: 'DMA statistics',
     description:
       'All requests, or those of one device or one stream (give at most one). issued = completed + ioPageFaults + rmpFaults + timeouts + aborted + inFlight; held counts every request that waited. Counters never drop; latency percentiles are of completed requests (0 when none).',
-    params: z
-      .strictObject({ deviceId: deviceId.exactOptional(), streamId: opaqueId('streamId').exactOptional() })
-      .refine((p) => p.deviceId === undefined || p.streamId === undefined, { error: 'give deviceId or streamId, not both', path: ['streamId'] }),
+    params: statsFilter,
     result: z.looseObject({
       issued: z.int().min(0),
       completed: z.int().min(0),
@@ -110,6 +113,47 @@ export const DMA_METHODS = {
         name: 'fresh platform',
         params: {},
         result: { issued: 0, completed: 0, held: 0, ioPageFaults: 0, rmpFaults: 0, timeouts: 0, aborted: 0, inFlight: 0, latencyNs: { p50: 0, p90: 0, p99: 0, p999: 0, max: 0 }, stalls: [] },
+      },
+    ],
+  }),
+
+  'dma.histogram': method({
+    summary: 'The full latency histogram of completed DMA requests',
+    description:
+      'The HDR histogram behind dma.stats percentiles (integer ns, 3 significant digits), for all requests, one device or one stream (give at most one): every bucket that holds values, ascending, as {fromNs, valueNs, count} (values in [fromNs, valueNs]; valueNs clamped to the exact max). Zeroed by dma.resetStats.',
+    params: statsFilter,
+    result: z.looseObject({
+      count: z.int().min(0).describe('completed requests recorded'),
+      maxNs: z.int().min(0).describe('exact maximum latency, ns'),
+      significantDigits: z.int(),
+      buckets: z.array(z.looseObject({ fromNs: z.int().min(0), valueNs: z.int().min(0), count: z.int().min(1) })),
+    }),
+    examples: [{ name: 'fresh platform', params: {}, result: { count: 0, maxNs: 0, significantDigits: 3, buckets: [] } }],
+  }),
+
+  'dma.timeline': method({
+    summary: 'DMA counts per time bin',
+    description: `Requests per bin of binNs (a multiple of ${TIMELINE_BIN_NS} ns) over [startNs, endNs) of virtual time, for all devices or one: issued (arrived), held (began waiting on a stall), completed, ioPageFaults, rmpFaults, timeouts, aborted, each an array of count numbers. startNs defaults to the earliest bin held, endNs to now; startNs is rounded down to a bin. The platform keeps 10 us bins in 10.24 ms chunks per device, at most ${TIMELINE_MAX_CHUNKS} chunks (the oldest are dropped: retainedFromNs says where the record starts); more than ${TIMELINE_MAX_BINS} bins in one call: -32003. Cleared by dma.resetStats, emu.reset, emu.revert, emu.loadState.`,
+    params: z.strictObject({
+      binNs: positiveInt(Number.MAX_SAFE_INTEGER, `bin width, ns, a multiple of ${TIMELINE_BIN_NS}`),
+      startNs: ns('start of the window, virtual ns').exactOptional(),
+      endNs: ns('end of the window, virtual ns').exactOptional(),
+      deviceId: deviceId.exactOptional(),
+    }),
+    result: z.looseObject({
+      binNs: z.int(),
+      startNs: z.int().min(0),
+      endNs: z.int().min(0),
+      count: z.int().min(1),
+      retainedFromNs: z.union([z.int().min(0), z.null()]),
+      nowNs: z.int().min(0),
+      ...Object.fromEntries(TIMELINE_KINDS.map((k) => [k, z.array(z.int().min(0))])),
+    }),
+    examples: [
+      {
+        name: 'fresh platform, 100 us bins',
+        params: { binNs: 100000 },
+        result: { binNs: 100000, startNs: 0, endNs: 100000, count: 1, retainedFromNs: null, nowNs: 0, issued: [0], held: [0], completed: [0], ioPageFaults: [0], rmpFaults: [0], timeouts: [0], aborted: [0] },
       },
     ],
   }),

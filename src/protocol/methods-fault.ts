@@ -112,7 +112,7 @@ export const EVENTS_METHODS = {
   'events.subscribe': method({
     summary: 'Subscribe this connection to platform events',
     description:
-      'Topics: fw (command, params, result), stall (begin and end), iommu (each logged event), rmp (each change), dma (non-ok outcomes only). Notifications `events.notify` a call causes are sent before its response. Ends with the connection.',
+      'Topics: fw (command, params, result), tmpm (each TMPM command and interrupt), stall (begin and end), iommu (each logged event), rmp (each change), dma (non-ok outcomes only). Notifications `events.notify` a call causes are sent before its response. Ends with the connection.',
     params: z.strictObject({
       topics: z
         .array(eventTopic)

@@ -18,9 +18,10 @@ import { FW_METHODS } from './methods-fw.js';
 import { IOMMU_METHODS } from './methods-iommu.js';
 import { MEM_METHODS } from './methods-mem.js';
 import { TMPM_METHODS } from './methods-tmpm.js';
+import { TRACE_METHODS } from './methods-trace.js';
 import { TMPM_COMMAND_TARGETS } from '../platform/fault-injector.js';
 
-const TARGETABLE = { ...EMU_METHODS, ...MEM_METHODS, ...FW_METHODS, ...TMPM_METHODS, ...IOMMU_METHODS, ...DMA_METHODS, ...EVENTS_METHODS } as const;
+const TARGETABLE = { ...EMU_METHODS, ...MEM_METHODS, ...FW_METHODS, ...TMPM_METHODS, ...IOMMU_METHODS, ...DMA_METHODS, ...TRACE_METHODS, ...EVENTS_METHODS } as const;
 type TargetableName = keyof typeof TARGETABLE & string;
 type FaultTarget = TargetableName | (typeof TMPM_COMMAND_TARGETS)[number];
 

@@ -3,7 +3,7 @@
  * each answering the method table. `startApp` is what `smash-emu serve` runs and
  * what tests and examples start in process on port 0.
  */
-import { Platform } from '../platform/platform.js';
+import { Platform, VERSION } from '../platform/platform.js';
 import type { Scenario } from '../platform/scenario.js';
 import { systemWallClock, type WallClock } from '../clock/wall-clock.js';
 import { openRpcDocument } from '../protocol/openrpc.js';
@@ -12,6 +12,7 @@ import type { ServerOptionsInput } from './options.js';
 import type { PlatformHost, ServerHooks } from './method-table.js';
 import { buildHandlers } from './platform-handlers.js';
 import { platformMetrics } from './platform-metrics.js';
+import { dashboardAsset, dashboardPage } from './dashboard.js';
 
 export interface AppOptions {
   server: ServerOptionsInput;
@@ -36,6 +37,7 @@ export interface RunningApp {
 
 export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const wall = opts.wall ?? systemWallClock;
+  const startedAt = performance.now();
   const platforms = new Map<string, Platform>();
   const create = (name: string): Platform => {
     const p = new Platform(opts.scenario, { wall, name });
@@ -62,8 +64,15 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       return { handlers, dispose: () => p.dispose() };
     },
     healthy: () => platforms.has(''),
+    health: () => ({ version: VERSION, uptimeSeconds: Math.round((performance.now() - startedAt) / 10) / 100, platforms: platforms.size }),
     metricsText: () => metrics.metrics(),
     openrpcDocument: () => openRpcDocument(),
+    page: (pathname) => {
+      const asset = dashboardAsset(pathname);
+      if (asset !== undefined) return { ...asset, public: true };
+      const page = dashboardPage(pathname);
+      return page === undefined ? undefined : { ...page, public: false };
+    },
   };
   const server = await startServer(opts.server, hooks);
   return {

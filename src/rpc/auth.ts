@@ -35,7 +35,20 @@ export function hasToken(req: IncomingMessage, target: RequestTarget, token: str
 export function originAllowed(req: IncomingMessage, allowOrigin: readonly string[]): boolean {
   const origin = req.headers.origin;
   if (origin === undefined) return true;
+  if (sameOriginByAddress(origin, req.headers.host)) return true;
   return allowOrigin.some((allowed) => allowed === '*' || allowed.toLowerCase() === origin.toLowerCase());
+}
+
+/**
+ * A page this server served (the dashboard) connecting back: Origin is
+ * http://HOST where HOST is the Host the request was sent to. Accepted only when
+ * that host is an IP address or localhost: a DNS-rebinding page reaches the
+ * server under its own domain name, which never qualifies.
+ */
+function sameOriginByAddress(origin: string, host: string | undefined): boolean {
+  if (host === undefined || origin.toLowerCase() !== `http://${host.toLowerCase()}`) return false;
+  const hostname = host.replace(/:\d+$/, '').toLowerCase();
+  return hostname === 'localhost' || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || /^\[[0-9a-f:.]+\]$/.test(hostname);
 }
 
 /** Compares digests, so the time taken says nothing about the token, not even its length. */

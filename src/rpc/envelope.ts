@@ -29,8 +29,14 @@ import { toWire } from './to-wire.js';
 export interface CallRecord {
   /** The method name when it is in the table, else METHOD_LABEL_UNKNOWN or METHOD_LABEL_INVALID. */
   method: string;
-  /** 'ok', or the error code answered (also for notifications, which get no answer). */
-  outcome: 'ok' | number;
+  /**
+   * 'ok'; 'status' when the result carries a statusName or rcName other than
+   * SUCCESS (an emulated failure: the firmware, the TMPM or an instruction said no);
+   * or the error code answered (also for notifications, which get no answer).
+   */
+  outcome: 'ok' | 'status' | number;
+  /** The result's statusName (or rcName) when it has one. */
+  statusName?: string;
   /** Wall time spent in the handler, in seconds (0 when no handler ran). */
   seconds: number;
 }
@@ -228,9 +234,23 @@ function failure(method: string, err: unknown, opts: FrameOptions, id: JSONRPCID
 function answer(method: string, id: JSONRPCID | undefined, response: JSONRPCResponse, started: number, opts: FrameOptions): Answer {
   const observe = opts.observe;
   if (observe !== undefined) {
-    observe({ method, outcome: response.error === undefined ? 'ok' : response.error.code, seconds: (performance.now() - started) / 1000 });
+    const seconds = (performance.now() - started) / 1000;
+    if (response.error !== undefined) observe({ method, outcome: response.error.code, seconds });
+    else {
+      const name = statusNameOf(response.result);
+      if (name === undefined) observe({ method, outcome: 'ok', seconds });
+      else observe({ method, outcome: name === 'SUCCESS' ? 'ok' : 'status', statusName: name, seconds });
+    }
   }
   return id === undefined ? null : response;
+}
+
+/** statusName (firmware, TMPM) or rcName (instructions) of a result object, if it has one. */
+function statusNameOf(result: unknown): string | undefined {
+  if (typeof result !== 'object' || result === null) return undefined;
+  const r = result as { statusName?: unknown; rcName?: unknown };
+  if (typeof r.statusName === 'string') return r.statusName;
+  return typeof r.rcName === 'string' ? r.rcName : undefined;
 }
 
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {

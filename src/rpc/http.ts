@@ -1,7 +1,8 @@
 /**
  * Plain HTTP on the WebSocket port (DESIGN.md "Wire contract"): GET /healthz,
- * GET /metrics, GET /openrpc.json. The token guards all but /healthz, so a load
- * balancer or test harness can poll readiness without it.
+ * GET /metrics, GET /openrpc.json, and the pages the app serves (the dashboard at
+ * GET / and /platforms/NAME/). The token guards all but /healthz and the public
+ * static files, so a load balancer or test harness can poll readiness without it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hasToken, parseTarget } from './auth.js';
@@ -20,10 +21,13 @@ export interface HttpDeps {
 export async function handleHttp(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): Promise<void> {
   const target = parseTarget(req.url);
   const { pathname } = target;
+  const page = deps.hooks.page?.(pathname);
+  if (page !== undefined && page.public) return sendPage(req, res, page);
   if (pathname !== '/healthz' && !hasToken(req, target, deps.opts.token)) {
     res.setHeader('WWW-Authenticate', 'Bearer');
     return sendJson(res, 401, { error: 'a token is required: send "Authorization: Bearer TOKEN" or add ?token=TOKEN' });
   }
+  if (page !== undefined) return sendPage(req, res, page);
   const route = ROUTES.get(pathname);
   if (route === undefined) {
     if (platformNameFromPath(pathname) !== undefined) {
@@ -55,7 +59,13 @@ const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
     } catch {
       healthy = false;
     }
-    sendJson(res, healthy ? 200 : 503, { status: healthy ? 'ok' : 'unavailable' });
+    let extra: Record<string, unknown> = {};
+    try {
+      extra = hooks.health?.() ?? {};
+    } catch {
+      healthy = false;
+    }
+    sendJson(res, healthy ? 200 : 503, { status: healthy ? 'ok' : 'unavailable', ...extra });
   }],
   ['/metrics', async (res, { hooks, metrics }) => {
     let text = await metrics.text();
@@ -69,6 +79,22 @@ const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
     sendJson(res, 200, hooks.openrpcDocument());
   }],
 ]);
+
+function sendPage(req: IncomingMessage, res: ServerResponse, page: { contentType: string; body: Buffer }): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET, HEAD');
+    return sendJson(res, 405, { error: 'pages answer GET only' });
+  }
+  res.writeHead(200, {
+    'Content-Type': page.contentType,
+    'Content-Length': page.body.length,
+    'Cache-Control': 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
+    // The page talks only to this server (its WebSocket); nothing from elsewhere.
+    'Content-Security-Policy': "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; style-src 'self'",
+  });
+  res.end(req.method === 'HEAD' ? undefined : page.body);
+}
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   send(res, status, 'application/json; charset=utf-8', JSON.stringify(toWire(body)));

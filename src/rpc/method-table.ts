@@ -59,8 +59,15 @@ export interface ServerHooks {
   createPlatform(name: string): PlatformHost;
   /** GET /healthz answers 200 when true, 503 when false or when it throws. */
   healthy(): boolean;
+  /** More fields for GET /healthz (version, uptime, platform count). */
+  health?(): Record<string, unknown>;
   /** Extra Prometheus text appended to GET /metrics. */
   metricsText?(): Promise<string>;
   /** Served as GET /openrpc.json. */
   openrpcDocument(): unknown;
+  /**
+   * Pages served over plain GET besides the fixed routes (the dashboard): `public`
+   * ones need no token. Return undefined for paths it does not serve.
+   */
+  page?(pathname: string): { contentType: string; body: Buffer; public: boolean } | undefined;
 }

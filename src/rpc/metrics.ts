@@ -5,9 +5,10 @@
  * platforms are capped by maxPlatforms.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { Metric } from 'prom-client';
 import type { CallRecord } from './envelope.js';
 import { METHOD_LABEL_INVALID, METHOD_LABEL_UNKNOWN } from './envelope.js';
+import { ScrapedHistogram, type HistogramSeries } from './scraped-histogram.js';
+import { statusLabel } from './status-labels.js';
 
 /** Seconds; RPC handlers mostly take microseconds, firmware calls in realtime mode up to seconds. */
 const LATENCY_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -23,6 +24,10 @@ const LATENCY_NAME = 'smash_emu_rpc_call_duration_seconds';
 interface MethodStats {
   /** Calls answered 'ok' since the last scrape. */
   pendingOk: number;
+  /** Calls answered with an emulated failure (a status or return code other than SUCCESS) since the last scrape. */
+  pendingStatus: number;
+  /** Status or return-code name (bounded: statusLabel) -> calls since the last scrape. */
+  pendingNames: Map<string, number>;
   /** Error code -> calls since the last scrape. */
   pendingErrors: Map<number, number>;
   /** Whether calls are timed: not for '(unknown)' and '(invalid)', which run no handler. */
@@ -39,13 +44,20 @@ export class RpcMetrics {
   private readonly stats = new Map<string, Map<string, MethodStats>>();
   private readonly calls = new Counter({
     name: CALLS_NAME,
-    help: 'JSON-RPC requests processed, notifications included; outcome is "ok" or the error code',
+    help: 'JSON-RPC requests processed, notifications included; outcome is "ok", "status" (answered with a status or return code other than SUCCESS) or the error code',
     labelNames: ['method', 'platform', 'outcome'] as const,
     registers: [this.registry],
     // Runs at scrape time: moves the counts taken since the last scrape into the counter.
     collect: () => this.publishCalls(),
   });
-  private readonly latency = registered(this.registry, new ScrapedHistogram(LATENCY_NAME, 'Wall time spent in a method handler', () => this.stats));
+  private readonly statuses = new Counter({
+    name: 'smash_emu_rpc_status_total',
+    help: 'Calls answered with a status (SEV firmware, TMPM) or return code (instructions), by method and status name (names outside the code tables count as OTHER)',
+    labelNames: ['method', 'platform', 'status'] as const,
+    registers: [this.registry],
+    collect: () => this.publishCalls(),
+  });
+  private readonly latency = new ScrapedHistogram(LATENCY_NAME, 'Wall time spent in a method handler', LATENCY_BUCKETS, () => this.latencySeries(), () => this.resetLatency()).register(this.registry);
   private readonly connections = new Gauge({
     name: 'smash_emu_connections',
     help: 'Open WebSocket connections',
@@ -71,12 +83,18 @@ export class RpcMetrics {
       let s = table.get(call.method);
       if (s === undefined) {
         const timed = call.method !== METHOD_LABEL_UNKNOWN && call.method !== METHOD_LABEL_INVALID;
-        s = { pendingOk: 0, pendingErrors: new Map(), timed, buckets: new Float64Array(LATENCY_BUCKETS.length), sum: 0, count: 0 };
+        s = { pendingOk: 0, pendingStatus: 0, pendingNames: new Map(), pendingErrors: new Map(), timed, buckets: new Float64Array(LATENCY_BUCKETS.length), sum: 0, count: 0 };
         table.set(call.method, s);
       }
       const outcome = call.outcome;
       if (outcome === 'ok') s.pendingOk++;
+      else if (outcome === 'status') s.pendingStatus++;
       else s.pendingErrors.set(outcome, (s.pendingErrors.get(outcome) ?? 0) + 1);
+      const name = call.statusName;
+      if (name !== undefined) {
+        const label = statusLabel(name);
+        s.pendingNames.set(label, (s.pendingNames.get(label) ?? 0) + 1);
+      }
       if (s.timed) {
         const seconds = call.seconds;
         s.sum += seconds;
@@ -94,8 +112,28 @@ export class RpcMetrics {
       for (const [method, s] of methods) {
         if (s.pendingOk > 0) this.calls.inc({ method, platform, outcome: 'ok' }, s.pendingOk);
         s.pendingOk = 0;
+        if (s.pendingStatus > 0) this.calls.inc({ method, platform, outcome: 'status' }, s.pendingStatus);
+        s.pendingStatus = 0;
+        for (const [status, n] of s.pendingNames) this.statuses.inc({ method, platform, status }, n);
+        s.pendingNames.clear();
         for (const [code, n] of s.pendingErrors) this.calls.inc({ method, platform, outcome: String(code) }, n);
         s.pendingErrors.clear();
+      }
+    }
+  }
+
+  private *latencySeries(): Iterable<HistogramSeries> {
+    for (const [platform, methods] of this.stats) {
+      for (const [method, s] of methods) if (s.timed) yield { labels: { method, platform }, buckets: s.buckets, count: s.count, sum: s.sum };
+    }
+  }
+
+  private resetLatency(): void {
+    for (const methods of this.stats.values()) {
+      for (const s of methods.values()) {
+        s.buckets.fill(0);
+        s.sum = 0;
+        s.count = 0;
       }
     }
   }
@@ -118,59 +156,5 @@ export class RpcMetrics {
 
   async text(): Promise<string> {
     return this.registry.metrics();
-  }
-}
-
-/**
- * prom-client's registry takes any object with its metric interface (name, help,
- * type, get); the cast is because its typings list only its own four classes.
- */
-function registered<T extends { name: string }>(registry: Registry, metric: T): T {
-  registry.registerMetric(metric as unknown as Metric);
-  return metric;
-}
-
-/**
- * The latency histogram as prom-client's registry expects a metric (the same
- * exposition as its Histogram: cumulative `_bucket` series with `le` first, then
- * `_sum` and `_count`), read at scrape time from the counts RpcMetrics keeps.
- */
-class ScrapedHistogram {
-  readonly type = 'histogram';
-  readonly aggregator = 'sum';
-
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    private readonly stats: () => Map<string, Map<string, MethodStats>>,
-  ) {}
-
-  get(): { name: string; help: string; type: string; aggregator: string; values: { labels: Record<string, string | number>; value: number; metricName: string }[] } {
-    const values: { labels: Record<string, string | number>; value: number; metricName: string }[] = [];
-    for (const [platform, methods] of this.stats()) {
-      for (const [method, s] of methods) {
-        if (!s.timed || s.count === 0) continue;
-        let acc = 0;
-        LATENCY_BUCKETS.forEach((bound, i) => {
-          acc += s.buckets[i] as number;
-          values.push({ labels: { le: bound, method, platform }, value: acc, metricName: `${this.name}_bucket` });
-        });
-        values.push({ labels: { le: '+Inf', method, platform }, value: s.count, metricName: `${this.name}_bucket` });
-        values.push({ labels: { method, platform }, value: s.sum, metricName: `${this.name}_sum` });
-        values.push({ labels: { method, platform }, value: s.count, metricName: `${this.name}_count` });
-      }
-    }
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  }
-
-  /** Registry.resetMetrics: clears the figures. */
-  reset(): void {
-    for (const methods of this.stats().values()) {
-      for (const s of methods.values()) {
-        s.buckets.fill(0);
-        s.sum = 0;
-        s.count = 0;
-      }
-    }
   }
 }

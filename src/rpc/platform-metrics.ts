@@ -5,8 +5,14 @@
  * interrupts, each with a `platform` label.
  * Gauges read at scrape time, so nothing runs on the DMA hot path.
  */
-import { Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { Platform } from '../platform/platform.js';
+import { STALL_BUCKETS_SECONDS } from '../platform/event-tally.js';
+import { ScrapedHistogram, type HistogramSeries } from './scraped-histogram.js';
+import { commandLabel, statusLabel } from './status-labels.js';
+
+/** DMA latency bucket bounds, seconds: an IOTLB hit (550 ns) and walks (700-1100 ns) up to held requests (ms). */
+export const DMA_LATENCY_BUCKETS_SECONDS = [5e-7, 6e-7, 7e-7, 8e-7, 1e-6, 1.5e-6, 2e-6, 5e-6, 1e-5, 1e-4, 5e-4, 1e-3, 1.5e-3, 2e-3, 2.5e-3, 3e-3, 5e-3, 1e-2, 5e-2];
 
 export function platformMetrics(platforms: () => Map<string, Platform>): Registry {
   const registry = new Registry();
@@ -78,18 +84,49 @@ export function platformMetrics(platforms: () => Map<string, Platform>): Registr
       for (const [name, p] of platforms()) this.set({ platform: name }, p.m.iommu.eventLog.length);
     },
   });
-  new Gauge({
-    name: 'smash_emu_tmpm_commands',
-    help: 'TMPM ring entries finished since the platform was built, by command and status name (SUCCESS is 0xF0)',
-    labelNames: ['platform', 'command', 'status'],
+  new Counter({
+    name: 'smash_emu_commands_total',
+    help: 'SEV firmware (source="fw") and TMPM engine (source="tmpm") commands by command and status name, however they were issued',
+    labelNames: ['platform', 'source', 'command', 'status'],
     registers: [registry],
     collect() {
       this.reset();
       for (const [name, p] of platforms()) {
-        for (const [key, n] of p.m.tmpm.counts.commands) {
-          const [command, status] = key.split(' ') as [string, string];
-          this.set({ platform: name, command, status }, n);
+        for (const c of p.tally.commandCounts()) {
+          this.inc({ platform: name, source: c.source, command: commandLabel(c.source, c.command), status: statusLabel(c.statusName) }, c.count);
         }
+      }
+    },
+  });
+  new ScrapedHistogram('smash_emu_stall_duration_seconds', 'DMA stalls of the smash engine by duration (virtual time)', STALL_BUCKETS_SECONDS, function* (): Iterable<HistogramSeries> {
+    for (const [name, p] of platforms()) yield { labels: { platform: name }, buckets: p.tally.stallBuckets, count: p.tally.stallCount, sum: p.tally.stallSumSeconds };
+  }).register(registry);
+  new ScrapedHistogram('smash_emu_dma_latency_seconds', 'Latency of completed DMA requests since the last dma.resetStats (virtual time; from the HDR histogram, 3 significant digits)', DMA_LATENCY_BUCKETS_SECONDS, function* (): Iterable<HistogramSeries> {
+    for (const [name, p] of platforms()) yield dmaLatencySeries(name, p);
+  }).register(registry);
+  new Counter({
+    name: 'smash_emu_iotlb_lookups_total',
+    help: 'DMA translations answered by the IOTLB (result="hit") or by a page walk (result="miss"), since the platform was last built (emu.reset, emu.revert, emu.loadState)',
+    labelNames: ['platform', 'result'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, p] of platforms()) {
+        this.inc({ platform: name, result: 'hit' }, p.m.port.iotlbHits);
+        this.inc({ platform: name, result: 'miss' }, p.m.port.iotlbMisses);
+      }
+    },
+  });
+  new Gauge({
+    name: 'smash_emu_iotlb_hit_ratio',
+    help: 'IOTLB hits / DMA translations (0 before any)',
+    labelNames: ['platform'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, p] of platforms()) {
+        const total = p.m.port.iotlbHits + p.m.port.iotlbMisses;
+        this.set({ platform: name }, total === 0 ? 0 : p.m.port.iotlbHits / total);
       }
     },
   });
@@ -114,4 +151,19 @@ export function platformMetrics(platforms: () => Map<string, Platform>): Registr
     },
   });
   return registry;
+}
+
+/** The platform's HDR latency buckets (ns) folded into the fixed bounds (s). */
+function dmaLatencySeries(name: string, p: Platform): HistogramSeries {
+  const h = p.dmaHistogram({});
+  const buckets = new Float64Array(DMA_LATENCY_BUCKETS_SECONDS.length);
+  let sum = 0;
+  for (const b of h.buckets) {
+    const seconds = b.valueNs / 1e9;
+    sum += seconds * b.count;
+    let i = 0;
+    while (i < DMA_LATENCY_BUCKETS_SECONDS.length && seconds > (DMA_LATENCY_BUCKETS_SECONDS[i] as number)) i++;
+    if (i < buckets.length) buckets[i] = (buckets[i] as number) + b.count;
+  }
+  return { labels: { platform: name }, buckets, count: h.count, sum };
 }

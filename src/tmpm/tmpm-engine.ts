@@ -100,11 +100,10 @@ export class TmpmEngine implements EventTarget {
   private commands = 0;
   private pendingCtl: Array<{ ev: ClockEvent; value: number }> = [];
   /**
-   * Finished entries by "COMMAND STATUS" and interrupts by reason, for /metrics
-   * (since the machine was built; not in state documents). Names come from the
-   * closed code tables, unknown numbers as UNKNOWN, so the label set is bounded.
+   * Interrupts by reason, for /metrics (since the machine was built; not in state
+   * documents). Commands are counted from the tmpm topic (rpc/platform-metrics.ts).
    */
-  readonly counts = { commands: new Map<string, number>(), interrupts: new Map<string, number>() };
+  readonly counts = { interrupts: new Map<string, number>() };
   private running: Running | null = null;
   private runningEvent: ClockEvent | undefined;
   /** Convenience calls waiting for the entry at a ring index. */
@@ -398,9 +397,6 @@ export class TmpmEngine implements EventTarget {
     if (this.applied.init) this.ring.tail = (r.index + 1) % this.ring.entries;
     this.running = null;
     this.commands++;
-    const statusLabel = tmpmStatusName(r.status).startsWith('UNKNOWN') ? 'UNKNOWN' : tmpmStatusName(r.status);
-    const key = `${r.commandName.startsWith('0x') ? 'UNKNOWN' : r.commandName} ${statusLabel}`;
-    this.counts.commands.set(key, (this.counts.commands.get(key) ?? 0) + 1);
     const dmaHeld = r.outcome?.stalls.reduce((n, s) => n + s.heldCount, 0) ?? 0;
     if (r.outcome !== undefined && r.status === TMPM_STATUS.SUCCESS) {
       this.emitStall('end', r, { reaches: r.outcome.reaches, srcPgSpa: r.outcome.srcPgSpa, startNs: r.startNs, endNs: r.startNs + r.outcome.stallNs });

@@ -3,6 +3,9 @@
  * by itself and print its key lines: examples are part of the suite so they cannot
  * rot (STYLE.md 11).
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startApp, type RunningApp } from '../../src/rpc/app.js';
 import { DEFAULT_SCENARIO } from '../../src/platform/scenario.js';
@@ -29,6 +32,32 @@ describe('examples (each with its own in-process server)', () => {
     expect(r.stdout).toMatch(/event {2}tmpm {2}PSMASH_IO at ring slot 0, \[10000000, \d+\) ns -> SUCCESS/);
     expect(r.stdout).toMatch(/- status 0xf0 SUCCESS \(ring slot 0, gctx word 0x[0-9a-f]+f0\): stall/);
     expect(r.stdout).toContain('emu.audit: clean');
+  });
+
+  it('trace-a-smash: writes a trace whose engine slice and counters agree with the emulator', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'smash-emu-example-')), 'smash.trace.json');
+    const r = await runExample('trace-a-smash', { SMASH_EMU_TRACE_OUT: out });
+    expectOk(r);
+    expect(r.stdout).toContain(`wrote ${out}:`);
+    const slices = tableAfter(r.stdout, 'length (ns)');
+    expect(slices.map((row) => row[1]).sort()).toEqual(['PSMASH_IO', 'stall (domain 1)']);
+    const own = /start (\d+) ns, stall (\d+) ns/.exec(r.stdout)!;
+    for (const row of slices) {
+      expect(num(row[2])).toBe(Number(own[1]));
+      expect(num(row[3])).toBe(Number(own[2]));
+    }
+    const devices = tableAfter(r.stdout, 'faults (dma.stats)');
+    expect(devices.map((row) => row[0])).toEqual(['0x0100', '0x0200']);
+    for (const row of devices) {
+      expect(row[1]).toBe(row[2]);
+      expect(row[3]).toBe(row[4]);
+      expect(row[5]).toBe(row[6]);
+    }
+    expect(num(devices[0]![3])).toBeGreaterThan(1000);
+    expect(devices[1]![5]).toBe('1');
+    const doc = JSON.parse(readFileSync(out, 'utf8'));
+    expect(doc.displayTimeUnit).toBe('ns');
+    rmSync(dirname(out), { recursive: true, force: true });
   });
 
   it('race-window: a row per window; manual faults grow with W, the engine column is all 0', async () => {

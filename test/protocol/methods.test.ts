@@ -5,7 +5,7 @@ import type { MethodName, MethodParams } from '../../src/protocol/methods.js';
 import type { MethodSpec } from '../../src/protocol/method-spec.js';
 import { SAMPLES } from './samples.js';
 
-/** Every method DESIGN.md names, plus iommu.iotlb. */
+/** Every method DESIGN.md names, plus iommu.iotlb and issue 11's. */
 const DESIGN_METHODS = [
   'rpc.discover',
   'emu.info', 'emu.reset', 'emu.snapshot', 'emu.revert', 'emu.dumpState', 'emu.loadState', 'emu.audit',
@@ -16,6 +16,8 @@ const DESIGN_METHODS = [
   'tmpm.readReg', 'tmpm.writeReg', 'tmpm.regs', 'tmpm.submit', 'tmpm.psmashIo', 'tmpm.punsmashIo', 'tmpm.preparePsmash', 'tmpm.getCapabilities', 'tmpm.getStallModel', 'tmpm.setStallModel',
   'iommu.setDte', 'iommu.readDte', 'iommu.walk', 'iommu.command', 'iommu.events', 'iommu.map', 'iommu.unmap', 'iommu.iotlb',
   'dma.issue', 'dma.startStream', 'dma.stopStream', 'dma.stats', 'dma.resetStats',
+  // Issue 11: full histograms, timelines and traces.
+  'dma.histogram', 'dma.timeline', 'trace.start', 'trace.stop', 'trace.export',
   'fault.add', 'fault.list', 'fault.remove', 'fault.clear',
   'events.subscribe', 'events.unsubscribe',
 ];

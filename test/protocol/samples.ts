@@ -140,6 +140,17 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
     },
   },
   'dma.resetStats': { params: {}, result: { ok: true } },
+  'dma.histogram': { params: { deviceId: 256 }, result: { count: 3, maxNs: 2_400_000, significantDigits: 3, buckets: [{ fromNs: 700, valueNs: 700, count: 2 }, { fromNs: 2_398_208, valueNs: 2_400_000, count: 1 }] } },
+  'dma.timeline': {
+    params: { binNs: 1_000_000, startNs: 0, endNs: 2_000_000, deviceId: 256 },
+    result: { binNs: 1_000_000, startNs: 0, endNs: 2_000_000, count: 2, retainedFromNs: 0, nowNs: 2_000_000, issued: [1000, 1000], held: [0, 600], completed: [1000, 400], ioPageFaults: [0, 0], rmpFaults: [0, 0], timeouts: [0, 0], aborted: [0, 0] },
+  },
+  'trace.start': { params: { topics: ['tmpm', 'fw', 'stall'], maxEvents: 1000, binNs: 100_000 }, result: { ok: true, topics: ['tmpm', 'fw', 'stall'], maxEvents: 1000, startNs: 0 } },
+  'trace.stop': { params: {}, result: { ok: true, events: 3, dropped: 0, startNs: 0, stopNs: 5_000_000 } },
+  'trace.export': {
+    params: { format: 'perfetto-json' },
+    result: { format: 'perfetto-json', recording: false, events: 1, dropped: 0, trace: { traceEvents: [{ name: 'process_name', ph: 'M', pid: 1, args: { name: 'TMPM engine' } }], displayTimeUnit: 'ns', otherData: {} } },
+  },
   'fault.add': { params: { method: 'tmpm.PSMASH_IO', status: 0x17, nth: 2, times: 3 }, result: { faultId: 'f1' } },
   'fault.list': { params: {}, result: { faults: [{ faultId: 'f1', method: 'tmpm.PSMASH_IO', hits: 0, calls: 1, status: 0x17 }] } },
   'fault.remove': { params: { faultId: 'f1' }, result: { ok: true } },

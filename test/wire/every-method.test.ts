@@ -131,6 +131,20 @@ describe('every method through the wire (default platform)', () => {
     expect((await call('fault.clear')).removed).toBe(1);
   });
 
+  it('records a trace and reads the full histogram and the timeline', async () => {
+    expect(await call('trace.start', { topics: ['dma', 'iommu'], maxEvents: 10 })).toMatchObject({ ok: true, topics: ['dma', 'iommu'], maxEvents: 10 });
+    const issued = await call('dma.issue', { deviceId: 0x100, iova: '0x1000', bytes: 64, write: false });
+    await call('clock.advance', { ns: 20_000 });
+    expect(await call('trace.stop')).toMatchObject({ ok: true, events: 0, dropped: 0 });
+    const exported = await call('trace.export', { format: 'perfetto-json' });
+    expect(exported).toMatchObject({ format: 'perfetto-json', recording: false, events: 0 });
+    const hist = await call('dma.histogram', { deviceId: 0x100 });
+    expect(hist.buckets.reduce((n: number, b: { count: number }) => n + b.count, 0)).toBe(hist.count);
+    expect(hist.maxNs).toBeGreaterThanOrEqual(issued.latencyNs);
+    const tl = await call('dma.timeline', { binNs: 10_000, deviceId: 0x100 });
+    expect(tl.issued.reduce((a: number, b: number) => a + b, 0)).toBe(1);
+  });
+
   it('subscribes and unsubscribes', async () => {
     const { subscriptionId } = await call('events.subscribe', { topics: ['fw'] });
     expect(await call('events.unsubscribe', { subscriptionId })).toMatchObject({ ok: true });

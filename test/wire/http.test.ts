@@ -41,9 +41,9 @@ describe('HTTP on the same port', () => {
     await c.call('tmpm.getCapabilities', {});
     await c.call('tmpm.writeReg', { offset: 0x08, value: 4096 });
     const text = await (await fetch(httpUrl(t.app.url, '/metrics'))).text();
-    expect(text).toMatch(/smash_emu_tmpm_commands\{platform="",command="PSMASH_IO",status="SUCCESS"\} 1/);
-    expect(text).toMatch(/smash_emu_tmpm_commands\{platform="",command="PSMASH_IO",status="INVALID_HPTE_PADDR"\} 1/);
-    expect(text).toMatch(/smash_emu_tmpm_commands\{platform="",command="GET_CAPABILITIES",status="SUCCESS"\} 1/);
+    expect(text).toMatch(/smash_emu_commands_total\{platform="",source="tmpm",command="PSMASH_IO",status="SUCCESS"\} 1/);
+    expect(text).toMatch(/smash_emu_commands_total\{platform="",source="tmpm",command="PSMASH_IO",status="INVALID_HPTE_PADDR"\} 1/);
+    expect(text).toMatch(/smash_emu_commands_total\{platform="",source="tmpm",command="GET_CAPABILITIES",status="SUCCESS"\} 1/);
     expect(text).toMatch(/smash_emu_tmpm_interrupts\{platform="",reason="WPTR_ERR"\} 1/);
     expect(text).toMatch(/smash_emu_tmpm_ring_pending\{platform=""\} 0/);
   });
