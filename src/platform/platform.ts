@@ -169,8 +169,13 @@ export class Platform {
     return { nowNs: c.nowNs, mode: c.mode, speed: c.speed };
   }
 
-  /** Advances virtual time by `ns`, in chunks that yield to the server between them. */
-  async clockAdvance(ns: number, yieldFn?: () => Promise<void>): Promise<{ nowNs: number }> {
+  /**
+   * Advances virtual time by `ns`, in chunks that yield to the server between them.
+   * `cancelled` is asked after each yield: once true (the caller's connection
+   * closed) the advance stops where it is, so nobody's abandoned call keeps a core
+   * busy (issue 14 item 10).
+   */
+  async clockAdvance(ns: number, yieldFn?: () => Promise<void>, cancelled?: () => boolean): Promise<{ nowNs: number }> {
     const m = this.machine;
     if (m.clock.mode !== 'virtual') throw new EmuError(ERROR_CODES.WRONG_MODE, 'clock.advance is refused in realtime mode: virtual time follows the wall clock (clock.setMode virtual first)');
     if (!Number.isSafeInteger(ns) || ns < 0) throw invalidArgument(`ns must be a non-negative integer, got ${ns}`);
@@ -180,7 +185,7 @@ export class Platform {
     const target = m.clock.nowNs + ns;
     while (!m.clock.advanceTo(target, ADVANCE_CHUNK_EVENTS)) {
       if (yieldFn) await yieldFn();
-      if (this.machine !== m) break;
+      if (this.machine !== m || cancelled?.() === true) break;
     }
     return { nowNs: this.machine.clock.nowNs };
   }

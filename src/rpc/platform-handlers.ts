@@ -39,7 +39,7 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock): Impls 
     'emu.loadState': (q) => p.loadState(q.state),
     'emu.audit': () => p.audit(),
     'clock.now': () => p.clockNow(),
-    'clock.advance': (q) => p.clockAdvance(q.ns, yieldToServer(wall)),
+    'clock.advance': (q, ctx) => p.clockAdvance(q.ns, yieldToServer(wall), () => ctx.signal?.aborted === true),
     'clock.setMode': (q) => p.clockSetMode(q.mode, q.speed),
     'mem.alloc': (q) => p.memAlloc(q.pages),
     'mem.free': (q) => p.memFree(q.spa, q.pages),
