@@ -4,7 +4,7 @@
  * to about 1 ms before the next deadline, then spins the last stretch, keeping
  * stalls and stream arrivals accurate to well under a millisecond.
  */
-import type { VirtualClock } from './virtual-clock.js';
+import { MAX_CLOCK_NS, type VirtualClock } from './virtual-clock.js';
 import type { WallClock } from './wall-clock.js';
 
 /** How close to a deadline (ms) the driver stops sleeping and spins. */
@@ -57,7 +57,8 @@ export class RealtimeDriver {
 
   /** Virtual time the wall clock says it is now. */
   targetNs(): number {
-    return this.anchorNs + Math.floor((this.wall.nowMs() - this.anchorWallMs) * 1e6 * this.clock.speed);
+    // Time stops at MAX_CLOCK_NS rather than losing integer precision (issue 14 item 7).
+    return Math.min(MAX_CLOCK_NS, this.anchorNs + Math.floor((this.wall.nowMs() - this.anchorWallMs) * 1e6 * this.clock.speed));
   }
 
   /**

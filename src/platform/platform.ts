@@ -11,7 +11,7 @@ import { PAGE_BYTES } from '../memory/host-memory.js';
 import { rmpRcName } from '../rmp/return-codes.js';
 import type { RmpPageSize } from '../rmp/rmp-entry.js';
 import { NPF_ERROR } from '../rmp/return-codes.js';
-import type { StallModelPatch } from '../firmware/stall-model.js';
+import { longestStallNs, MAX_REQUESTS_PER_STALL, type StallModelPatch } from '../firmware/stall-model.js';
 import type { SmashParams, UnsmashParams } from '../firmware/smash-engine.js';
 import { decodeDte, encodeDte } from '../iommu/dte.js';
 import { pteAddressField, withAddress } from '../iommu/pte.js';
@@ -182,6 +182,7 @@ export class Platform {
     if (ns > m.settings.maxAdvanceNs) {
       throw new EmuError(ERROR_CODES.LIMIT, `ns ${ns} exceeds maxAdvanceNs ${m.settings.maxAdvanceNs} per call; advance in several calls`);
     }
+    m.clock.checkRoom(ns, `clock.advance by ${ns} ns`);
     const target = m.clock.nowNs + ns;
     while (!m.clock.advanceTo(target, ADVANCE_CHUNK_EVENTS)) {
       if (yieldFn) await yieldFn();
@@ -259,10 +260,34 @@ export class Platform {
     return this.machine.firmware.tdiUnbind(deviceId);
   }
   fwSmashIopde(p: SmashParams) {
+    this.checkStallWork('fw.smashIopde');
     return this.machine.smash.smashIopde(p);
   }
   fwUnsmashIopde(p: UnsmashParams) {
+    this.checkStallWork('fw.unsmashIopde');
     return this.machine.smash.unsmashIopde(p);
+  }
+
+  /**
+   * Refuses (EMU_LIMIT, nothing changes) a command whose stall could move the clock
+   * past MAX_CLOCK_NS or catch more than MAX_REQUESTS_PER_STALL requests of the
+   * running streams (issue 14 items 3 and 7). The one place the smash commands'
+   * bounds are checked: the TMPM's psmashIo should call it too.
+   */
+  checkStallWork(command: string): void {
+    const m = this.machine;
+    const model = m.firmware.getStallModel();
+    const longest = longestStallNs(model);
+    m.clock.checkRoom(longest + model.completionTimeoutNs, `${command}'s stall`);
+    const rate = m.dma.activeStreamRatePerSec();
+    const requests = Math.ceil((rate * longest) / 1e9);
+    if (requests > MAX_REQUESTS_PER_STALL) {
+      throw new EmuError(
+        ERROR_CODES.LIMIT,
+        `${command} refused: its stall (up to ${longest} ns) could catch about ${requests} requests of the running streams (${rate}/s together); the limit is ${MAX_REQUESTS_PER_STALL}. Lower the streams' rate or the stall model`,
+        { requests, limit: MAX_REQUESTS_PER_STALL },
+      );
+    }
   }
   fwPageUnsmash(spa: number) {
     return this.machine.firmware.pageUnsmash(spa);

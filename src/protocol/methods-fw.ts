@@ -7,7 +7,8 @@
 import * as z from 'zod';
 import { fwResult, fwStatusFields, method, stallModelOut } from './method-spec.js';
 import { jitterDist, stallPolicy, stallScope } from './scenario-schema.js';
-import { asid, deviceId, domainId, hex64, hexAddr, hexOut, noParams, ns } from './wire.js';
+import { asid, deviceId, domainId, hex64, hexAddr, hexOut, noParams, ns, nsAtMost } from './wire.js';
+import { STALL_MODEL_LIMITS } from '../firmware/stall-model.js';
 
 /**
  * Present when status is SUCCESS. A failed check changes nothing and returns only
@@ -26,12 +27,12 @@ const iova2m = hex64('0x200000').describe('IOVA of the 2 MB region (2 MB aligned
 const iopdeSpa = hexAddr('0x7fffe010').describe('SPA of the 8-byte level-2 entry (the IOPDE) the walk for iova reaches');
 
 const stallModelPatch = z.strictObject({
-  baseNs: ns('fixed part of a stall').exactOptional(),
-  perEntryNs: ns('per PTE; a smash rewrites 512').exactOptional(),
-  jitter: z.strictObject({ dist: jitterDist.exactOptional(), spreadNs: ns('jitter spread').exactOptional() }).exactOptional().describe('partial: absent keys keep their value'),
+  baseNs: nsAtMost(STALL_MODEL_LIMITS.baseNs, 'fixed part of a stall').exactOptional(),
+  perEntryNs: nsAtMost(STALL_MODEL_LIMITS.perEntryNs, 'per PTE; a smash rewrites 512').exactOptional(),
+  jitter: z.strictObject({ dist: jitterDist.exactOptional(), spreadNs: nsAtMost(STALL_MODEL_LIMITS.spreadNs, 'jitter spread').exactOptional() }).exactOptional().describe('partial: absent keys keep their value'),
   scope: stallScope.exactOptional().describe('domain: stall the devices of the domain; iommu: every device'),
   policy: stallPolicy.exactOptional().describe('hold: requests wait; abort: they fail'),
-  completionTimeoutNs: ns('a held request fails as timeout at arrival + this').exactOptional(),
+  completionTimeoutNs: nsAtMost(STALL_MODEL_LIMITS.completionTimeoutNs, 'a held request fails as timeout at arrival + this').exactOptional(),
 });
 
 export const FW_METHODS = {

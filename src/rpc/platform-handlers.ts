@@ -148,6 +148,8 @@ async function applyFault(
   let queuedDelay: Promise<void> | undefined;
   if (d.close) ctx.closeAfterResponse();
   const replaced = d.rpcError !== undefined || (d.status !== undefined && acceptsStatus(method));
+  // Checked before anything waits: a delay past the clock's end is refused (-32003).
+  if (d.delayNs > 0) p.m.clock.checkRoom(d.delayNs, `an injected delayNs of ${d.delayNs} ns`);
   if (d.delayNs > 0 || d.delayMs > 0) {
     const delay = (async () => {
       if (d.delayNs > 0) {

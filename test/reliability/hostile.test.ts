@@ -200,3 +200,83 @@ describe('item 10: a closed connection cancels its clock.advance', () => {
     expect(current).toBeLessThan(10_000_000_000);
   });
 });
+
+/** The answer's result, failing the test with the error when there is one. */
+async function ok<T = Record<string, unknown>>(c: TestClient, method: string, params: Record<string, unknown> = {}): Promise<T> {
+  const a = (await c.call(req(method, params), 60_000)) as Answer;
+  if (a.error !== undefined) throw new Error(`${method}: ${JSON.stringify(a.error)}`);
+  return a.result as T;
+}
+
+async function fails(c: TestClient, method: string, params: Record<string, unknown> = {}): Promise<NonNullable<Answer['error']>> {
+  const a = (await c.call(req(method, params), 60_000)) as Answer;
+  expect(a.error, `${method} should fail`).toBeDefined();
+  return a.error!;
+}
+
+describe('item 3: the stall model and the work one stall may do are bounded', () => {
+  it('refuses values past their bounds with -32602 and keeps the model', async () => {
+    const app = await start();
+    const c = await openClient(app.url);
+    const before = await ok(c, 'fw.getStallModel');
+    expect((await fails(c, 'fw.setStallModel', { completionTimeoutNs: 1e12 })).code).toBe(-32602);
+    expect((await fails(c, 'fw.setStallModel', { baseNs: 2_000_000_000 })).code).toBe(-32602);
+    expect((await fails(c, 'fw.setStallModel', { perEntryNs: 2_000_000 })).code).toBe(-32602);
+    expect((await fails(c, 'fw.setStallModel', { jitter: { spreadNs: 300_000_000 } })).code).toBe(-32602);
+    expect(await ok(c, 'fw.getStallModel')).toEqual(before);
+    const bad = await fails(c, 'emu.reset', { scenario: { stallModel: { completionTimeoutNs: 1e12 } } });
+    expect(bad.code).toBe(-32602);
+  });
+
+  it('refuses (-32003, nothing changes) a smash whose stall would catch more requests than the bound', async () => {
+    const app = await start();
+    const c = await openClient(app.url);
+    // The reproduction: a 20 ms stall with a 1e9/s stream would hold 2e7 requests.
+    await ok(c, 'fw.setStallModel', { baseNs: 20_000_000, jitter: { dist: 'none' } });
+    const { streamId } = await ok<{ streamId: string }>(c, 'dma.startStream', { deviceId: 0x100, iovaBase: '0x400000', length: '0x200000', ratePerSec: 1e9, accessBytes: 64, writeRatio: 0 });
+    const params = await ok<Record<string, unknown>>(c, 'iommu.prepareSmash', { domainId: 1, iova: '0x400000' });
+    const { domainId, iova, iopdeSpa, tableSpa } = params;
+    const walkBefore = await ok(c, 'iommu.walk', { deviceId: 0x100, iova: '0x401000' });
+    const now = await ok(c, 'clock.now');
+    const err = await fails(c, 'fw.smashIopde', { domainId, iova, iopdeSpa, tableSpa });
+    expect(err.code).toBe(-32003);
+    expect(err.data).toMatchObject({ code: 'EMU_LIMIT' });
+    expect(await ok(c, 'iommu.walk', { deviceId: 0x100, iova: '0x401000' })).toEqual(walkBefore);
+    expect(await ok(c, 'clock.now')).toEqual(now);
+    expect((await ok<{ stalls: unknown[] }>(c, 'dma.stats', { streamId })).stalls).toEqual([]);
+    // A slower stream fits: the smash runs.
+    await ok(c, 'dma.stopStream', { streamId });
+    await ok(c, 'dma.startStream', { deviceId: 0x100, iovaBase: '0x400000', length: '0x200000', ratePerSec: 1e6, accessBytes: 64, writeRatio: 0 });
+    expect(await ok(c, 'fw.smashIopde', { domainId, iova, iopdeSpa, tableSpa })).toMatchObject({ status: 0, stallNs: 20_000_000 });
+  });
+});
+
+describe('item 7: the clock never passes 2^53 - 1 ns', () => {
+  it('refuses the clock.advance that would pass it (-32003); the platform still dumps and reloads', async () => {
+    const app = await start({}, { ...DEFAULT_SCENARIO, maxAdvanceNs: 600_000_000_000 });
+    const c = await openClient(app.url);
+    // The reproduction: about 15,000 advances of 600 s, in batches of 1,000.
+    let refused: Answer | undefined;
+    for (let round = 0; round < 20 && refused === undefined; round++) {
+      c.send(Array.from({ length: 1000 }, () => req('clock.advance', { ns: 600_000_000_000 })));
+      const answers = JSON.parse(await c.next(60_000)) as Answer[];
+      refused = answers.find((a) => a.error !== undefined);
+    }
+    expect(refused?.error?.code).toBe(-32003);
+    const { nowNs } = await ok<{ nowNs: number }>(c, 'clock.now');
+    expect(Number.isSafeInteger(nowNs)).toBe(true);
+    expect(nowNs + 600_000_000_000).toBeGreaterThan(Number.MAX_SAFE_INTEGER);
+    // A smaller step that fits still goes, up to the last nanosecond.
+    await ok(c, 'clock.advance', { ns: Number.MAX_SAFE_INTEGER - nowNs });
+    expect((await fails(c, 'clock.advance', { ns: 1 })).code).toBe(-32003);
+    // Delays and stalls are refused too.
+    await ok(c, 'fault.add', { method: 'clock.now', delayNs: 1000 });
+    expect((await fails(c, 'clock.now')).code).toBe(-32003);
+    const { state } = await ok<{ state: unknown }>(c, 'emu.dumpState');
+    expect(await ok(c, 'emu.loadState', { state })).toEqual({ ok: true });
+    const params = await ok<Record<string, unknown>>(c, 'iommu.prepareSmash', { domainId: 1, iova: '0x400000' });
+    const { domainId, iova, iopdeSpa, tableSpa } = params;
+    expect((await fails(c, 'fw.smashIopde', { domainId, iova, iopdeSpa, tableSpa })).code).toBe(-32003);
+    expect(await ok(c, 'clock.now')).toMatchObject({ nowNs: Number.MAX_SAFE_INTEGER });
+  });
+});
