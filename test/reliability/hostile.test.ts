@@ -280,3 +280,111 @@ describe('item 7: the clock never passes 2^53 - 1 ns', () => {
     expect(await ok(c, 'clock.now')).toMatchObject({ nowNs: Number.MAX_SAFE_INTEGER });
   });
 });
+
+describe('item 6: values kept from outside are bounded in depth and size', () => {
+  it('refuses a fault rule whose rpcError.data nests 100,000 levels (-32602) and still dumps the platform', async () => {
+    const app = await start();
+    const c = await openClient(app.url);
+    const depth = 100_000;
+    const data = '{"a":'.repeat(depth) + '1' + '}'.repeat(depth);
+    const id = nextId++;
+    c.send(`{"jsonrpc":"2.0","id":${id},"method":"fault.add","params":{"method":"clock.now","rpcError":{"code":-32050,"message":"deep","data":${data}}}}`);
+    const a = (await c.nextJson(30_000)) as Answer;
+    expect(a.id).toBe(id);
+    expect(a.error?.code).toBe(-32602);
+    expect(JSON.stringify(a.error?.data)).toContain('rpcError');
+    expect((await ok<{ faults: unknown[] }>(c, 'fault.list')).faults).toEqual([]);
+    // A long data value is refused as well; one within the bounds is kept.
+    expect((await fails(c, 'fault.add', { method: 'clock.now', rpcError: { code: -32050, message: 'long', data: 'x'.repeat(20_000) } })).code).toBe(-32602);
+    let nested: unknown = 1;
+    for (let i = 0; i < 31; i++) nested = { a: nested };
+    await ok(c, 'fault.add', { method: 'clock.now', rpcError: { code: -32050, message: 'ok', data: nested } });
+    const { state } = await ok<{ state: unknown }>(c, 'emu.dumpState');
+    expect(await ok(c, 'emu.loadState', { state })).toEqual({ ok: true });
+    expect((await fails(c, 'clock.now')).data).toEqual(nested);
+  });
+
+  it('refuses a state document whose fault rule carries unbounded data', async () => {
+    const app = await start();
+    const c = await openClient(app.url);
+    const { state } = await ok<{ state: { faults: { nextId: number; rules: unknown[] } } }>(c, 'emu.dumpState');
+    state.faults.rules = [{ method: 'clock.now', faultId: 'f1', calls: 0, hits: 0, rpcError: { code: -32050, message: 'm', data: 'y'.repeat(20_000) } }];
+    const err = await fails(c, 'emu.loadState', { state });
+    expect(err.code).toBe(-32602);
+    expect(err.message).toMatch(/rpcError\.data/);
+  });
+});
+
+describe('item 13: "__proto__" keys in rpcError.data are answered verbatim', () => {
+  it('keeps them in the answer, in fault.list and across a dump and load', async () => {
+    const app = await start();
+    const c = await openClient(app.url);
+    const data = '{"__proto__":{"polluted":true},"toString":"t","constructor":{"prototype":1}}';
+    const addId = nextId++;
+    c.send(`{"jsonrpc":"2.0","id":${addId},"method":"fault.add","params":{"method":"rmp.read","times":3,"rpcError":{"code":-32050,"message":"m","data":${data}}}}`);
+    expect(((await c.nextJson()) as Answer).error).toBeUndefined();
+    const answer = await c.call(req('rmp.read', { spa: '0x0' }));
+    const expected = JSON.parse(data) as unknown;
+    const got = (answer as Answer).error!.data as Record<string, unknown>;
+    expect(Object.hasOwn(got, '__proto__')).toBe(true);
+    expect(Object.keys(got)).toEqual(['__proto__', 'toString', 'constructor']);
+    expect(JSON.stringify(got)).toBe(JSON.stringify(expected));
+    const listed = (await ok<{ faults: Array<{ rpcError: { data: Record<string, unknown> } }> }>(c, 'fault.list')).faults[0]!.rpcError.data;
+    expect(JSON.stringify(listed)).toBe(data);
+    const { state } = await ok<{ state: unknown }>(c, 'emu.dumpState');
+    await ok(c, 'emu.loadState', { state });
+    const again = (await fails(c, 'rmp.read', { spa: '0x0' })).data as Record<string, unknown>;
+    expect(JSON.stringify(again)).toBe(data);
+    expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+  });
+});
+
+describe('items 9 and 11: metric labels and fault rules are bounded', () => {
+  it('counts 5,000 distinct injected error codes under one "other" series, not 5,000', async () => {
+    const app = await start({ maxBatch: 1000 });
+    const c = await openClient(app.url);
+    for (let round = 0; round < 10; round++) {
+      const batch: unknown[] = [];
+      for (let i = 0; i < 499; i++) {
+        const code = 1_000 + round * 500 + i;
+        batch.push(req('fault.add', { method: 'clock.now', rpcError: { code, message: `e${code}` } }), req('clock.now'));
+      }
+      batch.push(req('fault.clear'));
+      c.send(batch);
+      const answers = JSON.parse(await c.next(60_000)) as Answer[];
+      expect(answers.filter((a) => a.error !== undefined && a.error.code >= 1000)).toHaveLength(499);
+    }
+    // A code in the server range keeps its own label.
+    await ok(c, 'fault.add', { method: 'clock.now', rpcError: { code: -32050, message: 'server range' } });
+    await fails(c, 'clock.now');
+    const text = (await httpGet(app.port, '/metrics')).body;
+    const series = text.split('\n').filter((l) => l.startsWith('smash_emu_rpc_calls_total{') && l.includes('method="clock.now"'));
+    expect(series.length).toBeLessThanOrEqual(3);
+    expect(series.find((l) => l.includes('outcome="other"'))).toMatch(/ 4990$/);
+    expect(series.find((l) => l.includes('outcome="-32050"'))).toMatch(/ 1$/);
+  });
+
+  it('holds at most 1,024 fault rules per platform (-32003 beyond), listed in the order added', async () => {
+    const app = await start();
+    const c = await openClient(app.url);
+    const methods = ['clock.now', 'rmp.read', 'dma.stats', 'mem.read64'];
+    for (let half = 0; half < 2; half++) {
+      c.send(Array.from({ length: 512 }, (_, i) => req('fault.add', { method: methods[i % 4], delayMs: 1, nth: 1_000_000 })));
+      const answers = JSON.parse(await c.next(60_000)) as Answer[];
+      expect(answers.every((a) => a.error === undefined)).toBe(true);
+    }
+    const err = await fails(c, 'fault.add', { method: 'clock.now', delayMs: 1 });
+    expect(err.code).toBe(-32003);
+    const { faults } = await ok<{ faults: Array<{ faultId: string; method: string }> }>(c, 'fault.list');
+    expect(faults).toHaveLength(1024);
+    expect(faults.map((f) => f.method).slice(0, 5)).toEqual([...methods, 'clock.now']);
+    await ok(c, 'fault.remove', { faultId: faults[1]!.faultId });
+    await ok(c, 'fault.add', { method: 'rmp.read', delayMs: 1, nth: 1_000_000 });
+    expect((await ok<{ faults: unknown[] }>(c, 'fault.list')).faults).toHaveLength(1024);
+    // Untargeted calls still answer, and a state with more rules than the cap is refused.
+    await ok(c, 'emu.info');
+    const { state } = await ok<{ state: { faults: { rules: unknown[] } } }>(c, 'emu.dumpState');
+    state.faults.rules.push({ ...(state.faults.rules[0] as object), faultId: 'f99999' });
+    expect((await fails(c, 'emu.loadState', { state })).code).toBe(-32602);
+  });
+});
