@@ -5,7 +5,12 @@
  * of answers, or wait with generous limits.
  */
 import { request as httpRequest } from 'node:http';
-import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { launchNode, type Proc } from '../helpers/processes.js';
 import { startApp, type RunningApp } from '../../src/rpc/app.js';
 import type { ServerOptionsInput } from '../../src/rpc/options.js';
 import { DEFAULT_SCENARIO } from '../../src/platform/scenario.js';
@@ -386,5 +391,52 @@ describe('items 9 and 11: metric labels and fault rules are bounded', () => {
     const { state } = await ok<{ state: { faults: { rules: unknown[] } } }>(c, 'emu.dumpState');
     state.faults.rules.push({ ...(state.faults.rules[0] as object), faultId: 'f99999' });
     expect((await fails(c, 'emu.loadState', { state })).code).toBe(-32602);
+  });
+});
+
+describe('item 8: platforms named after Object.prototype keys survive a save and a load', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'smash-emu-hostile-'));
+  const children = new Set<ChildProcessWithoutNullStreams>();
+  afterAll(() => {
+    for (const child of children) child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function serve(statePath: string): Promise<Proc & { url: string }> {
+    const p = launchNode(['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--state', statePath], children);
+    const url = await new Promise<string>((resolve, reject) => {
+      p.proc.stdout.on('data', () => {
+        const m = /^smash-emu listening on (ws:\/\/\S+)\n/.exec(p.stdout());
+        if (m !== null) resolve(m[1] as string);
+      });
+      void p.exited.then((code) => reject(new Error(`serve exited with ${code}: ${p.stderr()}`)));
+    });
+    return { ...p, url };
+  }
+
+  it('saves __proto__, toString, valueOf and hasOwnProperty and serves each after a restart', async () => {
+    const statePath = join(dir, 'proto.json');
+    const names = ['__proto__', 'toString', 'valueOf', 'hasOwnProperty'];
+    const first = await serve(statePath);
+    for (const [i, name] of names.entries()) {
+      const c = await openClient(`${first.url}/platforms/${name}`);
+      await ok(c, 'clock.advance', { ns: 1000 * (i + 1) });
+      c.close();
+    }
+    first.proc.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    const saved = readFileSync(statePath, 'utf8');
+    for (const name of names) expect(saved).toContain(`"${name}":{"format":"smash-emu-state"`);
+
+    const second = await serve(statePath);
+    for (let i = 0; i < 200 && !second.stderr().includes('loaded'); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(second.stderr()).toContain('loaded 5 platform states');
+    for (const [i, name] of names.entries()) {
+      const c = await openClient(`${second.url}/platforms/${name}`);
+      expect(await ok(c, 'clock.now')).toMatchObject({ nowNs: 1000 * (i + 1) });
+      c.close();
+    }
+    second.proc.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
   });
 });
