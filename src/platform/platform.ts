@@ -26,6 +26,7 @@ import type { Scenario } from './scenario.js';
 import { DEFAULT_SCENARIO } from './scenario.js';
 import { auditMachine, type AuditViolation } from './audit.js';
 import { dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
+import { SnapshotStore, type SnapshotLimits } from './snapshot-store.js';
 import { eventView, rmpEntryView } from './views.js';
 
 /** The package version (package.json is the one source; openrpc.json shows it too). */
@@ -38,6 +39,8 @@ export interface PlatformOptions {
   cBit?: number | null;
   /** Name shown in emu.info (the server's platform path). */
   name?: string;
+  /** Bounds of emu.snapshot (default DEFAULT_SNAPSHOT_LIMITS: 256 snapshots, 1 GiB). */
+  snapshotLimits?: SnapshotLimits;
 }
 
 /** Events processed per chunk of clock.advance before yielding to the server. */
@@ -50,9 +53,7 @@ export class Platform {
   private scenario: Scenario;
   /** The scenario the current state came from (a loaded state carries its own). */
   private scenarioName: string;
-  private readonly snapshots = new Map<string, PlatformState>();
-  private snapshotOrder: string[] = [];
-  private nextSnapshot = 1;
+  private readonly snapshots: SnapshotStore;
 
   constructor(
     scenario: Scenario = DEFAULT_SCENARIO,
@@ -60,6 +61,7 @@ export class Platform {
   ) {
     this.scenario = scenario;
     this.scenarioName = scenario.name;
+    this.snapshots = new SnapshotStore(options.snapshotLimits);
     this.machine = this.build(scenario);
   }
 
@@ -121,23 +123,31 @@ export class Platform {
     return { ok: true, scenario: s.name };
   }
 
+  /**
+   * Stores the state in memory; refused with EMU_LIMIT past the snapshot limits.
+   * Memory pages are shared with the running machine and other snapshots until
+   * one of them writes the page (copy-on-write).
+   */
   snapshot(): { snapshotId: string } {
-    const id = `snap-${this.nextSnapshot++}`;
-    this.snapshots.set(id, this.dumpState().state);
-    this.snapshotOrder.push(id);
-    return { snapshotId: id };
+    const m = this.machine;
+    const pages = m.memory.sharePages();
+    const state = dumpMachine(m, this.scenarioName, false);
+    return { snapshotId: this.snapshots.add(state, pages) };
   }
 
   /** Restores a snapshot; it stays usable, newer ones are dropped (anvil's evm_revert). */
   revert(snapshotId: string): { ok: true; snapshotId: string } {
-    const state = this.snapshots.get(snapshotId);
-    if (state === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no snapshot ${JSON.stringify(snapshotId)}`, { snapshotId });
-    this.swap(loadMachine(state, this.bus, this.options.wall));
-    this.scenarioName = state.scenarioName;
-    const i = this.snapshotOrder.indexOf(snapshotId);
-    for (const newer of this.snapshotOrder.slice(i + 1)) this.snapshots.delete(newer);
-    this.snapshotOrder = this.snapshotOrder.slice(0, i + 1);
+    const snap = this.snapshots.get(snapshotId);
+    if (snap === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no snapshot ${JSON.stringify(snapshotId)}`, { snapshotId });
+    this.swap(loadMachine(snap.state, this.bus, this.options.wall, snap.pages));
+    this.scenarioName = snap.state.scenarioName;
+    this.snapshots.dropAfter(snapshotId);
     return { ok: true, snapshotId };
+  }
+
+  /** Snapshots held and the bytes they take together (distinct pages counted once). */
+  snapshotUsage(): { snapshots: number; bytes: number } {
+    return this.snapshots.usage();
   }
 
   dumpState(): { state: PlatformState } {

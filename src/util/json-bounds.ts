@@ -47,3 +47,28 @@ export function jsonBoundsViolation(value: unknown, bounds: JsonBounds): string 
   }
   return undefined;
 }
+
+/** Characters of JSON text `value` would take, about (the measure jsonBoundsViolation uses), without recursion. */
+export function jsonChars(value: unknown): number {
+  const stack: unknown[] = [value];
+  let chars = 0;
+  while (stack.length > 0) {
+    const v = stack.pop();
+    if (typeof v === 'string') chars += v.length + 2;
+    else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') chars += String(v).length;
+    else if (v === null || v === undefined) chars += 4;
+    else if (typeof v === 'object') {
+      chars += 2;
+      if (Array.isArray(v)) {
+        chars += v.length;
+        for (const item of v) stack.push(item);
+      } else {
+        for (const key of Object.keys(v)) {
+          chars += key.length + 4;
+          stack.push((v as Record<string, unknown>)[key]);
+        }
+      }
+    }
+  }
+  return chars;
+}

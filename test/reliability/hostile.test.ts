@@ -14,6 +14,7 @@ import { launchNode, type Proc } from '../helpers/processes.js';
 import { startApp, type RunningApp } from '../../src/rpc/app.js';
 import type { ServerOptionsInput } from '../../src/rpc/options.js';
 import { DEFAULT_SCENARIO } from '../../src/platform/scenario.js';
+import { Platform } from '../../src/platform/platform.js';
 import { closeAllClients, openClient, type TestClient } from '../helpers/ws.js';
 
 const apps: RunningApp[] = [];
@@ -438,5 +439,103 @@ describe('item 8: platforms named after Object.prototype keys survive a save and
     }
     second.proc.kill('SIGTERM');
     expect(await second.exited).toBe(0);
+  });
+});
+
+describe('item 5: snapshots are bounded and share unchanged pages', () => {
+  it('takes three batches of 50 snapshots of 2 MiB of written memory at the cost of one copy', async () => {
+    const app = await start();
+    const c = await openClient(app.url);
+    for (let i = 0; i < 4; i++) await fillWords(c, '0x' + (0x8000_0000 + i * 0x8_0000).toString(16));
+    for (let round = 0; round < 3; round++) {
+      c.send(Array.from({ length: 50 }, () => req('emu.snapshot')));
+      const answers = JSON.parse(await c.next(60_000)) as Answer[];
+      expect(answers.every((a) => a.error === undefined)).toBe(true);
+    }
+    const usage = app.platforms().get('')!.snapshotUsage();
+    expect(usage.snapshots).toBe(150);
+    // 512 pages of 4 KB once, plus 150 small documents; not 150 x 2 MiB.
+    expect(usage.bytes).toBeGreaterThan(2 * 1024 * 1024);
+    expect(usage.bytes).toBeLessThan(2 * 1024 * 1024 + 150 * 64 * 1024);
+    // Copy-on-write: a write after snapshot 150 leaves it intact for a revert.
+    await ok(c, 'mem.write64', { spa: '0x80000000', values: ['0x1'] });
+    await ok(c, 'emu.revert', { snapshotId: 'snap-150' });
+    expect(await ok(c, 'mem.read64', { spa: '0x80000000', count: 2 })).toEqual({ values: ['0xdeadbeef00000000', '0xdeadbeef00000001'] });
+  });
+
+  it('refuses the 257th snapshot with -32003 and keeps the others', async () => {
+    const app = await start();
+    const c = await openClient(app.url);
+    for (let half = 0; half < 2; half++) {
+      c.send(Array.from({ length: 128 }, () => req('emu.snapshot')));
+      expect((JSON.parse(await c.next(60_000)) as Answer[]).every((a) => a.error === undefined)).toBe(true);
+    }
+    const err = await fails(c, 'emu.snapshot');
+    expect(err.code).toBe(-32003);
+    // Reverting drops the later ones, which makes room again.
+    await ok(c, 'emu.revert', { snapshotId: 'snap-100' });
+    expect(app.platforms().get('')!.snapshotUsage().snapshots).toBe(100);
+    expect(await ok(c, 'emu.snapshot')).toEqual({ snapshotId: 'snap-257' });
+  });
+});
+
+describe('item 5: the snapshot byte limit (library platform, small limit)', () => {
+  it('counts pages once while shared and refuses (EMU_LIMIT) a snapshot past the bytes, changing nothing', () => {
+    const p = new Platform(DEFAULT_SCENARIO, { snapshotLimits: { maxSnapshots: 256, maxBytes: 3 * 1024 * 1024 } });
+    const values = (v: bigint) => Array.from({ length: 65_536 }, (_, i) => v + BigInt(i));
+    for (let i = 0; i < 4; i++) p.memWrite64(0x8000_0000 + i * 0x8_0000, values(1n));
+    p.snapshot();
+    p.snapshot();
+    const once = p.snapshotUsage().bytes;
+    expect(once).toBeLessThan(3 * 1024 * 1024);
+    // Every page rewritten: a third snapshot would hold a second copy of 2 MiB.
+    for (let i = 0; i < 4; i++) p.memWrite64(0x8000_0000 + i * 0x8_0000, values(2n));
+    expect(() => p.snapshot()).toThrow(expect.objectContaining({ code: 'EMU_LIMIT' }));
+    expect(p.snapshotUsage()).toEqual({ snapshots: 2, bytes: once });
+    p.revert('snap-1');
+    expect(p.memRead64(0x8000_0000, 1).values).toEqual([1n]);
+    p.dispose();
+  });
+});
+
+describe('also bound: emu.dumpState re-encodes only the pages written since the last dump', () => {
+  it('reuses the encoding of every unchanged page, and the document still round-trips', () => {
+    const p = new Platform(DEFAULT_SCENARIO);
+    for (let i = 0; i < 4; i++) p.memWrite64(0x8000_0000 + i * 0x8_0000, Array.from({ length: 65_536 }, (_, j) => BigInt(j + 1)));
+    const first = p.dumpState().state.memory.pages;
+    p.memWrite64(0x8000_0000, [7n]);
+    const second = p.dumpState().state.memory.pages;
+    expect(second).toHaveLength(first.length);
+    const changedPfn = 0x8000_0000 / 4096;
+    let reused = 0;
+    for (let i = 0; i < first.length; i++) {
+      const [pfn, words] = second[i]!;
+      if (pfn === changedPfn) expect(words).not.toBe(first[i]![1]);
+      else if (words === first[i]![1]) reused++;
+    }
+    expect(reused).toBe(first.length - 1);
+    const q = new Platform(DEFAULT_SCENARIO);
+    q.loadState(JSON.parse(JSON.stringify(p.dumpState().state)));
+    expect(q.memRead64(0x8000_0000, 2).values).toEqual([7n, 2n]);
+    p.dispose();
+    q.dispose();
+  });
+});
+
+describe('also bound: a word written to a new page does not cost a page', () => {
+  it('keeps 20,000 single-word pages in a few hundred bytes each', async () => {
+    const app = await start();
+    const c = await openClient(app.url);
+    const batch = Array.from({ length: 1000 }, (_, i) => req('mem.write64', { spa: '0x' + (0x8000_0000 + i * 0x1000).toString(16), values: ['0x1234'] }));
+    for (let round = 0; round < 20; round++) {
+      c.send(batch.map((b, i) => ({ ...b, id: nextId++, params: { spa: '0x' + (0x8000_0000 + (round * 1000 + i) * 0x1000).toString(16), values: ['0x1234'] } })));
+      expect((JSON.parse(await c.next(60_000)) as Answer[]).every((a) => a.error === undefined)).toBe(true);
+    }
+    const memory = app.platforms().get('')!.m.memory;
+    const backed = memory.backedPageCount();
+    expect(backed).toBeGreaterThanOrEqual(20_000);
+    // The default scenario's table pages are full pages; the 20,000 written ones are not.
+    expect(memory.storedBytes()).toBeLessThan((backed - 20_000) * 4096 + 20_000 * 200);
+    expect(await ok(c, 'mem.read64', { spa: '0x' + (0x8000_0000 + 19_999 * 0x1000).toString(16), count: 1 })).toEqual({ values: ['0x1234'] });
   });
 });
