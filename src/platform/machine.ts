@@ -137,6 +137,11 @@ export class Machine {
     if (this.driver?.isRunning) this.driver.catchUp();
   }
 
+  /** How far virtual time runs behind the wall clock in realtime mode, ns (0 when keeping up, and in virtual mode). */
+  clockLagNs(): number {
+    return this.driver?.isRunning === true ? this.driver.lagNs() : 0;
+  }
+
   /** Stops the realtime driver (the machine is being replaced or the server stops). */
   dispose(): void {
     this.driver?.stop();

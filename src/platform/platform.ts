@@ -174,9 +174,10 @@ export class Platform {
     this.machine.syncClock();
   }
 
+  /** The clock; `lagNs` is how far it runs behind the wall in realtime mode when the simulation cannot keep up (issue 14 item 2). */
   clockNow() {
     const c = this.machine.clock;
-    return { nowNs: c.nowNs, mode: c.mode, speed: c.speed };
+    return { nowNs: c.nowNs, mode: c.mode, speed: c.speed, lagNs: this.machine.clockLagNs() };
   }
 
   /**

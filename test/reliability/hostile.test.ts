@@ -539,3 +539,52 @@ describe('also bound: a word written to a new page does not cost a page', () => 
     expect(await ok(c, 'mem.read64', { spa: '0x' + (0x8000_0000 + 19_999 * 0x1000).toString(16), count: 1 })).toEqual({ values: ['0x1234'] });
   });
 });
+
+describe('item 2: realtime mode with a stream faster than the simulator', () => {
+  it('keeps answering /healthz and calls, and reports the lag in clock.now and /metrics', async () => {
+    const app = await start();
+    const c = await openClient(app.url);
+    await ok(c, 'dma.startStream', { deviceId: 0x200, iovaBase: '0x0', length: '0x100000', ratePerSec: 1e9, accessBytes: 64, writeRatio: 0 });
+    await ok(c, 'clock.setMode', { mode: 'realtime' });
+    let maxLag = 0;
+    let lastNow = -1;
+    for (let i = 0; i < 5; i++) {
+      expect((await httpGet(app.port, '/healthz')).status).toBe(200);
+      const now = await ok<{ nowNs: number; lagNs: number; mode: string }>(c, 'clock.now');
+      expect(now.mode).toBe('realtime');
+      expect(now.nowNs).toBeGreaterThanOrEqual(lastNow);
+      lastNow = now.nowNs;
+      maxLag = Math.max(maxLag, now.lagNs);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // 1e9 requests a second cannot be simulated in real time: the clock runs late, and says so.
+    expect(maxLag).toBeGreaterThan(0);
+    const metrics = (await httpGet(app.port, '/metrics')).body;
+    expect(metrics).toMatch(/smash_emu_clock_lag_seconds\{platform=""\} [0-9.e-]+/);
+    const back = await ok<{ mode: string; lagNs: number }>(c, 'clock.setMode', { mode: 'virtual' });
+    expect(back).toMatchObject({ mode: 'virtual', lagNs: 0 });
+  });
+
+  it('exits on SIGTERM while behind (node src/cli/main.ts serve)', async () => {
+    const children = new Set<ChildProcessWithoutNullStreams>();
+    const p = launchNode(['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0'], children);
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        p.proc.stdout.on('data', () => {
+          const m = /^smash-emu listening on (ws:\/\/\S+)\n/.exec(p.stdout());
+          if (m !== null) resolve(m[1] as string);
+        });
+        void p.exited.then((code) => reject(new Error(`serve exited with ${code}: ${p.stderr()}`)));
+      });
+      const c = await openClient(url);
+      await ok(c, 'dma.startStream', { deviceId: 0x200, iovaBase: '0x0', length: '0x100000', ratePerSec: 3e6, accessBytes: 64, writeRatio: 0 });
+      await ok(c, 'clock.setMode', { mode: 'realtime' });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect((await ok<{ mode: string }>(c, 'clock.now')).mode).toBe('realtime');
+      p.proc.kill('SIGTERM');
+      expect(await p.exited).toBe(0);
+    } finally {
+      for (const child of children) child.kill('SIGKILL');
+    }
+  });
+});
