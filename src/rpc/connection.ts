@@ -118,6 +118,8 @@ export class Connection {
     this.queuedChars = 0;
     this.abort.abort();
     if (this.isClosed) return;
+    // Read again, so the peer's close frame is seen (frames are dropped while closing).
+    if (this.ws.isPaused) this.ws.resume();
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
     this.killTimer ??= setTimeout(() => this.ws.terminate(), this.opts.closeTimeoutMs);
     this.killTimer.unref();
