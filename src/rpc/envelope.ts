@@ -101,7 +101,7 @@ export function handleFrame(text: string, handlers: Handlers, ctx: RpcCallContex
   if (!Array.isArray(parsed)) {
     const response = processRequest(parsed, handlers, ctx, opts);
     const max = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    return isPromise(response) ? settleBatch(response.then((r) => serializeAnswer(r, max)), opts) : serializeAnswer(response, max);
+    return isPromise(response) ? neverRejects(response.then((r) => serializeAnswer(r, max)), opts) : serializeAnswer(response, max);
   }
   const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
   if (parsed.length === 0 || parsed.length > maxBatch) {
@@ -118,17 +118,17 @@ export function handleFrame(text: string, handlers: Handlers, ctx: RpcCallContex
   const started = performance.now();
   for (let i = 0; i < parsed.length; i++) {
     const response = processRequest(parsed[i], handlers, ctx, opts);
-    if (isPromise(response)) return settleBatch(processBatchRest(response, parsed, i + 1, acc, handlers, ctx, opts), opts);
+    if (isPromise(response)) return neverRejects(processBatchRest(response, parsed, i + 1, acc, handlers, ctx, opts), opts);
     acc.add(response);
     if (i + 1 < parsed.length && performance.now() - started >= sliceMs) {
-      return settleBatch(processBatchRest(undefined, parsed, i + 1, acc, handlers, ctx, opts), opts);
+      return neverRejects(processBatchRest(undefined, parsed, i + 1, acc, handlers, ctx, opts), opts);
     }
   }
   return acc.join();
 }
 
-/** The batch's promise, which never rejects: a bug in the loop answers -32603 rather than escaping as an unhandled rejection. */
-function settleBatch(pending: Promise<string | undefined>, opts: FrameOptions): Promise<string | undefined> {
+/** A frame's answer promise that never rejects: a bug answers -32603 (id null) rather than escaping as an unhandled rejection (issue 14 item 1). */
+function neverRejects(pending: Promise<string | undefined>, opts: FrameOptions): Promise<string | undefined> {
   return pending.catch((err: unknown) => {
     opts.onInternalError?.('batch', err);
     return serialize(errorResponse(null, rpcErrorObject(RPC_ERROR_CODES.INTERNAL_ERROR, undefined, { message: String(err) })));
