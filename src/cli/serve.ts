@@ -21,7 +21,7 @@ export async function serve(parsed: ParsedArgs, env: Env): Promise<void> {
   const saved = opts.statePath === undefined ? undefined : await readStateFile(opts.statePath);
   const app = await start(opts, saved);
   process.stdout.write(`smash-emu listening on ${app.url}\n`);
-  if (saved !== undefined) log(`loaded ${count(Object.keys(saved).length)} from ${opts.statePath}`);
+  if (saved !== undefined) log(`loaded ${count(saved.size)} from ${opts.statePath}`);
   stopOnSignals(app, opts.statePath, saved);
 }
 
@@ -75,11 +75,13 @@ async function shutDown(app: RunningApp, statePath: string | undefined, saved: S
   if (statePath === undefined) return code;
   try {
     // Loaded platforms no client touched are saved as loaded, so a quiet run never drops one.
-    const platforms: SavedPlatforms = { ...saved };
-    for (const [name, platform] of app.platforms()) platforms[name] = platform.dumpState().state;
-    await writeStateFile(statePath, platforms);
-    log(`saved ${count(Object.keys(platforms).length)} to ${statePath}`);
-    return code;
+    // Each running platform is dumped when its turn comes, so one state is in memory at a time.
+    const platforms = new Map<string, unknown>(saved ?? []);
+    for (const [name, platform] of app.platforms()) platforms.set(name, () => platform.dumpState().state);
+    const report = await writeStateFile(statePath, platforms);
+    log(`saved ${count(report.saved.length)} to ${statePath}`);
+    for (const f of report.failed) log(`--state ${statePath}: platform ${JSON.stringify(f.name)} could not be saved (${f.reason}); the others were`);
+    return report.failed.length === 0 ? code : EXIT.FAILURE;
   } catch (err) {
     log(err instanceof CliError ? err.message : `--state ${statePath}: could not save (${message(err)}); the previous file, if any, is unchanged`);
     return EXIT.FAILURE;

@@ -4,15 +4,24 @@
  * to about 1 ms before the next deadline, then spins the last stretch, keeping
  * stalls and stream arrivals accurate to well under a millisecond.
  */
-import type { VirtualClock } from './virtual-clock.js';
+import { MAX_CLOCK_NS, type VirtualClock } from './virtual-clock.js';
 import type { WallClock } from './wall-clock.js';
 
 /** How close to a deadline (ms) the driver stops sleeping and spins. */
 const SPIN_MS = 1.5;
 /** Longest single spin (ms) before yielding to I/O anyway. */
 const MAX_SPIN_MS = 2;
-/** Events processed before yielding to I/O. */
-const CHUNK_EVENTS = 20_000;
+/** Events processed between two looks at the wall clock while catching up. */
+const CHUNK_EVENTS = 2_000;
+/**
+ * Wall time (ms) one slice of catching up may take before yielding to I/O. Issue
+ * 14 item 2: with a stream faster than the simulator (3e6/s at speed 1) the driver
+ * never caught up, every timer started one more chain of 20,000-event chunks, and
+ * the server stopped answering anything (SIGTERM and /healthz included) for 60+ s.
+ * Now one chain of slices runs while behind; calls meanwhile see the clock where it
+ * is, with the lag reported (lagNs).
+ */
+const SLICE_MS = 10;
 
 export class RealtimeDriver {
   private anchorNs = 0;
@@ -21,6 +30,8 @@ export class RealtimeDriver {
   /** Virtual deadline the pending timer was set for (Infinity when none). */
   private timerDeadlineNs = Infinity;
   private running = false;
+  /** Set while virtual time is behind the wall and a continuation is deferred: the one chain catching up. */
+  private behind = false;
 
   constructor(
     private readonly clock: VirtualClock,
@@ -30,10 +41,12 @@ export class RealtimeDriver {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.behind = false;
     this.anchorNs = this.clock.nowNs;
     this.anchorWallMs = this.wall.nowMs();
     this.clock.onChange = () => {
       // Scheduling is on the hot path: only re-arm when something is due sooner.
+      if (this.behind) return;
       const next = this.clock.nextDeadlineNs();
       if (next !== undefined && next < this.timerDeadlineNs) this.reschedule();
     };
@@ -45,6 +58,7 @@ export class RealtimeDriver {
     // Bring virtual time up to the wall before handing control back.
     this.catchUp();
     this.running = false;
+    this.behind = false;
     if (this.timer !== undefined) this.wall.clearTimer(this.timer);
     this.timer = undefined;
     this.timerDeadlineNs = Infinity;
@@ -57,20 +71,54 @@ export class RealtimeDriver {
 
   /** Virtual time the wall clock says it is now. */
   targetNs(): number {
-    return this.anchorNs + Math.floor((this.wall.nowMs() - this.anchorWallMs) * 1e6 * this.clock.speed);
+    // Time stops at MAX_CLOCK_NS rather than losing integer precision (issue 14 item 7).
+    return Math.min(MAX_CLOCK_NS, this.anchorNs + Math.floor((this.wall.nowMs() - this.anchorWallMs) * 1e6 * this.clock.speed));
   }
 
   /**
-   * Brings virtual time up to the wall clock now (processing what is due). Called
-   * before each client call, so calls see the current time even when no event is
-   * pending to wake the driver.
+   * How far virtual time is behind the wall clock, in virtual ns: 0 unless the
+   * simulation cannot keep up (then the driver works through the backlog in
+   * slices and the clock runs late by this much).
    */
-  catchUp(): boolean {
-    return this.clock.advanceTo(Math.max(this.clock.nowNs, this.targetNs()), CHUNK_EVENTS);
+  lagNs(): number {
+    return this.behind ? Math.max(0, this.targetNs() - this.clock.nowNs) : 0;
   }
 
-  private reschedule(): void {
+  /**
+   * Brings virtual time up to the wall clock now (processing what is due), for at
+   * most one slice. Called before each client call, so calls see the current time
+   * even when no event is pending to wake the driver. While the driver is behind
+   * it does nothing: the catching-up chain owns that work, and a call must not add
+   * a slice of its own (1,000 calls would be 1,000 slices).
+   */
+  catchUp(): boolean {
+    if (this.behind) return false;
+    return this.slice();
+  }
+
+  /** Processes what is due up to the wall clock for at most SLICE_MS; true when caught up. */
+  private slice(): boolean {
+    const deadline = this.wall.nowMs() + SLICE_MS;
+    for (;;) {
+      if (this.clock.advanceTo(Math.max(this.clock.nowNs, this.targetNs()), CHUNK_EVENTS)) return true;
+      if (this.wall.nowMs() >= deadline) return false;
+    }
+  }
+
+  /** One slice of the catching-up chain; defers the next one until caught up. */
+  private readonly continueCatchUp = (): void => {
     if (!this.running) return;
+    if (!this.slice()) {
+      this.wall.defer(this.continueCatchUp);
+      return;
+    }
+    this.behind = false;
+    this.reschedule();
+  };
+
+  private reschedule(): void {
+    // While behind, the chain re-arms the timer once it has caught up.
+    if (!this.running || this.behind) return;
     if (this.timer !== undefined) this.wall.clearTimer(this.timer);
     this.timer = undefined;
     this.timerDeadlineNs = Infinity;
@@ -92,9 +140,10 @@ export class RealtimeDriver {
         // Short spin to land on the deadline with sub-millisecond accuracy.
       }
     }
-    const done = this.catchUp();
-    if (!done) {
-      this.wall.defer(() => this.tick());
+    if (this.behind) return;
+    if (!this.slice()) {
+      this.behind = true;
+      this.wall.defer(this.continueCatchUp);
       return;
     }
     this.reschedule();

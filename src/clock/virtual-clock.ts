@@ -10,6 +10,14 @@ import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 
 export type ClockMode = 'virtual' | 'realtime';
 
+/**
+ * The latest time the clock may reach: 2^53 - 1 ns (104 days). Past it a double no
+ * longer holds every integer, so time would stop moving and a state document with
+ * it could not be loaded (issue 14 item 7). Whatever would move the clock past it
+ * is refused with EMU_LIMIT; the realtime driver stops there.
+ */
+export const MAX_CLOCK_NS = Number.MAX_SAFE_INTEGER;
+
 interface Waiter {
   atNs: number;
   resolve: () => void;
@@ -24,6 +32,13 @@ export class VirtualClock {
   private waiters: Waiter[] = [];
   /** Called whenever the mode or the queue head may have changed (the realtime driver listens). */
   onChange: (() => void) | undefined;
+
+  /** Throws EMU_LIMIT unless the clock can move `ns` further without passing MAX_CLOCK_NS. */
+  checkRoom(ns: number, what: string): void {
+    if (this.nowNs + ns > MAX_CLOCK_NS) {
+      throw new EmuError(ERROR_CODES.LIMIT, `${what} would take the clock past ${MAX_CLOCK_NS} ns (2^53 - 1, the largest time it can hold); it is at ${this.nowNs} ns: reset the platform or load an earlier state`, { nowNs: this.nowNs, ns });
+    }
+  }
 
   schedule(atNs: number, target: EventTarget, kind: number, data: unknown = null, seq?: number): ClockEvent {
     const ev = this.queue.push(Math.max(atNs, this.nowNs), target, kind, data, seq);

@@ -172,6 +172,13 @@ export class DmaEngine implements EventTarget, CompletionSink {
     s.event = null;
   }
 
+  /** Requests per second of the running streams together (what a stall may catch; issue 14 item 3). */
+  activeStreamRatePerSec(): number {
+    let rate = 0;
+    for (const s of this.streams.values()) if (s.active) rate += s.params.ratePerSec;
+    return rate;
+  }
+
   /** Ids of every stream started (stopped ones keep their stats). */
   streamIds(): string[] {
     return [...this.streams.keys()];

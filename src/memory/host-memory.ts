@@ -1,7 +1,8 @@
 /**
  * Host physical memory (DESIGN.md "The emulated platform"): a sparse SPA space of
  * 64-bit little-endian words. A page exists only once written with a non-zero
- * word; untouched memory reads as zero and costs nothing.
+ * word; untouched memory reads as zero and costs nothing, and a page with a few
+ * words holds only those (PageStore).
  *
  * Addresses (SPA) are plain numbers: every SPA is below 2^52, exact in a double.
  * Words are bigint. The host view bypasses the RMP, like a debugger.
@@ -27,14 +28,38 @@ if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
   throw new Error('HostMemory reads 64-bit words as 32-bit halves and needs a little-endian host');
 }
 
+/**
+ * A page's storage: all 512 words, or, while at most SPARSE_MAX_WORDS of them are
+ * non-zero, only those (word index -> value). Issue 14 ("also bound"): a single
+ * word written to a new page cost a 4 KB page (4.6 KiB of RSS); a small Map costs
+ * a few hundred bytes, and a page becomes dense when a walker wants its halves or
+ * its ninth word is written.
+ */
+export type PageStore = BigUint64Array | Map<number, bigint>;
+
+/** Non-zero words a page keeps in its sparse form before it becomes a full page. */
+export const SPARSE_MAX_WORDS = 8;
+
+/**
+ * Page stores that are shared (by a snapshot or a dump cache) and must not change:
+ * a write to one copies it first (copy-on-write, issue 14 item 5). Module-wide,
+ * since a snapshot's pages move to another HostMemory on revert.
+ */
+const FROZEN = new WeakSet<PageStore>();
+
+/** Bytes a page store holds, about (for snapshot accounting). */
+export function pageStoreBytes(page: PageStore): number {
+  return page instanceof BigUint64Array ? PAGE_BYTES : 64 + 48 * page.size;
+}
+
 export class HostMemory {
   readonly sizeBytes: number;
-  /** 4 KB page number -> the page's 512 words. */
-  private readonly pages = new Map<number, BigUint64Array>();
+  /** 4 KB page number -> the page's words (see PageStore). */
+  private pages = new Map<number, PageStore>();
   /**
    * 4 KB page number -> a Uint32Array view of the same buffer as `pages`, made on
    * first number read of the page (in practice: table pages only). Dropped with the
-   * page (zeroPages, restorePages), so it never outlives its buffer.
+   * page (zeroPages, restorePages, a copy-on-write), so it never outlives its buffer.
    */
   private readonly halves = new Map<number, Uint32Array>();
 
@@ -74,7 +99,9 @@ export class HostMemory {
   /** Unchecked read for walkers that validated the address already. */
   word(spa: number): bigint {
     const page = this.pages.get(Math.floor(spa / PAGE_BYTES));
-    return page === undefined ? 0n : (page[(spa % PAGE_BYTES) >>> 3] as bigint);
+    if (page === undefined) return 0n;
+    const i = (spa % PAGE_BYTES) >>> 3;
+    return page instanceof BigUint64Array ? (page[i] as bigint) : (page.get(i) ?? 0n);
   }
 
   /**
@@ -82,27 +109,38 @@ export class HostMemory {
    * for walkers that validated the address already; spa must be 8-byte aligned.
    */
   wordLo(spa: number): number {
-    const page = this.pageHalves(Math.floor(spa / PAGE_BYTES));
-    return page === undefined ? 0 : (page[(spa % PAGE_BYTES) >>> 2] as number);
+    const page = this.pages.get(Math.floor(spa / PAGE_BYTES));
+    if (page === undefined) return 0;
+    if (!(page instanceof BigUint64Array)) return Number((page.get((spa % PAGE_BYTES) >>> 3) ?? 0n) & 0xffff_ffffn);
+    const view = this.pageHalves(Math.floor(spa / PAGE_BYTES)) as Uint32Array;
+    return view[(spa % PAGE_BYTES) >>> 2] as number;
   }
 
   /** Bits 63:32 of the word at `spa`, as an unsigned number (see wordLo). */
   wordHi(spa: number): number {
-    const page = this.pageHalves(Math.floor(spa / PAGE_BYTES));
-    return page === undefined ? 0 : (page[((spa % PAGE_BYTES) >>> 2) + 1] as number);
+    const page = this.pages.get(Math.floor(spa / PAGE_BYTES));
+    if (page === undefined) return 0;
+    if (!(page instanceof BigUint64Array)) return Number((page.get((spa % PAGE_BYTES) >>> 3) ?? 0n) >> 32n);
+    const view = this.pageHalves(Math.floor(spa / PAGE_BYTES)) as Uint32Array;
+    return view[((spa % PAGE_BYTES) >>> 2) + 1] as number;
   }
 
   /**
    * A page's words as 1024 32-bit halves (word i = elements 2i low, 2i+1 high), or
    * undefined when the page has no storage (it reads as all zero). One Map lookup
    * for a loop over a whole table. The view shares the page's buffer: read it only,
-   * and do not keep it across writes (a first write to a page creates new storage).
+   * and do not keep it across writes (a write may give the page new storage). A
+   * sparse page becomes a full one here.
    */
   pageHalves(pfn: number): Uint32Array | undefined {
     let view = this.halves.get(pfn);
     if (view === undefined) {
-      const page = this.pages.get(pfn);
+      let page = this.pages.get(pfn);
       if (page === undefined) return undefined;
+      if (!(page instanceof BigUint64Array)) {
+        page = densify(page);
+        this.pages.set(pfn, page);
+      }
       view = new Uint32Array(page.buffer, page.byteOffset, HALVES_PER_PAGE);
       this.halves.set(pfn, view);
     }
@@ -117,13 +155,30 @@ export class HostMemory {
   /** Unchecked write; value is truncated to 64 bits. */
   setWord(spa: number, value: bigint): void {
     const pfn = Math.floor(spa / PAGE_BYTES);
+    const i = (spa % PAGE_BYTES) >>> 3;
     let page = this.pages.get(pfn);
     if (page === undefined) {
       if (value === 0n) return;
-      page = new BigUint64Array(WORDS_PER_PAGE);
-      this.pages.set(pfn, page);
+      this.pages.set(pfn, new Map([[i, BigInt.asUintN(64, value)]]));
+      return;
     }
-    page[(spa % PAGE_BYTES) >>> 3] = BigInt.asUintN(64, value);
+    if (FROZEN.has(page)) {
+      page = page instanceof BigUint64Array ? page.slice() : new Map(page);
+      this.pages.set(pfn, page);
+      this.halves.delete(pfn);
+    }
+    if (page instanceof BigUint64Array) {
+      page[i] = BigInt.asUintN(64, value);
+      return;
+    }
+    const v = BigInt.asUintN(64, value);
+    if (v === 0n) page.delete(i);
+    else if (page.has(i) || page.size < SPARSE_MAX_WORDS) page.set(i, v);
+    else {
+      const dense = densify(page);
+      dense[i] = v;
+      this.pages.set(pfn, dense);
+    }
   }
 
   readWords(spa: number, count: number): bigint[] {
@@ -152,13 +207,37 @@ export class HostMemory {
     return this.pages.has(pfn);
   }
 
-  /** Backed pages, for state dumps: [pfn, words] pairs in pfn order. */
+  /** Backed pages, for state dumps: [pfn, words] pairs in pfn order (sparse pages as full copies). */
   backedPages(): Array<[number, BigUint64Array]> {
-    return [...this.pages.entries()].sort((a, b) => a[0] - b[0]);
+    return [...this.pages.entries()].sort((a, b) => a[0] - b[0]).map(([pfn, page]) => [pfn, page instanceof BigUint64Array ? page : densify(page)]);
   }
 
   backedPageCount(): number {
     return this.pages.size;
+  }
+
+  /** Bytes the pages' storage takes, about (pageStoreBytes summed). */
+  storedBytes(): number {
+    let bytes = 0;
+    for (const page of this.pages.values()) bytes += pageStoreBytes(page);
+    return bytes;
+  }
+
+  /**
+   * Every page's storage, shared: the stores are frozen, so this map stays as it is
+   * now while later writes copy the page they change (copy-on-write). A snapshot or
+   * a dump costs one map entry per page, and pages nobody writes are never copied.
+   */
+  sharePages(): ReadonlyMap<number, PageStore> {
+    for (const page of this.pages.values()) FROZEN.add(page);
+    return new Map(this.pages);
+  }
+
+  /** Replaces the whole content with pages from sharePages() (revert): shared, not copied. */
+  restoreShared(pages: ReadonlyMap<number, PageStore>): void {
+    for (const page of pages.values()) FROZEN.add(page);
+    this.pages = new Map(pages);
+    this.halves.clear();
   }
 
   /** Replaces the whole content (state load, revert). */
@@ -167,6 +246,13 @@ export class HostMemory {
     this.halves.clear();
     for (const [pfn, words] of pages) this.pages.set(pfn, words.slice());
   }
+}
+
+/** A sparse page as a full one (a new buffer; the map is left as it was). */
+function densify(page: ReadonlyMap<number, bigint>): BigUint64Array {
+  const dense = new BigUint64Array(WORDS_PER_PAGE);
+  for (const [i, v] of page) dense[i] = v;
+  return dense;
 }
 
 function safeHex(n: number): string {

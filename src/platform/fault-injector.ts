@@ -8,6 +8,16 @@
  */
 import type { SeededRng } from '../util/rng.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
+import { FAULT_DATA_BOUNDS, jsonBoundsViolation } from '../util/json-bounds.js';
+
+/**
+ * Fault rules one platform may hold (issue 14 item 11: 200,000 rules slowed every
+ * call 100x). A fault.add beyond is refused with EMU_LIMIT; state documents with
+ * more are refused too.
+ */
+export const MAX_FAULT_RULES = 1024;
+/** Longest `rpcError.message` a rule may carry, in characters. */
+export const MAX_FAULT_MESSAGE_CHARS = 4096;
 
 export interface FaultRuleSpec {
   method: string;
@@ -63,7 +73,10 @@ export function acceptsStatus(method: string): boolean {
 }
 
 export class FaultInjector {
-  private rules: FaultRule[] = [];
+  /** Every rule in the order added (fault.list's order). */
+  private rules = new Map<string, FaultRule>();
+  /** The same rules by method, each list in the order added: a call looks only at its method's rules. */
+  private byMethod = new Map<string, FaultRule[]>();
   private nextId = 1;
 
   constructor(private readonly rng: SeededRng) {}
@@ -85,16 +98,28 @@ export class FaultInjector {
     if (spec.probability !== undefined && !(spec.probability >= 0 && spec.probability <= 1)) {
       throw invalidArgument(`probability must be in [0, 1], got ${spec.probability}`);
     }
+    checkRpcError(spec.rpcError, (why, path) => invalidArgument(why, { path }));
+    if (this.rules.size >= MAX_FAULT_RULES) {
+      throw new EmuError(ERROR_CODES.LIMIT, `this platform has ${MAX_FAULT_RULES} fault rules, the most it may hold; remove some (fault.remove, fault.clear) first`, { limit: MAX_FAULT_RULES });
+    }
     const faultId = `f${this.nextId++}`;
-    this.rules.push({ ...spec, faultId, calls: 0, hits: 0 });
+    this.insert({ ...spec, faultId, calls: 0, hits: 0 });
     return faultId;
+  }
+
+  private insert(rule: FaultRule): void {
+    this.rules.set(rule.faultId, rule);
+    const list = this.byMethod.get(rule.method);
+    if (list === undefined) this.byMethod.set(rule.method, [rule]);
+    else list.push(rule);
   }
 
   /** Counts the call against every rule for `method` and says what to inject (null: nothing). */
   onCall(method: string): FaultDecision | null {
+    const rules = this.byMethod.get(method);
+    if (rules === undefined) return null;
     let decision: FaultDecision | null = null;
-    for (const rule of this.rules) {
-      if (rule.method !== method) continue;
+    for (const rule of rules) {
       rule.calls++;
       if (!this.fires(rule)) continue;
       rule.hits++;
@@ -119,18 +144,22 @@ export class FaultInjector {
   }
 
   list(): FaultRule[] {
-    return this.rules.map((r) => ({ ...r }));
+    return [...this.rules.values()].map((r) => ({ ...r }));
   }
 
   remove(faultId: string): void {
-    const i = this.rules.findIndex((r) => r.faultId === faultId);
-    if (i < 0) throw new EmuError(ERROR_CODES.NOT_FOUND, `no fault rule ${JSON.stringify(faultId)}`, { faultId });
-    this.rules.splice(i, 1);
+    const rule = this.rules.get(faultId);
+    if (rule === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no fault rule ${JSON.stringify(faultId)}`, { faultId });
+    this.rules.delete(faultId);
+    const list = this.byMethod.get(rule.method) as FaultRule[];
+    list.splice(list.indexOf(rule), 1);
+    if (list.length === 0) this.byMethod.delete(rule.method);
   }
 
   clear(): number {
-    const n = this.rules.length;
-    this.rules = [];
+    const n = this.rules.size;
+    this.rules = new Map();
+    this.byMethod = new Map();
     return n;
   }
 
@@ -138,9 +167,14 @@ export class FaultInjector {
     return { nextId: this.nextId, rules: this.list() };
   }
 
+  /** Replaces every rule (state load); refuses (BAD_DOCUMENT) more than MAX_FAULT_RULES or unbounded data. */
   setState(state: FaultInjectorState): void {
+    if (state.rules.length > MAX_FAULT_RULES) throw new EmuError(ERROR_CODES.BAD_DOCUMENT, `faults.rules: ${state.rules.length} rules, more than the ${MAX_FAULT_RULES} a platform may hold`);
+    state.rules.forEach((r, i) => checkRpcError(r.rpcError, (why) => new EmuError(ERROR_CODES.BAD_DOCUMENT, `faults.rules[${i}]: ${why}`)));
     this.nextId = state.nextId;
-    this.rules = state.rules.map((r) => ({ ...r }));
+    this.rules = new Map();
+    this.byMethod = new Map();
+    for (const r of state.rules) this.insert({ ...r });
   }
 
   private fires(rule: FaultRule): boolean {
@@ -152,4 +186,15 @@ export class FaultInjector {
     }
     return rule.calls < nth + (rule.times ?? 1);
   }
+}
+
+/** Throws `fail(why, path)` when an injected error's message or data is past its bound (issue 14 item 6). */
+function checkRpcError(e: FaultRuleSpec['rpcError'], fail: (why: string, path: string[]) => Error): void {
+  if (e === undefined) return;
+  if (typeof e.message === 'string' && e.message.length > MAX_FAULT_MESSAGE_CHARS) {
+    throw fail(`rpcError.message is longer than ${MAX_FAULT_MESSAGE_CHARS} characters`, ['rpcError', 'message']);
+  }
+  if (e.data === undefined) return;
+  const why = jsonBoundsViolation(e.data, FAULT_DATA_BOUNDS);
+  if (why !== undefined) throw fail(`rpcError.data ${why}: it is kept with the rule and saved with the platform's state`, ['rpcError', 'data']);
 }

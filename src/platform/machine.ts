@@ -13,6 +13,7 @@ import { Iommu } from '../iommu/iommu.js';
 import { DmaEngine } from '../dma/dma-engine.js';
 import { Firmware } from '../firmware/firmware.js';
 import { PsmashIo } from '../tmpm/psmash-io.js';
+import { stallWorkRefusal } from './platform-tmpm.js';
 import { TmpmEngine } from '../tmpm/tmpm-engine.js';
 import { DEFAULT_TMPM_CONFIG, type TmpmConfig } from '../tmpm/tmpm-config.js';
 import { SeededRng } from '../util/rng.js';
@@ -123,6 +124,7 @@ export class Machine {
       stallModel: () => this.tmpm.stallModel,
       engineDeviceId: () => this.tmpm.config.deviceId,
       pdeAccess: () => this.tmpm.config.pdeAccess,
+      stallWorkRefusal: (command) => stallWorkRefusal(this, command)?.message ?? null,
     });
     this.tmpm = new TmpmEngine(this.memory, this.rmp, this.clock, psmashIo, bus, settings.cBit, () => this.firmware.snpInitialized, (name) => this.faults.commandFault(name));
     this.wireEvents();
@@ -159,6 +161,11 @@ export class Machine {
   /** In realtime mode, moves virtual time up to the wall clock (before each call). */
   syncClock(): void {
     if (this.driver?.isRunning) this.driver.catchUp();
+  }
+
+  /** How far virtual time runs behind the wall clock in realtime mode, ns (0 when keeping up, and in virtual mode). */
+  clockLagNs(): number {
+    return this.driver?.isRunning === true ? this.driver.lagNs() : 0;
   }
 
   /** Stops the realtime driver (the machine is being replaced or the server stops). */

@@ -11,7 +11,7 @@ import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import type { WallClock } from '../clock/wall-clock.js';
 import type { RngState } from '../util/rng.js';
 import type { PagePoolState } from '../memory/page-pool.js';
-import { PAGE_BYTES, WORDS_PER_PAGE } from '../memory/host-memory.js';
+import { PAGE_BYTES, WORDS_PER_PAGE, type PageStore } from '../memory/host-memory.js';
 import type { FirmwareState } from '../firmware/firmware.js';
 import { validateStallModel } from '../tmpm/stall-model.js';
 import type { TmpmState } from '../tmpm/tmpm-engine.js';
@@ -46,16 +46,45 @@ export interface PlatformState {
   faults: FaultInjectorState;
 }
 
-export function dumpMachine(m: Machine, scenarioName: string): PlatformState {
-  const pages: PageDoc[] = [];
-  for (const [pfn, words] of m.memory.backedPages()) {
-    const nz: Array<[number, string]> = [];
+/**
+ * Each page's encoded words, by page store. dumpMachine shares the memory's pages
+ * (freezing them: a later write copies the page it changes), so a store seen by an
+ * earlier dump has not changed and its encoding is reused: the memory part of a
+ * dump costs a map entry per page plus the encoding of the pages written since the
+ * last dump (issue 14, "also bound"). The arrays are shared between documents:
+ * treat a dumped document as read-only.
+ */
+const PAGE_WORDS_CACHE = new WeakMap<PageStore, Array<[number, string]>>();
+
+function encodePage(page: PageStore): Array<[number, string]> {
+  let nz = PAGE_WORDS_CACHE.get(page);
+  if (nz !== undefined) return nz;
+  nz = [];
+  if (page instanceof BigUint64Array) {
     for (let i = 0; i < WORDS_PER_PAGE; i++) {
-      const w = words[i] as bigint;
+      const w = page[i] as bigint;
       if (w !== 0n) nz.push([i, '0x' + w.toString(16)]);
     }
+  } else {
+    for (const [i, w] of [...page.entries()].sort((a, b) => a[0] - b[0])) nz.push([i, '0x' + w.toString(16)]);
+  }
+  PAGE_WORDS_CACHE.set(page, nz);
+  return nz;
+}
+
+/** The memory's pages as a state document lists them (pfn order, non-zero words only). */
+export function encodePages(shared: ReadonlyMap<number, PageStore>): PageDoc[] {
+  const pages: PageDoc[] = [];
+  for (const pfn of [...shared.keys()].sort((a, b) => a - b)) {
+    const nz = encodePage(shared.get(pfn) as PageStore);
     if (nz.length > 0) pages.push([pfn, nz]);
   }
+  return pages;
+}
+
+/** The state document; `withMemory` false leaves `memory.pages` empty (a snapshot keeps the shared pages instead). */
+export function dumpMachine(m: Machine, scenarioName: string, withMemory = true): PlatformState {
+  const pages: PageDoc[] = withMemory ? encodePages(m.memory.sharePages()) : [];
   return {
     format: STATE_FORMAT,
     version: STATE_VERSION,
@@ -75,7 +104,11 @@ export function dumpMachine(m: Machine, scenarioName: string): PlatformState {
   };
 }
 
-export function loadMachine(doc: unknown, bus: EventBus, wall: WallClock | undefined): Machine {
+/**
+ * Builds a machine from a state document. `sharedPages` (a snapshot's) replaces
+ * the document's memory, shared rather than copied.
+ */
+export function loadMachine(doc: unknown, bus: EventBus, wall: WallClock | undefined, sharedPages?: ReadonlyMap<number, PageStore>): Machine {
   const s = checkEnvelope(doc);
   let m: Machine;
   try {
@@ -83,7 +116,8 @@ export function loadMachine(doc: unknown, bus: EventBus, wall: WallClock | undef
     m.clock.nowNs = s.clock.nowNs;
     m.clock.queue.nextSeq = s.clock.nextSeq;
     m.rng.setState(s.rng);
-    m.memory.restorePages(decodePages(s.memory.pages, s.settings.memoryBytes));
+    if (sharedPages !== undefined) m.memory.restoreShared(sharedPages);
+    else m.memory.restorePages(decodePages(s.memory.pages, s.settings.memoryBytes));
     m.pool.setState(s.pool);
     m.rmp.setState(s.rmp);
     m.iommu.setState(s.iommu as Parameters<typeof m.iommu.setState>[0]);

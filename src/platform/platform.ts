@@ -13,7 +13,8 @@ import type { RmpPageSize } from '../rmp/rmp-entry.js';
 import { NPF_ERROR } from '../rmp/return-codes.js';
 import type { StallModelPatch } from '../tmpm/stall-model.js';
 import { tmpmRegsView } from '../tmpm/regs-view.js';
-import { tmpmGetCapabilities, tmpmPreparePsmash, tmpmPsmashIo, tmpmPunsmashIo, tmpmSubmit, type PsmashIoParams } from './platform-tmpm.js';
+import { stallWorkRefusal, tmpmGetCapabilities, tmpmPreparePsmash, tmpmPsmashIo, tmpmPunsmashIo, tmpmSubmit, type PsmashIoParams } from './platform-tmpm.js';
+import { TMPM_COMMAND } from '../tmpm/commands.js';
 import { decodeDte, encodeDte } from '../iommu/dte.js';
 import { pteAddressField, withAddress } from '../iommu/pte.js';
 import { toHex } from '../util/hex.js';
@@ -27,6 +28,7 @@ import type { Scenario } from './scenario.js';
 import { DEFAULT_SCENARIO } from './scenario.js';
 import { auditMachine, type AuditViolation } from './audit.js';
 import { dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
+import { SnapshotStore, type SnapshotLimits } from './snapshot-store.js';
 import { eventView, rmpEntryView } from './views.js';
 import { EventTally } from './event-tally.js';
 import { TraceRecorder, type TraceStartOptions } from './trace-recorder.js';
@@ -43,6 +45,8 @@ export interface PlatformOptions {
   cBit?: number | null;
   /** Name shown in emu.info (the server's platform path). */
   name?: string;
+  /** Bounds of emu.snapshot (default DEFAULT_SNAPSHOT_LIMITS: 256 snapshots, 1 GiB). */
+  snapshotLimits?: SnapshotLimits;
 }
 
 /** Events processed per chunk of clock.advance before yielding to the server. */
@@ -58,9 +62,7 @@ export class Platform {
   private scenario: Scenario;
   /** The scenario the current state came from (a loaded state carries its own). */
   private scenarioName: string;
-  private readonly snapshots = new Map<string, PlatformState>();
-  private snapshotOrder: string[] = [];
-  private nextSnapshot = 1;
+  private readonly snapshots: SnapshotStore;
 
   constructor(
     scenario: Scenario = DEFAULT_SCENARIO,
@@ -68,6 +70,7 @@ export class Platform {
   ) {
     this.scenario = scenario;
     this.scenarioName = scenario.name;
+    this.snapshots = new SnapshotStore(options.snapshotLimits);
     this.machine = this.build(scenario);
     this.tally = new EventTally(this.bus);
     this.tracer = new TraceRecorder(this.bus);
@@ -141,23 +144,31 @@ export class Platform {
     return { ok: true, scenario: s.name };
   }
 
+  /**
+   * Stores the state in memory; refused with EMU_LIMIT past the snapshot limits.
+   * Memory pages are shared with the running machine and other snapshots until
+   * one of them writes the page (copy-on-write).
+   */
   snapshot(): { snapshotId: string } {
-    const id = `snap-${this.nextSnapshot++}`;
-    this.snapshots.set(id, this.dumpState().state);
-    this.snapshotOrder.push(id);
-    return { snapshotId: id };
+    const m = this.machine;
+    const pages = m.memory.sharePages();
+    const state = dumpMachine(m, this.scenarioName, false);
+    return { snapshotId: this.snapshots.add(state, pages) };
   }
 
   /** Restores a snapshot; it stays usable, newer ones are dropped (anvil's evm_revert). */
   revert(snapshotId: string): { ok: true; snapshotId: string } {
-    const state = this.snapshots.get(snapshotId);
-    if (state === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no snapshot ${JSON.stringify(snapshotId)}`, { snapshotId });
-    this.swap(loadMachine(state, this.bus, this.options.wall));
-    this.scenarioName = state.scenarioName;
-    const i = this.snapshotOrder.indexOf(snapshotId);
-    for (const newer of this.snapshotOrder.slice(i + 1)) this.snapshots.delete(newer);
-    this.snapshotOrder = this.snapshotOrder.slice(0, i + 1);
+    const snap = this.snapshots.get(snapshotId);
+    if (snap === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no snapshot ${JSON.stringify(snapshotId)}`, { snapshotId });
+    this.swap(loadMachine(snap.state, this.bus, this.options.wall, snap.pages));
+    this.scenarioName = snap.state.scenarioName;
+    this.snapshots.dropAfter(snapshotId);
     return { ok: true, snapshotId };
+  }
+
+  /** Snapshots held and the bytes they take together (distinct pages counted once). */
+  snapshotUsage(): { snapshots: number; bytes: number } {
+    return this.snapshots.usage();
   }
 
   dumpState(): { state: PlatformState } {
@@ -184,23 +195,30 @@ export class Platform {
     this.machine.syncClock();
   }
 
+  /** The clock; `lagNs` is how far it runs behind the wall in realtime mode when the simulation cannot keep up (issue 14 item 2). */
   clockNow() {
     const c = this.machine.clock;
-    return { nowNs: c.nowNs, mode: c.mode, speed: c.speed };
+    return { nowNs: c.nowNs, mode: c.mode, speed: c.speed, lagNs: this.machine.clockLagNs() };
   }
 
-  /** Advances virtual time by `ns`, in chunks that yield to the server between them. */
-  async clockAdvance(ns: number, yieldFn?: () => Promise<void>): Promise<{ nowNs: number }> {
+  /**
+   * Advances virtual time by `ns`, in chunks that yield to the server between them.
+   * `cancelled` is asked after each yield: once true (the caller's connection
+   * closed) the advance stops where it is, so nobody's abandoned call keeps a core
+   * busy (issue 14 item 10).
+   */
+  async clockAdvance(ns: number, yieldFn?: () => Promise<void>, cancelled?: () => boolean): Promise<{ nowNs: number }> {
     const m = this.machine;
     if (m.clock.mode !== 'virtual') throw new EmuError(ERROR_CODES.WRONG_MODE, 'clock.advance is refused in realtime mode: virtual time follows the wall clock (clock.setMode virtual first)');
     if (!Number.isSafeInteger(ns) || ns < 0) throw invalidArgument(`ns must be a non-negative integer, got ${ns}`);
     if (ns > m.settings.maxAdvanceNs) {
       throw new EmuError(ERROR_CODES.LIMIT, `ns ${ns} exceeds maxAdvanceNs ${m.settings.maxAdvanceNs} per call; advance in several calls`);
     }
+    m.clock.checkRoom(ns, `clock.advance by ${ns} ns`);
     const target = m.clock.nowNs + ns;
     while (!m.clock.advanceTo(target, ADVANCE_CHUNK_EVENTS)) {
       if (yieldFn) await yieldFn();
-      if (this.machine !== m) break;
+      if (this.machine !== m || cancelled?.() === true) break;
     }
     return { nowNs: this.machine.clock.nowNs };
   }
@@ -274,6 +292,17 @@ export class Platform {
   fwTdiUnbind(deviceId: number) {
     return this.machine.firmware.tdiUnbind(deviceId);
   }
+  /**
+   * Refuses (EMU_LIMIT, nothing changes) a TMPM smash whose stall could move the
+   * clock past MAX_CLOCK_NS or catch more than MAX_REQUESTS_PER_STALL requests of the
+   * running streams (issue 14 items 3 and 7), before the convenience method writes
+   * anything. A driver ringing the engine by hand gets the engine's own
+   * RESOURCE_NOT_AVAILABLE for the same reason (stallWorkRefusal).
+   */
+  checkStallWork(command: string): void {
+    const why = stallWorkRefusal(this.machine, command);
+    if (why !== null) throw new EmuError(ERROR_CODES.LIMIT, why.message, why.detail);
+  }
   fwPageUnsmash(spa: number) {
     return this.machine.firmware.pageUnsmash(spa);
   }
@@ -291,12 +320,15 @@ export class Platform {
     return tmpmRegsView(this.machine.tmpm);
   }
   tmpmSubmit(p: { command: number; listSpa: bigint; pages?: number }) {
+    if (p.command === TMPM_COMMAND.PSMASH_IO || p.command === this.machine.tmpm.config.punsmashCommand) this.checkStallWork('tmpm.submit');
     return tmpmSubmit(this.machine, p.command, p.listSpa, p.pages ?? 0);
   }
   tmpmPsmashIo(p: PsmashIoParams) {
+    this.checkStallWork('tmpm.psmashIo');
     return tmpmPsmashIo(this.machine, p);
   }
   tmpmPunsmashIo(p: Omit<PsmashIoParams, 'smashHpteSpa'>) {
+    this.checkStallWork('tmpm.punsmashIo');
     return tmpmPunsmashIo(this.machine, p);
   }
   tmpmPreparePsmash(domainId: number, iova: bigint) {

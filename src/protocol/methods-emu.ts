@@ -105,10 +105,14 @@ export const EMU_METHODS = {
 
   'clock.now': method({
     summary: 'Current virtual time',
-    description: 'In realtime mode this follows the wall clock times `speed`.',
+    description:
+      'In realtime mode this follows the wall clock times `speed`. When the simulation cannot keep up (a stream faster than it can process), the clock runs late and keeps serving: lagNs says by how much (0 when keeping up and in virtual mode).',
     params: noParams,
-    result: z.looseObject({ nowNs: nowNsOut }),
-    examples: [{ name: 'fresh platform', params: {}, result: { nowNs: 0 } }],
+    result: z.looseObject({
+      nowNs: nowNsOut,
+      lagNs: z.int().min(0).exactOptional().describe('realtime: virtual ns the clock runs behind the wall clock times speed; 0 when keeping up and in virtual mode (always sent by this server)'),
+    }),
+    examples: [{ name: 'fresh platform', params: {}, result: { nowNs: 0, mode: 'virtual', speed: 1, lagNs: 0 } }],
   }),
 
   'clock.advance': method({

@@ -5,11 +5,8 @@
  * firmware's INVALID_ADDRESS. The smash engine is the TMPM (methods-tmpm.ts).
  */
 import * as z from 'zod';
-import { fwResult, fwStatusFields, method, stallModelOut } from './method-spec.js';
-import { jitterDist, stallPolicy, stallScope } from './scenario-schema.js';
-import { asid, deviceId, domainId, hex64, hexAddr, hexOut, noParams, ns } from './wire.js';
-
-
+import { fwResult, fwStatusFields, method } from './method-spec.js';
+import { asid, deviceId, hexAddr, noParams } from './wire.js';
 
 export const FW_METHODS = {
   'fw.platformStatus': method({

@@ -8,7 +8,8 @@
 import * as z from 'zod';
 import { method, stallModelOut } from './method-spec.js';
 import { jitterDist, stallPolicy, stallScope } from './scenario-schema.js';
-import { domainId, hex64, hexOut, intRange, noParams, ns, okResult } from './wire.js';
+import { domainId, hex64, hexOut, intRange, noParams, nsAtMost, okResult } from './wire.js';
+import { STALL_MODEL_LIMITS } from '../tmpm/stall-model.js';
 import { TMPM_STATUS } from '../tmpm/commands.js';
 
 const statusList = Object.entries(TMPM_STATUS)
@@ -41,12 +42,12 @@ const smashOut = {
 const addr64 = (example: string, what: string) => hex64(example).describe(what);
 
 const stallModelPatch = z.strictObject({
-  baseNs: ns('fixed part of a stall').exactOptional(),
-  perEntryNs: ns('per PTE; a smash rewrites 512').exactOptional(),
-  jitter: z.strictObject({ dist: jitterDist.exactOptional(), spreadNs: ns('jitter spread').exactOptional() }).exactOptional().describe('partial: absent keys keep their value'),
+  baseNs: nsAtMost(STALL_MODEL_LIMITS.baseNs, 'fixed part of a stall').exactOptional(),
+  perEntryNs: nsAtMost(STALL_MODEL_LIMITS.perEntryNs, 'per PTE; a smash rewrites 512').exactOptional(),
+  jitter: z.strictObject({ dist: jitterDist.exactOptional(), spreadNs: nsAtMost(STALL_MODEL_LIMITS.spreadNs, 'jitter spread').exactOptional() }).exactOptional().describe('partial: absent keys keep their value'),
   scope: stallScope.exactOptional().describe('domain: stall the domains whose tables reach the entry; iommu: every device'),
   policy: stallPolicy.exactOptional().describe('hold: requests wait; abort: they fail'),
-  completionTimeoutNs: ns('a held request fails as timeout at arrival + this').exactOptional(),
+  completionTimeoutNs: nsAtMost(STALL_MODEL_LIMITS.completionTimeoutNs, 'a held request fails as timeout at arrival + this').exactOptional(),
 });
 
 const regValue = intRange(0, 0xffff_ffff).describe('a 32-bit register value');

@@ -15,7 +15,8 @@ import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
 import type { IssuePath, WireIssue } from './issues.js';
 import { formatPath, toWireIssues } from './issues.js';
-import { PAGE_2M, PAGE_4K, asid, deviceId, domainId, err, hex64, hexAddr, hexLength, intRange, ns, pageSize, sizeLg2 } from './wire.js';
+import { PAGE_2M, PAGE_4K, asid, deviceId, domainId, err, hex64, hexAddr, hexLength, intRange, ns, nsAtMost, pageSize, sizeLg2 } from './wire.js';
+import { STALL_MODEL_LIMITS } from '../tmpm/stall-model.js';
 
 const D = DEFAULT_SCENARIO;
 const MAX_MEMORY_BYTES = 2 ** 52;
@@ -91,14 +92,14 @@ const streamDoc = z.strictObject({
 });
 
 const stallModelDoc = z.strictObject({
-  baseNs: ns('fixed part of a stall').default(DEFAULT_STALL_MODEL.baseNs),
-  perEntryNs: ns('per PTE, x512').default(DEFAULT_STALL_MODEL.perEntryNs),
+  baseNs: nsAtMost(STALL_MODEL_LIMITS.baseNs, 'fixed part of a stall').default(DEFAULT_STALL_MODEL.baseNs),
+  perEntryNs: nsAtMost(STALL_MODEL_LIMITS.perEntryNs, 'per PTE, x512').default(DEFAULT_STALL_MODEL.perEntryNs),
   jitter: z
-    .strictObject({ dist: jitterDist.default(DEFAULT_STALL_MODEL.jitter.dist), spreadNs: ns('jitter spread').default(DEFAULT_STALL_MODEL.jitter.spreadNs) })
+    .strictObject({ dist: jitterDist.default(DEFAULT_STALL_MODEL.jitter.dist), spreadNs: nsAtMost(STALL_MODEL_LIMITS.spreadNs, 'jitter spread').default(DEFAULT_STALL_MODEL.jitter.spreadNs) })
     .prefault({}),
   scope: stallScope.default(DEFAULT_STALL_MODEL.scope),
   policy: stallPolicy.default(DEFAULT_STALL_MODEL.policy),
-  completionTimeoutNs: ns('completion timeout of a held request').default(DEFAULT_STALL_MODEL.completionTimeoutNs),
+  completionTimeoutNs: nsAtMost(STALL_MODEL_LIMITS.completionTimeoutNs, 'completion timeout of a held request').default(DEFAULT_STALL_MODEL.completionTimeoutNs),
 });
 
 const T = DEFAULT_SCENARIO.tmpm;

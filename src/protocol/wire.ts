@@ -84,6 +84,11 @@ export const domainId = intRange(0, 0xffff).describe('IOMMU domain ID, 0..65535'
 export const asid = intRange(0, 1023, ' (10 bits)').describe('guest ASID, 0..1023 (0 = hypervisor/firmware)');
 
 /** Non-negative integer nanoseconds (virtual time). */
+/** `ns` with an upper bound, for values whose bound is a named limit of the domain. */
+export function nsAtMost(max: number, what = 'a duration') {
+  return ns(what).max(max, `must be at most ${max} ns (${what})`);
+}
+
 export function ns(what = 'a duration') {
   return z
     .int(err(`must be a non-negative integer of nanoseconds (${what})`))

@@ -18,8 +18,8 @@ export interface AppOptions {
   server: ServerOptionsInput;
   /** Every platform is built from it (the default one and each /platforms/NAME). */
   scenario: Scenario;
-  /** Saved states to load at start: platform name ('' = default) -> state document. */
-  states?: Record<string, unknown>;
+  /** Saved states to load at start: platform name ('' = default) -> state document (a Map: names may be "__proto__" or "toString"). */
+  states?: ReadonlyMap<string, unknown> | Record<string, unknown>;
   /** The wall-clock adapter for realtime mode (default: the system's). */
   wall?: WallClock;
   /** Check every result against its schema (tests). */
@@ -39,9 +39,11 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const wall = opts.wall ?? systemWallClock;
   const startedAt = performance.now();
   const platforms = new Map<string, Platform>();
+  // A Map, never an object lookup: states["toString"] would find Object.prototype's (issue 14 item 8).
+  const states: ReadonlyMap<string, unknown> = opts.states instanceof Map ? opts.states : new Map(Object.entries(opts.states ?? {}));
   const create = (name: string): Platform => {
     const p = new Platform(opts.scenario, { wall, name });
-    const saved = opts.states?.[name];
+    const saved = states.get(name);
     if (saved !== undefined) p.loadState(saved);
     platforms.set(name, p);
     return p;
@@ -50,7 +52,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   // file refuses the start instead of the first connection.
   try {
     create('');
-    for (const name of Object.keys(opts.states ?? {})) if (!platforms.has(name)) create(name);
+    for (const name of states.keys()) if (!platforms.has(name)) create(name);
   } catch (e) {
     for (const p of platforms.values()) p.dispose();
     throw e;

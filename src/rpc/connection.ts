@@ -20,7 +20,7 @@ export const CLOSE_CODES = {
   GOING_AWAY: 1001,
   /** A binary frame: the protocol is JSON text only. */
   UNSUPPORTED_DATA: 1003,
-  /** Unread notifications passed maxBufferedBytes. */
+  /** Unread notifications passed maxBufferedBytes, or unread responses stayed above it for stalledReaderMs. */
   POLICY_VIOLATION: 1008,
   /** Sent by ws itself for a frame over maxFrameBytes. */
   MESSAGE_TOO_BIG: 1009,
@@ -43,6 +43,15 @@ export class Connection {
   private readonly cleanups: (() => void)[] = [];
   private readonly frameOpts: FrameOptions;
   private killTimer: NodeJS.Timeout | undefined;
+  /** Aborted when the connection closes; handed to every call as ctx.signal. */
+  private readonly abort = new AbortController();
+  /**
+   * Set while processing waits for the client to read its answers: the socket's
+   * unsent bytes reached maxBufferedBytes (issue 14 item 4). Reading stays paused
+   * until they drain; if they do not within stalledReaderMs the client is closed.
+   */
+  private waitingForReader = false;
+  private stalledTimer: NodeJS.Timeout | undefined;
   /**
    * Whether `socket` is corked until the next tick. Answers sent in one turn of the
    * event loop (the frames of one TCP read, 32 in flight) then leave in one write
@@ -65,7 +74,7 @@ export class Connection {
     /** The upgraded TCP socket under `ws`, corked while answers are sent (see `corked`); optional, so a bare WebSocket works too. */
     private readonly socket?: Duplex,
   ) {
-    this.frameOpts = { maxBatch: opts.maxBatch, observe: metrics.observer(platformName), onInternalError: opts.onInternalError };
+    this.frameOpts = { maxBatch: opts.maxBatch, observe: metrics.observer(platformName), onInternalError: opts.onInternalError, maxResponseBytes: opts.maxResponseBytes, sliceMs: opts.sliceMs };
     this.ctx = {
       platformName,
       connectionId: id,
@@ -74,6 +83,7 @@ export class Connection {
       closeAfterResponse: () => {
         this.closeRequested = true;
       },
+      signal: this.abort.signal,
     };
     metrics.connectionOpened(platformName);
     this.closed = new Promise((resolve) => {
@@ -106,7 +116,10 @@ export class Connection {
     this.closing = true;
     this.queue.length = 0;
     this.queuedChars = 0;
+    this.abort.abort();
     if (this.isClosed) return;
+    // Read again, so the peer's close frame is seen (frames are dropped while closing).
+    if (this.ws.isPaused) this.ws.resume();
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
     this.killTimer ??= setTimeout(() => this.ws.terminate(), this.opts.closeTimeoutMs);
     this.killTimer.unref();
@@ -131,15 +144,37 @@ export class Connection {
    * await: at 32 in flight that saves a microtask hop and a promise per frame (issue
    * 4). A frame answered by a promise stops the loop until it settles; `draining`
    * stays set meanwhile, so later frames wait in `queue` and leave after it.
+   *
+   * Issue 14 item 4: the loop yields to the event loop once it has run for sliceMs
+   * (so 1,024 queued slow frames cannot keep /healthz and other clients waiting),
+   * and stops while the client leaves maxBufferedBytes of answers unread.
    */
   private drain(): void {
     this.draining = true;
+    const started = this.turnStart();
     try {
-      for (let text = this.queue.shift(); text !== undefined && !this.closing; text = this.queue.shift()) {
+      for (let text = this.queue[0]; text !== undefined && !this.closing; text = this.queue[0]) {
+        if (this.ws.bufferedAmount >= this.opts.maxBufferedBytes) {
+          this.waitForReader();
+          return;
+        }
+        if (performance.now() - started >= this.opts.sliceMs) {
+          // `draining` stays set: frames the socket delivers meanwhile only queue.
+          setImmediate(() => this.drain());
+          return;
+        }
+        this.queue.shift();
         this.queuedChars -= text.length;
         const out = handleFrame(text, this.host.handlers, this.ctx, this.frameOpts);
         if (out instanceof Promise) {
-          void out.then((settled) => this.resumeDrain(settled));
+          // handleFrame's promises never reject; the second handler is a last guard, never an unhandled rejection.
+          out.then(
+            (settled) => this.resumeDrain(settled),
+            (err: unknown) => {
+              this.opts.onInternalError('connection drain', err);
+              this.resumeDrain(undefined);
+            },
+          );
           return;
         }
         this.deliver(out);
@@ -151,6 +186,24 @@ export class Connection {
     this.draining = false;
   }
 
+  /**
+   * When this connection's work in the current turn of the event loop began. The
+   * ws parser hands over every frame of one TCP read in one synchronous loop, each
+   * calling drain(), so the slice is measured per turn, not per drain() call.
+   */
+  private turnStart(): number {
+    if (this.turnStartedAt < 0) {
+      this.turnStartedAt = performance.now();
+      setImmediate(this.endTurn);
+    }
+    return this.turnStartedAt;
+  }
+
+  private turnStartedAt = -1;
+  private readonly endTurn = (): void => {
+    this.turnStartedAt = -1;
+  };
+
   private resumeDrain(out: string | undefined): void {
     try {
       this.deliver(out);
@@ -158,6 +211,38 @@ export class Connection {
       this.opts.onInternalError('connection drain', err);
     }
     this.drain();
+  }
+
+  /**
+   * The client has maxBufferedBytes of answers unread: stop reading its frames and
+   * processing them until the socket drains; close it with 1008 when it has not
+   * within stalledReaderMs. `draining` stays set, so nothing else starts the loop.
+   */
+  private waitForReader(): void {
+    this.waitingForReader = true;
+    if (!this.ws.isPaused) this.ws.pause();
+    this.stalledTimer ??= setTimeout(() => {
+      this.stalledTimer = undefined;
+      if (!this.waitingForReader) return;
+      this.metrics.cutOff(this.platformName);
+      this.close(CLOSE_CODES.POLICY_VIOLATION, 'response backlog: answers left unread');
+    }, this.opts.stalledReaderMs);
+    this.stalledTimer.unref();
+    const resume = (): void => {
+      if (this.closing) return;
+      if (this.ws.bufferedAmount >= this.opts.maxBufferedBytes) {
+        setTimeout(resume, 5).unref();
+        return;
+      }
+      this.waitingForReader = false;
+      if (this.stalledTimer !== undefined) clearTimeout(this.stalledTimer);
+      this.stalledTimer = undefined;
+      if (this.ws.isPaused && !this.backlogged(2)) this.ws.resume();
+      this.drain();
+    };
+    // The TCP socket says when its buffer empties; without one (a bare WebSocket), poll.
+    if (this.socket !== undefined) this.socket.once('drain', resume);
+    else setTimeout(resume, 5).unref();
   }
 
   /** Sends one frame's answer, then applies a requested close and resumes reading once the backlog is below half. */
@@ -172,7 +257,7 @@ export class Connection {
       this.ws.send(out);
     }
     if (this.closeRequested) this.close(CLOSE_CODES.FAULT_INJECTION, 'closed by fault injection');
-    if (this.ws.isPaused && !this.backlogged(2)) this.ws.resume();
+    if (this.ws.isPaused && !this.waitingForReader && !this.backlogged(2)) this.ws.resume();
   }
 
   /**
@@ -216,6 +301,8 @@ export class Connection {
     this.queue.length = 0;
     this.queuedChars = 0;
     if (this.killTimer !== undefined) clearTimeout(this.killTimer);
+    if (this.stalledTimer !== undefined) clearTimeout(this.stalledTimer);
+    this.abort.abort();
     this.metrics.connectionClosed(this.platformName);
     for (const fn of this.cleanups.splice(0)) runCleanup(fn, this.opts);
   }

@@ -18,6 +18,15 @@
  * - A non-finite number id (1e400 parses to Infinity) is an invalid id.
  * - Batch members run one after another, in order; a batch longer than `maxBatch`
  *   is refused whole with one -32600 object, like an empty one.
+ * - An answer is at most `maxResponseBytes` of JSON text (issue 14 item 1: 420
+ *   mem.read64 of 65,536 words joined past V8's string limit and the rejection
+ *   killed the process). A single answer over it, and in a batch every answer from
+ *   the one that would pass it on, is replaced by a -32003 error with the same id;
+ *   the members still run (a batch is a script), only their results are dropped.
+ * - A batch yields to the event loop between members once it has run for
+ *   `sliceMs`, so one batch of slow members (1,000 emu.audit) cannot keep the
+ *   server from answering anyone else, /healthz included.
+ * - Once the connection is gone (`ctx.signal` aborted) the rest of a batch is not run.
  */
 import { JSONRPCServer, createJSONRPCSuccessResponse } from 'json-rpc-2.0';
 import type { JSONRPCError, JSONRPCID, JSONRPCRequest, JSONRPCResponse } from 'json-rpc-2.0';
@@ -48,9 +57,23 @@ export interface FrameOptions {
   observe?: (call: CallRecord) => void;
   /** Called when a handler throws something that maps to -32603 (a bug worth logging). Default: ignore. */
   onInternalError?: (method: string, err: unknown) => void;
+  /** Longest answer (a batch's joined answer included), in UTF-16 code units of JSON text. Default DEFAULT_MAX_RESPONSE_BYTES. */
+  maxResponseBytes?: number;
+  /** A batch that has run this long (ms of wall time) yields to the event loop before its next member. Default DEFAULT_SLICE_MS. */
+  sliceMs?: number;
 }
 
 export const DEFAULT_MAX_BATCH = 1000;
+/**
+ * 256 MiB: half of V8's longest string (2^29 - 24 UTF-16 units), so an answer can
+ * always be built, and above the largest legal single answer (emu.dumpState of a
+ * 2^23-operation platform is about 108 MiB).
+ */
+export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
+/** Wall time a batch or a connection's queue runs before yielding to other clients (ms). */
+export const DEFAULT_SLICE_MS = 10;
+/** JSON-RPC code of an answer refused for its size: the emulator's resource-limit code (EMU_LIMIT). */
+export const RESPONSE_TOO_LARGE_CODE = -32003;
 /** Method label for a name that is not in the table: keeps metric labels bounded. */
 export const METHOD_LABEL_UNKNOWN = '(unknown)';
 /** Method label for a frame or member that is not a valid request at all. */
@@ -83,7 +106,8 @@ export function handleFrame(text: string, handlers: Handlers, ctx: RpcCallContex
   }
   if (!Array.isArray(parsed)) {
     const response = processRequest(parsed, handlers, ctx, opts);
-    return isPromise(response) ? response.then(serializeAnswer) : serializeAnswer(response);
+    const max = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+    return isPromise(response) ? neverRejects(response.then((r) => serializeAnswer(r, max)), opts) : serializeAnswer(response, max);
   }
   const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
   if (parsed.length === 0 || parsed.length > maxBatch) {
@@ -93,32 +117,100 @@ export function handleFrame(text: string, handlers: Handlers, ctx: RpcCallContex
   }
   // Sequential on purpose: the platform is one machine and a batch is a script.
   // Synchronous members run in this loop; from the first member whose handler
-  // returns a promise on, the rest run one after another in processBatchRest.
-  const parts: string[] = [];
+  // returns a promise on (or once the batch has run for sliceMs), the rest run one
+  // after another in processBatchRest.
+  const acc = new BatchAnswer(opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES);
+  const sliceMs = opts.sliceMs ?? DEFAULT_SLICE_MS;
+  const started = performance.now();
   for (let i = 0; i < parsed.length; i++) {
     const response = processRequest(parsed[i], handlers, ctx, opts);
-    if (isPromise(response)) return processBatchRest(response, parsed, i + 1, parts, handlers, ctx, opts);
-    if (response !== null) parts.push(serialize(response));
+    if (isPromise(response)) return neverRejects(processBatchRest(response, parsed, i + 1, acc, handlers, ctx, opts), opts);
+    acc.add(response);
+    if (i + 1 < parsed.length && performance.now() - started >= sliceMs) {
+      return neverRejects(processBatchRest(undefined, parsed, i + 1, acc, handlers, ctx, opts), opts);
+    }
   }
-  return joinBatch(parts);
+  return acc.join();
 }
 
-async function processBatchRest(pending: Promise<Answer>, batch: unknown[], next: number, parts: string[], handlers: Handlers, ctx: RpcCallContext, opts: FrameOptions): Promise<string | undefined> {
-  const first = await pending;
-  if (first !== null) parts.push(serialize(first));
+/** A frame's answer promise that never rejects: a bug answers -32603 (id null) rather than escaping as an unhandled rejection (issue 14 item 1). */
+function neverRejects(pending: Promise<string | undefined>, opts: FrameOptions): Promise<string | undefined> {
+  return pending.catch((err: unknown) => {
+    opts.onInternalError?.('batch', err);
+    return serialize(errorResponse(null, rpcErrorObject(RPC_ERROR_CODES.INTERNAL_ERROR, undefined, { message: String(err) })));
+  });
+}
+
+async function processBatchRest(pending: Promise<Answer> | undefined, batch: unknown[], next: number, acc: BatchAnswer, handlers: Handlers, ctx: RpcCallContext, opts: FrameOptions): Promise<string | undefined> {
+  const sliceMs = opts.sliceMs ?? DEFAULT_SLICE_MS;
+  if (pending !== undefined) acc.add(await pending);
+  else await yieldTurn();
+  let sliceStart = performance.now();
   for (let i = next; i < batch.length; i++) {
-    const response = await processRequest(batch[i], handlers, ctx, opts);
-    if (response !== null) parts.push(serialize(response));
+    if (isAborted(ctx)) return undefined;
+    if (performance.now() - sliceStart >= sliceMs) {
+      await yieldTurn();
+      sliceStart = performance.now();
+      if (isAborted(ctx)) return undefined;
+    }
+    let response = processRequest(batch[i], handlers, ctx, opts);
+    if (isPromise(response)) {
+      response = await response;
+      sliceStart = performance.now();
+    }
+    acc.add(response);
   }
-  return joinBatch(parts);
+  return acc.join();
 }
 
-function joinBatch(parts: string[]): string | undefined {
-  return parts.length === 0 ? undefined : '[' + parts.join(',') + ']';
+/** Whether the call's connection has gone (a function, so each check reads it afresh). */
+function isAborted(ctx: RpcCallContext): boolean {
+  return ctx.signal?.aborted === true;
 }
 
-function serializeAnswer(response: Answer): string | undefined {
-  return response === null ? undefined : serialize(response);
+/** One turn of the event loop: pending I/O (other clients, /healthz) runs first. */
+function yieldTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * A batch's answers, serialised as they come and counted against maxResponseBytes:
+ * from the member that would pass it on, answers become -32003 errors, so the
+ * joined text is bounded whatever the members return.
+ */
+class BatchAnswer {
+  private readonly parts: string[] = [];
+  private chars = 2;
+  private over = false;
+
+  constructor(private readonly max: number) {}
+
+  add(response: Answer): void {
+    if (response === null) return;
+    let text = this.over ? tooLarge(response.id, this.max) : serialize(response);
+    if (!this.over && this.chars + text.length + 1 > this.max) {
+      this.over = true;
+      text = tooLarge(response.id, this.max);
+    }
+    this.chars += text.length + 1;
+    this.parts.push(text);
+  }
+
+  join(): string | undefined {
+    return this.parts.length === 0 ? undefined : '[' + this.parts.join(',') + ']';
+  }
+}
+
+function tooLarge(id: JSONRPCID, max: number): string {
+  return JSON.stringify(
+    errorResponse(id, rpcErrorObject(RESPONSE_TOO_LARGE_CODE, `the answer would exceed maxResponseBytes (${max}); ask for less per call or per batch`, { code: 'EMU_LIMIT', limit: 'maxResponseBytes', maxResponseBytes: max })),
+  );
+}
+
+function serializeAnswer(response: Answer, max: number): string | undefined {
+  if (response === null) return undefined;
+  const text = serialize(response);
+  return text.length > max ? tooLarge(response.id, max) : text;
 }
 
 function processRequest(raw: unknown, handlers: Handlers, ctx: RpcCallContext, opts: FrameOptions): Answer | Promise<Answer> {

@@ -23,6 +23,12 @@ export interface RpcCallContext {
   onClose(fn: () => void): void;
   /** Closes the connection (fault injection `close: true`) after the current response is sent. */
   closeAfterResponse(): void;
+  /**
+   * Aborted when the connection closes: long work for it (clock.advance's chunks,
+   * the rest of a batch) stops, since nobody can receive the answer (issue 14
+   * item 10). Absent for calls that belong to no connection.
+   */
+  signal?: AbortSignal;
 }
 
 /**

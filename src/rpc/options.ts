@@ -16,6 +16,9 @@ export interface ServerOptions {
   maxBufferedBytes: number;
   maxQueuedFrames: number;
   closeTimeoutMs: number;
+  maxResponseBytes: number;
+  stalledReaderMs: number;
+  sliceMs: number;
   onInternalError: (method: string, err: unknown) => void;
 }
 
@@ -38,12 +41,22 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   maxPlatforms: 64,
   /** Ping interval in ms; a peer that did not pong since the previous ping is terminated. 0 turns pings off. */
   pingMs: 30_000,
-  /** 8 MiB. A notification is sent only while the socket's unsent bytes are below this; at or above, the client is closed with 1008. */
+  /**
+   * 8 MiB. A notification is sent only while the socket's unsent bytes are below
+   * this; at or above, the client is closed with 1008. For responses it pauses the
+   * connection (no more frames read or processed) until they drain.
+   */
   maxBufferedBytes: 8 * 1024 * 1024,
   /** Frames waiting their turn on one connection (or maxFrameBytes of them) before the server stops reading its socket, until half have been processed. */
   maxQueuedFrames: 1024,
   /** How long a closing client has to finish the close handshake before its socket is destroyed, in ms. */
   closeTimeoutMs: 5_000,
+  /** Longest answer to one frame (a batch's joined answer included); past it answers are -32003. 256 MiB: half of V8's longest string. */
+  maxResponseBytes: 256 * 1024 * 1024,
+  /** How long a client may leave maxBufferedBytes of answers unread before it is closed with 1008 ('response backlog'), in ms. */
+  stalledReaderMs: 30_000,
+  /** Wall time a connection's queue or a batch runs before yielding to other clients, in ms. */
+  sliceMs: 10,
   /** Handler throws that answer -32603 are bugs; by default they go to stderr. */
   onInternalError: (method: string, err: unknown) => {
     process.stderr.write(`smash-emu: internal error in ${method}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
@@ -71,6 +84,9 @@ export function resolveServerOptions(input: ServerOptionsInput = {}): ServerOpti
   integer('maxBufferedBytes', opts.maxBufferedBytes, 1);
   integer('maxQueuedFrames', opts.maxQueuedFrames, 1);
   integer('closeTimeoutMs', opts.closeTimeoutMs, 0);
+  integer('maxResponseBytes', opts.maxResponseBytes, 1024, 256 * 1024 * 1024);
+  integer('stalledReaderMs', opts.stalledReaderMs, 0);
+  integer('sliceMs', opts.sliceMs, 0);
   if (typeof opts.onInternalError !== 'function') throw invalidArgument('onInternalError must be a function');
   return opts;
 }

@@ -39,7 +39,7 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock): Impls 
     'emu.loadState': (q) => p.loadState(q.state),
     'emu.audit': () => p.audit(),
     'clock.now': () => p.clockNow(),
-    'clock.advance': (q) => p.clockAdvance(q.ns, yieldToServer(wall)),
+    'clock.advance': (q, ctx) => p.clockAdvance(q.ns, yieldToServer(wall), () => ctx.signal?.aborted === true),
     'clock.setMode': (q) => p.clockSetMode(q.mode, q.speed),
     'mem.alloc': (q) => p.memAlloc(q.pages),
     'mem.free': (q) => p.memFree(q.spa, q.pages),
@@ -158,6 +158,8 @@ async function applyFault(
   let queuedDelay: Promise<void> | undefined;
   if (d.close) ctx.closeAfterResponse();
   const replaced = d.rpcError !== undefined || (d.status !== undefined && acceptsStatus(method));
+  // Checked before anything waits: a delay past the clock's end is refused (-32003).
+  if (d.delayNs > 0) p.m.clock.checkRoom(d.delayNs, `an injected delayNs of ${d.delayNs} ns`);
   if (d.delayNs > 0 || d.delayMs > 0) {
     const delay = (async () => {
       if (d.delayNs > 0) {

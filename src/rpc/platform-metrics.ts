@@ -65,6 +65,16 @@ export function platformMetrics(platforms: () => Map<string, Platform>): Registr
     },
   });
   new Gauge({
+    name: 'smash_emu_clock_lag_seconds',
+    help: 'Realtime mode: how far the virtual clock runs behind the wall clock times speed (0 when keeping up)',
+    labelNames: ['platform'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [name, p] of platforms()) this.set({ platform: name }, p.m.clockLagNs() / 1e9);
+    },
+  });
+  new Gauge({
     name: 'smash_emu_iotlb_entries',
     help: 'Cached IOMMU translations',
     labelNames: ['platform'],

@@ -71,6 +71,8 @@ export interface PsmashIoDeps {
   /** The engine's own requester ID (pdeAccess iommu reads the entry through its DTE). */
   engineDeviceId(): number;
   pdeAccess(): PdeAccess;
+  /** Why the stall would be too much work for the emulator (clock end, held requests), or null. */
+  stallWorkRefusal(command: string): string | null;
 }
 
 /** What a PSMASH_IO / PUNSMASH_IO did: its status and, on success, the stall it began. */
@@ -140,6 +142,8 @@ export class PsmashIo {
     if (bad !== null) return fail(TMPM_STATUS.INVALID_HPTE_PADDR, bad.detail, bad.pteError, srcPg);
     const access = this.checkWritable(loc.hpmd);
     if (access !== null) return access;
+    const busy = this.tooMuchWork('PSMASH_IO', srcPg);
+    if (busy !== null) return busy;
 
     // Effect, atomic with respect to DMA.
     const region = this.d.rmp.read(srcPg);
@@ -178,6 +182,8 @@ export class PsmashIo {
     }
     const access = this.checkWritable(loc.hpmd);
     if (access !== null) return access;
+    const busy = this.tooMuchWork('PUNSMASH_IO', srcPg);
+    if (busy !== null) return busy;
 
     const begun = this.beginStall(loc.reaches, srcPg);
     this.d.memory.setWord(loc.hpmd, mergedLeafFrom(pte0));
@@ -269,6 +275,16 @@ export class PsmashIo {
       srcHpmdPaddr: BigInt(hpmd),
       deviceId,
     });
+  }
+
+  /**
+   * After every check, before the effect: a stall the emulator could not afford
+   * (issue 14: it would pass the end of the clock or hold too many requests) is the
+   * engine's RESOURCE_NOT_AVAILABLE (0x17), and nothing changes.
+   */
+  private tooMuchWork(command: string, srcPg: number): SmashOutcome | null {
+    const why = this.d.stallWorkRefusal(command);
+    return why === null ? null : fail(TMPM_STATUS.RESOURCE_NOT_AVAILABLE, { reason: why }, PTE_ERROR.NONE, srcPg);
   }
 
   /** Right before the effect: the engine must also be able to write the entry. */

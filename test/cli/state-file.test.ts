@@ -39,7 +39,7 @@ describe('state file', () => {
     const platforms = { '': { format: 'smash-emu-state', clock: { nowNs: 5 } }, 'lab.1': { format: 'smash-emu-state', clock: { nowNs: 7 } } };
     await writeStateFile(path, platforms);
     expect(JSON.parse(readFileSync(path, 'utf8'))).toEqual({ format: SAVED_STATE_FORMAT, version: 1, platforms });
-    expect(await readStateFile(path)).toEqual(platforms);
+    expect(await readStateFile(path)).toEqual(new Map(Object.entries(platforms)));
   });
 
   it('replaces the file through FILE.tmp-<pid> and leaves no temporary file behind', async () => {
@@ -59,6 +59,39 @@ describe('state file', () => {
     expect(err.message).toMatch(/^--state .+: could not serialise the platform states \(.+\); the previous file, if any, is unchanged$/);
     expect(readFileSync(path, 'utf8')).toBe('old');
     expect(existsSync(tmpPathFor(path))).toBe(false);
+  });
+
+  it('saves the other platforms when one cannot be serialised, and says which (issue 14 item 6)', async () => {
+    const path = fresh();
+    const report = await writeStateFile(path, new Map<string, unknown>([['a', { n: 1 }], ['bad', { big: 1n }], ['c', () => ({ n: 3 })], ['worse', () => { throw new Error('dump failed'); }]]));
+    expect(report.saved).toEqual(['a', 'c']);
+    expect(report.failed.map((f) => f.name)).toEqual(['bad', 'worse']);
+    expect(report.failed[1]!.reason).toBe('dump failed');
+    expect(JSON.parse(readFileSync(path, 'utf8')).platforms).toEqual({ a: { n: 1 }, c: { n: 3 } });
+  });
+
+  it('dumps each platform only when its turn comes: the ones before it are already in the file', async () => {
+    const path = fresh();
+    const seen: number[] = [];
+    const source = (n: number) => () => {
+      seen.push(readFileSync(tmpPathFor(path), 'utf8').length);
+      return { n, pad: 'p'.repeat(10_000) };
+    };
+    await writeStateFile(path, new Map([['a', source(1)], ['b', source(2)], ['c', source(3)]]));
+    expect(seen[1]!).toBeGreaterThan(seen[0]! + 10_000);
+    expect(seen[2]!).toBeGreaterThan(seen[1]! + 10_000);
+    expect(Object.keys(JSON.parse(readFileSync(path, 'utf8')).platforms)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('keeps platforms named after Object.prototype keys (issue 14 item 8)', async () => {
+    const path = fresh();
+    const names = ['__proto__', 'toString', 'valueOf', 'hasOwnProperty', 'constructor'];
+    const platforms = new Map(names.map((name, i) => [name, { i }] as [string, unknown]));
+    await writeStateFile(path, platforms);
+    const back = await readStateFile(path);
+    expect([...back!.keys()]).toEqual(names);
+    expect(back!.get('__proto__')).toEqual({ i: 0 });
+    expect(back!.get('toString')).toEqual({ i: 1 });
   });
 
   it('fails with exit code 1 when the directory is gone, naming the reason', async () => {

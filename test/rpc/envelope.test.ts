@@ -328,3 +328,44 @@ describe('handleFrame: answers at once when the handlers do (issue 4)', () => {
     ]);
   });
 });
+
+describe('processFrame: bounded answers and cancelled batches (issue 14)', () => {
+  const ctxWith = (signal?: AbortSignal): RpcCallContext => ({
+    platformName: '',
+    connectionId: 1,
+    notify: () => true,
+    onClose: () => {},
+    closeAfterResponse: () => {},
+    ...(signal !== undefined ? { signal } : {}),
+  });
+  const handlers = new Map<string, RpcHandler>([
+    ['blob', (params) => 'x'.repeat(Number(params?.n ?? 0))],
+    ['slowBlob', async (params) => 'y'.repeat(Number(params?.n ?? 0))],
+    ['count', () => ++counted],
+  ]);
+  let counted = 0;
+
+  it('replaces every answer from the one that would pass maxResponseBytes by -32003, same ids, sync or async', async () => {
+    for (const method of ['blob', 'slowBlob']) {
+      const batch = Array.from({ length: 6 }, (_, i) => ({ jsonrpc: '2.0', id: i, method, params: { n: 1000 } }));
+      const out = (await processFrame(JSON.stringify(batch), handlers, ctxWith(), { maxResponseBytes: 3500 })) as string;
+      // The cap, plus the short -32003 objects of the refused members.
+      expect(out.length).toBeLessThanOrEqual(3500 + 3 * 300);
+      const answers = JSON.parse(out) as Array<{ id: number; result?: string; error?: { code: number } }>;
+      expect(answers.map((a) => a.id)).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(answers.map((a) => (a.error === undefined ? 'ok' : a.error.code))).toEqual(['ok', 'ok', 'ok', -32003, -32003, -32003]);
+    }
+    const single = JSON.parse((await processFrame(JSON.stringify({ jsonrpc: '2.0', id: 'a', method: 'blob', params: { n: 5000 } }), handlers, ctxWith(), { maxResponseBytes: 1024 })) as string);
+    expect(single).toMatchObject({ id: 'a', error: { code: -32003, data: { limit: 'maxResponseBytes' } } });
+  });
+
+  it('stops running a batch once its connection is gone', async () => {
+    counted = 0;
+    const abort = new AbortController();
+    const batch = [{ jsonrpc: '2.0', id: 0, method: 'slowBlob', params: { n: 1 } }, ...Array.from({ length: 5 }, (_, i) => ({ jsonrpc: '2.0', id: i + 1, method: 'count' }))];
+    const pending = handleFrame(JSON.stringify(batch), handlers, ctxWith(abort.signal));
+    abort.abort();
+    expect(await pending).toBeUndefined();
+    expect(counted).toBe(0);
+  });
+});
