@@ -1,6 +1,6 @@
 /**
  * The smash-emu command: `serve` (the default, so `npm start -- FLAGS` works),
- * `call` and `help`. Exit codes are in cli-error.ts.
+ * `call`, `experiment` and `help`. Exit codes are in cli-error.ts.
  */
 import { call, parseCallArgs, resolveCallOptions } from './call.js';
 import { CliError, EXIT } from './cli-error.js';
@@ -21,10 +21,16 @@ export async function main(argv: readonly string[], env: Env): Promise<ExitCode 
       if (parsed.help) return help();
       return call(resolveCallOptions(parsed, env));
     }
+    case 'experiment': {
+      const { experiment, parseExperimentArgs } = await import('./experiment.js');
+      const parsed = parseExperimentArgs(rest);
+      if (parsed.help) return help();
+      return experiment(parsed, env);
+    }
     case 'help':
       return help();
     default:
-      throw new CliError(`unknown command ${JSON.stringify(command)}; commands: serve (the default), call, help`);
+      throw new CliError(`unknown command ${JSON.stringify(command)}; commands: serve (the default), call, experiment, help`);
   }
 }
 

@@ -2,6 +2,7 @@
 import type { FlagSpec } from './args.js';
 import { envName } from './args.js';
 import { CALL_FLAGS } from './call.js';
+import { EXPERIMENT_FLAGS } from './experiment.js';
 import { SERVE_FLAGS } from './serve-options.js';
 
 const COLUMN = 30;
@@ -13,6 +14,7 @@ export function usage(): string {
     'Usage:',
     '  smash-emu [serve] [FLAGS]                    serve the platforms; prints "smash-emu listening on ws://HOST:PORT" when ready',
     '  smash-emu call METHOD [JSON-PARAMS] [FLAGS]  call one method on a running server (params default {}); prints the result as JSON',
+    '  smash-emu experiment SPEC.json [FLAGS]       run a parameter sweep, each point on its own platform; writes CSV, JSON and an HTML report',
     '  smash-emu help                               this text (also -h, --help)',
     '',
     'Flags take --flag VALUE or --flag=VALUE. Each is also an environment variable SMASH_EMU_<FLAG>;',
@@ -27,9 +29,12 @@ export function usage(): string {
     'call flags:',
     ...CALL_FLAGS.map(line),
     '',
+    'experiment flags (the spec format: examples/experiments/README.md):',
+    ...EXPERIMENT_FLAGS.map(line),
+    '',
     'Exit codes: 0 success; 1 failure (could not start, corrupt --state file, could not save,',
-    'could not connect, or the call answered a JSON-RPC error); 2 bad command line (flag, variable,',
-    'scenario file or JSON-PARAMS).',
+    'could not connect, the call answered a JSON-RPC error, or an experiment point failed); 2 bad',
+    'command line (flag, variable, scenario file, JSON-PARAMS or experiment spec).',
     '',
   ].join('\n');
 }
