@@ -8,8 +8,12 @@
  * PSMASH the RMP entry (rmp.psmash). Between the invalidation and the PSMASH, DMA
  * walks to a 4 KB leaf over a 2 MB RMP entry: the IOMMU's size check fails
  * (RMP_PAGE_FAULT, flag 0x20). We replay that window W for several lengths from one
- * snapshot (emu.revert before each trial), against one fw.smashIopde, which holds
- * DMA instead and changes both under one stall.
+ * snapshot (emu.revert before each trial), against fw.smashIopde with a stall of the
+ * same length W (fw.setStallModel {baseNs: W}), which holds DMA instead and changes
+ * both under one stall: what the manual window faults, the engine holds.
+ *
+ * Smash calls (the TMPM switch changes these lines): fw.setStallModel and
+ * fw.smashIopde in the engine trial below, prepareSmash/smashParams in lib/smash.ts.
  */
 import { runExample, withEmulator, DEFAULT_SCENARIO_DOC } from './lib/emulator.js';
 import { heading, hex, printTable, step, us } from './lib/format.js';
@@ -45,15 +49,9 @@ runExample(() =>
     const { snapshotId } = await client.call('emu.snapshot');
     step(`emu.snapshot -> ${snapshotId}; each trial below starts with emu.revert to it`);
 
-    // One fw.smashIopde from the snapshot: the engine does not depend on W.
-    const smash = await client.call('fw.smashIopde', smashParams(plan));
-    if (smash.status !== 0) throw new Error(`fw.smashIopde: ${smash.statusName}`);
-    await client.call('clock.advance', { ns: SETTLE_NS });
-    const engine = await client.call('dma.stats', { streamId });
-    const engineEvents = await rmpFaultEvents(lastSeq);
-
     const rows = [];
     for (const windowNs of WINDOWS_NS) {
+      // The manual sequence: the IOPDE and the IOTLB change now, the RMP W later.
       await client.call('emu.revert', { snapshotId });
       await client.call('mem.write64', { spa: hex(plan.iopdeSpa), values: [newIopde] });
       await client.call('iommu.command', { qwords: inv });
@@ -63,14 +61,23 @@ runExample(() =>
       await client.call('clock.advance', { ns: SETTLE_NS });
       const manual = await client.call('dma.stats', { streamId });
       const events = await rmpFaultEvents(lastSeq);
-      rows.push([us(windowNs), Math.round((windowNs * RATE) / 1e9), manual.rmpFaults, events.count, events.flags, engine.rmpFaults, engineEvents.count, engine.held]);
+
+      // The engine, stalling DMA for the same W: both change under the stall.
+      await client.call('emu.revert', { snapshotId });
+      await client.call('fw.setStallModel', { baseNs: windowNs, perEntryNs: 0, jitter: { dist: 'none' } });
+      const smash = await client.call('fw.smashIopde', smashParams(plan));
+      if (smash.status !== 0) throw new Error(`fw.smashIopde: ${smash.statusName}`);
+      await client.call('clock.advance', { ns: SETTLE_NS });
+      const engine = await client.call('dma.stats', { streamId });
+      const engineEvents = await rmpFaultEvents(lastSeq);
+      rows.push([us(windowNs), Math.round((windowNs * RATE) / 1e9), manual.rmpFaults, events.count, events.flags, us(smash.stallNs ?? 0), engine.rmpFaults, engineEvents.count, engine.held]);
     }
 
-    heading('RMP faults: manual sequence with window W vs fw.smashIopde');
-    printTable(['W (us)', 'expected (rate x W)', 'manual rmpFaults', 'RMP_PAGE_FAULT events', 'rmp flags', 'engine rmpFaults', 'engine events', 'engine held'], rows);
-    console.log(`\n  engine: one stall of ${us(smash.stallNs ?? 0)} us held ${smash.dmaHeld} requests and released them against the new tables; 0 faults at any W.`);
+    heading('RMP faults: manual sequence with window W vs fw.smashIopde stalling for W');
+    printTable(['W (us)', 'expected (rate x W)', 'manual rmpFaults', 'RMP_PAGE_FAULT events', 'rmp flags', 'engine stall (us)', 'engine rmpFaults', 'engine events', 'engine held'], rows);
+    console.log('\n  engine: its stall holds the requests of the window and releases them against the new tables; 0 faults at any W.');
     console.log('  manual: every request in the window walks to a 4 KB leaf over the still-2 MB RMP entry (flag 0x20 = size mismatch);');
-    console.log('  the fault count grows with W at the stream rate. No W is safe: at 1 M req/s even 10 us loses requests.');
+    console.log('  the fault count grows with W at the stream rate, as the engine\'s held count does. No W is safe: at 1 M req/s even 10 us loses requests.');
 
     await client.call('emu.revert', { snapshotId });
     await client.call('dma.stopStream', { streamId });

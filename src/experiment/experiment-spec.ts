@@ -8,7 +8,8 @@
  * `windowNs` is the race window: for the manual sequence (the VMM's non-atomic
  * IOPDE write, INVALIDATE_IOMMU_PAGES, then PSMASH) the time between the
  * invalidation and the PSMASH; for the engine, the stall length (its baseNs, with
- * perEntryNs 0 and the jitter as given), so both sequences cover the same window.
+ * perEntryNs 0 and, unless the spec sets one, no jitter), so both sequences cover
+ * the same window.
  */
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
@@ -156,7 +157,7 @@ function toSpec(doc: Shape, scenario: Scenario): ExperimentSpec {
       // With windowNs, the engine's stall base is the window (see the header).
       'stall.baseNs': list(s.baseNs, doc.windowNs === undefined ? d.baseNs : 0),
       'stall.perEntryNs': list(s.perEntryNs, doc.windowNs === undefined ? d.perEntryNs : 0),
-      'stall.jitter.dist': list(s.jitter?.dist, d.jitter.dist),
+      'stall.jitter.dist': list(s.jitter?.dist, doc.windowNs === undefined ? d.jitter.dist : 'none'),
       'stall.jitter.spreadNs': list(s.jitter?.spreadNs, d.jitter.spreadNs),
       'stall.scope': list(s.scope, d.scope),
       'stall.policy': list(s.policy, d.policy),
