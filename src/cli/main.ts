@@ -1,6 +1,6 @@
 /**
  * The smash-emu command: `serve` (the default, so `npm start -- FLAGS` works),
- * `call`, `experiment` and `help`. Exit codes are in cli-error.ts.
+ * `call`, `experiment`, `replay` and `help`. Exit codes are in cli-error.ts.
  */
 import { call, parseCallArgs, resolveCallOptions } from './call.js';
 import { CliError, EXIT } from './cli-error.js';
@@ -27,10 +27,16 @@ export async function main(argv: readonly string[], env: Env): Promise<ExitCode 
       if (parsed.help) return help();
       return experiment(parsed, env);
     }
+    case 'replay': {
+      const { parseReplayArgs, replayCommand } = await import('./replay.js');
+      const parsed = parseReplayArgs(rest);
+      if (parsed.help) return help();
+      return replayCommand(parsed, env);
+    }
     case 'help':
       return help();
     default:
-      throw new CliError(`unknown command ${JSON.stringify(command)}; commands: serve (the default), call, experiment, help`);
+      throw new CliError(`unknown command ${JSON.stringify(command)}; commands: serve (the default), call, experiment, replay, help`);
   }
 }
 

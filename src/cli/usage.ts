@@ -3,6 +3,7 @@ import type { FlagSpec } from './args.js';
 import { envName } from './args.js';
 import { CALL_FLAGS } from './call.js';
 import { EXPERIMENT_FLAGS } from './experiment.js';
+import { REPLAY_FLAGS } from './replay.js';
 import { SERVE_FLAGS } from './serve-options.js';
 
 const COLUMN = 30;
@@ -15,6 +16,7 @@ export function usage(): string {
     '  smash-emu [serve] [FLAGS]                    serve the platforms; prints "smash-emu listening on ws://HOST:PORT" when ready',
     '  smash-emu call METHOD [JSON-PARAMS] [FLAGS]  call one method on a running server (params default {}); prints the result as JSON',
     '  smash-emu experiment SPEC.json [FLAGS]       run a parameter sweep, each point on its own platform; writes CSV, JSON and an HTML report',
+    '  smash-emu replay FILE [FLAGS]                replay a recording (serve --record, emu.record); prints the first result that differs',
     '  smash-emu help                               this text (also -h, --help)',
     '',
     'Flags take --flag VALUE or --flag=VALUE. Each is also an environment variable SMASH_EMU_<FLAG>;',
@@ -32,9 +34,13 @@ export function usage(): string {
     'experiment flags (the spec format: examples/experiments/README.md):',
     ...EXPERIMENT_FLAGS.map(line),
     '',
+    'replay flags:',
+    ...REPLAY_FLAGS.map(line),
+    '',
     'Exit codes: 0 success; 1 failure (could not start, corrupt --state file, could not save,',
-    'could not connect, the call answered a JSON-RPC error, or an experiment point failed); 2 bad',
-    'command line (flag, variable, scenario file, JSON-PARAMS or experiment spec).',
+    'could not connect, the call answered a JSON-RPC error, an experiment point failed, or a replayed',
+    'result differs); 2 bad command line (flag, variable, scenario file, JSON-PARAMS, experiment spec',
+    'or recording file).',
     '',
   ].join('\n');
 }

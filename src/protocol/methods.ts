@@ -17,6 +17,7 @@ import { EVENTS_METHODS, NOTIFICATIONS, faultMethods } from './methods-fault.js'
 import { FW_METHODS } from './methods-fw.js';
 import { IOMMU_METHODS } from './methods-iommu.js';
 import { MEM_METHODS } from './methods-mem.js';
+import { SESSION_METHODS } from './methods-session.js';
 
 const TARGETABLE = { ...EMU_METHODS, ...MEM_METHODS, ...FW_METHODS, ...IOMMU_METHODS, ...DMA_METHODS, ...EVENTS_METHODS } as const;
 type TargetableName = keyof typeof TARGETABLE & string;
@@ -24,6 +25,7 @@ type TargetableName = keyof typeof TARGETABLE & string;
 export const METHODS = {
   ...TARGETABLE,
   ...faultMethods(Object.keys(TARGETABLE) as [TargetableName, ...TargetableName[]]),
+  ...SESSION_METHODS,
 } as const;
 
 export { NOTIFICATIONS };
