@@ -21,11 +21,16 @@ export interface JournalEntry {
 }
 
 export class CallJournal {
-  private readonly entries: JournalEntry[] = [];
+  /** A ring of the last `capacity` entries, in the order calls were answered. */
+  private readonly ring: (JournalEntry | undefined)[];
+  private next = 0;
+  private size = 0;
   private dropped = 0;
   private lastSeq = 0;
 
-  constructor(private readonly capacity = JOURNAL_ENTRIES) {}
+  constructor(private readonly capacity = JOURNAL_ENTRIES) {
+    this.ring = new Array<JournalEntry | undefined>(capacity).fill(undefined);
+  }
 
   add(call: TappedCall): void {
     const entry: JournalEntry = { seq: call.seq, method: call.method, params: keptParams(call.params), connectionId: call.connectionId, atNs: call.atNs, endNs: call.endNs, ok: !call.failed };
@@ -33,35 +38,55 @@ export class CallJournal {
       const e = errorToRpc(call.error);
       entry.error = { code: e.code, message: e.message };
     }
-    // Answered out of start order (an async call finishing after a later sync one): keep seq order.
-    let at = this.entries.length;
-    while (at > 0 && (this.entries[at - 1] as JournalEntry).seq > entry.seq) at--;
-    this.entries.splice(at, 0, entry);
+    if (this.size === this.capacity) this.dropped++;
+    else this.size++;
+    this.ring[this.next] = entry;
+    this.next = (this.next + 1) % this.capacity;
     if (entry.seq > this.lastSeq) this.lastSeq = entry.seq;
-    if (this.entries.length > this.capacity) {
-      this.entries.shift();
-      this.dropped++;
-    }
+  }
+
+  /** Every entry kept, in seq (call-start) order: an async call may be answered after a later one. */
+  private entries(): JournalEntry[] {
+    const out: JournalEntry[] = [];
+    for (let i = 0; i < this.size; i++) out.push(this.ring[(this.next - this.size + i + this.capacity) % this.capacity] as JournalEntry);
+    return out.sort((a, b) => a.seq - b.seq);
   }
 
   find(q: { method?: string; since?: number; max?: number }): { entries: JournalEntry[]; lastSeq: number; dropped: number } {
     const since = q.since ?? 0;
-    const found = this.entries.filter((e) => e.seq > since && (q.method === undefined || e.method === q.method));
+    const found = this.entries().filter((e) => e.seq > since && (q.method === undefined || e.method === q.method));
     return { entries: q.max === undefined ? found : found.slice(0, q.max), lastSeq: this.lastSeq, dropped: this.dropped };
   }
 
   count(q: { method: string; params?: Record<string, unknown>; since?: number }): { count: number; lastSeq: number } {
     const since = q.since ?? 0;
     let count = 0;
-    for (const e of this.entries) {
+    for (const e of this.entries()) {
       if (e.seq > since && e.method === q.method && (q.params === undefined || contains(e.params ?? {}, q.params))) count++;
     }
     return { count, lastSeq: this.lastSeq };
   }
 }
 
+/**
+ * The params to keep: as sent, or {truncated, bytes} past JOURNAL_PARAMS_CHARS of
+ * JSON. Flat params of short values (nearly every call) are sized without
+ * serialising them: each key and value is over-counted, never under.
+ */
 function keptParams(params: Record<string, unknown> | undefined): unknown {
   if (params === undefined) return {};
+  let estimate = 2;
+  for (const key in params) {
+    const v = params[key];
+    if (typeof v === 'string') estimate += key.length + 6 + 2 * v.length;
+    else if (typeof v === 'object' && v !== null) return exactlyKept(params);
+    else estimate += key.length + 30;
+    if (estimate > JOURNAL_PARAMS_CHARS) return exactlyKept(params);
+  }
+  return params;
+}
+
+function exactlyKept(params: Record<string, unknown>): unknown {
   const text = JSON.stringify(params);
   return text.length <= JOURNAL_PARAMS_CHARS ? params : { truncated: true, bytes: Buffer.byteLength(text) };
 }

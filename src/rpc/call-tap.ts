@@ -19,9 +19,9 @@ export interface TappedCall {
   atNs: number;
   endNs: number;
   /** The result (domain form: bigints), when answered with one. */
-  result?: unknown;
+  result: unknown;
   /** What the handler threw, when answered with an error. */
-  error?: unknown;
+  error: unknown;
   failed: boolean;
 }
 
@@ -37,28 +37,37 @@ export function tapHandlers(handlers: Map<string, RpcHandler>, nowNs: () => numb
   for (const [method, handler] of handlers) {
     if (untapped(method)) continue;
     handlers.set(method, (params: Record<string, unknown> | undefined, ctx: RpcCallContext) => {
-      const call = { method, params, connectionId: ctx.connectionId, seq: ++seq, order: nextOrder++, atNs: nowNs() };
+      // One object per call, filled in when answered: an object spread here cost ~15 us a call.
+      const call: TappedCall = { method, params, connectionId: ctx.connectionId, seq: ++seq, order: nextOrder++, atNs: nowNs(), endNs: 0, result: undefined, error: undefined, failed: false };
       let out: unknown;
       try {
         out = handler(params, ctx);
       } catch (error) {
-        onCall({ ...call, endNs: nowNs(), error, failed: true });
+        answered(call, nowNs(), error, true, onCall);
         throw error;
       }
       if (typeof out === 'object' && out !== null && typeof (out as { then?: unknown }).then === 'function') {
         return (out as Promise<unknown>).then(
           (result) => {
-            onCall({ ...call, endNs: nowNs(), result, failed: false });
+            answered(call, nowNs(), result, false, onCall);
             return result;
           },
           (error: unknown) => {
-            onCall({ ...call, endNs: nowNs(), error, failed: true });
+            answered(call, nowNs(), error, true, onCall);
             throw error;
           },
         );
       }
-      onCall({ ...call, endNs: nowNs(), result: out, failed: false });
+      answered(call, nowNs(), out, false, onCall);
       return out;
     });
   }
+}
+
+function answered(call: TappedCall, endNs: number, value: unknown, failed: boolean, onCall: (call: TappedCall) => void): void {
+  call.endNs = endNs;
+  call.failed = failed;
+  if (failed) call.error = value;
+  else call.result = value;
+  onCall(call);
 }
