@@ -87,7 +87,13 @@ function keptParams(params: Record<string, unknown> | undefined): unknown {
 }
 
 function exactlyKept(params: Record<string, unknown>): unknown {
-  const text = JSON.stringify(params);
+  let text: string;
+  try {
+    text = JSON.stringify(params);
+  } catch {
+    // Nested past the stack (a hostile frame): kept as a size we cannot tell.
+    return { truncated: true, bytes: null };
+  }
   return text.length <= JOURNAL_PARAMS_CHARS ? params : { truncated: true, bytes: Buffer.byteLength(text) };
 }
 

@@ -33,17 +33,29 @@ export class CallRecorder {
       this.failed = err;
       this.onError(err);
     });
-    this.write({ type: 'header', format: RECORD_FORMAT, version: RECORD_VERSION, smashEmu: VERSION });
+    this.write(JSON.stringify({ type: 'header', format: RECORD_FORMAT, version: RECORD_VERSION, smashEmu: VERSION }));
   }
 
   /** Writes the platform's state now, unless it was already written: call before its first recorded call. */
   platform(name: string, p: Platform): void {
     if (this.platforms.has(name)) return;
     this.platforms.add(name);
-    this.write({ type: 'platform', platform: name, atNs: p.m.clock.nowNs, state: toWire(p.dumpState().state) });
+    this.write(JSON.stringify({ type: 'platform', platform: name, atNs: p.m.clock.nowNs, state: toWire(p.dumpState().state) }));
   }
 
   call(platform: string, c: TappedCall): void {
+    this.calls++;
+    let line: Record<string, unknown>;
+    try {
+      line = this.callLine(platform, c);
+      this.write(JSON.stringify(line));
+    } catch (err) {
+      // Params or a result JSON cannot hold (nested past the stack): the line says so, and a replay reports it as a difference.
+      this.write(JSON.stringify({ type: 'call', order: c.order, platform, connection: c.connectionId, method: c.method, params: { unrecordable: (err as Error).message }, atNs: c.atNs, endNs: c.endNs, error: { code: -32603, message: 'not recordable' } }));
+    }
+  }
+
+  private callLine(platform: string, c: TappedCall): Record<string, unknown> {
     const line: Record<string, unknown> = {
       type: 'call',
       order: c.order,
@@ -56,8 +68,7 @@ export class CallRecorder {
     };
     if (c.failed) line.error = errorToRpc(c.error);
     else line.result = toWire(c.result) ?? null;
-    this.calls++;
-    this.write(line);
+    return line;
   }
 
   /** Flushes and closes the file. */
@@ -68,14 +79,8 @@ export class CallRecorder {
     });
   }
 
-  private write(line: Record<string, unknown>): void {
+  private write(text: string): void {
     if (this.failed !== undefined) return;
-    let text: string;
-    try {
-      text = JSON.stringify(line);
-    } catch (err) {
-      text = JSON.stringify({ ...line, result: undefined, error: { code: -32603, message: `not recordable: ${(err as Error).message}` } });
-    }
     this.out.write(text + '\n');
   }
 }

@@ -69,5 +69,10 @@ function answered(call: TappedCall, endNs: number, value: unknown, failed: boole
   call.failed = failed;
   if (failed) call.error = value;
   else call.result = value;
-  onCall(call);
+  try {
+    onCall(call);
+  } catch {
+    // A journal or recorder that cannot take a call (params nested past the stack)
+    // must not change the call's answer.
+  }
 }

@@ -110,3 +110,18 @@ describe('contains (the subset match)', () => {
     expect(contains({}, { x: undefined })).toBe(false);
   });
 });
+
+describe('journal and hostile params', () => {
+  it('a call whose params nest past the stack is still answered -32602, and journaled with its size unknown', async () => {
+    const ws = await import('ws');
+    const sock = new ws.WebSocket(t.app.url);
+    await new Promise((resolve) => sock.once('open', resolve));
+    const deep = '{"a":'.repeat(10_000) + '1' + '}'.repeat(10_000);
+    const answer = new Promise<string>((resolve) => sock.once('message', (d) => resolve(String(d))));
+    sock.send(`{"jsonrpc":"2.0","id":1,"method":"clock.advance","params":${deep}}`);
+    expect(JSON.parse(await answer)).toMatchObject({ id: 1, error: { code: -32602 } });
+    sock.close();
+    const [entry] = (await t.client.call('journal.find', { method: 'clock.advance' })).entries;
+    expect(entry).toMatchObject({ ok: false, error: { code: -32602 }, params: { truncated: true, bytes: null } });
+  });
+});
