@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { buildCharts, type Chart } from './charts.js';
+import { duration } from './labels.js';
 import type { ExperimentResults, ResultRow } from './results.js';
 
 const require = createRequire(import.meta.url);
@@ -56,7 +57,7 @@ ${r.question === '' ? '' : `<p class="question">${esc(r.question)}</p>`}
 <p class="meta">${r.points.length} point${r.points.length === 1 ? '' : 's'}, each on its own platform built from the scenario <code>${esc(r.scenario)}</code>;
 swept: ${r.swept.length === 0 ? 'nothing' : r.swept.map((a) => `<code>${esc(a)}</code>`).join(', ')}.
 DMA stream on device 0x${r.target.deviceId.toString(16).padStart(4, '0')} (domain ${r.target.domainId}) over the smashed regions from IOVA ${esc(r.target.iovaBase)};
-${r.timing.warmupNs} ns warm-up, ${r.timing.gapNs} ns between smashes, ${r.timing.settleNs} ns settle (virtual time).
+${duration(r.timing.warmupNs)} warm-up, ${duration(r.timing.gapNs)} between smashes, ${duration(r.timing.settleNs)} settle (virtual time).
 ${failed > 0 ? `<span class="failed">${failed} point${failed === 1 ? '' : 's'} failed (see the table).</span>` : ''}</p>
 ${answersHtml(r)}
 ${charts.map(chartHtml).join('\n')}
