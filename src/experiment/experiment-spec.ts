@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import * as z from 'zod';
+import { ENTRIES_PER_SMASH, MAX_STALL_NS } from '../firmware/stall-model.js';
 import type { Scenario } from '../platform/scenario.js';
 import { DEFAULT_SCENARIO, DEFAULT_STALL_MODEL } from '../platform/scenario.js';
 import { formatPath, toWireIssues, type WireIssue } from '../protocol/issues.js';
@@ -181,6 +182,18 @@ function crossIssues(doc: Shape): WireIssue[] {
     issues.push({ path: ['stall', 'baseNs'], message: 'cannot be set together with windowNs, which sets the engine\'s stall length; fix: remove one of them' });
   }
   const sequences = list(doc.sequence, 'engine');
+  if (sequences.includes('engine')) {
+    // The longest stall any point's model allows must pass the engine's limit (stall-model.ts), or every such point would fail.
+    const max = (v: number | number[] | undefined, fallback: number) => Math.max(...list(v, fallback));
+    const jitter = list(doc.stall.jitter?.dist, doc.windowNs === undefined ? DEFAULT_STALL_MODEL.jitter.dist : 'none').some((d) => d !== 'none');
+    const longest =
+      max(doc.windowNs ?? doc.stall.baseNs, DEFAULT_STALL_MODEL.baseNs) +
+      ENTRIES_PER_SMASH * max(doc.stall.perEntryNs, doc.windowNs === undefined ? DEFAULT_STALL_MODEL.perEntryNs : 0) +
+      (jitter ? 4 * max(doc.stall.jitter?.spreadNs, DEFAULT_STALL_MODEL.jitter.spreadNs) : 0);
+    if (longest > MAX_STALL_NS) {
+      issues.push({ path: ['stall'], message: `allows stalls up to ${longest} ns (baseNs or windowNs + 512 x perEntryNs + 4 x jitter spreadNs at their largest); the engine's limit is ${MAX_STALL_NS} ns (10 s); fix: shorter stalls` });
+    }
+  }
   if (sequences.includes('manual') && doc.windowNs === undefined) {
     issues.push({ path: ['windowNs'], message: 'is required by sequence "manual" (the time between the invalidation and the PSMASH); fix: add "windowNs": [10000, 100000] or similar' });
   }

@@ -69,17 +69,17 @@ describe('smash-emu experiment', () => {
   });
 
   it('a point that cannot run is a row with its error, the others still run, and the exit code is 1', async () => {
-    // A stall past the model's 10 s limit is refused by setStallModel: that point fails, the other runs.
-    const r = await experiment({ name: 'partly', stall: { baseNs: [100_000, 20_000_000_000] } });
+    // The last 2 MB region of the default guest: one smash fits, the second would be past the guest's mappings.
+    const r = await experiment({ name: 'partly', target: { iovaBase: '0x3fe00000' }, smashes: [1, 2] });
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/point \d\/2 \(#1 stall.baseNs=20000000000\) in \d+ ms: FAILED: stall model allows stalls up to/);
-    expect(r.stderr).toMatch(/point \d\/2 \(#0 stall.baseNs=100000\) in \d+ ms: held \d+/);
+    expect(r.stderr).toMatch(/point \d\/2 \(#1 smashes=2\) in \d+ ms: FAILED: iova 0x40000000 of domain 1 is not mapped by a present 2 MB leaf/);
+    expect(r.stderr).toMatch(/point \d\/2 \(#0 smashes=1\) in \d+ ms: held \d+/);
     expect(r.stderr).toContain('experiment: 2 points in');
     expect(r.stderr).toContain(', 1 failed');
     const rows = readFileSync(join(r.out, 'results.csv'), 'utf8').trim().split('\n');
     expect(rows).toHaveLength(3);
     expect(rows[1]).toMatch(/,$/); // no error
-    expect(rows[2]).toMatch(/stall model allows stalls up to/);
+    expect(rows[2]).toMatch(/is not mapped by a present 2 MB leaf/);
     // IOVA 1 GiB is past the default guest's 2 MB leaves: nothing there to smash.
     const bad = await experiment({ name: 'unmapped', target: { iovaBase: '0x40000000' } });
     expect(bad.code).toBe(1);

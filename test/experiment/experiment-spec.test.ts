@@ -76,6 +76,14 @@ describe('parseExperimentSpec', () => {
     expect(problems({ name: 'x', sequence: 'manual' })[0]?.message).toContain('fix: add "windowNs"');
   });
 
+  it('refuses a sweep whose longest stall passes the engine\'s 10 s limit, before any point runs', () => {
+    const [tooLong] = problems({ name: 'x', stall: { baseNs: [1_000_000, 9_000_000_000], jitter: { dist: 'uniform', spreadNs: 500_000_000 } } });
+    expect(tooLong?.path).toBe('spec.stall');
+    expect(tooLong?.message).toContain('allows stalls up to 11000000000 ns');
+    expect(tooLong?.message).toContain('fix: shorter stalls');
+    expect(() => parseExperimentSpec({ name: 'x', sequence: 'manual', windowNs: 9_000_000_000 })).not.toThrow();
+  });
+
   it('checks an inline scenario with the scenario rules, and refuses a grid past MAX_POINTS', () => {
     const [bad] = problems({ name: 'x', scenario: { seed: -1 } });
     expect(bad?.path).toBe('spec.scenario');
