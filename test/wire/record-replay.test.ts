@@ -139,6 +139,32 @@ describe('serve --record and smash-emu replay', () => {
   });
 });
 
+describe('the smash-emu command', () => {
+  it('serve --record FILE records a session through the real process; SIGTERM flushes it; replay finds it identical', async () => {
+    const file = join(dir, 'process.jsonl');
+    const server = launchNode(['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--record', file], running);
+    const url = await new Promise<string>((resolve, reject) => {
+      server.proc.stdout.on('data', () => {
+        const m = /^smash-emu listening on (ws:\/\/\S+)\n/.exec(server.stdout());
+        if (m !== null) resolve(m[1] as string);
+      });
+      void server.exited.then((code) => reject(new Error(`serve exited with ${code}: ${server.stderr()}`)));
+    });
+    const { SmashEmuClient } = await import('../../src/client/smash-emu-client.js');
+    const c = await SmashEmuClient.connect(url);
+    await c.call('dma.startStream', { deviceId: 0x100, iovaBase: '0x200000', length: '0x200000', ratePerSec: 1e6, accessBytes: 64, writeRatio: 0.5 });
+    const plan = await c.call('iommu.prepareSmash', { domainId: 1, iova: '0x200000' });
+    await c.call('fw.smashIopde', { domainId: 1, iova: plan.iova, iopdeSpa: plan.iopdeSpa, tableSpa: plan.tableSpa });
+    await c.call('dma.stats');
+    await c.close();
+    server.proc.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    const r = launchNode(['bin/smash-emu.mjs', 'replay', file], running);
+    expect(await r.exited).toBe(0);
+    expect(r.stdout()).toBe(`replayed 4 calls on 1 platform from ${file}: identical\n`);
+  });
+});
+
 describe('emu.record', () => {
   it('records this platform into a bare file name inside --record-dir, from its current state, until file null', async () => {
     const recordDir = mkdtempSync(join(dir, 'records-'));
