@@ -9,8 +9,9 @@
  * walks to a 4 KB leaf over a 2 MB RMP entry: the IOMMU's size check fails
  * (RMP_PAGE_FAULT, flag 0x20). We replay that window W for several lengths from one
  * snapshot (emu.revert before each trial), against one PSMASH_IO of the smash
- * engine (AMD's TMPM, tmpm.psmashIo), which holds DMA instead and changes both
- * under one stall.
+ * engine (AMD's TMPM, tmpm.psmashIo) with a stall of the same length W
+ * (tmpm.setStallModel {baseNs: W}), which holds DMA instead and changes both under
+ * one stall: what the manual window faults, the engine holds.
  */
 import { runExample, withEmulator, DEFAULT_SCENARIO_DOC } from './lib/emulator.js';
 import { heading, hex, printTable, step, us } from './lib/format.js';
@@ -46,15 +47,9 @@ runExample(() =>
     const { snapshotId } = await client.call('emu.snapshot');
     step(`emu.snapshot -> ${snapshotId}; each trial below starts with emu.revert to it`);
 
-    // One PSMASH_IO from the snapshot: the engine does not depend on W.
-    const smash = await client.call('tmpm.psmashIo', psmashParams(plan));
-    if (smash.status !== TMPM_SUCCESS) throw new Error(`tmpm.psmashIo: ${smash.statusName}`);
-    await client.call('clock.advance', { ns: SETTLE_NS });
-    const engine = await client.call('dma.stats', { streamId });
-    const engineEvents = await rmpFaultEvents(lastSeq);
-
     const rows = [];
     for (const windowNs of WINDOWS_NS) {
+      // The manual sequence: the IOPDE and the IOTLB change now, the RMP W later.
       await client.call('emu.revert', { snapshotId });
       await client.call('mem.write64', { spa: hex(plan.iopdeSpa), values: [newIopde] });
       await client.call('iommu.command', { qwords: inv });
@@ -64,14 +59,23 @@ runExample(() =>
       await client.call('clock.advance', { ns: SETTLE_NS });
       const manual = await client.call('dma.stats', { streamId });
       const events = await rmpFaultEvents(lastSeq);
-      rows.push([us(windowNs), Math.round((windowNs * RATE) / 1e9), manual.rmpFaults, events.count, events.flags, engine.rmpFaults, engineEvents.count, engine.held]);
+
+      // The engine, stalling DMA for the same W: both change under the stall.
+      await client.call('emu.revert', { snapshotId });
+      await client.call('tmpm.setStallModel', { baseNs: windowNs, perEntryNs: 0, jitter: { dist: 'none' } });
+      const smash = await client.call('tmpm.psmashIo', psmashParams(plan));
+      if (smash.status !== TMPM_SUCCESS) throw new Error(`tmpm.psmashIo: ${smash.statusName}`);
+      await client.call('clock.advance', { ns: SETTLE_NS });
+      const engine = await client.call('dma.stats', { streamId });
+      const engineEvents = await rmpFaultEvents(lastSeq);
+      rows.push([us(windowNs), Math.round((windowNs * RATE) / 1e9), manual.rmpFaults, events.count, events.flags, us(smash.stallNs), engine.rmpFaults, engineEvents.count, engine.held]);
     }
 
-    heading('RMP faults: manual sequence with window W vs PSMASH_IO (tmpm.psmashIo)');
-    printTable(['W (us)', 'expected (rate x W)', 'manual rmpFaults', 'RMP_PAGE_FAULT events', 'rmp flags', 'engine rmpFaults', 'engine events', 'engine held'], rows);
-    console.log(`\n  engine: PSMASH_IO ${smash.statusName} (${hex(smash.status)}); one stall of ${us(smash.stallNs)} us held ${smash.dmaHeld} requests and released them against the new tables; 0 faults at any W.`);
+    heading('RMP faults: manual sequence with window W vs PSMASH_IO (tmpm.psmashIo) stalling for W');
+    printTable(['W (us)', 'expected (rate x W)', 'manual rmpFaults', 'RMP_PAGE_FAULT events', 'rmp flags', 'engine stall (us)', 'engine rmpFaults', 'engine events', 'engine held'], rows);
+    console.log('\n  engine: PSMASH_IO\'s stall holds the requests of the window and releases them against the new tables; 0 faults at any W.');
     console.log('  manual: every request in the window walks to a 4 KB leaf over the still-2 MB RMP entry (flag 0x20 = size mismatch);');
-    console.log('  the fault count grows with W at the stream rate. No W is safe: at 1 M req/s even 10 us loses requests.');
+    console.log('  the fault count grows with W at the stream rate, as the engine\'s held count does. No W is safe: at 1 M req/s even 10 us loses requests.');
 
     await client.call('emu.revert', { snapshotId });
     await client.call('dma.stopStream', { streamId });

@@ -1,6 +1,6 @@
 /**
  * The smash-emu command: `serve` (the default, so `npm start -- FLAGS` works),
- * `call`, `watch`, `trace` and `help`. Exit codes are in cli-error.ts.
+ * `call`, `watch`, `trace`, `experiment`, `replay` and `help`. Exit codes are in cli-error.ts.
  */
 import { call, parseCallArgs, resolveCallOptions } from './call.js';
 import { CliError, EXIT } from './cli-error.js';
@@ -33,10 +33,22 @@ export async function main(argv: readonly string[], env: Env): Promise<ExitCode 
       if (parsed.help) return help();
       return trace(resolveTraceOptions(parsed, env));
     }
+    case 'experiment': {
+      const { experiment, parseExperimentArgs } = await import('./experiment.js');
+      const parsed = parseExperimentArgs(rest);
+      if (parsed.help) return help();
+      return experiment(parsed, env);
+    }
+    case 'replay': {
+      const { parseReplayArgs, replayCommand } = await import('./replay.js');
+      const parsed = parseReplayArgs(rest);
+      if (parsed.help) return help();
+      return replayCommand(parsed, env);
+    }
     case 'help':
       return help();
     default:
-      throw new CliError(`unknown command ${JSON.stringify(command)}; commands: serve (the default), call, watch, trace, help`);
+      throw new CliError(`unknown command ${JSON.stringify(command)}; commands: serve (the default), call, watch, trace, experiment, replay, help`);
   }
 }
 

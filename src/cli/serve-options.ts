@@ -25,6 +25,10 @@ export interface ServeOptions {
   scenario: Scenario;
   /** Absolute path of --state, or undefined when platform state is not kept. */
   statePath: string | undefined;
+  /** Absolute path of --record, or undefined. */
+  recordPath: string | undefined;
+  /** Absolute path of --record-dir, or undefined (emu.record refused). */
+  recordDir: string | undefined;
 }
 
 const S = DEFAULT_SERVER_OPTIONS;
@@ -42,6 +46,8 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { name: 'token', value: 'TOKEN', help: 'required from clients as "Authorization: Bearer TOKEN" or ?token=TOKEN', defaultText: 'none (no token)' },
   { name: 'allow-origin', value: 'ORIGIN', help: 'browser Origin allowed to connect (scheme://host[:port], or *); repeatable or comma-separated', defaultText: 'none (browsers refused)', repeatable: true },
   { name: 'state', value: 'FILE', help: 'load every platform from FILE at start when it exists; save them to it at shutdown', defaultText: 'none (state not kept)' },
+  { name: 'record', value: 'FILE', help: 'append every call of every platform and its result to FILE (JSON Lines) for smash-emu replay', defaultText: 'none (not recorded)' },
+  { name: 'record-dir', value: 'DIR', help: 'allow clients to record with emu.record {file}, writing bare file names inside DIR only', defaultText: 'none (emu.record refused)' },
   { name: 'max-frame-bytes', value: 'N', help: 'largest WebSocket frame; a larger one closes the connection with 1009', defaultText: `${S.maxFrameBytes} (16 MiB)` },
   { name: 'max-batch', value: 'N', help: 'most requests in one batch; a longer batch gets one -32600', defaultText: String(S.maxBatch) },
   { name: 'max-platforms', value: 'N', help: 'most named platforms (/platforms/NAME); a new one beyond gets HTTP 503', defaultText: String(S.maxPlatforms) },
@@ -73,6 +79,8 @@ export function resolveServeOptions(parsed: ParsedArgs, env: Env): ServeOptions 
   const speed = map(get('speed'), (r) => positiveNumber(r, MAX_SPEED), undefined);
   const seed = map(get('seed'), (r) => integer(r, 0, MAX_SEED), undefined);
   const statePath = map(get('state'), stateFilePath, undefined);
+  const recordPath = map(get('record'), (r) => stateFilePath(r, 'the recording'), undefined);
+  const recordDir = map(get('record-dir'), recordDirectory, undefined);
 
   const base = map(get('scenario'), loadScenario, DEFAULT_SCENARIO);
   const scenario: Scenario = {
@@ -80,7 +88,20 @@ export function resolveServeOptions(parsed: ParsedArgs, env: Env): ServeOptions 
     clock: { mode: mode ?? base.clock.mode, speed: speed ?? base.clock.speed },
     seed: seed ?? base.seed,
   };
-  return { server, scenario, statePath };
+  return { server, scenario, statePath, recordPath, recordDir };
+}
+
+/** An existing, writable directory: emu.record writes only inside it. */
+function recordDirectory(raw: Raw): string {
+  const dir = resolve(nonEmpty(raw));
+  try {
+    if (!statSync(dir).isDirectory()) throw usageError(`${raw.source} ${raw.text}: ${dir} is not a directory`);
+    accessSync(dir, constants.W_OK);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw usageError(`${raw.source} ${raw.text}: recordings cannot be written in ${dir} (${describeFsError(err)}); create the directory or pick another`);
+  }
+  return dir;
 }
 
 function origins(parsed: ParsedArgs, env: Env): string[] | undefined {
@@ -125,8 +146,8 @@ function loadScenario(raw: Raw): Scenario {
   }
 }
 
-/** Checked now, not at shutdown, so hours of platform state are not lost to a typo in a directory name. */
-function stateFilePath(raw: Raw): string {
+/** Checked now, not at shutdown, so hours of platform state (or a recording) are not lost to a typo in a directory name. */
+function stateFilePath(raw: Raw, what = 'the state file'): string {
   const path = resolve(nonEmpty(raw));
   const dir = dirname(path);
   try {
@@ -134,7 +155,7 @@ function stateFilePath(raw: Raw): string {
     accessSync(dir, constants.W_OK);
   } catch (err) {
     if (err instanceof CliError) throw err;
-    throw usageError(`${raw.source} ${raw.text}: the state file could not be saved in ${dir} (${describeFsError(err)}); create the directory or pick another path`);
+    throw usageError(`${raw.source} ${raw.text}: ${what} could not be saved in ${dir} (${describeFsError(err)}); create the directory or pick another path`);
   }
   return path;
 }

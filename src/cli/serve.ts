@@ -27,7 +27,13 @@ export async function serve(parsed: ParsedArgs, env: Env): Promise<void> {
 
 async function start(opts: ServeOptions, saved: SavedPlatforms | undefined): Promise<RunningApp> {
   try {
-    return await startApp({ server: opts.server, scenario: opts.scenario, ...(saved !== undefined ? { states: saved } : {}) });
+    return await startApp({
+      server: opts.server,
+      scenario: opts.scenario,
+      ...(saved !== undefined ? { states: saved } : {}),
+      ...(opts.recordPath !== undefined ? { record: opts.recordPath } : {}),
+      ...(opts.recordDir !== undefined ? { recordDir: opts.recordDir } : {}),
+    });
   } catch (err) {
     if (err instanceof EmuError && err.code === ERROR_CODES.BAD_DOCUMENT && saved !== undefined) {
       throw failure(`--state ${opts.statePath}: ${err.message}; the file is left untouched: fix it, move it away, or pick another --state`);

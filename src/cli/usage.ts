@@ -2,6 +2,8 @@
 import type { FlagSpec } from './args.js';
 import { envName } from './args.js';
 import { CALL_FLAGS } from './call.js';
+import { EXPERIMENT_FLAGS } from './experiment.js';
+import { REPLAY_FLAGS } from './replay.js';
 import { SERVE_FLAGS } from './serve-options.js';
 import { WATCH_FLAGS } from './watch.js';
 import { TRACE_FLAGS } from './trace.js';
@@ -17,6 +19,8 @@ export function usage(): string {
     '  smash-emu call METHOD [JSON-PARAMS] [FLAGS]  call one method on a running server (params default {}); prints the result as JSON',
     '  smash-emu watch [--topics LIST] [FLAGS]      print one line per event of a running server until Ctrl-C',
     '  smash-emu trace --out FILE [FLAGS]           record a trace until Ctrl-C (or --for-ms), write Chrome/Perfetto JSON',
+    '  smash-emu experiment SPEC.json [FLAGS]       run a parameter sweep, each point on its own platform; writes CSV, JSON and an HTML report',
+    '  smash-emu replay FILE [FLAGS]                replay a recording (serve --record, emu.record); prints the first result that differs',
     '  smash-emu help                               this text (also -h, --help)',
     '',
     'Flags take --flag VALUE or --flag=VALUE. Each is also an environment variable SMASH_EMU_<FLAG>;',
@@ -36,10 +40,16 @@ export function usage(): string {
     '',
     'trace flags (and --url, --token, --timeout-ms as for call):',
     ...TRACE_FLAGS.filter((f) => !CALL_FLAGS.includes(f)).map(line),
+    'experiment flags (the spec format: examples/experiments/README.md):',
+    ...EXPERIMENT_FLAGS.map(line),
+    '',
+    'replay flags:',
+    ...REPLAY_FLAGS.map(line),
     '',
     'Exit codes: 0 success; 1 failure (could not start, corrupt --state file, could not save,',
-    'could not connect, or the call answered a JSON-RPC error); 2 bad command line (flag, variable,',
-    'scenario file or JSON-PARAMS).',
+    'could not connect, the call answered a JSON-RPC error, an experiment point failed, or a replayed',
+    'result differs); 2 bad command line (flag, variable, scenario file, JSON-PARAMS, experiment spec',
+    'or recording file).',
     '',
   ].join('\n');
 }

@@ -19,6 +19,7 @@ import { IOMMU_METHODS } from './methods-iommu.js';
 import { MEM_METHODS } from './methods-mem.js';
 import { TMPM_METHODS } from './methods-tmpm.js';
 import { TRACE_METHODS } from './methods-trace.js';
+import { SESSION_METHODS } from './methods-session.js';
 import { TMPM_COMMAND_TARGETS } from '../platform/fault-injector.js';
 
 const TARGETABLE = { ...EMU_METHODS, ...MEM_METHODS, ...FW_METHODS, ...TMPM_METHODS, ...IOMMU_METHODS, ...DMA_METHODS, ...TRACE_METHODS, ...EVENTS_METHODS } as const;
@@ -29,6 +30,7 @@ export const METHODS = {
   ...TARGETABLE,
   // fault.add may also name a TMPM command (tmpm.PSMASH_IO): it applies however the command reaches the engine.
   ...faultMethods([...Object.keys(TARGETABLE), ...TMPM_COMMAND_TARGETS] as unknown as [FaultTarget, ...FaultTarget[]]),
+  ...SESSION_METHODS,
 } as const;
 
 export { NOTIFICATIONS };

@@ -15,6 +15,9 @@ import type { FaultDecision } from '../platform/fault-injector.js';
 import type { WallClock } from '../clock/wall-clock.js';
 import { RpcError, type RpcCallContext, type RpcHandler } from './method-table.js';
 import { SubscriptionRegistry } from './subscriptions.js';
+import { EmuError, ERROR_CODES } from '../util/emu-error.js';
+import { CallJournal } from './call-journal.js';
+import { tapHandlers, untapped, type TappedCall } from './call-tap.js';
 import { toWire } from './to-wire.js';
 
 type Impl<M extends MethodName> = (p: MethodParams<M>, ctx: RpcCallContext) => unknown;
@@ -24,11 +27,19 @@ export interface HandlerOptions {
   wall: WallClock;
   /** Check every result against its schema (tests): a mismatch is an internal error. */
   validateResults?: boolean;
+  /** Hears every answered call but journal.* and emu.record (the recorders). */
+  onCall?: (call: TappedCall) => void;
+  /** emu.record: starts (file) or stops (null) recording this platform; default: refused. */
+  record?: (file: string | null) => Promise<{ recording: boolean; file: string | null; calls: number }>;
 }
+
+const recordRefused = (): never => {
+  throw new EmuError(ERROR_CODES.WRONG_MODE, 'recording over the wire is off: start the server with --record-dir DIR to allow emu.record (it writes files inside DIR only)');
+};
 
 const yieldToServer = (wall: WallClock) => () => new Promise<void>((resolve) => wall.defer(resolve));
 
-function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock): Impls {
+function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal: CallJournal, opts: HandlerOptions): Impls {
   return {
     'rpc.discover': () => openRpcDocument(),
     'emu.info': () => p.info(),
@@ -92,16 +103,20 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock): Impls 
       subs.unsubscribe(q.subscriptionId, ctx);
       return { ok: true };
     },
+    'journal.find': (q) => journal.find(q),
+    'journal.count': (q) => journal.count(q),
+    'emu.record': (q) => (opts.record ?? recordRefused)(q.file),
   };
 }
 
-export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Map<string, RpcHandler>; subscriptions: SubscriptionRegistry } {
+export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Map<string, RpcHandler>; subscriptions: SubscriptionRegistry; journal: CallJournal } {
   const subs = new SubscriptionRegistry(p.bus);
-  const table = impls(p, subs, opts.wall);
+  const journal = new CallJournal();
+  const table = impls(p, subs, opts.wall, journal, opts);
   const handlers = new Map<string, RpcHandler>();
   for (const name of Object.keys(METHODS) as MethodName[]) {
     const impl = table[name] as Impl<MethodName>;
-    const faultable = !name.startsWith('fault.');
+    const faultable = !name.startsWith('fault.') && !untapped(name);
     const outsideQueue = !name.startsWith('fw.') || name === 'fw.platformStatus';
     // Not `async`: when no fault fires and the method's implementation is synchronous
     // (clock.now, rmp.read, most of the table), the result is returned as a plain value
@@ -118,7 +133,10 @@ export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Ma
       return opts.validateResults ? checked(name, result) : result;
     });
   }
-  return { handlers, subscriptions: subs };
+  // The journal and the recorders see each call as answered, injected faults included.
+  const onCall = opts.onCall;
+  tapHandlers(handlers, () => p.m.clock.nowNs, onCall === undefined ? (c) => journal.add(c) : (c) => (journal.add(c), onCall(c)));
+  return { handlers, subscriptions: subs, journal };
 }
 
 /** A call for which fault.add's rules fired: the injected delays and close, then the replacing result or the call itself. */

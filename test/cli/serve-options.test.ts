@@ -45,6 +45,8 @@ describe('serve options: defaults', () => {
       server: { host: '127.0.0.1', port: 8547, token: undefined, allowOrigin: [], maxFrameBytes: 16 * 1024 * 1024, maxBatch: 1000, maxPlatforms: 64, pingMs: 30_000 },
       scenario: DEFAULT_SCENARIO,
       statePath: undefined,
+      recordPath: undefined,
+      recordDir: undefined,
     });
   });
 });
@@ -80,7 +82,7 @@ describe('serve options: flags and variables', () => {
 
   it('has one variable per flag, named SMASH_EMU_<FLAG>', () => {
     expect(SERVE_FLAGS.map((f) => f.name)).toEqual([
-      'host', 'port', 'scenario', 'clock', 'speed', 'seed', 'token', 'allow-origin', 'state', 'max-frame-bytes', 'max-batch', 'max-platforms', 'ping-ms',
+      'host', 'port', 'scenario', 'clock', 'speed', 'seed', 'token', 'allow-origin', 'state', 'record', 'record-dir', 'max-frame-bytes', 'max-batch', 'max-platforms', 'ping-ms',
     ]);
   });
 
@@ -197,5 +199,20 @@ describe('serve options: files', () => {
     expect(refusal(['--state', missing])).toBe(
       `--state ${missing}: the state file could not be saved in ${join(dir, 'no-such-dir')} (no such file or directory, ENOENT); create the directory or pick another path`,
     );
+  });
+});
+
+describe('serve options: recording', () => {
+  it('--record is a file in a writable directory, --record-dir an existing directory, both made absolute', () => {
+    const opts = resolve(['--record', join(dir, 'rec.jsonl'), '--record-dir', dir]);
+    expect(opts.recordPath).toBe(join(dir, 'rec.jsonl'));
+    expect(opts.recordDir).toBe(dir);
+    expect(resolve([], { SMASH_EMU_RECORD_DIR: dir }).recordDir).toBe(dir);
+  });
+
+  it('refuses a recording that could not be written before anything starts', () => {
+    expect(refusal(['--record', join(dir, 'missing', 'rec.jsonl')])).toMatch(/^--record .*: the recording could not be saved in .*missing \(no such file or directory, ENOENT\); create the directory or pick another path$/);
+    expect(refusal(['--record-dir', join(dir, 'missing')])).toMatch(/^--record-dir .*: recordings cannot be written in .*missing \(no such file or directory, ENOENT\)/);
+    expect(refusal(['--record-dir', file('plain.txt', 'x')])).toMatch(/is not a directory$/);
   });
 });

@@ -60,18 +60,23 @@ describe('examples (each with its own in-process server)', () => {
     rmSync(dirname(out), { recursive: true, force: true });
   });
 
-  it('race-window: a row per window; manual faults grow with W, the engine column is all 0', async () => {
+  it('race-window: a row per window; manual faults grow with W, the engine stalls for W, holds as many and faults none', async () => {
     const r = await runExample('race-window');
     expectOk(r);
     const rows = tableAfter(r.stdout, 'engine rmpFaults');
     expect(rows.map((row) => row[0])).toEqual(['10.0', '50.0', '100.0', '200.0', '500.0', '1,000.0']);
     const manual = rows.map((row) => num(row[2]));
     expect(manual.every((n, i) => n > 0 && (i === 0 || n > manual[i - 1]!))).toBe(true);
+    const held = rows.map((row) => num(row[8]));
+    expect(held.every((n, i) => n > 0 && (i === 0 || n > held[i - 1]!))).toBe(true);
     for (const row of rows) {
       expect(num(row[3])).toBe(num(row[2])); // one RMP_PAGE_FAULT event per faulted request
       expect(row[4]).toBe('0x20'); // size mismatch
-      expect(num(row[5])).toBe(0); // engine rmpFaults
-      expect(num(row[6])).toBe(0); // engine events
+      expect(row[5]).toBe(row[0]); // the engine's stall is the window
+      expect(num(row[6])).toBe(0); // engine rmpFaults
+      expect(num(row[7])).toBe(0); // engine events
+      // At one request per us, what the window faults the stall holds (give or take the boundary request).
+      expect(Math.abs(num(row[8]) - num(row[2]))).toBeLessThanOrEqual(1);
     }
   });
 

@@ -5,7 +5,7 @@ import type { MethodName, MethodParams } from '../../src/protocol/methods.js';
 import type { MethodSpec } from '../../src/protocol/method-spec.js';
 import { SAMPLES } from './samples.js';
 
-/** Every method DESIGN.md names, plus iommu.iotlb and issue 11's. */
+/** Every method DESIGN.md names, plus iommu.iotlb, issue 11's, journal.* and emu.record. */
 const DESIGN_METHODS = [
   'rpc.discover',
   'emu.info', 'emu.reset', 'emu.snapshot', 'emu.revert', 'emu.dumpState', 'emu.loadState', 'emu.audit',
@@ -20,6 +20,7 @@ const DESIGN_METHODS = [
   'dma.histogram', 'dma.timeline', 'trace.start', 'trace.stop', 'trace.export',
   'fault.add', 'fault.list', 'fault.remove', 'fault.clear',
   'events.subscribe', 'events.unsubscribe',
+  'journal.find', 'journal.count', 'emu.record',
 ];
 
 const specs = METHODS as Record<string, MethodSpec>;

@@ -157,4 +157,14 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
   'fault.clear': { params: {}, result: { ok: true, removed: 2 } },
   'events.subscribe': { params: { topics: ['fw', 'dma'] }, result: { subscriptionId: 'sub1' } },
   'events.unsubscribe': { params: { subscriptionId: 'sub1' }, result: { ok: true } },
+  'journal.find': {
+    params: { method: 'fw.smashIopde', since: 0, max: 10 },
+    result: {
+      entries: [{ seq: 3, method: 'fw.smashIopde', params: { domainId: 1, iova: '0x200000', iopdeSpa: '0xfc0201008', tableSpa: '0xfc0224000' }, connectionId: 1, atNs: 0, endNs: 2_000_000, ok: true }],
+      lastSeq: 3,
+      dropped: 0,
+    },
+  },
+  'journal.count': { params: { method: 'fw.smashIopde', params: { iova: '0x200000' } }, result: { count: 1, lastSeq: 3 } },
+  'emu.record': { params: { file: 'session.jsonl' }, result: { recording: true, file: 'session.jsonl', calls: 0 } },
 };

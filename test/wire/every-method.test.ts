@@ -162,6 +162,15 @@ describe('every method through the wire (default platform)', () => {
     expect((await call('clock.now')).nowNs).toBe(0);
   });
 
+  it('journals the calls, and refuses emu.record on a server without --record-dir', async () => {
+    const { lastSeq } = await call('journal.find', { max: 1 });
+    await call('clock.advance', { ns: 1000 });
+    const found = await call('journal.find', { since: lastSeq });
+    expect(found.entries).toMatchObject([{ seq: lastSeq + 1, method: 'clock.advance', params: { ns: 1000 }, ok: true }]);
+    expect(await call('journal.count', { method: 'clock.advance', params: { ns: 1000 }, since: lastSeq })).toEqual({ count: 1, lastSeq: lastSeq + 1 });
+    await expect(call('emu.record', { file: 'x.jsonl' })).rejects.toMatchObject({ code: -32002, message: expect.stringContaining('--record-dir') });
+  });
+
   it('called every method of the table', () => {
     expect(METHOD_NAMES.filter((m) => !called.has(m))).toEqual([]);
   });
