@@ -27,8 +27,21 @@ if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
   throw new Error('HostMemory reads 64-bit words as 32-bit halves and needs a little-endian host');
 }
 
+/**
+ * Told about writes to the pages it watches (the IOMMU keeps its domain index and
+ * its set of live table pages up to date this way, instead of rescanning tables on
+ * every smash). Called after the word is written.
+ */
+export interface MemoryWatcher {
+  watches(pfn: number): boolean;
+  wordWritten(pfn: number, wordIndex: number, oldValue: bigint): void;
+  /** Pages were dropped or replaced wholesale (zeroPages of a watched page, restorePages). */
+  invalidated(): void;
+}
+
 export class HostMemory {
   readonly sizeBytes: number;
+  private watchers: MemoryWatcher[] = [];
   /** 4 KB page number -> the page's 512 words. */
   private readonly pages = new Map<number, BigUint64Array>();
   /**
@@ -123,7 +136,22 @@ export class HostMemory {
       page = new BigUint64Array(WORDS_PER_PAGE);
       this.pages.set(pfn, page);
     }
-    page[(spa % PAGE_BYTES) >>> 3] = BigInt.asUintN(64, value);
+    const i = (spa % PAGE_BYTES) >>> 3;
+    if (this.watchers.length === 0) {
+      page[i] = BigInt.asUintN(64, value);
+      return;
+    }
+    const old = page[i] as bigint;
+    page[i] = BigInt.asUintN(64, value);
+    for (const w of this.watchers) if (w.watches(pfn)) w.wordWritten(pfn, i, old);
+  }
+
+  /** Adds a watcher; returns the function that removes it. */
+  watch(w: MemoryWatcher): () => void {
+    this.watchers.push(w);
+    return () => {
+      this.watchers = this.watchers.filter((x) => x !== w);
+    };
   }
 
   readWords(spa: number, count: number): bigint[] {
@@ -144,6 +172,14 @@ export class HostMemory {
     for (let i = 0; i < pages; i++) {
       this.pages.delete(first + i);
       this.halves.delete(first + i);
+    }
+    for (const w of this.watchers) {
+      for (let i = 0; i < pages; i++) {
+        if (w.watches(first + i)) {
+          w.invalidated();
+          break;
+        }
+      }
     }
   }
 
@@ -166,6 +202,7 @@ export class HostMemory {
     this.pages.clear();
     this.halves.clear();
     for (const [pfn, words] of pages) this.pages.set(pfn, words.slice());
+    for (const w of this.watchers) w.invalidated();
   }
 }
 
