@@ -337,6 +337,11 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const a = this.access;
     const now = this.clock.nowNs;
     this.port.access(deviceId, iovaPfn, write, a, pageOff);
+    if (a.iotlbMiss) {
+      this.total.iotlbMisses++;
+      dev.iotlbMisses++;
+      if (stream !== null) stream.counters.iotlbMisses++;
+    }
     const waitedNs = now - arrivalNs;
     if (a.outcome === 'ok') {
       const spanNs = a.translationNs + this.serviceNs;

@@ -14,6 +14,8 @@ export interface DmaAccess {
   translationNs: number;
   /** Why a fault happened, for results and events; '' when ok is fine. */
   reason: string;
+  /** The translation looked in the IOTLB and missed (it walked). */
+  iotlbMiss: boolean;
 }
 
 export interface DmaPort {
@@ -30,5 +32,5 @@ export interface DmaPort {
 
 /** A reusable scratch record for `DmaPort.access`. */
 export function newDmaAccess(): DmaAccess {
-  return { outcome: 'ok', spaPfn: 0, translationNs: 0, reason: '' };
+  return { outcome: 'ok', spaPfn: 0, translationNs: 0, reason: '', iotlbMiss: false };
 }

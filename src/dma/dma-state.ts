@@ -200,6 +200,8 @@ function readCounters(v: unknown, path: string): DmaCounters {
     issued: n('issued'), completed: n('completed'), held: n('held'), waiting: n('waiting'),
     ioPageFaults: n('ioPageFaults'), rmpFaults: n('rmpFaults'), timeouts: n('timeouts'), aborted: n('aborted'),
     inFlight: n('inFlight'), maxNs: n('maxNs'), histogram: '',
+    // Absent in documents written before the IOTLB was bounded.
+    iotlbMisses: o['iotlbMisses'] === undefined ? 0 : n('iotlbMisses'),
   };
   if (d.issued !== d.completed + d.ioPageFaults + d.rmpFaults + d.timeouts + d.aborted + d.inFlight) {
     fail(path, 'breaks issued = completed + ioPageFaults + rmpFaults + timeouts + aborted + inFlight');

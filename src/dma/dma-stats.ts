@@ -29,6 +29,8 @@ export interface DmaStatsView {
   timeouts: number;
   aborted: number;
   inFlight: number;
+  /** Requests whose translation missed the IOTLB (they walked). */
+  iotlbMisses: number;
   latencyNs: LatencySummary;
   stalls: StallWindowView[];
 }
@@ -47,6 +49,7 @@ export interface DmaCountersDoc {
   timeouts: number;
   aborted: number;
   inFlight: number;
+  iotlbMisses: number;
   maxNs: number;
   histogram: string;
 }
@@ -63,6 +66,7 @@ export class DmaCounters {
   timeouts = 0;
   aborted = 0;
   inFlight = 0;
+  iotlbMisses = 0;
   latency = new LatencyHistogram();
   /** Stall windows that covered this view; shared records, never mutated. */
   stalls: StallWindow[] = [];
@@ -98,7 +102,7 @@ export class DmaCounters {
   reset(keepWindow: (w: StallWindow) => boolean): void {
     this.issued = this.inFlight;
     this.held = this.waiting;
-    this.completed = this.ioPageFaults = this.rmpFaults = this.timeouts = this.aborted = 0;
+    this.completed = this.ioPageFaults = this.rmpFaults = this.timeouts = this.aborted = this.iotlbMisses = 0;
     this.latency.reset();
     this.stalls = this.stalls.filter(keepWindow);
   }
@@ -113,6 +117,7 @@ export class DmaCounters {
       timeouts: this.timeouts,
       aborted: this.aborted,
       inFlight: this.inFlight,
+      iotlbMisses: this.iotlbMisses,
       latencyNs: this.latency.summary(),
       stalls: stalls.map((w) => ({ startNs: w.startNs, endNs: w.endNs })),
     };
@@ -129,6 +134,7 @@ export class DmaCounters {
       timeouts: this.timeouts,
       aborted: this.aborted,
       inFlight: this.inFlight,
+      iotlbMisses: this.iotlbMisses,
       maxNs: this.latency.max,
       histogram: this.latency.encode(),
     };
@@ -146,6 +152,7 @@ export class DmaCounters {
     c.timeouts = doc.timeouts;
     c.aborted = doc.aborted;
     c.inFlight = doc.inFlight;
+    c.iotlbMisses = doc.iotlbMisses;
     c.latency = latency;
     c.stalls = stalls;
     return c;

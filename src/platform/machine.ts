@@ -41,6 +41,8 @@ export interface MachineSettings {
   eventLogEntries: number;
   serviceNs: number;
   maxAdvanceNs: number;
+  /** IOTLB capacity; absent in documents written before it existed (then the default). */
+  iotlbEntries?: number;
   rmpSizeRule: RmpSizeRule;
   timing: TimingOptions;
   cBit: number | null;
@@ -53,6 +55,7 @@ export function settingsOf(s: Scenario, cBit: number | null = s.cBit): MachineSe
     eventLogEntries: s.eventLogEntries,
     serviceNs: s.serviceNs,
     maxAdvanceNs: s.maxAdvanceNs,
+    iotlbEntries: s.iotlbEntries,
     rmpSizeRule: s.rmpSizeRule,
     timing: { ...DEFAULT_TIMING },
     cBit,
@@ -95,7 +98,7 @@ export class Machine {
     const { baseSpa, endSpa } = poolWindow(settings.memoryBytes);
     this.pool = new PagePool(this.memory, baseSpa, endSpa);
     this.rmp = new RmpTable(settings.memoryBytes);
-    this.iommu = new Iommu(this.memory, this.pool, { eventLogEntries: settings.eventLogEntries, cBit: settings.cBit });
+    this.iommu = new Iommu(this.memory, this.pool, { eventLogEntries: settings.eventLogEntries, cBit: settings.cBit, ...(settings.iotlbEntries === undefined ? {} : { iotlbEntries: settings.iotlbEntries }) });
     this.firmware = new Firmware(this.memory, this.rmp, this.guests, this.clock, bus);
     const port = new PlatformDmaPort(this.iommu, this.rmp, this.firmware, this.clock, settings.timing, () => this.settings.rmpSizeRule);
     this.dma = new DmaEngine({ clock: this.clock, rng: this.rng, port, serviceNs: settings.serviceNs });

@@ -30,6 +30,8 @@ export class PlatformDmaPort implements DmaPort {
     const tr = this.tr;
     this.iommu.translatePage(deviceId, iovaPfn, write, tr);
     out.translationNs = tr.hit ? this.timing.iotlbHitNs : tr.levelsRead * this.timing.walkLevelNs;
+    // A device with a valid DTE has a domain: its lookup missed when it did not hit.
+    out.iotlbMiss = !tr.hit && tr.domainId >= 0;
     if (!tr.ok) {
       out.outcome = 'io_page_fault';
       out.spaPfn = 0;

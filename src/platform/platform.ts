@@ -101,6 +101,7 @@ export class Platform {
         eventLogEntries: s.eventLogEntries,
         serviceNs: s.serviceNs,
         maxAdvanceNs: s.maxAdvanceNs,
+        iotlbEntries: m.iommu.iotlb.capacity,
         rmpSizeRule: s.rmpSizeRule,
         iotlbHitNs: s.timing.iotlbHitNs,
         walkLevelNs: s.timing.walkLevelNs,
