@@ -21,6 +21,15 @@ export class VirtualClock {
   /** Virtual ns per wall ns in realtime mode (default 1). */
   speed = 1;
   readonly queue = new EventQueue();
+  /**
+   * While advanceTo runs: the time it advances to (events at or before it may fire),
+   * else -1. A handler that does the work of many events at once (the DMA engine's
+   * batches) must stay within it.
+   */
+  horizonNs = -1;
+  /** Work the running handler did beyond its one event, counted against advanceTo's maxEvents. */
+  private extraWork = 0;
+  private budget = Infinity;
   private waiters: Waiter[] = [];
   /** Called whenever the mode or the queue head may have changed (the realtime driver listens). */
   onChange: (() => void) | undefined;
@@ -38,24 +47,46 @@ export class VirtualClock {
    */
   advanceTo(targetNs: number, maxEvents = Infinity): boolean {
     if (targetNs < this.nowNs) targetNs = this.nowNs;
+    const outer = this.horizonNs;
+    const outerBudget = this.budget;
+    const outerWork = this.extraWork;
+    this.horizonNs = targetNs;
+    this.extraWork = 0;
     let n = 0;
     const q = this.queue;
-    for (;;) {
-      const head = q.peek();
-      if (head === undefined || head.atNs > targetNs) break;
-      if (n >= maxEvents) {
-        this.releaseWaiters();
-        return false;
+    try {
+      for (;;) {
+        const head = q.peek();
+        if (head === undefined || head.atNs > targetNs) break;
+        if (n + this.extraWork >= maxEvents) {
+          this.releaseWaiters();
+          return false;
+        }
+        q.pop();
+        if (head.cancelled) continue;
+        this.nowNs = head.atNs;
+        this.budget = maxEvents - n - 1;
+        head.target.onClockEvent(head);
+        n++;
       }
-      q.pop();
-      if (head.cancelled) continue;
-      this.nowNs = head.atNs;
-      head.target.onClockEvent(head);
-      n++;
+    } finally {
+      this.horizonNs = outer;
+      this.budget = outerBudget;
+      this.extraWork = outerWork;
     }
     this.nowNs = targetNs;
     this.releaseWaiters();
     return true;
+  }
+
+  /** Events' worth of work the running handler may still do in this chunk (>= 1). */
+  workLeft(): number {
+    return Math.max(1, this.budget - this.extraWork);
+  }
+
+  /** The running handler did `units` events' worth of extra work (it counts toward maxEvents). */
+  spend(units: number): void {
+    this.extraWork += units;
   }
 
   /**

@@ -20,6 +20,7 @@ import { DmaCounters, FINAL, emptyStatsView, type DmaStatsView, type FinalOutcom
 import { DmaStream, checkDeviceId, checkStreamParams, type StreamParams } from './dma-stream.js';
 import { Stall, StallGate, checkStallParams, type HeldRequest, type StallHandle, type StallParams } from './stall-gate.js';
 import { readDmaState, writeDmaState, type DmaEngineState } from './dma-state.js';
+import { jumpRng } from '../util/rng-jump.js';
 
 export type DmaOutcome = 'ok' | 'io_page_fault' | 'rmp_fault' | 'timeout' | 'aborted';
 
@@ -56,6 +57,14 @@ export interface DmaEngineOptions {
   port: DmaPort;
   /** Service time added to every translated request (DESIGN.md "DMA"): 500 ns. */
   serviceNs?: number;
+  /**
+   * Fixed-rate streams run in batches between clock events (no heap event per
+   * request): DmaEngine.defaults.batch (true). false = one clock event per arrival,
+   * the reference the differential tests compare against.
+   */
+  batch?: boolean;
+  /** Within a batch, intervals where nothing can change are computed in closed form: DmaEngine.defaults.closedForm (true). */
+  closedForm?: boolean;
 }
 
 export interface DmaStatsFilter {
@@ -72,9 +81,20 @@ const EV_TIMEOUT = 3;
 const PAGE_BYTES = 4096;
 /** Below this page number, pfn * 4096 + offset is an exact double. */
 const SAFE_PFN = 2 ** 41;
+/** The closed form verifies every page a stream can touch: only for ranges up to this many pages. */
+const CLOSED_FORM_MAX_PAGES = 1 << 16;
+/** ...and only for intervals of at least this many arrivals (and twice the pages). */
+const CLOSED_FORM_MIN_ARRIVALS = 256;
 
 export class DmaEngine implements EventTarget, CompletionSink {
+  /** Defaults for new engines (tests flip them to run the reference path everywhere). */
+  static readonly defaults = { batch: true, closedForm: true };
+
   readonly clock: VirtualClock;
+  batch: boolean;
+  closedForm: boolean;
+  /** Arrivals the fast paths handled (not state: tests check the fast path ran). */
+  readonly fastCounts = { batched: 0, closedForm: 0 };
   readonly rng: SeededRng;
   readonly port: DmaPort;
   serviceNs: number;
@@ -108,6 +128,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const s = opts.serviceNs ?? DEFAULT_SERVICE_NS;
     if (!Number.isSafeInteger(s) || s < 0) throw invalidArgument(`serviceNs must be an integer ns >= 0, got ${String(s)}`, { field: 'serviceNs' });
     this.serviceNs = s;
+    this.batch = opts.batch ?? DmaEngine.defaults.batch;
+    this.closedForm = opts.closedForm ?? DmaEngine.defaults.closedForm;
     this.completions = new CompletionQueue(this);
   }
 
@@ -299,10 +321,110 @@ export class DmaEngine implements EventTarget, CompletionSink {
   private arrive(s: DmaStream): void {
     s.event = null;
     if (!s.active) return;
+    if (this.batch && !s.isPoisson) {
+      this.arriveBatch(s);
+      return;
+    }
     s.nextAccess(this.rng);
     this.dispatch(s.params.deviceId, s.deviceSlot, s, s.iovaPfn, s.pageOff, s.write);
     s.nextArrivalNs = this.clock.nowNs + s.nextGapNs(this.rng);
     s.event = this.clock.schedule(s.nextArrivalNs, this, EV_ARRIVAL, s);
+  }
+
+  /**
+   * A fixed-rate stream's arrivals from now up to the next other clock event (or the
+   * end of the running advance, or the chunk's work budget), without a heap event
+   * each. Identical to one event per arrival: each arrival runs at its own time with
+   * the same draws and the same dispatch; the clock's event counter (`nextSeq`) moves
+   * as if each next arrival had been scheduled; nothing else can run in between,
+   * since every other event is later than the batch. Arrivals that fault or meet a
+   * stall simply take the exact per-request path inside the batch.
+   */
+  private arriveBatch(s: DmaStream): void {
+    const clock = this.clock;
+    const q = clock.queue;
+    const horizon = clock.horizonNs;
+    const budget = clock.workLeft();
+    const rng = this.rng;
+    const deviceId = s.params.deviceId;
+    let work = 0;
+    let t = clock.nowNs;
+    for (;;) {
+      let next: number;
+      const n = this.closedForm && s.exactRate && s.closedFormWait <= 0 ? this.closedFormRun(s, t, horizon) : 0;
+      if (n > 0) {
+        this.fastCounts.closedForm += n;
+        q.nextSeq += n - 1;
+        clock.nowNs = s.arrivalAt(t, n - 1);
+        next = s.skipArrivals(t, n);
+        work++;
+      } else {
+        s.nextAccess(rng);
+        this.dispatch(deviceId, s.deviceSlot, s, s.iovaPfn, s.pageOff, s.write);
+        next = clock.nowNs + s.nextGapNs(rng);
+        s.closedFormWait--;
+        this.fastCounts.batched++;
+        work++;
+      }
+      s.nextArrivalNs = next;
+      if (!s.active || work >= budget || next > horizon || !(next < nextLiveAtNs(q))) break;
+      // The arrival event one-per-request would have scheduled and popped at once.
+      q.nextSeq++;
+      clock.nowNs = t = next;
+    }
+    if (work > 1) clock.spend(work - 1);
+    if (s.active) s.event = clock.schedule(s.nextArrivalNs, this, EV_ARRIVAL, s);
+  }
+
+  /**
+   * The closed form: when every page the stream can touch is an ok IOTLB hit for the
+   * directions it uses (nothing inside the interval can change that: no other event
+   * runs, and a hit changes nothing), no stall covers the device, and the interval up
+   * to the next event holds enough arrivals, accounts them all at once: counters, one
+   * histogram record with a count, the PRNG jumped past their draws, and only the
+   * completions still pending at the end pushed one by one. Returns how many arrivals
+   * (from `t`) it accounted, or 0 (then it waits a while before trying again).
+   */
+  private closedFormRun(s: DmaStream, t: number, horizon: number): number {
+    const port = this.port;
+    if (port.peekHit === undefined || s.pageCount > CLOSED_FORM_MAX_PAGES) return 0;
+    const deviceId = s.params.deviceId;
+    if (this.gate.active.length > 0 && this.gate.governing(deviceId, t, port) !== null) return 0;
+    const limit = Math.min(horizon, nextLiveAtNs(this.clock.queue) - 1);
+    // A cheap estimate first: short intervals (streams interleaving) are not worth it.
+    if (limit < t || (limit - t) * s.params.ratePerSec < CLOSED_FORM_MIN_ARRIVALS * 1e9) return 0;
+    const n = Math.min(s.arrivalsThrough(t, limit), 2 ** 40);
+    if (n < CLOSED_FORM_MIN_ARRIVALS || n < 2 * s.pageCount) {
+      s.closedFormWait = n;
+      return 0;
+    }
+    let hitNs = -1;
+    for (let pfn = s.firstPfn, end = s.firstPfn + s.pageCount; pfn < end; pfn++) {
+      for (let dir = 1; dir <= 2; dir++) {
+        if ((s.directions & dir) === 0) continue;
+        const ns = port.peekHit(deviceId, pfn, dir === 2);
+        if (ns < 0 || (hitNs >= 0 && ns !== hitNs)) {
+          // Not everything is cached yet: run one by one for a while (doubling).
+          s.closedFormWait = Math.max(2 * s.pageCount, CLOSED_FORM_MIN_ARRIVALS);
+          return 0;
+        }
+        hitNs = ns;
+      }
+    }
+    const spanNs = hitNs + this.serviceNs;
+    const dev = this.slots[s.deviceSlot] as DmaCounters;
+    const views = [this.total, dev, s.counters];
+    for (const c of views) {
+      c.issued += n;
+      c.inFlight += n;
+    }
+    // Arrivals k < done have completed by the last arrival's time; the rest are pending.
+    const lastNs = s.arrivalAt(t, n - 1);
+    const done = lastNs - spanNs < t ? 0 : Math.min(n, s.arrivalsThrough(t, lastNs - spanNs));
+    if (done > 0) for (const c of views) c.completeMany(spanNs, done);
+    for (let k = done; k < n; k++) this.completions.push(s.arrivalAt(t, k), spanNs, spanNs, s.deviceSlot, s.streamSlot);
+    jumpRng(this.rng, n * s.drawsPerRequest);
+    return n;
   }
 
   /**
@@ -490,6 +612,14 @@ export class DmaEngine implements EventTarget, CompletionSink {
     if (s === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no stream ${String(streamId)}`, { field: 'streamId' });
     return s;
   }
+}
+
+/** Time of the earliest live clock event (Infinity when none). */
+function nextLiveAtNs(q: { peek(): ClockEvent | undefined; nextAtNs(): number | undefined }): number {
+  const head = q.peek();
+  if (head === undefined) return Infinity;
+  if (!head.cancelled) return head.atNs;
+  return q.nextAtNs() ?? Infinity;
 }
 
 function stallName(s: Stall): string {

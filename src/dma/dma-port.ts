@@ -28,6 +28,12 @@ export interface DmaPort {
   access(deviceId: number, iovaPfn: number, write: boolean, out: DmaAccess, pageOff: number): void;
   /** Domain of the device's valid DTE, or -1 (decides which stalls cover it). */
   domainOf(deviceId: number): number;
+  /**
+   * Optional, for the engine's closed form: the translation time when `access` would
+   * be an ok IOTLB hit that changes nothing (cached DTE, cached leaf with the right
+   * permission, RMP check passes), else -1. Must have no side effect at all.
+   */
+  peekHit?(deviceId: number, iovaPfn: number, write: boolean): number;
 }
 
 /** A reusable scratch record for `DmaPort.access`. */

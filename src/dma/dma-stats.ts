@@ -93,6 +93,13 @@ export class DmaCounters {
     this.latency.record(latencyNs);
   }
 
+  /** `count` requests in flight completed, all with the same latency (closed form). */
+  completeMany(latencyNs: number, count: number): void {
+    this.inFlight -= count;
+    this.completed += count;
+    this.latency.record(latencyNs, count);
+  }
+
   /**
    * Zeroes the counters and the histogram while requests are still in flight: those
    * stay counted as issued (issued = inFlight afterwards) so the identity keeps

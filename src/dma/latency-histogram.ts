@@ -45,25 +45,25 @@ export class LatencyHistogram {
     return this.maxNs;
   }
 
-  record(latencyNs: number): void {
+  record(latencyNs: number, count = 1): void {
     if (latencyNs > this.maxNs) this.maxNs = latencyNs;
     const n = this.pendingN;
     const values = this.pendingValue;
     for (let i = 0; i < n; i++) {
       if (values[i] === latencyNs) {
-        this.pendingCount[i] = (this.pendingCount[i] as number) + 1;
+        this.pendingCount[i] = (this.pendingCount[i] as number) + count;
         return;
       }
     }
     if (n === PENDING) {
       this.flush();
       values[0] = latencyNs;
-      this.pendingCount[0] = 1;
+      this.pendingCount[0] = count;
       this.pendingN = 1;
       return;
     }
     values[n] = latencyNs;
-    this.pendingCount[n] = 1;
+    this.pendingCount[n] = count;
     this.pendingN = n + 1;
   }
 

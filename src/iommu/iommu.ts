@@ -226,6 +226,28 @@ export class Iommu {
     });
   }
 
+  /**
+   * What translatePage would give if it is an ok IOTLB hit, with no side effect (no
+   * DTE cache fill): true and `out` filled, or false (not cached, or a permission fault).
+   */
+  peekHit(deviceId: number, iovaPfn: number, write: boolean, out: Translation): boolean {
+    const cached = this.dteCache.get(deviceId);
+    if (cached === undefined) return false;
+    const dte = cached.dte;
+    if (!dte.valid || !dte.translationValid) return false;
+    const t = this.iotlb;
+    if (!t.probe(dte.domainId, iovaPfn) || (write ? !t.hitWrite : !t.hitRead)) return false;
+    out.hit = true;
+    out.levelsRead = 0;
+    out.domainId = dte.domainId;
+    out.leafSizeLg2 = t.hitLeafSizeLg2;
+    out.leafSpaBasePfn = t.hitLeafSpaBasePfn;
+    out.leafIovaBasePfn = t.hitLeafIovaBasePfn;
+    out.spaPfn = t.hitLeafSpaBasePfn + (iovaPfn - t.hitLeafIovaBasePfn);
+    succeed(out);
+    return true;
+  }
+
   /** Executes one 16-byte command (hardware.md §3.5, DESIGN.md "Commands"). */
   executeCommand(q0: bigint, q1: bigint, atNs: number): CommandResult {
     const d = decodeCommand(q0, q1);

@@ -55,6 +55,13 @@ export class PlatformDmaPort implements DmaPort {
     out.reason = '';
   }
 
+  peekHit(deviceId: number, iovaPfn: number, write: boolean): number {
+    const tr = this.tr;
+    if (!this.iommu.peekHit(deviceId, iovaPfn, write, tr)) return -1;
+    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, this.fw.boundAsid(deviceId), this.rule());
+    return flags === 0 ? this.timing.iotlbHitNs : -1;
+  }
+
   domainOf(deviceId: number): number {
     return this.iommu.domainOf(deviceId);
   }
