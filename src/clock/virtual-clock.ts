@@ -10,6 +10,9 @@ import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 
 export type ClockMode = 'virtual' | 'realtime';
 
+/** Events (or events' worth of batched work) a virtual-mode wait runs before yielding. */
+export const VIRTUAL_CHUNK_EVENTS = 50_000;
+
 interface Waiter {
   atNs: number;
   resolve: () => void;
@@ -33,6 +36,12 @@ export class VirtualClock {
   private waiters: Waiter[] = [];
   /** Called whenever the mode or the queue head may have changed (the realtime driver listens). */
   onChange: (() => void) | undefined;
+  /**
+   * How a virtual-mode wait yields between chunks of events: the server hands one that
+   * lets I/O run (WallClock.defer), so a firmware stall or an injected delay does not
+   * freeze it. Without one (a library caller), chunks follow each other at once.
+   */
+  yieldFn: (() => Promise<void>) | undefined;
 
   schedule(atNs: number, target: EventTarget, kind: number, data: unknown = null, seq?: number): ClockEvent {
     const ev = this.queue.push(Math.max(atNs, this.nowNs), target, kind, data, seq);
@@ -91,14 +100,20 @@ export class VirtualClock {
 
   /**
    * Resolves when virtual time reaches `atNs`. In virtual mode it advances the clock
-   * itself (a firmware stall runs the clock); in realtime mode the driver does.
+   * itself (a firmware stall runs the clock), in chunks of VIRTUAL_CHUNK_EVENTS that
+   * yield through `yieldFn` between them: events still fire in (atNs, seq) order, the
+   * chunking only decides when other work may run. In realtime mode the driver does.
    */
-  waitUntil(atNs: number): Promise<void> {
+  async waitUntil(atNs: number): Promise<void> {
     if (this.mode === 'virtual') {
-      this.advanceTo(atNs);
-      return Promise.resolve();
+      while (!this.advanceTo(Math.max(atNs, this.nowNs), VIRTUAL_CHUNK_EVENTS)) {
+        if (this.yieldFn !== undefined) await this.yieldFn();
+        // Switched to realtime while yielding: the driver takes over.
+        if (this.mode !== 'virtual') return this.waitUntil(atNs);
+      }
+      return;
     }
-    if (atNs <= this.nowNs) return Promise.resolve();
+    if (atNs <= this.nowNs) return;
     return new Promise((resolve) => {
       this.waiters.push({ atNs, resolve });
       this.onChange?.();

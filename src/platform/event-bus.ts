@@ -1,10 +1,10 @@
 /**
  * The platform's event bus (DESIGN.md "events.subscribe"): topics fw (command,
  * params, result), stall (begin and end), iommu (each logged event), rmp (each
- * change), dma (non-ok outcomes). Listeners run synchronously, so the notifications
- * a call causes are sent before its response.
+ * change), dma (non-ok outcomes), clock (progress of a long clock.advance). Listeners
+ * run synchronously, so the notifications a call causes are sent before its response.
  */
-export const EVENT_TOPICS = ['fw', 'stall', 'iommu', 'rmp', 'dma'] as const;
+export const EVENT_TOPICS = ['fw', 'stall', 'iommu', 'rmp', 'dma', 'clock'] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 
 export type EventListener = (topic: EventTopic, atNs: number, data: Record<string, unknown>) => void;

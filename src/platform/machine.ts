@@ -94,6 +94,8 @@ export class Machine {
     private readonly wall: WallClock | undefined,
   ) {
     this.rng = new SeededRng(settings.seed);
+    // A stall or an injected delay in virtual mode runs the clock in chunks that let the server answer meanwhile.
+    if (wall !== undefined) this.clock.yieldFn = () => new Promise<void>((resolve) => wall.defer(resolve));
     this.memory = new HostMemory(settings.memoryBytes);
     const { baseSpa, endSpa } = poolWindow(settings.memoryBytes);
     this.pool = new PagePool(this.memory, baseSpa, endSpa);

@@ -178,8 +178,11 @@ export class Platform {
     if (ns > m.settings.maxAdvanceNs) {
       throw new EmuError(ERROR_CODES.LIMIT, `ns ${ns} exceeds maxAdvanceNs ${m.settings.maxAdvanceNs} per call; advance in several calls`);
     }
-    const target = m.clock.nowNs + ns;
+    const fromNs = m.clock.nowNs;
+    const target = fromNs + ns;
     while (!m.clock.advanceTo(target, ADVANCE_CHUNK_EVENTS)) {
+      // Topic clock: one progress notification per chunk that did not reach the target.
+      if (this.bus.has('clock')) this.bus.emit('clock', m.clock.nowNs, { phase: 'progress', fromNs, nowNs: m.clock.nowNs, targetNs: target });
       if (yieldFn) await yieldFn();
       if (this.machine !== m) break;
     }
