@@ -21,6 +21,7 @@ import { DmaStream, checkDeviceId, checkStreamParams, type StreamParams } from '
 import { Stall, StallGate, checkStallParams, type HeldRequest, type StallHandle, type StallParams } from './stall-gate.js';
 import { readDmaState, writeDmaState, type DmaEngineState } from './dma-state.js';
 import { jumpRng } from '../util/rng-jump.js';
+import type { RngState } from '../util/rng.js';
 
 export type DmaOutcome = 'ok' | 'io_page_fault' | 'rmp_fault' | 'timeout' | 'aborted';
 
@@ -83,6 +84,8 @@ const PAGE_BYTES = 4096;
 const SAFE_PFN = 2 ** 41;
 /** The closed form verifies every page a stream can touch: only for ranges up to this many pages. */
 const CLOSED_FORM_MAX_PAGES = 1 << 16;
+/** A batch remembers known IOTLB hits per page for streams over at most this many pages. */
+const MEMO_MAX_PAGES = 1 << 20;
 /** ...and only for intervals of at least this many arrivals (and twice the pages). */
 const CLOSED_FORM_MIN_ARRIVALS = 256;
 
@@ -114,6 +117,11 @@ export class DmaEngine implements EventTarget, CompletionSink {
   private heldOrder = 0;
 
   private readonly access = newDmaAccess();
+  /** Scratch of arriveBatch: pre-drawn PRNG values, page memo. */
+  private readonly draws = new Uint32Array(4096);
+  private memo = new Uint32Array(0);
+  private hitTimes = new Float64Array(1024);
+  private memoEpoch = 0;
   // The outcome of the last `dispatch` that decided at once (no allocation per request).
   private rOutcome: DmaOutcome = 'ok';
   private rLatencyNs = 0;
@@ -312,10 +320,10 @@ export class DmaEngine implements EventTarget, CompletionSink {
     }
   }
 
-  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number): void {
-    this.total.complete(latencyNs);
-    (this.slots[deviceSlot] as DmaCounters).complete(latencyNs);
-    if (streamSlot >= 0) (this.slots[streamSlot] as DmaCounters).complete(latencyNs);
+  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number, count: number): void {
+    this.total.completeMany(latencyNs, count);
+    (this.slots[deviceSlot] as DmaCounters).completeMany(latencyNs, count);
+    if (streamSlot >= 0) (this.slots[streamSlot] as DmaCounters).completeMany(latencyNs, count);
   }
 
   private arrive(s: DmaStream): void {
@@ -346,34 +354,164 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const horizon = clock.horizonNs;
     const budget = clock.workLeft();
     const rng = this.rng;
+    const port = this.port;
     const deviceId = s.params.deviceId;
+    const deviceSlot = s.deviceSlot;
+    // Known ok IOTLB hits of this batch, per page and direction (bits 1 read, 2 write;
+    // bits 31:2 the epoch that wrote them): valid while the port's version holds and no
+    // stall covers the device (stalls begin and end only at events, outside a batch).
+    const memo = port.version !== undefined && s.pageCount <= MEMO_MAX_PAGES && (this.gate.active.length === 0 || this.gate.governing(deviceId, clock.nowNs, port) === null) ? this.memoFor(s) : null;
+    let memoVersion = memo === null ? 0 : (port.version as () => number).call(port);
+    let epoch = this.newMemoEpoch();
+    let hitSpanNs = -1;
+    const firstPfn = s.firstPfn;
+    // The stream's draws, taken from the PRNG a block at a time; `used` of `drawn` consumed.
+    const per = s.drawsPerRequest;
+    const draws = this.draws;
+    const block = Math.floor(draws.length / Math.max(1, per)) * per;
+    let rngAt = per === 0 ? null : rng.getState();
+    let drawn = 0;
+    let used = 0;
+    // Known hits not yet counted: their arrival times (they complete hitSpanNs later).
+    let pending = 0;
+    // Arrivals continued past whose clock events are not yet counted in nextSeq.
+    let seqOwed = 0;
+    let nextLive = nextLiveAtNs(q);
+    let batched = 0;
     let work = 0;
     let t = clock.nowNs;
     for (;;) {
       let next: number;
-      const n = this.closedForm && s.exactRate && s.closedFormWait <= 0 ? this.closedFormRun(s, t, horizon) : 0;
+      let n = 0;
+      if (this.closedForm && s.exactRate && s.closedFormWait <= 0 && !this.closedFormWorthIt(s, t, Math.min(horizon, nextLive - 1))) {
+        s.closedFormWait = CLOSED_FORM_MIN_ARRIVALS;
+      } else if (this.closedForm && s.exactRate && s.closedFormWait <= 0) {
+        q.nextSeq += seqOwed;
+        seqOwed = 0;
+        pending = this.settleKnownHits(s, pending, hitSpanNs, t);
+        clock.nowNs = t;
+        n = this.closedFormRun(s, t, horizon, used < drawn ? rngAt : null, used);
+      }
       if (n > 0) {
+        // closedFormRun left the PRNG after the run's draws: start a fresh block.
+        rngAt = per === 0 ? null : rng.getState();
+        drawn = used = 0;
         this.fastCounts.closedForm += n;
         q.nextSeq += n - 1;
-        clock.nowNs = s.arrivalAt(t, n - 1);
-        next = s.skipArrivals(t, n);
+        const t0 = t;
+        clock.nowNs = t = s.arrivalAt(t0, n - 1);
+        next = s.skipArrivals(t0, n);
         work++;
       } else {
-        s.nextAccess(rng);
-        this.dispatch(deviceId, s.deviceSlot, s, s.iovaPfn, s.pageOff, s.write);
-        next = clock.nowNs + s.nextGapNs(rng);
+        if (per > 0 && used === drawn) {
+          rngAt = rng.getState();
+          rng.fill(draws, block);
+          drawn = block;
+          used = 0;
+        }
+        used = s.accessFromDraws(draws, used);
+        const pfn = s.iovaPfn;
+        const bit = s.write ? 2 : 1;
+        const m = memo === null ? 0 : (memo[pfn - firstPfn] as number);
+        if (hitSpanNs >= 0 && (m & bit) !== 0 && m >>> 2 === epoch) {
+          // A known ok hit: counted in bulk by settleKnownHits.
+          if (pending === this.hitTimes.length) this.growHitTimes();
+          this.hitTimes[pending++] = t;
+        } else {
+          // The exact path, with everything before it accounted as one-per-request would have.
+          q.nextSeq += seqOwed;
+          seqOwed = 0;
+          pending = this.settleKnownHits(s, pending, hitSpanNs, t);
+          clock.nowNs = t;
+          const decided = this.dispatch(deviceId, deviceSlot, s, pfn, s.pageOff, s.write);
+          nextLive = nextLiveAtNs(q);
+          if (memo !== null) {
+            const v = (port.version as () => number).call(port);
+            if (v !== memoVersion) {
+              epoch = this.newMemoEpoch();
+              memoVersion = v;
+            }
+            if (decided && this.rOutcome === 'ok' && !this.access.iotlbMiss) {
+              const span = this.access.translationNs + this.serviceNs;
+              if (hitSpanNs < 0) hitSpanNs = span;
+              if (span === hitSpanNs) {
+                const old = memo[pfn - firstPfn] as number;
+                memo[pfn - firstPfn] = ((epoch << 2) | (old >>> 2 === epoch ? old & 3 : 0) | bit) >>> 0;
+              }
+            }
+          }
+        }
+        next = t + s.nextGapNs(rng);
         s.closedFormWait--;
-        this.fastCounts.batched++;
+        batched++;
         work++;
       }
       s.nextArrivalNs = next;
-      if (!s.active || work >= budget || next > horizon || !(next < nextLiveAtNs(q))) break;
+      if (!s.active || work >= budget || next > horizon || next >= nextLive) break;
       // The arrival event one-per-request would have scheduled and popped at once.
-      q.nextSeq++;
-      clock.nowNs = t = next;
+      seqOwed++;
+      t = next;
+    }
+    q.nextSeq += seqOwed;
+    clock.nowNs = t;
+    this.settleKnownHits(s, pending, hitSpanNs, t);
+    this.fastCounts.batched += batched;
+    // Leave the PRNG after the draws used, not the whole block.
+    if (rngAt !== null && used < drawn) {
+      rng.setState(rngAt);
+      if (used > 0) rng.fill(draws, used);
     }
     if (work > 1) clock.spend(work - 1);
     if (s.active) s.event = clock.schedule(s.nextArrivalNs, this, EV_ARRIVAL, s);
+  }
+
+  /**
+   * Accounts `n` known ok hits whose arrival times are hitTimes[0..n), as of time
+   * `nowNs`: counted as issued, those due by now completed (one histogram record with
+   * a count), the rest pushed as pending completions. Returns 0 (none left pending).
+   */
+  private settleKnownHits(s: DmaStream, n: number, spanNs: number, nowNs: number): number {
+    if (n === 0) return 0;
+    const dev = this.slots[s.deviceSlot] as DmaCounters;
+    const times = this.hitTimes;
+    let done = 0;
+    while (done < n && (times[done] as number) + spanNs <= nowNs) done++;
+    for (const c of [this.total, dev, s.counters]) {
+      c.issued += n;
+      c.inFlight += n;
+      if (done > 0) c.completeMany(spanNs, done);
+    }
+    for (let k = done; k < n; k++) this.completions.push(times[k] as number, spanNs, spanNs, s.deviceSlot, s.streamSlot);
+    return 0;
+  }
+
+  private growHitTimes(): void {
+    const bigger = new Float64Array(this.hitTimes.length * 2);
+    bigger.set(this.hitTimes);
+    this.hitTimes = bigger;
+  }
+
+  /** A cheap estimate: short intervals (streams interleaving, an event close by) are not worth a closed form. */
+  private closedFormWorthIt(s: DmaStream, t: number, limit: number): boolean {
+    return limit >= t && (limit - t) * s.params.ratePerSec >= CLOSED_FORM_MIN_ARRIVALS * 1e9;
+  }
+
+  /** The memo for the stream's pages (reused between batches; see newMemoEpoch). */
+  private memoFor(s: DmaStream): Uint32Array {
+    if (this.memo.length < s.pageCount) {
+      this.memo = new Uint32Array(Math.max(s.pageCount, 2 * this.memo.length));
+      this.memoEpoch = 0;
+    }
+    return this.memo;
+  }
+
+  /** A fresh epoch: every memo entry written before it is void (O(1), not a fill). */
+  private newMemoEpoch(): number {
+    if (++this.memoEpoch >= 2 ** 30) {
+      this.memo.fill(0);
+      this.memoEpoch = 1;
+    }
+    return this.memoEpoch;
   }
 
   /**
@@ -385,14 +523,13 @@ export class DmaEngine implements EventTarget, CompletionSink {
    * completions still pending at the end pushed one by one. Returns how many arrivals
    * (from `t`) it accounted, or 0 (then it waits a while before trying again).
    */
-  private closedFormRun(s: DmaStream, t: number, horizon: number): number {
+  private closedFormRun(s: DmaStream, t: number, horizon: number, rngAt: RngState | null, used: number): number {
     const port = this.port;
     if (port.peekHit === undefined || s.pageCount > CLOSED_FORM_MAX_PAGES) return 0;
     const deviceId = s.params.deviceId;
     if (this.gate.active.length > 0 && this.gate.governing(deviceId, t, port) !== null) return 0;
     const limit = Math.min(horizon, nextLiveAtNs(this.clock.queue) - 1);
-    // A cheap estimate first: short intervals (streams interleaving) are not worth it.
-    if (limit < t || (limit - t) * s.params.ratePerSec < CLOSED_FORM_MIN_ARRIVALS * 1e9) return 0;
+    if (!this.closedFormWorthIt(s, t, limit)) return 0;
     const n = Math.min(s.arrivalsThrough(t, limit), 2 ** 40);
     if (n < CLOSED_FORM_MIN_ARRIVALS || n < 2 * s.pageCount) {
       s.closedFormWait = n;
@@ -423,6 +560,11 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const done = lastNs - spanNs < t ? 0 : Math.min(n, s.arrivalsThrough(t, lastNs - spanNs));
     if (done > 0) for (const c of views) c.completeMany(spanNs, done);
     for (let k = done; k < n; k++) this.completions.push(s.arrivalAt(t, k), spanNs, spanNs, s.deviceSlot, s.streamSlot);
+    // The batch drew a block ahead: go back to where its requests stopped drawing first.
+    if (rngAt !== null) {
+      this.rng.setState(rngAt);
+      jumpRng(this.rng, used);
+    }
     jumpRng(this.rng, n * s.drawsPerRequest);
     return n;
   }

@@ -34,6 +34,12 @@ export interface DmaPort {
    * permission, RMP check passes), else -1. Must have no side effect at all.
    */
   peekHit?(deviceId: number, iovaPfn: number, write: boolean): number;
+  /**
+   * Optional, for the engine's batches: a number that changes whenever an access may
+   * change what later accesses see (an IOTLB fill or eviction, a DTE cache fill). While
+   * it stays the same, an access that was an ok IOTLB hit is one again.
+   */
+  version?(): number;
 }
 
 /** A reusable scratch record for `DmaPort.access`. */

@@ -79,6 +79,11 @@ export interface StreamCursor {
   acc: number;
 }
 
+/** SeededRng.next from its two 32-bit draws. */
+function unit(hi: number, lo: number): number {
+  return ((hi >>> 5) * 67108864 + (lo >>> 6)) / 9007199254740992;
+}
+
 export class DmaStream {
   readonly params: Required<StreamParams>;
   active = true;
@@ -222,6 +227,31 @@ export class DmaStream {
     this.iovaPfn = this.basePfn + pageDelta;
     this.pageOff = t - pageDelta * PAGE_BYTES;
     this.write = this.drawWrite ? rng.next() < this.params.writeRatio : this.alwaysWrite;
+  }
+
+  /**
+   * nextAccess from pre-drawn 32-bit values (SeededRng.fill): the same arithmetic as
+   * rng.int / rng.next on the same draws. Reads draws[i..] and returns the index after
+   * the ones it used (drawsPerRequest of them).
+   */
+  accessFromDraws(draws: Uint32Array, i: number): number {
+    let slot: number;
+    if (this.random) {
+      slot = Math.floor(unit(draws[i] as number, draws[i + 1] as number) * this.slots);
+      i += 2;
+    } else {
+      slot = this.cursor;
+      this.cursor = slot + 1 === this.slots ? 0 : slot + 1;
+    }
+    const t = this.baseOff + slot * this.params.accessBytes;
+    const pageDelta = Math.floor(t / PAGE_BYTES);
+    this.iovaPfn = this.basePfn + pageDelta;
+    this.pageOff = t - pageDelta * PAGE_BYTES;
+    if (this.drawWrite) {
+      this.write = unit(draws[i] as number, draws[i + 1] as number) < this.params.writeRatio;
+      i += 2;
+    } else this.write = this.alwaysWrite;
+    return i;
   }
 
   /** Valid ranges of the mutable fields, for state documents. */

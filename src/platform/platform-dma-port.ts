@@ -55,6 +55,10 @@ export class PlatformDmaPort implements DmaPort {
     out.reason = '';
   }
 
+  version(): number {
+    return this.iommu.iotlb.version + this.iommu.dteCacheVersion;
+  }
+
   peekHit(deviceId: number, iovaPfn: number, write: boolean): number {
     const tr = this.tr;
     if (!this.iommu.peekHit(deviceId, iovaPfn, write, tr)) return -1;
