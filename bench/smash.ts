@@ -1,11 +1,16 @@
 /**
- * Smash (DESIGN.md "Performance"): fw.smashIopde + fw.unsmashIopde pairs of one 2 MB
- * region of the TEE-IO device, in process and over RPC through the typed client.
- * The stall model has no jitter; each call advances virtual time by its stall (2 ms).
+ * Smash (DESIGN.md "Performance", issue 10): smash + unsmash pairs of one 2 MB region
+ * of the TEE-IO device, in process (on the default 1 GiB guest and on a 1 TiB guest
+ * fully mapped with 2 MB leaves) and over RPC through the typed client. The stall
+ * model has no jitter; each call advances virtual time by its stall (2 ms).
  * Figures: calls per wall second (a pair is two calls).
+ *
+ * Every smash of the benchmark goes through SMASH below (prepare, smash, unsmash, in
+ * process and over RPC): the one place to switch to tmpm.preparePsmash / tmpm.psmashIo.
  */
 import { createPlatform, type Platform } from '../src/platform/platform.js';
 import { FW_STATUS } from '../src/firmware/status.js';
+import type { Scenario } from '../src/platform/scenario.js';
 import { SmashEmuClient } from '../src/client/smash-emu-client.js';
 import { toHex } from '../src/util/hex.js';
 import { nowMs, perSec } from './util.js';
@@ -22,17 +27,63 @@ function check(what: string, r: { status: number; statusName: string }): void {
   if (r.status !== FW_STATUS.SUCCESS) throw new Error(`${what} returned ${r.statusName}`);
 }
 
-/** Calls per second of `pairs` smash + unsmash pairs on a fresh default platform. */
-export async function smashInProcess(pairs: number): Promise<number> {
-  const p: Platform = createPlatform();
-  p.fwSetStallModel({ jitter: { dist: 'none', spreadNs: 0 } });
-  const prep = p.iommuPrepareSmash(DOMAIN, REGION_IOVA);
-  const params = { domainId: DOMAIN, iova: REGION_IOVA, iopdeSpa: Number(prep.iopdeSpa), tableSpa: Number(prep.tableSpa) };
-  const unsmash = { domainId: DOMAIN, iova: REGION_IOVA, iopdeSpa: params.iopdeSpa };
+interface SmashArgs {
+  domainId: number;
+  iova: bigint;
+  iopdeSpa: number;
+  tableSpa: number;
+}
+interface RpcSmashArgs {
+  domainId: number;
+  iova: string;
+  iopdeSpa: string;
+  tableSpa: string;
+}
+
+/** The smash calls of the benchmark, in process and over RPC. */
+export const SMASH = {
+  /** In process: the arguments for smashing the 2 MB region at `iova` of `domainId`. */
+  prepare(p: Platform, domainId: number, iova: bigint): SmashArgs {
+    const prep = p.iommuPrepareSmash(domainId, iova);
+    return { domainId, iova, iopdeSpa: Number(prep.iopdeSpa), tableSpa: Number(prep.tableSpa) };
+  },
+  async smash(p: Platform, a: SmashArgs) {
+    check('fw.smashIopde', await p.fwSmashIopde(a));
+  },
+  async unsmash(p: Platform, a: SmashArgs) {
+    check('fw.unsmashIopde', await p.fwUnsmashIopde({ domainId: a.domainId, iova: a.iova, iopdeSpa: a.iopdeSpa }));
+  },
+  noJitter(p: Platform) {
+    p.fwSetStallModel({ jitter: { dist: 'none', spreadNs: 0 } });
+  },
+  /** Over RPC: the same three steps. */
+  rpc: {
+    async prepare(c: SmashEmuClient, domainId: number, iova: bigint): Promise<RpcSmashArgs> {
+      await c.call('fw.setStallModel', { jitter: { dist: 'none', spreadNs: 0 } });
+      const prep = await c.call('iommu.prepareSmash', { domainId, iova: toHex(iova) });
+      return { domainId, iova: prep.iova, iopdeSpa: prep.iopdeSpa, tableSpa: prep.tableSpa };
+    },
+    async smash(c: SmashEmuClient, a: RpcSmashArgs) {
+      check('fw.smashIopde', await c.call('fw.smashIopde', a));
+    },
+    async unsmash(c: SmashEmuClient, a: RpcSmashArgs) {
+      check('fw.unsmashIopde', await c.call('fw.unsmashIopde', { domainId: a.domainId, iova: a.iova, iopdeSpa: a.iopdeSpa }));
+    },
+  },
+};
+
+/** Calls per second of `pairs` smash + unsmash pairs on a platform (default scenario unless given). */
+export async function smashInProcess(pairs: number, scenario?: Scenario): Promise<number> {
+  const p: Platform = scenario === undefined ? createPlatform() : createPlatform(scenario);
+  SMASH.noJitter(p);
+  const a = SMASH.prepare(p, DOMAIN, REGION_IOVA);
+  // One untimed pair: the first smash builds the IOMMU's domain index and live-table set.
+  await SMASH.smash(p, a);
+  await SMASH.unsmash(p, a);
   const t0 = nowMs();
   for (let i = 0; i < pairs; i++) {
-    check('fw.smashIopde', await p.fwSmashIopde(params));
-    check('fw.unsmashIopde', await p.fwUnsmashIopde(unsmash));
+    await SMASH.smash(p, a);
+    await SMASH.unsmash(p, a);
   }
   const ms = nowMs() - t0;
   p.dispose();
@@ -44,14 +95,11 @@ export async function smashOverRpc(url: string, pairs: number): Promise<number> 
   const c = await SmashEmuClient.connect(url);
   try {
     await c.call('emu.reset');
-    await c.call('fw.setStallModel', { jitter: { dist: 'none', spreadNs: 0 } });
-    const prep = await c.call('iommu.prepareSmash', { domainId: DOMAIN, iova: toHex(REGION_IOVA) });
-    const smash = { domainId: DOMAIN, iova: prep.iova, iopdeSpa: prep.iopdeSpa, tableSpa: prep.tableSpa };
-    const unsmash = { domainId: DOMAIN, iova: prep.iova, iopdeSpa: prep.iopdeSpa };
+    const a = await SMASH.rpc.prepare(c, DOMAIN, REGION_IOVA);
     const t0 = nowMs();
     for (let i = 0; i < pairs; i++) {
-      check('fw.smashIopde', await c.call('fw.smashIopde', smash));
-      check('fw.unsmashIopde', await c.call('fw.unsmashIopde', unsmash));
+      await SMASH.rpc.smash(c, a);
+      await SMASH.rpc.unsmash(c, a);
     }
     return perSec(2 * pairs, nowMs() - t0);
   } finally {

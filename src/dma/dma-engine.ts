@@ -315,7 +315,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
   onClockEvent(ev: ClockEvent): void {
     switch (ev.kind) {
       case EV_ARRIVAL: this.arrive(ev.data as DmaStream); break;
-      case EV_RELEASE: this.release(ev.data as Stall); break;
+      case EV_RELEASE: this.release(ev.data as Stall, ev); break;
       case EV_TIMEOUT: this.timeOut(ev.data as HeldRequest); break;
     }
   }
@@ -652,14 +652,23 @@ export class DmaEngine implements EventTarget, CompletionSink {
    * new tables. One still covered by another running stall (overlapping stalls) moves
    * to it instead, keeping its arrival time for its timeout.
    */
-  private release(stall: Stall): void {
+  private release(stall: Stall, ev: ClockEvent): void {
     stall.releaseEvent = null;
-    this.gate.remove(stall);
     const held = stall.held;
-    stall.held = [];
-    held.sort((x, y) => x.arrivalNs - y.arrivalNs || x.order - y.order);
+    if (stall.releasedUpTo === 0) held.sort((x, y) => x.arrivalNs - y.arrivalNs || x.order - y.order);
     const now = this.clock.nowNs;
-    for (const rec of held) {
+    const budget = this.clock.workLeft();
+    let i = stall.releasedUpTo;
+    for (let work = 0; i < held.length; work++) {
+      if (work >= budget) {
+        // Out of this chunk's budget: continue in the next one. The same seq keeps the
+        // rest ahead of every other event (the stall no longer governs: now >= endNs).
+        stall.releasedUpTo = i;
+        this.clock.spend(work - 1);
+        stall.releaseEvent = this.clock.schedule(stall.endNs, this, EV_RELEASE, stall, ev.seq);
+        return;
+      }
+      const rec = held[i++] as HeldRequest;
       const other = this.gate.governing(rec.deviceId, now, this.port);
       if (other !== null && other.policy === 'hold') {
         this.wait(other, rec);
@@ -675,6 +684,10 @@ export class DmaEngine implements EventTarget, CompletionSink {
       }
       if (rec.resolve !== null) rec.resolve(this.result());
     }
+    if (i > stall.releasedUpTo + 1) this.clock.spend(i - stall.releasedUpTo - 1);
+    stall.held = [];
+    stall.releasedUpTo = 0;
+    this.gate.remove(stall);
   }
 
   private timeOut(rec: HeldRequest): void {

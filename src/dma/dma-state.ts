@@ -153,7 +153,7 @@ export function writeDmaState(p: EngineParts): DmaEngineState {
     stalls: p.gate.active.map((s) => ({
       id: s.id, scope: s.scope, domainId: s.domainId, startNs: s.startNs, endNs: s.endNs, policy: s.policy,
       completionTimeoutNs: s.completionTimeoutNs, heldCount: s.heldCount, window: indexOf(s.window),
-      seq: s.releaseEvent === null ? 0 : s.releaseEvent.seq, held: s.held.map(held),
+      seq: s.releaseEvent === null ? 0 : s.releaseEvent.seq, held: s.held.slice(s.releasedUpTo).map(held),
     })),
     timeouts: [...p.timeouts].map((r) => ({
       ...held(r),

@@ -66,6 +66,11 @@ export class Stall implements StallHandle {
   heldCount = 0;
   /** Requests to release at endNs, in arrival order. */
   held: HeldRequest[] = [];
+  /**
+   * held[0..releasedUpTo) are released already: a release of many requests runs in
+   * parts, each within a clock chunk's work budget, so the server answers in between.
+   */
+  releasedUpTo = 0;
   releaseEvent: ClockEvent | null = null;
   readonly window: StallWindow;
 
