@@ -21,6 +21,7 @@ import { DmaStream, checkDeviceId, checkStreamParams, type StreamParams } from '
 import { Stall, StallGate, checkStallParams, type HeldRequest, type StallHandle, type StallParams } from './stall-gate.js';
 import { readDmaState, writeDmaState, type DmaEngineState } from './dma-state.js';
 import { jumpRng } from '../util/rng-jump.js';
+import { HeldMerge } from './held-runs.js';
 import type { RngState } from '../util/rng.js';
 
 export type DmaOutcome = 'ok' | 'io_page_fault' | 'rmp_fault' | 'timeout' | 'aborted';
@@ -97,7 +98,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
   batch: boolean;
   closedForm: boolean;
   /** Arrivals the fast paths handled (not state: tests check the fast path ran). */
-  readonly fastCounts = { batched: 0, closedForm: 0 };
+  readonly fastCounts = { batched: 0, closedForm: 0, heldRuns: 0 };
   readonly rng: SeededRng;
   readonly port: DmaPort;
   serviceNs: number;
@@ -377,6 +378,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
     // Arrivals continued past whose clock events are not yet counted in nextSeq.
     let seqOwed = 0;
     let nextLive = nextLiveAtNs(q);
+    if (memo === null && this.closedForm && this.holdRun(s, clock.nowNs, Math.min(horizon, nextLive - 1))) return;
     let batched = 0;
     let work = 0;
     let t = clock.nowNs;
@@ -489,6 +491,41 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const bigger = new Float64Array(this.hitTimes.length * 2);
     bigger.set(this.hitTimes);
     this.hitTimes = bigger;
+  }
+
+  /**
+   * Arithmetic holds: when a hold stall governs the stream's device for the whole
+   * interval up to the next event and none of its arrivals would time out, the
+   * arrivals become one HeldRun (held-runs.ts) instead of an object each: counted as
+   * issued, held and waiting, the PRNG jumped past their draws, replayed at release.
+   * Returns false (nothing done) when it does not apply.
+   */
+  private holdRun(s: DmaStream, t: number, limit: number): boolean {
+    if (!s.exactRate || this.gate.active.length === 0 || !this.closedFormWorthIt(s, t, limit)) return false;
+    const stall = this.gate.governing(s.params.deviceId, t, this.port);
+    if (stall === null || stall.policy !== 'hold' || stall.endNs - t > stall.completionTimeoutNs) return false;
+    const n = Math.min(s.arrivalsThrough(t, limit), 2 ** 40);
+    const clock = this.clock;
+    const dev = this.slots[s.deviceSlot] as DmaCounters;
+    stall.runs.push({
+      stream: s, deviceSlot: s.deviceSlot, device: dev, count: n, firstArrivalNs: t, acc: s.acc, cursor: s.cursor,
+      rng: this.rng.getState(), order: this.heldOrder, timeoutNs: stall.completionTimeoutNs, atIndex: stall.held.length,
+    });
+    this.heldOrder += n;
+    for (const c of [this.total, dev, s.counters]) {
+      c.issued += n;
+      c.inFlight += n;
+      c.held += n;
+      c.waiting += n;
+    }
+    stall.heldCount += n;
+    jumpRng(this.rng, n * s.drawsPerRequest);
+    this.fastCounts.heldRuns += n;
+    clock.queue.nextSeq += n - 1;
+    clock.nowNs = s.arrivalAt(t, n - 1);
+    s.nextArrivalNs = s.skipArrivals(t, n);
+    if (s.active) s.event = clock.schedule(s.nextArrivalNs, this, EV_ARRIVAL, s);
+    return true;
   }
 
   /** A cheap estimate: short intervals (streams interleaving, an event close by) are not worth a closed form. */
@@ -653,6 +690,10 @@ export class DmaEngine implements EventTarget, CompletionSink {
    * to it instead, keeping its arrival time for its timeout.
    */
   private release(stall: Stall, ev: ClockEvent): void {
+    if (stall.runs.length > 0 || stall.merge !== null) {
+      this.releaseMerged(stall, ev);
+      return;
+    }
     stall.releaseEvent = null;
     const held = stall.held;
     if (stall.releasedUpTo === 0) held.sort((x, y) => x.arrivalNs - y.arrivalNs || x.order - y.order);
@@ -668,25 +709,54 @@ export class DmaEngine implements EventTarget, CompletionSink {
         stall.releaseEvent = this.clock.schedule(stall.endNs, this, EV_RELEASE, stall, ev.seq);
         return;
       }
-      const rec = held[i++] as HeldRequest;
-      const other = this.gate.governing(rec.deviceId, now, this.port);
-      if (other !== null && other.policy === 'hold') {
-        this.wait(other, rec);
-        continue;
-      }
-      this.unwait(rec);
-      if (other !== null) {
-        this.decide(rec.device, rec.stream, FINAL.ABORTED);
-        this.setResult('aborted', now - rec.arrivalNs, null, `aborted by a stall of ${stallName(other)} (policy abort)`);
-        this.emit(rec.deviceId, rec.stream, rec.iovaPfn, rec.pageOff, rec.write);
-      } else {
-        this.translate(rec.deviceId, rec.deviceSlot, rec.device, rec.stream, rec.iovaPfn, rec.pageOff, rec.write, rec.arrivalNs);
-      }
-      if (rec.resolve !== null) rec.resolve(this.result());
+      this.releaseOne(held[i++] as HeldRequest, now);
     }
     if (i > stall.releasedUpTo + 1) this.clock.spend(i - stall.releasedUpTo - 1);
     stall.held = [];
     stall.releasedUpTo = 0;
+    this.gate.remove(stall);
+  }
+
+  /** One held request at the end of its stall: on to another stall still covering it, or translated now. */
+  private releaseOne(rec: HeldRequest, now: number): void {
+    const other = this.gate.governing(rec.deviceId, now, this.port);
+    if (other !== null && other.policy === 'hold') {
+      this.wait(other, rec);
+      return;
+    }
+    this.unwait(rec);
+    if (other !== null) {
+      this.decide(rec.device, rec.stream, FINAL.ABORTED);
+      this.setResult('aborted', now - rec.arrivalNs, null, `aborted by a stall of ${stallName(other)} (policy abort)`);
+      this.emit(rec.deviceId, rec.stream, rec.iovaPfn, rec.pageOff, rec.write);
+    } else {
+      this.translate(rec.deviceId, rec.deviceSlot, rec.device, rec.stream, rec.iovaPfn, rec.pageOff, rec.write, rec.arrivalNs);
+    }
+    if (rec.resolve !== null) rec.resolve(this.result());
+  }
+
+  /** release() for a stall holding runs: the same, members replayed in (arrivalNs, order) order. */
+  private releaseMerged(stall: Stall, ev: ClockEvent): void {
+    stall.releaseEvent = null;
+    if (stall.merge === null) {
+      stall.merge = new HeldMerge(stall.held, stall.runs);
+      stall.held = [];
+      stall.runs = [];
+    }
+    const merge = stall.merge;
+    const now = this.clock.nowNs;
+    const budget = this.clock.workLeft();
+    let work = 0;
+    for (; !merge.empty; work++) {
+      if (work >= budget) {
+        this.clock.spend(work - 1);
+        stall.releaseEvent = this.clock.schedule(stall.endNs, this, EV_RELEASE, stall, ev.seq);
+        return;
+      }
+      this.releaseOne(merge.next() as HeldRequest, now);
+    }
+    if (work > 1) this.clock.spend(work - 1);
+    stall.merge = null;
     this.gate.remove(stall);
   }
 

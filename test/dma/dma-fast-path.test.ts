@@ -30,10 +30,10 @@ interface Run {
   log: unknown[];
   events: unknown[];
   state: unknown;
-  fast: { batched: number; closedForm: number };
+  fast: { batched: number; closedForm: number; heldRuns: number };
 }
 
-type Script = (p: Platform, step: (label: string) => void) => Promise<void>;
+type Script = (p: Platform, step: (label: string, extra?: unknown) => void) => Promise<void>;
 
 async function run(script: Script, fast: boolean, scenario: Scenario = DEFAULT_SCENARIO): Promise<Run> {
   const saved = { ...DmaEngine.defaults };
@@ -45,14 +45,16 @@ async function run(script: Script, fast: boolean, scenario: Scenario = DEFAULT_S
     // Topic clock reports chunk progress: how much wall-time work a chunk did, not the model.
     p.bus.subscribe(EVENT_TOPICS.filter((t) => t !== 'clock'), (topic, atNs, data) => events.push(JSON.stringify(toWire({ topic, atNs, data }))));
     const log: unknown[] = [];
-    const counts = { batched: 0, closedForm: 0 };
-    const step = (label: string): void => {
+    const counts = { batched: 0, closedForm: 0, heldRuns: 0 };
+    const step = (label: string, extra?: unknown): void => {
+      if (extra !== undefined) log.push(extra);
       log.push(label, p.dmaStats({}), ...p.m.dma.streamIds().map((streamId) => p.dmaStats({ streamId })), p.m.clock.nowNs, p.m.clock.queue.nextSeq, p.m.rng.getState());
     };
     await script(p, step);
     step('end');
     counts.batched += p.m.dma.fastCounts.batched;
     counts.closedForm += p.m.dma.fastCounts.closedForm;
+    counts.heldRuns += p.m.dma.fastCounts.heldRuns;
     const state = JSON.parse(JSON.stringify(toWire(p.dumpState())));
     p.dispose();
     return { log, events, state, fast: counts };
@@ -64,7 +66,7 @@ async function run(script: Script, fast: boolean, scenario: Scenario = DEFAULT_S
 async function compare(script: Script, scenario?: Scenario): Promise<{ exact: Run; fast: Run }> {
   const exact = await run(script, false, scenario);
   const fast = await run(script, true, scenario);
-  expect(exact.fast).toEqual({ batched: 0, closedForm: 0 });
+  expect(exact.fast).toEqual({ batched: 0, closedForm: 0, heldRuns: 0 });
   expect(fast.log).toEqual(exact.log);
   expect(fast.events).toEqual(exact.events);
   expect(fast.state).toEqual(exact.state);
@@ -158,6 +160,20 @@ const scripts: Record<string, Script> = {
     step('smash at 1e9/s');
     await p.clockAdvance(300_000);
   },
+  'a stall held as runs: a state document in the middle of it, loaded and run on': async (p, step) => {
+    p.dmaStartStream(stream({ ratePerSec: 100_000_000, length: 64 * 1024, pattern: 'sequential', accessBytes: 256 }));
+    p.dmaStartStream(stream({ ratePerSec: 7_000_000, writeRatio: 0.25 }));
+    await p.clockAdvance(100_000);
+    const now = p.m.clock.nowNs;
+    p.m.dma.beginStall({ scope: 'domain', domainId: 1, startNs: now, endNs: now + 400_000, policy: 'hold', completionTimeoutNs: 50_000_000 });
+    await p.clockAdvance(150_000);
+    // The document lists every held request one by one, as the reference engine keeps them.
+    const doc = JSON.parse(JSON.stringify(toWire(p.dumpState().state)));
+    step('mid-stall', doc);
+    p.loadState(doc);
+    await p.clockAdvance(500_000);
+    step('after the release');
+  },
 };
 
 describe('DMA fast paths against the one-event-per-request reference', () => {
@@ -171,7 +187,10 @@ describe('DMA fast paths against the one-event-per-request reference', () => {
       const { fast } = await compare(script);
       expect(fast.fast.batched).toBeGreaterThan(0);
       // The fast run's counts are of its last machine (after the load, in the 1e9/s script).
-      if (name.startsWith('a long closed-form run')) expect(fast.fast.closedForm).toBeGreaterThan(250_000);
+      if (name.startsWith('a long closed-form run')) {
+        expect(fast.fast.closedForm).toBeGreaterThan(250_000);
+        expect(fast.fast.heldRuns).toBeGreaterThan(190_000);
+      }
     });
   }
 
