@@ -16,8 +16,14 @@
  * Entries are parallel typed-array rings: no allocation per request.
  */
 export interface CompletionSink {
-  /** `count` requests completed with this latency, device and stream. */
-  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number, count: number): void;
+  /**
+   * `count` requests completed with this device and stream and latencies in the
+   * histogram bucket of `latencyNs` (sameBucketTopNs), the largest `maxNs`.
+   */
+  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number, count: number, maxNs: number): void;
+  /** The histogram bucket holding `latencyNs`: its bottom and top value (LatencyHistogram). */
+  bucketTopNs?(latencyNs: number): number;
+  bucketBottomNs?(latencyNs: number): number;
 }
 
 /** Pushes between settles of a FIFO. */
@@ -68,13 +74,22 @@ class Fifo {
       const l = lat[h] as number;
       const d = dev[h] as number;
       const s = st[h] as number;
+      // Latencies in one histogram bucket count alike: group them (a release of many
+      // held requests has as many distinct latencies, but few buckets).
+      let hi = l;
+      const grouped = sink.bucketTopNs !== undefined && sink.bucketBottomNs !== undefined;
+      const top = grouped ? (sink.bucketTopNs as (v: number) => number)(l) : l;
+      const bottom = grouped ? (sink.bucketBottomNs as (v: number) => number)(l) : l;
       let n = 1;
       let k = (h + 1) & mask;
-      while (n < this.size && (done[k] as number) <= nowNs && lat[k] === l && dev[k] === d && st[k] === s) {
+      while (n < this.size && (done[k] as number) <= nowNs && dev[k] === d && st[k] === s) {
+        const v = lat[k] as number;
+        if (v > top || v < bottom) break;
+        if (v > hi) hi = v;
         n++;
         k = (k + 1) & mask;
       }
-      sink.onCompleted(l, d, s, n);
+      sink.onCompleted(l, d, s, n, hi);
       this.head = k;
       this.size -= n;
     }

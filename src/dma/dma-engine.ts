@@ -321,10 +321,18 @@ export class DmaEngine implements EventTarget, CompletionSink {
     }
   }
 
-  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number, count: number): void {
-    this.total.completeMany(latencyNs, count);
-    (this.slots[deviceSlot] as DmaCounters).completeMany(latencyNs, count);
-    if (streamSlot >= 0) (this.slots[streamSlot] as DmaCounters).completeMany(latencyNs, count);
+  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number, count: number, maxNs: number): void {
+    this.total.completeMany(latencyNs, count, maxNs);
+    (this.slots[deviceSlot] as DmaCounters).completeMany(latencyNs, count, maxNs);
+    if (streamSlot >= 0) (this.slots[streamSlot] as DmaCounters).completeMany(latencyNs, count, maxNs);
+  }
+
+  bucketTopNs(latencyNs: number): number {
+    return this.total.latency.bucketTopNs(latencyNs);
+  }
+
+  bucketBottomNs(latencyNs: number): number {
+    return this.total.latency.bucketBottomNs(latencyNs);
   }
 
   private arrive(s: DmaStream): void {

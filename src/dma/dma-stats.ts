@@ -93,11 +93,14 @@ export class DmaCounters {
     this.latency.record(latencyNs);
   }
 
-  /** `count` requests in flight completed, all with the same latency (closed form). */
-  completeMany(latencyNs: number, count: number): void {
+  /**
+   * `count` requests in flight completed, all with latencies in the histogram bucket
+   * of `latencyNs` (the same value, or a run within one bucket), the largest `maxNs`.
+   */
+  completeMany(latencyNs: number, count: number, maxNs = latencyNs): void {
     this.inFlight -= count;
     this.completed += count;
-    this.latency.record(latencyNs, count);
+    this.latency.record(latencyNs, count, maxNs);
   }
 
   /**

@@ -12,7 +12,7 @@
  * more than the rest of a simulated request, and DMA latencies take a handful of
  * distinct values (an IOTLB hit or a walk, plus the service time).
  */
-import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram } from 'hdr-histogram-js';
+import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram, type JsHistogram } from 'hdr-histogram-js';
 
 export interface LatencySummary {
   p50: number;
@@ -45,8 +45,23 @@ export class LatencyHistogram {
     return this.maxNs;
   }
 
-  record(latencyNs: number, count = 1): void {
-    if (latencyNs > this.maxNs) this.maxNs = latencyNs;
+  /**
+   * The largest value that lands in the same bucket as `latencyNs` (3 significant
+   * digits: a bucket of 1 ns below 2048 ns, of 1024 ns around 2 ms). Recording any
+   * value of a bucket changes the same count, which lets a run of distinct latencies
+   * be recorded once per bucket (`record` with a count and the run's exact maximum).
+   */
+  bucketTopNs(latencyNs: number): number {
+    return (this.hist as unknown as JsHistogram).highestEquivalentValue(latencyNs);
+  }
+
+  /** The smallest value in the bucket of `latencyNs`. */
+  bucketBottomNs(latencyNs: number): number {
+    return (this.hist as unknown as JsHistogram).lowestEquivalentValue(latencyNs);
+  }
+
+  record(latencyNs: number, count = 1, maxNs = latencyNs): void {
+    if (maxNs > this.maxNs) this.maxNs = maxNs;
     const n = this.pendingN;
     const values = this.pendingValue;
     for (let i = 0; i < n; i++) {
