@@ -59,12 +59,18 @@ export const SMASH = {
   /** Over RPC: the same three steps. */
   rpc: {
     async prepare(c: SmashEmuClient, domainId: number, iova: bigint): Promise<RpcSmashArgs> {
-      await c.call('fw.setStallModel', { jitter: { dist: 'none', spreadNs: 0 } });
+      await SMASH.rpc.stallModel(c, { jitter: { dist: 'none', spreadNs: 0 } });
       const prep = await c.call('iommu.prepareSmash', { domainId, iova: toHex(iova) });
       return { domainId, iova: prep.iova, iopdeSpa: prep.iopdeSpa, tableSpa: prep.tableSpa };
     },
-    async smash(c: SmashEmuClient, a: RpcSmashArgs) {
-      check('fw.smashIopde', await c.call('fw.smashIopde', a));
+    async smash(c: SmashEmuClient, a: RpcSmashArgs): Promise<{ dmaHeld: number }> {
+      const r = await c.call('fw.smashIopde', a);
+      check('fw.smashIopde', r);
+      return { dmaHeld: Number(r.dmaHeld ?? 0) };
+    },
+    /** The stall model of the calls above (merged, as fw.setStallModel does). */
+    async stallModel(c: SmashEmuClient, patch: { baseNs?: number; jitter?: { dist: 'none'; spreadNs: number } }) {
+      await c.call('fw.setStallModel', patch);
     },
     async unsmash(c: SmashEmuClient, a: RpcSmashArgs) {
       check('fw.unsmashIopde', await c.call('fw.unsmashIopde', { domainId: a.domainId, iova: a.iova, iopdeSpa: a.iopdeSpa }));

@@ -80,7 +80,7 @@ export async function stall(ratePerSec = 1e9, stallNs = 2_000_000): Promise<Stal
     const healthz = url.replace(/^ws:/, 'http:').replace(/\/$/, '') + '/healthz';
     try {
       const a = await SMASH.rpc.prepare(client, 1, 0x20_0000n);
-      await client.call('fw.setStallModel', { baseNs: stallNs, jitter: { dist: 'none', spreadNs: 0 } });
+      await SMASH.rpc.stallModel(client, { baseNs: stallNs, jitter: { dist: 'none', spreadNs: 0 } });
       await client.call('dma.startStream', { deviceId: 0x0100, iovaBase: '0x200000', length: '0x10000', ratePerSec, accessBytes: 64, writeRatio: 0.5 });
       await client.call('clock.advance', { ns: 1_000_000 });
       await fetch(healthz);
@@ -99,13 +99,13 @@ export async function stall(ratePerSec = 1e9, stallNs = 2_000_000): Promise<Stal
         }
       })();
       const t0 = nowMs();
-      const r = await client.call('fw.smashIopde', a);
+      const r = await SMASH.rpc.smash(client, a);
       const smashWallMs = nowMs() - t0;
       done = true;
       await poll;
       c.stdin?.write('stop\n');
       const { extraHeapMiB } = (await next()) as { extraHeapMiB: number };
-      return { extraHeapMiB, smashWallMs, healthzMaxMs, healthzAnswers, dmaHeld: Number(r.dmaHeld ?? 0) };
+      return { extraHeapMiB, smashWallMs, healthzMaxMs, healthzAnswers, dmaHeld: r.dmaHeld };
     } finally {
       await client.close();
     }
