@@ -17,6 +17,8 @@ export type ClockMode = 'virtual' | 'realtime';
  * is refused with EMU_LIMIT; the realtime driver stops there.
  */
 export const MAX_CLOCK_NS = Number.MAX_SAFE_INTEGER;
+/** Events (or events' worth of batched work) a virtual-mode wait runs before yielding. */
+export const VIRTUAL_CHUNK_EVENTS = 50_000;
 
 interface Waiter {
   atNs: number;
@@ -29,9 +31,24 @@ export class VirtualClock {
   /** Virtual ns per wall ns in realtime mode (default 1). */
   speed = 1;
   readonly queue = new EventQueue();
+  /**
+   * While advanceTo runs: the time it advances to (events at or before it may fire),
+   * else -1. A handler that does the work of many events at once (the DMA engine's
+   * batches) must stay within it.
+   */
+  horizonNs = -1;
+  /** Work the running handler did beyond its one event, counted against advanceTo's maxEvents. */
+  private extraWork = 0;
+  private budget = Infinity;
   private waiters: Waiter[] = [];
   /** Called whenever the mode or the queue head may have changed (the realtime driver listens). */
   onChange: (() => void) | undefined;
+  /**
+   * How a virtual-mode wait yields between chunks of events: the server hands one that
+   * lets I/O run (WallClock.defer), so a firmware stall or an injected delay does not
+   * freeze it. Without one (a library caller), chunks follow each other at once.
+   */
+  yieldFn: (() => Promise<void>) | undefined;
 
   /** Throws EMU_LIMIT unless the clock can move `ns` further without passing MAX_CLOCK_NS. */
   checkRoom(ns: number, what: string): void {
@@ -53,36 +70,64 @@ export class VirtualClock {
    */
   advanceTo(targetNs: number, maxEvents = Infinity): boolean {
     if (targetNs < this.nowNs) targetNs = this.nowNs;
+    const outer = this.horizonNs;
+    const outerBudget = this.budget;
+    const outerWork = this.extraWork;
+    this.horizonNs = targetNs;
+    this.extraWork = 0;
     let n = 0;
     const q = this.queue;
-    for (;;) {
-      const head = q.peek();
-      if (head === undefined || head.atNs > targetNs) break;
-      if (n >= maxEvents) {
-        this.releaseWaiters();
-        return false;
+    try {
+      for (;;) {
+        const head = q.peek();
+        if (head === undefined || head.atNs > targetNs) break;
+        if (n + this.extraWork >= maxEvents) {
+          this.releaseWaiters();
+          return false;
+        }
+        q.pop();
+        if (head.cancelled) continue;
+        this.nowNs = head.atNs;
+        this.budget = maxEvents - n - 1;
+        head.target.onClockEvent(head);
+        n++;
       }
-      q.pop();
-      if (head.cancelled) continue;
-      this.nowNs = head.atNs;
-      head.target.onClockEvent(head);
-      n++;
+    } finally {
+      this.horizonNs = outer;
+      this.budget = outerBudget;
+      this.extraWork = outerWork;
     }
     this.nowNs = targetNs;
     this.releaseWaiters();
     return true;
   }
 
+  /** Events' worth of work the running handler may still do in this chunk (>= 1). */
+  workLeft(): number {
+    return Math.max(1, this.budget - this.extraWork);
+  }
+
+  /** The running handler did `units` events' worth of extra work (it counts toward maxEvents). */
+  spend(units: number): void {
+    this.extraWork += units;
+  }
+
   /**
    * Resolves when virtual time reaches `atNs`. In virtual mode it advances the clock
-   * itself (a firmware stall runs the clock); in realtime mode the driver does.
+   * itself (a firmware stall runs the clock), in chunks of VIRTUAL_CHUNK_EVENTS that
+   * yield through `yieldFn` between them: events still fire in (atNs, seq) order, the
+   * chunking only decides when other work may run. In realtime mode the driver does.
    */
-  waitUntil(atNs: number): Promise<void> {
+  async waitUntil(atNs: number): Promise<void> {
     if (this.mode === 'virtual') {
-      this.advanceTo(atNs);
-      return Promise.resolve();
+      while (!this.advanceTo(Math.max(atNs, this.nowNs), VIRTUAL_CHUNK_EVENTS)) {
+        if (this.yieldFn !== undefined) await this.yieldFn();
+        // Switched to realtime while yielding: the driver takes over.
+        if (this.mode !== 'virtual') return this.waitUntil(atNs);
+      }
+      return;
     }
-    if (atNs <= this.nowNs) return Promise.resolve();
+    if (atNs <= this.nowNs) return;
     return new Promise((resolve) => {
       this.waiters.push({ atNs, resolve });
       this.onChange?.();

@@ -7,16 +7,29 @@
  * it only has to be counted before anyone reads them. A request decided at `nowNs`
  * completes at nowNs + (translationNs + serviceNs); `nowNs` never goes back and the
  * sum takes a handful of values (an IOTLB hit, walks of 1-6 levels), so one FIFO per
- * sum is sorted by completion time. Readers call `settle(nowNs)` first; each push
- * settles its own FIFO, which bounds memory by the requests really in flight. A
- * completion due at T therefore counts as completed for any read at time T.
+ * sum is sorted by completion time. Readers call `settle(nowNs)` first; every
+ * SETTLE_EVERY pushes settle their own FIFO, which bounds memory by the requests
+ * really in flight (plus SETTLE_EVERY). A completion due at T therefore counts as
+ * completed for any read at time T. Settling hands runs of equal completions to the
+ * sink at once (counts add up the same in any grouping).
  *
  * Entries are parallel typed-array rings: no allocation per request.
  */
+import { TIMELINE_BIN_NS } from './dma-timeline.js';
 export interface CompletionSink {
-  /** `doneNs`: when it completed (the completion time, not the time it was counted). */
-  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number, doneNs: number): void;
+  /**
+   * `count` requests completed at `doneNs` (one timeline bin: the group never spans
+   * two) with this device and stream and latencies in the histogram bucket of
+   * `latencyNs` (sameBucketTopNs), the largest `maxNs`.
+   */
+  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number, count: number, maxNs: number, doneNs: number): void;
+  /** The histogram bucket holding `latencyNs`: its bottom and top value (LatencyHistogram). */
+  bucketTopNs?(latencyNs: number): number;
+  bucketBottomNs?(latencyNs: number): number;
 }
+
+/** Pushes between settles of a FIFO. */
+const SETTLE_EVERY = 256;
 
 /** A pending completion as state documents carry it. */
 export interface PendingCompletion {
@@ -35,6 +48,8 @@ class Fifo {
   streamSlot = new Int32Array(64);
   head = 0;
   size = 0;
+  /** Pushes until the next settle. */
+  untilSettle = SETTLE_EVERY;
 
   constructor(readonly spanNs: number) {}
 
@@ -50,12 +65,38 @@ class Fifo {
   }
 
   settle(nowNs: number, sink: CompletionSink): void {
+    this.untilSettle = SETTLE_EVERY;
     const mask = this.doneNs.length - 1;
-    while (this.size > 0 && (this.doneNs[this.head] as number) <= nowNs) {
+    const done = this.doneNs;
+    const lat = this.latencyNs;
+    const dev = this.deviceSlot;
+    const st = this.streamSlot;
+    while (this.size > 0 && (done[this.head] as number) <= nowNs) {
       const h = this.head;
-      sink.onCompleted(this.latencyNs[h] as number, this.deviceSlot[h] as number, this.streamSlot[h] as number, this.doneNs[h] as number);
-      this.head = (h + 1) & mask;
-      this.size--;
+      const l = lat[h] as number;
+      const d = dev[h] as number;
+      const s = st[h] as number;
+      const doneAt = done[h] as number;
+      const bin = Math.floor(doneAt / TIMELINE_BIN_NS);
+      // Latencies in one histogram bucket count alike: group them (a release of many
+      // held requests has as many distinct latencies, but few buckets), within one
+      // timeline bin of their completion time.
+      let hi = l;
+      const grouped = sink.bucketTopNs !== undefined && sink.bucketBottomNs !== undefined;
+      const top = grouped ? (sink.bucketTopNs as (v: number) => number)(l) : l;
+      const bottom = grouped ? (sink.bucketBottomNs as (v: number) => number)(l) : l;
+      let n = 1;
+      let k = (h + 1) & mask;
+      while (n < this.size && (done[k] as number) <= nowNs && dev[k] === d && st[k] === s && Math.floor((done[k] as number) / TIMELINE_BIN_NS) === bin) {
+        const v = lat[k] as number;
+        if (v > top || v < bottom) break;
+        if (v > hi) hi = v;
+        n++;
+        k = (k + 1) & mask;
+      }
+      sink.onCompleted(l, d, s, n, hi, doneAt);
+      this.head = k;
+      this.size -= n;
     }
   }
 
@@ -113,7 +154,7 @@ export class CompletionQueue {
       }
       this.last = f;
     }
-    f.settle(nowNs, this.sink);
+    if (--f.untilSettle <= 0) f.settle(nowNs, this.sink);
     f.push(nowNs + spanNs, latencyNs, deviceSlot, streamSlot);
   }
 

@@ -21,7 +21,10 @@ import { DmaCounters, FINAL, emptyStatsView, type DmaStatsView, type FinalOutcom
 import { DmaStream, checkDeviceId, checkStreamParams, type StreamParams } from './dma-stream.js';
 import { Stall, StallGate, checkStallParams, type HeldRequest, type StallHandle, type StallParams } from './stall-gate.js';
 import { readDmaState, writeDmaState, type DmaEngineState } from './dma-state.js';
-import { DmaTimeline, TL } from './dma-timeline.js';
+import { DmaTimeline, TIMELINE_BIN_NS, TL } from './dma-timeline.js';
+import { jumpRng } from '../util/rng-jump.js';
+import { HeldMerge } from './held-runs.js';
+import type { RngState } from '../util/rng.js';
 
 export type DmaOutcome = 'ok' | 'io_page_fault' | 'rmp_fault' | 'timeout' | 'aborted';
 
@@ -58,6 +61,14 @@ export interface DmaEngineOptions {
   port: DmaPort;
   /** Service time added to every translated request (DESIGN.md "DMA"): 500 ns. */
   serviceNs?: number;
+  /**
+   * Fixed-rate streams run in batches between clock events (no heap event per
+   * request): DmaEngine.defaults.batch (true). false = one clock event per arrival,
+   * the reference the differential tests compare against.
+   */
+  batch?: boolean;
+  /** Within a batch, intervals where nothing can change are computed in closed form: DmaEngine.defaults.closedForm (true). */
+  closedForm?: boolean;
 }
 
 export interface DmaStatsFilter {
@@ -74,9 +85,22 @@ const EV_TIMEOUT = 3;
 const PAGE_BYTES = 4096;
 /** Below this page number, pfn * 4096 + offset is an exact double. */
 const SAFE_PFN = 2 ** 41;
+/** The closed form verifies every page a stream can touch: only for ranges up to this many pages. */
+const CLOSED_FORM_MAX_PAGES = 1 << 16;
+/** A batch remembers known IOTLB hits per page for streams over at most this many pages. */
+const MEMO_MAX_PAGES = 1 << 20;
+/** ...and only for intervals of at least this many arrivals (and twice the pages). */
+const CLOSED_FORM_MIN_ARRIVALS = 256;
 
 export class DmaEngine implements EventTarget, CompletionSink {
+  /** Defaults for new engines (tests flip them to run the reference path everywhere). */
+  static readonly defaults = { batch: true, closedForm: true };
+
   readonly clock: VirtualClock;
+  batch: boolean;
+  closedForm: boolean;
+  /** Arrivals the fast paths handled (not state: tests check the fast path ran). */
+  readonly fastCounts = { batched: 0, closedForm: 0, heldRuns: 0 };
   readonly rng: SeededRng;
   readonly port: DmaPort;
   serviceNs: number;
@@ -98,6 +122,11 @@ export class DmaEngine implements EventTarget, CompletionSink {
   private heldOrder = 0;
 
   private readonly access = newDmaAccess();
+  /** Scratch of arriveBatch: pre-drawn PRNG values, page memo. */
+  private readonly draws = new Uint32Array(4096);
+  private memo = new Uint32Array(0);
+  private hitTimes = new Float64Array(1024);
+  private memoEpoch = 0;
   // The outcome of the last `dispatch` that decided at once (no allocation per request).
   private rOutcome: DmaOutcome = 'ok';
   private rLatencyNs = 0;
@@ -112,6 +141,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const s = opts.serviceNs ?? DEFAULT_SERVICE_NS;
     if (!Number.isSafeInteger(s) || s < 0) throw invalidArgument(`serviceNs must be an integer ns >= 0, got ${String(s)}`, { field: 'serviceNs' });
     this.serviceNs = s;
+    this.batch = opts.batch ?? DmaEngine.defaults.batch;
+    this.closedForm = opts.closedForm ?? DmaEngine.defaults.closedForm;
     this.completions = new CompletionQueue(this);
   }
 
@@ -173,9 +204,9 @@ export class DmaEngine implements EventTarget, CompletionSink {
   }
 
   /** Requests per second of the running streams together (what a stall may catch; issue 14 item 3). */
-  activeStreamRatePerSec(): number {
+  activeStreamRatePerSec(perRequestOnly = false): number {
     let rate = 0;
-    for (const s of this.streams.values()) if (s.active) rate += s.params.ratePerSec;
+    for (const s of this.streams.values()) if (s.active && !(perRequestOnly && s.exactRate)) rate += s.params.ratePerSec;
     return rate;
   }
 
@@ -325,25 +356,328 @@ export class DmaEngine implements EventTarget, CompletionSink {
   onClockEvent(ev: ClockEvent): void {
     switch (ev.kind) {
       case EV_ARRIVAL: this.arrive(ev.data as DmaStream); break;
-      case EV_RELEASE: this.release(ev.data as Stall); break;
+      case EV_RELEASE: this.release(ev.data as Stall, ev); break;
       case EV_TIMEOUT: this.timeOut(ev.data as HeldRequest); break;
     }
   }
 
-  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number, doneNs: number): void {
-    this.timeline.record(TL.COMPLETED, deviceSlot, doneNs);
-    this.total.complete(latencyNs);
-    (this.slots[deviceSlot] as DmaCounters).complete(latencyNs);
-    if (streamSlot >= 0) (this.slots[streamSlot] as DmaCounters).complete(latencyNs);
+  onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number, count: number, maxNs: number, doneNs: number): void {
+    this.timeline.record(TL.COMPLETED, deviceSlot, doneNs, count);
+    this.total.completeMany(latencyNs, count, maxNs);
+    (this.slots[deviceSlot] as DmaCounters).completeMany(latencyNs, count, maxNs);
+    if (streamSlot >= 0) (this.slots[streamSlot] as DmaCounters).completeMany(latencyNs, count, maxNs);
+  }
+
+  bucketTopNs(latencyNs: number): number {
+    return this.total.latency.bucketTopNs(latencyNs);
+  }
+
+  bucketBottomNs(latencyNs: number): number {
+    return this.total.latency.bucketBottomNs(latencyNs);
   }
 
   private arrive(s: DmaStream): void {
     s.event = null;
     if (!s.active) return;
+    if (this.batch && !s.isPoisson) {
+      this.arriveBatch(s);
+      return;
+    }
     s.nextAccess(this.rng);
     this.dispatch(s.params.deviceId, s.deviceSlot, s, s.iovaPfn, s.pageOff, s.write);
     s.nextArrivalNs = this.clock.nowNs + s.nextGapNs(this.rng);
     s.event = this.clock.schedule(s.nextArrivalNs, this, EV_ARRIVAL, s);
+  }
+
+  /**
+   * A fixed-rate stream's arrivals from now up to the next other clock event (or the
+   * end of the running advance, or the chunk's work budget), without a heap event
+   * each. Identical to one event per arrival: each arrival runs at its own time with
+   * the same draws and the same dispatch; the clock's event counter (`nextSeq`) moves
+   * as if each next arrival had been scheduled; nothing else can run in between,
+   * since every other event is later than the batch. Arrivals that fault or meet a
+   * stall simply take the exact per-request path inside the batch.
+   */
+  private arriveBatch(s: DmaStream): void {
+    const clock = this.clock;
+    const q = clock.queue;
+    const horizon = clock.horizonNs;
+    const budget = clock.workLeft();
+    const rng = this.rng;
+    const port = this.port;
+    const deviceId = s.params.deviceId;
+    const deviceSlot = s.deviceSlot;
+    // Known ok IOTLB hits of this batch, per page and direction (bits 1 read, 2 write;
+    // bits 31:2 the epoch that wrote them): valid while the port's version holds and no
+    // stall covers the device (stalls begin and end only at events, outside a batch).
+    const memo = port.version !== undefined && s.pageCount <= MEMO_MAX_PAGES && (this.gate.active.length === 0 || this.gate.governing(deviceId, clock.nowNs, port) === null) ? this.memoFor(s) : null;
+    let memoVersion = memo === null ? 0 : (port.version as () => number).call(port);
+    let epoch = this.newMemoEpoch();
+    let hitSpanNs = -1;
+    const firstPfn = s.firstPfn;
+    // The stream's draws, taken from the PRNG a block at a time; `used` of `drawn` consumed.
+    const per = s.drawsPerRequest;
+    const draws = this.draws;
+    const block = Math.floor(draws.length / Math.max(1, per)) * per;
+    let rngAt = per === 0 ? null : rng.getState();
+    let drawn = 0;
+    let used = 0;
+    // Known hits not yet counted: their arrival times (they complete hitSpanNs later).
+    let pending = 0;
+    // Arrivals continued past whose clock events are not yet counted in nextSeq.
+    let seqOwed = 0;
+    let nextLive = nextLiveAtNs(q);
+    if (memo === null && this.closedForm && this.holdRun(s, clock.nowNs, Math.min(horizon, nextLive - 1))) return;
+    let batched = 0;
+    let work = 0;
+    let t = clock.nowNs;
+    for (;;) {
+      let next: number;
+      let n = 0;
+      if (this.closedForm && s.exactRate && s.closedFormWait <= 0 && !this.closedFormWorthIt(s, t, Math.min(horizon, nextLive - 1))) {
+        s.closedFormWait = CLOSED_FORM_MIN_ARRIVALS;
+      } else if (this.closedForm && s.exactRate && s.closedFormWait <= 0) {
+        q.nextSeq += seqOwed;
+        seqOwed = 0;
+        pending = this.settleKnownHits(s, pending, hitSpanNs, t);
+        clock.nowNs = t;
+        n = this.closedFormRun(s, t, horizon, used < drawn ? rngAt : null, used);
+      }
+      if (n > 0) {
+        // closedFormRun left the PRNG after the run's draws: start a fresh block.
+        rngAt = per === 0 ? null : rng.getState();
+        drawn = used = 0;
+        this.fastCounts.closedForm += n;
+        q.nextSeq += n - 1;
+        const t0 = t;
+        clock.nowNs = t = s.arrivalAt(t0, n - 1);
+        next = s.skipArrivals(t0, n);
+        work++;
+      } else {
+        if (per > 0 && used === drawn) {
+          rngAt = rng.getState();
+          rng.fill(draws, block);
+          drawn = block;
+          used = 0;
+        }
+        used = s.accessFromDraws(draws, used);
+        const pfn = s.iovaPfn;
+        const bit = s.write ? 2 : 1;
+        const m = memo === null ? 0 : (memo[pfn - firstPfn] as number);
+        if (hitSpanNs >= 0 && (m & bit) !== 0 && m >>> 2 === epoch) {
+          // A known ok hit: counted in bulk by settleKnownHits.
+          if (pending === this.hitTimes.length) this.growHitTimes();
+          this.hitTimes[pending++] = t;
+        } else {
+          // The exact path, with everything before it accounted as one-per-request would have.
+          q.nextSeq += seqOwed;
+          seqOwed = 0;
+          pending = this.settleKnownHits(s, pending, hitSpanNs, t);
+          clock.nowNs = t;
+          const decided = this.dispatch(deviceId, deviceSlot, s, pfn, s.pageOff, s.write);
+          nextLive = nextLiveAtNs(q);
+          if (memo !== null) {
+            const v = (port.version as () => number).call(port);
+            if (v !== memoVersion) {
+              epoch = this.newMemoEpoch();
+              memoVersion = v;
+            }
+            if (decided && this.rOutcome === 'ok' && !this.access.iotlbMiss) {
+              const span = this.access.translationNs + this.serviceNs;
+              if (hitSpanNs < 0) hitSpanNs = span;
+              if (span === hitSpanNs) {
+                const old = memo[pfn - firstPfn] as number;
+                memo[pfn - firstPfn] = ((epoch << 2) | (old >>> 2 === epoch ? old & 3 : 0) | bit) >>> 0;
+              }
+            }
+          }
+        }
+        next = t + s.nextGapNs(rng);
+        s.closedFormWait--;
+        batched++;
+        work++;
+      }
+      s.nextArrivalNs = next;
+      if (!s.active || work >= budget || next > horizon || next >= nextLive) break;
+      // The arrival event one-per-request would have scheduled and popped at once.
+      seqOwed++;
+      t = next;
+    }
+    q.nextSeq += seqOwed;
+    clock.nowNs = t;
+    this.settleKnownHits(s, pending, hitSpanNs, t);
+    this.fastCounts.batched += batched;
+    // Leave the PRNG after the draws used, not the whole block.
+    if (rngAt !== null && used < drawn) {
+      rng.setState(rngAt);
+      if (used > 0) rng.fill(draws, used);
+    }
+    if (work > 1) clock.spend(work - 1);
+    if (s.active) s.event = clock.schedule(s.nextArrivalNs, this, EV_ARRIVAL, s);
+  }
+
+  /**
+   * Accounts `n` known ok hits whose arrival times are hitTimes[0..n), as of time
+   * `nowNs`: counted as issued, those due by now completed (one histogram record with
+   * a count), the rest pushed as pending completions. Returns 0 (none left pending).
+   */
+  private settleKnownHits(s: DmaStream, n: number, spanNs: number, nowNs: number): number {
+    if (n === 0) return 0;
+    const dev = this.slots[s.deviceSlot] as DmaCounters;
+    const times = this.hitTimes;
+    let done = 0;
+    while (done < n && (times[done] as number) + spanNs <= nowNs) done++;
+    for (const c of [this.total, dev, s.counters]) {
+      c.issued += n;
+      c.inFlight += n;
+      if (done > 0) c.completeMany(spanNs, done);
+    }
+    for (let k = 0; k < n; k++) this.timeline.record(TL.ISSUED, s.deviceSlot, times[k] as number);
+    for (let k = 0; k < done; k++) this.timeline.record(TL.COMPLETED, s.deviceSlot, (times[k] as number) + spanNs);
+    for (let k = done; k < n; k++) this.completions.push(times[k] as number, spanNs, spanNs, s.deviceSlot, s.streamSlot);
+    return 0;
+  }
+
+  private growHitTimes(): void {
+    const bigger = new Float64Array(this.hitTimes.length * 2);
+    bigger.set(this.hitTimes);
+    this.hitTimes = bigger;
+  }
+
+  /**
+   * Arithmetic holds: when a hold stall governs the stream's device for the whole
+   * interval up to the next event and none of its arrivals would time out, the
+   * arrivals become one HeldRun (held-runs.ts) instead of an object each: counted as
+   * issued, held and waiting, the PRNG jumped past their draws, replayed at release.
+   * Returns false (nothing done) when it does not apply.
+   */
+  private holdRun(s: DmaStream, t: number, limit: number): boolean {
+    if (!s.exactRate || this.gate.active.length === 0 || !this.closedFormWorthIt(s, t, limit)) return false;
+    const stall = this.gate.governing(s.params.deviceId, t, this.port);
+    if (stall === null || stall.policy !== 'hold' || stall.endNs - t > stall.completionTimeoutNs) return false;
+    const n = Math.min(s.arrivalsThrough(t, limit), 2 ** 40);
+    const clock = this.clock;
+    const dev = this.slots[s.deviceSlot] as DmaCounters;
+    stall.runs.push({
+      stream: s, deviceSlot: s.deviceSlot, device: dev, count: n, firstArrivalNs: t, acc: s.acc, cursor: s.cursor,
+      rng: this.rng.getState(), order: this.heldOrder, timeoutNs: stall.completionTimeoutNs, atIndex: stall.held.length,
+    });
+    this.heldOrder += n;
+    for (const c of [this.total, dev, s.counters]) {
+      c.issued += n;
+      c.inFlight += n;
+      c.held += n;
+      c.waiting += n;
+    }
+    stall.heldCount += n;
+    this.timelineRun(TL.ISSUED, s, t, n, 0);
+    this.timelineRun(TL.HELD, s, t, n, 0);
+    jumpRng(this.rng, n * s.drawsPerRequest);
+    this.fastCounts.heldRuns += n;
+    clock.queue.nextSeq += n - 1;
+    clock.nowNs = s.arrivalAt(t, n - 1);
+    s.nextArrivalNs = s.skipArrivals(t, n);
+    if (s.active) s.event = clock.schedule(s.nextArrivalNs, this, EV_ARRIVAL, s);
+    return true;
+  }
+
+  /**
+   * Counts the first `n` arrivals of fixed-rate stream `s` from `t` (each shifted by
+   * `shiftNs`: a completion span) in the timeline, per bin arithmetically: the batched
+   * paths keep dma.timeline equal to what one record per request would give.
+   */
+  private timelineRun(kind: number, s: DmaStream, t: number, n: number, shiftNs: number): void {
+    if (n <= 0) return;
+    const first = s.arrivalAt(t, 0) + shiftNs;
+    const last = s.arrivalAt(t, n - 1) + shiftNs;
+    const lastBin = Math.floor(last / TIMELINE_BIN_NS);
+    let counted = 0;
+    for (let bin = Math.floor(first / TIMELINE_BIN_NS); bin <= lastBin && counted < n; bin++) {
+      const limit = (bin + 1) * TIMELINE_BIN_NS - 1 - shiftNs;
+      const through = bin === lastBin ? n : limit < t ? 0 : Math.min(n, s.arrivalsThrough(t, limit));
+      if (through > counted) this.timeline.record(kind, s.deviceSlot, bin * TIMELINE_BIN_NS, through - counted);
+      counted = Math.max(counted, through);
+    }
+  }
+
+  /** A cheap estimate: short intervals (streams interleaving, an event close by) are not worth a closed form. */
+  private closedFormWorthIt(s: DmaStream, t: number, limit: number): boolean {
+    return limit >= t && (limit - t) * s.params.ratePerSec >= CLOSED_FORM_MIN_ARRIVALS * 1e9;
+  }
+
+  /** The memo for the stream's pages (reused between batches; see newMemoEpoch). */
+  private memoFor(s: DmaStream): Uint32Array {
+    if (this.memo.length < s.pageCount) {
+      this.memo = new Uint32Array(Math.max(s.pageCount, 2 * this.memo.length));
+      this.memoEpoch = 0;
+    }
+    return this.memo;
+  }
+
+  /** A fresh epoch: every memo entry written before it is void (O(1), not a fill). */
+  private newMemoEpoch(): number {
+    if (++this.memoEpoch >= 2 ** 30) {
+      this.memo.fill(0);
+      this.memoEpoch = 1;
+    }
+    return this.memoEpoch;
+  }
+
+  /**
+   * The closed form: when every page the stream can touch is an ok IOTLB hit for the
+   * directions it uses (nothing inside the interval can change that: no other event
+   * runs, and a hit changes nothing), no stall covers the device, and the interval up
+   * to the next event holds enough arrivals, accounts them all at once: counters, one
+   * histogram record with a count, the PRNG jumped past their draws, and only the
+   * completions still pending at the end pushed one by one. Returns how many arrivals
+   * (from `t`) it accounted, or 0 (then it waits a while before trying again).
+   */
+  private closedFormRun(s: DmaStream, t: number, horizon: number, rngAt: RngState | null, used: number): number {
+    const port = this.port;
+    if (port.peekHit === undefined || s.pageCount > CLOSED_FORM_MAX_PAGES) return 0;
+    const deviceId = s.params.deviceId;
+    if (this.gate.active.length > 0 && this.gate.governing(deviceId, t, port) !== null) return 0;
+    const limit = Math.min(horizon, nextLiveAtNs(this.clock.queue) - 1);
+    if (!this.closedFormWorthIt(s, t, limit)) return 0;
+    const n = Math.min(s.arrivalsThrough(t, limit), 2 ** 40);
+    if (n < CLOSED_FORM_MIN_ARRIVALS || n < 2 * s.pageCount) {
+      s.closedFormWait = n;
+      return 0;
+    }
+    let hitNs = -1;
+    for (let pfn = s.firstPfn, end = s.firstPfn + s.pageCount; pfn < end; pfn++) {
+      for (let dir = 1; dir <= 2; dir++) {
+        if ((s.directions & dir) === 0) continue;
+        const ns = port.peekHit(deviceId, pfn, dir === 2);
+        if (ns < 0 || (hitNs >= 0 && ns !== hitNs)) {
+          // Not everything is cached yet: run one by one for a while (doubling).
+          s.closedFormWait = Math.max(2 * s.pageCount, CLOSED_FORM_MIN_ARRIVALS);
+          return 0;
+        }
+        hitNs = ns;
+      }
+    }
+    const spanNs = hitNs + this.serviceNs;
+    const dev = this.slots[s.deviceSlot] as DmaCounters;
+    const views = [this.total, dev, s.counters];
+    for (const c of views) {
+      c.issued += n;
+      c.inFlight += n;
+    }
+    // Arrivals k < done have completed by the last arrival's time; the rest are pending.
+    const lastNs = s.arrivalAt(t, n - 1);
+    const done = lastNs - spanNs < t ? 0 : Math.min(n, s.arrivalsThrough(t, lastNs - spanNs));
+    if (done > 0) for (const c of views) c.completeMany(spanNs, done);
+    this.timelineRun(TL.ISSUED, s, t, n, 0);
+    this.timelineRun(TL.COMPLETED, s, t, done, spanNs);
+    for (let k = done; k < n; k++) this.completions.push(s.arrivalAt(t, k), spanNs, spanNs, s.deviceSlot, s.streamSlot);
+    // The batch drew a block ahead: go back to where its requests stopped drawing first.
+    if (rngAt !== null) {
+      this.rng.setState(rngAt);
+      jumpRng(this.rng, used);
+    }
+    jumpRng(this.rng, n * s.drawsPerRequest);
+    return n;
   }
 
   /**
@@ -379,6 +713,11 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const a = this.access;
     const now = this.clock.nowNs;
     this.port.access(deviceId, iovaPfn, write, a, pageOff);
+    if (a.iotlbMiss) {
+      this.total.iotlbMisses++;
+      dev.iotlbMisses++;
+      if (stream !== null) stream.counters.iotlbMisses++;
+    }
     const waitedNs = now - arrivalNs;
     if (a.outcome === 'ok') {
       const spanNs = a.translationNs + this.serviceNs;
@@ -426,29 +765,75 @@ export class DmaEngine implements EventTarget, CompletionSink {
    * new tables. One still covered by another running stall (overlapping stalls) moves
    * to it instead, keeping its arrival time for its timeout.
    */
-  private release(stall: Stall): void {
-    stall.releaseEvent = null;
-    this.gate.remove(stall);
-    const held = stall.held;
-    stall.held = [];
-    held.sort((x, y) => x.arrivalNs - y.arrivalNs || x.order - y.order);
-    const now = this.clock.nowNs;
-    for (const rec of held) {
-      const other = this.gate.governing(rec.deviceId, now, this.port);
-      if (other !== null && other.policy === 'hold') {
-        this.wait(other, rec);
-        continue;
-      }
-      this.unwait(rec);
-      if (other !== null) {
-        this.decide(rec.deviceSlot, rec.device, rec.stream, FINAL.ABORTED);
-        this.setResult('aborted', now - rec.arrivalNs, null, `aborted by a stall of ${stallName(other)} (policy abort)`);
-        this.emit(rec.deviceId, rec.stream, rec.iovaPfn, rec.pageOff, rec.write);
-      } else {
-        this.translate(rec.deviceId, rec.deviceSlot, rec.device, rec.stream, rec.iovaPfn, rec.pageOff, rec.write, rec.arrivalNs);
-      }
-      if (rec.resolve !== null) rec.resolve(this.result());
+  private release(stall: Stall, ev: ClockEvent): void {
+    if (stall.runs.length > 0 || stall.merge !== null) {
+      this.releaseMerged(stall, ev);
+      return;
     }
+    stall.releaseEvent = null;
+    const held = stall.held;
+    if (stall.releasedUpTo === 0) held.sort((x, y) => x.arrivalNs - y.arrivalNs || x.order - y.order);
+    const now = this.clock.nowNs;
+    const budget = this.clock.workLeft();
+    let i = stall.releasedUpTo;
+    for (let work = 0; i < held.length; work++) {
+      if (work >= budget) {
+        // Out of this chunk's budget: continue in the next one. The same seq keeps the
+        // rest ahead of every other event (the stall no longer governs: now >= endNs).
+        stall.releasedUpTo = i;
+        this.clock.spend(work - 1);
+        stall.releaseEvent = this.clock.schedule(stall.endNs, this, EV_RELEASE, stall, ev.seq);
+        return;
+      }
+      this.releaseOne(held[i++] as HeldRequest, now);
+    }
+    if (i > stall.releasedUpTo + 1) this.clock.spend(i - stall.releasedUpTo - 1);
+    stall.held = [];
+    stall.releasedUpTo = 0;
+    this.gate.remove(stall);
+  }
+
+  /** One held request at the end of its stall: on to another stall still covering it, or translated now. */
+  private releaseOne(rec: HeldRequest, now: number): void {
+    const other = this.gate.governing(rec.deviceId, now, this.port);
+    if (other !== null && other.policy === 'hold') {
+      this.wait(other, rec);
+      return;
+    }
+    this.unwait(rec);
+    if (other !== null) {
+      this.decide(rec.deviceSlot, rec.device, rec.stream, FINAL.ABORTED);
+      this.setResult('aborted', now - rec.arrivalNs, null, `aborted by a stall of ${stallName(other)} (policy abort)`);
+      this.emit(rec.deviceId, rec.stream, rec.iovaPfn, rec.pageOff, rec.write);
+    } else {
+      this.translate(rec.deviceId, rec.deviceSlot, rec.device, rec.stream, rec.iovaPfn, rec.pageOff, rec.write, rec.arrivalNs);
+    }
+    if (rec.resolve !== null) rec.resolve(this.result());
+  }
+
+  /** release() for a stall holding runs: the same, members replayed in (arrivalNs, order) order. */
+  private releaseMerged(stall: Stall, ev: ClockEvent): void {
+    stall.releaseEvent = null;
+    if (stall.merge === null) {
+      stall.merge = new HeldMerge(stall.held, stall.runs);
+      stall.held = [];
+      stall.runs = [];
+    }
+    const merge = stall.merge;
+    const now = this.clock.nowNs;
+    const budget = this.clock.workLeft();
+    let work = 0;
+    for (; !merge.empty; work++) {
+      if (work >= budget) {
+        this.clock.spend(work - 1);
+        stall.releaseEvent = this.clock.schedule(stall.endNs, this, EV_RELEASE, stall, ev.seq);
+        return;
+      }
+      this.releaseOne(merge.next() as HeldRequest, now);
+    }
+    if (work > 1) this.clock.spend(work - 1);
+    stall.merge = null;
+    this.gate.remove(stall);
   }
 
   private timeOut(rec: HeldRequest): void {
@@ -540,6 +925,13 @@ const TIMELINE_OF: Record<FinalOutcome, number> = {
   [FINAL.TIMEOUT]: TL.TIMEOUT,
   [FINAL.ABORTED]: TL.ABORTED,
 };
+/** Time of the earliest live clock event (Infinity when none). */
+function nextLiveAtNs(q: { peek(): ClockEvent | undefined; nextAtNs(): number | undefined }): number {
+  const head = q.peek();
+  if (head === undefined) return Infinity;
+  if (!head.cancelled) return head.atNs;
+  return q.nextAtNs() ?? Infinity;
+}
 
 function stallName(s: Stall): string {
   return s.scope === 'iommu' ? 'the whole IOMMU' : `domain ${s.domainId}`;

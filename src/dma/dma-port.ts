@@ -14,6 +14,8 @@ export interface DmaAccess {
   translationNs: number;
   /** Why a fault happened, for results and events; '' when ok is fine. */
   reason: string;
+  /** The translation looked in the IOTLB and missed (it walked). */
+  iotlbMiss: boolean;
 }
 
 export interface DmaPort {
@@ -26,9 +28,21 @@ export interface DmaPort {
   access(deviceId: number, iovaPfn: number, write: boolean, out: DmaAccess, pageOff: number): void;
   /** Domain of the device's valid DTE, or -1 (decides which stalls cover it). */
   domainOf(deviceId: number): number;
+  /**
+   * Optional, for the engine's closed form: the translation time when `access` would
+   * be an ok IOTLB hit that changes nothing (cached DTE, cached leaf with the right
+   * permission, RMP check passes), else -1. Must have no side effect at all.
+   */
+  peekHit?(deviceId: number, iovaPfn: number, write: boolean): number;
+  /**
+   * Optional, for the engine's batches: a number that changes whenever an access may
+   * change what later accesses see (an IOTLB fill or eviction, a DTE cache fill). While
+   * it stays the same, an access that was an ok IOTLB hit is one again.
+   */
+  version?(): number;
 }
 
 /** A reusable scratch record for `DmaPort.access`. */
 export function newDmaAccess(): DmaAccess {
-  return { outcome: 'ok', spaPfn: 0, translationNs: 0, reason: '' };
+  return { outcome: 'ok', spaPfn: 0, translationNs: 0, reason: '', iotlbMiss: false };
 }

@@ -14,6 +14,7 @@ import { DmaCounters, type DmaCountersDoc, type StallWindow } from './dma-stats.
 import { DmaStream, checkStreamParams, type StreamParams } from './dma-stream.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import { Stall, StallGate, type HeldRequest } from './stall-gate.js';
+import { heldInInsertionOrder } from './held-runs.js';
 
 export const DMA_STATE_VERSION = 1;
 
@@ -153,7 +154,7 @@ export function writeDmaState(p: EngineParts): DmaEngineState {
     stalls: p.gate.active.map((s) => ({
       id: s.id, scope: s.scope, domainId: s.domainId, startNs: s.startNs, endNs: s.endNs, policy: s.policy,
       completionTimeoutNs: s.completionTimeoutNs, heldCount: s.heldCount, window: indexOf(s.window),
-      seq: s.releaseEvent === null ? 0 : s.releaseEvent.seq, held: s.held.map(held),
+      seq: s.releaseEvent === null ? 0 : s.releaseEvent.seq, held: heldOf(s).map(held),
     })),
     timeouts: [...p.timeouts].map((r) => ({
       ...held(r),
@@ -163,6 +164,22 @@ export function writeDmaState(p: EngineParts): DmaEngineState {
   };
   doc.windows = windows.map((w) => ({ startNs: w.startNs, endNs: w.endNs, scope: w.scope, domainId: w.domainId }));
   return doc;
+}
+
+/**
+ * A stall's held requests as the one-object-per-request engine keeps them: in
+ * insertion order (runs expanded), or, part-way through a release, what is left in
+ * release order.
+ */
+function heldOf(s: Stall): HeldRequest[] {
+  if (s.merge !== null) {
+    const m = s.merge.clone();
+    const out: HeldRequest[] = [];
+    for (let r = m.next(); r !== undefined; r = m.next()) out.push(r);
+    return out;
+  }
+  if (s.releasedUpTo > 0) return s.held.slice(s.releasedUpTo);
+  return s.runs.length === 0 ? s.held : [...heldInInsertionOrder(s.held, s.runs)];
 }
 
 // ---- reading ------------------------------------------------------------------
@@ -200,6 +217,8 @@ function readCounters(v: unknown, path: string): DmaCounters {
     issued: n('issued'), completed: n('completed'), held: n('held'), waiting: n('waiting'),
     ioPageFaults: n('ioPageFaults'), rmpFaults: n('rmpFaults'), timeouts: n('timeouts'), aborted: n('aborted'),
     inFlight: n('inFlight'), maxNs: n('maxNs'), histogram: '',
+    // Absent in documents written before the IOTLB was bounded.
+    iotlbMisses: o['iotlbMisses'] === undefined ? 0 : n('iotlbMisses'),
   };
   if (d.issued !== d.completed + d.ioPageFaults + d.rmpFaults + d.timeouts + d.aborted + d.inFlight) {
     fail(path, 'breaks issued = completed + ioPageFaults + rmpFaults + timeouts + aborted + inFlight');

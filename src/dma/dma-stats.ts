@@ -29,6 +29,8 @@ export interface DmaStatsView {
   timeouts: number;
   aborted: number;
   inFlight: number;
+  /** Requests whose translation missed the IOTLB (they walked). */
+  iotlbMisses: number;
   latencyNs: LatencySummary;
   stalls: StallWindowView[];
 }
@@ -47,6 +49,7 @@ export interface DmaCountersDoc {
   timeouts: number;
   aborted: number;
   inFlight: number;
+  iotlbMisses: number;
   maxNs: number;
   histogram: string;
 }
@@ -63,6 +66,7 @@ export class DmaCounters {
   timeouts = 0;
   aborted = 0;
   inFlight = 0;
+  iotlbMisses = 0;
   latency = new LatencyHistogram();
   /** Stall windows that covered this view; shared records, never mutated. */
   stalls: StallWindow[] = [];
@@ -90,6 +94,16 @@ export class DmaCounters {
   }
 
   /**
+   * `count` requests in flight completed, all with latencies in the histogram bucket
+   * of `latencyNs` (the same value, or a run within one bucket), the largest `maxNs`.
+   */
+  completeMany(latencyNs: number, count: number, maxNs = latencyNs): void {
+    this.inFlight -= count;
+    this.completed += count;
+    this.latency.record(latencyNs, count, maxNs);
+  }
+
+  /**
    * Zeroes the counters and the histogram while requests are still in flight: those
    * stay counted as issued (issued = inFlight afterwards) so the identity keeps
    * holding when they finish; the ones waiting on a stall stay counted as held.
@@ -98,7 +112,7 @@ export class DmaCounters {
   reset(keepWindow: (w: StallWindow) => boolean): void {
     this.issued = this.inFlight;
     this.held = this.waiting;
-    this.completed = this.ioPageFaults = this.rmpFaults = this.timeouts = this.aborted = 0;
+    this.completed = this.ioPageFaults = this.rmpFaults = this.timeouts = this.aborted = this.iotlbMisses = 0;
     this.latency.reset();
     this.stalls = this.stalls.filter(keepWindow);
   }
@@ -113,6 +127,7 @@ export class DmaCounters {
       timeouts: this.timeouts,
       aborted: this.aborted,
       inFlight: this.inFlight,
+      iotlbMisses: this.iotlbMisses,
       latencyNs: this.latency.summary(),
       stalls: stalls.map((w) => ({ startNs: w.startNs, endNs: w.endNs })),
     };
@@ -129,6 +144,7 @@ export class DmaCounters {
       timeouts: this.timeouts,
       aborted: this.aborted,
       inFlight: this.inFlight,
+      iotlbMisses: this.iotlbMisses,
       maxNs: this.latency.max,
       histogram: this.latency.encode(),
     };
@@ -146,6 +162,7 @@ export class DmaCounters {
     c.timeouts = doc.timeouts;
     c.aborted = doc.aborted;
     c.inFlight = doc.inFlight;
+    c.iotlbMisses = doc.iotlbMisses;
     c.latency = latency;
     c.stalls = stalls;
     return c;

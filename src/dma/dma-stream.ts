@@ -79,6 +79,11 @@ export interface StreamCursor {
   acc: number;
 }
 
+/** SeededRng.next from its two 32-bit draws. */
+function unit(hi: number, lo: number): number {
+  return ((hi >>> 5) * 67108864 + (lo >>> 6)) / 9007199254740992;
+}
+
 export class DmaStream {
   readonly params: Required<StreamParams>;
   active = true;
@@ -105,6 +110,17 @@ export class DmaStream {
   private readonly gapNum: number;
   private readonly gapDen: number;
   private readonly meanGapNs: number;
+  /** Fixed arrivals at an integer rate: arrival times have a closed form (see arrivalsThrough). */
+  readonly exactRate: boolean;
+  /** PRNG draws (32-bit) per request of a fixed-arrival stream: slot (random) + direction. */
+  readonly drawsPerRequest: number;
+  /** The IOVA pages the stream can touch: [firstPfn, firstPfn + pageCount). */
+  readonly firstPfn: number;
+  readonly pageCount: number;
+  /** Directions its requests take: 1 read, 2 write, 3 both. */
+  readonly directions: number;
+  /** Requests to run one by one before the engine tries the closed form again (backoff). */
+  closedFormWait = 0;
   /** Outputs of `nextAccess` (no allocation). */
   iovaPfn = 0;
   pageOff = 0;
@@ -140,6 +156,42 @@ export class DmaStream {
       this.gapNum = NS_PER_SEC / rate - this.gapInt;
       this.gapDen = 1;
     }
+    this.exactRate = !this.poisson && Number.isInteger(rate);
+    // rng.int and rng.next each take two 32-bit draws (util/rng.ts).
+    this.drawsPerRequest = (this.random ? 2 : 0) + (this.drawWrite ? 2 : 0);
+    this.firstPfn = this.basePfn;
+    this.pageCount = Math.ceil((this.baseOff + this.slots * params.accessBytes) / PAGE_BYTES);
+    this.directions = this.drawWrite ? 3 : this.alwaysWrite ? 2 : 1;
+  }
+
+  get isPoisson(): boolean {
+    return this.poisson;
+  }
+
+  /**
+   * Fixed arrivals at an integer rate R (exactRate): with `acc` the carry after the gap
+   * to the arrival at `t0`, arrival k comes at t0 + floor((acc + k x 1e9) / R) and
+   * leaves the carry (acc + k x 1e9) mod R (the gaps nextGapNs gives, summed). Returns
+   * how many arrivals k >= 0 come at or before `limitNs` (>= t0: at least 1).
+   */
+  arrivalsThrough(t0: number, limitNs: number): number {
+    const r = BigInt(this.params.ratePerSec);
+    const n = (BigInt(limitNs - t0) * r + r - 1n - BigInt(this.acc)) / BigInt(NS_PER_SEC) + 1n;
+    return Number(n);
+  }
+
+  /** Time of arrival k (exactRate; see arrivalsThrough). */
+  arrivalAt(t0: number, k: number): number {
+    return t0 + Number((BigInt(this.acc) + BigInt(k) * BigInt(NS_PER_SEC)) / BigInt(this.params.ratePerSec));
+  }
+
+  /** Moves the stream past `n` arrivals from t0 (exactRate): carry, cursor; returns the next arrival's time. */
+  skipArrivals(t0: number, n: number): number {
+    const total = BigInt(this.acc) + BigInt(n) * BigInt(NS_PER_SEC);
+    const r = BigInt(this.params.ratePerSec);
+    this.acc = Number(total % r);
+    if (!this.random) this.cursor = Number((BigInt(this.cursor) + BigInt(n)) % BigInt(this.slots));
+    return t0 + Number(total / r);
   }
 
   /** Whole ns to the next arrival; draws from `rng` only for Poisson arrivals. */
@@ -175,6 +227,31 @@ export class DmaStream {
     this.iovaPfn = this.basePfn + pageDelta;
     this.pageOff = t - pageDelta * PAGE_BYTES;
     this.write = this.drawWrite ? rng.next() < this.params.writeRatio : this.alwaysWrite;
+  }
+
+  /**
+   * nextAccess from pre-drawn 32-bit values (SeededRng.fill): the same arithmetic as
+   * rng.int / rng.next on the same draws. Reads draws[i..] and returns the index after
+   * the ones it used (drawsPerRequest of them).
+   */
+  accessFromDraws(draws: Uint32Array, i: number): number {
+    let slot: number;
+    if (this.random) {
+      slot = Math.floor(unit(draws[i] as number, draws[i + 1] as number) * this.slots);
+      i += 2;
+    } else {
+      slot = this.cursor;
+      this.cursor = slot + 1 === this.slots ? 0 : slot + 1;
+    }
+    const t = this.baseOff + slot * this.params.accessBytes;
+    const pageDelta = Math.floor(t / PAGE_BYTES);
+    this.iovaPfn = this.basePfn + pageDelta;
+    this.pageOff = t - pageDelta * PAGE_BYTES;
+    if (this.drawWrite) {
+      this.write = unit(draws[i] as number, draws[i + 1] as number) < this.params.writeRatio;
+      i += 2;
+    } else this.write = this.alwaysWrite;
+    return i;
   }
 
   /** Valid ranges of the mutable fields, for state documents. */

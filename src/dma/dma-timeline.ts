@@ -64,8 +64,8 @@ export class DmaTimeline {
     this.lanes[slot] = { deviceId, chunks: new Map(), current: null, currentFirstBin: 0 };
   }
 
-  /** One request of the device in `slot` counted as `kind` (TL.*) at `atNs`. */
-  record(kind: number, slot: number, atNs: number): void {
+  /** `count` (default 1) requests of the device in `slot` counted as `kind` (TL.*) at `atNs`. */
+  record(kind: number, slot: number, atNs: number, count = 1): void {
     const lane = this.lanes[slot] as Lane;
     const bin = Math.floor(atNs / TIMELINE_BIN_NS);
     let c = lane.current;
@@ -75,7 +75,7 @@ export class DmaTimeline {
       offset = bin - lane.currentFirstBin;
     }
     const i = offset * KINDS + kind;
-    c.counts[i] = (c.counts[i] as number) + 1;
+    c.counts[i] = (c.counts[i] as number) + count;
   }
 
   /** Drops every count; the devices stay declared. */

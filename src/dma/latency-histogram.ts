@@ -52,25 +52,40 @@ export class LatencyHistogram {
     return this.maxNs;
   }
 
-  record(latencyNs: number): void {
-    if (latencyNs > this.maxNs) this.maxNs = latencyNs;
+  /**
+   * The largest value that lands in the same bucket as `latencyNs` (3 significant
+   * digits: a bucket of 1 ns below 2048 ns, of 1024 ns around 2 ms). Recording any
+   * value of a bucket changes the same count, which lets a run of distinct latencies
+   * be recorded once per bucket (`record` with a count and the run's exact maximum).
+   */
+  bucketTopNs(latencyNs: number): number {
+    return (this.hist as unknown as JsHistogram).highestEquivalentValue(latencyNs);
+  }
+
+  /** The smallest value in the bucket of `latencyNs`. */
+  bucketBottomNs(latencyNs: number): number {
+    return (this.hist as unknown as JsHistogram).lowestEquivalentValue(latencyNs);
+  }
+
+  record(latencyNs: number, count = 1, maxNs = latencyNs): void {
+    if (maxNs > this.maxNs) this.maxNs = maxNs;
     const n = this.pendingN;
     const values = this.pendingValue;
     for (let i = 0; i < n; i++) {
       if (values[i] === latencyNs) {
-        this.pendingCount[i] = (this.pendingCount[i] as number) + 1;
+        this.pendingCount[i] = (this.pendingCount[i] as number) + count;
         return;
       }
     }
     if (n === PENDING) {
       this.flush();
       values[0] = latencyNs;
-      this.pendingCount[0] = 1;
+      this.pendingCount[0] = count;
       this.pendingN = 1;
       return;
     }
     values[n] = latencyNs;
-    this.pendingCount[n] = 1;
+    this.pendingCount[n] = count;
     this.pendingN = n + 1;
   }
 

@@ -11,6 +11,7 @@ import { invalidArgument } from '../util/emu-error.js';
 import type { DmaCounters, StallWindow } from './dma-stats.js';
 import type { DmaPort } from './dma-port.js';
 import type { DmaStream } from './dma-stream.js';
+import type { HeldMerge, HeldRun } from './held-runs.js';
 
 export type StallScope = 'domain' | 'iommu';
 export type StallPolicy = 'hold' | 'abort';
@@ -66,6 +67,15 @@ export class Stall implements StallHandle {
   heldCount = 0;
   /** Requests to release at endNs, in arrival order. */
   held: HeldRequest[] = [];
+  /**
+   * held[0..releasedUpTo) are released already: a release of many requests runs in
+   * parts, each within a clock chunk's work budget, so the server answers in between.
+   */
+  releasedUpTo = 0;
+  /** Held arrivals of fixed-rate streams as runs (held-runs.ts), beside `held`. */
+  runs: HeldRun[] = [];
+  /** While a release with runs is under way: what is left of it, in release order. */
+  merge: HeldMerge | null = null;
   releaseEvent: ClockEvent | null = null;
   readonly window: StallWindow;
 

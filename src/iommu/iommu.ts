@@ -25,10 +25,14 @@ import { Iotlb } from './iotlb.js';
 import type { MapRequest, MapResult } from './mapper.js';
 import { IommuMapper } from './mapper.js';
 import type { WalkFaultReason, WalkResult } from './page-walker.js';
-import { PageWalker } from './page-walker.js';
+import { PageWalker, newPageWalk } from './page-walker.js';
 import { DEFAULT_C_BIT, stripCBit } from './pte.js';
 import type { TableReach } from './table-pages.js';
 import { liveTableLevel, tableReaches } from './table-pages.js';
+import { DomainIndex } from './domain-index.js';
+import { LiveTables } from './live-tables.js';
+import { DEFAULT_IOTLB_ENTRIES } from './iotlb.js';
+import { PAGE_BYTES } from '../memory/host-memory.js';
 
 export interface IommuOptions {
   /** Event log ring size (DESIGN.md "Event log"): 512. */
@@ -37,6 +41,8 @@ export interface IommuOptions {
   cBit?: number | null;
   /** Use this device table (state load) instead of allocating 2 MiB from the pool. */
   deviceTableSpa?: number;
+  /** IOTLB capacity in entries, a power of two: DEFAULT_IOTLB_ENTRIES (2^19). */
+  iotlbEntries?: number;
 }
 
 /** The caller-owned record `translatePage` fills (no allocation on an IOTLB hit). */
@@ -98,11 +104,23 @@ export class Iommu {
   readonly deviceTableSpa: number;
   readonly deviceTable: DeviceTable;
   readonly walker: PageWalker;
-  readonly iotlb = new Iotlb();
+  readonly iotlb: Iotlb;
   readonly eventLog: EventLog;
   readonly mapper: IommuMapper;
   readonly cBit: number | null;
   private readonly dteCache = new Map<number, CachedDte>();
+  /**
+   * Bumped whenever what a DMA access sees through the IOMMU may change without the
+   * IOTLB noticing: the DTE cache (fills, drops). With `iotlb.version` it tells the DMA
+   * engine's closed form that nothing changed.
+   */
+  dteCacheVersion = 0;
+  private readonly walkOut = newPageWalk();
+  /** Valid DTEs by domain, and the live table pages, kept up to date by a memory watch. */
+  private readonly index: DomainIndex;
+  private readonly live: LiveTables;
+  private indexValid = false;
+  private readonly dtFirstPfn: number;
 
   constructor(
     private readonly memory: HostMemory,
@@ -113,8 +131,28 @@ export class Iommu {
     this.deviceTableSpa = options.deviceTableSpa ?? pool.alloc(DEVICE_TABLE_BYTES / 4096, DEVICE_TABLE_BYTES);
     this.deviceTable = new DeviceTable(memory, this.deviceTableSpa);
     this.walker = new PageWalker(memory, this.cBit);
+    this.iotlb = new Iotlb(options.iotlbEntries ?? DEFAULT_IOTLB_ENTRIES);
     this.eventLog = new EventLog(options.eventLogEntries ?? DEFAULT_EVENT_LOG_ENTRIES);
     this.mapper = new IommuMapper(memory, pool, this.cBit);
+    this.index = new DomainIndex(memory, this.deviceTableSpa);
+    this.live = new LiveTables(memory, this.cBit);
+    this.dtFirstPfn = this.deviceTableSpa / PAGE_BYTES;
+    const dtEnd = this.dtFirstPfn + DEVICE_TABLE_BYTES / PAGE_BYTES;
+    memory.watch({
+      watches: (pfn) => this.indexValid && ((pfn >= this.dtFirstPfn && pfn < dtEnd) || this.live.watches(pfn)),
+      wordWritten: (pfn, wordIndex, oldValue) => {
+        if (pfn >= this.dtFirstPfn && pfn < dtEnd) {
+          const v = this.index.version;
+          this.index.update((pfn - this.dtFirstPfn) * (PAGE_BYTES / 32) + (wordIndex >> 2));
+          if (this.index.version !== v) this.live.setRoots(this.liveRoots());
+        }
+        if (this.live.watches(pfn)) this.live.entryWritten(pfn, wordIndex, oldValue);
+      },
+      invalidated: () => {
+        this.indexValid = false;
+        this.live.valid = false;
+      },
+    });
   }
 
   /** Writes the DTE and makes it effective at once: drops its cached DTE and the IOTLB of the old and new domain. */
@@ -122,7 +160,7 @@ export class Iommu {
     const before = this.deviceTable.decode(deviceId);
     this.deviceTable.write(deviceId, qwords);
     const after = this.deviceTable.decode(deviceId);
-    this.dteCache.delete(deviceId);
+    if (this.dteCache.delete(deviceId)) this.dteCacheVersion++;
     if (dteHasDomain(before)) this.iotlb.invalidateDomain(before.domainId);
     if (dteHasDomain(after)) this.iotlb.invalidateDomain(after.domainId);
   }
@@ -155,25 +193,26 @@ export class Iommu {
       return;
     }
     out.domainId = dte.domainId;
-    const e = this.iotlb.lookup(dte.domainId, iovaPfn);
-    if (e !== undefined) {
+    const t = this.iotlb;
+    if (t.probe(dte.domainId, iovaPfn)) {
       out.hit = true;
-      out.leafSizeLg2 = e.leafSizeLg2;
-      out.leafSpaBasePfn = e.leafSpaBasePfn;
-      out.leafIovaBasePfn = e.leafIovaBasePfn;
-      out.spaPfn = e.leafSpaBasePfn + (iovaPfn - e.leafIovaBasePfn);
-      if (write ? !e.write : !e.read) fault(out, 'permission', true, true);
+      out.leafSizeLg2 = t.hitLeafSizeLg2;
+      out.leafSpaBasePfn = t.hitLeafSpaBasePfn;
+      out.leafIovaBasePfn = t.hitLeafIovaBasePfn;
+      out.spaPfn = t.hitLeafSpaBasePfn + (iovaPfn - t.hitLeafIovaBasePfn);
+      if (write ? !t.hitWrite : !t.hitRead) fault(out, 'permission', true, true);
       else succeed(out);
       return;
     }
-    const r = this.walker.walk(dte, BigInt(iovaPfn) << 12n, write);
+    const r = this.walkOut;
+    this.walker.walkPfn(dte, iovaPfn, write, r);
     out.levelsRead = r.levelsRead;
     out.leafSizeLg2 = r.sizeLg2;
-    out.leafSpaBasePfn = r.leafSpaBase / 4096;
-    out.leafIovaBasePfn = Number(r.leafIovaBase >> 12n);
-    out.spaPfn = Math.floor(r.spa / 4096);
-    if (r.fault !== undefined) {
-      fault(out, r.fault.reason, r.fault.present, r.fault.permission);
+    out.leafSpaBasePfn = r.leafSpaBasePfn;
+    out.leafIovaBasePfn = r.leafIovaBasePfn;
+    out.spaPfn = r.spaPfn;
+    if (r.fault !== null) {
+      fault(out, r.fault, r.present, r.permission);
       return;
     }
     succeed(out);
@@ -189,6 +228,28 @@ export class Iommu {
     });
   }
 
+  /**
+   * What translatePage would give if it is an ok IOTLB hit, with no side effect (no
+   * DTE cache fill): true and `out` filled, or false (not cached, or a permission fault).
+   */
+  peekHit(deviceId: number, iovaPfn: number, write: boolean, out: Translation): boolean {
+    const cached = this.dteCache.get(deviceId);
+    if (cached === undefined) return false;
+    const dte = cached.dte;
+    if (!dte.valid || !dte.translationValid) return false;
+    const t = this.iotlb;
+    if (!t.probe(dte.domainId, iovaPfn) || (write ? !t.hitWrite : !t.hitRead)) return false;
+    out.hit = true;
+    out.levelsRead = 0;
+    out.domainId = dte.domainId;
+    out.leafSizeLg2 = t.hitLeafSizeLg2;
+    out.leafSpaBasePfn = t.hitLeafSpaBasePfn;
+    out.leafIovaBasePfn = t.hitLeafIovaBasePfn;
+    out.spaPfn = t.hitLeafSpaBasePfn + (iovaPfn - t.hitLeafIovaBasePfn);
+    succeed(out);
+    return true;
+  }
+
   /** Executes one 16-byte command (hardware.md §3.5, DESIGN.md "Commands"). */
   executeCommand(q0: bigint, q1: bigint, atNs: number): CommandResult {
     const d = decodeCommand(q0, q1);
@@ -202,6 +263,7 @@ export class Iommu {
       }
       case 'INVALIDATE_DEVTAB_ENTRY': {
         const dropped = this.dteCache.delete(d.deviceId) ? 1 : 0;
+        this.dteCacheVersion += dropped;
         return { ...base, effect: `dropped the cached DTE of device ${toHex(d.deviceId)}`, dropped };
       }
       case 'INVALIDATE_IOMMU_PAGES': {
@@ -213,6 +275,7 @@ export class Iommu {
       case 'INVALIDATE_IOMMU_ALL': {
         const dropped = this.iotlb.invalidateAll() + this.dteCache.size;
         this.dteCache.clear();
+        this.dteCacheVersion++;
         return { ...base, effect: 'dropped every IOTLB entry and cached DTE', dropped };
       }
       case 'ILLEGAL': {
@@ -252,7 +315,7 @@ export class Iommu {
         // translations stay (DESIGN.md: iommu.map does not invalidate).
         if (dte.root === info.root && dte.mode === info.mode) {
           this.deviceTable.write(deviceId, withRootAndMode(qwords, result.root, result.mode));
-          this.dteCache.delete(deviceId);
+          if (this.dteCache.delete(deviceId)) this.dteCacheVersion++;
         }
       }
     }
@@ -269,7 +332,7 @@ export class Iommu {
    * smash engine's checks ask this on every command.
    */
   domains(): Map<number, DomainInfo> {
-    return this.deviceTable.domains();
+    return this.ensureIndex().domains();
   }
 
   /**
@@ -278,8 +341,29 @@ export class Iommu {
    * PSMASH_IO (INVALID_HPTE_PADDR, INVALID_PAGE_PADDR checks).
    */
   liveTableLevel(pfn: number): number | undefined {
-    const roots = [...this.deviceTable.domains().values()].map((d) => ({ root: stripCBit(d.root, this.cBit), mode: d.mode }));
-    return liveTableLevel(this.memory, roots, this.cBit, pfn);
+    this.ensureIndex();
+    if (!this.live.valid) this.live.rebuild(this.liveRoots());
+    return this.live.level(pfn);
+  }
+
+  /** The live table pages and their levels, from the incremental set (tests). */
+  liveTablePages(): Map<number, number> {
+    this.liveTableLevel(-1);
+    return this.live.pages();
+  }
+
+  private ensureIndex(): DomainIndex {
+    if (!this.indexValid) {
+      this.index.rebuild();
+      this.indexValid = true;
+      this.live.valid = false;
+    }
+    return this.index;
+  }
+
+  /** Each domain's root (C-bit stripped) and mode, in domains() order: what the live set hangs from. */
+  private liveRoots(): Array<{ root: number; mode: number }> {
+    return [...this.index.domains().values()].map((d) => ({ root: stripCBit(d.root, this.cBit), mode: d.mode }));
   }
 
   /**
@@ -287,7 +371,7 @@ export class Iommu {
    * IOVA of its entry 0 (the smash engine's scope and IOTLB invalidation).
    */
   tableReaches(pfn: number, level: number): TableReach[] {
-    const roots = [...this.deviceTable.domains()].map(([domainId, d]) => ({ domainId, root: stripCBit(d.root, this.cBit), mode: d.mode }));
+    const roots = [...this.domains()].map(([domainId, d]) => ({ domainId, root: stripCBit(d.root, this.cBit), mode: d.mode }));
     return tableReaches(this.memory, roots, this.cBit, pfn, level);
   }
 
@@ -330,6 +414,7 @@ export class Iommu {
     this.iotlb.setState(state.iotlb);
     this.eventLog.setState(state.eventLog);
     this.dteCache.clear();
+    this.dteCacheVersion++;
     for (const { deviceId, qwords } of state.dteCache) {
       checkDeviceId(deviceId);
       const q = qwords.map((h) => BigInt(h));
@@ -341,11 +426,12 @@ export class Iommu {
     const qwords = this.deviceTable.read(deviceId);
     const cached = { qwords, dte: decodeDte(qwords) };
     this.dteCache.set(deviceId, cached);
+    this.dteCacheVersion++;
     return cached;
   }
 
   private domainInfo(domainId: number): { devices: number[]; root: number; mode: number } {
-    const info = this.deviceTable.domains().get(domainId);
+    const info = this.domains().get(domainId);
     if (info === undefined) {
       throw new EmuError(ERROR_CODES.NOT_FOUND, `domain ${domainId} has no valid DTE (V=1, TV=1); set one with iommu.setDte first`, { domainId });
     }

@@ -2,7 +2,19 @@
  * The IOTLB: leaf translations cached per (domain, 4 KB IOVA page) (DESIGN.md
  * "IOMMU"). It changes only through invalidation commands, `iommu.setDte` and the
  * firmware, so a host that edits tables without invalidating keeps stale entries,
- * as on hardware. Everything is plain numbers so `lookup` allocates nothing.
+ * as on hardware.
+ *
+ * Bounded and set-associative, as hardware IOTLBs are: `capacity` entries (the
+ * scenario's `iotlbEntries`, a power of two, default DEFAULT_IOTLB_ENTRIES) in sets
+ * of WAYS ways, the set chosen by the low bits of the IOVA page number mixed with the
+ * domain. Storage is parallel typed arrays in blocks allocated on first use, so a
+ * lookup allocates nothing and an idle platform costs nothing.
+ *
+ * The content of a set decides everything about it: its ways are kept sorted by
+ * (domain, page), and when a full set takes a new entry the victim is the way a hash
+ * of the new key names. A hit changes nothing (no recency bits), so a run of hits
+ * can be computed in closed form, and a state document (the entries, sorted) rebuilds
+ * an IOTLB that evicts exactly as the original would.
  */
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 
@@ -29,43 +41,160 @@ export function iotlbSpaPfn(e: IotlbEntry): number {
   return e.leafSpaBasePfn + (e.iovaPfn - e.leafIovaBasePfn);
 }
 
-interface DomainCache {
-  pages: Map<number, IotlbEntry>;
+/** Ways per set. */
+export const IOTLB_WAYS = 8;
+/**
+ * Default capacity: 2^19 entries (512 Ki 4 KB pages = 2 GiB of IOVA per platform),
+ * more than the default scenario maps (1 GiB + 64 MiB), so every page it maps stays
+ * cached once touched, as with the unbounded cache this replaced.
+ */
+export const DEFAULT_IOTLB_ENTRIES = 2 ** 19;
+export const MIN_IOTLB_ENTRIES = IOTLB_WAYS;
+export const MAX_IOTLB_ENTRIES = 2 ** 24;
+
+/** Entries per storage block (512 sets). */
+const BLOCK_ENTRIES = 4096;
+const EMPTY = -1;
+const PERM_READ = 1;
+const PERM_WRITE = 2;
+
+class Block {
+  readonly dom = new Int32Array(BLOCK_ENTRIES).fill(EMPTY);
+  readonly pfn = new Float64Array(BLOCK_ENTRIES);
+  readonly leafIova = new Float64Array(BLOCK_ENTRIES);
+  readonly leafSpa = new Float64Array(BLOCK_ENTRIES);
+  readonly sizeLg2 = new Uint8Array(BLOCK_ENTRIES);
+  readonly perm = new Uint8Array(BLOCK_ENTRIES);
+  readonly levels = new Uint8Array(BLOCK_ENTRIES);
+}
+
+interface DomainCount {
+  count: number;
   /** Largest leaf cached since the domain was last emptied, in 4 KB pages. */
   maxLeafPages: number;
 }
 
+export function checkIotlbEntries(n: unknown): number {
+  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < MIN_IOTLB_ENTRIES || n > MAX_IOTLB_ENTRIES || (n & (n - 1)) !== 0) {
+    throw new EmuError(ERROR_CODES.INVALID_ARGUMENT, `iotlbEntries must be a power of two in ${MIN_IOTLB_ENTRIES}..${MAX_IOTLB_ENTRIES}, got ${String(n)}`, { field: 'iotlbEntries' });
+  }
+  return n;
+}
+
 export class Iotlb {
-  private readonly domains = new Map<number, DomainCache>();
+  readonly capacity: number;
+  private readonly setMask: number;
+  private readonly blocks: (Block | undefined)[];
+  private readonly domains = new Map<number, DomainCount>();
   private count = 0;
+  /** Entries evicted by inserts into full sets (since construction). */
+  evictions = 0;
+  /** Bumped on every change (insert, eviction, invalidation): callers cache against it. */
+  version = 0;
+
+  // The hit `probe` found (no allocation per lookup).
+  hitLeafIovaBasePfn = 0;
+  hitLeafSizeLg2 = 0;
+  hitLeafSpaBasePfn = 0;
+  hitRead = false;
+  hitWrite = false;
+
+  constructor(capacity: number = DEFAULT_IOTLB_ENTRIES) {
+    this.capacity = checkIotlbEntries(capacity);
+    this.setMask = capacity / IOTLB_WAYS - 1;
+    this.blocks = new Array<Block | undefined>(Math.ceil(capacity / BLOCK_ENTRIES)).fill(undefined);
+  }
 
   get size(): number {
     return this.count;
   }
 
+  /** First slot of the set of (domainId, iovaPfn). `| 0` keeps the low 32 bits of a page number below 2^53. */
+  private setBase(domainId: number, iovaPfn: number): number {
+    return ((iovaPfn ^ Math.imul(domainId + 1, 0x61c88647)) & this.setMask) * IOTLB_WAYS;
+  }
+
+  /**
+   * The hot path: true on a hit, with the entry in the hit* fields. Ways are kept
+   * compact, so the scan stops at the first empty way.
+   */
+  probe(domainId: number, iovaPfn: number): boolean {
+    const base = this.setBase(domainId, iovaPfn);
+    const b = this.blocks[(base / BLOCK_ENTRIES) | 0];
+    if (b === undefined) return false;
+    const off = base % BLOCK_ENTRIES;
+    const dom = b.dom;
+    const pfn = b.pfn;
+    for (let i = off, end = off + IOTLB_WAYS; i < end; i++) {
+      const d = dom[i] as number;
+      if (d === EMPTY) return false;
+      if (d === domainId && pfn[i] === iovaPfn) {
+        this.hitLeafIovaBasePfn = b.leafIova[i] as number;
+        this.hitLeafSizeLg2 = b.sizeLg2[i] as number;
+        this.hitLeafSpaBasePfn = b.leafSpa[i] as number;
+        const p = b.perm[i] as number;
+        this.hitRead = (p & PERM_READ) !== 0;
+        this.hitWrite = (p & PERM_WRITE) !== 0;
+        return true;
+      }
+    }
+    return false;
+  }
+
   lookup(domainId: number, iovaPfn: number): IotlbEntry | undefined {
-    const d = this.domains.get(domainId);
-    return d === undefined ? undefined : d.pages.get(iovaPfn);
+    const base = this.setBase(domainId, iovaPfn);
+    const b = this.blocks[(base / BLOCK_ENTRIES) | 0];
+    if (b === undefined) return undefined;
+    const off = base % BLOCK_ENTRIES;
+    for (let i = off; i < off + IOTLB_WAYS; i++) {
+      if (b.dom[i] === EMPTY) return undefined;
+      if (b.dom[i] === domainId && b.pfn[i] === iovaPfn) return entryAt(b, i);
+    }
+    return undefined;
   }
 
   insert(entry: IotlbEntry): void {
-    let d = this.domains.get(entry.domainId);
-    if (d === undefined) {
-      d = { pages: new Map(), maxLeafPages: 1 };
-      this.domains.set(entry.domainId, d);
+    const { domainId, iovaPfn } = entry;
+    const base = this.setBase(domainId, iovaPfn);
+    const bi = (base / BLOCK_ENTRIES) | 0;
+    let b = this.blocks[bi];
+    if (b === undefined) this.blocks[bi] = b = new Block();
+    const off = base % BLOCK_ENTRIES;
+    const end = off + IOTLB_WAYS;
+    this.version++;
+    // Replace in place when cached (same key, same sorted position).
+    let used = off;
+    for (; used < end && b.dom[used] !== EMPTY; used++) {
+      if (b.dom[used] === domainId && b.pfn[used] === iovaPfn) {
+        write(b, used, entry);
+        this.noteLeaf(domainId, entry.leafSizeLg2, 0);
+        return;
+      }
     }
-    const before = d.pages.size;
-    d.pages.set(entry.iovaPfn, entry);
-    this.count += d.pages.size - before;
-    const leafPages = 2 ** (entry.leafSizeLg2 - 12);
-    if (leafPages > d.maxLeafPages) d.maxLeafPages = leafPages;
+    if (used === end) {
+      // Full: the victim is the way the new key's hash names (content decides).
+      const victim = off + (mix(domainId, iovaPfn) % IOTLB_WAYS);
+      this.evictions++;
+      this.dropCount(b.dom[victim] as number, 1);
+      removeAt(b, victim, end);
+      used--;
+    }
+    // Insert at the sorted position among used ways [off, used).
+    let at = used;
+    while (at > off && keyAfter(b, at - 1, domainId, iovaPfn)) {
+      copyWay(b, at - 1, at);
+      at--;
+    }
+    write(b, at, entry);
+    this.count++;
+    this.noteLeaf(domainId, entry.leafSizeLg2, 1);
   }
 
   /**
    * Drops every cached entry of the domain whose leaf overlaps
    * [iovaBase, iovaBase + 2^sizeLg2) (DESIGN.md "Commands"); returns how many.
-   * Scans whichever is smaller: the domain's entries, or the pages that could
-   * hold an entry of an overlapping leaf (the range widened by the largest leaf).
+   * Probes whichever is smaller: the pages that could hold an entry of an
+   * overlapping leaf (the range widened by the domain's largest leaf), or every slot.
    */
   invalidateRange(domainId: number, iovaBase: bigint, sizeLg2: number): number {
     const d = this.domains.get(domainId);
@@ -77,58 +206,43 @@ export class Iotlb {
     const pages = 2 ** (sizeLg2 - 12);
     const firstPfn = Number((iovaBase >> 12n) / BigInt(pages)) * pages;
     const endPfn = firstPfn + pages;
-    const overlaps = (e: IotlbEntry): boolean =>
-      e.leafIovaBasePfn < endPfn && e.leafIovaBasePfn + 2 ** (e.leafSizeLg2 - 12) > firstPfn;
-    let dropped = 0;
+    const overlaps = (b: Block, i: number): boolean => {
+      const lb = b.leafIova[i] as number;
+      return b.dom[i] === domainId && lb < endPfn && lb + 2 ** ((b.sizeLg2[i] as number) - 12) > firstPfn;
+    };
     const scanFrom = Math.max(0, firstPfn - d.maxLeafPages + 1);
     const scanTo = endPfn + d.maxLeafPages - 1;
-    if (scanTo - scanFrom < d.pages.size) {
-      for (let pfn = scanFrom; pfn < scanTo; pfn++) {
-        const e = d.pages.get(pfn);
-        if (e !== undefined && overlaps(e)) {
-          d.pages.delete(pfn);
-          dropped++;
-        }
-      }
+    let dropped = 0;
+    if (scanTo - scanFrom < d.count) {
+      for (let pfn = scanFrom; pfn < scanTo; pfn++) dropped += this.dropWhere(this.setBase(domainId, pfn), (b, i) => b.pfn[i] === pfn && overlaps(b, i));
     } else {
-      for (const [pfn, e] of d.pages) {
-        if (overlaps(e)) {
-          d.pages.delete(pfn);
-          dropped++;
-        }
-      }
+      dropped = this.dropEverywhere(overlaps);
     }
-    this.count -= dropped;
-    if (d.pages.size === 0) this.domains.delete(domainId);
-    return dropped;
+    return this.finishDrop(domainId, dropped);
   }
 
   invalidateDomain(domainId: number): number {
-    const d = this.domains.get(domainId);
-    if (d === undefined) return 0;
-    const dropped = d.pages.size;
-    this.domains.delete(domainId);
-    this.count -= dropped;
-    return dropped;
+    if (!this.domains.has(domainId)) return 0;
+    return this.finishDrop(domainId, this.dropEverywhere((b, i) => b.dom[i] === domainId));
   }
 
   invalidateAll(): number {
     const dropped = this.count;
+    this.blocks.fill(undefined);
     this.domains.clear();
     this.count = 0;
+    this.version++;
     return dropped;
   }
 
   /** Every cached entry, ordered by domain then IOVA page (audit, state dumps). */
   entries(): IotlbEntry[] {
     const out: IotlbEntry[] = [];
-    const ids = [...this.domains.keys()].sort((a, b) => a - b);
-    for (const id of ids) {
-      const pages = (this.domains.get(id) as DomainCache).pages;
-      const pfns = [...pages.keys()].sort((a, b) => a - b);
-      for (const pfn of pfns) out.push({ ...(pages.get(pfn) as IotlbEntry) });
+    for (const b of this.blocks) {
+      if (b === undefined) continue;
+      for (let i = 0; i < BLOCK_ENTRIES; i++) if (b.dom[i] !== EMPTY) out.push(entryAt(b, i));
     }
-    return out;
+    return out.sort((x, y) => x.domainId - y.domainId || x.iovaPfn - y.iovaPfn);
   }
 
   /** JSON-safe and exact; stale entries are kept as they are. */
@@ -140,4 +254,108 @@ export class Iotlb {
     this.invalidateAll();
     for (const e of state.entries) this.insert({ ...e });
   }
+
+  // ---- internals --------------------------------------------------------------
+
+  private noteLeaf(domainId: number, leafSizeLg2: number, added: number): void {
+    let d = this.domains.get(domainId);
+    if (d === undefined) this.domains.set(domainId, (d = { count: 0, maxLeafPages: 1 }));
+    d.count += added;
+    const leafPages = 2 ** (leafSizeLg2 - 12);
+    if (leafPages > d.maxLeafPages) d.maxLeafPages = leafPages;
+  }
+
+  private dropCount(domainId: number, n: number): void {
+    const d = this.domains.get(domainId);
+    if (d === undefined) return;
+    d.count -= n;
+    this.count -= n;
+    if (d.count === 0) this.domains.delete(domainId);
+  }
+
+  private finishDrop(domainId: number, dropped: number): number {
+    if (dropped > 0) {
+      this.version++;
+      this.dropCount(domainId, dropped);
+    }
+    return dropped;
+  }
+
+  /** Removes the ways of one set that match; returns how many. */
+  private dropWhere(base: number, match: (b: Block, i: number) => boolean): number {
+    const b = this.blocks[(base / BLOCK_ENTRIES) | 0];
+    if (b === undefined) return 0;
+    const off = base % BLOCK_ENTRIES;
+    const end = off + IOTLB_WAYS;
+    let dropped = 0;
+    for (let i = off; i < end && b.dom[i] !== EMPTY; ) {
+      if (match(b, i)) {
+        removeAt(b, i, end);
+        dropped++;
+      } else i++;
+    }
+    return dropped;
+  }
+
+  private dropEverywhere(match: (b: Block, i: number) => boolean): number {
+    let dropped = 0;
+    for (let bi = 0; bi < this.blocks.length; bi++) {
+      if (this.blocks[bi] === undefined) continue;
+      for (let s = 0; s < BLOCK_ENTRIES; s += IOTLB_WAYS) dropped += this.dropWhere(bi * BLOCK_ENTRIES + s, match);
+    }
+    return dropped;
+  }
+}
+
+function mix(domainId: number, iovaPfn: number): number {
+  let h = Math.imul((iovaPfn | 0) ^ Math.imul(domainId, 0x27d4eb2d), 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h ^ ((iovaPfn / 4294967296) | 0), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+function keyAfter(b: Block, i: number, domainId: number, iovaPfn: number): boolean {
+  const d = b.dom[i] as number;
+  return d > domainId || (d === domainId && (b.pfn[i] as number) > iovaPfn);
+}
+
+function write(b: Block, i: number, e: IotlbEntry): void {
+  b.dom[i] = e.domainId;
+  b.pfn[i] = e.iovaPfn;
+  b.leafIova[i] = e.leafIovaBasePfn;
+  b.leafSpa[i] = e.leafSpaBasePfn;
+  b.sizeLg2[i] = e.leafSizeLg2;
+  b.perm[i] = (e.read ? PERM_READ : 0) | (e.write ? PERM_WRITE : 0);
+  b.levels[i] = e.levelsRead;
+}
+
+function copyWay(b: Block, from: number, to: number): void {
+  b.dom[to] = b.dom[from] as number;
+  b.pfn[to] = b.pfn[from] as number;
+  b.leafIova[to] = b.leafIova[from] as number;
+  b.leafSpa[to] = b.leafSpa[from] as number;
+  b.sizeLg2[to] = b.sizeLg2[from] as number;
+  b.perm[to] = b.perm[from] as number;
+  b.levels[to] = b.levels[from] as number;
+}
+
+/** Removes way i of the set ending at `end`, shifting the later ways down. */
+function removeAt(b: Block, i: number, end: number): void {
+  let j = i;
+  for (; j + 1 < end && b.dom[j + 1] !== EMPTY; j++) copyWay(b, j + 1, j);
+  b.dom[j] = EMPTY;
+}
+
+function entryAt(b: Block, i: number): IotlbEntry {
+  const p = b.perm[i] as number;
+  return {
+    domainId: b.dom[i] as number,
+    iovaPfn: b.pfn[i] as number,
+    leafIovaBasePfn: b.leafIova[i] as number,
+    leafSizeLg2: b.sizeLg2[i] as number,
+    leafSpaBasePfn: b.leafSpa[i] as number,
+    read: (p & PERM_READ) !== 0,
+    write: (p & PERM_WRITE) !== 0,
+    levelsRead: b.levels[i] as number,
+  };
 }

@@ -114,6 +114,7 @@ export class PageWalker {
     this.maskHi = addrMaskHi(cBit);
   }
 
+  /** The full walk with every step (`iommu.walk`, the audit). */
   walk(dte: DecodedDte, iova: bigint, write: boolean): WalkResult {
     const result: WalkResult = {
       ok: false,
@@ -132,45 +133,121 @@ export class PageWalker {
     if (dte.mode === DTE_MODE_PASS_THROUGH || dte.mode === DTE_MODE_RESERVED) return fail(result, 'bad-mode', false);
     // Mode m covers IOVA bits 12+9m-1:0, mode 6 all 64 (hardware.md §3.2).
     if (iova < 0n || iova >= (MODE_LIMIT[dte.mode] as bigint)) return fail(result, 'beyond-mode', false);
-    const iovaPfn = Number(iova >> 12n);
-    const iovaLow = Number(iova & 0xfffn);
+    const out = this.scratch;
+    this.descend(dte, Number(iova >> 12n), write, out, result.steps);
+    result.read = out.read;
+    result.write = out.write;
+    result.levelsRead = out.levelsRead;
+    result.leafLevel = out.leafLevel;
+    result.leafEntrySpa = out.leafEntrySpa;
+    if (out.sizeLg2 !== 0) {
+      result.sizeLg2 = out.sizeLg2;
+      result.leafSpaBase = out.leafSpaBasePfn * PAGE_BYTES;
+      result.leafIovaBase = iova & (CLEAR_BELOW[out.sizeLg2] as bigint);
+      result.spa = out.spaPfn * PAGE_BYTES + Number(iova & 0xfffn);
+    }
+    if (out.fault !== null) return fail(result, out.fault, out.present, out.permission);
+    result.ok = true;
+    return result;
+  }
 
+  /**
+   * The DMA hot path: the same walk for the 4 KB page `iovaPfn`, into a caller-owned
+   * record of plain numbers (no bigint, no steps, no allocation).
+   */
+  walkPfn(dte: DecodedDte, iovaPfn: number, write: boolean, out: PageWalk): void {
+    out.read = dte.read;
+    out.write = dte.write;
+    out.levelsRead = 0;
+    out.leafLevel = 0;
+    out.leafEntrySpa = -1;
+    out.sizeLg2 = 0;
+    out.spaPfn = 0;
+    out.leafSpaBasePfn = 0;
+    out.leafIovaBasePfn = 0;
+    if (!dte.valid || !dte.translationValid) return failPfn(out, 'dte-invalid', false, false);
+    if (dte.mode === DTE_MODE_PASS_THROUGH || dte.mode === DTE_MODE_RESERVED) return failPfn(out, 'bad-mode', false, false);
+    // Mode m < 6 covers pages below 2^(9m); mode 6 every page of a 64-bit IOVA.
+    if (iovaPfn < 0 || (dte.mode < MAX_LEVEL && iovaPfn >= 2 ** (9 * dte.mode))) return failPfn(out, 'beyond-mode', false, false);
+    this.descend(dte, iovaPfn, write, out, null);
+  }
+
+  /** From the DTE root to the leaf for `iovaPfn` (mode and range checked); `steps` only for `walk`. */
+  private descend(dte: DecodedDte, iovaPfn: number, write: boolean, out: PageWalk, steps: WalkStep[] | null): void {
+    out.read = dte.read;
+    out.write = dte.write;
+    out.levelsRead = 0;
+    out.leafLevel = 0;
+    out.leafEntrySpa = -1;
+    out.sizeLg2 = 0;
+    out.spaPfn = 0;
+    out.leafSpaBasePfn = 0;
+    out.leafIovaBasePfn = 0;
     let tableSpa = stripCBit(dte.root, this.cBit);
     for (let level = dte.mode; level >= 1; level--) {
       const entrySpa = tableSpa + levelIndexPfn(iovaPfn, level) * 8;
-      const value = this.memory.word(entrySpa);
-      result.steps.push({ level, entrySpa, value });
-      result.levelsRead++;
-      result.leafLevel = level;
-      result.leafEntrySpa = entrySpa;
+      if (steps !== null) steps.push({ level, entrySpa, value: this.memory.word(entrySpa) });
+      out.levelsRead++;
+      out.leafLevel = level;
+      out.leafEntrySpa = entrySpa;
       const view = this.memory.pageHalves(Math.floor(entrySpa / PAGE_BYTES));
       const half = (entrySpa % PAGE_BYTES) >>> 2;
       const lo = view === undefined ? 0 : (view[half] as number);
       const hi = view === undefined ? 0 : (view[half + 1] as number);
-      if (!ptePresentLo(lo)) return fail(result, 'not-present', false);
-      result.read &&= pteReadHi(hi);
-      result.write &&= pteWriteHi(hi);
+      if (!ptePresentLo(lo)) return failPfn(out, 'not-present', false, false);
+      out.read &&= pteReadHi(hi);
+      out.write &&= pteWriteHi(hi);
       const nextLevel = pteNextLevelLo(lo);
       const addr = pteAddressMasked(lo, hi, this.maskLo, this.maskHi);
       if (nextLevel === NL_DEFAULT_LEAF || nextLevel === NL_SIZED_LEAF) {
         const sizeLg2 = nextLevel === NL_DEFAULT_LEAF ? levelDefaultSizeLg2(level) : sizedLeafLg2Halves(lo & this.maskLo, hi & this.maskHi);
-        if (!leafSizeAllowed(level, sizeLg2)) return fail(result, 'bad-leaf-size', true);
+        if (!leafSizeAllowed(level, sizeLg2)) return failPfn(out, 'bad-leaf-size', true, false);
         // Allowed sizes are at most 2^51: the offsets below are exact numbers.
         const leafPages = 2 ** (sizeLg2 - 12);
-        result.sizeLg2 = sizeLg2;
-        result.leafSpaBase = addr - (addr % 2 ** sizeLg2);
-        result.leafIovaBase = iova & (CLEAR_BELOW[sizeLg2] as bigint);
-        result.spa = result.leafSpaBase + (iovaPfn % leafPages) * PAGE_BYTES + iovaLow;
-        if (write ? !result.write : !result.read) return fail(result, 'permission', true, true);
-        result.ok = true;
-        return result;
+        out.sizeLg2 = sizeLg2;
+        out.leafSpaBasePfn = (addr - (addr % 2 ** sizeLg2)) / PAGE_BYTES;
+        out.leafIovaBasePfn = iovaPfn - (iovaPfn % leafPages);
+        out.spaPfn = out.leafSpaBasePfn + (iovaPfn % leafPages);
+        if (write ? !out.write : !out.read) return failPfn(out, 'permission', true, true);
+        out.fault = null;
+        return;
       }
-      if (nextLevel !== level - 1) return fail(result, 'bad-next-level', true);
+      if (nextLevel !== level - 1) return failPfn(out, 'bad-next-level', true, false);
       tableSpa = addr;
     }
     // Unreachable: level 1 always ends the loop (NL 1..6 at level 1 is a bad next level).
-    return fail(result, 'bad-next-level', true);
+    failPfn(out, 'bad-next-level', true, false);
   }
+
+  private readonly scratch = newPageWalk();
+}
+
+/** What `walkPfn` fills: plain numbers only (page numbers, not byte addresses). */
+export interface PageWalk {
+  /** null when the walk succeeded. */
+  fault: WalkFaultReason | null;
+  present: boolean;
+  permission: boolean;
+  read: boolean;
+  write: boolean;
+  levelsRead: number;
+  leafLevel: number;
+  leafEntrySpa: number;
+  /** 0 unless a leaf was found (ok or a permission fault). */
+  sizeLg2: number;
+  spaPfn: number;
+  leafSpaBasePfn: number;
+  leafIovaBasePfn: number;
+}
+
+export function newPageWalk(): PageWalk {
+  return { fault: null, present: false, permission: false, read: false, write: false, levelsRead: 0, leafLevel: 0, leafEntrySpa: -1, sizeLg2: 0, spaPfn: 0, leafSpaBasePfn: 0, leafIovaBasePfn: 0 };
+}
+
+function failPfn(out: PageWalk, reason: WalkFaultReason, present: boolean, permission: boolean): void {
+  out.fault = reason;
+  out.present = present;
+  out.permission = permission;
 }
 
 function fail(result: WalkResult, reason: WalkFaultReason, present: boolean, permission = false): WalkResult {

@@ -52,8 +52,21 @@ export function pageStoreBytes(page: PageStore): number {
   return page instanceof BigUint64Array ? PAGE_BYTES : 64 + 48 * page.size;
 }
 
+/**
+ * Told about writes to the pages it watches (the IOMMU keeps its domain index and
+ * its set of live table pages up to date this way, instead of rescanning tables on
+ * every smash). Called after the word is written.
+ */
+export interface MemoryWatcher {
+  watches(pfn: number): boolean;
+  wordWritten(pfn: number, wordIndex: number, oldValue: bigint): void;
+  /** Pages were dropped or replaced wholesale (zeroPages of a watched page, restorePages). */
+  invalidated(): void;
+}
+
 export class HostMemory {
   readonly sizeBytes: number;
+  private watchers: MemoryWatcher[] = [];
   /** 4 KB page number -> the page's words (see PageStore). */
   private pages = new Map<number, PageStore>();
   /**
@@ -154,6 +167,19 @@ export class HostMemory {
 
   /** Unchecked write; value is truncated to 64 bits. */
   setWord(spa: number, value: bigint): void {
+    if (this.watchers.length === 0) {
+      this.storeWord(spa, value);
+      return;
+    }
+    const pfn = Math.floor(spa / PAGE_BYTES);
+    const i = (spa % PAGE_BYTES) >>> 3;
+    const old = this.word(spa);
+    this.storeWord(spa, value);
+    for (const w of this.watchers) if (w.watches(pfn)) w.wordWritten(pfn, i, old);
+  }
+
+  /** setWord without telling the watchers. */
+  private storeWord(spa: number, value: bigint): void {
     const pfn = Math.floor(spa / PAGE_BYTES);
     const i = (spa % PAGE_BYTES) >>> 3;
     let page = this.pages.get(pfn);
@@ -181,6 +207,14 @@ export class HostMemory {
     }
   }
 
+  /** Adds a watcher; returns the function that removes it. */
+  watch(w: MemoryWatcher): () => void {
+    this.watchers.push(w);
+    return () => {
+      this.watchers = this.watchers.filter((x) => x !== w);
+    };
+  }
+
   readWords(spa: number, count: number): bigint[] {
     this.checkRange(spa, count);
     const out = new Array<bigint>(count);
@@ -199,6 +233,14 @@ export class HostMemory {
     for (let i = 0; i < pages; i++) {
       this.pages.delete(first + i);
       this.halves.delete(first + i);
+    }
+    for (const w of this.watchers) {
+      for (let i = 0; i < pages; i++) {
+        if (w.watches(first + i)) {
+          w.invalidated();
+          break;
+        }
+      }
     }
   }
 
@@ -238,6 +280,7 @@ export class HostMemory {
     for (const page of pages.values()) FROZEN.add(page);
     this.pages = new Map(pages);
     this.halves.clear();
+    for (const w of this.watchers) w.invalidated();
   }
 
   /** Replaces the whole content (state load, revert). */
@@ -245,6 +288,7 @@ export class HostMemory {
     this.pages.clear();
     this.halves.clear();
     for (const [pfn, words] of pages) this.pages.set(pfn, words.slice());
+    for (const w of this.watchers) w.invalidated();
   }
 }
 

@@ -1,9 +1,9 @@
 /**
  * The platform's event bus (DESIGN.md "events.subscribe"): topics fw (command,
  * params, result), tmpm (each TMPM command, control write and interrupt), stall (begin and end),
- * iommu (each logged event), rmp (each change), dma (non-ok outcomes). Listeners
- * run synchronously, so the notifications a call causes are sent before its
- * response.
+ * iommu (each logged event), rmp (each change), dma (non-ok outcomes), clock (progress
+ * of a long clock.advance). Listeners run synchronously, so the notifications a call
+ * causes are sent before its response.
  *
  * Two more topics are internal (never on the wire, not subscribable): `iommuCommand`
  * (each iommu.command and its decoded result) for the trace's IOMMU track. Taps
@@ -11,7 +11,7 @@
  * emit like any listener but are not counted by `listenerCount`, which counts
  * clients' subscriptions.
  */
-export const EVENT_TOPICS = ['fw', 'tmpm', 'stall', 'iommu', 'rmp', 'dma'] as const;
+export const EVENT_TOPICS = ['fw', 'tmpm', 'stall', 'iommu', 'rmp', 'dma', 'clock'] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 export const INTERNAL_TOPICS = ['iommuCommand'] as const;
 export type BusTopic = EventTopic | (typeof INTERNAL_TOPICS)[number];

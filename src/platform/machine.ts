@@ -44,6 +44,8 @@ export interface MachineSettings {
   eventLogEntries: number;
   serviceNs: number;
   maxAdvanceNs: number;
+  /** IOTLB capacity; absent in documents written before it existed (then the default). */
+  iotlbEntries?: number;
   rmpSizeRule: RmpSizeRule;
   timing: TimingOptions;
   cBit: number | null;
@@ -56,6 +58,7 @@ export function settingsOf(s: Scenario, cBit: number | null = s.cBit): MachineSe
     eventLogEntries: s.eventLogEntries,
     serviceNs: s.serviceNs,
     maxAdvanceNs: s.maxAdvanceNs,
+    iotlbEntries: s.iotlbEntries,
     rmpSizeRule: s.rmpSizeRule,
     timing: { ...DEFAULT_TIMING },
     cBit,
@@ -102,11 +105,13 @@ export class Machine {
     private readonly wall: WallClock | undefined,
   ) {
     this.rng = new SeededRng(settings.seed);
+    // A stall or an injected delay in virtual mode runs the clock in chunks that let the server answer meanwhile.
+    if (wall !== undefined) this.clock.yieldFn = () => new Promise<void>((resolve) => wall.defer(resolve));
     this.memory = new HostMemory(settings.memoryBytes);
     const { baseSpa, endSpa } = poolWindow(settings.memoryBytes);
     this.pool = new PagePool(this.memory, baseSpa, endSpa);
     this.rmp = new RmpTable(settings.memoryBytes);
-    this.iommu = new Iommu(this.memory, this.pool, { eventLogEntries: settings.eventLogEntries, cBit: settings.cBit });
+    this.iommu = new Iommu(this.memory, this.pool, { eventLogEntries: settings.eventLogEntries, cBit: settings.cBit, ...(settings.iotlbEntries === undefined ? {} : { iotlbEntries: settings.iotlbEntries }) });
     this.firmware = new Firmware(this.memory, this.rmp, this.guests, this.clock, bus);
     const port = (this.port = new PlatformDmaPort(this.iommu, this.rmp, this.firmware, this.clock, settings.timing, () => this.settings.rmpSizeRule));
     this.dma = new DmaEngine({ clock: this.clock, rng: this.rng, port, serviceNs: settings.serviceNs });

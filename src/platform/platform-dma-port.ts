@@ -35,6 +35,8 @@ export class PlatformDmaPort implements DmaPort {
     if (tr.hit) this.iotlbHits++;
     else this.iotlbMisses++;
     out.translationNs = tr.hit ? this.timing.iotlbHitNs : tr.levelsRead * this.timing.walkLevelNs;
+    // A device with a valid DTE has a domain: its lookup missed when it did not hit.
+    out.iotlbMiss = !tr.hit && tr.domainId >= 0;
     if (!tr.ok) {
       out.outcome = 'io_page_fault';
       out.spaPfn = 0;
@@ -56,6 +58,17 @@ export class PlatformDmaPort implements DmaPort {
     out.outcome = 'ok';
     out.spaPfn = tr.spaPfn;
     out.reason = '';
+  }
+
+  version(): number {
+    return this.iommu.iotlb.version + this.iommu.dteCacheVersion;
+  }
+
+  peekHit(deviceId: number, iovaPfn: number, write: boolean): number {
+    const tr = this.tr;
+    if (!this.iommu.peekHit(deviceId, iovaPfn, write, tr)) return -1;
+    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, this.fw.boundAsid(deviceId), this.rule());
+    return flags === 0 ? this.timing.iotlbHitNs : -1;
   }
 
   domainOf(deviceId: number): number {

@@ -20,6 +20,7 @@ import type { Guest } from '../firmware/guests.js';
 import type { FaultInjectorState } from './fault-injector.js';
 import type { EventBus } from './event-bus.js';
 import { Machine, MAX_ADVANCE_LIMIT_NS, type MachineSettings } from './machine.js';
+import { MAX_IOTLB_ENTRIES, MIN_IOTLB_ENTRIES } from '../iommu/iotlb.js';
 
 export const STATE_FORMAT = 'smash-emu-state';
 /** 2: the TMPM engine (`tmpm`), guest context pages, the stall model moved to the engine. */
@@ -163,6 +164,10 @@ function checkEnvelope(doc: unknown): PlatformState {
   for (const k of ['seed', 'eventLogEntries', 'serviceNs', 'maxAdvanceNs']) {
     const v = st[k];
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw bad(`settings.${k} must be a non-negative integer`);
+  }
+  const iotlb = st['iotlbEntries'];
+  if (iotlb !== undefined && (typeof iotlb !== 'number' || !Number.isSafeInteger(iotlb) || iotlb < MIN_IOTLB_ENTRIES || iotlb > MAX_IOTLB_ENTRIES || (iotlb & (iotlb - 1)) !== 0)) {
+    throw bad(`settings.iotlbEntries must be a power of two in ${MIN_IOTLB_ENTRIES}..${MAX_IOTLB_ENTRIES}`);
   }
   if ((st['maxAdvanceNs'] as number) > MAX_ADVANCE_LIMIT_NS) throw bad(`settings.maxAdvanceNs must be at most ${MAX_ADVANCE_LIMIT_NS}`);
   const cBit = st['cBit'];

@@ -35,7 +35,8 @@ export interface PsmashIoParams {
 /**
  * Why a smash's stall would be too much work (issue 14 items 3 and 7): it could move
  * the clock past MAX_CLOCK_NS, or catch more than MAX_REQUESTS_PER_STALL requests of
- * the running streams. Null when it is fine. The convenience methods refuse with
+ * the running poisson streams (fixed-rate ones are held arithmetically). Null when it
+ * is fine. The convenience methods refuse with
  * -32003 before writing anything; the engine answers RESOURCE_NOT_AVAILABLE.
  */
 export function stallWorkRefusal(m: Machine, command: string): { message: string; detail: Record<string, unknown> } | null {
@@ -44,11 +45,13 @@ export function stallWorkRefusal(m: Machine, command: string): { message: string
   if (m.clock.nowNs + longest + model.completionTimeoutNs > MAX_CLOCK_NS) {
     return { message: `${command}'s stall would take the clock past ${MAX_CLOCK_NS} ns (2^53 - 1, the largest time it can hold); it is at ${m.clock.nowNs} ns: reset the platform or load an earlier state`, detail: { nowNs: m.clock.nowNs } };
   }
-  const rate = m.dma.activeStreamRatePerSec();
+  // Fixed-rate streams are held as arithmetic runs (a record per run, not per request,
+  // and their release runs in chunks that yield): only per-request (poisson) streams count.
+  const rate = m.dma.activeStreamRatePerSec(true);
   const requests = Math.ceil((rate * longest) / 1e9);
   if (requests > MAX_REQUESTS_PER_STALL) {
     return {
-      message: `${command} refused: its stall (up to ${longest} ns) could catch about ${requests} requests of the running streams (${rate}/s together); the limit is ${MAX_REQUESTS_PER_STALL}. Lower the streams' rate or the stall model`,
+      message: `${command} refused: its stall (up to ${longest} ns) could catch about ${requests} requests of the running poisson streams (${rate}/s together); the limit is ${MAX_REQUESTS_PER_STALL}. Lower the streams' rate or the stall model`,
       detail: { requests, limit: MAX_REQUESTS_PER_STALL },
     };
   }

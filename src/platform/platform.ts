@@ -114,6 +114,7 @@ export class Platform {
         eventLogEntries: s.eventLogEntries,
         serviceNs: s.serviceNs,
         maxAdvanceNs: s.maxAdvanceNs,
+        iotlbEntries: m.iommu.iotlb.capacity,
         rmpSizeRule: s.rmpSizeRule,
         iotlbHitNs: s.timing.iotlbHitNs,
         walkLevelNs: s.timing.walkLevelNs,
@@ -215,8 +216,11 @@ export class Platform {
       throw new EmuError(ERROR_CODES.LIMIT, `ns ${ns} exceeds maxAdvanceNs ${m.settings.maxAdvanceNs} per call; advance in several calls`);
     }
     m.clock.checkRoom(ns, `clock.advance by ${ns} ns`);
-    const target = m.clock.nowNs + ns;
+    const fromNs = m.clock.nowNs;
+    const target = fromNs + ns;
     while (!m.clock.advanceTo(target, ADVANCE_CHUNK_EVENTS)) {
+      // Topic clock: one progress notification per chunk that did not reach the target.
+      if (this.bus.has('clock')) this.bus.emit('clock', m.clock.nowNs, { phase: 'progress', fromNs, nowNs: m.clock.nowNs, targetNs: target });
       if (yieldFn) await yieldFn();
       if (this.machine !== m || cancelled?.() === true) break;
     }

@@ -8,6 +8,7 @@ import type { MapRequest } from '../iommu/mapper.js';
 import type { StreamParams } from '../dma/dma-stream.js';
 import { DEFAULT_STALL_MODEL, type StallModel } from '../tmpm/stall-model.js';
 import { DEFAULT_TMPM_CONFIG, type TmpmConfig } from '../tmpm/tmpm-config.js';
+import { DEFAULT_IOTLB_ENTRIES } from '../iommu/iotlb.js';
 
 /** The stall model a scenario starts with (DESIGN.md "Stall model"). */
 export type ScenarioStallModel = StallModel;
@@ -79,6 +80,8 @@ export interface Scenario {
   eventLogEntries: number;
   serviceNs: number;
   maxAdvanceNs: number;
+  /** IOTLB capacity in entries (a power of two, 8..2^24): 2^19. */
+  iotlbEntries: number;
   /** C-bit position stripped from IOMMU table and leaf addresses (hardware.md §7 item 12); null = none. */
   cBit: number | null;
   guests: ScenarioGuest[];
@@ -114,6 +117,7 @@ export const DEFAULT_SCENARIO: Scenario = {
   eventLogEntries: 512,
   serviceNs: 500,
   maxAdvanceNs: 10_000_000_000,
+  iotlbEntries: DEFAULT_IOTLB_ENTRIES,
   cBit: 51,
   guests: [{ asid: 1, ranges: [{ gpa: 0, spa: 0x1_0000_0000, length: GiB, rmp: '2M', validated: true }] }],
   rmpUpdates: [],

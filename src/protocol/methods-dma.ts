@@ -105,6 +105,7 @@ export const DMA_METHODS = {
       timeouts: z.int().min(0),
       aborted: z.int().min(0),
       inFlight: z.int().min(0),
+      iotlbMisses: z.int().min(0).describe('requests whose translation missed the IOTLB and walked the tables (a bounded IOTLB: scenario iotlbEntries)'),
       latencyNs: z.looseObject({ p50: latencyNs, p90: latencyNs, p99: latencyNs, p999: latencyNs, max: latencyNs }),
       stalls: z.array(z.looseObject({ startNs: z.int().min(0), endNs: z.int().min(0).describe('when DMA resumes (known when the stall begins)') })),
     }),
@@ -112,7 +113,7 @@ export const DMA_METHODS = {
       {
         name: 'fresh platform',
         params: {},
-        result: { issued: 0, completed: 0, held: 0, ioPageFaults: 0, rmpFaults: 0, timeouts: 0, aborted: 0, inFlight: 0, latencyNs: { p50: 0, p90: 0, p99: 0, p999: 0, max: 0 }, stalls: [] },
+        result: { issued: 0, completed: 0, held: 0, ioPageFaults: 0, rmpFaults: 0, timeouts: 0, aborted: 0, inFlight: 0, iotlbMisses: 0, latencyNs: { p50: 0, p90: 0, p99: 0, p999: 0, max: 0 }, stalls: [] },
       },
     ],
   }),

@@ -10,6 +10,7 @@
 import * as z from 'zod';
 import type { Scenario, ScenarioDevice, ScenarioGuest, ScenarioStream } from '../platform/scenario.js';
 import { MAX_ADVANCE_LIMIT_NS } from '../platform/machine.js';
+import { MAX_IOTLB_ENTRIES, MIN_IOTLB_ENTRIES } from '../iommu/iotlb.js';
 import { DEFAULT_SCENARIO, DEFAULT_STALL_MODEL } from '../platform/scenario.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
@@ -139,6 +140,10 @@ const scenarioShape = z.strictObject({
   rmpSizeRule: z.enum(['equal', 'not-larger']).default(D.rmpSizeRule).describe('IOMMU RMP check: leaf size equal to, or not larger than, the RMP page size'),
   eventLogEntries: intRange(1, 65536).default(D.eventLogEntries),
   serviceNs: ns('DMA service time').default(D.serviceNs),
+  iotlbEntries: intRange(MIN_IOTLB_ENTRIES, MAX_IOTLB_ENTRIES)
+    .refine((n) => (n & (n - 1)) === 0, 'must be a power of two (the IOTLB has 8-way sets)')
+    .default(D.iotlbEntries)
+    .describe('IOTLB capacity in entries (8-way set-associative); default 524288 (2^19)'),
   maxAdvanceNs: ns('largest clock.advance').max(MAX_ADVANCE_LIMIT_NS, 'must be at most 600 s (600000000000 ns); fix: advance in several calls').default(D.maxAdvanceNs),
   cBit: z
     .union([intRange(12, 51), z.null()])
@@ -274,6 +279,7 @@ export function scenarioToDocument(s: Scenario): ScenarioDocumentIn {
     eventLogEntries: s.eventLogEntries,
     serviceNs: s.serviceNs,
     maxAdvanceNs: s.maxAdvanceNs,
+    iotlbEntries: s.iotlbEntries,
     cBit: s.cBit,
     guests: s.guests.map((g) => ({
       asid: g.asid,

@@ -50,6 +50,25 @@ export class SeededRng {
     return result;
   }
 
+  /**
+   * The next `n` 32-bit draws into out[0..n), as n nextUint32 calls would give them
+   * (a hot loop's draws in one call, the state in locals).
+   */
+  fill(out: Uint32Array, n: number): void {
+    let s0 = this.s0, s1 = this.s1, s2 = this.s2, s3 = this.s3;
+    for (let i = 0; i < n; i++) {
+      out[i] = Math.imul(rotl(Math.imul(s1, 5) >>> 0, 7), 9) >>> 0;
+      const t = (s1 << 9) >>> 0;
+      s2 = (s2 ^ s0) >>> 0;
+      s3 = (s3 ^ s1) >>> 0;
+      s1 = (s1 ^ s2) >>> 0;
+      s0 = (s0 ^ s3) >>> 0;
+      s2 = (s2 ^ t) >>> 0;
+      s3 = rotl(s3, 11);
+    }
+    this.s0 = s0; this.s1 = s1; this.s2 = s2; this.s3 = s3;
+  }
+
   /** Uniform in [0, 1) with 53 bits. */
   next(): number {
     const hi = this.nextUint32() >>> 5; // 27 bits

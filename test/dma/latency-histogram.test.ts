@@ -42,7 +42,7 @@ describe('LatencyHistogram', () => {
 describe('CompletionQueue', () => {
   it('completes each request at decision time + span even when spans are not monotone', () => {
     const done: number[] = [];
-    const q = new CompletionQueue({ onCompleted: (latencyNs) => done.push(latencyNs) });
+    const q = new CompletionQueue({ onCompleted: (latencyNs, _d, _s, count) => done.push(...Array<number>(count).fill(latencyNs)) });
     q.push(0, 800, 800, 0, -1);
     q.push(0, 550, 550, 0, -1);
     q.push(100, 550, 550, 0, -1);
@@ -59,7 +59,7 @@ describe('CompletionQueue', () => {
 
   it('grows its rings past their initial capacity without reordering', () => {
     const done: number[] = [];
-    const q = new CompletionQueue({ onCompleted: (latencyNs) => done.push(latencyNs) });
+    const q = new CompletionQueue({ onCompleted: (latencyNs, _d, _s, count) => done.push(...Array<number>(count).fill(latencyNs)) });
     for (let t = 0; t < 1000; t++) q.push(t, 5000, t, 0, -1);
     expect(q.entries().map((e) => e.doneNs)).toEqual(Array.from({ length: 1000 }, (_, t) => t + 5000));
     q.settle(1e9);

@@ -56,6 +56,7 @@ it('README: a five-minute tour', async () => {
     timeouts: 0,
     aborted: 0,
     inFlight: 1,
+    iotlbMisses: 6587,
     latencyNs: { p50: 700, p90: 1561599, p99: 2318335, p999: 2394111, max: 2400727 },
     stalls: [{ startNs: 5000000, endNs: 7401027 }],
   });

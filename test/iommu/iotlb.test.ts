@@ -103,4 +103,45 @@ describe('Iotlb', () => {
     expect(u.size).toBe(2);
     expect(u.entries()[0]).toMatchObject({ domainId: 1, write: false });
   });
+
+  it('is bounded: a small IOTLB keeps at most its capacity, evicting within a set', () => {
+    const t = new Iotlb(64);
+    for (let pfn = 0; pfn < 1000; pfn++) t.insert(entry(1, pfn * 7));
+    expect(t.size).toBe(64);
+    expect(t.evictions).toBe(1000 - 64);
+    const cached = t.entries();
+    expect(cached).toHaveLength(64);
+    for (const e of cached) expect(t.lookup(1, e.iovaPfn)).toEqual(e);
+  });
+
+  it('rejects a capacity that is not a power of two in range', () => {
+    expect(() => new Iotlb(100)).toThrow(/iotlbEntries must be a power of two/);
+    expect(() => new Iotlb(4)).toThrow(/iotlbEntries/);
+  });
+
+  it('evicts by content: an IOTLB rebuilt from its state evicts exactly as the original', () => {
+    fc.assert(
+      fc.property(fc.array(fc.record({ d: fc.integer({ min: 0, max: 3 }), pfn: fc.integer({ min: 0, max: 2 ** 40 }) }), { maxLength: 200 }), fc.array(fc.record({ d: fc.integer({ min: 0, max: 3 }), pfn: fc.integer({ min: 0, max: 2 ** 40 }) }), { maxLength: 200 }), (first, then) => {
+        const a = new Iotlb(16);
+        for (const x of first) a.insert(entry(x.d, x.pfn));
+        const b = new Iotlb(16);
+        b.setState(JSON.parse(JSON.stringify(a.getState())) as ReturnType<Iotlb['getState']>);
+        for (const x of then) {
+          a.insert(entry(x.d, x.pfn));
+          b.insert(entry(x.d, x.pfn));
+        }
+        expect(b.entries()).toEqual(a.entries());
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('probe agrees with lookup and fills the hit fields', () => {
+    const t = new Iotlb();
+    t.insert({ ...entry(4, 0x40123, 21, 0x80000), write: false });
+    expect(t.probe(4, 0x40123)).toBe(true);
+    expect([t.hitLeafIovaBasePfn, t.hitLeafSizeLg2, t.hitLeafSpaBasePfn, t.hitRead, t.hitWrite]).toEqual([0x40000, 21, 0x80000, true, false]);
+    expect(t.probe(4, 0x40124)).toBe(false);
+    expect(t.probe(5, 0x40123)).toBe(false);
+  });
 });

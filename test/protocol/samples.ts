@@ -135,6 +135,7 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
       timeouts: 1,
       aborted: 0,
       inFlight: 1,
+      iotlbMisses: 2,
       latencyNs: { p50: 700, p90: 750, p99: 2_000_700, p999: 2_000_700, max: 2_000_700 },
       stalls: [{ startNs: 100, endNs: 2_000_100 }],
     },

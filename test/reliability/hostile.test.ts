@@ -182,7 +182,7 @@ describe('item 10: a closed connection cancels its clock.advance', () => {
   it('stops advancing the clock once the client that asked is gone', async () => {
     const app = await start();
     const a = await openClient(app.url);
-    const started = (await a.call(req('dma.startStream', { deviceId: 0x200, iovaBase: '0x0', length: '0x100000', ratePerSec: 1e9, accessBytes: 64, writeRatio: 0 }))) as Answer;
+    const started = (await a.call(req('dma.startStream', { deviceId: 0x200, iovaBase: '0x0', length: '0x100000', ratePerSec: 1e9, accessBytes: 64, writeRatio: 0, arrival: 'poisson' }))) as Answer;
     expect(started.error).toBeUndefined();
     a.send(req('clock.advance', { ns: 10_000_000_000 }));
     const b = await openClient(app.url);
@@ -237,9 +237,9 @@ describe('item 3: the stall model and the work one stall may do are bounded', ()
   it('refuses (-32003, nothing changes) a smash whose stall would catch more requests than the bound', async () => {
     const app = await start();
     const c = await openClient(app.url);
-    // The reproduction: a 20 ms stall with a 1e9/s stream would hold 2e7 requests.
+    // The reproduction: a 20 ms stall with a 1e9/s poisson stream would hold 2e7 requests, one record each.
     await ok(c, 'tmpm.setStallModel', { baseNs: 20_000_000, jitter: { dist: 'none' } });
-    const { streamId } = await ok<{ streamId: string }>(c, 'dma.startStream', { deviceId: 0x100, iovaBase: '0x400000', length: '0x200000', ratePerSec: 1e9, accessBytes: 64, writeRatio: 0 });
+    const { streamId } = await ok<{ streamId: string }>(c, 'dma.startStream', { deviceId: 0x100, iovaBase: '0x400000', length: '0x200000', ratePerSec: 1e9, accessBytes: 64, writeRatio: 0, arrival: 'poisson' });
     const { srcPgSpa, smashHpteSpa, srcHpmdSpa, gctxSpa } = await ok<Record<string, string>>(c, 'tmpm.preparePsmash', { domainId: 1, iova: '0x400000' });
     const args = { srcPgSpa, smashHpteSpa, srcHpmdSpa, gctxSpa };
     const walkBefore = await ok(c, 'iommu.walk', { deviceId: 0x100, iova: '0x401000' });
@@ -552,7 +552,7 @@ describe('item 2: realtime mode with a stream faster than the simulator', () => 
   it('keeps answering /healthz and calls, and reports the lag in clock.now and /metrics', async () => {
     const app = await start();
     const c = await openClient(app.url);
-    await ok(c, 'dma.startStream', { deviceId: 0x200, iovaBase: '0x0', length: '0x100000', ratePerSec: 1e9, accessBytes: 64, writeRatio: 0 });
+    await ok(c, 'dma.startStream', { deviceId: 0x200, iovaBase: '0x0', length: '0x100000', ratePerSec: 1e9, accessBytes: 64, writeRatio: 0, arrival: 'poisson' }); // poisson: no batched or closed-form fast path, so the simulator really falls behind
     await ok(c, 'clock.setMode', { mode: 'realtime' });
     let maxLag = 0;
     let lastNow = -1;

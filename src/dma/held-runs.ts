@@ -1,0 +1,190 @@
+/**
+ * Held requests of a fixed-rate stream, kept as runs (issue 10): while a stall holds
+ * a stream at 1e9 requests/s, one object per request is 2 M objects per 2 ms. A run
+ * is one record for all the arrivals of a batch (between two clock events): the
+ * first arrival's time, the stream's carry and cursor and the PRNG state before its
+ * draws, and a count. Its members are replayed when they are needed (the release,
+ * a state document), giving the same addresses, times and order numbers the
+ * one-object-per-request engine would have kept.
+ *
+ * HeldMerge yields a stall's held requests in release order ((arrivalNs, order), as
+ * release sorts them): the individual records (sorted) and the runs, merged through a
+ * small binary heap of sources.
+ */
+import { SeededRng, type RngState } from '../util/rng.js';
+import type { DmaCounters } from './dma-stats.js';
+import { DmaStream } from './dma-stream.js';
+import type { HeldRequest } from './stall-gate.js';
+
+export interface HeldRun {
+  stream: DmaStream;
+  deviceSlot: number;
+  device: DmaCounters;
+  count: number;
+  firstArrivalNs: number;
+  /** The stream's carry after the gap to the first arrival, and its cursor before it. */
+  acc: number;
+  cursor: number;
+  /** The PRNG state before the first member's draws. */
+  rng: RngState;
+  /** Order number of the first member; members take order .. order + count - 1. */
+  order: number;
+  timeoutNs: number;
+  /** How many individual held records came before it (insertion order, for state documents). */
+  atIndex: number;
+}
+
+/** Replays a run's members one at a time. */
+export class RunCursor {
+  k = 0;
+  t: number;
+  private readonly replay: DmaStream;
+  private readonly rng: SeededRng;
+
+  constructor(readonly run: HeldRun, from?: RunCursor) {
+    const s = run.stream;
+    this.replay = new DmaStream(s.id, s.params, s.counters, s.deviceCounters, s.streamSlot, s.deviceSlot);
+    this.rng = new SeededRng(0);
+    if (from === undefined) {
+      this.t = run.firstArrivalNs;
+      this.replay.acc = run.acc;
+      this.replay.cursor = run.cursor;
+      this.rng.setState(run.rng);
+    } else {
+      this.k = from.k;
+      this.t = from.t;
+      this.replay.acc = from.replay.acc;
+      this.replay.cursor = from.replay.cursor;
+      this.rng.setState(from.rng.getState());
+    }
+  }
+
+  get done(): boolean {
+    return this.k >= this.run.count;
+  }
+
+  get order(): number {
+    return this.run.order + this.k;
+  }
+
+  /** Member k as a held record, then moves to member k + 1. */
+  take(): HeldRequest {
+    const r = this.run;
+    const s = this.replay;
+    s.nextAccess(this.rng);
+    const rec: HeldRequest = {
+      deviceId: r.stream.params.deviceId, deviceSlot: r.deviceSlot, stream: r.stream, iovaPfn: s.iovaPfn, pageOff: s.pageOff,
+      write: s.write, arrivalNs: this.t, order: r.order + this.k, resolve: null, timeoutEvent: null, timeoutNs: r.timeoutNs, device: r.device,
+    };
+    this.k++;
+    if (this.k < r.count) this.t += s.nextGapNs(this.rng);
+    return rec;
+  }
+}
+
+type Source = { kind: 'list'; i: number } | { kind: 'run'; c: RunCursor };
+
+/** A stall's held requests in (arrivalNs, order) order; `clone` for reading ahead (state documents). */
+export class HeldMerge {
+  private heap: Source[] = [];
+
+  constructor(
+    private readonly list: HeldRequest[],
+    runs: HeldRun[] | null,
+    from?: HeldMerge,
+  ) {
+    if (from !== undefined) {
+      this.heap = from.heap.map((s) => (s.kind === 'list' ? { kind: 'list', i: s.i } : { kind: 'run', c: new RunCursor(s.c.run, s.c) }));
+      return;
+    }
+    list.sort((x, y) => x.arrivalNs - y.arrivalNs || x.order - y.order);
+    if (list.length > 0) this.push({ kind: 'list', i: 0 });
+    for (const r of runs ?? []) if (r.count > 0) this.push({ kind: 'run', c: new RunCursor(r) });
+  }
+
+  clone(): HeldMerge {
+    return new HeldMerge(this.list, null, this);
+  }
+
+  get empty(): boolean {
+    return this.heap.length === 0;
+  }
+
+  next(): HeldRequest | undefined {
+    const top = this.heap[0];
+    if (top === undefined) return undefined;
+    let rec: HeldRequest;
+    let more: boolean;
+    if (top.kind === 'list') {
+      rec = this.list[top.i++] as HeldRequest;
+      more = top.i < this.list.length;
+    } else {
+      rec = top.c.take();
+      more = !top.c.done;
+    }
+    if (more) this.siftDown(top);
+    else {
+      const last = this.heap.pop() as Source;
+      if (this.heap.length > 0) this.siftDown(last);
+    }
+    return rec;
+  }
+
+  private key(s: Source): [number, number] {
+    if (s.kind === 'list') {
+      const r = this.list[s.i] as HeldRequest;
+      return [r.arrivalNs, r.order];
+    }
+    return [s.c.t, s.c.order];
+  }
+
+  private before(a: Source, b: Source): boolean {
+    const [ta, oa] = this.key(a);
+    const [tb, ob] = this.key(b);
+    return ta < tb || (ta === tb && oa < ob);
+  }
+
+  private push(s: Source): void {
+    const h = this.heap;
+    h.push(s);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!this.before(s, h[p] as Source)) break;
+      h[i] = h[p] as Source;
+      i = p;
+    }
+    h[i] = s;
+  }
+
+  /** Puts `s` at the root (the slot just vacated or re-keyed) and restores the heap. */
+  private siftDown(s: Source): void {
+    const h = this.heap;
+    let i = 0;
+    const n = h.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      let c = l;
+      if (r < n && this.before(h[r] as Source, h[l] as Source)) c = r;
+      if (!this.before(h[c] as Source, s)) break;
+      h[i] = h[c] as Source;
+      i = c;
+    }
+    h[i] = s;
+  }
+}
+
+/** A stall's held requests in insertion order (what its `held` list would hold), runs expanded. */
+export function* heldInInsertionOrder(list: readonly HeldRequest[], runs: readonly HeldRun[]): Generator<HeldRequest> {
+  let r = 0;
+  for (let i = 0; i <= list.length; i++) {
+    while (r < runs.length && (runs[r] as HeldRun).atIndex === i) {
+      const c = new RunCursor(runs[r] as HeldRun);
+      while (!c.done) yield c.take();
+      r++;
+    }
+    if (i < list.length) yield list[i] as HeldRequest;
+  }
+}

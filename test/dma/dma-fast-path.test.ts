@@ -1,0 +1,232 @@
+/**
+ * The differential test of the DMA fast paths (issue 10): every scenario below runs
+ * twice on fresh platforms, once on the reference path (one clock event per arrival,
+ * DmaEngine batch and closedForm off) and once on the fast paths (batches between
+ * clock events, closed-form intervals), and must give identical emu.dumpState
+ * documents, identical dma.stats after every step and the same event stream. A
+ * negative control shows the comparison catches a one-nanosecond difference.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createPlatform, type Platform } from '../../src/platform/platform.js';
+import { DEFAULT_SCENARIO, type Scenario } from '../../src/platform/scenario.js';
+import { DmaEngine } from '../../src/dma/dma-engine.js';
+import { DmaStream } from '../../src/dma/dma-stream.js';
+import { EVENT_TOPICS } from '../../src/platform/event-bus.js';
+import { psmashArgs } from '../helpers/smash.js';
+import { toWire } from '../../src/rpc/to-wire.js';
+
+const TEE_DEV = 0x0100;
+const UNTRUSTED_DEV = 0x0200;
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+/** The one place these tests smash: PSMASH_IO through the TMPM (status 0xF0 is SUCCESS). */
+async function smash(p: Platform, _domainId: number, iova: bigint) {
+  const a = psmashArgs(p, TEE_DEV, iova);
+  return { ...(await p.tmpmPsmashIo(a)), args: a };
+}
+
+interface Run {
+  log: unknown[];
+  events: unknown[];
+  state: unknown;
+  fast: { batched: number; closedForm: number; heldRuns: number };
+}
+
+type Script = (p: Platform, step: (label: string, extra?: unknown) => void) => Promise<void>;
+
+async function run(script: Script, fast: boolean, scenario: Scenario = DEFAULT_SCENARIO): Promise<Run> {
+  const saved = { ...DmaEngine.defaults };
+  DmaEngine.defaults.batch = fast;
+  DmaEngine.defaults.closedForm = fast;
+  try {
+    const p = createPlatform(scenario);
+    const events: unknown[] = [];
+    // Topic clock reports chunk progress: how much wall-time work a chunk did, not the model.
+    p.bus.subscribe(EVENT_TOPICS.filter((t) => t !== 'clock'), (topic, atNs, data) => events.push(JSON.stringify(toWire({ topic, atNs, data }))));
+    const log: unknown[] = [];
+    const counts = { batched: 0, closedForm: 0, heldRuns: 0 };
+    const step = (label: string, extra?: unknown): void => {
+      if (extra !== undefined) log.push(extra);
+      log.push(label, p.dmaStats({}), ...p.m.dma.streamIds().map((streamId) => p.dmaStats({ streamId })), p.m.clock.nowNs, p.m.clock.queue.nextSeq, p.m.rng.getState());
+    };
+    await script(p, step);
+    step('end');
+    counts.batched += p.m.dma.fastCounts.batched;
+    counts.closedForm += p.m.dma.fastCounts.closedForm;
+    counts.heldRuns += p.m.dma.fastCounts.heldRuns;
+    const state = JSON.parse(JSON.stringify(toWire(p.dumpState())));
+    p.dispose();
+    return { log, events, state, fast: counts };
+  } finally {
+    Object.assign(DmaEngine.defaults, saved);
+  }
+}
+
+async function compare(script: Script, scenario?: Scenario): Promise<{ exact: Run; fast: Run }> {
+  const exact = await run(script, false, scenario);
+  const fast = await run(script, true, scenario);
+  expect(exact.fast).toEqual({ batched: 0, closedForm: 0, heldRuns: 0 });
+  expect(fast.log).toEqual(exact.log);
+  expect(fast.events).toEqual(exact.events);
+  expect(fast.state).toEqual(exact.state);
+  return { exact, fast };
+}
+
+const stream = (over: Partial<Parameters<Platform['dmaStartStream']>[0]> = {}) => ({
+  deviceId: TEE_DEV, iovaBase: 0x20_0000n, length: 2 * MiB, ratePerSec: 1e6, accessBytes: 64, writeRatio: 0.5, pattern: 'random' as const, arrival: 'fixed' as const, ...over,
+});
+
+const scripts: Record<string, Script> = {
+  'faults at mapping edges (IO page faults past both mappings, a read-only page)': async (p, step) => {
+    // The untrusted device's 64 MiB and the TEE device's 1 GiB end inside these ranges.
+    p.dmaStartStream(stream({ deviceId: UNTRUSTED_DEV, iovaBase: BigInt(64 * MiB - 32 * 1024), length: 64 * 1024, ratePerSec: 2_000_000, accessBytes: 4096, pattern: 'sequential' }));
+    p.dmaStartStream(stream({ iovaBase: BigInt(GiB - 16 * 1024), length: 32 * 1024, ratePerSec: 1_500_000, accessBytes: 512 }));
+    p.iommuMap({ domainId: 2, iova: BigInt(80 * MiB), spa: 0x9000_0000, length: 4096, sizeLg2: 12, read: true, write: false });
+    p.dmaStartStream(stream({ deviceId: UNTRUSTED_DEV, iovaBase: BigInt(80 * MiB), length: 4096, ratePerSec: 1e6, accessBytes: 256, writeRatio: 0.5 }));
+    await p.clockAdvance(3_000_000);
+    step('edges');
+    await p.clockAdvance(1_234_567);
+    step('edges again');
+  },
+  'smashes under streams (hold, abort, iommu scope, timeouts) with jitter': async (p, step) => {
+    p.dmaStartStream(stream({ ratePerSec: 5_000_000 }));
+    p.dmaStartStream(stream({ deviceId: UNTRUSTED_DEV, iovaBase: 0n, length: MiB, ratePerSec: 1e6, accessBytes: 4096, writeRatio: 1 }));
+    await p.clockAdvance(2_000_000);
+    step('before');
+    const first = await smash(p, 1, 0x20_0000n);
+    expect(first.status).toBe(0xf0);
+    step('smash hold');
+    await p.clockAdvance(500_000);
+    p.tmpmSetStallModel({ policy: 'abort', scope: 'iommu', jitter: { dist: 'normal', spreadNs: 300_000 } });
+    expect((await smash(p, 1, 0x40_0000n)).status).toBe(0xf0);
+    step('smash abort');
+    p.tmpmSetStallModel({ policy: 'hold', scope: 'iommu', completionTimeoutNs: 1_000_000, jitter: { dist: 'lognormal', spreadNs: 200_000 } });
+    expect((await smash(p, 1, 0x60_0000n)).status).toBe(0xf0);
+    step('smash timeouts');
+    await p.clockAdvance(3_000_000);
+    expect((await p.tmpmPunsmashIo({ srcPgSpa: first.args.srcPgSpa, srcHpmdSpa: first.args.srcHpmdSpa, gctxSpa: first.args.gctxSpa })).status).toBe(0xf0);
+    step('after');
+  },
+  'resetStats mid-stream and in a stall, one-shot requests, stopStream': async (p, step) => {
+    const { streamId } = p.dmaStartStream(stream({ ratePerSec: 3_000_000, pattern: 'sequential', accessBytes: 4096, length: 4 * MiB, writeRatio: 0 }));
+    await p.clockAdvance(1_000_000);
+    p.dmaResetStats();
+    step('reset');
+    const one = await p.dmaIssue({ deviceId: TEE_DEV, iova: 0x1234n, bytes: 8, write: true });
+    expect(one.outcome).toBe('ok');
+    await p.clockAdvance(777_777);
+    const pending = smash(p, 1, 0x20_0000n);
+    await pending;
+    p.dmaResetStats();
+    step('reset after smash');
+    p.dmaStopStream(streamId);
+    await p.clockAdvance(1_000_000);
+    step('stopped');
+  },
+  'untrusted writes over 4 KB leaves, an assigned page, several rates': async (p, step) => {
+    // One page of the untrusted buffer becomes guest-assigned: untrusted accesses to it fault.
+    expect(p.rmpUpdate(0x8000_3000, { assigned: true, pageSize: '4K', asid: 1, gpa: 0x4000_0000 }).rc).toBe(0);
+    p.dmaStartStream(stream({ deviceId: UNTRUSTED_DEV, iovaBase: 0n, length: 64 * 1024, ratePerSec: 2_500_000, accessBytes: 128, writeRatio: 1 }));
+    p.dmaStartStream(stream({ deviceId: UNTRUSTED_DEV, iovaBase: 0x10_0000n, length: 256 * 1024, ratePerSec: 1_234_567.5, accessBytes: 1024, writeRatio: 0.25 }));
+    p.dmaStartStream(stream({ ratePerSec: 7_777_777, writeRatio: 0 }));
+    await p.clockAdvance(2_500_000);
+    step('three streams');
+    await p.clockAdvance(100);
+    step('100 ns');
+  },
+  'a Poisson stream beside fixed ones': async (p, step) => {
+    p.dmaStartStream(stream({ arrival: 'poisson', ratePerSec: 2_000_000 }));
+    p.dmaStartStream(stream({ ratePerSec: 4_000_000, length: 64 * 1024 }));
+    await p.clockAdvance(2_000_000);
+    step('poisson');
+    await smash(p, 1, 0x20_0000n);
+    await p.clockAdvance(500_000);
+  },
+  'a long closed-form run at 1e9/s, a state dump and load in the middle, then a smash': async (p, step) => {
+    p.dmaStartStream(stream({ ratePerSec: 1e9, length: 64 * 1024, accessBytes: 64 }));
+    await p.clockAdvance(200_000);
+    step('warm');
+    await p.clockAdvance(1_000_000);
+    step('long');
+    const doc = p.dumpState().state;
+    p.loadState(JSON.parse(JSON.stringify(toWire(doc))));
+    p.m.dma.batch = DmaEngine.defaults.batch;
+    await p.clockAdvance(300_003);
+    step('after load');
+    // A 200 µs stall at 1e9/s: 200,000 held requests (the reference path's time grows with it).
+    p.tmpmSetStallModel({ baseNs: 200_000, jitter: { dist: 'none', spreadNs: 0 } });
+    await smash(p, 1, 0x20_0000n);
+    step('smash at 1e9/s');
+    await p.clockAdvance(300_000);
+  },
+  'a stall held as runs: a state document in the middle of it, loaded and run on': async (p, step) => {
+    p.dmaStartStream(stream({ ratePerSec: 100_000_000, length: 64 * 1024, pattern: 'sequential', accessBytes: 256 }));
+    p.dmaStartStream(stream({ ratePerSec: 7_000_000, writeRatio: 0.25 }));
+    await p.clockAdvance(100_000);
+    const now = p.m.clock.nowNs;
+    p.m.dma.beginStall({ scope: 'domain', domainId: 1, startNs: now, endNs: now + 400_000, policy: 'hold', completionTimeoutNs: 50_000_000 });
+    await p.clockAdvance(150_000);
+    // The document lists every held request one by one, as the reference engine keeps them.
+    const doc = JSON.parse(JSON.stringify(toWire(p.dumpState().state)));
+    step('mid-stall', doc);
+    p.loadState(doc);
+    await p.clockAdvance(500_000);
+    step('after the release');
+  },
+};
+
+describe('DMA fast paths against the one-event-per-request reference', () => {
+  afterEach(() => {
+    DmaEngine.defaults.batch = true;
+    DmaEngine.defaults.closedForm = true;
+  });
+
+  for (const [name, script] of Object.entries(scripts)) {
+    it(`identical documents, stats and events: ${name}`, async () => {
+      const { fast } = await compare(script);
+      expect(fast.fast.batched).toBeGreaterThan(0);
+      // The fast run's counts are of its last machine (after the load, in the 1e9/s script).
+      if (name.startsWith('a long closed-form run')) {
+        expect(fast.fast.closedForm).toBeGreaterThan(250_000);
+        expect(fast.fast.heldRuns).toBeGreaterThan(190_000);
+      }
+    });
+  }
+
+  it('a small IOTLB: misses in dma.stats, evictions, identical on both paths', async () => {
+    const small: Scenario = { ...DEFAULT_SCENARIO, iotlbEntries: 64 };
+    const { exact } = await compare(async (p, step) => {
+      p.dmaStartStream(stream({ length: 4 * MiB, accessBytes: 4096, ratePerSec: 2_000_000 }));
+      await p.clockAdvance(1_000_000);
+      step('small iotlb');
+    }, small);
+    const stats = exact.log[exact.log.length - 5] as { issued: number; iotlbMisses: number };
+    expect(stats.issued).toBe(2000);
+    // 1024 pages through 64 entries: most requests miss.
+    expect(stats.iotlbMisses).toBeGreaterThan(1500);
+  });
+
+  it('negative control: a one-nanosecond error in the closed form is caught', async () => {
+    const original = DmaStream.prototype.skipArrivals;
+    DmaStream.prototype.skipArrivals = function (t0: number, n: number) {
+      return original.call(this, t0, n) + 1;
+    };
+    try {
+      const script: Script = async (p, step) => {
+        p.dmaStartStream(stream({ ratePerSec: 1e9, length: 64 * 1024 }));
+        await p.clockAdvance(300_000);
+        step('1e9/s');
+        await p.clockAdvance(300_000);
+        step('again');
+      };
+      const exact = await run(script, false);
+      const fast = await run(script, true);
+      expect(fast.fast.closedForm).toBeGreaterThan(0);
+      expect(fast.state).not.toEqual(exact.state);
+      expect(fast.log).not.toEqual(exact.log);
+    } finally {
+      DmaStream.prototype.skipArrivals = original;
+    }
+  });
+});
