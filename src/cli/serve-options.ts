@@ -25,6 +25,8 @@ export interface ServeOptions {
   scenario: Scenario;
   /** Absolute path of --state, or undefined when platform state is not kept. */
   statePath: string | undefined;
+  /** --platform-idle-ms: a named platform with no connection and no call for this long is deleted; 0 = never. */
+  platformIdleMs: number;
 }
 
 const S = DEFAULT_SERVER_OPTIONS;
@@ -45,6 +47,12 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { name: 'max-frame-bytes', value: 'N', help: 'largest WebSocket frame; a larger one closes the connection with 1009', defaultText: `${S.maxFrameBytes} (16 MiB)` },
   { name: 'max-batch', value: 'N', help: 'most requests in one batch; a longer batch gets one -32600', defaultText: String(S.maxBatch) },
   { name: 'max-platforms', value: 'N', help: 'most named platforms (/platforms/NAME); a new one beyond gets HTTP 503', defaultText: String(S.maxPlatforms) },
+  {
+    name: 'platform-idle-ms',
+    value: 'MS',
+    help: 'delete a named platform that had no connection and no call for MS (checked every MS/2, at most every 60 s); 0 = keep them',
+    defaultText: '0 (kept until the server stops)',
+  },
   { name: 'ping-ms', value: 'MS', help: 'ping interval; a peer silent for a whole interval is dropped; 0 = no pings', defaultText: String(S.pingMs) },
 ];
 
@@ -80,7 +88,8 @@ export function resolveServeOptions(parsed: ParsedArgs, env: Env): ServeOptions 
     clock: { mode: mode ?? base.clock.mode, speed: speed ?? base.clock.speed },
     seed: seed ?? base.seed,
   };
-  return { server, scenario, statePath };
+  const platformIdleMs = map(get('platform-idle-ms'), (r) => integer(r, 0), 0);
+  return { server, scenario, statePath, platformIdleMs };
 }
 
 function origins(parsed: ParsedArgs, env: Env): string[] | undefined {

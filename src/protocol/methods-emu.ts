@@ -89,6 +89,32 @@ export const EMU_METHODS = {
     examples: [{ name: 'fresh default platform', params: {}, result: { violations: [] } }],
   }),
 
+  'emu.platforms': method({
+    summary: 'The platforms this server holds',
+    description:
+      'Every platform that exists, the default one ("") included: its name, when it was created and last used (a connection or a call; ISO 8601 UTC), its open connections and its virtual time. Named platforms are created on first use of /platforms/NAME and kept until emu.deletePlatform, HTTP DELETE /platforms/NAME, idle expiry (--platform-idle-ms) or the end of the server.',
+    params: noParams,
+    result: z.looseObject({
+      platforms: z.array(
+        z.looseObject({
+          name: z.string().describe('"" for the default platform at "/", else NAME of /platforms/NAME'),
+          createdAt: z.string().describe('ISO 8601 UTC'),
+          lastUsedAt: z.string().describe('ISO 8601 UTC: the last connection or call'),
+          connections: z.int().min(0).describe('open WebSocket connections on its path'),
+          nowNs: nowNsOut,
+        }),
+      ),
+    }),
+  }),
+
+  'emu.deletePlatform': method({
+    summary: 'Delete a named platform',
+    description:
+      'Frees /platforms/NAME: its connections are closed with 1001 "platform deleted" (a caller on that platform after this answer), its state is dropped (not saved to --state) and its series leave GET /metrics; the next connection to the path builds a new platform from the scenario. Same as HTTP DELETE /platforms/NAME. No such platform: -32001; the default platform "": -32602 (emu.reset rebuilds it).',
+    params: z.strictObject({ name: z.string().describe('NAME of /platforms/NAME') }),
+    result: z.looseObject({ ok: z.literal(true), name: z.string(), closedConnections: z.int().min(0).describe('connections closed, the caller\'s own included') }),
+  }),
+
   'clock.now': method({
     summary: 'Current virtual time',
     description: 'In realtime mode this follows the wall clock times `speed`.',

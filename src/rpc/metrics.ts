@@ -37,6 +37,8 @@ export class RpcMetrics {
   readonly registry = new Registry();
   /** platform -> method -> figures; both bounded (maxPlatforms; the table plus two labels). */
   private readonly stats = new Map<string, Map<string, MethodStats>>();
+  /** platform -> the (method, outcome) series the calls counter has for it, to remove them with the platform. */
+  private readonly published = new Map<string, Map<string, [string, string]>>();
   private readonly calls = new Counter({
     name: CALLS_NAME,
     help: 'JSON-RPC requests processed, notifications included; outcome is "ok" or the error code',
@@ -91,10 +93,16 @@ export class RpcMetrics {
 
   private publishCalls(): void {
     for (const [platform, methods] of this.stats) {
+      let series = this.published.get(platform);
+      if (series === undefined) this.published.set(platform, (series = new Map()));
+      const inc = (method: string, outcome: string, n: number) => {
+        this.calls.inc({ method, platform, outcome }, n);
+        series.set(`${method}\u0000${outcome}`, [method, outcome]);
+      };
       for (const [method, s] of methods) {
-        if (s.pendingOk > 0) this.calls.inc({ method, platform, outcome: 'ok' }, s.pendingOk);
+        if (s.pendingOk > 0) inc(method, 'ok', s.pendingOk);
         s.pendingOk = 0;
-        for (const [code, n] of s.pendingErrors) this.calls.inc({ method, platform, outcome: String(code) }, n);
+        for (const [code, n] of s.pendingErrors) inc(method, String(code), n);
         s.pendingErrors.clear();
       }
     }
@@ -110,6 +118,15 @@ export class RpcMetrics {
 
   cutOff(platform: string): void {
     this.cutOffs.inc({ platform });
+  }
+
+  /** Drops every series of a deleted platform, so /metrics does not grow with platforms that are gone. */
+  forgetPlatform(platform: string): void {
+    this.stats.delete(platform);
+    this.connections.remove({ platform });
+    this.cutOffs.remove({ platform });
+    for (const [method, outcome] of this.published.get(platform)?.values() ?? []) this.calls.remove({ method, platform, outcome });
+    this.published.delete(platform);
   }
 
   get contentType(): string {

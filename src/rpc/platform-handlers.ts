@@ -16,19 +16,32 @@ import type { WallClock } from '../clock/wall-clock.js';
 import { RpcError, type RpcCallContext, type RpcHandler } from './method-table.js';
 import { SubscriptionRegistry } from './subscriptions.js';
 import { toWire } from './to-wire.js';
+import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 
 type Impl<M extends MethodName> = (p: MethodParams<M>, ctx: RpcCallContext) => unknown;
 type Impls = { [M in MethodName]: Impl<M> };
 
+/** What emu.platforms and emu.deletePlatform act on: the server's platforms (src/rpc/app.ts). */
+export interface PlatformAdmin {
+  list(): Array<{ name: string; createdAt: string; lastUsedAt: string; connections: number; nowNs: number }>;
+  delete(name: string, ctx: RpcCallContext): Promise<{ ok: true; name: string; closedConnections: number }>;
+}
+
 export interface HandlerOptions {
   wall: WallClock;
+  /** The server's platforms; absent (a Platform used without the server): the two methods say so. */
+  admin?: PlatformAdmin;
   /** Check every result against its schema (tests): a mismatch is an internal error. */
   validateResults?: boolean;
 }
 
 const yieldToServer = (wall: WallClock) => () => new Promise<void>((resolve) => wall.defer(resolve));
 
-function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock): Impls {
+function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, admin: PlatformAdmin | undefined): Impls {
+  const served = (): PlatformAdmin => {
+    if (admin === undefined) throw new EmuError(ERROR_CODES.WRONG_MODE, 'this platform is not served by startApp: there is no list of platforms to read or change');
+    return admin;
+  };
   return {
     'rpc.discover': () => openRpcDocument(),
     'emu.info': () => p.info(),
@@ -38,6 +51,8 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock): Impls 
     'emu.dumpState': () => p.dumpState(),
     'emu.loadState': (q) => p.loadState(q.state),
     'emu.audit': () => p.audit(),
+    'emu.platforms': () => ({ platforms: served().list() }),
+    'emu.deletePlatform': (q, ctx) => served().delete(q.name, ctx),
     'clock.now': () => p.clockNow(),
     'clock.advance': (q) => p.clockAdvance(q.ns, yieldToServer(wall)),
     'clock.setMode': (q) => p.clockSetMode(q.mode, q.speed),
@@ -87,7 +102,7 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock): Impls 
 
 export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Map<string, RpcHandler>; subscriptions: SubscriptionRegistry } {
   const subs = new SubscriptionRegistry(p.bus);
-  const table = impls(p, subs, opts.wall);
+  const table = impls(p, subs, opts.wall, opts.admin);
   const handlers = new Map<string, RpcHandler>();
   for (const name of Object.keys(METHODS) as MethodName[]) {
     const impl = table[name] as Impl<MethodName>;

@@ -5,10 +5,10 @@ import type { MethodName, MethodParams } from '../../src/protocol/methods.js';
 import type { MethodSpec } from '../../src/protocol/method-spec.js';
 import { SAMPLES } from './samples.js';
 
-/** Every method DESIGN.md names, plus iommu.iotlb and iommu.prepareSmash. */
+/** Every method DESIGN.md names, plus iommu.iotlb, iommu.prepareSmash and the platform lifecycle (emu.platforms, emu.deletePlatform). */
 const DESIGN_METHODS = [
   'rpc.discover',
-  'emu.info', 'emu.reset', 'emu.snapshot', 'emu.revert', 'emu.dumpState', 'emu.loadState', 'emu.audit',
+  'emu.info', 'emu.reset', 'emu.snapshot', 'emu.revert', 'emu.dumpState', 'emu.loadState', 'emu.audit', 'emu.platforms', 'emu.deletePlatform',
   'clock.now', 'clock.advance', 'clock.setMode',
   'mem.alloc', 'mem.free', 'mem.read64', 'mem.write64',
   'rmp.read', 'rmp.update', 'rmp.psmash', 'guest.pvalidate',

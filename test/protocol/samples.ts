@@ -29,6 +29,8 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
   'emu.dumpState': { params: {}, result: { state: { format: 'smash-emu-state', version: 1 } } },
   'emu.loadState': { params: { state: { format: 'smash-emu-state', version: 1 } }, result: { ok: true } },
   'emu.audit': { params: {}, result: { violations: [{ kind: 'stale-iotlb', domainId: 1, iova: '0x200000' }] } },
+  'emu.platforms': { params: {}, result: { platforms: [{ name: '', createdAt: '2026-11-30T04:00:00.000Z', lastUsedAt: '2026-11-30T04:01:00.000Z', connections: 1, nowNs: 0 }] } },
+  'emu.deletePlatform': { params: { name: 'lab' }, result: { ok: true, name: 'lab', closedConnections: 0 } },
   'clock.now': { params: {}, result: { nowNs: 12 } },
   'clock.advance': { params: { ns: 1000 }, result: { nowNs: 1000 } },
   'clock.setMode': { params: { mode: 'realtime', speed: 2 }, result: { mode: 'realtime', speed: 2, nowNs: 0 } },
