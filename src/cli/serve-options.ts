@@ -7,7 +7,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Scenario } from '../platform/scenario.js';
 import { DEFAULT_SCENARIO } from '../platform/scenario.js';
-import { parseScenario } from '../protocol/scenario-schema.js';
+import { baseScenario, parseScenario } from '../protocol/scenario-schema.js';
 import { DEFAULT_SERVER_OPTIONS } from '../rpc/options.js';
 import type { ServerOptions } from '../rpc/options.js';
 import { EmuError } from '../util/emu-error.js';
@@ -37,7 +37,7 @@ const MAX_SEED = 0xffff_ffff;
 export const SERVE_FLAGS: readonly FlagSpec[] = [
   { name: 'host', value: 'HOST', help: 'interface to bind; whoever can connect can drive the platform', defaultText: S.host },
   { name: 'port', value: 'PORT', help: 'TCP port, 0..65535; 0 picks a free one (the ready line tells which)', defaultText: String(S.port) },
-  { name: 'scenario', value: 'FILE', help: 'scenario document (JSON) every platform is built from', defaultText: 'the embedded default scenario' },
+  { name: 'scenario', value: 'FILE', help: 'scenario document (JSON) every platform is built from, merged onto its base', defaultText: 'examples/scenarios/default.json' },
   { name: 'clock', value: 'MODE', help: 'virtual or realtime', defaultText: `the scenario's, else ${DEFAULT_SCENARIO.clock.mode}` },
   { name: 'speed', value: 'N', help: `realtime: virtual ns per wall ns, > 0 and <= ${MAX_SPEED}`, defaultText: `the scenario's, else ${DEFAULT_SCENARIO.clock.speed}` },
   { name: 'seed', value: 'N', help: `PRNG seed, an integer 0..${MAX_SEED}`, defaultText: `the scenario's, else ${DEFAULT_SCENARIO.seed}` },
@@ -82,7 +82,7 @@ export function resolveServeOptions(parsed: ParsedArgs, env: Env): ServeOptions 
   const seed = map(get('seed'), (r) => integer(r, 0, MAX_SEED), undefined);
   const statePath = map(get('state'), stateFilePath, undefined);
 
-  const base = map(get('scenario'), loadScenario, DEFAULT_SCENARIO);
+  const base = map(get('scenario'), loadScenario, baseScenario('default'));
   const scenario: Scenario = {
     ...base,
     clock: { mode: mode ?? base.clock.mode, speed: speed ?? base.clock.speed },

@@ -4,7 +4,8 @@
  */
 import * as z from 'zod';
 import { method, nowNsOut } from './method-spec.js';
-import { scenarioDocument } from './scenario-schema.js';
+import { SCENARIO_BASES } from './default-scenario.js';
+import { baseScenario, scenarioDocument } from './scenario-schema.js';
 import { hexOut, noParams, ns, okResult, opaqueId } from './wire.js';
 
 const clockMode = z.enum(['virtual', 'realtime']);
@@ -44,9 +45,17 @@ export const EMU_METHODS = {
   'emu.reset': method({
     summary: 'Rebuild the platform from a scenario',
     description:
-      'Discards all state (memory, RMP, IOMMU, streams, stats, fault rules) and builds the platform again from `scenario`, or from the scenario in use when absent (the server\'s, or the last one given here). `{}` is an empty platform with default settings. Subscriptions and snapshots stay (emu.revert can go back to before the reset). A scenario that cannot be built changes nothing (-32602 naming the key).',
-    params: z.strictObject({ scenario: scenarioDocument.exactOptional().describe('a scenario document; absent = the server\'s scenario') }),
+      'Discards all state (memory, RMP, IOMMU, streams, stats, fault rules) and builds the platform again from `scenario`, or from the scenario in use when absent (the server\'s, or the last one given here). A document is merged key by key onto its `base`: "default" (the default scenario, examples/scenarios/default.json; the default) or "empty" (default settings, no guests, devices, RMP updates or streams); so `{"stallModel": {"baseNs": 1000}}` is the default platform with a shorter stall. The strings "default" and "empty" build that base alone. Subscriptions and snapshots stay (emu.revert can go back to before the reset). A scenario that cannot be built changes nothing (-32602 naming the key, and the nearest known key for a misspelt one).',
+    params: z.strictObject({
+      scenario: z
+        .union([z.enum(SCENARIO_BASES).transform((base) => baseScenario(base)), scenarioDocument], {
+          error: 'must be "default", "empty" or a scenario document (a JSON object); fix: e.g. {"scenario": "default"}',
+        })
+        .exactOptional()
+        .describe('"default", "empty", or a scenario document merged onto its base; absent = the scenario in use'),
+    }),
     result: z.looseObject({ ok: z.literal(true), scenario: z.string().exactOptional().describe('name of the scenario built') }),
+    examples: [{ name: 'back to the default scenario', params: { scenario: 'default' }, result: { ok: true, scenario: 'default' } }],
   }),
 
   'emu.snapshot': method({

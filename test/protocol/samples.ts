@@ -23,7 +23,7 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
       config: { memoryBytes: '0x1000000000', seed: 1, rmpSizeRule: 'equal', eventLogEntries: 512, serviceNs: 500, maxAdvanceNs: 10_000_000_000 },
     },
   },
-  'emu.reset': { params: { scenario: {} }, result: { ok: true, scenario: 'custom' } },
+  'emu.reset': { params: { scenario: { base: 'empty' } }, result: { ok: true, scenario: 'custom' } },
   'emu.snapshot': { params: {}, result: { snapshotId: 's1' } },
   'emu.revert': { params: { snapshotId: 's1' }, result: { ok: true, snapshotId: 's1' } },
   'emu.dumpState': { params: {}, result: { state: { format: 'smash-emu-state', version: 1 } } },
