@@ -103,7 +103,7 @@ class Stopper {
     this.first = { signal, atMs: at };
     this.requested = true;
     const path = this.statePath;
-    log(`${why}: closing clients${path !== undefined ? ` and saving state to ${path}` : ''} (${signal === 'npm exited' ? 'SIGTERM' : signal} again to exit at once)`);
+    log(`${why}: closing clients${path !== undefined ? ` and saving state to ${path}` : ''} (${signal === 'npm exited' ? 'SIGTERM' : signal} again, a second later, to exit at once)`);
     if (this.app !== undefined) this.run();
   }
 
