@@ -82,7 +82,8 @@ const dteOut = z.looseObject({
 
 const walkStep = z.looseObject({ level: z.int().min(1).max(6), entrySpa: hexOut, value: hexOut.describe('the 64-bit entry read') });
 
-const eventOut = z.looseObject({
+/** A logged IOMMU event as iommu.events returns it (and topic iommu's `data`). */
+export const eventOut = z.looseObject({
   seq: z.int().min(1).describe('sequence number, from 1; dropped events take none'),
   type: z.int().describe('event type code (hardware.md §4.3), e.g. 2 IO_PAGE_FAULT, 13 RMP_PAGE_FAULT'),
   typeName: z.string(),

@@ -15,6 +15,19 @@ export const MAX_WORDS = 65_536;
 
 const spa8 = hexAddr('0x100000000', 8).describe('SPA, 8-byte aligned');
 
+/** An RMP entry as rmp.read returns it (and topic rmp's `entry`). */
+export const rmpEntryOut = z.looseObject({
+  entrySpa: hexOut.describe('SPA of the authoritative entry (2 MB base for a 2 MB entry)'),
+  assigned: z.boolean(),
+  pageSize: z.enum(['4K', '2M']),
+  immutable: z.boolean(),
+  validated: z.boolean(),
+  vmsa: z.boolean(),
+  asid: z.int(),
+  gpa: hexOut,
+  raw: hexOut.describe('raw low qword (docs/hardware.md §1.2)'),
+});
+
 export const MEM_METHODS = {
   'mem.alloc': method({
     summary: 'Allocate zeroed contiguous 4 KB pages from the page pool',
@@ -59,17 +72,7 @@ export const MEM_METHODS = {
     description:
       'For a page inside a 2 MB entry this is the 2 MB entry itself (hardware.md §1.3): entrySpa is the 2 MB base and gpa its 2 MB GPA. `raw` is the low qword in the raw entry format (rmp-raw.json).',
     params: z.strictObject({ spa: hexAddr('0x100001000').describe('any SPA in the page') }),
-    result: z.looseObject({
-      entrySpa: hexOut.describe('SPA of the authoritative entry (2 MB base for a 2 MB entry)'),
-      assigned: z.boolean(),
-      pageSize: z.enum(['4K', '2M']),
-      immutable: z.boolean(),
-      validated: z.boolean(),
-      vmsa: z.boolean(),
-      asid: z.int(),
-      gpa: hexOut,
-      raw: hexOut.describe('raw low qword (hardware.md §1.2)'),
-    }),
+    result: rmpEntryOut,
     examples: [
       {
         name: 'a default guest page: inside the 2 MB entry at SPA 0x100000000',

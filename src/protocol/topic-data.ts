@@ -1,0 +1,53 @@
+/**
+ * What `data` holds in an `events.notify` of each topic, for protocol/openrpc.json
+ * (`x-topic-data`, and the `data` param's description). The map is typed by
+ * EVENT_TOPICS, so a new topic does not compile until its data is described here.
+ */
+import * as z from 'zod';
+import type { EventTopic } from '../platform/event-bus.js';
+import { failureDetail } from './method-spec.js';
+import { eventOut } from './methods-iommu.js';
+import { rmpEntryOut } from './methods-mem.js';
+import { hexOut } from './wire.js';
+
+export const TOPIC_DATA: { readonly [T in EventTopic]: z.ZodType } = {
+  fw: z
+    .looseObject({
+      command: z.string().describe('the method, e.g. fw.smashIopde'),
+      params: z.record(z.string(), z.unknown()).describe('its params as the client sent them'),
+      result: z.looseObject({ status: z.int(), statusName: z.string(), detail: failureDetail.exactOptional() }).describe('its result, as the caller received it'),
+    })
+    .describe('each firmware command (fw.*), injected results included'),
+  stall: z
+    .looseObject({
+      phase: z.enum(['begin', 'end']),
+      command: z.string().describe('the command that stalls DMA'),
+      domainId: z.int(),
+      iova: hexOut,
+      scope: z.enum(['domain', 'iommu']).describe('what is stalled: the domain\'s devices, or every device'),
+      policy: z.enum(['hold', 'abort']).describe('what happens to DMA arriving meanwhile'),
+      startNs: z.int().min(0),
+      endNs: z.int().min(0),
+    })
+    .describe('the beginning and the end of each DMA stall (atNs: startNs, then endNs)'),
+  iommu: eventOut.describe('each event logged in the IOMMU event log, as iommu.events returns it'),
+  rmp: z
+    .looseObject({
+      op: z.enum(['rmpupdate', 'psmash', 'pvalidate', 'unsmash']).describe('what changed the entry'),
+      spa: hexOut.describe('the page (or 2 MB base) changed'),
+      pageSize: z.enum(['4K', '2M']),
+      entry: rmpEntryOut.describe('the entry after the change, as rmp.read returns it'),
+    })
+    .describe('each change of an RMP entry'),
+  dma: z
+    .looseObject({
+      deviceId: z.int(),
+      streamId: z.union([z.string(), z.null()]).describe('the stream, or null for dma.issue'),
+      iova: hexOut,
+      write: z.boolean(),
+      outcome: z.enum(['io_page_fault', 'rmp_fault', 'timeout', 'aborted']).describe('never ok: completed requests are not notified'),
+      latencyNs: z.int().min(0),
+      atNs: z.int().min(0),
+    })
+    .describe('each DMA request that did not complete normally'),
+};
