@@ -6,6 +6,8 @@
 import { describe, it, expect } from 'vitest';
 import { runAll, jsonLine, QUICK_SIZES } from '../../bench/run.js';
 import { formatTable } from '../../bench/util.js';
+import { existsSync } from 'node:fs';
+import { cliRows, cliStart } from '../../bench/cli-start.js';
 
 describe('npm run bench, tiny sizes', () => {
   it('produces every figure as a positive finite number, a table and a JSON line', async () => {
@@ -26,5 +28,14 @@ describe('npm run bench, tiny sizes', () => {
     const table = formatTable(rows);
     expect(table.split('\n')).toHaveLength(rows.length + 2);
     expect(table).toContain('rpc / raw echo, 32 in flight');
+  });
+});
+
+describe('npm run bench:cli, one repetition', () => {
+  // npm ci builds dist/ (prepare); a checkout that skipped install scripts has none to time.
+  it.skipIf(!existsSync(new URL('../../dist/src/cli/main.js', import.meta.url)))('times a built call, a tsx call and npx beside bare node, each a positive number', async () => {
+    const r = await cliStart(1);
+    for (const [key, v] of Object.entries(r)) expect(v, key).toBeGreaterThan(0);
+    expect(cliRows(r).map((row) => row.name)).toContain('cli: smash-emu call, built JavaScript (bin, dist/)');
   });
 });
