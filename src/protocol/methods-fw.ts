@@ -85,7 +85,7 @@ export const FW_METHODS = {
   'fw.smashIopde': method({
     summary: 'The smash engine: replace a 2 MB IOPDE by a table of 512 4 KB PTEs and PSMASH the RMP, under a DMA stall',
     description:
-      'Checks in DESIGN.md order (platform state, addresses, domain and alignment, in-use, walk, IOPDE, table owner, the 512 PTEs, the RMP); the first failure returns its status and `detail` and changes nothing. On SUCCESS the stall runs [startNs, endNs); in virtual mode the call advances the clock to endNs.',
+      'Checks in the order of protocol/README.md section 4.3 (platform state, addresses, domain and alignment, in-use, walk, IOPDE, table owner, the 512 PTEs, the RMP); the first failure returns its status and `detail` and changes nothing. On SUCCESS the stall runs [startNs, endNs); in virtual mode the call advances the clock to endNs.',
     params: z.strictObject({
       domainId,
       iova: iova2m,

@@ -23,7 +23,7 @@ describe('the repository stands alone', () => {
     expect(offenders).toEqual([]);
   });
 
-  it.each(['README.md', 'protocol/README.md'])('%s cites docs/hardware.md, not DESIGN.md or another hardware.md', (file) => {
+  it.each(['README.md', 'protocol/README.md', 'protocol/openrpc.json'])('%s cites docs/hardware.md, not DESIGN.md or another hardware.md', (file) => {
     const text = readFileSync(join(ROOT, file), 'utf8');
     expect(text).not.toMatch(/DESIGN\.md|\/work\/shared|reference\/hardware\.md/);
     for (const m of text.matchAll(/[\w./-]*hardware\.md/g)) expect(m[0], file).toMatch(/(^|\/)docs\/hardware\.md$/);
