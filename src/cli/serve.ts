@@ -76,7 +76,10 @@ class Stopper {
   listen(env: Env): void {
     process.on('SIGINT', () => this.onSignal('SIGINT'));
     process.on('SIGTERM', () => this.onSignal('SIGTERM'));
-    if (env['npm_lifecycle_event'] !== undefined) {
+    // Only where npm itself is the launcher (`npm start`, `npx` / `npm exec`): a
+    // script of the user's own that starts the server in the background and exits
+    // must not take it down.
+    if (env['npm_lifecycle_event'] === 'start' || env['npm_command'] === 'exec') {
       const parent = process.ppid;
       setInterval(() => {
         if (process.ppid !== parent) this.onSignal('npm exited', `the npm process that started it (PID ${parent}) is gone`);

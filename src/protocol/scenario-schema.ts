@@ -176,8 +176,11 @@ function onBase(doc: unknown): unknown {
 export function mergeDocuments(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...base };
   for (const [key, value] of Object.entries(over)) {
-    const under = out[key];
-    out[key] = isPlainObject(value) && isPlainObject(under) ? mergeDocuments(under, value) : value;
+    // Own properties only, defined rather than assigned: a "__proto__" key stays a
+    // key (which the strict schema then refuses), never the object's prototype.
+    const under = Object.hasOwn(out, key) ? out[key] : undefined;
+    const merged = isPlainObject(value) && isPlainObject(under) ? mergeDocuments(under, value) : value;
+    Object.defineProperty(out, key, { value: merged, enumerable: true, writable: true, configurable: true });
   }
   return out;
 }
