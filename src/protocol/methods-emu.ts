@@ -101,14 +101,14 @@ export const EMU_METHODS = {
   'emu.platforms': method({
     summary: 'The platforms this server holds',
     description:
-      'Every platform that exists, the default one ("") included: its name, when it was created and last used (a connection or a call; ISO 8601 UTC), its open connections and its virtual time. Named platforms are created on first use of /platforms/NAME and kept until emu.deletePlatform, HTTP DELETE /platforms/NAME, idle expiry (--platform-idle-ms) or the end of the server.',
+      'Every platform that exists, the default one ("") included: its name, when it was created and last used (now while a connection is open, else when the last one closed; ISO 8601 UTC), its open connections and its virtual time. Named platforms are created on first use of /platforms/NAME and kept until emu.deletePlatform, HTTP DELETE /platforms/NAME, idle expiry (--platform-idle-ms) or the end of the server.',
     params: noParams,
     result: z.looseObject({
       platforms: z.array(
         z.looseObject({
           name: z.string().describe('"" for the default platform at "/", else NAME of /platforms/NAME'),
           createdAt: z.string().describe('ISO 8601 UTC'),
-          lastUsedAt: z.string().describe('ISO 8601 UTC: the last connection or call'),
+          lastUsedAt: z.string().describe('ISO 8601 UTC: now while a connection is open, else when the last one closed'),
           connections: z.int().min(0).describe('open WebSocket connections on its path'),
           nowNs: nowNsOut,
         }),

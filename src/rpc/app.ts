@@ -80,7 +80,10 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     list: () =>
       [...platforms.keys()].map((name) => {
         const l = life.get(name) as { createdAtMs: number; lastUsedMs: number };
-        return { name, createdAt: new Date(l.createdAtMs).toISOString(), lastUsedAt: new Date(l.lastUsedMs).toISOString(), connections: server?.connectionCount(name) ?? 0, nowNs: (platforms.get(name) as Platform).m.clock.nowNs };
+        const connections = server?.connectionCount(name) ?? 0;
+        // In use now while a connection is open; else when the last one closed.
+        const lastUsedMs = connections > 0 ? Date.now() : l.lastUsedMs;
+        return { name, createdAt: new Date(l.createdAtMs).toISOString(), lastUsedAt: new Date(lastUsedMs).toISOString(), connections, nowNs: (platforms.get(name) as Platform).m.clock.nowNs };
       }),
     delete: async (name, ctx) => {
       const done = await remove(name, ctx.connectionId);
@@ -95,17 +98,12 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     createPlatform(name: string): PlatformHost {
       const p = platforms.get(name) ?? create(name);
       const { handlers } = buildHandlers(p, { wall, admin, ...(opts.validateResults !== undefined ? { validateResults: opts.validateResults } : {}) });
+      // Called when a connection opens and when it closes: calls only come over
+      // connections, so the last close is the last use (no cost on the call path).
       const touch = () => {
         const l = life.get(name);
         if (l !== undefined) l.lastUsedMs = Date.now();
       };
-      // Each call is a use: wrapped here, so the method table knows nothing of idle expiry.
-      for (const [method, handler] of handlers) {
-        handlers.set(method, (params, ctx) => {
-          touch();
-          return handler(params, ctx);
-        });
-      }
       return { handlers, touch, dispose: () => p.dispose() };
     },
     healthy: () => platforms.has(''),

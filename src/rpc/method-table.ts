@@ -52,7 +52,7 @@ export interface PlatformHost {
   handlers: Map<string, RpcHandler>;
   /** Called once when the server stops or the platform is deleted, after its connections closed. */
   dispose?(): void;
-  /** Called on each new connection to the platform (its "last use" for idle expiry). */
+  /** Called when a connection to the platform opens and when it closes (its "last use", for idle expiry). */
   touch?(): void;
 }
 

@@ -84,7 +84,10 @@ export async function startServer(input: ServerOptionsInput, hooks: ServerHooks)
       }
       const connection = new Connection(ws, nextConnectionId++, name, lookup.host, opts, metrics, socket);
       connections.add(connection);
-      void connection.closed.then(() => connections.delete(connection));
+      void connection.closed.then(() => {
+        connections.delete(connection);
+        lookup.host.touch?.();
+      });
     });
   });
 
