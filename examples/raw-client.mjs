@@ -6,6 +6,9 @@
 //
 //   node examples/raw-client.mjs                                  (spawns a server)
 //   SMASH_EMU_URL=ws://127.0.0.1:8547 node examples/raw-client.mjs
+// On a running server it works on a platform of its own, /platforms/example-raw-client
+// (SMASH_EMU_PLATFORM=NAME picks another, `/` the default one), so it never changes
+// the state of the server's default platform behind the user's back.
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -59,7 +62,9 @@ const show = (dir, obj) => console.log(`${dir} ${JSON.stringify(obj)}`);
 async function main() {
   const external = process.env.SMASH_EMU_URL;
   const server = external ? undefined : await startServer();
-  const url = external ?? server.url;
+  const chosen = process.env.SMASH_EMU_PLATFORM;
+  const path = chosen === '/' ? '/' : `/platforms/${chosen ? chosen.replace(/^\/?(platforms\/)?/, '') : 'example-raw-client'}`;
+  const url = external ? external.replace(/\/+$/, '') + path : server.url;
   console.log(`raw-client  (${external ? 'server at' : 'spawned smash-emu serve --port 0:'} ${url})`);
 
   const token = process.env.SMASH_EMU_TOKEN;

@@ -1,6 +1,6 @@
 /**
  * The few AMD IOMMU v1 encodings a VMM writes by hand in these examples
- * (hardware.md §3.1 and §3.5; vectors in ../shared/vectors). A client cannot import
+ * (docs/hardware.md §3.1 and §3.5; vectors in test/vectors). A client cannot import
  * the emulator's codecs, so the bits are spelled out here, once.
  */
 

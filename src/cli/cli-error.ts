@@ -1,13 +1,22 @@
 /**
  * The CLI's own failures: a message for stderr and the exit code that goes with it.
- * Exit codes: 2 = the command line (a flag, a variable, the scenario file, the
- * JSON params) is wrong and nothing was started; 1 = a failure while running (a
- * corrupt --state file, a port in use, a failed save, a refused or failed call).
+ * The codes are a contract scripts rely on (README "Exit codes"; `smash-emu help`):
  */
 export const EXIT = {
+  /** Success; for `call`, a result whose status or rc is SUCCESS (or one --ok-status names). */
   OK: 0,
+  /** A failure while running: could not start, a corrupt --state file, a failed save. */
   FAILURE: 1,
+  /** The command line (a flag, a variable, the scenario file, JSON-PARAMS) is wrong; nothing was started or sent. */
   USAGE: 2,
+  /** `call`: the emulated command answered a status other than SUCCESS (statusName, rcName, or a PVALIDATE #NPF). */
+  STATUS: 3,
+  /** `call`: the server answered a JSON-RPC error (the request was wrong, or an emulator-level refusal). */
+  RPC_ERROR: 4,
+  /** `call`: no server: the connection could not be opened (refused, unreachable, or the upgrade refused: 401, 404, 503). */
+  NO_SERVER: 5,
+  /** `call`: no answer within --timeout, or the connection dropped before the answer: the call may still complete on the server. */
+  TIMEOUT: 6,
 } as const;
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];

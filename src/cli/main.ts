@@ -6,10 +6,9 @@ import { call, parseCallArgs, resolveCallOptions } from './call.js';
 import { CliError, EXIT } from './cli-error.js';
 import type { ExitCode } from './cli-error.js';
 import type { Env } from './flag-values.js';
-import { parseServeArgs } from './serve-options.js';
-import { usage } from './usage.js';
-import { parseWatchArgs, resolveWatchOptions, watch } from './watch.js';
-import { parseTraceArgs, resolveTraceOptions, trace } from './trace.js';
+
+// serve-options (the scenario schema, zod, the platform) and usage are imported
+// where they are needed: `call` must start fast (a script may run hundreds).
 
 /** Resolves with an exit code, or undefined while the server keeps the process alive. */
 export async function main(argv: readonly string[], env: Env): Promise<ExitCode | undefined> {
@@ -20,48 +19,52 @@ export async function main(argv: readonly string[], env: Env): Promise<ExitCode 
       return runServe(rest, env);
     case 'call': {
       const parsed = parseCallArgs(rest);
-      if (parsed.help) return help();
-      return call(resolveCallOptions(parsed, env));
+      if (parsed.help) return await help();
+      return await call(resolveCallOptions(parsed, env));
     }
     case 'watch': {
+      const { parseWatchArgs, resolveWatchOptions, watch } = await import('./watch.js');
       const parsed = parseWatchArgs(rest);
-      if (parsed.help) return help();
-      return watch(resolveWatchOptions(parsed, env));
+      if (parsed.help) return await help();
+      return await watch(resolveWatchOptions(parsed, env));
     }
     case 'trace': {
+      const { parseTraceArgs, resolveTraceOptions, trace } = await import('./trace.js');
       const parsed = parseTraceArgs(rest);
-      if (parsed.help) return help();
-      return trace(resolveTraceOptions(parsed, env));
+      if (parsed.help) return await help();
+      return await trace(resolveTraceOptions(parsed, env));
     }
     case 'experiment': {
       const { experiment, parseExperimentArgs } = await import('./experiment.js');
       const parsed = parseExperimentArgs(rest);
-      if (parsed.help) return help();
-      return experiment(parsed, env);
+      if (parsed.help) return await help();
+      return await experiment(parsed, env);
     }
     case 'replay': {
       const { parseReplayArgs, replayCommand } = await import('./replay.js');
       const parsed = parseReplayArgs(rest);
-      if (parsed.help) return help();
-      return replayCommand(parsed, env);
+      if (parsed.help) return await help();
+      return await replayCommand(parsed, env);
     }
     case 'help':
-      return help();
+      return await help();
     default:
       throw new CliError(`unknown command ${JSON.stringify(command)}; commands: serve (the default), call, watch, trace, experiment, replay, help`);
   }
 }
 
 async function runServe(argv: readonly string[], env: Env): Promise<ExitCode | undefined> {
+  const { parseServeArgs } = await import('./serve-options.js');
   const parsed = parseServeArgs(argv);
-  if (parsed.help) return help();
+  if (parsed.help) return await help();
   // Loaded only here: `call` and `help` need not load the whole emulator.
   const { serve } = await import('./serve.js');
   await serve(parsed, env);
   return undefined;
 }
 
-function help(): ExitCode {
+async function help(): Promise<ExitCode> {
+  const { usage } = await import('./usage.js');
   process.stdout.write(usage());
   return EXIT.OK;
 }

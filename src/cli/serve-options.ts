@@ -7,7 +7,7 @@ import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Scenario } from '../platform/scenario.js';
 import { DEFAULT_SCENARIO } from '../platform/scenario.js';
-import { parseScenario } from '../protocol/scenario-schema.js';
+import { baseScenario, parseScenario } from '../protocol/scenario-schema.js';
 import { DEFAULT_SERVER_OPTIONS } from '../rpc/options.js';
 import type { ServerOptions } from '../rpc/options.js';
 import { EmuError } from '../util/emu-error.js';
@@ -29,6 +29,8 @@ export interface ServeOptions {
   recordPath: string | undefined;
   /** Absolute path of --record-dir, or undefined (emu.record refused). */
   recordDir: string | undefined;
+  /** --platform-idle-ms: a named platform with no connection and no call for this long is deleted; 0 = never. */
+  platformIdleMs: number;
 }
 
 const S = DEFAULT_SERVER_OPTIONS;
@@ -39,7 +41,7 @@ const MAX_SEED = 0xffff_ffff;
 export const SERVE_FLAGS: readonly FlagSpec[] = [
   { name: 'host', value: 'HOST', help: 'interface to bind; whoever can connect can drive the platform', defaultText: S.host },
   { name: 'port', value: 'PORT', help: 'TCP port, 0..65535; 0 picks a free one (the ready line tells which)', defaultText: String(S.port) },
-  { name: 'scenario', value: 'FILE', help: 'scenario document (JSON) every platform is built from', defaultText: 'the embedded default scenario' },
+  { name: 'scenario', value: 'FILE', help: 'scenario document (JSON) every platform is built from, merged onto its base', defaultText: 'examples/scenarios/default.json' },
   { name: 'clock', value: 'MODE', help: 'virtual or realtime', defaultText: `the scenario's, else ${DEFAULT_SCENARIO.clock.mode}` },
   { name: 'speed', value: 'N', help: `realtime: virtual ns per wall ns, > 0 and <= ${MAX_SPEED}`, defaultText: `the scenario's, else ${DEFAULT_SCENARIO.clock.speed}` },
   { name: 'seed', value: 'N', help: `PRNG seed, an integer 0..${MAX_SEED}`, defaultText: `the scenario's, else ${DEFAULT_SCENARIO.seed}` },
@@ -51,6 +53,12 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
   { name: 'max-frame-bytes', value: 'N', help: 'largest WebSocket frame; a larger one closes the connection with 1009', defaultText: `${S.maxFrameBytes} (16 MiB)` },
   { name: 'max-batch', value: 'N', help: 'most requests in one batch; a longer batch gets one -32600', defaultText: String(S.maxBatch) },
   { name: 'max-platforms', value: 'N', help: 'most named platforms (/platforms/NAME); a new one beyond gets HTTP 503', defaultText: String(S.maxPlatforms) },
+  {
+    name: 'platform-idle-ms',
+    value: 'MS',
+    help: 'delete a named platform that had no connection and no call for MS (checked every MS/2, at most every 60 s); 0 = keep them',
+    defaultText: '0 (kept until the server stops)',
+  },
   { name: 'ping-ms', value: 'MS', help: 'ping interval; a peer silent for a whole interval is dropped; 0 = no pings', defaultText: String(S.pingMs) },
 ];
 
@@ -82,13 +90,14 @@ export function resolveServeOptions(parsed: ParsedArgs, env: Env): ServeOptions 
   const recordPath = map(get('record'), (r) => stateFilePath(r, 'the recording'), undefined);
   const recordDir = map(get('record-dir'), recordDirectory, undefined);
 
-  const base = map(get('scenario'), loadScenario, DEFAULT_SCENARIO);
+  const base = map(get('scenario'), loadScenario, baseScenario('default'));
   const scenario: Scenario = {
     ...base,
     clock: { mode: mode ?? base.clock.mode, speed: speed ?? base.clock.speed },
     seed: seed ?? base.seed,
   };
-  return { server, scenario, statePath, recordPath, recordDir };
+  const platformIdleMs = map(get('platform-idle-ms'), (r) => integer(r, 0), 0);
+  return { server, scenario, statePath, recordPath, recordDir, platformIdleMs };
 }
 
 /** An existing, writable directory: emu.record writes only inside it. */

@@ -18,11 +18,17 @@ import type { SavedPlatforms } from './state-file.js';
 
 export async function serve(parsed: ParsedArgs, env: Env): Promise<void> {
   const opts = resolveServeOptions(parsed, env);
+  // Handlers first, before anything slow and long before the ready line: a
+  // supervisor may signal the moment it reads that line, and Node's default action
+  // for SIGTERM would kill the process without saving.
+  const stopper = new Stopper(opts.statePath);
+  stopper.listen(env);
   const saved = opts.statePath === undefined ? undefined : await readStateFile(opts.statePath);
   const app = await start(opts, saved);
+  stopper.attach(app);
+  if (stopper.requested) return;
   process.stdout.write(`smash-emu listening on ${app.url}\n`);
   if (saved !== undefined) log(`loaded ${count(saved.size)} from ${opts.statePath}`);
-  stopOnSignals(app, opts.statePath, saved);
 }
 
 async function start(opts: ServeOptions, saved: SavedPlatforms | undefined): Promise<RunningApp> {
@@ -30,6 +36,7 @@ async function start(opts: ServeOptions, saved: SavedPlatforms | undefined): Pro
     return await startApp({
       server: opts.server,
       scenario: opts.scenario,
+      platformIdleMs: opts.platformIdleMs,
       ...(saved !== undefined ? { states: saved } : {}),
       ...(opts.recordPath !== undefined ? { record: opts.recordPath } : {}),
       ...(opts.recordDir !== undefined ? { recordDir: opts.recordDir } : {}),
@@ -54,23 +61,68 @@ async function start(opts: ServeOptions, saved: SavedPlatforms | undefined): Pro
   }
 }
 
-function stopOnSignals(app: RunningApp, statePath: string | undefined, saved: SavedPlatforms | undefined): void {
-  let stopping = false;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      log(`${signal} again: exiting now, without finishing the shutdown${statePath !== undefined ? `; ${statePath} may not have been saved` : ''}`);
-      if (statePath !== undefined) removeTmpSync(statePath);
+/** The same signal again within this window is a repeat of the first request (npm and a process group deliver one twice), not a second one. */
+const REPEAT_WINDOW_MS = 1000;
+/** How often a server started by npm checks that npm is still there. */
+const PARENT_POLL_MS = 250;
+
+/**
+ * Stops the server once: on SIGINT or SIGTERM, and, when npm started it (`npm
+ * start`, `npx`), when npm goes away. npm forwards a signal to the process it
+ * started, but `npx` (and a start script without `exec`) starts a shell, which
+ * dies of the signal without passing it on: the server would run on under PID 1,
+ * holding the port, and never save. A changed parent PID is that case.
+ */
+class Stopper {
+  requested = false;
+  private app: RunningApp | undefined;
+  private first: { signal: string; atMs: number } | undefined;
+
+  constructor(private readonly statePath: string | undefined) {}
+
+  listen(env: Env): void {
+    process.on('SIGINT', () => this.onSignal('SIGINT'));
+    process.on('SIGTERM', () => this.onSignal('SIGTERM'));
+    // Only where npm itself is the launcher (`npm start`, `npx` / `npm exec`): a
+    // script of the user's own that starts the server in the background and exits
+    // must not take it down.
+    if (env['npm_lifecycle_event'] === 'start' || env['npm_command'] === 'exec') {
+      const parent = process.ppid;
+      setInterval(() => {
+        if (process.ppid !== parent) this.onSignal('npm exited', `the npm process that started it (PID ${parent}) is gone`);
+      }, PARENT_POLL_MS).unref();
+    }
+  }
+
+  /** The app is up: a stop requested while it started runs now. */
+  attach(app: RunningApp): void {
+    this.app = app;
+    if (this.requested) this.run();
+  }
+
+  private onSignal(signal: string, why = signal): void {
+    const at = Date.now();
+    if (this.first !== undefined) {
+      const repeat = signal === this.first.signal || this.first.signal === 'npm exited';
+      if (signal === 'npm exited' || (repeat && at - this.first.atMs < REPEAT_WINDOW_MS)) return;
+      const path = this.statePath;
+      log(`${signal} again: exiting now, without finishing the shutdown${path !== undefined ? `; ${path} may not have been saved` : ''}`);
+      if (path !== undefined) removeTmpSync(path);
       process.exit(EXIT.FAILURE);
     }
-    stopping = true;
-    log(`${signal}: closing clients${statePath !== undefined ? ` and saving state to ${statePath}` : ''} (${signal} again to exit at once)`);
-    void shutDown(app, statePath, saved).then((code) => process.exit(code));
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+    this.first = { signal, atMs: at };
+    this.requested = true;
+    const path = this.statePath;
+    log(`${why}: closing clients${path !== undefined ? ` and saving state to ${path}` : ''} (${signal === 'npm exited' ? 'SIGTERM' : signal} again, a second later, to exit at once)`);
+    if (this.app !== undefined) this.run();
+  }
+
+  private run(): void {
+    void shutDown(this.app as RunningApp, this.statePath).then((code) => process.exit(code));
+  }
 }
 
-async function shutDown(app: RunningApp, statePath: string | undefined, saved: SavedPlatforms | undefined): Promise<ExitCode> {
+async function shutDown(app: RunningApp, statePath: string | undefined): Promise<ExitCode> {
   let code: ExitCode = EXIT.OK;
   try {
     await app.close(CLOSE_CODES.GOING_AWAY);
@@ -80,9 +132,10 @@ async function shutDown(app: RunningApp, statePath: string | undefined, saved: S
   }
   if (statePath === undefined) return code;
   try {
-    // Loaded platforms no client touched are saved as loaded, so a quiet run never drops one.
-    // Each running platform is dumped when its turn comes, so one state is in memory at a time.
-    const platforms = new Map<string, unknown>(saved ?? []);
+    // Every platform that exists: the app builds each loaded one at start, so a quiet
+    // run drops none, and one deleted with emu.deletePlatform is not brought back.
+    // Each is dumped when its turn comes, so one state is in memory at a time.
+    const platforms = new Map<string, unknown>();
     for (const [name, platform] of app.platforms()) platforms.set(name, () => platform.dumpState().state);
     const report = await writeStateFile(statePath, platforms);
     log(`saved ${count(report.saved.length)} to ${statePath}`);

@@ -7,6 +7,7 @@ import { REPLAY_FLAGS } from './replay.js';
 import { SERVE_FLAGS } from './serve-options.js';
 import { WATCH_FLAGS } from './watch.js';
 import { TRACE_FLAGS } from './trace.js';
+import { CONNECT_FLAGS } from './connect.js';
 
 const COLUMN = 30;
 
@@ -17,6 +18,8 @@ export function usage(): string {
     'Usage:',
     '  smash-emu [serve] [FLAGS]                    serve the platforms; prints "smash-emu listening on ws://HOST:PORT" when ready',
     '  smash-emu call METHOD [JSON-PARAMS] [FLAGS]  call one method on a running server (params default {}); prints the result as JSON',
+    '  smash-emu call - [FLAGS]                     read calls from stdin, one JSON object a line ({"method": M, "params": P}),',
+    '                                               on one connection; prints each result as one line of JSON',
     '  smash-emu watch [--topics LIST] [FLAGS]      print one line per event of a running server until Ctrl-C',
     '  smash-emu trace --out FILE [FLAGS]           record a trace until Ctrl-C (or --for-ms), write Chrome/Perfetto JSON',
     '  smash-emu experiment SPEC.json [FLAGS]       run a parameter sweep, each point on its own platform; writes CSV, JSON and an HTML report',
@@ -30,7 +33,9 @@ export function usage(): string {
     ...SERVE_FLAGS.map(line),
     '',
     'On SIGINT or SIGTERM, serve closes every client with 1001, saves every platform to --state when set,',
-    'and exits; a second signal exits at once.',
+    'and exits 0; the same signal again within 1 s is taken as a repeat (npm and process groups deliver',
+    'one twice), a later one exits at once. Started by npm (npm start, npx), serve also shuts down so when',
+    'npm goes away, since npm does not pass signals through the shell it starts.',
     '',
     'call flags:',
     ...CALL_FLAGS.map(line),
@@ -39,17 +44,24 @@ export function usage(): string {
     ...WATCH_FLAGS.filter((f) => f.name === 'topics').map(line),
     '',
     'trace flags (and --url, --token, --timeout-ms as for call):',
-    ...TRACE_FLAGS.filter((f) => !CALL_FLAGS.includes(f)).map(line),
+    ...TRACE_FLAGS.filter((f) => !CONNECT_FLAGS.includes(f)).map(line),
+    '',
     'experiment flags (the spec format: examples/experiments/README.md):',
     ...EXPERIMENT_FLAGS.map(line),
     '',
     'replay flags:',
     ...REPLAY_FLAGS.map(line),
     '',
-    'Exit codes: 0 success; 1 failure (could not start, corrupt --state file, could not save,',
-    'could not connect, the call answered a JSON-RPC error, an experiment point failed, or a replayed',
-    'result differs); 2 bad command line (flag, variable, scenario file, JSON-PARAMS, experiment spec',
-    'or recording file).',
+    'Exit codes:',
+    '  0  success (call: the result\'s status or rc is SUCCESS, or one --ok-status names)',
+    '  1  failure while running (could not start, corrupt --state file, could not save, an experiment',
+    '     point failed, a replayed result differs)',
+    '  2  bad command line (flag, variable, scenario file, JSON-PARAMS, a stdin line, an experiment spec',
+    '     or a recording file); nothing sent',
+    '  3  call: the emulated command answered a status other than SUCCESS (statusName, rcName, #NPF)',
+    '  4  call: the server answered a JSON-RPC error',
+    '  5  call: no server (connection refused or unreachable, or the upgrade refused: 401, 404, 503)',
+    '  6  call: no answer within --timeout, or the connection dropped: the call may still complete',
     '',
   ].join('\n');
 }

@@ -5,6 +5,7 @@
  * (hex strings) and are loose, since DESIGN.md welcomes more fields.
  */
 import * as z from 'zod';
+import { codeName, codeValue } from './code-tables.js';
 
 export interface MethodExample {
   name: string;
@@ -34,18 +35,41 @@ export function method<P extends z.ZodType, R extends z.ZodType>(spec: MethodSpe
   return spec;
 }
 
-/** Every firmware command (hardware.md §2.3 status codes; 0 = SUCCESS). */
+/**
+ * What a failure's `detail` may hold: always `reason` (the failing check, in
+ * words), and the values it looked at; an injected status (fault.add) has
+ * `injected` and `faultIds` instead. Addresses and 64-bit values are hex strings.
+ */
+export const failureDetail = z
+  .looseObject({
+    reason: z.string().exactOptional().describe('the check that failed, in words'),
+    injected: z.literal(true).exactOptional().describe('the status was injected by fault.add, not produced by the emulator'),
+    faultIds: z.array(z.string()).exactOptional().describe('with injected: the fault rules that fired'),
+    index: z.int().min(0).exactOptional().describe('the entry (PTE 0..511, or RMP entry) that failed'),
+    expected: z.string().exactOptional().describe('the value the check wanted (hex)'),
+    actual: z.string().exactOptional().describe('the value found (hex)'),
+    entrySpa: z.string().exactOptional().describe('SPA of the page-table entry looked at (hex)'),
+    level: z.int().exactOptional().describe('page-table level of that entry'),
+    value: z.string().exactOptional().describe('the entry\'s value (hex)'),
+    domainId: z.int().exactOptional(),
+    deviceId: z.int().exactOptional(),
+    asid: z.int().exactOptional(),
+    spa: z.string().exactOptional().describe('the address refused (hex)'),
+  })
+  .describe('on failure only: what was wrong. `reason` always (unless injected); the other keys where they apply');
+
+/** Every firmware command (docs/hardware.md §2.3 status codes; 0 = SUCCESS). */
 export const fwStatusFields = {
-  status: z.int().min(0).max(0xff).describe('firmware status (hardware.md §2.3); 0 = SUCCESS'),
-  statusName: z.string().describe('name of the status, e.g. SUCCESS, INVALID_PARAM'),
-  detail: z.record(z.string(), z.unknown()).exactOptional().describe('on failure: what was wrong (the failing check, the values seen)'),
+  status: codeValue('SevStatus', 'firmware status (docs/hardware.md §2.3): one of components.schemas.SevStatus; 0 = SUCCESS'),
+  statusName: codeName('SevStatus', 'name of the status, e.g. SUCCESS, INVALID_PARAM (UNKNOWN_0x.. for an injected number outside the table)'),
+  detail: failureDetail.exactOptional(),
 };
 export const fwResult = z.looseObject(fwStatusFields);
 
 /** RMPUPDATE / PSMASH / PVALIDATE return code (EAX). */
 export const rcFields = {
-  rc: z.int().min(0).describe('return code: 0 SUCCESS, 1 FAIL_INPUT, 2 FAIL_PERMISSION, 3 FAIL_INUSE, 4 FAIL_OVERLAP, 6 FAIL_SIZEMISMATCH, 7 FAIL_BADADDR'),
-  rcName: z.string().describe('name of the return code'),
+  rc: codeValue('RmpReturnCode', 'return code: one of components.schemas.RmpReturnCode (0 SUCCESS, 1 FAIL_INPUT, 2 FAIL_PERMISSION, 3 FAIL_INUSE, 4 FAIL_OVERLAP, 6 FAIL_SIZEMISMATCH, 7 FAIL_BADADDR)'),
+  rcName: codeName('RmpReturnCode', 'name of the return code'),
 };
 export const rcResult = z.looseObject(rcFields);
 

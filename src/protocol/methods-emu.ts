@@ -4,7 +4,8 @@
  */
 import * as z from 'zod';
 import { method, nowNsOut } from './method-spec.js';
-import { scenarioDocument } from './scenario-schema.js';
+import { SCENARIO_BASES } from './default-scenario.js';
+import { baseScenario, scenarioDocument } from './scenario-schema.js';
 import { hexOut, noParams, ns, okResult, opaqueId } from './wire.js';
 
 const clockMode = z.enum(['virtual', 'realtime']);
@@ -58,9 +59,17 @@ export const EMU_METHODS = {
   'emu.reset': method({
     summary: 'Rebuild the platform from a scenario',
     description:
-      'Discards all state (memory, RMP, IOMMU, streams, stats, fault rules) and builds the platform again from `scenario`, or from the scenario in use when absent (the server\'s, or the last one given here). `{}` is an empty platform with default settings. Subscriptions and snapshots stay (emu.revert can go back to before the reset). A scenario that cannot be built changes nothing (-32602 naming the key).',
-    params: z.strictObject({ scenario: scenarioDocument.exactOptional().describe('a scenario document; absent = the server\'s scenario') }),
+      'Discards all state (memory, RMP, IOMMU, streams, stats, fault rules) and builds the platform again from `scenario`, or from the scenario in use when absent (the server\'s, or the last one given here). A document is merged key by key onto its `base`: "default" (the default scenario, examples/scenarios/default.json; the default) or "empty" (default settings, no guests, devices, RMP updates or streams); so `{"stallModel": {"baseNs": 1000}}` is the default platform with a shorter stall. The strings "default" and "empty" build that base alone. Subscriptions and snapshots stay (emu.revert can go back to before the reset). A scenario that cannot be built changes nothing (-32602 naming the key, and the nearest known key for a misspelt one).',
+    params: z.strictObject({
+      scenario: z
+        .union([z.enum(SCENARIO_BASES).transform((base) => baseScenario(base)), scenarioDocument], {
+          error: 'must be "default", "empty" or a scenario document (a JSON object); fix: e.g. {"scenario": "default"}',
+        })
+        .exactOptional()
+        .describe('"default", "empty", or a scenario document merged onto its base; absent = the scenario in use'),
+    }),
     result: z.looseObject({ ok: z.literal(true), scenario: z.string().exactOptional().describe('name of the scenario built') }),
+    examples: [{ name: 'back to the default scenario', params: { scenario: 'default' }, result: { ok: true, scenario: 'default' } }],
   }),
 
   'emu.snapshot': method({
@@ -101,6 +110,32 @@ export const EMU_METHODS = {
       violations: z.array(z.looseObject({ kind: z.string().describe('e.g. stale-iotlb'), message: z.string().exactOptional() })),
     }),
     examples: [{ name: 'fresh default platform', params: {}, result: { violations: [] } }],
+  }),
+
+  'emu.platforms': method({
+    summary: 'The platforms this server holds',
+    description:
+      'Every platform that exists, the default one ("") included: its name, when it was created and last used (now while a connection is open, else when the last one closed; ISO 8601 UTC), its open connections and its virtual time. Named platforms are created on first use of /platforms/NAME and kept until emu.deletePlatform, HTTP DELETE /platforms/NAME, idle expiry (--platform-idle-ms) or the end of the server.',
+    params: noParams,
+    result: z.looseObject({
+      platforms: z.array(
+        z.looseObject({
+          name: z.string().describe('"" for the default platform at "/", else NAME of /platforms/NAME'),
+          createdAt: z.string().describe('ISO 8601 UTC'),
+          lastUsedAt: z.string().describe('ISO 8601 UTC: now while a connection is open, else when the last one closed'),
+          connections: z.int().min(0).describe('open WebSocket connections on its path'),
+          nowNs: nowNsOut,
+        }),
+      ),
+    }),
+  }),
+
+  'emu.deletePlatform': method({
+    summary: 'Delete a named platform',
+    description:
+      'Frees /platforms/NAME: its connections are closed with 1001 "platform deleted" (a caller on that platform after this answer), its state is dropped (not saved to --state) and its series leave GET /metrics; the next connection to the path builds a new platform from the scenario. Same as HTTP DELETE /platforms/NAME. No such platform: -32001; the default platform "": -32602 (emu.reset rebuilds it).',
+    params: z.strictObject({ name: z.string().describe('NAME of /platforms/NAME') }),
+    result: z.looseObject({ ok: z.literal(true), name: z.string(), closedConnections: z.int().min(0).describe('connections closed, the caller\'s own included') }),
   }),
 
   'clock.now': method({

@@ -1,5 +1,5 @@
 /**
- * iommu.*: the AMD IOMMU v1 (hardware.md §3-4): device table entries, page walks,
+ * iommu.*: the AMD IOMMU v1 (docs/hardware.md §3-4): device table entries, page walks,
  * the 16-byte commands, the event log, and iommu.map / iommu.unmap, which edit the
  * real tables in memory as a host driver would (no invalidation: the IOTLB changes
  * only through commands, iommu.setDte and the firmware).
@@ -82,9 +82,10 @@ const dteOut = z.looseObject({
 
 const walkStep = z.looseObject({ level: z.int().min(1).max(6), entrySpa: hexOut, value: hexOut.describe('the 64-bit entry read') });
 
-const eventOut = z.looseObject({
+/** A logged IOMMU event as iommu.events returns it (and topic iommu's `data`). */
+export const eventOut = z.looseObject({
   seq: z.int().min(1).describe('sequence number, from 1; dropped events take none'),
-  type: z.int().describe('event type code (hardware.md §4.3), e.g. 2 IO_PAGE_FAULT, 13 RMP_PAGE_FAULT'),
+  type: z.int().describe('event type code (docs/hardware.md §4.3), e.g. 2 IO_PAGE_FAULT, 13 RMP_PAGE_FAULT'),
   typeName: z.string(),
   deviceId: z.int(),
   domainId: z.union([z.int(), z.null()]).describe('null for events without a domain field'),

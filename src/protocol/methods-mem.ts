@@ -1,6 +1,6 @@
 /**
  * mem.* (the host's physical view, like a debugger: it bypasses the RMP), rmp.*
- * (host RMP instructions, hardware.md §1.4-1.5) and guest.pvalidate (§1.6).
+ * (host RMP instructions, docs/hardware.md §1.4-1.5) and guest.pvalidate (§1.6).
  * Instruction inputs are not alignment-checked here: a misaligned SPA is the
  * instruction's own FAIL_INPUT, a returned value.
  */
@@ -14,6 +14,19 @@ export const MAX_ALLOC_PAGES = 262_144;
 export const MAX_WORDS = 65_536;
 
 const spa8 = hexAddr('0x100000000', 8).describe('SPA, 8-byte aligned');
+
+/** An RMP entry as rmp.read returns it (and topic rmp's `entry`). */
+export const rmpEntryOut = z.looseObject({
+  entrySpa: hexOut.describe('SPA of the authoritative entry (2 MB base for a 2 MB entry)'),
+  assigned: z.boolean(),
+  pageSize: z.enum(['4K', '2M']),
+  immutable: z.boolean(),
+  validated: z.boolean(),
+  vmsa: z.boolean(),
+  asid: z.int(),
+  gpa: hexOut,
+  raw: hexOut.describe('raw low qword (docs/hardware.md §1.2)'),
+});
 
 export const MEM_METHODS = {
   'mem.alloc': method({
@@ -57,19 +70,9 @@ export const MEM_METHODS = {
   'rmp.read': method({
     summary: 'The authoritative RMP entry for a page',
     description:
-      'For a page inside a 2 MB entry this is the 2 MB entry itself (hardware.md §1.3): entrySpa is the 2 MB base and gpa its 2 MB GPA. `raw` is the low qword in the raw entry format (rmp-raw.json).',
+      'For a page inside a 2 MB entry this is the 2 MB entry itself (docs/hardware.md §1.3): entrySpa is the 2 MB base and gpa its 2 MB GPA. `raw` is the low qword in the raw entry format (rmp-raw.json).',
     params: z.strictObject({ spa: hexAddr('0x100001000').describe('any SPA in the page') }),
-    result: z.looseObject({
-      entrySpa: hexOut.describe('SPA of the authoritative entry (2 MB base for a 2 MB entry)'),
-      assigned: z.boolean(),
-      pageSize: z.enum(['4K', '2M']),
-      immutable: z.boolean(),
-      validated: z.boolean(),
-      vmsa: z.boolean(),
-      asid: z.int(),
-      gpa: hexOut,
-      raw: hexOut.describe('raw low qword (hardware.md §1.2)'),
-    }),
+    result: rmpEntryOut,
     examples: [
       {
         name: 'a default guest page: inside the 2 MB entry at SPA 0x100000000',
@@ -82,7 +85,7 @@ export const MEM_METHODS = {
   'rmp.update': method({
     summary: 'RMPUPDATE',
     description:
-      'Sets an RMP entry (hardware.md §1.5). asid, gpa and immutable are ignored when not assigned. Returns rc: 1 misaligned, 4 overlap (4 KB inside an assigned 2 MB entry, or 2 MB over an assigned 4 KB entry), 2 immutable. Clears Validated and VMSA.',
+      'Sets an RMP entry (docs/hardware.md §1.5). asid, gpa and immutable are ignored when not assigned. Returns rc: 1 misaligned, 4 overlap (4 KB inside an assigned 2 MB entry, or 2 MB over an assigned 4 KB entry), 2 immutable. Clears Validated and VMSA.',
     params: z.strictObject({
       spa: hexAddr('0x200000000').describe('4 KB aligned, or 2 MB aligned for pageSize "2M"'),
       assigned: z.boolean().describe('true: private to asid (or firmware when asid is 0); false: hypervisor'),
@@ -96,7 +99,7 @@ export const MEM_METHODS = {
 
   'rmp.psmash': method({
     summary: 'PSMASH: split a 2 MB RMP entry into 512 4 KB entries',
-    description: 'rc 1 for a misaligned SPA, 7 (FAIL_BADADDR) for an unassigned or already-4 KB entry (hardware.md §1.4).',
+    description: 'rc 1 for a misaligned SPA, 7 (FAIL_BADADDR) for an unassigned or already-4 KB entry (docs/hardware.md §1.4).',
     params: z.strictObject({ spa: hexAddr('0x100000000').describe('2 MB aligned SPA') }),
     result: rcResult,
   }),

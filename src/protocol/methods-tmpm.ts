@@ -11,14 +11,15 @@ import { jitterDist, stallPolicy, stallScope } from './scenario-schema.js';
 import { domainId, hex64, hexOut, intRange, noParams, nsAtMost, okResult } from './wire.js';
 import { STALL_MODEL_LIMITS } from '../tmpm/stall-model.js';
 import { TMPM_STATUS } from '../tmpm/commands.js';
+import { codeName, codeValue } from './code-tables.js';
 
 const statusList = Object.entries(TMPM_STATUS)
   .map(([k, v]) => `0x${v.toString(16).padStart(2, '0')} ${k}`)
   .join(', ');
 
 export const tmpmStatusFields = {
-  status: z.int().min(0).max(0xff).describe(`TMPM status: ${statusList}`),
-  statusName: z.string().describe('name of the status, e.g. SUCCESS, INVALID_HPTE_PADDR'),
+  status: codeValue('TmpmStatus', `TMPM status: ${statusList}`),
+  statusName: codeName('TmpmStatus', 'name of the status, e.g. SUCCESS, INVALID_HPTE_PADDR'),
   detail: z.record(z.string(), z.unknown()).exactOptional().describe('on failure: what was wrong (the failing check, the PTE index, expected and actual values, the address)'),
 };
 
@@ -32,7 +33,7 @@ const smashOut = {
   ...tmpmStatusFields,
   ...timing,
   subStatus: z.int().min(0).max(15).describe('gctx word bits 11:8'),
-  pteError: z.int().min(0).max(15).describe('gctx word bits 63:60: the first bad PTE\'s rule (1 PR clear, 2 NextLevel not 0, 3 address, 4 bits 63:52)'),
+  pteError: codeValue('TmpmPteError', 'gctx word bits 63:60: the first bad PTE\'s rule (1 PR clear, 2 NextLevel not 0, 3 address, 4 bits 63:52)'),
   pteSubError: z.int().min(0).max(15).describe('gctx word bits 59:56'),
   stallNs: z.int().min(0).describe('how long DMA in scope was stalled, ns (0 when a check failed)'),
   dmaHeld: z.int().min(0).describe('requests that arrived during the stall and waited'),

@@ -63,5 +63,5 @@ export function parseParams<M extends MethodName>(method: M, raw: unknown): Pars
   const schema = METHODS[method].params as unknown as z.ZodType<MethodParams<M>>;
   const result = schema.safeParse(raw ?? {});
   if (result.success) return { ok: true, params: result.data };
-  return { ok: false, issues: toWireIssues(result.error.issues) };
+  return { ok: false, issues: toWireIssues(result.error.issues, schema) };
 }

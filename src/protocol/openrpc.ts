@@ -13,6 +13,8 @@ import * as z from 'zod';
 import pkg from '../../package.json' with { type: 'json' };
 import type { MethodExample, MethodSpec } from './method-spec.js';
 import { METHODS, NOTIFICATIONS } from './methods.js';
+import { CODE_NAME_KEY, CODE_TABLES, CODE_VALUE_KEY } from './code-tables.js';
+import { TOPIC_DATA } from './topic-data.js';
 
 export const OPENRPC_VERSION = '1.2.6';
 
@@ -27,7 +29,41 @@ interface ContentDescriptor {
 
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { target: 'draft-7', io, unrepresentable: 'any' }) as JsonSchema;
-  return rest;
+  return withCodeTables(rest) as JsonSchema;
+}
+
+/**
+ * A field declared with codeValue / codeName (code-tables.ts) points at its table
+ * in components.schemas; any other value stays allowed (an injected status).
+ */
+function withCodeTables(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withCodeTables);
+  if (node === null || typeof node !== 'object') return node;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) out[key] = withCodeTables(value);
+  const table = out[CODE_VALUE_KEY] ?? out[CODE_NAME_KEY];
+  if (typeof table !== 'string') return out;
+  const isName = out[CODE_NAME_KEY] !== undefined;
+  const { [CODE_VALUE_KEY]: _v, [CODE_NAME_KEY]: _n, description, ...other } = out;
+  const outside = isName ? { type: 'string', pattern: '^UNKNOWN_0x[0-9a-f]+$', description: 'the name given to a number outside the table' } : { ...other, description: 'a number outside the table (e.g. injected by fault.add)' };
+  return { ...(description !== undefined ? { description } : {}), anyOf: [{ $ref: `#/components/schemas/${table}${isName ? 'Name' : ''}` }, outside] };
+}
+
+/** Each code table twice: TABLE (the numbers, named by x-enum-varnames) and TABLEName (the names). */
+function codeTableSchemas(): Record<string, JsonSchema> {
+  const schemas: Record<string, JsonSchema> = {};
+  for (const [name, { table, description }] of Object.entries(CODE_TABLES)) {
+    const entries = Object.entries(table as Record<string, number>);
+    schemas[name] = {
+      title: name,
+      description,
+      type: 'integer',
+      enum: entries.map(([, value]) => value),
+      'x-enum-varnames': entries.map(([key]) => key),
+    };
+    schemas[`${name}Name`] = { title: `${name}Name`, description: `The names of ${name}.`, type: 'string', enum: entries.map(([key]) => key) };
+  }
+  return schemas;
 }
 
 /** One descriptor per key of a by-name params object. */
@@ -70,11 +106,17 @@ export function buildOpenRpcDocument(): Record<string, unknown> {
     if (spec.examples !== undefined && spec.examples.length > 0) m.examples = spec.examples.map(examplePairing);
     return m;
   });
+  const topicData = Object.fromEntries(Object.entries(TOPIC_DATA).map(([topic, schema]) => [topic, jsonSchema(schema, 'output')]));
   const notifications = Object.entries(NOTIFICATIONS).map(([name, n]) => ({
     name,
     summary: n.summary,
     description: n.description,
-    params: paramDescriptors(n.params),
+    params: paramDescriptors(n.params).map((p) =>
+      p.name === 'data'
+        ? { ...p, description: `depends on topic: ${Object.keys(TOPIC_DATA).join(', ')}; x-topic-data gives the schema of each`, schema: { ...p.schema, 'x-topic-data': topicData } }
+        : p,
+    ),
+    'x-topic-data': topicData,
   }));
   return {
     openrpc: OPENRPC_VERSION,
@@ -86,6 +128,7 @@ export function buildOpenRpcDocument(): Record<string, unknown> {
       license: { name: 'MIT' },
     },
     methods,
+    components: { schemas: codeTableSchemas() },
     'x-notifications': notifications,
   };
 }

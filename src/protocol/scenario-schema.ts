@@ -1,11 +1,16 @@
 /**
  * The scenario document (a `--scenario FILE`, or `emu.reset {scenario}`) -> the plain
- * `Scenario` of src/platform/scenario.ts. Every key is optional and takes the
- * default setting of DEFAULT_SCENARIO, but the lists (guests, rmpUpdates, devices,
- * streams) default to empty: `{}` is an EMPTY platform with default settings, and
- * the default platform is DEFAULT_SCENARIO_DOCUMENT. Addresses and lengths are hex
- * strings as on the wire. Objects are strict, so a misspelt key is an error rather
- * than a silently ignored setting.
+ * `Scenario` of src/platform/scenario.ts. A document is merged onto a base first:
+ * `base: "default"` (the default) is examples/scenarios/default.json, `base:
+ * "empty"` a platform with the default settings and no guest, device, RMP update
+ * or stream. The merge goes key by key: an object merges into the base's object
+ * (at any depth, so a section added to the scenario later merges the same way);
+ * anything else (a number, a string, null, a list) replaces the base's value. So
+ * `{"stallModel": {"baseNs": 1000}}` is the default platform with a shorter stall,
+ * and `{"base": "empty", "devices": [...]}` builds only those devices.
+ * Addresses and lengths are hex strings as on the wire. Objects are strict, so a
+ * misspelt key is an error (naming the nearest key) rather than a silently
+ * ignored setting.
  */
 import * as z from 'zod';
 import type { Scenario, ScenarioDevice, ScenarioGuest, ScenarioStream } from '../platform/scenario.js';
@@ -16,6 +21,7 @@ import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
 import type { IssuePath, WireIssue } from './issues.js';
 import { formatPath, toWireIssues } from './issues.js';
+import { DEFAULT_SCENARIO_NAME, SCENARIO_BASES, defaultScenarioDocument, type ScenarioBase } from './default-scenario.js';
 import { PAGE_2M, PAGE_4K, asid, deviceId, domainId, err, hex64, hexAddr, hexLength, intRange, ns, nsAtMost, pageSize, sizeLg2 } from './wire.js';
 import { STALL_MODEL_LIMITS } from '../tmpm/stall-model.js';
 
@@ -124,6 +130,8 @@ const tmpmDoc = z
   .prefault({});
 
 const scenarioShape = z.strictObject({
+  $comment: z.string().exactOptional().describe('free text, ignored'),
+  base: z.enum(SCENARIO_BASES).exactOptional().describe('what the document is merged onto, key by key: "default" (the default scenario, examples/scenarios/default.json) or "empty" (default settings, no guests, devices, RMP updates or streams); default "default"'),
   name: z.string().min(1).max(200).default('custom').describe('a label shown by emu.info'),
   memoryBytes: hexAddr('0x1000000000', PAGE_2M)
     .refine((n) => n >= PAGE_2M && n <= MAX_MEMORY_BYTES, 'must be 0x200000 (2 MB) ..0x10000000000000 (2^52)')
@@ -160,22 +168,58 @@ const scenarioShape = z.strictObject({
 type ScenarioShape = z.output<typeof scenarioShape>;
 
 /**
- * The scenario document schema: structure first, then (only when the structure is
- * sound) the cross-field checks. Output: a plain `Scenario`.
+ * The scenario document schema: merged onto its base, then structure, then (only
+ * when the structure is sound) the cross-field checks. Output: a plain `Scenario`.
  */
-export const scenarioDocument = scenarioShape
+export const scenarioDocument = z
+  .preprocess(onBase, scenarioShape)
   .transform((doc, ctx): Scenario => {
     const scenario = toScenario(doc);
     for (const { path, message } of crossCheck(scenario)) ctx.issues.push({ code: 'custom', path, message, input: doc });
     return scenario;
   })
-  .describe('a scenario document: every key optional; {} is an empty platform with default settings');
+  .describe('a scenario document, merged key by key onto its base ("default" unless `base` says "empty"); {} is the default platform');
 
 export type ScenarioDocumentIn = z.input<typeof scenarioShape>;
 
+/**
+ * The raw document merged onto its base (see the file comment). Anything that is
+ * not an object with a known base is passed on as it is, for the schema to refuse.
+ * A merged document that names nothing of its own keeps the base's name; one that
+ * changes something and gives no name is "custom".
+ */
+function onBase(doc: unknown): unknown {
+  if (!isPlainObject(doc)) return doc;
+  const base = doc.base ?? 'default';
+  if (base === 'empty') return { ...doc, base };
+  if (base !== 'default') return doc;
+  const { $comment: _note, name: _name, ...defaults } = defaultScenarioDocument();
+  const own = Object.keys(doc).filter((k) => k !== 'base' && k !== '$comment');
+  const named = doc.name !== undefined ? {} : { name: own.length === 0 ? DEFAULT_SCENARIO_NAME : 'custom' };
+  return { ...mergeDocuments(defaults, doc), ...named, base };
+}
+
+/** `over` merged onto `base`: objects key by key, at any depth; anything else in `over` replaces. */
+export function mergeDocuments(base: Record<string, unknown>, over: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(over)) {
+    // Own properties only, defined rather than assigned: a "__proto__" key stays a
+    // key (which the strict schema then refuses), never the object's prototype.
+    const under = Object.hasOwn(out, key) ? out[key] : undefined;
+    const merged = isPlainObject(value) && isPlainObject(under) ? mergeDocuments(under, value) : value;
+    Object.defineProperty(out, key, { value: merged, enumerable: true, writable: true, configurable: true });
+  }
+  return out;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 function toScenario(doc: ScenarioShape): Scenario {
+  const { base: _base, $comment: _comment, ...rest } = doc;
   return {
-    ...doc,
+    ...rest,
     clock: { ...doc.clock },
     firmware: { ...doc.firmware },
     guests: doc.guests.map((g): ScenarioGuest => ({ asid: g.asid, ranges: g.ranges.map((r) => ({ ...r })) })),
@@ -262,7 +306,7 @@ function crossCheck(s: Scenario): WireIssue[] {
 export function parseScenario(doc: unknown): Scenario {
   const result = scenarioDocument.safeParse(doc);
   if (result.success) return result.data;
-  const issues = toWireIssues(result.error.issues).map(({ path, message }) => ({ path: formatPath('scenario', path), message }));
+  const issues = toWireIssues(result.error.issues, scenarioShape).map(({ path, message }) => ({ path: formatPath('scenario', path), message }));
   const lines = issues.map((i) => `  ${i.path}: ${i.message}`);
   throw new EmuError(ERROR_CODES.BAD_DOCUMENT, `the scenario is not valid (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${lines.join('\n')}`, { issues });
 }
@@ -294,9 +338,15 @@ export function scenarioToDocument(s: Scenario): ScenarioDocumentIn {
       mappings: d.mappings.map((m) => ({ ...m, iova: toHex(m.iova), spa: toHex(m.spa), length: toHex(m.length) })),
     })),
     stallModel: { ...s.stallModel, jitter: { ...s.stallModel.jitter } },
+    tmpm: { ...s.tmpm },
     streams: s.streams.map((st) => ({ ...st, iovaBase: toHex(st.iovaBase), length: toHex(st.length) })),
   };
 }
 
-/** DESIGN.md "The default scenario" as a document (a test checks it parses back to DEFAULT_SCENARIO). */
+/** DEFAULT_SCENARIO written out as a document (a test checks it equals examples/scenarios/default.json). */
 export const DEFAULT_SCENARIO_DOCUMENT: ScenarioDocumentIn = scenarioToDocument(DEFAULT_SCENARIO);
+
+/** The platform `base` alone gives: "default" is examples/scenarios/default.json, "empty" has no guests, devices, RMP updates or streams. */
+export function baseScenario(base: ScenarioBase): Scenario {
+  return parseScenario({ base });
+}

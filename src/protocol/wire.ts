@@ -80,7 +80,7 @@ export const deviceId = intRange(0, 0xffff, ' (bus << 8 | device << 3 | function
   'PCI device ID (bus << 8 | device << 3 | function), 0..65535',
 );
 export const domainId = intRange(0, 0xffff).describe('IOMMU domain ID, 0..65535');
-/** SEV ASIDs are 10 bits in the RMP entry (hardware.md §1.2). */
+/** SEV ASIDs are 10 bits in the RMP entry (docs/hardware.md §1.2). */
 export const asid = intRange(0, 1023, ' (10 bits)').describe('guest ASID, 0..1023 (0 = hypervisor/firmware)');
 
 /** Non-negative integer nanoseconds (virtual time). */
@@ -104,7 +104,7 @@ export const pageSize = z.enum(['4K', '2M'], err('must be "4K" or "2M"')).descri
 
 /**
  * log2 of a leaf size in bytes. 12..20 are level-1 sizes (20 via NextLevel 7), 21..29
- * level 2, 30..38 level 3 (hardware.md §3.2); 39 (512 GB) is excluded by the
+ * level 2, 30..38 level 3 (docs/hardware.md §3.2); 39 (512 GB) is excluded by the
  * hardware erratum Linux honours, larger leaves are not used.
  */
 export const sizeLg2 = intRange(12, 38, '; fix: use 12 for 4 KB, 21 for 2 MB, 30 for 1 GB (13..20, 22..29, 31..38 are NextLevel-7 sizes)').describe(

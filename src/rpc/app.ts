@@ -7,14 +7,14 @@ import { Platform, VERSION } from '../platform/platform.js';
 import type { Scenario } from '../platform/scenario.js';
 import { systemWallClock, type WallClock } from '../clock/wall-clock.js';
 import { openRpcDocument } from '../protocol/openrpc.js';
-import { startServer } from './server.js';
+import { startServer, type RunningServer } from './server.js';
+import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import type { ServerOptionsInput } from './options.js';
 import type { PlatformHost, ServerHooks } from './method-table.js';
-import { buildHandlers } from './platform-handlers.js';
+import { buildHandlers, type PlatformAdmin } from './platform-handlers.js';
 import { platformMetrics } from './platform-metrics.js';
 import { dashboardAsset, dashboardPage } from './dashboard.js';
 import { CallRecorder } from './call-recorder.js';
-import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { join } from 'node:path';
 
 export interface AppOptions {
@@ -33,14 +33,18 @@ export interface AppOptions {
   recordDir?: string;
   /** A recording that could not be written (default: printed on stderr). */
   onRecordError?: (path: string, err: Error) => void;
+  /** A named platform with no connection and no call for this long is deleted (ms); 0 or absent = never. */
+  platformIdleMs?: number;
 }
 
 export interface RunningApp {
   url: string;
   port: number;
   host: string;
-  /** Every platform created so far: name ('' = default) -> Platform. */
+  /** Every platform that exists: name ('' = default) -> Platform (deleted ones are gone). */
   platforms(): Map<string, Platform>;
+  /** emu.deletePlatform without a connection: false when there is no such platform. */
+  deletePlatform(name: string): Promise<boolean>;
   close(code?: number): Promise<void>;
 }
 
@@ -54,11 +58,14 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const serverRecorder = opts.record === undefined ? undefined : new CallRecorder(opts.record, (err) => onRecordError(opts.record as string, err));
   /** emu.record's recorder of each platform. */
   const platformRecorders = new Map<string, CallRecorder>();
+  const life = new Map<string, { createdAtMs: number; lastUsedMs: number }>();
   const create = (name: string): Platform => {
     const p = new Platform(opts.scenario, { wall, name });
     const saved = states.get(name);
     if (saved !== undefined) p.loadState(saved);
     platforms.set(name, p);
+    const now = Date.now();
+    life.set(name, { createdAtMs: now, lastUsedMs: now });
     return p;
   };
   const record = async (name: string, p: Platform, file: string | null) => {
@@ -87,6 +94,37 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     throw e;
   }
   const metrics = platformMetrics(() => platforms);
+  let server: RunningServer | undefined;
+
+  /** Deletes a named platform (emu.deletePlatform, HTTP DELETE, idle expiry); false when there is none. */
+  const remove = async (name: string, exceptConnection?: number): Promise<{ closedConnections: number } | undefined> => {
+    if (name === '') throw new EmuError(ERROR_CODES.INVALID_ARGUMENT, 'the default platform "/" cannot be deleted; emu.reset rebuilds it', { path: ['name'] });
+    const p = platforms.get(name);
+    if (p === undefined) return undefined;
+    platforms.delete(name);
+    life.delete(name);
+    const closedConnections = (await server?.dropPlatform(name, exceptConnection)) ?? 0;
+    p.dispose();
+    return { closedConnections };
+  };
+
+  const admin: PlatformAdmin = {
+    list: () =>
+      [...platforms.keys()].map((name) => {
+        const l = life.get(name) as { createdAtMs: number; lastUsedMs: number };
+        const connections = server?.connectionCount(name) ?? 0;
+        // In use now while a connection is open; else when the last one closed.
+        const lastUsedMs = connections > 0 ? Date.now() : l.lastUsedMs;
+        return { name, createdAt: new Date(l.createdAtMs).toISOString(), lastUsedAt: new Date(lastUsedMs).toISOString(), connections, nowNs: (platforms.get(name) as Platform).m.clock.nowNs };
+      }),
+    delete: async (name, ctx) => {
+      const done = await remove(name, ctx.connectionId);
+      if (done === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no platform ${JSON.stringify(name)}; emu.platforms lists them`, { name });
+      // The caller's own connection is closed once this answer is sent.
+      if (ctx.platformName === name) ctx.closeAfterResponse();
+      return { ok: true, name, closedConnections: done.closedConnections + (ctx.platformName === name ? 1 : 0) };
+    },
+  };
 
   const hooks: ServerHooks = {
     createPlatform(name: string): PlatformHost {
@@ -95,6 +133,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       serverRecorder?.platform(name, p);
       const { handlers } = buildHandlers(p, {
         wall,
+        admin,
         ...(opts.validateResults !== undefined ? { validateResults: opts.validateResults } : {}),
         onCall: (call) => {
           serverRecorder?.call(name, call);
@@ -102,7 +141,13 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
         },
         record: (file) => record(name, p, file),
       });
-      return { handlers, dispose: () => p.dispose() };
+      // Called when a connection opens and when it closes: calls only come over
+      // connections, so the last close is the last use (no cost on the call path).
+      const touch = () => {
+        const l = life.get(name);
+        if (l !== undefined) l.lastUsedMs = Date.now();
+      };
+      return { handlers, touch, dispose: () => p.dispose() };
     },
     healthy: () => platforms.has(''),
     health: () => ({ version: VERSION, uptimeSeconds: Math.round((performance.now() - startedAt) / 10) / 100, platforms: platforms.size }),
@@ -114,15 +159,30 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
       const page = dashboardPage(pathname);
       return page === undefined ? undefined : { ...page, public: false };
     },
+    deletePlatform: async (name) => (await remove(name)) !== undefined,
   };
-  const server = await startServer(opts.server, hooks);
+  server = await startServer(opts.server, hooks);
+  const running = server;
+
+  const idleMs = opts.platformIdleMs ?? 0;
+  const sweep = () => {
+    const before = Date.now() - idleMs;
+    for (const [name, l] of life) {
+      if (name !== '' && l.lastUsedMs <= before && running.connectionCount(name) === 0) void remove(name).catch((err: unknown) => opts.server.onInternalError?.(`expire platform ${name}`, err));
+    }
+  };
+  const sweeper = idleMs > 0 ? setInterval(sweep, Math.min(60_000, Math.max(1, Math.floor(idleMs / 2)))) : undefined;
+  sweeper?.unref();
+
   return {
     url: server.url,
     port: server.port,
     host: server.host,
     platforms: () => platforms,
+    deletePlatform: async (name) => (await remove(name)) !== undefined,
     close: async (code = 1001) => {
-      await server.close(code);
+      if (sweeper !== undefined) clearInterval(sweeper);
+      await running.close(code);
       for (const p of platforms.values()) p.dispose();
       await Promise.all([serverRecorder?.close(), ...[...platformRecorders.values()].map((r) => r.close())]);
     },

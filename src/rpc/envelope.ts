@@ -33,6 +33,7 @@ import type { JSONRPCError, JSONRPCID, JSONRPCRequest, JSONRPCResponse } from 'j
 import { RPC_ERROR_CODES, errorToRpc, rpcErrorObject } from './errors.js';
 import type { RpcCallContext, RpcHandler } from './method-table.js';
 import { toWire } from './to-wire.js';
+import { nearestNames } from '../util/nearest.js';
 
 /** One finished call, for metrics. */
 export interface CallRecord {
@@ -232,7 +233,8 @@ function processRequest(raw: unknown, handlers: Handlers, ctx: RpcCallContext, o
   if (handler === undefined) {
     // Also every unregistered rpc.* name: that prefix is reserved (spec §4).
     opts.observe?.({ method: METHOD_LABEL_UNKNOWN, outcome: RPC_ERROR_CODES.METHOD_NOT_FOUND, seconds: 0 });
-    return hasId ? errorResponse(replyId, rpcErrorObject(RPC_ERROR_CODES.METHOD_NOT_FOUND, undefined, { method })) : null;
+    // `nearest`: the method names closest to a misspelt one, so a client can say "did you mean".
+    return hasId ? errorResponse(replyId, rpcErrorObject(RPC_ERROR_CODES.METHOD_NOT_FOUND, undefined, { method, nearest: nearestNames(method, handlers.keys()) })) : null;
   }
   const hasParams = Object.hasOwn(request, 'params');
   const params = request.params;

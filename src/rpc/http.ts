@@ -1,8 +1,9 @@
 /**
  * Plain HTTP on the WebSocket port (DESIGN.md "Wire contract"): GET /healthz,
- * GET /metrics, GET /openrpc.json, and the pages the app serves (the dashboard at
- * GET / and /platforms/NAME/). The token guards all but /healthz and the public
- * static files, so a load balancer or test harness can poll readiness without it.
+ * GET /metrics, GET /openrpc.json, DELETE /platforms/NAME, and the pages the app
+ * serves (the dashboard at GET / and /platforms/NAME/). The token guards all but
+ * /healthz and the public static files, so a load balancer or test harness can poll
+ * readiness without it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hasToken, parseTarget } from './auth.js';
@@ -30,7 +31,9 @@ export async function handleHttp(req: IncomingMessage, res: ServerResponse, deps
   if (page !== undefined) return sendPage(req, res, page);
   const route = ROUTES.get(pathname);
   if (route === undefined) {
-    if (platformNameFromPath(pathname) !== undefined) {
+    const name = platformNameFromPath(pathname);
+    if (name !== undefined && req.method === 'DELETE') return deletePlatform(res, deps, name);
+    if (name !== undefined) {
       res.setHeader('Upgrade', 'websocket');
       return sendJson(res, 426, { error: `${pathname} is a WebSocket endpoint: connect with ws://` });
     }
@@ -46,6 +49,27 @@ export async function handleHttp(req: IncomingMessage, res: ServerResponse, deps
     deps.opts.onInternalError(`GET ${pathname}`, err);
     if (!res.headersSent) sendJson(res, 500, { error: err instanceof Error ? err.message : String(err) });
     else res.destroy();
+  }
+}
+
+/**
+ * DELETE /platforms/NAME (as emu.deletePlatform): 200 {ok, name} when deleted, 404
+ * when there is no such platform, 409 for the default platform '/', 405 when the
+ * server has no platforms to delete.
+ */
+async function deletePlatform(res: ServerResponse, deps: HttpDeps, name: string): Promise<void> {
+  const remove = deps.hooks.deletePlatform;
+  if (remove === undefined) {
+    res.setHeader('Allow', 'GET, HEAD');
+    return sendJson(res, 405, { error: 'this server does not delete platforms' });
+  }
+  if (name === '') return sendJson(res, 409, { error: 'the default platform "/" cannot be deleted; emu.reset rebuilds it' });
+  try {
+    if (await remove(name)) return sendJson(res, 200, { ok: true, name });
+    return sendJson(res, 404, { error: `no platform ${JSON.stringify(name)}; emu.platforms lists them` });
+  } catch (err) {
+    deps.opts.onInternalError(`DELETE /platforms/${name}`, err);
+    return sendJson(res, 500, { error: err instanceof Error ? err.message : String(err) });
   }
 }
 

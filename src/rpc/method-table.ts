@@ -56,8 +56,10 @@ export type RpcHandler = (params: Record<string, unknown> | undefined, ctx: RpcC
 export interface PlatformHost {
   /** The platform's method table. Read on every call, so it may grow later. */
   handlers: Map<string, RpcHandler>;
-  /** Called once when the server stops, after the platform's connections closed. */
+  /** Called once when the server stops or the platform is deleted, after its connections closed. */
   dispose?(): void;
+  /** Called when a connection to the platform opens and when it closes (its "last use", for idle expiry). */
+  touch?(): void;
 }
 
 export interface ServerHooks {
@@ -76,4 +78,10 @@ export interface ServerHooks {
    * ones need no token. Return undefined for paths it does not serve.
    */
   page?(pathname: string): { contentType: string; body: Buffer; public: boolean } | undefined;
+  /**
+   * HTTP DELETE /platforms/NAME: deletes the named platform. Resolves false when
+   * there is none (404); throws for a name that may not be deleted (409). Absent:
+   * DELETE is refused with 405.
+   */
+  deletePlatform?(name: string): Promise<boolean>;
 }

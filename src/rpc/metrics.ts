@@ -56,6 +56,10 @@ export class RpcMetrics {
   readonly registry = new Registry();
   /** platform -> method -> figures; both bounded (maxPlatforms; the table plus two labels). */
   private readonly stats = new Map<string, Map<string, MethodStats>>();
+  /** platform -> the (method, outcome) series the calls counter has for it, to remove them with the platform. */
+  private readonly published = new Map<string, Map<string, [string, string]>>();
+  /** The same for smash_emu_rpc_status_total: (method, status) series per platform. */
+  private readonly publishedStatuses = new Map<string, Map<string, [string, string]>>();
   private readonly calls = new Counter({
     name: CALLS_NAME,
     help: 'JSON-RPC requests processed, notifications included; outcome is "ok", "status" (answered with a status or return code other than SUCCESS) or the error code',
@@ -126,14 +130,25 @@ export class RpcMetrics {
 
   private publishCalls(): void {
     for (const [platform, methods] of this.stats) {
+      let series = this.published.get(platform);
+      if (series === undefined) this.published.set(platform, (series = new Map()));
+      let statusSeries = this.publishedStatuses.get(platform);
+      if (statusSeries === undefined) this.publishedStatuses.set(platform, (statusSeries = new Map()));
+      const inc = (method: string, outcome: string, n: number) => {
+        this.calls.inc({ method, platform, outcome }, n);
+        series.set(`${method}\u0000${outcome}`, [method, outcome]);
+      };
       for (const [method, s] of methods) {
-        if (s.pendingOk > 0) this.calls.inc({ method, platform, outcome: 'ok' }, s.pendingOk);
+        if (s.pendingOk > 0) inc(method, 'ok', s.pendingOk);
         s.pendingOk = 0;
-        if (s.pendingStatus > 0) this.calls.inc({ method, platform, outcome: 'status' }, s.pendingStatus);
+        if (s.pendingStatus > 0) inc(method, 'status', s.pendingStatus);
         s.pendingStatus = 0;
-        for (const [status, n] of s.pendingNames) this.statuses.inc({ method, platform, status }, n);
+        for (const [status, n] of s.pendingNames) {
+          this.statuses.inc({ method, platform, status }, n);
+          statusSeries.set(`${method}\u0000${status}`, [method, status]);
+        }
         s.pendingNames.clear();
-        for (const [code, n] of s.pendingErrors) this.calls.inc({ method, platform, outcome: code === OTHER_CODE ? OUTCOME_LABEL_OTHER : String(code) }, n);
+        for (const [code, n] of s.pendingErrors) inc(method, code === OTHER_CODE ? OUTCOME_LABEL_OTHER : String(code), n);
         s.pendingErrors.clear();
       }
     }
@@ -165,6 +180,17 @@ export class RpcMetrics {
 
   cutOff(platform: string): void {
     this.cutOffs.inc({ platform });
+  }
+
+  /** Drops every series of a deleted platform, so /metrics does not grow with platforms that are gone. */
+  forgetPlatform(platform: string): void {
+    this.stats.delete(platform);
+    this.connections.remove({ platform });
+    this.cutOffs.remove({ platform });
+    for (const [method, outcome] of this.published.get(platform)?.values() ?? []) this.calls.remove({ method, platform, outcome });
+    this.published.delete(platform);
+    for (const [method, status] of this.publishedStatuses.get(platform)?.values() ?? []) this.statuses.remove({ method, platform, status });
+    this.publishedStatuses.delete(platform);
   }
 
   get contentType(): string {

@@ -23,8 +23,16 @@ import { toWire } from './to-wire.js';
 type Impl<M extends MethodName> = (p: MethodParams<M>, ctx: RpcCallContext) => unknown;
 type Impls = { [M in MethodName]: Impl<M> };
 
+/** What emu.platforms and emu.deletePlatform act on: the server's platforms (src/rpc/app.ts). */
+export interface PlatformAdmin {
+  list(): Array<{ name: string; createdAt: string; lastUsedAt: string; connections: number; nowNs: number }>;
+  delete(name: string, ctx: RpcCallContext): Promise<{ ok: true; name: string; closedConnections: number }>;
+}
+
 export interface HandlerOptions {
   wall: WallClock;
+  /** The server's platforms; absent (a Platform used without the server): the two methods say so. */
+  admin?: PlatformAdmin;
   /** Check every result against its schema (tests): a mismatch is an internal error. */
   validateResults?: boolean;
   /** Hears every answered call but journal.* and emu.record (the recorders). */
@@ -40,6 +48,11 @@ const recordRefused = (): never => {
 const yieldToServer = (wall: WallClock) => () => new Promise<void>((resolve) => wall.defer(resolve));
 
 function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal: CallJournal, opts: HandlerOptions): Impls {
+  const admin = opts.admin;
+  const served = (): PlatformAdmin => {
+    if (admin === undefined) throw new EmuError(ERROR_CODES.WRONG_MODE, 'this platform is not served by startApp: there is no list of platforms to read or change');
+    return admin;
+  };
   return {
     'rpc.discover': () => openRpcDocument(),
     'emu.info': () => p.info(),
@@ -49,6 +62,8 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
     'emu.dumpState': () => p.dumpState(),
     'emu.loadState': (q) => p.loadState(q.state),
     'emu.audit': () => p.audit(),
+    'emu.platforms': () => ({ platforms: served().list() }),
+    'emu.deletePlatform': (q, ctx) => served().delete(q.name, ctx),
     'clock.now': () => p.clockNow(),
     'clock.advance': (q, ctx) => p.clockAdvance(q.ns, yieldToServer(wall), () => ctx.signal?.aborted === true),
     'clock.setMode': (q) => p.clockSetMode(q.mode, q.speed),

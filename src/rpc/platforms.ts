@@ -1,7 +1,8 @@
 /**
  * Platforms by WebSocket path (DESIGN.md "Wire contract", paragraph "Platforms"):
  * '/' is the default platform '', '/platforms/NAME' a named one, created on first
- * use and kept until the server stops.
+ * use and kept until the server stops or the platform is deleted (emu.deletePlatform,
+ * HTTP DELETE /platforms/NAME, idle expiry).
  */
 import type { PlatformHost } from './method-table.js';
 
@@ -34,7 +35,14 @@ export class PlatformRegistry {
     const existing = this.hosts.get(name);
     if (existing !== undefined) return { ok: true, host: existing };
     if (name !== '' && this.namedCount() >= this.maxPlatforms) {
-      return { ok: false, status: 503, reason: `platform limit reached: ${this.maxPlatforms} named platforms exist (maxPlatforms)` };
+      return {
+        ok: false,
+        status: 503,
+        reason:
+          `platform limit reached: ${this.maxPlatforms} named platforms exist (--max-platforms); ` +
+          'free one with emu.deletePlatform {"name": NAME} or HTTP DELETE /platforms/NAME, list them with emu.platforms, ' +
+          'let idle ones expire with --platform-idle-ms, or raise --max-platforms',
+      };
     }
     let host: PlatformHost;
     try {
@@ -44,6 +52,13 @@ export class PlatformRegistry {
     }
     this.hosts.set(name, host);
     return { ok: true, host };
+  }
+
+  /** Forgets `name` and returns its host (not disposed: the caller does that once its connections are gone). */
+  remove(name: string): PlatformHost | undefined {
+    const host = this.hosts.get(name);
+    this.hosts.delete(name);
+    return host;
   }
 
   /** Names in creation order; '' when the default platform has been used. */

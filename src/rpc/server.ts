@@ -32,6 +32,15 @@ export interface RunningServer {
   close(code?: number): Promise<void>;
   /** Platforms created so far, in creation order; '' is the default platform. */
   platforms(): string[];
+  /** Open connections on the platform `name`. */
+  connectionCount(name: string): number;
+  /**
+   * Takes the platform `name` off its path: the next connection there gets a new
+   * one. Its connections are closed with 1001 "platform deleted" (the one with id
+   * `exceptConnection` after its current response, without waiting), then its host
+   * is disposed and its metrics dropped. Resolves with how many were closed.
+   */
+  dropPlatform(name: string, exceptConnection?: number): Promise<number>;
 }
 
 export async function startServer(input: ServerOptionsInput, hooks: ServerHooks): Promise<RunningServer> {
@@ -63,6 +72,7 @@ export async function startServer(input: ServerOptionsInput, hooks: ServerHooks)
     }
     if (closing !== undefined) return refuse(socket, 503, 'the server is shutting down');
     const lookup = platforms.lookup(name);
+    if (lookup.ok) lookup.host.touch?.();
     if (!lookup.ok) {
       if (lookup.status === 500) opts.onInternalError(`createPlatform ${name}`, lookup.reason);
       return refuse(socket, lookup.status, lookup.reason);
@@ -74,7 +84,10 @@ export async function startServer(input: ServerOptionsInput, hooks: ServerHooks)
       }
       const connection = new Connection(ws, nextConnectionId++, name, lookup.host, opts, metrics, socket);
       connections.add(connection);
-      void connection.closed.then(() => connections.delete(connection));
+      void connection.closed.then(() => {
+        connections.delete(connection);
+        lookup.host.touch?.();
+      });
     });
   });
 
@@ -120,6 +133,24 @@ export async function startServer(input: ServerOptionsInput, hooks: ServerHooks)
       return closing;
     },
     platforms: () => platforms.names(),
+    connectionCount: (name) => {
+      let n = 0;
+      for (const connection of connections) if (connection.platformName === name) n++;
+      return n;
+    },
+    async dropPlatform(name, exceptConnection) {
+      const host = platforms.remove(name);
+      const mine = [...connections].filter((c) => c.platformName === name && c.id !== exceptConnection);
+      for (const connection of mine) connection.close(CLOSE_CODES.GOING_AWAY, 'platform deleted');
+      await Promise.all(mine.map((connection) => connection.closed));
+      try {
+        host?.dispose?.();
+      } catch (err) {
+        opts.onInternalError(`dispose platform ${name}`, err);
+      }
+      metrics.forgetPlatform(name);
+      return mine.length;
+    },
   };
 }
 

@@ -6,6 +6,8 @@
 import { describe, it, expect } from 'vitest';
 import { runAll, jsonLine, QUICK_SIZES } from '../../bench/run.js';
 import { formatTable } from '../../bench/util.js';
+import { existsSync } from 'node:fs';
+import { cliRows, cliStart } from '../../bench/cli-start.js';
 
 describe('npm run bench, tiny sizes', () => {
   it('produces every figure as a positive finite number, a table and a JSON line', async () => {
@@ -32,5 +34,14 @@ describe('npm run bench, tiny sizes', () => {
     for (const figure of ['hits / bare event-queue loop', 'closed form', 'walks / bare event-queue loop', 'extra heap while it runs', 'slowest /healthz', 'smash: tmpm.psmashIo + punsmashIo calls in process', '/ 1 GiB guest']) {
       expect(rows.some((r) => r.name.includes(figure) && r.target !== undefined), figure).toBe(true);
     }
+  });
+});
+
+describe('npm run bench:cli, one repetition', () => {
+  // npm ci builds dist/ (prepare); a checkout that skipped install scripts has none to time.
+  it.skipIf(!existsSync(new URL('../../dist/src/cli/main.js', import.meta.url)))('times a built call, a tsx call and npx beside bare node, each a positive number', async () => {
+    const r = await cliStart(1);
+    for (const [key, v] of Object.entries(r)) expect(v, key).toBeGreaterThan(0);
+    expect(cliRows(r).map((row) => row.name)).toContain('cli: smash-emu call, built JavaScript (bin, dist/)');
   });
 });

@@ -124,7 +124,7 @@ describe('smash-emu serve (process)', () => {
     expect(server.stdout()).toMatch(/^smash-emu listening on \S+\n$/);
   });
 
-  it('exits at once, with code 1 and nothing saved, on a second signal during shutdown', async () => {
+  it('exits at once, with code 1 and nothing saved, on a second signal during shutdown (more than 1 s after the first)', async () => {
     const statePath = join(dir, 'forced.json');
     const server = await serve(['--state', statePath]);
     // A peer that never answers the close handshake holds the shutdown for closeTimeoutMs (5 s).
@@ -134,6 +134,10 @@ describe('smash-emu serve (process)', () => {
     await new Promise<void>((resolve) => socket.once('data', () => resolve()));
     server.proc.kill('SIGTERM');
     await until(() => server.stderr().includes('SIGTERM: closing clients'));
+    // Within 1 s the same signal is a repeat of the first request (npm and process groups deliver one twice).
+    server.proc.kill('SIGTERM');
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(server.stderr()).not.toContain('exiting now');
     const at = Date.now();
     server.proc.kill('SIGTERM');
     expect(await server.exited).toBe(1);
@@ -202,30 +206,41 @@ describe('smash-emu call (process)', () => {
     expect(JSON.parse(r.stdout)).toMatchObject({ nowNs: 5 });
   });
 
-  it('prints a JSON-RPC error as "error CODE: MESSAGE" and its data on stderr, and exits 1', async () => {
+  it('prints a JSON-RPC error as "error CODE: MESSAGE" and its data on stderr, with the nearest method names, and exits 4', async () => {
     const server = await serve([]);
-    const r = await run(['call', 'no.such.method', '--url', server.url]);
-    expect(r.code).toBe(1);
+    const r = await run(['call', 'emu.inf', '--url', server.url]);
+    expect(r.code).toBe(4);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^error -32601: .+\n/);
-    expect(r.stderr).toContain('no.such.method');
+    expect(r.stderr).toMatch(/^error -32601: Method not found\n/);
+    expect(JSON.parse(r.stderr.slice(r.stderr.indexOf('\n') + 1, r.stderr.lastIndexOf('}') + 1))).toEqual({ method: 'emu.inf', nearest: ['emu.info'] });
+    expect(r.stderr).toContain('smash-emu: no method "emu.inf"; did you mean emu.info?\n');
+  });
+
+  it('exits 3 for a status other than SUCCESS, and 0 when --ok-status names it', async () => {
+    const server = await serve([]);
+    const failed = await run(['call', 'rmp.psmash', '{"spa": "0x1000"}', '--url', server.url]);
+    expect(failed.code).toBe(3);
+    expect(JSON.parse(failed.stdout)).toEqual({ rc: 1, rcName: 'FAIL_INPUT' });
+    expect(failed.stderr).toBe('smash-emu: rmp.psmash answered FAIL_INPUT (exit 3; --ok-status FAIL_INPUT accepts it)\n');
+    const accepted = await run(['call', 'rmp.psmash', '{"spa": "0x1000"}', '--url', server.url, '--ok-status', 'FAIL_INPUT']);
+    expect(accepted).toMatchObject({ code: 0, stderr: '' });
   });
 
   it('needs the token when the server has one', async () => {
     const server = await serve(['--token', 's3cret']);
     const refused = await run(['call', 'emu.info', '--url', server.url]);
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(5);
     expect(refused.stderr).toMatch(/HTTP 401.*--token/);
     const allowed = await run(['call', 'emu.info', '--url', server.url], { SMASH_EMU_TOKEN: 's3cret' });
     expect(allowed.code).toBe(0);
   });
 
-  it('says it cannot connect when no server listens, and exits 1', async () => {
+  it('says it cannot connect when no server listens, and exits 5', async () => {
     const server = await serve([]);
     server.proc.kill('SIGTERM');
     await server.exited;
     const r = await run(['call', 'emu.info', '--url', server.url]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(5);
     expect(r.stderr).toBe(`smash-emu: cannot connect to ${server.url}: connect ECONNREFUSED ${server.url.slice('ws://'.length)}; is the server running? start it with smash-emu serve\n`);
   });
 

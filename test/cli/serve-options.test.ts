@@ -40,13 +40,14 @@ function refusal(argv: string[], env: Env = {}): string {
 const realtimeScenario = file('realtime.json', JSON.stringify({ name: 'rt', clock: { mode: 'realtime', speed: 4 }, seed: 9 }));
 
 describe('serve options: defaults', () => {
-  it('serves the embedded default scenario on 127.0.0.1:8547 with the transport defaults', () => {
+  it('serves examples/scenarios/default.json on 127.0.0.1:8547 with the transport defaults', () => {
     expect(resolve([])).toEqual({
       server: { host: '127.0.0.1', port: 8547, token: undefined, allowOrigin: [], maxFrameBytes: 16 * 1024 * 1024, maxBatch: 1000, maxPlatforms: 64, pingMs: 30_000 },
       scenario: DEFAULT_SCENARIO,
       statePath: undefined,
       recordPath: undefined,
       recordDir: undefined,
+      platformIdleMs: 0,
     });
   });
 });
@@ -82,7 +83,7 @@ describe('serve options: flags and variables', () => {
 
   it('has one variable per flag, named SMASH_EMU_<FLAG>', () => {
     expect(SERVE_FLAGS.map((f) => f.name)).toEqual([
-      'host', 'port', 'scenario', 'clock', 'speed', 'seed', 'token', 'allow-origin', 'state', 'record', 'record-dir', 'max-frame-bytes', 'max-batch', 'max-platforms', 'ping-ms',
+      'host', 'port', 'scenario', 'clock', 'speed', 'seed', 'token', 'allow-origin', 'state', 'record', 'record-dir', 'max-frame-bytes', 'max-batch', 'max-platforms', 'platform-idle-ms', 'ping-ms',
     ]);
   });
 

@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { examplePath } from '../../examples/lib/emulator.js';
 import { startApp, type RunningApp } from '../../src/rpc/app.js';
 import { DEFAULT_SCENARIO } from '../../src/platform/scenario.js';
 import { runExample, runNode, tableAfter, type RunResult } from './run-example.js';
@@ -144,6 +145,13 @@ describe('examples (each with its own in-process server)', () => {
 });
 
 describe('examples against a running server (SMASH_EMU_URL)', () => {
+  it('pick their own named platform unless SMASH_EMU_PLATFORM says otherwise', () => {
+    expect(examplePath({}, '/x/examples/race-window.ts')).toBe('/platforms/example-race-window');
+    expect(examplePath({ SMASH_EMU_PLATFORM: 'mine' }, 'race-window.ts')).toBe('/platforms/mine');
+    expect(examplePath({ SMASH_EMU_PLATFORM: '/platforms/mine' }, 'race-window.ts')).toBe('/platforms/mine');
+    expect(examplePath({ SMASH_EMU_PLATFORM: '/' }, 'race-window.ts')).toBe('/');
+  });
+
   let app: RunningApp;
   beforeAll(async () => {
     app = await startApp({ server: { host: '127.0.0.1', port: 0, pingMs: 0 }, scenario: DEFAULT_SCENARIO });
@@ -152,13 +160,18 @@ describe('examples against a running server (SMASH_EMU_URL)', () => {
     await app.close();
   });
 
-  it('race-window starts from emu.reset with its scenario: two runs print the same table', async () => {
+  it('race-window starts from emu.reset with its scenario on its own platform: two runs print the same table, "/" is untouched', async () => {
+    const home = app.platforms().get('')!;
+    await home.clockAdvance(1234);
+    const before = JSON.stringify(home.dumpState());
     const env = { SMASH_EMU_URL: app.url };
     const first = await runExample('race-window', env);
     const second = await runExample('race-window', env);
     expectOk(first);
     expectOk(second);
-    expect(first.stdout).toContain(app.url);
+    expect(first.stdout).toContain(`${app.url}/platforms/example-race-window`);
+    expect(app.platforms().has('example-race-window')).toBe(true);
+    expect(JSON.stringify(home.dumpState())).toBe(before);
     expect(tableAfter(second.stdout, 'engine rmpFaults')).toEqual(tableAfter(first.stdout, 'engine rmpFaults'));
     expect(tableAfter(first.stdout, 'engine rmpFaults')).toHaveLength(6);
   });
@@ -166,7 +179,8 @@ describe('examples against a running server (SMASH_EMU_URL)', () => {
   it('raw-client.mjs connects to it instead of spawning a server', async () => {
     const r = await runNode(['examples/raw-client.mjs'], { SMASH_EMU_URL: app.url });
     expectOk(r);
-    expect(r.stdout).toContain(`server at ${app.url}`);
+    expect(r.stdout).toContain(`server at ${app.url}/platforms/example-raw-client`);
+    expect(app.platforms().has('example-raw-client')).toBe(true);
     expect(r.stdout).toContain('"result":{"rc":0,"rcName":"SUCCESS"}');
   });
 });

@@ -12,9 +12,9 @@ const DIR = join(ROOT, 'examples', 'scenarios');
 const load = (name: string) => parseScenario(JSON.parse(readFileSync(join(DIR, name), 'utf8')));
 
 describe('examples/scenarios', () => {
-  it('holds the three documented files, each named after itself', () => {
+  it('holds the default scenario and the three documented files, each named after itself', () => {
     const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
-    expect(files).toEqual(['tib-guest.json', 'two-guests.json', 'untrusted-only.json']);
+    expect(files).toEqual(['default.json', 'tib-guest.json', 'two-guests.json', 'untrusted-only.json']);
     for (const f of files) expect(load(f).name).toBe(f.replace(/\.json$/, ''));
   });
 

@@ -159,7 +159,7 @@ const BAD_PARAMS: Array<[string, unknown]> = [
   ['events.subscribe', { topics: ['nope'] }],
   ['events.subscribe', { topics: 'fw' }],
   ['emu.revert', { snapshotId: 5 }],
-  ['emu.reset', { scenario: 'default' }],
+  ['emu.reset', { scenario: 'full' }],
   ['emu.reset', { scenario: { memoryBytes: '-0x1000' } }],
   ['emu.reset', { scenario: { memoryBytes: 1e9 } }],
   ['emu.reset', { scenario: { guests: [{ asid: 1, ranges: [{ gpa: '0x0', spa: '0x0', length: '0x-1000', rmp: '2M', validated: true }] }] } }],

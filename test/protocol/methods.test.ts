@@ -4,11 +4,12 @@ import { METHODS, METHOD_NAMES, NOTIFICATIONS, parseParams } from '../../src/pro
 import type { MethodName, MethodParams } from '../../src/protocol/methods.js';
 import type { MethodSpec } from '../../src/protocol/method-spec.js';
 import { SAMPLES } from './samples.js';
+import { DEFAULT_SCENARIO } from '../../src/platform/scenario.js';
 
-/** Every method DESIGN.md names, plus iommu.iotlb, issue 11's, journal.* and emu.record. */
+/** Every method DESIGN.md names, plus iommu.iotlb, issue 11's, journal.*, emu.record and the platform lifecycle (emu.platforms, emu.deletePlatform). */
 const DESIGN_METHODS = [
   'rpc.discover',
-  'emu.info', 'emu.reset', 'emu.snapshot', 'emu.revert', 'emu.dumpState', 'emu.loadState', 'emu.audit',
+  'emu.info', 'emu.reset', 'emu.snapshot', 'emu.revert', 'emu.dumpState', 'emu.loadState', 'emu.audit', 'emu.platforms', 'emu.deletePlatform',
   'clock.now', 'clock.advance', 'clock.setMode',
   'mem.alloc', 'mem.free', 'mem.read64', 'mem.write64',
   'rmp.read', 'rmp.update', 'rmp.psmash', 'guest.pvalidate',
@@ -233,7 +234,9 @@ describe('per-method rules', () => {
 
   it('emu.reset validates the embedded scenario with paths under scenario', () => {
     expect(ok('emu.reset', {})).toEqual({});
-    expect(ok('emu.reset', { scenario: {} }).scenario?.devices).toEqual([]);
+    expect(ok('emu.reset', { scenario: { base: 'empty' } }).scenario?.devices).toEqual([]);
+    expect(ok('emu.reset', { scenario: {} }).scenario).toStrictEqual(DEFAULT_SCENARIO);
+    expect(ok('emu.reset', { scenario: 'default' }).scenario).toStrictEqual(DEFAULT_SCENARIO);
     expect(issues('emu.reset', { scenario: { devices: [{ deviceId: 1, domainId: 1, mappings: [{ iova: '0x0', spa: '0x0', length: '0x1000', sizeLg2: 50 }] }] } })[0]!.path).toEqual([
       'scenario', 'devices', 0, 'mappings', 0, 'sizeLg2',
     ]);

@@ -94,3 +94,43 @@ describe('buildOpenRpcDocument', () => {
     expect(openRpcDocument()).toEqual(buildOpenRpcDocument());
   });
 });
+
+describe('code tables and event data in the document', () => {
+  const full = buildOpenRpcDocument() as unknown as {
+    components: { schemas: Record<string, { type: string; enum: unknown[]; 'x-enum-varnames'?: string[] }> };
+    methods: Method[];
+    'x-notifications': Array<{ params: Descriptor[]; 'x-topic-data': Record<string, { properties?: Record<string, unknown> }> }>;
+  };
+
+  it('enumerates every SEV status and RMP return code, names and numbers, from the code tables', async () => {
+    const { FW_STATUS } = await import('../../src/firmware/status.js');
+    const { RMP_RC } = await import('../../src/rmp/return-codes.js');
+    for (const [name, table] of [['SevStatus', FW_STATUS], ['RmpReturnCode', RMP_RC]] as const) {
+      const values = full.components.schemas[name]!;
+      expect(values.type).toBe('integer');
+      expect(values.enum).toEqual(Object.values(table));
+      expect(values['x-enum-varnames']).toEqual(Object.keys(table));
+      expect(full.components.schemas[`${name}Name`]!.enum).toEqual(Object.keys(table));
+    }
+    expect(full.components.schemas.SevStatus!['x-enum-varnames']![full.components.schemas.SevStatus!.enum.indexOf(0x3a)]).toBe('IN_USE');
+  });
+
+  it('points every status and rc field at its table, and describes detail', () => {
+    const json = JSON.stringify(full.methods);
+    const tdi = byName.get('fw.tdiBind')!.result.schema as { properties: Record<string, { anyOf?: Array<{ $ref?: string }>; properties?: Record<string, unknown> }> };
+    expect(tdi.properties.status!.anyOf![0]!.$ref).toBe('#/components/schemas/SevStatus');
+    expect(tdi.properties.statusName!.anyOf![0]!.$ref).toBe('#/components/schemas/SevStatusName');
+    expect(Object.keys(tdi.properties.detail!.properties!)).toEqual(expect.arrayContaining(['reason', 'injected', 'index', 'expected', 'actual']));
+    const psmash = byName.get('rmp.psmash')!.result.schema as { properties: Record<string, { anyOf?: Array<{ $ref?: string }> }> };
+    expect(psmash.properties.rc!.anyOf![0]!.$ref).toBe('#/components/schemas/RmpReturnCode');
+    expect(json).not.toContain('x-code-table');
+  });
+
+  it("describes each topic's data, for every topic events.subscribe takes", async () => {
+    const { EVENT_TOPICS } = await import('../../src/platform/event-bus.js');
+    const notify = full['x-notifications'][0]!;
+    expect(Object.keys(notify['x-topic-data']).sort()).toEqual([...EVENT_TOPICS].sort());
+    expect(Object.keys(notify['x-topic-data'].stall!.properties!)).toEqual(expect.arrayContaining(['phase', 'startNs', 'endNs', 'scope']));
+    expect(notify.params.find((p) => p.name === 'data')!.schema['x-topic-data']).toEqual(notify['x-topic-data']);
+  });
+});

@@ -25,8 +25,8 @@ describe('parseScenario', () => {
     expect(parseScenario(DEFAULT_SCENARIO_DOCUMENT)).toStrictEqual(DEFAULT_SCENARIO);
   });
 
-  it('reads {} as an empty platform with the default settings', () => {
-    const s = parseScenario({});
+  it('reads {base: "empty"} as an empty platform with the default settings', () => {
+    const s = parseScenario({ base: 'empty' });
     expect(s).toStrictEqual({
       ...DEFAULT_SCENARIO,
       name: 'custom',
@@ -70,7 +70,8 @@ describe('parseScenario', () => {
   });
 
   it('reports a misspelt key', () => {
-    expect(problems({ devcies: [] })).toEqual(['scenario.devcies: unknown key; fix: remove it or correct its spelling (keys are case-sensitive)']);
+    expect(problems({ devcies: [] })).toEqual(['scenario.devcies: unknown key; fix: remove it or correct its spelling (keys are case-sensitive); did you mean "devices"?']);
+    expect(problems({ stallModel: { jiter: {} } })).toEqual(['scenario.stallModel.jiter: unknown key; fix: remove it or correct its spelling (keys are case-sensitive); did you mean "jitter"?']);
   });
 
   it('reports every structural problem at once', () => {
@@ -118,15 +119,15 @@ describe('parseScenario', () => {
 
   it('checks streams: a listed device, sane rate, power-of-two aligned accesses', () => {
     const stream = { deviceId: 0x100, iovaBase: '0x0', length: '0x1000', ratePerSec: 1000, accessBytes: 64, writeRatio: 0 };
-    expect(problems({ streams: [stream] })).toEqual(['scenario.streams[0].deviceId: device 0x100 is not in devices; fix: list it there']);
+    expect(problems({ base: 'empty', streams: [stream] })).toEqual(['scenario.streams[0].deviceId: device 0x100 is not in devices; fix: list it there']);
     const found = problems({ devices: [device()], streams: [{ ...stream, ratePerSec: -1, accessBytes: 100, writeRatio: 2 }] });
     expect(found.map((l) => l.split(':')[0])).toEqual(['scenario.streams[0].ratePerSec', 'scenario.streams[0].accessBytes', 'scenario.streams[0].writeRatio']);
     expect(problems({ devices: [device()], streams: [{ ...stream, iovaBase: '0x20' }] })).toEqual(['scenario.streams[0].iovaBase: must be aligned to accessBytes (64)']);
   });
 
   it('checks RMP updates against their page size and memory', () => {
-    expect(problems({ rmpUpdates: [{ spa: '0x1000', assigned: true, pageSize: '2M' }] })).toEqual(['scenario.rmpUpdates[0].spa: must be aligned to its pageSize 2M']);
-    expect(problems({ memoryBytes: '0x400000', rmpUpdates: [{ spa: '0x200000', count: 2, assigned: false, pageSize: '2M' }] })[0]).toMatch(/^scenario.rmpUpdates\[0\].count: the pages end past memoryBytes/);
+    expect(problems({ base: 'empty', rmpUpdates: [{ spa: '0x1000', assigned: true, pageSize: '2M' }] })).toEqual(['scenario.rmpUpdates[0].spa: must be aligned to its pageSize 2M']);
+    expect(problems({ base: 'empty', memoryBytes: '0x400000', rmpUpdates: [{ spa: '0x200000', count: 2, assigned: false, pageSize: '2M' }] })[0]).toMatch(/^scenario.rmpUpdates\[0\].count: the pages end past memoryBytes/);
   });
 
   it('refuses a document that is not an object', () => {

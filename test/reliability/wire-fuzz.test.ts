@@ -189,7 +189,7 @@ describe('hostile state and scenario documents over the wire', () => {
       ['constructor key', { constructor: { prototype: { polluted: true } } }],
       ['prototype key', { prototype: 1 }],
       ['unknown key', { nmae: 'typo' }],
-      ['a string', 'default'],
+      ['a string other than "default" or "empty"', 'full'],
       ['an array', [{}]],
     ];
     await refusedAll('emu.reset', docs);

@@ -171,6 +171,16 @@ describe('every method through the wire (default platform)', () => {
     await expect(call('emu.record', { file: 'x.jsonl' })).rejects.toMatchObject({ code: -32002, message: expect.stringContaining('--record-dir') });
   });
 
+  it('lists and deletes named platforms', async () => {
+    const lab = await t.connect('/platforms/every-method');
+    await lab.call('clock.advance', { ns: 7 });
+    const { platforms } = await call('emu.platforms');
+    expect(platforms.map((p: { name: string }) => p.name)).toEqual(['', 'every-method']);
+    expect(platforms[1]).toMatchObject({ connections: 1, nowNs: 7 });
+    expect(await call('emu.deletePlatform', { name: 'every-method' })).toEqual({ ok: true, name: 'every-method', closedConnections: 1 });
+    expect((await lab.closed).code).toBe(1001);
+  });
+
   it('called every method of the table', () => {
     expect(METHOD_NAMES.filter((m) => !called.has(m))).toEqual([]);
   });
