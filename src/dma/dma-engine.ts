@@ -21,7 +21,7 @@ import { DmaCounters, FINAL, emptyStatsView, type DmaStatsView, type FinalOutcom
 import { DmaStream, checkDeviceId, checkStreamParams, type StreamParams } from './dma-stream.js';
 import { Stall, StallGate, checkStallParams, type HeldRequest, type StallHandle, type StallParams } from './stall-gate.js';
 import { readDmaState, writeDmaState, type DmaEngineState } from './dma-state.js';
-import { DmaTimeline, TIMELINE_BIN_NS, TL } from './dma-timeline.js';
+import { DmaTimeline, TIMELINE_BIN_NS, TIMELINE_RETAINED_BINS, TL } from './dma-timeline.js';
 import { jumpRng } from '../util/rng-jump.js';
 import { HeldMerge } from './held-runs.js';
 import type { RngState } from '../util/rng.js';
@@ -591,8 +591,19 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const first = s.arrivalAt(t, 0) + shiftNs;
     const last = s.arrivalAt(t, n - 1) + shiftNs;
     const lastBin = Math.floor(last / TIMELINE_BIN_NS);
+    let firstBin = Math.floor(first / TIMELINE_BIN_NS);
     let counted = 0;
-    for (let bin = Math.floor(first / TIMELINE_BIN_NS); bin <= lastBin && counted < n; bin++) {
+    // The timeline keeps the last TIMELINE_RETAINED_BINS bins only: a run longer than
+    // that (a closed form over seconds) records just the bins it keeps, not one per
+    // bin of the whole run, and marks the rest as dropped.
+    const keepFrom = lastBin - TIMELINE_RETAINED_BINS + 1;
+    if (firstBin < keepFrom) {
+      const limit = keepFrom * TIMELINE_BIN_NS - 1 - shiftNs;
+      counted = limit < t ? 0 : Math.min(n, s.arrivalsThrough(t, limit));
+      this.timeline.dropBefore(keepFrom * TIMELINE_BIN_NS);
+      firstBin = keepFrom;
+    }
+    for (let bin = firstBin; bin <= lastBin && counted < n; bin++) {
       const limit = (bin + 1) * TIMELINE_BIN_NS - 1 - shiftNs;
       const through = bin === lastBin ? n : limit < t ? 0 : Math.min(n, s.arrivalsThrough(t, limit));
       if (through > counted) this.timeline.record(kind, s.deviceSlot, bin * TIMELINE_BIN_NS, through - counted);

@@ -15,6 +15,8 @@ export const TIMELINE_BIN_NS = 10_000;
 export const TIMELINE_CHUNK_BINS = 1024;
 /** 128 chunks x 28 KiB = 3.5 MiB at most per platform. */
 export const TIMELINE_MAX_CHUNKS = 128;
+/** Bins the timeline can hold at most, per device (TIMELINE_MAX_CHUNKS chunks). */
+export const TIMELINE_RETAINED_BINS = TIMELINE_MAX_CHUNKS * TIMELINE_CHUNK_BINS;
 
 /** Bins one dma.timeline call returns at most. */
 export const TIMELINE_MAX_BINS = 10_000;
@@ -153,6 +155,14 @@ export class DmaTimeline {
   }
 
   /** Drops the oldest chunk by time (a late completion may create an old chunk after newer ones). */
+  /**
+   * Counts before `ns` were not recorded (a batched run longer than the timeline
+   * holds): the window reports them dropped, as evicted chunks are.
+   */
+  dropBefore(ns: number): void {
+    this.droppedBeforeNs = Math.max(this.droppedBeforeNs, ns);
+  }
+
   private evict(): void {
     let oldest = 0;
     for (let i = 1; i < this.order.length; i++) if ((this.order[i] as Chunk).key < (this.order[oldest] as Chunk).key) oldest = i;
