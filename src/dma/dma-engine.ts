@@ -532,6 +532,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
       c.inFlight += n;
       if (done > 0) c.completeMany(spanNs, done);
     }
+    this.port.countHits?.(n);
     for (let k = 0; k < n; k++) this.timeline.record(TL.ISSUED, s.deviceSlot, times[k] as number);
     for (let k = 0; k < done; k++) this.timeline.record(TL.COMPLETED, s.deviceSlot, (times[k] as number) + spanNs);
     for (let k = done; k < n; k++) this.completions.push(times[k] as number, spanNs, spanNs, s.deviceSlot, s.streamSlot);
@@ -679,6 +680,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const lastNs = s.arrivalAt(t, n - 1);
     const done = lastNs - spanNs < t ? 0 : Math.min(n, s.arrivalsThrough(t, lastNs - spanNs));
     if (done > 0) for (const c of views) c.completeMany(spanNs, done);
+    this.port.countHits?.(n);
     this.timelineRun(TL.ISSUED, s, t, n, 0);
     this.timelineRun(TL.COMPLETED, s, t, done, spanNs);
     for (let k = done; k < n; k++) this.completions.push(s.arrivalAt(t, k), spanNs, spanNs, s.deviceSlot, s.streamSlot);

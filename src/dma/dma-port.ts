@@ -20,6 +20,11 @@ export interface DmaAccess {
 
 export interface DmaPort {
   /**
+   * `n` requests the engine accounted as known ok IOTLB hits without calling
+   * access (the batched and closed-form paths), for the port's lookup counters.
+   */
+  countHits?(n: number): void;
+  /**
    * Translate (IOTLB, else walk) and RMP-check one access at the clock's current
    * time. Logs IO_PAGE_FAULT / RMP_PAGE_FAULT itself. Fills `out` (no allocation:
    * this runs once per simulated request). `pageOff` is the request's offset in the

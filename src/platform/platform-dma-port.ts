@@ -20,6 +20,10 @@ export class PlatformDmaPort implements DmaPort {
   iotlbHits = 0;
   iotlbMisses = 0;
 
+  countHits(n: number): void {
+    this.iotlbHits += n;
+  }
+
   constructor(
     private readonly iommu: Iommu,
     private readonly rmp: RmpTable,

@@ -22,7 +22,8 @@ export interface HttpDeps {
 export async function handleHttp(req: IncomingMessage, res: ServerResponse, deps: HttpDeps): Promise<void> {
   const target = parseTarget(req.url);
   const { pathname } = target;
-  const page = deps.hooks.page?.(pathname);
+  // DELETE / is the platform API (409), never the dashboard page.
+  const page = req.method === 'DELETE' ? undefined : deps.hooks.page?.(pathname);
   if (page !== undefined && page.public) return sendPage(req, res, page);
   if (pathname !== '/healthz' && !hasToken(req, target, deps.opts.token)) {
     res.setHeader('WWW-Authenticate', 'Bearer');

@@ -491,6 +491,12 @@ export class TmpmEngine implements EventTarget {
         this.waiters.delete(head);
         throw new EmuError(ERROR_CODES.WRONG_MODE, `the ring entry at index ${head} did not run: the engine was paused, stopped or de-initialised meanwhile`);
       }
+      if (this.clock.mode === 'realtime' && until <= this.clock.nowNs) {
+        // The clock is at the entry's end but the realtime driver has not run its
+        // event yet (a chunk of work ended there): let the driver run, never spin.
+        await (this.clock.yieldFn?.() ?? new Promise<void>((resolve) => queueMicrotask(resolve)));
+        continue;
+      }
       await this.clock.waitUntil(until);
     }
     if (error !== undefined) throw error;

@@ -17,7 +17,7 @@ export function nearestNames(input: string, candidates: Iterable<string>, max = 
       continue;
     }
     const d = editDistance(needle, hay, limit);
-    // A prefix of a longer name (`fw.smash` -> `fw.smashIopde`) is as good as one edit.
+    // A prefix of a longer name (`tmpm.psmash` -> `tmpm.psmashIo`) is as good as one edit.
     if (d <= limit) scored.push({ name, score: d });
     else if (needle.length >= 3 && hay.startsWith(needle)) scored.push({ name, score: 1 });
   }

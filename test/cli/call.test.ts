@@ -80,7 +80,7 @@ describe('smash-emu call against the real server', () => {
 
   it('prints pretty JSON and exits 0 for a success', async () => {
     const r = await run(['clock.now', ...url()]);
-    expect(r).toEqual({ code: EXIT.OK, stdout: '{\n  "nowNs": 0,\n  "mode": "virtual",\n  "speed": 1\n}\n', stderr: '' });
+    expect(r).toEqual({ code: EXIT.OK, stdout: '{\n  "nowNs": 0,\n  "mode": "virtual",\n  "speed": 1,\n  "lagNs": 0\n}\n', stderr: '' });
   });
 
   it('exits 3 for a #NPF or an rc other than SUCCESS, and 0 with --ok-status', async () => {
@@ -104,7 +104,7 @@ describe('smash-emu call against the real server', () => {
       ['{"method": "emu.reset"}', '', '{"method": "clock.advance", "params": {"ns": 5}}', '{"jsonrpc": "2.0", "id": 9, "method": "clock.now"}', '{"method": "rmp.psmash", "params": {"spa": "0x1000"}}', '{"method": "clock.advance", "params": {"ns": 1}}'],
     );
     expect(r.code).toBe(EXIT.STATUS);
-    expect(r.stdout.split('\n')).toEqual(['{"ok":true,"scenario":"default"}', '{"nowNs":5}', '{"nowNs":5,"mode":"virtual","speed":1}', '{"rc":1,"rcName":"FAIL_INPUT"}', '']);
+    expect(r.stdout.split('\n')).toEqual(['{"ok":true,"scenario":"default"}', '{"nowNs":5}', '{"nowNs":5,"mode":"virtual","speed":1,"lagNs":0}', '{"rc":1,"rcName":"FAIL_INPUT"}', '']);
     expect(r.stderr).toContain('stopped at stdin line 5 (rmp.psmash); later lines were not sent');
     expect((await run(['clock.now', ...url()])).stdout).toContain('"nowNs": 5');
   });

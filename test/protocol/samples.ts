@@ -161,13 +161,13 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
   'events.subscribe': { params: { topics: ['fw', 'dma'] }, result: { subscriptionId: 'sub1' } },
   'events.unsubscribe': { params: { subscriptionId: 'sub1' }, result: { ok: true } },
   'journal.find': {
-    params: { method: 'fw.smashIopde', since: 0, max: 10 },
+    params: { method: 'tmpm.psmashIo', since: 0, max: 10 },
     result: {
-      entries: [{ seq: 3, method: 'fw.smashIopde', params: { domainId: 1, iova: '0x200000', iopdeSpa: '0xfc0201008', tableSpa: '0xfc0224000' }, connectionId: 1, atNs: 0, endNs: 2_000_000, ok: true }],
+      entries: [{ seq: 3, method: 'tmpm.psmashIo', params: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0226000', srcHpmdSpa: '0xfc0202008', gctxSpa: '0xfc0200000' }, connectionId: 1, atNs: 0, endNs: 2_000_000, ok: true }],
       lastSeq: 3,
       dropped: 0,
     },
   },
-  'journal.count': { params: { method: 'fw.smashIopde', params: { iova: '0x200000' } }, result: { count: 1, lastSeq: 3 } },
+  'journal.count': { params: { method: 'tmpm.psmashIo', params: { srcPgSpa: '0x100200000' } }, result: { count: 1, lastSeq: 3 } },
   'emu.record': { params: { file: 'session.jsonl' }, result: { recording: true, file: 'session.jsonl', calls: 0 } },
 };
