@@ -24,7 +24,12 @@ export interface PointOutcome {
   wallMs: number;
 }
 
-const WORKER_BOOT = new URL('./worker-boot.mjs', import.meta.url);
+/**
+ * The worker's entry: built JavaScript (dist/, what the bin runs after `npm ci`)
+ * runs point-worker.js directly; the TypeScript sources (tsx, tests) go through
+ * worker-boot.mjs, which registers tsx's loader in the worker thread first.
+ */
+const WORKER_BOOT = import.meta.url.endsWith('.js') ? new URL('./point-worker.js', import.meta.url) : new URL('./worker-boot.mjs', import.meta.url);
 
 export function defaultJobs(): number {
   return availableParallelism();
