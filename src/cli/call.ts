@@ -10,18 +10,16 @@
  * exit 0 and exits with its code.
  */
 import { ConnectionClosedError, RpcCallError, RpcTimeoutError, SmashEmuClient } from '../client/smash-emu-client.js';
-import { DEFAULT_SERVER_OPTIONS } from '../rpc/options.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { parseArgs } from './args.js';
 import { CliError, EXIT, usageError } from './cli-error.js';
+import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_CALL_URL, wsUrl } from './connect.js';
 import type { ExitCode } from './cli-error.js';
 import type { Env, Raw } from './flag-values.js';
 import { integer, nonEmpty, oneOf, pick, pickList } from './flag-values.js';
 import { progressLine, wantsProgress } from './progress.js';
 import { statusOutcome } from './status-outcome.js';
 
-export const DEFAULT_CALL_URL = `ws://${DEFAULT_SERVER_OPTIONS.host}:${DEFAULT_SERVER_OPTIONS.port}`;
-export const DEFAULT_CALL_TIMEOUT_MS = 10_000;
 /** setTimeout's largest delay; --timeout 0 (wait forever) leaves the client's own timer at it. */
 const FOREVER_MS = 2 ** 31 - 1;
 
@@ -132,17 +130,6 @@ export function duration(raw: Raw): number {
   const ms = m === null ? Number.NaN : Math.round(Number(m[1]) * (UNIT_MS[m[2] ?? ''] as number));
   if (Number.isSafeInteger(ms) && ms >= 0 && ms <= FOREVER_MS) return ms;
   throw usageError(`${raw.source} must be a duration such as 500ms, 30s, 2m or a number of seconds (0 waits forever), got ${JSON.stringify(raw.text)}`);
-}
-
-function wsUrl(text: string, source: string): string {
-  let protocol: string | undefined;
-  try {
-    protocol = new URL(text).protocol;
-  } catch {
-    protocol = undefined;
-  }
-  if (protocol === 'ws:' || protocol === 'wss:') return text;
-  throw usageError(`${source} must be a ws:// or wss:// URL such as ${DEFAULT_CALL_URL}, got ${JSON.stringify(text)}`);
 }
 
 /** The method comes from the command line, so the typed client's method map cannot apply. */

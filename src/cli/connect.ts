@@ -35,7 +35,8 @@ export function resolveConnectOptions(parsed: ParsedArgs, env: Env): ConnectOpti
   };
 }
 
-function wsUrl(text: string, source: string): string {
+/** A --url value, checked to be ws:// or wss://. */
+export function wsUrl(text: string, source: string): string {
   let protocol: string | undefined;
   try {
     protocol = new URL(text).protocol;

@@ -134,6 +134,7 @@ export class PageWalker {
     // Mode m covers IOVA bits 12+9m-1:0, mode 6 all 64 (hardware.md §3.2).
     if (iova < 0n || iova >= (MODE_LIMIT[dte.mode] as bigint)) return fail(result, 'beyond-mode', false);
     const out = this.scratch;
+    startWalk(out, dte);
     this.descend(dte, Number(iova >> 12n), write, out, result.steps);
     result.read = out.read;
     result.write = out.write;
@@ -156,15 +157,7 @@ export class PageWalker {
    * record of plain numbers (no bigint, no steps, no allocation).
    */
   walkPfn(dte: DecodedDte, iovaPfn: number, write: boolean, out: PageWalk): void {
-    out.read = dte.read;
-    out.write = dte.write;
-    out.levelsRead = 0;
-    out.leafLevel = 0;
-    out.leafEntrySpa = -1;
-    out.sizeLg2 = 0;
-    out.spaPfn = 0;
-    out.leafSpaBasePfn = 0;
-    out.leafIovaBasePfn = 0;
+    startWalk(out, dte);
     if (!dte.valid || !dte.translationValid) return failPfn(out, 'dte-invalid', false, false);
     if (dte.mode === DTE_MODE_PASS_THROUGH || dte.mode === DTE_MODE_RESERVED) return failPfn(out, 'bad-mode', false, false);
     // Mode m < 6 covers pages below 2^(9m); mode 6 every page of a 64-bit IOVA.
@@ -172,17 +165,8 @@ export class PageWalker {
     this.descend(dte, iovaPfn, write, out, null);
   }
 
-  /** From the DTE root to the leaf for `iovaPfn` (mode and range checked); `steps` only for `walk`. */
+  /** From the DTE root to the leaf for `iovaPfn` (mode and range checked, `out` started); `steps` only for `walk`. */
   private descend(dte: DecodedDte, iovaPfn: number, write: boolean, out: PageWalk, steps: WalkStep[] | null): void {
-    out.read = dte.read;
-    out.write = dte.write;
-    out.levelsRead = 0;
-    out.leafLevel = 0;
-    out.leafEntrySpa = -1;
-    out.sizeLg2 = 0;
-    out.spaPfn = 0;
-    out.leafSpaBasePfn = 0;
-    out.leafIovaBasePfn = 0;
     let tableSpa = stripCBit(dte.root, this.cBit);
     for (let level = dte.mode; level >= 1; level--) {
       const entrySpa = tableSpa + levelIndexPfn(iovaPfn, level) * 8;
@@ -242,6 +226,19 @@ export interface PageWalk {
 
 export function newPageWalk(): PageWalk {
   return { fault: null, present: false, permission: false, read: false, write: false, levelsRead: 0, leafLevel: 0, leafEntrySpa: -1, sizeLg2: 0, spaPfn: 0, leafSpaBasePfn: 0, leafIovaBasePfn: 0 };
+}
+
+/** A walk's record before the first level: the DTE's permissions, nothing read. */
+function startWalk(out: PageWalk, dte: DecodedDte): void {
+  out.read = dte.read;
+  out.write = dte.write;
+  out.levelsRead = 0;
+  out.leafLevel = 0;
+  out.leafEntrySpa = -1;
+  out.sizeLg2 = 0;
+  out.spaPfn = 0;
+  out.leafSpaBasePfn = 0;
+  out.leafIovaBasePfn = 0;
 }
 
 function failPfn(out: PageWalk, reason: WalkFaultReason, present: boolean, permission: boolean): void {

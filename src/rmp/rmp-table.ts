@@ -142,6 +142,8 @@ export class RmpTable {
    * records hold assigned entries only.
    */
   private fixedPfns = new Set<number>();
+  /** The 2 MB regions holding a page of `fixedPfns` (an index: RMPUPDATE 2M and canPageUnsmash ask per region). */
+  private fixedRegions = new Set<number>();
   readonly sizeBytes: number;
   readonly pageCount: number;
   onChange: ((change: RmpChange) => void) | undefined = undefined;
@@ -209,7 +211,10 @@ export class RmpTable {
       // and then this one is written.
       if ((rf & F_LARGE) !== 0) this.setRegion(region, 0, 0, 0);
       this.setPage(pfn, flags, asid, gpaPfn);
-      if (fixed) this.fixedPfns.add(pfn);
+      if (fixed) {
+        this.fixedPfns.add(pfn);
+        this.fixedRegions.add(region);
+      }
     }
     this.changed('rmpupdate', spa, input.pageSize);
     return RMP_RC.SUCCESS;
@@ -283,7 +288,8 @@ export class RmpTable {
     const f = this.regionFlags(region);
     if ((f & F_LARGE) !== 0) return { ok: false, reason: 'already-2m', detail: `the RMP entry at ${toHex(spa)} is already a 2 MB entry` };
     if (this.hasFixedIn(region)) {
-      const k = [...this.fixedPfns].filter((p) => Math.floor(p / REGION_PAGES) === region).sort((a, b) => a - b)[0] as number;
+      let k = region * REGION_PAGES;
+      while (!this.fixedPfns.has(k)) k++;
       return { ok: false, reason: 'mismatch', index: k % REGION_PAGES, detail: `entry ${k % REGION_PAGES}: Hypervisor-Fixed (immutable)` };
     }
     const d = this.chunks[region >>> 9]?.detail[region & 511];
@@ -428,9 +434,7 @@ export class RmpTable {
 
   /** True when region `region` (2 MB index) holds a Hypervisor-Fixed 4 KB page. */
   private hasFixedIn(region: number): boolean {
-    if (this.fixedPfns.size === 0) return false;
-    for (const p of this.fixedPfns) if (Math.floor(p / REGION_PAGES) === region) return true;
-    return false;
+    return this.fixedRegions.size !== 0 && this.fixedRegions.has(region);
   }
 
   /** Replaces the whole table; on any error throws BAD_DOCUMENT and leaves it unchanged. Not reported to onChange. */
@@ -451,6 +455,7 @@ export class RmpTable {
     this.chunks = next.chunks;
     this.assignedPages = next.assignedPages;
     this.fixedPfns = fixedPfns;
+    this.fixedRegions = new Set([...fixedPfns].map((p) => Math.floor(p / REGION_PAGES)));
   }
 
   /** An independent copy (for snapshots); onChange is not copied. */
@@ -458,6 +463,7 @@ export class RmpTable {
     const copy = new RmpTable(this.sizeBytes);
     copy.assignedPages = this.assignedPages;
     copy.fixedPfns = new Set(this.fixedPfns);
+    copy.fixedRegions = new Set(this.fixedRegions);
     copy.chunks = this.chunks.map((c) =>
       c === undefined
         ? undefined

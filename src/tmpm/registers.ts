@@ -41,6 +41,12 @@ export const RING_INDEX_MASK = 0xffff;
 /** CDATA ring size field, bits 7:0. */
 export const CDATA_PAGES_MASK = 0xff;
 export const MAX_RING_PAGES = 16;
+/**
+ * RBCTL writes waiting for their control latency (`ctlNs`). Not a hardware number: a
+ * driver has one or two in flight; the cap keeps a client from queueing without
+ * bound before it advances the clock (EMU_LIMIT past it).
+ */
+export const MAX_PENDING_CTL_WRITES = 64;
 
 export const READ_ONLY_REGS: ReadonlySet<number> = new Set([TMPM_REG.RBTAIL, TMPM_REG.STATUS]);
 

@@ -28,6 +28,7 @@ import {
   checkRegOffset,
   decodeRbctl,
   encodeStatus,
+  MAX_PENDING_CTL_WRITES,
   MAX_RING_PAGES,
   RBCTL_INIT,
   RBCTL_PAUSE,
@@ -157,6 +158,12 @@ export class TmpmEngine implements EventTarget {
     if (!Number.isInteger(value) || value < 0 || value >= U32) throw invalidArgument(`value must be a 32-bit unsigned integer (0..0xffffffff), got ${value}`, { path: ['value'] });
     switch (name) {
       case 'RBCTL':
+        if (this.pendingCtl.length >= MAX_PENDING_CTL_WRITES) {
+          throw new EmuError(ERROR_CODES.LIMIT, `${MAX_PENDING_CTL_WRITES} RBCTL writes are already waiting for the engine (each takes effect ${this.config.ctlNs} ns after it is written); advance the clock first`, {
+            limit: 'pendingControlWrites',
+            max: MAX_PENDING_CTL_WRITES,
+          });
+        }
         this.regs.rbctl = value;
         this.pendingCtl.push({ ev: this.clock.schedule(this.clock.nowNs + this.config.ctlNs, this, EV_CTL, value), value });
         return;

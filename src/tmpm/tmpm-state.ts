@@ -4,7 +4,7 @@
  */
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import type { TmpmState } from './tmpm-engine.js';
-import { MAX_RING_PAGES } from './registers.js';
+import { MAX_PENDING_CTL_WRITES, MAX_RING_PAGES } from './registers.js';
 import { RING_ENTRIES_PER_PAGE } from './ring.js';
 
 const U32 = 2 ** 32;
@@ -57,7 +57,7 @@ export function checkTmpmState(doc: unknown, memoryBytes: number): TmpmState {
   bool(s['stopped'], 'stopped');
   int(s['interrupts'], 'interrupts', 0, Number.MAX_SAFE_INTEGER);
   int(s['commands'], 'commands', 0, Number.MAX_SAFE_INTEGER);
-  if (!Array.isArray(s['pendingCtl']) || s['pendingCtl'].length > 1 << 16) throw bad('pendingCtl', 'must be an array of at most 65536 writes');
+  if (!Array.isArray(s['pendingCtl']) || s['pendingCtl'].length > MAX_PENDING_CTL_WRITES) throw bad('pendingCtl', `must be an array of at most ${MAX_PENDING_CTL_WRITES} writes`);
   (s['pendingCtl'] as unknown[]).forEach((p, i) => {
     const w = obj(p, `pendingCtl[${i}]`);
     int(w['atNs'], `pendingCtl[${i}].atNs`, 0, Number.MAX_SAFE_INTEGER);

@@ -370,3 +370,17 @@ describe('Hypervisor-Fixed 4 KB pages (Assigned 0, Immutable 1)', () => {
     expect(t.clone().read(spa).immutable).toBe(true);
   });
 });
+
+describe('Hypervisor-Fixed pages and their 2 MB regions', () => {
+  it('refuse a 2 MB RMPUPDATE only in the region that holds one, also in a clone and after a state reload', () => {
+    const t = new RmpTable(GIB);
+    expect(t.rmpUpdate(3 * M2 + 5 * K4, { assigned: false, pageSize: '4K', immutable: true })).toBe(RMP_RC.SUCCESS);
+    const reloaded = new RmpTable(GIB);
+    reloaded.setState(JSON.parse(JSON.stringify(t.getState())));
+    for (const table of [t, t.clone(), reloaded]) {
+      expect(table.rmpUpdate(3 * M2, { assigned: true, pageSize: '2M', asid: 1, gpa: 0 })).toBe(RMP_RC.FAIL_PERMISSION);
+      expect(table.rmpUpdate(2 * M2, { assigned: true, pageSize: '2M', asid: 1, gpa: 0 })).toBe(RMP_RC.SUCCESS);
+      expect(table.rmpUpdate(4 * M2, { assigned: true, pageSize: '2M', asid: 1, gpa: M2 })).toBe(RMP_RC.SUCCESS);
+    }
+  });
+});

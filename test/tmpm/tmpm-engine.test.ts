@@ -254,4 +254,18 @@ describe('TMPM state', () => {
     expect(() => p.loadState(noSection)).toThrow(/tmpm is missing/);
     expect(JSON.stringify(p.dumpState().state)).toBe(JSON.stringify(good));
   });
+
+  it('refuses an RBCTL write past 64 waiting ones with EMU_LIMIT and changes nothing', async () => {
+    const p = createPlatform();
+    for (let i = 0; i < 64; i++) write(p, REG.RBCTL, 2);
+    const before = JSON.stringify(p.dumpState().state);
+    expect(() => write(p, REG.RBCTL, 3)).toThrow(expect.objectContaining({ code: 'EMU_LIMIT' }));
+    expect(JSON.stringify(p.dumpState().state)).toBe(before);
+    expect(read(p, REG.RBCTL)).toBe(2);
+    expect(p.tmpmRegs().engine.pendingControlWrites).toBe(64);
+    await p.clockAdvance(2000);
+    expect(p.tmpmRegs().engine.pendingControlWrites).toBe(0);
+    write(p, REG.RBCTL, 2);
+    expect(p.tmpmRegs().engine.pendingControlWrites).toBe(1);
+  });
 });
