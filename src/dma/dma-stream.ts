@@ -216,17 +216,23 @@ export class DmaStream {
    * 0 < writeRatio < 1, so a pure read or pure write stream draws nothing for it).
    */
   nextAccess(rng: SeededRng): void {
-    let slot: number;
-    if (this.random) slot = rng.int(this.slots);
-    else {
-      slot = this.cursor;
-      this.cursor = slot + 1 === this.slots ? 0 : slot + 1;
-    }
+    this.placeSlot(this.random ? rng.int(this.slots) : this.nextSequentialSlot());
+    this.write = this.drawWrite ? rng.next() < this.params.writeRatio : this.alwaysWrite;
+  }
+
+  /** The sequential pattern's next slot, wrapping at the window's end. */
+  private nextSequentialSlot(): number {
+    const slot = this.cursor;
+    this.cursor = slot + 1 === this.slots ? 0 : slot + 1;
+    return slot;
+  }
+
+  /** Points the stream at `slot`: its 4 KB page and the offset in it. */
+  private placeSlot(slot: number): void {
     const t = this.baseOff + slot * this.params.accessBytes;
     const pageDelta = Math.floor(t / PAGE_BYTES);
     this.iovaPfn = this.basePfn + pageDelta;
     this.pageOff = t - pageDelta * PAGE_BYTES;
-    this.write = this.drawWrite ? rng.next() < this.params.writeRatio : this.alwaysWrite;
   }
 
   /**
@@ -235,18 +241,10 @@ export class DmaStream {
    * the ones it used (drawsPerRequest of them).
    */
   accessFromDraws(draws: Uint32Array, i: number): number {
-    let slot: number;
     if (this.random) {
-      slot = Math.floor(unit(draws[i] as number, draws[i + 1] as number) * this.slots);
+      this.placeSlot(Math.floor(unit(draws[i] as number, draws[i + 1] as number) * this.slots));
       i += 2;
-    } else {
-      slot = this.cursor;
-      this.cursor = slot + 1 === this.slots ? 0 : slot + 1;
-    }
-    const t = this.baseOff + slot * this.params.accessBytes;
-    const pageDelta = Math.floor(t / PAGE_BYTES);
-    this.iovaPfn = this.basePfn + pageDelta;
-    this.pageOff = t - pageDelta * PAGE_BYTES;
+    } else this.placeSlot(this.nextSequentialSlot());
     if (this.drawWrite) {
       this.write = unit(draws[i] as number, draws[i + 1] as number) < this.params.writeRatio;
       i += 2;
