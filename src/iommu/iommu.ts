@@ -34,6 +34,9 @@ import { LiveTables } from './live-tables.js';
 import { DEFAULT_IOTLB_ENTRIES } from './iotlb.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
 
+/** Level-2 tables whose reaching domains are cached at once (a smash asks about one). */
+const MAX_CACHED_REACHES = 256;
+
 export interface IommuOptions {
   /** Event log ring size (DESIGN.md "Event log"): 512. */
   eventLogEntries?: number;
@@ -120,6 +123,8 @@ export class Iommu {
   private readonly index: DomainIndex;
   private readonly live: LiveTables;
   private indexValid = false;
+  /** tableReaches answers by pfn * 8 + level, with the LiveTables.shapeAbove stamp they hold at. */
+  private readonly reachCache = new Map<number, { shape: number; reaches: readonly TableReach[] }>();
   private readonly dtFirstPfn: number;
 
   constructor(
@@ -370,9 +375,23 @@ export class Iommu {
    * The domains whose tables reach page `pfn` as a level-`level` table, with the
    * IOVA of its entry 0 (the smash engine's scope and IOTLB invalidation).
    */
-  tableReaches(pfn: number, level: number): TableReach[] {
+  tableReaches(pfn: number, level: number): readonly TableReach[] {
+    this.ensureIndex();
+    if (!this.live.valid) this.live.rebuild(this.liveRoots());
+    // The answer depends only on the roots and the tables above `level`: cached
+    // while the live set says none of them points elsewhere (every smash asks it,
+    // and the walk reads every table above level 2: ~1,000 at 1 TiB).
+    const shape = this.live.shapeAbove(level);
+    const key = pfn * 8 + level;
+    const cached = shape >= 0 ? this.reachCache.get(key) : undefined;
+    if (cached !== undefined && cached.shape === shape) return cached.reaches;
     const roots = [...this.domains()].map(([domainId, d]) => ({ domainId, root: stripCBit(d.root, this.cBit), mode: d.mode }));
-    return tableReaches(this.memory, roots, this.cBit, pfn, level);
+    const reaches = Object.freeze(tableReaches(this.memory, roots, this.cBit, pfn, level).map((r) => Object.freeze(r)));
+    if (shape >= 0) {
+      if (this.reachCache.size >= MAX_CACHED_REACHES) this.reachCache.clear();
+      this.reachCache.set(key, { shape, reaches });
+    }
+    return reaches;
   }
 
   /**

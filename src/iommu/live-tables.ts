@@ -46,6 +46,14 @@ export class LiveTables {
   private rootKeys: number[] = [];
   /** False until built, and after a change this cannot follow (then rebuilt on use). */
   valid = false;
+  /**
+   * By table level: the stamp of the last write that changed where an entry of a
+   * live table of that level points (a rebuild or a root change stamps them all).
+   * Stamps only grow, so a result derived from the tables above a level stays
+   * right while `shapeAbove(level)` gives the stamp it was computed at.
+   */
+  private readonly pointerStamps = new Float64Array(MAX_LEVEL + 1);
+  private stamp = 0;
 
   constructor(
     private readonly memory: HostMemory,
@@ -60,8 +68,30 @@ export class LiveTables {
     return this.valid && this.levels.has(pfn);
   }
 
+  /**
+   * A stamp that changes whenever a table of a level above `level` may point
+   * elsewhere, or the roots move; -1 while the set is not kept (invalid, or a page
+   * live at two levels): then nothing may be cached. The smash engine caches which
+   * domains reach a level-2 table with it (Iommu.tableReaches).
+   */
+  shapeAbove(level: number): number {
+    if (!this.valid || this.multi > 0) return -1;
+    let m = 0;
+    for (let l = Math.max(0, level + 1); l <= MAX_LEVEL; l++) m = Math.max(m, this.pointerStamps[l] as number);
+    return m;
+  }
+
+  private stampLevel(level: number): void {
+    this.pointerStamps[level] = ++this.stamp;
+  }
+
+  private stampAll(): void {
+    this.pointerStamps.fill(++this.stamp);
+  }
+
   /** Builds the set from scratch for these roots (C-bit already stripped). */
   rebuild(roots: TableRoot[]): void {
+    this.stampAll();
     this.refs = new Map();
     this.levels = new Map();
     this.multi = 0;
@@ -74,6 +104,7 @@ export class LiveTables {
   /** The roots changed (a DTE write): move their references. */
   setRoots(roots: TableRoot[]): void {
     if (!this.valid) return;
+    this.stampAll();
     const keys = roots.map((r) => this.rootKey(r));
     const old = this.rootKeys;
     this.roots = roots;
@@ -104,6 +135,7 @@ export class LiveTables {
     const before = this.childKey(Number(oldValue & 0xffff_ffffn), Number(oldValue >> 32n), level);
     const after = this.childKey(lo, hi, level);
     if (before === after) return;
+    this.stampLevel(level);
     if (after !== NO_CHILD) this.ref(after);
     if (before !== NO_CHILD) this.unref(before);
     if (this.multi > 0) this.valid = false;

@@ -164,8 +164,8 @@ export interface DomainRoot extends TableRoot {
 
 /** One way a domain's tables reach a table page: the IOVA its entry 0 translates. */
 export interface TableReach {
-  domainId: number;
-  iovaBase: bigint;
+  readonly domainId: number;
+  readonly iovaBase: bigint;
 }
 
 /**

@@ -24,6 +24,8 @@ const REGION_BYTES = REGION_PAGES * PAGE_BYTES;
 /** Regions per chunk: 512 x 2 MB = 1 GiB of SPA. */
 const CHUNK_REGIONS = 512;
 const CHUNK_PAGES = CHUNK_REGIONS * REGION_PAGES;
+/** Dropped detail records kept for reuse. */
+const MAX_SPARE_DETAILS = 16;
 
 // Storage flags (this file's storage format, not the RMP bit layout of rmp-entry.ts).
 const F_ASSIGNED = 1;
@@ -150,6 +152,8 @@ export class RmpTable {
   private chunks: (Chunk | undefined)[] = [];
   private assignedPages = 0;
   private readonly scratch = newRmpScratch();
+  /** Dropped detail records, reused (never shared: clone copies its own). */
+  private readonly spareDetails: Detail[] = [];
 
   constructor(sizeBytes: number) {
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % PAGE_BYTES !== 0) {
@@ -229,7 +233,7 @@ export class RmpTable {
     const i = region & 511;
     const f = chunk === undefined ? 0 : (chunk.flags[i] as number);
     if (chunk === undefined || (f & F_ASSIGNED_LARGE) !== F_ASSIGNED_LARGE) return RMP_RC.FAIL_BADADDR;
-    const d = newDetail();
+    const d = this.takeDetail();
     d.flags.fill(f & F_INHERITED);
     d.asid.fill(chunk.asid[i] as number);
     const gpaPfn = chunk.gpaPfn[i] as number;
@@ -357,6 +361,45 @@ export class RmpTable {
     }
     out.pageGpaPfn = out.gpaPfn;
     return out;
+  }
+
+  /**
+   * PSMASH_IO check 9, first scan, over the storage of region `region` (spa / 2 MB)
+   * when it holds 4 KB entries: the index of the first entry assigned to an ASID
+   * other than `asid`, or -1. No entry is decoded: every smash runs it over 512.
+   */
+  firstForeignAssigned(region: number, asid: number): number {
+    const d = this.detailOf(region);
+    if (d === undefined) return -1;
+    for (let k = 0; k < REGION_PAGES; k++) if (((d.flags[k] as number) & F_ASSIGNED) !== 0 && d.asid[k] !== asid) return k;
+    return -1;
+  }
+
+  /**
+   * PSMASH_IO check 9, second scan: the index of the first 4 KB entry of region
+   * `region` that is immutable (a Hypervisor-Fixed page included), or assigned at a
+   * GPA not consecutive with the first assigned entry's (gpa_k - k x 4 KB differs), or -1.
+   */
+  firstBrokenRun(region: number): number {
+    const d = this.detailOf(region);
+    const fixed = this.hasFixedIn(region);
+    if (d === undefined && !fixed) return -1;
+    let base = 0;
+    let seen = false;
+    for (let k = 0; k < REGION_PAGES; k++) {
+      const f = d === undefined ? 0 : (d.flags[k] as number);
+      if ((f & F_ASSIGNED) === 0) {
+        if (fixed && this.fixedPfns.has(region * REGION_PAGES + k)) return k;
+        continue;
+      }
+      if ((f & F_IMMUTABLE) !== 0) return k;
+      const b = ((d as Detail).gpaPfn[k] as number) - k;
+      if (!seen) {
+        base = b;
+        seen = true;
+      } else if (b !== base) return k;
+    }
+    return -1;
   }
 
   isAssigned(pfn: number): boolean {
@@ -530,6 +573,11 @@ export class RmpTable {
     return chunk === undefined ? 0 : (chunk.flags[region & 511] as number);
   }
 
+  /** A region's 4 KB entries when it is not a 2 MB entry and holds an assigned one. */
+  private detailOf(region: number): Detail | undefined {
+    return this.chunks[region >>> 9]?.detail[region & 511];
+  }
+
   /** Flags of a page's own 4 KB entry (0 when the region has no detail). */
   private pageFlags(pfn: number): number {
     const region = (pfn - (pfn & 511)) / REGION_PAGES;
@@ -557,7 +605,24 @@ export class RmpTable {
     chunk.flags[i] = flags;
     chunk.asid[i] = asid;
     chunk.gpaPfn[i] = gpaPfn;
+    this.dropDetail(chunk, i);
+  }
+
+  /**
+   * A detail record for a region about to hold 4 KB entries (contents arbitrary):
+   * a dropped one when there is one. A smash and its unsmash split and merge the
+   * same region again and again; 7 KB of typed arrays each time is garbage.
+   */
+  private takeDetail(): Detail {
+    return this.spareDetails.pop() ?? newDetail();
+  }
+
+  private dropDetail(chunk: Chunk, i: number): void {
+    const d = chunk.detail[i];
+    if (d === undefined) return;
     chunk.detail[i] = undefined;
+    d.assigned = 0;
+    if (this.spareDetails.length < MAX_SPARE_DETAILS) this.spareDetails.push(d);
   }
 
   /** Writes one 4 KB entry of a region that is not a 2 MB entry; an unassigned entry is stored all zero. */
@@ -574,7 +639,10 @@ export class RmpTable {
         chunk = newChunk();
         this.chunks[region >>> 9] = chunk;
       }
-      d = newDetail();
+      d = this.takeDetail();
+      d.flags.fill(0);
+      d.asid.fill(0);
+      d.gpaPfn.fill(0);
       chunk.detail[i] = d;
       chunk.flags[i] = F_DETAIL;
       chunk.assignedRegions++;
@@ -589,7 +657,7 @@ export class RmpTable {
     }
     if (d.assigned === 0) {
       const c = chunk as Chunk;
-      c.detail[i] = undefined;
+      this.dropDetail(c, i);
       c.flags[i] = 0;
       c.assignedRegions--;
     }

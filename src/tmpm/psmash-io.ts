@@ -146,8 +146,8 @@ export class PsmashIo {
     if (busy !== null) return busy;
 
     // Effect, atomic with respect to DMA.
-    const region = this.d.rmp.read(srcPg);
-    const rmpChanged = region.assigned && region.pageSize === '2M';
+    const region = this.d.rmp.readEntryInto(srcPg / PAGE_BYTES, this.rmpScratch);
+    const rmpChanged = region.assigned && region.pageSizeLg2 === 21;
     const begun = this.beginStall(loc.reaches, srcPg);
     this.d.memory.setWord(loc.hpmd, encodeTablePointer(this.tableAddress(listSpa), 1));
     if (rmpChanged) this.d.rmp.psmash(srcPg);
@@ -174,8 +174,7 @@ export class PsmashIo {
         ? { pteError: PTE_ERROR.ADDRESS, detail: { reason: `PTE 0 does not map src_pg_paddr ${toHex(srcPg)}`, index: 0, actual: pte0 } }
         : this.firstBadPte(table, pteAddressField(pte0), pte0);
     if (bad !== null) return fail(TMPM_STATUS.INVALID_HPTE_PADDR, bad.detail, bad.pteError, srcPg);
-    const region = this.d.rmp.read(srcPg);
-    const rmpChanged = region.pageSize === '4K';
+    const rmpChanged = this.d.rmp.readEntryInto(srcPg / PAGE_BYTES, this.rmpScratch).pageSizeLg2 === 12;
     if (rmpChanged) {
       const can = this.d.rmp.canPageUnsmash(srcPg);
       if (!can.ok) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `the RMP cannot be merged: ${can.detail}`, ...(can.index !== undefined ? { index: can.index } : {}) }, PTE_ERROR.NONE, srcPg);
@@ -208,7 +207,7 @@ export class PsmashIo {
     const gctxSpa = this.strip(decodeGctxWord(gctxWord).gctxPage);
     const guest = this.d.guests.byContextPage(gctxSpa);
     if (guest === undefined) return fail(TMPM_STATUS.INVALID_GCTX_PG_PADDR, { reason: 'the gctx page is not a guest context page (emu.info lists them)', gctxSpa: BigInt(gctxSpa) });
-    const gctxRmp = this.d.rmp.read(gctxSpa);
+    const gctxRmp = this.d.rmp.readEntryInto(Math.floor(gctxSpa / PAGE_BYTES), this.rmpScratch);
     if (!gctxRmp.assigned || !gctxRmp.immutable || gctxRmp.asid !== 0) {
       return fail(TMPM_STATUS.INVALID_GCTX_PG_PADDR, { reason: 'the guest context page is not RMP Assigned 1, Immutable 1, ASID 0', gctxSpa: BigInt(gctxSpa), asid: gctxRmp.asid, assigned: gctxRmp.assigned, immutable: gctxRmp.immutable });
     }
@@ -225,7 +224,7 @@ export class PsmashIo {
       }
       const level = this.d.iommu.liveTableLevel(hpte / PAGE_BYTES);
       if (level !== undefined) return fail(TMPM_STATUS.INVALID_HPTE_PADDR, { reason: 'smash_hpte_paddr is a live page-table page (reachable from a valid DTE)', smashHptePaddr: hpteRaw, level }, PTE_ERROR.NONE, srcPg);
-      const owner = this.d.rmp.read(hpte);
+      const owner = this.d.rmp.readEntryInto(hpte / PAGE_BYTES, this.rmpScratch);
       if (owner.assigned) return fail(TMPM_STATUS.INVALID_HPTE_PADDR, { reason: 'smash_hpte_paddr is not hypervisor-owned in the RMP', smashHptePaddr: hpteRaw, asid: owner.asid }, PTE_ERROR.NONE, srcPg);
       if (hpte >= srcPg && hpte < srcPg + REGION_BYTES) return fail(TMPM_STATUS.INVALID_OVERLAP, { reason: 'smash_hpte_paddr lies inside the 2 MB source page', smashHptePaddr: hpteRaw }, PTE_ERROR.NONE, srcPg);
       if (hpte === listSpa) return fail(TMPM_STATUS.INVALID_OVERLAP, { reason: 'smash_hpte_paddr is the command page', smashHptePaddr: hpteRaw }, PTE_ERROR.NONE, srcPg);
@@ -234,7 +233,7 @@ export class PsmashIo {
     const hpmd = this.strip(hpmdRaw);
     if (hpmd % 8 !== 0 || !m.contains(hpmd, 8)) return fail(TMPM_STATUS.INVALID_PAGE_PADDR, { reason: 'src_hpmd_paddr must be 8-byte aligned and inside memory', srcHpmdPaddr: hpmdRaw }, PTE_ERROR.NONE, srcPg);
     const tablePfn = Math.floor(hpmd / PAGE_BYTES);
-    const found: TableReach[] = this.d.iommu.tableReaches(tablePfn, 2);
+    const found: readonly TableReach[] = this.d.iommu.tableReaches(tablePfn, 2);
     if (found.length === 0) return fail(TMPM_STATUS.INVALID_PAGE_PADDR, { reason: 'src_hpmd_paddr is not an entry of a live level-2 table (reachable from a valid DTE)', srcHpmdPaddr: hpmdRaw }, PTE_ERROR.NONE, srcPg);
     const slot = BigInt((hpmd % PAGE_BYTES) / 8);
     const reaches = found.map((r) => ({ domainId: r.domainId, iova: r.iovaBase + (slot << 21n) }));
@@ -295,36 +294,41 @@ export class PsmashIo {
   /**
    * Check 9: a 2 MB entry assigned to another ASID, or any assigned 4 KB entry of
    * another ASID: INVALID_GUEST; an immutable entry, or assigned 4 KB entries at
-   * GPAs that are not consecutive with their index: INVALID_PAGE_STATE.
+   * GPAs that are not consecutive with their index: INVALID_PAGE_STATE. The two scans
+   * run over the RMP's storage (RmpTable.firstForeignAssigned, firstBrokenRun); only
+   * the entry named in a refusal is decoded.
    */
   private checkRmp(srcPg: number, asid: number): SmashOutcome | null {
-    const first = this.d.rmp.read(srcPg);
-    const view = (i: number, e: { assigned: boolean; asid: number; gpa: number; immutable: boolean; pageSize: string }) => ({
+    const rmp = this.d.rmp;
+    const e = rmp.readEntryInto(srcPg / PAGE_BYTES, this.rmpScratch);
+    const view = (i: number) => ({
       index: i,
-      entry: { assigned: e.assigned, pageSize: e.pageSize, asid: e.asid, gpa: BigInt(e.gpa), immutable: e.immutable },
+      entry: { assigned: e.assigned, pageSize: e.pageSizeLg2 === 21 ? '2M' : '4K', asid: e.asid, gpa: BigInt(e.gpaPfn * PAGE_BYTES), immutable: e.immutable },
       guestAsid: asid,
     });
-    if (first.pageSize === '2M') {
-      if (first.assigned && first.asid !== asid) return fail(TMPM_STATUS.INVALID_GUEST, { reason: `the 2 MB RMP entry belongs to ASID ${first.asid}, not the gctx guest's ASID ${asid}`, ...view(0, first) }, PTE_ERROR.NONE, srcPg);
-      if (first.immutable) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: 'the 2 MB RMP entry is immutable', ...view(0, first) }, PTE_ERROR.NONE, srcPg);
+    if (e.pageSizeLg2 === 21) {
+      if (e.assigned && e.asid !== asid) return fail(TMPM_STATUS.INVALID_GUEST, { reason: `the 2 MB RMP entry belongs to ASID ${e.asid}, not the gctx guest's ASID ${asid}`, ...view(0) }, PTE_ERROR.NONE, srcPg);
+      if (e.immutable) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: 'the 2 MB RMP entry is immutable', ...view(0) }, PTE_ERROR.NONE, srcPg);
       return null;
     }
-    const e = this.rmpScratch;
-    const at = () => ({ assigned: e.assigned, asid: e.asid, gpa: e.gpaPfn * PAGE_BYTES, immutable: e.immutable, pageSize: e.pageSizeLg2 === 21 ? '2M' : '4K' });
-    for (let i = 0; i < PTES_PER_TABLE; i++) {
-      this.d.rmp.readEntryInto(srcPg / PAGE_BYTES + i, e);
-      if (e.assigned && e.asid !== asid) return fail(TMPM_STATUS.INVALID_GUEST, { reason: `4 KB RMP entry ${i} belongs to ASID ${e.asid}, not the gctx guest's ASID ${asid}`, ...view(i, at()) }, PTE_ERROR.NONE, srcPg);
+    const region = srcPg / REGION_BYTES;
+    const foreign = rmp.firstForeignAssigned(region, asid);
+    if (foreign >= 0) {
+      rmp.readEntryInto(srcPg / PAGE_BYTES + foreign, e);
+      return fail(TMPM_STATUS.INVALID_GUEST, { reason: `4 KB RMP entry ${foreign} belongs to ASID ${e.asid}, not the gctx guest's ASID ${asid}`, ...view(foreign) }, PTE_ERROR.NONE, srcPg);
     }
-    let gpaBase: number | undefined;
-    for (let i = 0; i < PTES_PER_TABLE; i++) {
-      this.d.rmp.readEntryInto(srcPg / PAGE_BYTES + i, e);
-      if (e.immutable) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `4 KB RMP entry ${i} is immutable`, ...view(i, at()) }, PTE_ERROR.NONE, srcPg);
-      if (!e.assigned) continue;
-      const base = e.gpaPfn * PAGE_BYTES - i * PAGE_BYTES;
-      gpaBase ??= base;
-      if (base !== gpaBase) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `4 KB RMP entry ${i}'s GPA is not consecutive with the other assigned entries`, ...view(i, at()), expectedGpa: BigInt(gpaBase + i * PAGE_BYTES) }, PTE_ERROR.NONE, srcPg);
+    const broken = rmp.firstBrokenRun(region);
+    if (broken < 0) return null;
+    // The GPA base of the run: the first assigned entry's gpa - its index x 4 KB.
+    let gpaBase = 0;
+    for (let i = 0; i < broken; i++) {
+      if (!rmp.readEntryInto(srcPg / PAGE_BYTES + i, e).assigned) continue;
+      gpaBase = (e.gpaPfn - i) * PAGE_BYTES;
+      break;
     }
-    return null;
+    rmp.readEntryInto(srcPg / PAGE_BYTES + broken, e);
+    if (e.immutable) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `4 KB RMP entry ${broken} is immutable`, ...view(broken) }, PTE_ERROR.NONE, srcPg);
+    return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `4 KB RMP entry ${broken}'s GPA is not consecutive with the other assigned entries`, ...view(broken), expectedGpa: BigInt(gpaBase + broken * PAGE_BYTES) }, PTE_ERROR.NONE, srcPg);
   }
 
   /**

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { HostMemory, PAGE_BYTES } from '../../src/memory/host-memory.js';
 import { LiveTables } from '../../src/iommu/live-tables.js';
-import { liveTableLevel, collectTablePages, type TableRoot } from '../../src/iommu/table-pages.js';
+import { liveTableLevel, collectTablePages, tableReaches, type TableRoot } from '../../src/iommu/table-pages.js';
 import { Iommu } from '../../src/iommu/iommu.js';
 import { PagePool } from '../../src/memory/page-pool.js';
 import { encodeDte } from '../../src/iommu/dte.js';
@@ -89,5 +89,46 @@ describe('LiveTables', () => {
       ),
       { numRuns: 150 },
     );
+  });
+
+  it('Iommu.tableReaches (cached by LiveTables.shapeAbove) equals the uncached walk after every table and DTE write', () => {
+    let hits = 0;
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            { weight: 4, arbitrary: write.map((w) => ({ write: w })) },
+            { weight: 1, arbitrary: fc.record({ deviceId: fc.integer({ min: 0, max: 4 }), domainId: fc.integer({ min: 0, max: 3 }), k: fc.integer({ min: 0, max: POOL_PAGES - 1 }), mode: fc.integer({ min: 0, max: 7 }), valid: fc.boolean() }).map((d) => ({ dte: d })) },
+          ),
+          { maxLength: 50 },
+        ),
+        (steps) => {
+          const memory = new HostMemory(64 * 2 ** 30);
+          const pool = new PagePool(memory, 2 ** 28, 2 ** 30);
+          const iommu = new Iommu(memory, pool);
+          for (const s of steps) {
+            if ('write' in s) memory.write64(pageSpa(s.write.k) + s.write.slot * 8, s.write.value);
+            else {
+              const { deviceId, domainId, k, mode, valid } = s.dte;
+              const q = encodeDte({ valid, translationValid: true, mode, root: pageSpa(k), domainId, read: true, write: true });
+              q.forEach((w, i) => memory.write64(iommu.deviceTable.entrySpa(deviceId) + i * 8, w));
+            }
+            const rs = [...iommu.deviceTable.domains()].map(([domainId, d]) => ({ domainId, root: d.root, mode: d.mode }));
+            for (let k = 0; k < POOL_PAGES; k++) {
+              for (let level = 1; level <= 5; level++) {
+                const pfn = pageSpa(k) / PAGE_BYTES;
+                const want = tableReaches(memory, rs, 51, pfn, level);
+                // Twice: the second answer comes from the cache whenever it may.
+                expect([...iommu.tableReaches(pfn, level)]).toEqual(want);
+                expect([...iommu.tableReaches(pfn, level)]).toEqual(want);
+                if (want.length > 0) hits++;
+              }
+            }
+          }
+        },
+      ),
+      { numRuns: 120 },
+    );
+    expect(hits).toBeGreaterThan(100);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
 import { RMP_RC } from '../../src/rmp/return-codes.js';
 import { RmpTable, newRmpScratch, type RmpChange } from '../../src/rmp/rmp-table.js';
 import { ERROR_CODES } from '../../src/util/emu-error.js';
@@ -382,5 +383,68 @@ describe('Hypervisor-Fixed pages and their 2 MB regions', () => {
       expect(table.rmpUpdate(2 * M2, { assigned: true, pageSize: '2M', asid: 1, gpa: 0 })).toBe(RMP_RC.SUCCESS);
       expect(table.rmpUpdate(4 * M2, { assigned: true, pageSize: '2M', asid: 1, gpa: M2 })).toBe(RMP_RC.SUCCESS);
     }
+  });
+});
+
+describe('region scans of PSMASH_IO check 9 (firstForeignAssigned, firstBrokenRun)', () => {
+  /** The same answers from the entries one at a time, as readEntryInto decodes them. */
+  function reference(t: RmpTable, region: number, asid: number): { foreign: number; broken: number } {
+    const e = newRmpScratch();
+    let foreign = -1;
+    for (let k = 0; k < 512 && foreign < 0; k++) if (t.readEntryInto(region * 512 + k, e).assigned && e.asid !== asid) foreign = k;
+    let broken = -1;
+    let base: number | undefined;
+    for (let k = 0; k < 512 && broken < 0; k++) {
+      t.readEntryInto(region * 512 + k, e);
+      if (e.immutable) broken = k;
+      else if (e.assigned) {
+        base ??= e.gpaPfn - k;
+        if (e.gpaPfn - k !== base) broken = k;
+      }
+    }
+    return { foreign, broken };
+  }
+
+  it('agree with a per-entry decode on random regions of 4 KB entries (fixed pages, other ASIDs, GPA breaks, immutable)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ k: fc.nat(511), kind: fc.constantFrom('own', 'other', 'gpa', 'immutable', 'fixed', 'unassign'), gpaShift: fc.integer({ min: -3, max: 3 }) }), { maxLength: 12 }),
+        fc.boolean(),
+        (ops, startSmashed) => {
+          const t = new RmpTable(64 * M2);
+          const region = 5;
+          const spa = region * M2;
+          if (startSmashed) {
+            t.rmpUpdate(spa, { assigned: true, pageSize: '2M', asid: 1, gpa: 0x40_0000 });
+            t.psmash(spa);
+          }
+          for (const op of ops) {
+            const at = spa + op.k * K4;
+            const gpa = 0x40_0000 + op.k * K4;
+            if (op.kind === 'own') t.rmpUpdate(at, { assigned: true, pageSize: '4K', asid: 1, gpa });
+            else if (op.kind === 'other') t.rmpUpdate(at, { assigned: true, pageSize: '4K', asid: 2, gpa });
+            else if (op.kind === 'gpa') t.rmpUpdate(at, { assigned: true, pageSize: '4K', asid: 1, gpa: Math.max(0, gpa + op.gpaShift * K4) });
+            else if (op.kind === 'immutable') t.rmpUpdate(at, { assigned: true, pageSize: '4K', asid: 1, gpa, immutable: true });
+            else if (op.kind === 'fixed') t.rmpUpdate(at, { assigned: false, pageSize: '4K', immutable: true });
+            else t.rmpUpdate(at, { assigned: false, pageSize: '4K' });
+          }
+          const want = reference(t, region, 1);
+          expect({ foreign: t.firstForeignAssigned(region, 1), broken: t.firstBrokenRun(region) }).toEqual(want);
+        },
+      ),
+      { numRuns: 300, seed: 7 },
+    );
+  });
+
+  it('find nothing in an untouched region, and the first assigned entry sets the run at GPA 0 too', () => {
+    const t = new RmpTable(64 * M2);
+    expect(t.firstForeignAssigned(3, 1)).toBe(-1);
+    expect(t.firstBrokenRun(3)).toBe(-1);
+    // Entry 4 at GPA 0 starts a run whose base is -4 pages; entry 6 at GPA 0x2000 continues it.
+    private4K(t, 3 * M2 + 4 * K4, 1, 0);
+    private4K(t, 3 * M2 + 6 * K4, 1, 0x2000);
+    expect(t.firstBrokenRun(3)).toBe(-1);
+    private4K(t, 3 * M2 + 9 * K4, 1, 0x2000);
+    expect(t.firstBrokenRun(3)).toBe(9);
   });
 });
