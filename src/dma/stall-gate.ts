@@ -98,8 +98,11 @@ export class Stall implements StallHandle {
   }
 }
 
+function isNs(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
 export function checkStallParams(p: StallParams, nowNs: number): void {
-  const isNs = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
   if (p.scope !== 'domain' && p.scope !== 'iommu') throw invalidArgument(`scope must be 'domain' or 'iommu', got ${String(p.scope)}`, { field: 'scope' });
   if (p.policy !== 'hold' && p.policy !== 'abort') throw invalidArgument(`policy must be 'hold' or 'abort', got ${String(p.policy)}`, { field: 'policy' });
   if (typeof p.domainId !== 'number' || !Number.isInteger(p.domainId)) throw invalidArgument(`domainId must be an integer, got ${String(p.domainId)}`, { field: 'domainId' });

@@ -72,14 +72,23 @@ export async function tmpmSubmit(m: Machine, command: number, listSpa: bigint, p
  * page when it hands it out again).
  */
 async function withCommandPage<T>(m: Machine, qwords: bigint[], run: (listSpa: number) => Promise<T>): Promise<T> {
-  const listSpa = m.pool.alloc(1);
+  const listSpa = allocCommandPage(m, qwords);
   try {
-    m.memory.writeWords(listSpa, qwords);
     return await run(listSpa);
   } finally {
-    // It may already be gone if the machine was replaced meanwhile.
-    if (m.pool.isAllocated(listSpa)) m.pool.release(listSpa, 1, false);
+    freeCommandPage(m, listSpa);
   }
+}
+
+function allocCommandPage(m: Machine, qwords: bigint[]): number {
+  const listSpa = m.pool.alloc(1);
+  m.memory.writeWords(listSpa, qwords);
+  return listSpa;
+}
+
+function freeCommandPage(m: Machine, listSpa: number): void {
+  // It may already be gone if the machine was replaced meanwhile.
+  if (m.pool.isAllocated(listSpa)) m.pool.release(listSpa, 1, false);
 }
 
 function smashResult(m: Machine, listSpa: number, o: EntryOutcome) {
@@ -100,23 +109,31 @@ function smashResult(m: Machine, listSpa: number, o: EntryOutcome) {
   };
 }
 
-/** tmpm.psmashIo: PSMASH_IO with the four command-page fields as given. */
-export function tmpmPsmashIo(m: Machine, p: PsmashIoParams) {
-  const page = encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: p.smashHpteSpa, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa });
-  return withCommandPage(m, page, async (listSpa) => {
+/**
+ * tmpm.psmashIo: PSMASH_IO with the four command-page fields as given. The command
+ * page is handled inline, not through withCommandPage: every smash of a stall
+ * experiment comes through here, and a closure per call costs.
+ */
+export async function tmpmPsmashIo(m: Machine, p: PsmashIoParams) {
+  const listSpa = allocCommandPage(m, encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: p.smashHpteSpa, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa }));
+  try {
     const o = await m.tmpm.submitRaw(TMPM_COMMAND.PSMASH_IO, BigInt(listSpa), 0);
     return { ...smashResult(m, listSpa, o), rmpSmashed: o.rmpChanged };
-  });
+  } finally {
+    freeCommandPage(m, listSpa);
+  }
 }
 
 /** tmpm.punsmashIo: PUNSMASH_IO (smash_hpte_paddr zero on input; the removed table's SPA comes back). */
-export function tmpmPunsmashIo(m: Machine, p: Omit<PsmashIoParams, 'smashHpteSpa'>) {
-  const page = encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: 0n, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa });
-  return withCommandPage(m, page, async (listSpa) => {
+export async function tmpmPunsmashIo(m: Machine, p: Omit<PsmashIoParams, 'smashHpteSpa'>) {
+  const listSpa = allocCommandPage(m, encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: 0n, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa }));
+  try {
     const o = await m.tmpm.submitRaw(m.tmpm.config.punsmashCommand, BigInt(listSpa), 0);
     const hpte = m.memory.word(listSpa + 8);
     return { ...smashResult(m, listSpa, o), rmpMerged: o.rmpChanged, ...(o.status === TMPM_STATUS.SUCCESS ? { hpteSpa: hpte } : {}) };
-  });
+  } finally {
+    freeCommandPage(m, listSpa);
+  }
 }
 
 /** tmpm.getCapabilities: GET_CAPABILITIES, decoded. */

@@ -44,7 +44,19 @@ interface Detail {
   gpaPfn: Float64Array;
   /** Assigned entries among the 512; the record is dropped when this reaches 0. */
   assigned: number;
+  /**
+   * UNIFORM when the 512 entries are what PSMASH leaves (all assigned with entry 0's
+   * Assigned/Immutable/Validated and ASID, VMSA 0, GPAs consecutive from entry 0's),
+   * NOT_UNIFORM when not, UNKNOWN after a write to an entry (found on the next ask).
+   * PSMASH_IO's check 9 and PAGE_UNSMASH's check then cost O(1) on a smashed region.
+   */
+  uniform: number;
 }
+
+const UNSMASH_OK: UnsmashCheck = Object.freeze({ ok: true });
+const UNKNOWN = -1;
+const NOT_UNIFORM = 0;
+const UNIFORM = 1;
 
 interface Chunk {
   flags: Uint8Array;
@@ -123,7 +135,22 @@ function newChunk(): Chunk {
 }
 
 function newDetail(): Detail {
-  return { flags: new Uint8Array(REGION_PAGES), asid: new Uint16Array(REGION_PAGES), gpaPfn: new Float64Array(REGION_PAGES), assigned: 0 };
+  return { flags: new Uint8Array(REGION_PAGES), asid: new Uint16Array(REGION_PAGES), gpaPfn: new Float64Array(REGION_PAGES), assigned: 0, uniform: UNKNOWN };
+}
+
+/** Whether a detail record is what PSMASH leaves (see Detail.uniform), cached in it. */
+function isUniform(d: Detail): boolean {
+  if (d.uniform === UNKNOWN) {
+    const f0 = d.flags[0] as number;
+    const asid0 = d.asid[0] as number;
+    const gpa0 = d.gpaPfn[0] as number;
+    let k = 0;
+    if ((f0 & F_ASSIGNED) !== 0 && (f0 & F_VMSA) === 0) {
+      for (; k < REGION_PAGES; k++) if (d.flags[k] !== f0 || d.asid[k] !== asid0 || d.gpaPfn[k] !== gpa0 + k) break;
+    }
+    d.uniform = k === REGION_PAGES ? UNIFORM : NOT_UNIFORM;
+  }
+  return d.uniform === UNIFORM;
 }
 
 function regionHasAssigned(flags: number): boolean {
@@ -239,6 +266,7 @@ export class RmpTable {
     const gpaPfn = chunk.gpaPfn[i] as number;
     for (let k = 0; k < REGION_PAGES; k++) d.gpaPfn[k] = gpaPfn + k;
     d.assigned = REGION_PAGES;
+    d.uniform = UNIFORM;
     chunk.detail[i] = d;
     chunk.flags[i] = F_DETAIL;
     chunk.asid[i] = 0;
@@ -272,6 +300,7 @@ export class RmpTable {
     else {
       const d = chunk.detail[i] as Detail;
       d.flags[pfn & 511] = (d.flags[pfn & 511] as number) ^ F_VALIDATED;
+      d.uniform = UNKNOWN;
     }
     this.changed('pvalidate', spa, req.pageSize);
     return { rc: RMP_RC.SUCCESS };
@@ -297,7 +326,9 @@ export class RmpTable {
       return { ok: false, reason: 'mismatch', index: k % REGION_PAGES, detail: `entry ${k % REGION_PAGES}: Hypervisor-Fixed (immutable)` };
     }
     const d = this.chunks[region >>> 9]?.detail[region & 511];
-    if (d === undefined) return { ok: true };
+    if (d === undefined) return UNSMASH_OK;
+    // What PSMASH left: only entry 0's GPA alignment is left to check.
+    if (isUniform(d) && (d.gpaPfn[0] as number) % REGION_PAGES === 0) return UNSMASH_OK;
     const f0 = d.flags[0] as number;
     const asid0 = d.asid[0] as number;
     const gpa0 = d.gpaPfn[0] as number;
@@ -313,7 +344,7 @@ export class RmpTable {
         return mismatch(k, `gpa ${toHex((d.gpaPfn[k] as number) * PAGE_BYTES)} is not ${toHex((gpa0 + k) * PAGE_BYTES)}`);
       }
     }
-    return { ok: true };
+    return UNSMASH_OK;
   }
 
   /** SNP_PAGE_UNSMASH: the inverse of PSMASH when canPageUnsmash passes; else changes nothing. */
@@ -371,6 +402,7 @@ export class RmpTable {
   firstForeignAssigned(region: number, asid: number): number {
     const d = this.detailOf(region);
     if (d === undefined) return -1;
+    if (isUniform(d)) return d.asid[0] === asid ? -1 : 0;
     for (let k = 0; k < REGION_PAGES; k++) if (((d.flags[k] as number) & F_ASSIGNED) !== 0 && d.asid[k] !== asid) return k;
     return -1;
   }
@@ -384,6 +416,8 @@ export class RmpTable {
     const d = this.detailOf(region);
     const fixed = this.hasFixedIn(region);
     if (d === undefined && !fixed) return -1;
+    // Uniform: all 512 assigned (so none Hypervisor-Fixed), GPAs consecutive.
+    if (d !== undefined && isUniform(d)) return ((d.flags[0] as number) & F_IMMUTABLE) !== 0 ? 0 : -1;
     let base = 0;
     let seen = false;
     for (let k = 0; k < REGION_PAGES; k++) {
@@ -514,7 +548,7 @@ export class RmpTable {
             flags: c.flags.slice(),
             asid: c.asid.slice(),
             gpaPfn: c.gpaPfn.slice(),
-            detail: c.detail.map((d) => d && { flags: d.flags.slice(), asid: d.asid.slice(), gpaPfn: d.gpaPfn.slice(), assigned: d.assigned }),
+            detail: c.detail.map((d) => d && { flags: d.flags.slice(), asid: d.asid.slice(), gpaPfn: d.gpaPfn.slice(), assigned: d.assigned, uniform: d.uniform }),
             assignedRegions: c.assignedRegions,
           },
     );
@@ -622,6 +656,7 @@ export class RmpTable {
     if (d === undefined) return;
     chunk.detail[i] = undefined;
     d.assigned = 0;
+    d.uniform = UNKNOWN;
     if (this.spareDetails.length < MAX_SPARE_DETAILS) this.spareDetails.push(d);
   }
 
@@ -649,6 +684,7 @@ export class RmpTable {
     }
     const was = ((d.flags[low] as number) & F_ASSIGNED) !== 0;
     d.flags[low] = assigned ? flags : 0;
+    d.uniform = UNKNOWN;
     d.asid[low] = assigned ? asid : 0;
     d.gpaPfn[low] = assigned ? gpaPfn : 0;
     if (was !== assigned) {

@@ -12,7 +12,7 @@
 import type { HostMemory } from '../memory/host-memory.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
 import type { RmpTable } from '../rmp/rmp-table.js';
-import { newRmpScratch } from '../rmp/rmp-table.js';
+import { newRmpScratch, type RmpEntryScratch } from '../rmp/rmp-table.js';
 import type { Iommu } from '../iommu/iommu.js';
 import { newTranslation } from '../iommu/iommu.js';
 import type { TableReach } from '../iommu/table-pages.js';
@@ -92,6 +92,15 @@ export interface SmashOutcome {
   /** The domains the entry serves and the IOVA it maps in each. */
   reaches: Array<{ domainId: number; iova: bigint }>;
   srcPgSpa: number;
+}
+
+/** A refusal's detail for RMP entry `index` of the region (check 9), as `e` holds it. */
+function rmpDetail(index: number, e: RmpEntryScratch, guestAsid: number) {
+  return {
+    index,
+    entry: { assigned: e.assigned, pageSize: e.pageSizeLg2 === 21 ? '2M' : '4K', asid: e.asid, gpa: BigInt(e.gpaPfn * PAGE_BYTES), immutable: e.immutable },
+    guestAsid,
+  };
 }
 
 function fail(status: number, detail: Record<string, unknown>, pteError: PteError = PTE_ERROR.NONE, srcPgSpa = 0): SmashOutcome {
@@ -301,21 +310,16 @@ export class PsmashIo {
   private checkRmp(srcPg: number, asid: number): SmashOutcome | null {
     const rmp = this.d.rmp;
     const e = rmp.readEntryInto(srcPg / PAGE_BYTES, this.rmpScratch);
-    const view = (i: number) => ({
-      index: i,
-      entry: { assigned: e.assigned, pageSize: e.pageSizeLg2 === 21 ? '2M' : '4K', asid: e.asid, gpa: BigInt(e.gpaPfn * PAGE_BYTES), immutable: e.immutable },
-      guestAsid: asid,
-    });
     if (e.pageSizeLg2 === 21) {
-      if (e.assigned && e.asid !== asid) return fail(TMPM_STATUS.INVALID_GUEST, { reason: `the 2 MB RMP entry belongs to ASID ${e.asid}, not the gctx guest's ASID ${asid}`, ...view(0) }, PTE_ERROR.NONE, srcPg);
-      if (e.immutable) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: 'the 2 MB RMP entry is immutable', ...view(0) }, PTE_ERROR.NONE, srcPg);
+      if (e.assigned && e.asid !== asid) return fail(TMPM_STATUS.INVALID_GUEST, { reason: `the 2 MB RMP entry belongs to ASID ${e.asid}, not the gctx guest's ASID ${asid}`, ...rmpDetail(0, e, asid) }, PTE_ERROR.NONE, srcPg);
+      if (e.immutable) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: 'the 2 MB RMP entry is immutable', ...rmpDetail(0, e, asid) }, PTE_ERROR.NONE, srcPg);
       return null;
     }
     const region = srcPg / REGION_BYTES;
     const foreign = rmp.firstForeignAssigned(region, asid);
     if (foreign >= 0) {
       rmp.readEntryInto(srcPg / PAGE_BYTES + foreign, e);
-      return fail(TMPM_STATUS.INVALID_GUEST, { reason: `4 KB RMP entry ${foreign} belongs to ASID ${e.asid}, not the gctx guest's ASID ${asid}`, ...view(foreign) }, PTE_ERROR.NONE, srcPg);
+      return fail(TMPM_STATUS.INVALID_GUEST, { reason: `4 KB RMP entry ${foreign} belongs to ASID ${e.asid}, not the gctx guest's ASID ${asid}`, ...rmpDetail(foreign, e, asid) }, PTE_ERROR.NONE, srcPg);
     }
     const broken = rmp.firstBrokenRun(region);
     if (broken < 0) return null;
@@ -327,8 +331,8 @@ export class PsmashIo {
       break;
     }
     rmp.readEntryInto(srcPg / PAGE_BYTES + broken, e);
-    if (e.immutable) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `4 KB RMP entry ${broken} is immutable`, ...view(broken) }, PTE_ERROR.NONE, srcPg);
-    return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `4 KB RMP entry ${broken}'s GPA is not consecutive with the other assigned entries`, ...view(broken), expectedGpa: BigInt(gpaBase + broken * PAGE_BYTES) }, PTE_ERROR.NONE, srcPg);
+    if (e.immutable) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `4 KB RMP entry ${broken} is immutable`, ...rmpDetail(broken, e, asid) }, PTE_ERROR.NONE, srcPg);
+    return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `4 KB RMP entry ${broken}'s GPA is not consecutive with the other assigned entries`, ...rmpDetail(broken, e, asid), expectedGpa: BigInt(gpaBase + broken * PAGE_BYTES) }, PTE_ERROR.NONE, srcPg);
   }
 
   /**
@@ -377,7 +381,14 @@ export class PsmashIo {
     const base = { startNs, endNs, policy: model.policy, completionTimeoutNs: model.completionTimeoutNs };
     const stalls: StallHandle[] = [];
     if (model.scope === 'iommu') stalls.push(this.d.dma.beginStall({ ...base, scope: 'iommu', domainId: reaches[0]?.domainId ?? 0 }));
-    else for (const id of new Set(reaches.map((r) => r.domainId))) stalls.push(this.d.dma.beginStall({ ...base, scope: 'domain', domainId: id }));
+    else {
+      for (let i = 0; i < reaches.length; i++) {
+        const id = (reaches[i] as { domainId: number }).domainId;
+        let seen = false;
+        for (let j = 0; j < i && !seen; j++) seen = (reaches[j] as { domainId: number }).domainId === id;
+        if (!seen) stalls.push(this.d.dma.beginStall({ ...base, scope: 'domain', domainId: id }));
+      }
+    }
     this.onStallBegin?.({ reaches, srcPgSpa, startNs, endNs });
     return { stallNs, stalls };
   }

@@ -64,6 +64,12 @@ interface Running extends Omit<EntryOutcome, 'statusName' | 'dmaHeld'> {
   outcome?: SmashOutcome;
 }
 
+/** A convenience call waiting for its ring entry: the engine fills one of the two. */
+interface EntryWaiter {
+  outcome: EntryOutcome | undefined;
+  error: Error | undefined;
+}
+
 interface PendingCtl {
   atNs: number;
   seq: number;
@@ -108,7 +114,7 @@ export class TmpmEngine implements EventTarget {
   private running: Running | null = null;
   private runningEvent: ClockEvent | undefined;
   /** Convenience calls waiting for the entry at a ring index. */
-  private readonly waiters = new Map<number, { resolve: (o: EntryOutcome) => void; reject: (e: Error) => void }>();
+  private readonly waiters = new Map<number, EntryWaiter>();
 
   constructor(
     private readonly memory: HostMemory,
@@ -247,7 +253,7 @@ export class TmpmEngine implements EventTarget {
       this.ring.head = this.running === null ? this.ring.tail : (this.running.index + 1) % this.ring.entries;
       for (const [index, w] of this.waiters) {
         if (this.running !== null && index === this.running.index) continue;
-        w.reject(new EmuError(ERROR_CODES.WRONG_MODE, `the ring entry at index ${index} was dropped: RBCTL.INIT was cleared before it ran`));
+        w.error = new EmuError(ERROR_CODES.WRONG_MODE, `the ring entry at index ${index} was dropped: RBCTL.INIT was cleared before it ran`);
         this.waiters.delete(index);
       }
     }
@@ -404,7 +410,8 @@ export class TmpmEngine implements EventTarget {
     if (this.applied.init) this.ring.tail = (r.index + 1) % this.ring.entries;
     this.running = null;
     this.commands++;
-    const dmaHeld = r.outcome?.stalls.reduce((n, s) => n + s.heldCount, 0) ?? 0;
+    let dmaHeld = 0;
+    if (r.outcome !== undefined) for (const s of r.outcome.stalls) dmaHeld += s.heldCount;
     if (r.outcome !== undefined && r.status === TMPM_STATUS.SUCCESS) {
       this.emitStall('end', r, { reaches: r.outcome.reaches, srcPgSpa: r.outcome.srcPgSpa, startNs: r.startNs, endNs: r.startNs + r.outcome.stallNs });
     }
@@ -445,7 +452,7 @@ export class TmpmEngine implements EventTarget {
     const w = this.waiters.get(r.index);
     if (w !== undefined) {
       this.waiters.delete(r.index);
-      w.resolve(done);
+      w.outcome = done;
     }
     this.kick();
   }
@@ -488,11 +495,10 @@ export class TmpmEngine implements EventTarget {
     const [q0, q1] = encodeRingEntry({ listPaddr, command, pages, status: 0 });
     this.memory.setWord(this.entrySpa(head), q0);
     this.memory.setWord(this.entrySpa(head) + 8, q1);
-    let result: EntryOutcome | undefined;
-    let error: Error | undefined;
-    this.waiters.set(head, { resolve: (o) => (result = o), reject: (e) => (error = e) });
+    const waiter: EntryWaiter = { outcome: undefined, error: undefined };
+    this.waiters.set(head, waiter);
     this.ringHead((head + 1) % this.ring.entries);
-    while (result === undefined && error === undefined) {
+    while (waiter.outcome === undefined && waiter.error === undefined) {
       const until = this.running?.endNs;
       if (until === undefined) {
         this.waiters.delete(head);
@@ -506,8 +512,8 @@ export class TmpmEngine implements EventTarget {
       }
       await this.clock.waitUntil(until);
     }
-    if (error !== undefined) throw error;
-    return result as EntryOutcome;
+    if (waiter.error !== undefined) throw waiter.error;
+    return waiter.outcome as EntryOutcome;
   }
 
   capabilities() {
