@@ -19,6 +19,15 @@ export type ClockMode = 'virtual' | 'realtime';
 export const MAX_CLOCK_NS = Number.MAX_SAFE_INTEGER;
 /** Events (or events' worth of batched work) a virtual-mode wait runs before yielding. */
 export const VIRTUAL_CHUNK_EVENTS = 50_000;
+/**
+ * Wall time a chunk may take before it yields, when there is someone to yield to
+ * (a server): some work units cost microseconds (a held request released through a
+ * walk), so a count alone let one chunk hold the event loop for 150 ms (issue 10:
+ * /healthz answers within 50 ms during a stall).
+ */
+export const VIRTUAL_CHUNK_MS = 10;
+/** Events between two looks at the wall clock inside a chunk. */
+const EVENTS_PER_TIME_CHECK = 256;
 
 interface Waiter {
   atNs: number;
@@ -26,6 +35,8 @@ interface Waiter {
 }
 
 export class VirtualClock {
+  /** A waiting chunk's wall time (VIRTUAL_CHUNK_MS; tests set 0 to end every chunk at its first look). */
+  static chunkWallMs = VIRTUAL_CHUNK_MS;
   nowNs = 0;
   mode: ClockMode = 'virtual';
   /** Virtual ns per wall ns in realtime mode (default 1). */
@@ -40,6 +51,10 @@ export class VirtualClock {
   /** Work the running handler did beyond its one event, counted against advanceTo's maxEvents. */
   private extraWork = 0;
   private budget = Infinity;
+  /** performance.now() at which the running chunk ends (Infinity: no wall-time bound). */
+  private deadlineMs = Infinity;
+  /** Set once outOfTime() has found the chunk's wall time used: the chunk ends after the running event. */
+  private timeUp = false;
   private waiters: Waiter[] = [];
   /** Called whenever the mode or the queue head may have changed (the realtime driver listens). */
   onChange: (() => void) | undefined;
@@ -68,20 +83,24 @@ export class VirtualClock {
    * targetNs. Returns false if it stopped early because `maxEvents` were processed
    * (nowNs is then the time of the last event processed).
    */
-  advanceTo(targetNs: number, maxEvents = Infinity): boolean {
+  advanceTo(targetNs: number, maxEvents = Infinity, maxWallMs = Infinity): boolean {
     if (targetNs < this.nowNs) targetNs = this.nowNs;
     const outer = this.horizonNs;
     const outerBudget = this.budget;
     const outerWork = this.extraWork;
+    const outerDeadline = this.deadlineMs;
+    const outerTimeUp = this.timeUp;
     this.horizonNs = targetNs;
     this.extraWork = 0;
+    this.timeUp = false;
+    if (maxWallMs !== Infinity) this.deadlineMs = performance.now() + maxWallMs;
     let n = 0;
     const q = this.queue;
     try {
       for (;;) {
         const head = q.peek();
         if (head === undefined || head.atNs > targetNs) break;
-        if (n + this.extraWork >= maxEvents) {
+        if (n + this.extraWork >= maxEvents || this.timeUp || (n > 0 && n % EVENTS_PER_TIME_CHECK === 0 && this.outOfTime())) {
           this.releaseWaiters();
           return false;
         }
@@ -96,10 +115,22 @@ export class VirtualClock {
       this.horizonNs = outer;
       this.budget = outerBudget;
       this.extraWork = outerWork;
+      this.deadlineMs = outerDeadline;
+      this.timeUp = outerTimeUp;
     }
     this.nowNs = targetNs;
     this.releaseWaiters();
     return true;
+  }
+
+  /**
+   * Whether the running chunk has used its wall time (advanceTo's maxWallMs). A
+   * handler that does many units of work in one event (a release of held requests)
+   * asks it every few hundred units and, when true, stops as if out of budget.
+   */
+  outOfTime(): boolean {
+    if (!this.timeUp && this.deadlineMs !== Infinity && performance.now() > this.deadlineMs) this.timeUp = true;
+    return this.timeUp;
   }
 
   /** Events' worth of work the running handler may still do in this chunk (>= 1). */
@@ -114,13 +145,14 @@ export class VirtualClock {
 
   /**
    * Resolves when virtual time reaches `atNs`. In virtual mode it advances the clock
-   * itself (a firmware stall runs the clock), in chunks of VIRTUAL_CHUNK_EVENTS that
-   * yield through `yieldFn` between them: events still fire in (atNs, seq) order, the
+   * itself (a firmware stall runs the clock), in chunks of VIRTUAL_CHUNK_EVENTS (or
+   * VIRTUAL_CHUNK_MS of wall time, when there is a `yieldFn`) that yield through
+   * `yieldFn` between them: events still fire in (atNs, seq) order, the
    * chunking only decides when other work may run. In realtime mode the driver does.
    */
   async waitUntil(atNs: number): Promise<void> {
     if (this.mode === 'virtual') {
-      while (!this.advanceTo(Math.max(atNs, this.nowNs), VIRTUAL_CHUNK_EVENTS)) {
+      while (!this.advanceTo(Math.max(atNs, this.nowNs), VIRTUAL_CHUNK_EVENTS, this.yieldFn === undefined ? Infinity : VirtualClock.chunkWallMs)) {
         if (this.yieldFn !== undefined) await this.yieldFn();
         // Switched to realtime while yielding: the driver takes over.
         if (this.mode !== 'virtual') return this.waitUntil(atNs);

@@ -80,6 +80,13 @@ export const DEFAULT_SERVICE_NS = 500;
 
 const EV_ARRIVAL = 1;
 const EV_RELEASE = 2;
+/** Released requests between two looks at the chunk's wall time (VirtualClock.outOfTime). */
+const RELEASES_PER_TIME_CHECK = 256;
+
+/** A release stops as if out of budget once its chunk has used its wall time (checked every few hundred requests). */
+function outOfTime(clock: VirtualClock, work: number): boolean {
+  return work > 0 && work % RELEASES_PER_TIME_CHECK === 0 && clock.outOfTime();
+}
 const EV_TIMEOUT = 3;
 
 const PAGE_BYTES = 4096;
@@ -790,7 +797,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const budget = this.clock.workLeft();
     let i = stall.releasedUpTo;
     for (let work = 0; i < held.length; work++) {
-      if (work >= budget) {
+      if (work >= budget || outOfTime(this.clock, work)) {
         // Out of this chunk's budget: continue in the next one. The same seq keeps the
         // rest ahead of every other event (the stall no longer governs: now >= endNs).
         stall.releasedUpTo = i;
@@ -806,11 +813,14 @@ export class DmaEngine implements EventTarget, CompletionSink {
     this.gate.remove(stall);
   }
 
-  /** One held request at the end of its stall: on to another stall still covering it, or translated now. */
-  private releaseOne(rec: HeldRequest, now: number): void {
+  /**
+   * One held request at the end of its stall: on to another stall still covering it
+   * (a copy when `rec` is a reused record: `scratch`), or translated now.
+   */
+  private releaseOne(rec: HeldRequest, now: number, scratch = false): void {
     const other = this.gate.governing(rec.deviceId, now, this.port);
     if (other !== null && other.policy === 'hold') {
-      this.wait(other, rec);
+      this.wait(other, scratch ? { ...rec } : rec);
       return;
     }
     this.unwait(rec);
@@ -837,12 +847,13 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const budget = this.clock.workLeft();
     let work = 0;
     for (; !merge.empty; work++) {
-      if (work >= budget) {
+      if (work >= budget || outOfTime(this.clock, work)) {
         this.clock.spend(work - 1);
         stall.releaseEvent = this.clock.schedule(stall.endNs, this, EV_RELEASE, stall, ev.seq);
         return;
       }
-      this.releaseOne(merge.next() as HeldRequest, now);
+      const rec = merge.next() as HeldRequest;
+      this.releaseOne(rec, now, merge.isScratch(rec));
     }
     if (work > 1) this.clock.spend(work - 1);
     stall.merge = null;

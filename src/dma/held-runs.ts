@@ -67,19 +67,36 @@ export class RunCursor {
     return this.run.order + this.k;
   }
 
-  /** Member k as a held record, then moves to member k + 1. */
+  /** Member k as a new held record, then moves to member k + 1. */
   take(): HeldRequest {
+    return this.takeInto(newHeldRecord(this.run));
+  }
+
+  /** Member k written into `rec` (a release reuses one: 2 M members, no garbage), then moves to member k + 1. */
+  takeInto(rec: HeldRequest): HeldRequest {
     const r = this.run;
     const s = this.replay;
     s.nextAccess(this.rng);
-    const rec: HeldRequest = {
-      deviceId: r.stream.params.deviceId, deviceSlot: r.deviceSlot, stream: r.stream, iovaPfn: s.iovaPfn, pageOff: s.pageOff,
-      write: s.write, arrivalNs: this.t, order: r.order + this.k, resolve: null, timeoutEvent: null, timeoutNs: r.timeoutNs, device: r.device,
-    };
+    rec.deviceId = r.stream.params.deviceId;
+    rec.deviceSlot = r.deviceSlot;
+    rec.stream = r.stream;
+    rec.iovaPfn = s.iovaPfn;
+    rec.pageOff = s.pageOff;
+    rec.write = s.write;
+    rec.arrivalNs = this.t;
+    rec.order = r.order + this.k;
+    rec.resolve = null;
+    rec.timeoutEvent = null;
+    rec.timeoutNs = r.timeoutNs;
+    rec.device = r.device;
     this.k++;
     if (this.k < r.count) this.t += s.nextGapNs(this.rng);
     return rec;
   }
+}
+
+function newHeldRecord(r: HeldRun): HeldRequest {
+  return { deviceId: 0, deviceSlot: 0, stream: null, iovaPfn: 0, pageOff: 0, write: false, arrivalNs: 0, order: 0, resolve: null, timeoutEvent: null, timeoutNs: 0, device: r.device };
 }
 
 type Source = { kind: 'list'; i: number } | { kind: 'run'; c: RunCursor };
@@ -87,6 +104,7 @@ type Source = { kind: 'list'; i: number } | { kind: 'run'; c: RunCursor };
 /** A stall's held requests in (arrivalNs, order) order; `clone` for reading ahead (state documents). */
 export class HeldMerge {
   private heap: Source[] = [];
+  private scratch: HeldRequest | undefined;
 
   constructor(
     private readonly list: HeldRequest[],
@@ -110,6 +128,16 @@ export class HeldMerge {
     return this.heap.length === 0;
   }
 
+  /** Whether `rec` (from next) is the reused record of a run's member. */
+  isScratch(rec: HeldRequest): boolean {
+    return rec === this.scratch;
+  }
+
+  /**
+   * The next held request. A run's member comes in one record the merge reuses
+   * (`isScratch` says so): valid until the next call, so a caller that keeps it
+   * (moves it to another stall) copies it first.
+   */
   next(): HeldRequest | undefined {
     const top = this.heap[0];
     if (top === undefined) return undefined;
@@ -119,7 +147,8 @@ export class HeldMerge {
       rec = this.list[top.i++] as HeldRequest;
       more = top.i < this.list.length;
     } else {
-      rec = top.c.take();
+      this.scratch ??= newHeldRecord(top.c.run);
+      rec = top.c.takeInto(this.scratch);
       more = !top.c.done;
     }
     if (more) this.siftDown(top);
@@ -130,18 +159,18 @@ export class HeldMerge {
     return rec;
   }
 
-  private key(s: Source): [number, number] {
-    if (s.kind === 'list') {
-      const r = this.list[s.i] as HeldRequest;
-      return [r.arrivalNs, r.order];
-    }
-    return [s.c.t, s.c.order];
+  private timeOf(s: Source): number {
+    return s.kind === 'list' ? (this.list[s.i] as HeldRequest).arrivalNs : s.c.t;
+  }
+
+  private orderOf(s: Source): number {
+    return s.kind === 'list' ? (this.list[s.i] as HeldRequest).order : s.c.order;
   }
 
   private before(a: Source, b: Source): boolean {
-    const [ta, oa] = this.key(a);
-    const [tb, ob] = this.key(b);
-    return ta < tb || (ta === tb && oa < ob);
+    const ta = this.timeOf(a);
+    const tb = this.timeOf(b);
+    return ta < tb || (ta === tb && this.orderOf(a) < this.orderOf(b));
   }
 
   private push(s: Source): void {

@@ -6,6 +6,7 @@
  */
 import pkg from '../../package.json' with { type: 'json' };
 import type { WallClock } from '../clock/wall-clock.js';
+import { VIRTUAL_CHUNK_EVENTS, VirtualClock } from '../clock/virtual-clock.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
 import { rmpRcName } from '../rmp/return-codes.js';
@@ -49,8 +50,8 @@ export interface PlatformOptions {
   snapshotLimits?: SnapshotLimits;
 }
 
-/** Events processed per chunk of clock.advance before yielding to the server. */
-const ADVANCE_CHUNK_EVENTS = 50_000;
+/** Events processed per chunk of clock.advance before yielding to the server (or VIRTUAL_CHUNK_MS of wall time). */
+const ADVANCE_CHUNK_EVENTS = VIRTUAL_CHUNK_EVENTS;
 
 export class Platform {
   readonly bus = new EventBus();
@@ -218,7 +219,7 @@ export class Platform {
     m.clock.checkRoom(ns, `clock.advance by ${ns} ns`);
     const fromNs = m.clock.nowNs;
     const target = fromNs + ns;
-    while (!m.clock.advanceTo(target, ADVANCE_CHUNK_EVENTS)) {
+    while (!m.clock.advanceTo(target, ADVANCE_CHUNK_EVENTS, yieldFn === undefined ? Infinity : VirtualClock.chunkWallMs)) {
       // Topic clock: one progress notification per chunk that did not reach the target.
       if (this.bus.has('clock')) this.bus.emit('clock', m.clock.nowNs, { phase: 'progress', fromNs, nowNs: m.clock.nowNs, targetNs: target });
       if (yieldFn) await yieldFn();

@@ -11,6 +11,7 @@ import { createPlatform, type Platform } from '../../src/platform/platform.js';
 import { DEFAULT_SCENARIO, type Scenario } from '../../src/platform/scenario.js';
 import { DmaEngine } from '../../src/dma/dma-engine.js';
 import { DmaStream } from '../../src/dma/dma-stream.js';
+import { VirtualClock, VIRTUAL_CHUNK_MS } from '../../src/clock/virtual-clock.js';
 import { EVENT_TOPICS } from '../../src/platform/event-bus.js';
 import { psmashArgs } from '../helpers/smash.js';
 import { toWire } from '../../src/rpc/to-wire.js';
@@ -160,6 +161,20 @@ const scripts: Record<string, Script> = {
     step('smash at 1e9/s');
     await p.clockAdvance(300_000);
   },
+  'overlapping stalls: run members released by one stall move to the iommu-wide one still running': async (p, step) => {
+    p.dmaStartStream(stream({ ratePerSec: 50_000_000, length: 64 * 1024, accessBytes: 64 }));
+    await p.clockAdvance(50_000);
+    const now = p.m.clock.nowNs;
+    const domainStall = p.m.dma.beginStall({ scope: 'domain', domainId: 1, startNs: now, endNs: now + 200_000, policy: 'hold', completionTimeoutNs: 50_000_000 });
+    await p.clockAdvance(100_000);
+    const iommuStall = p.m.dma.beginStall({ scope: 'iommu', domainId: 1, startNs: now + 100_000, endNs: now + 400_000, policy: 'hold', completionTimeoutNs: 50_000_000 });
+    await p.clockAdvance(150_000);
+    step('first released into the second');
+    await p.clockAdvance(300_000);
+    step('second released', { domainHeld: domainStall.heldCount, iommuHeld: iommuStall.heldCount });
+    // The iommu stall held its own arrivals and the domain stall's 5,000 moved to it.
+    expect(iommuStall.heldCount).toBeGreaterThan(domainStall.heldCount);
+  },
   'a stall held as runs: a state document in the middle of it, loaded and run on': async (p, step) => {
     p.dmaStartStream(stream({ ratePerSec: 100_000_000, length: 64 * 1024, pattern: 'sequential', accessBytes: 256 }));
     p.dmaStartStream(stream({ ratePerSec: 7_000_000, writeRatio: 0.25 }));
@@ -175,6 +190,42 @@ const scripts: Record<string, Script> = {
     step('after the release');
   },
 };
+
+describe('a release in wall-time chunks (VirtualClock.chunkWallMs)', () => {
+  afterEach(() => {
+    VirtualClock.chunkWallMs = VIRTUAL_CHUNK_MS;
+  });
+
+  /** A 400 µs stall over a 1e8/s stream through tmpm.psmashIo, the clock yielding through `yieldFn` when given. */
+  async function stalled(chunkWallMs: number): Promise<{ yields: number; state: unknown; stats: unknown; held: number }> {
+    VirtualClock.chunkWallMs = chunkWallMs;
+    const p = createPlatform();
+    let yields = 0;
+    p.m.clock.yieldFn = async () => {
+      yields++;
+    };
+    p.dmaStartStream(stream({ ratePerSec: 100_000_000, length: 64 * 1024, accessBytes: 64 }));
+    await p.clockAdvance(10_000);
+    p.tmpmSetStallModel({ baseNs: 400_000, jitter: { dist: 'none', spreadNs: 0 } });
+    const r = await smash(p, 1, 0x20_0000n);
+    expect(r.status).toBe(0xf0);
+    await p.clockAdvance(100_000);
+    const out = { yields, state: JSON.parse(JSON.stringify(toWire(p.dumpState()))), stats: p.dmaStats({}), held: r.dmaHeld };
+    p.dispose();
+    return out;
+  }
+
+  it('gives the same document and stats when every chunk ends at its first look at the wall clock, and yields between them', async () => {
+    const whole = await stalled(1_000_000);
+    const chunked = await stalled(0);
+    expect(whole.held).toBeGreaterThan(39_000);
+    expect(chunked.state).toEqual(whole.state);
+    expect(chunked.stats).toEqual(whole.stats);
+    // 40,000 released requests, 256 between looks at the clock: well over 100 chunks.
+    expect(whole.yields).toBe(0);
+    expect(chunked.yields).toBeGreaterThan(100);
+  });
+});
 
 describe('DMA fast paths against the one-event-per-request reference', () => {
   afterEach(() => {
