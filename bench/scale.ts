@@ -9,7 +9,7 @@
  */
 import { createPlatform } from '../src/platform/platform.js';
 import { DEFAULT_SCENARIO, type Scenario } from '../src/platform/scenario.js';
-import { GiB, MiB, firstJsonLine, isMain, nowMs, spawnTsx } from './util.js';
+import { GiB, MiB, firstJsonLine, isMain, nowMs, spawnBench } from './util.js';
 
 export interface ScaleResult {
   guestGiB: number;
@@ -77,7 +77,7 @@ export function measureScale(guestGiB: number): ScaleResult {
 
 /** Runs measureScale in a fresh `node --expose-gc` child and returns its result. */
 export async function scale(guestGiB = 1024): Promise<ScaleResult> {
-  const child = spawnTsx('./scale.ts', [String(guestGiB)], ['--expose-gc']);
+  const child = spawnBench('./scale.ts', [String(guestGiB)], ['--expose-gc']);
   child.stdin?.end();
   const result = await firstJsonLine<ScaleResult>(child);
   await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once('exit', resolve)));

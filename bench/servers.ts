@@ -10,7 +10,7 @@ import { WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { startApp } from '../src/rpc/app.js';
 import { DEFAULT_SCENARIO } from '../src/platform/scenario.js';
-import { firstJsonLine, isMain, spawnTsx } from './util.js';
+import { firstJsonLine, isMain, spawnBench } from './util.js';
 import type { ChildProcess } from 'node:child_process';
 
 export interface ServerUrls {
@@ -48,7 +48,7 @@ async function main(): Promise<void> {
 
 /** Starts this file as a child; `stop` ends its stdin and waits for it to exit. */
 export async function startServers(): Promise<ServerUrls & { stop(): Promise<void> }> {
-  const child: ChildProcess = spawnTsx('./servers.ts', []);
+  const child: ChildProcess = spawnBench('./servers.ts', []);
   const urls = await firstJsonLine<ServerUrls>(child);
   return {
     ...urls,

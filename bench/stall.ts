@@ -11,7 +11,7 @@ import { startApp } from '../src/rpc/app.js';
 import { DEFAULT_SCENARIO } from '../src/platform/scenario.js';
 import { SmashEmuClient } from '../src/client/smash-emu-client.js';
 import { SMASH } from './smash.js';
-import { MiB, isMain, nowMs, spawnTsx } from './util.js';
+import { MiB, isMain, nowMs, spawnBench } from './util.js';
 
 export interface StallResult {
   extraHeapMiB: number;
@@ -72,7 +72,7 @@ function jsonLines(c: ChildProcess): () => Promise<Record<string, unknown>> {
 }
 
 export async function stall(ratePerSec = 1e9, stallNs = 2_000_000): Promise<StallResult> {
-  const c = spawnTsx('./stall.ts', ['child'], ['--expose-gc']);
+  const c = spawnBench('./stall.ts', ['child'], ['--expose-gc']);
   const next = jsonLines(c);
   try {
     const { url } = (await next()) as { url: string };

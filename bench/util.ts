@@ -1,7 +1,7 @@
 /**
  * Shared helpers of the benchmark: wall time, medians, the result table, the
  * smash-table preparation (the same steps as test/helpers/smash.ts) and child
- * processes run through tsx.
+ * processes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -75,12 +75,19 @@ export function formatTable(rows: readonly Row[]): string {
 
 // ---- child processes ----------------------------------------------------------
 
-const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+/**
+ * `npm run bench` runs the built JavaScript (dist/bench, dist/src), as `npm start`
+ * runs the server: figures are the emulator's, not tsx's (its keepNames wraps every
+ * closure made at run time). The smoke test imports the TypeScript and so spawns
+ * through tsx. A child is the sibling file of the same kind as this module.
+ */
+const runningTs = import.meta.url.endsWith('.ts');
 
-/** Spawns `node [nodeArgs] --import tsx <bench file> [args]`: one process, so node flags apply to it. */
-export function spawnTsx(file: string, args: readonly string[], nodeArgs: readonly string[] = []): ChildProcess {
-  const script = fileURLToPath(new URL(file, import.meta.url));
-  return spawn(process.execPath, [...nodeArgs, '--import', tsxLoader, script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
+/** Spawns `node [nodeArgs] [--import tsx] <bench file> [args]`: one process, so node flags apply to it. */
+export function spawnBench(file: string, args: readonly string[], nodeArgs: readonly string[] = []): ChildProcess {
+  const script = fileURLToPath(new URL(runningTs ? file : file.replace(/\.ts$/, '.js'), import.meta.url));
+  const loader = runningTs ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : [];
+  return spawn(process.execPath, [...nodeArgs, ...loader, script, ...args], { stdio: ['pipe', 'pipe', 'inherit'] });
 }
 
 /** Resolves with the child's first stdout line that parses as JSON. */
