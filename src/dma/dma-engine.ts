@@ -80,6 +80,7 @@ export const DEFAULT_SERVICE_NS = 500;
 
 const EV_ARRIVAL = 1;
 const EV_RELEASE = 2;
+const NO_SPA = -1;
 /** Released requests between two looks at the chunk's wall time (VirtualClock.outOfTime). */
 const RELEASES_PER_TIME_CHECK = 256;
 
@@ -137,7 +138,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
   // The outcome of the last `dispatch` that decided at once (no allocation per request).
   private rOutcome: DmaOutcome = 'ok';
   private rLatencyNs = 0;
-  private rSpa: number | null = null;
+  /** The result's SPA, NO_SPA for none: a number field (number | null would box every SPA above 2^31 stored). */
+  private rSpa = NO_SPA;
   private rReason = '';
   private lastHeld: HeldRequest | null = null;
 
@@ -886,12 +888,12 @@ export class DmaEngine implements EventTarget, CompletionSink {
   private setResult(outcome: DmaOutcome, latencyNs: number, spa: number | null, reason: string): void {
     this.rOutcome = outcome;
     this.rLatencyNs = latencyNs;
-    this.rSpa = spa;
+    this.rSpa = spa === null ? NO_SPA : spa;
     this.rReason = reason;
   }
 
   private result(): DmaIssueResult {
-    return { outcome: this.rOutcome, latencyNs: this.rLatencyNs, spa: this.rSpa, reason: this.rReason };
+    return { outcome: this.rOutcome, latencyNs: this.rLatencyNs, spa: this.rSpa === NO_SPA ? null : this.rSpa, reason: this.rReason };
   }
 
   /** Reports the outcome in the r* fields (never ok) to `onOutcome`. */

@@ -40,6 +40,7 @@ export class RunCursor {
   t: number;
   private readonly replay: DmaStream;
   private readonly rng: SeededRng;
+  private readonly draws = new Uint32Array(MAX_DRAWS_PER_REQUEST);
 
   constructor(readonly run: HeldRun, from?: RunCursor) {
     const s = run.stream;
@@ -76,7 +77,10 @@ export class RunCursor {
   takeInto(rec: HeldRequest): HeldRequest {
     const r = this.run;
     const s = this.replay;
-    s.nextAccess(this.rng);
+    // The draws nextAccess would take, through a buffer: rng.next's double, returned
+    // from a call, is a heap number per draw (64 MiB over a 2 M-member release).
+    this.rng.fill(this.draws, s.drawsPerRequest);
+    s.accessFromDraws(this.draws, 0);
     rec.deviceId = r.stream.params.deviceId;
     rec.deviceSlot = r.deviceSlot;
     rec.stream = r.stream;
@@ -98,6 +102,9 @@ export class RunCursor {
 function newHeldRecord(r: HeldRun): HeldRequest {
   return { deviceId: 0, deviceSlot: 0, stream: null, iovaPfn: 0, pageOff: 0, write: false, arrivalNs: 0, order: 0, resolve: null, timeoutEvent: null, timeoutNs: 0, device: r.device };
 }
+
+/** A request draws at most 4 32-bit values (slot and direction: DmaStream.drawsPerRequest). */
+const MAX_DRAWS_PER_REQUEST = 4;
 
 type Source = { kind: 'list'; i: number } | { kind: 'run'; c: RunCursor };
 
