@@ -25,7 +25,7 @@ export const VIRTUAL_CHUNK_EVENTS = 50_000;
  * walk), so a count alone let one chunk hold the event loop for 150 ms (issue 10:
  * /healthz answers within 50 ms during a stall).
  */
-export const VIRTUAL_CHUNK_MS = 10;
+export const VIRTUAL_CHUNK_MS = 5;
 /** Events between two looks at the wall clock inside a chunk. */
 const EVENTS_PER_TIME_CHECK = 256;
 
