@@ -84,5 +84,5 @@ export const TOPIC_DATA: { readonly [T in EventTopic]: z.ZodType } = {
     .describe('each DMA request that did not complete normally'),
   clock: z
     .looseObject({ phase: z.literal('progress'), fromNs: z.int().min(0), nowNs: z.int().min(0), targetNs: z.int().min(0) })
-    .describe('progress of a clock.advance longer than one chunk of 50,000 events, after each chunk'),
+    .describe('progress of a clock.advance longer than one chunk (50,000 events or 5 ms of wall time), after each chunk'),
 };
