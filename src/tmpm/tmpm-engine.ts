@@ -46,23 +46,15 @@ import {
   SUPPORT_PSMASH,
   SUPPORT_PUNSMASH,
   tmpmCommandName,
-  tmpmStatusName,
   TMPM_STATUS,
   versionReg,
   type TmpmCommandName,
 } from './commands.js';
 import type { PsmashIo, SmashOutcome, StallBegun } from './psmash-io.js';
+import { commandEvent, entryOutcome, entryRefusal, newRunning, stallEvent, type Running } from './entry-run.js';
 import { DEFAULT_TMPM_CONFIG, SPEC_MAJOR, SPEC_MINOR, type CommandFault, type EntryOutcome, type TmpmConfig, type TmpmEvents } from './tmpm-config.js';
 import type { StallModel, StallModelPatch } from './stall-model.js';
 import { DEFAULT_STALL_MODEL, mergeStallModel } from './stall-model.js';
-
-interface Running extends Omit<EntryOutcome, 'statusName' | 'dmaHeld'> {
-  /** Where the gctx word is written back (-1: not for this command) and its input value. */
-  gctxSpa: number;
-  gctxInput: string;
-  seq: number;
-  outcome?: SmashOutcome;
-}
 
 /** A convenience call waiting for its ring entry: the engine fills one of the two. */
 interface EntryWaiter {
@@ -335,18 +327,11 @@ export class TmpmEngine implements EventTarget {
     let durationNs = 0;
     let gctxSpa = -1;
     let outcome: SmashOutcome | undefined;
-    const supported = name !== undefined && (name !== 'PSMASH_IO' || this.config.psmash) && (name !== 'PUNSMASH_IO' || this.config.punsmash);
-    const listOk = listSpa % PAGE_BYTES === 0 && listSpa + PAGE_BYTES <= this.memory.sizeBytes;
-    if (!supported) {
-      status = TMPM_STATUS.INVALID_COMMAND;
-      detail = { reason: name === undefined ? `command ${toHex(e.command)} is not one this engine knows` : `${name}'s capability bit is off (GET_CAPABILITIES support_reg)`, command: e.command };
-    } else if (e.pages !== 0) {
-      status = TMPM_STATUS.INVALID_NUM_PAGES;
-      detail = { reason: `cmd_reg bits 27:16 give ${e.pages} pages; these commands take 0`, pages: e.pages };
-    } else if (!listOk) {
-      status = TMPM_STATUS.INVALID_TMPM_LIST_ADDR;
-      detail = { reason: 'list_paddr must be 4 KB aligned and inside memory', listPaddr: e.listPaddr };
-    } else {
+    const refused = entryRefusal(e, name, listSpa, this.config, this.memory.sizeBytes);
+    if (refused !== null) {
+      status = refused.status;
+      detail = refused.detail;
+    } else if (name !== undefined) {
       const smashing = name === 'PSMASH_IO' || name === 'PUNSMASH_IO';
       if (smashing) gctxSpa = listSpa + CMD_PAGE_GCTX;
       const gctxInput = smashing ? this.memory.word(gctxSpa) : 0n;
@@ -367,34 +352,11 @@ export class TmpmEngine implements EventTarget {
         if (status === TMPM_STATUS.SUCCESS) durationNs = outcome.stallNs;
       }
       durationNs += fault?.delayNs ?? 0;
-      this.running = this.newRunning(index, e.command, name, listSpa, startNs, startNs + durationNs, status, detail, outcome, gctxSpa, gctxInput);
+      this.running = newRunning(index, e.command, name, listSpa, startNs, startNs + durationNs, status, detail, outcome, gctxSpa, gctxInput);
     }
-    this.running ??= this.newRunning(index, e.command, name ?? `0x${e.command.toString(16)}`, listSpa, startNs, startNs + durationNs, status, detail, undefined, -1, 0n);
+    this.running ??= newRunning(index, e.command, name ?? `0x${e.command.toString(16)}`, listSpa, startNs, startNs + durationNs, status, detail, undefined, -1, 0n);
     this.runningEvent = this.clock.schedule(this.running.endNs, this, EV_DONE, null);
     this.running.seq = this.runningEvent.seq;
-  }
-
-  private newRunning(index: number, command: number, commandName: string, listSpa: number, startNs: number, endNs: number, status: number, detail: Record<string, unknown> | undefined, outcome: SmashOutcome | undefined, gctxSpa: number, gctxInput: bigint): Running {
-    return {
-      index,
-      command,
-      commandName,
-      listSpa,
-      status,
-      subStatus: outcome?.subStatus ?? 0,
-      pteError: outcome?.pteError ?? 0,
-      pteSubError: outcome?.pteSubError ?? 0,
-      ...(detail !== undefined ? { detail } : {}),
-      startNs,
-      endNs,
-      stallNs: status === TMPM_STATUS.SUCCESS ? (outcome?.stallNs ?? 0) : 0,
-      rmpChanged: outcome?.rmpChanged ?? false,
-      ...(outcome?.hpteSpa !== undefined ? { hpteSpa: outcome.hpteSpa } : {}),
-      gctxSpa,
-      gctxInput: '0x' + gctxInput.toString(16),
-      seq: -1,
-      ...(outcome !== undefined ? { outcome } : {}),
-    };
   }
 
   /** The entry's end: statuses written, then the tail advanced, then the next entry. */
@@ -415,40 +377,8 @@ export class TmpmEngine implements EventTarget {
     if (r.outcome !== undefined && r.status === TMPM_STATUS.SUCCESS) {
       this.emitStall('end', r, { reaches: r.outcome.reaches, srcPgSpa: r.outcome.srcPgSpa, startNs: r.startNs, endNs: r.startNs + r.outcome.stallNs });
     }
-    const done: EntryOutcome = {
-      index: r.index,
-      command: r.command,
-      commandName: r.commandName,
-      listSpa: r.listSpa,
-      status: r.status,
-      statusName: tmpmStatusName(r.status),
-      subStatus: r.subStatus,
-      pteError: r.pteError,
-      pteSubError: r.pteSubError,
-      ...(r.detail !== undefined ? { detail: r.detail } : {}),
-      startNs: r.startNs,
-      endNs: r.endNs,
-      stallNs: r.stallNs,
-      dmaHeld,
-      rmpChanged: r.rmpChanged,
-      ...(r.hpteSpa !== undefined ? { hpteSpa: r.hpteSpa } : {}),
-    };
-    if (this.events.has('tmpm')) {
-      this.events.emit('tmpm', this.clock.nowNs, {
-        kind: 'command',
-        index: r.index,
-        command: r.command,
-        commandName: r.commandName,
-        listSpa: BigInt(r.listSpa),
-        status: r.status,
-        statusName: done.statusName,
-        startNs: r.startNs,
-        endNs: r.endNs,
-        stallNs: r.stallNs,
-        dmaHeld,
-        ...(r.detail !== undefined ? { detail: r.detail } : {}),
-      });
-    }
+    const done = entryOutcome(r, dmaHeld);
+    if (this.events.has('tmpm')) this.events.emit('tmpm', this.clock.nowNs, commandEvent(done));
     const w = this.waiters.get(r.index);
     if (w !== undefined) {
       this.waiters.delete(r.index);
@@ -459,20 +389,7 @@ export class TmpmEngine implements EventTarget {
 
   private emitStall(phase: 'begin' | 'end', r: { index: number; commandName: string }, o: StallBegun): void {
     if (!this.events.has('stall')) return;
-    const first = o.reaches[0];
-    this.events.emit('stall', phase === 'begin' ? o.startNs : o.endNs, {
-      phase,
-      command: `tmpm.${r.commandName}`,
-      index: r.index,
-      domainId: first?.domainId ?? null,
-      iova: first?.iova ?? null,
-      domains: o.reaches.map((x) => ({ domainId: x.domainId, iova: x.iova })),
-      srcPgSpa: BigInt(o.srcPgSpa),
-      scope: this.stallModel.scope,
-      policy: this.stallModel.policy,
-      startNs: o.startNs,
-      endNs: o.endNs,
-    });
+    this.events.emit('stall', phase === 'begin' ? o.startNs : o.endNs, stallEvent(phase, r, o, this.stallModel));
   }
 
   // ---- the driver's side, for the convenience methods ---------------------------------
