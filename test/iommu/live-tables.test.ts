@@ -23,6 +23,27 @@ const write = fc.record({ k: fc.integer({ min: 0, max: POOL_PAGES - 1 }), slot: 
 const roots = fc.array(fc.record({ k: fc.integer({ min: 0, max: POOL_PAGES - 1 }), mode: fc.integer({ min: 0, max: 7 }) }), { minLength: 0, maxLength: 3 });
 const step = fc.oneof({ weight: 6, arbitrary: write.map((w) => ({ write: w })) }, { weight: 1, arbitrary: roots.map((r) => ({ roots: r })) });
 
+/** A DTE written into the device table (through memory, word by word). */
+const dteStep = (maxDevice: number) =>
+  fc.record({ deviceId: fc.integer({ min: 0, max: maxDevice }), domainId: fc.integer({ min: 0, max: 3 }), k: fc.integer({ min: 0, max: POOL_PAGES - 1 }), mode: fc.integer({ min: 0, max: 7 }), valid: fc.boolean() }).map((d) => ({ dte: d }));
+type IommuStep = { write: { k: number; slot: number; value: bigint } } | { dte: { deviceId: number; domainId: number; k: number; mode: number; valid: boolean } };
+
+/** A fresh IOMMU over 64 GiB, and the function that applies one step to its memory. */
+function iommuUnderTest(): { memory: HostMemory; iommu: Iommu; apply: (s: IommuStep) => void } {
+  const memory = new HostMemory(64 * 2 ** 30);
+  const iommu = new Iommu(memory, new PagePool(memory, 2 ** 28, 2 ** 30));
+  const apply = (s: IommuStep): void => {
+    if ('write' in s) memory.write64(pageSpa(s.write.k) + s.write.slot * 8, s.write.value);
+    else {
+      const { deviceId, domainId, k, mode, valid } = s.dte;
+      // Written word by word through memory, as a client's mem.write64 would.
+      const q = encodeDte({ valid, translationValid: true, mode, root: pageSpa(k), domainId, read: true, write: true });
+      q.forEach((w, i) => memory.write64(iommu.deviceTable.entrySpa(deviceId) + i * 8, w));
+    }
+  };
+  return { memory, iommu, apply };
+}
+
 describe('LiveTables', () => {
   it('answers as the full walk does after every table write and root change, on random tables', () => {
     let deepest = 0;
@@ -61,25 +82,11 @@ describe('LiveTables', () => {
   it('follows DTE writes through memory: Iommu.domains and liveTableLevel equal the full scans', () => {
     fc.assert(
       fc.property(
-        fc.array(
-          fc.oneof(
-            write.map((w) => ({ write: w })),
-            fc.record({ deviceId: fc.integer({ min: 0, max: 300 }), domainId: fc.integer({ min: 0, max: 3 }), k: fc.integer({ min: 0, max: POOL_PAGES - 1 }), mode: fc.integer({ min: 0, max: 7 }), valid: fc.boolean() }).map((d) => ({ dte: d })),
-          ),
-          { maxLength: 50 },
-        ),
+        fc.array(fc.oneof(write.map((w): IommuStep => ({ write: w })), dteStep(300)), { maxLength: 50 }),
         (steps) => {
-          const memory = new HostMemory(64 * 2 ** 30);
-          const pool = new PagePool(memory, 2 ** 28, 2 ** 30);
-          const iommu = new Iommu(memory, pool);
+          const { memory, iommu, apply } = iommuUnderTest();
           for (const s of steps) {
-            if ('write' in s) memory.write64(pageSpa(s.write.k) + s.write.slot * 8, s.write.value);
-            else {
-              const { deviceId, domainId, k, mode, valid } = s.dte;
-              // Written word by word through memory, as a client's mem.write64 would.
-              const q = encodeDte({ valid, translationValid: true, mode, root: pageSpa(k), domainId, read: true, write: true });
-              q.forEach((w, i) => memory.write64(iommu.deviceTable.entrySpa(deviceId) + i * 8, w));
-            }
+            apply(s);
             const expected = iommu.deviceTable.domains();
             expect([...iommu.domains()]).toEqual([...expected]);
             const rs = [...expected.values()].map((d) => ({ root: d.root, mode: d.mode }));
@@ -95,24 +102,11 @@ describe('LiveTables', () => {
     let hits = 0;
     fc.assert(
       fc.property(
-        fc.array(
-          fc.oneof(
-            { weight: 4, arbitrary: write.map((w) => ({ write: w })) },
-            { weight: 1, arbitrary: fc.record({ deviceId: fc.integer({ min: 0, max: 4 }), domainId: fc.integer({ min: 0, max: 3 }), k: fc.integer({ min: 0, max: POOL_PAGES - 1 }), mode: fc.integer({ min: 0, max: 7 }), valid: fc.boolean() }).map((d) => ({ dte: d })) },
-          ),
-          { maxLength: 50 },
-        ),
+        fc.array(fc.oneof({ weight: 4, arbitrary: write.map((w): IommuStep => ({ write: w })) }, { weight: 1, arbitrary: dteStep(4) }), { maxLength: 50 }),
         (steps) => {
-          const memory = new HostMemory(64 * 2 ** 30);
-          const pool = new PagePool(memory, 2 ** 28, 2 ** 30);
-          const iommu = new Iommu(memory, pool);
+          const { memory, iommu, apply } = iommuUnderTest();
           for (const s of steps) {
-            if ('write' in s) memory.write64(pageSpa(s.write.k) + s.write.slot * 8, s.write.value);
-            else {
-              const { deviceId, domainId, k, mode, valid } = s.dte;
-              const q = encodeDte({ valid, translationValid: true, mode, root: pageSpa(k), domainId, read: true, write: true });
-              q.forEach((w, i) => memory.write64(iommu.deviceTable.entrySpa(deviceId) + i * 8, w));
-            }
+            apply(s);
             const rs = [...iommu.deviceTable.domains()].map(([domainId, d]) => ({ domainId, root: d.root, mode: d.mode }));
             for (let k = 0; k < POOL_PAGES; k++) {
               for (let level = 1; level <= 5; level++) {
