@@ -83,7 +83,7 @@ runExample(() =>
     async function rmpFaultEvents(since: number): Promise<{ count: number; flags: string }> {
       const { events, overflow } = await client.call('iommu.events', { since });
       const faults = events.filter((e) => e.type === RMP_PAGE_FAULT);
-      // The RMP flag bits are w0[23:16] of the 16-byte entry (DESIGN.md "IOMMU RMP check").
+      // The RMP flag bits are w0[23:16] of the 16-byte entry (protocol/README.md §6.4, §6.5).
       const flags = [...new Set(faults.map((e) => '0x' + ((parseInt(e.words[0] ?? '0', 16) >>> 16) & 0xff).toString(16).padStart(2, '0')))];
       if (overflow) throw new Error('the event log overflowed: raise eventLogEntries in the scenario');
       return { count: faults.length, flags: flags.length === 0 ? '-' : flags.join(',') };

@@ -1,5 +1,5 @@
 /**
- * `smash-emu serve` settings (DESIGN.md "Command line and defaults"): each from its
+ * `smash-emu serve` settings (README.md "Configuration"): each from its
  * flag, else its SMASH_EMU_* variable, else (clock, speed, seed) the scenario file,
  * else the default below. Every value is checked here, once, before anything starts.
  */

@@ -1,7 +1,8 @@
 /**
  * `smash-emu serve`: start the app, print the one ready line on stdout (everything
  * else goes to stderr), and on SIGINT/SIGTERM close every client with 1001, save
- * every platform to --state, and exit (DESIGN.md "Reliability and security").
+ * every platform to --state, and exit (README.md "Run it, test it";
+ * protocol/README.md §1.4).
  */
 import { startApp } from '../rpc/app.js';
 import type { RunningApp } from '../rpc/app.js';

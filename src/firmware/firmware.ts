@@ -1,5 +1,5 @@
 /**
- * The SNP / SEV-TIO firmware (DESIGN.md "Firmware state"): SNP and TIO initialised
+ * The SNP / SEV-TIO firmware (protocol/README.md §4.2): SNP and TIO initialised
  * or not, TEE-IO bindings (TDI_BIND 0xDC / TDI_UNBIND 0xDD) and SNP_PAGE_UNSMASH.
  * Firmware commands run one at a time, in arrival order: each is queued behind the
  * previous one. The smash engine is not a firmware command: it is the TMPM
@@ -91,7 +91,7 @@ export class Firmware {
     });
   }
 
-  /** Always succeeds; keeps the RMP, tables and bindings (DESIGN.md). */
+  /** Always succeeds; keeps the RMP, tables and bindings (protocol/README.md §4.2). */
   shutdown(): Promise<FwResult> {
     return this.submit('fw.shutdown', {}, () => {
       this.snpInitialized = false;

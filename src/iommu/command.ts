@@ -50,7 +50,7 @@ export const CMD_INV_WHOLE_DOMAIN_Z = 51;
 /** Linux CMD_INV_IOMMU_ALL_PAGES_ADDRESS. */
 export const CMD_INV_ALL_PAGES_ADDRESS = 0x7fff_ffff_ffff_f000n;
 
-/** Accepted with no effect (DESIGN.md "Commands"). */
+/** Accepted with no effect (protocol/README.md §6.3). */
 export type NoEffectName = 'INVALIDATE_IOTLB_PAGES' | 'INVALIDATE_INTERRUPT_TABLE' | 'PREFETCH_IOMMU_PAGES' | 'COMPLETE_PPR_REQUEST';
 
 export type DecodedCommand =

@@ -1,5 +1,5 @@
 /**
- * The valid DTEs' domains (V=1, TV=1: DESIGN.md "Domains and devices"), kept as an
+ * The valid DTEs' domains (V=1, TV=1: protocol/README.md §6.2), kept as an
  * index updated on every DTE write instead of decoding the whole device table on
  * each question. The smash engine asks on every command; decoding 65,536 DTE slots
  * (with bigints) each time made a smash cost grow with the device table.

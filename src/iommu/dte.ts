@@ -107,7 +107,7 @@ export function withRootAndMode(qwords: readonly bigint[], root: number, mode: n
   return [q0, qwords[1] ?? 0n, qwords[2] ?? 0n, qwords[3] ?? 0n];
 }
 
-/** Whether the DTE gives its device a domain: V=1 and TV=1 (DESIGN.md "Domains and devices"). */
+/** Whether the DTE gives its device a domain: V=1 and TV=1 (protocol/README.md §6.2). */
 export function dteHasDomain(dte: DecodedDte): boolean {
   return dte.valid && dte.translationValid;
 }

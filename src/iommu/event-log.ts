@@ -1,5 +1,5 @@
 /**
- * The IOMMU event log (hardware.md §4.3, DESIGN.md "Event log"): 16-byte entries
+ * The IOMMU event log (hardware.md §4.3, protocol/README.md §6.4): 16-byte entries
  * (four u32 words) in a ring of `capacity` entries. This file owns every event
  * shift and mask, both ways.
  *
@@ -35,7 +35,7 @@ export function eventTypeName(type: number): string {
   return TYPE_NAMES.get(type) ?? `RESERVED_0x${type.toString(16)}`;
 }
 
-/** Flag bits of w1[27:16] (hardware.md §4.3; all but I and RW UNCONFIRMED, chosen in DESIGN.md). */
+/** Flag bits of w1[27:16] (hardware.md §4.3; all but I and RW UNCONFIRMED; our use: protocol/README.md §6.1, §6.4). */
 export const EVENT_FLAG = {
   GN: 0x001,
   NX: 0x002,

@@ -1,9 +1,9 @@
 /**
  * The live page-table pages (every table reachable from a domain's root, with its
  * level: table-pages.ts `collectTablePages`), kept incrementally so the smash
- * engine's live-table check (DESIGN.md smash check 5) costs the same at 1 GiB and
- * at 1 TiB. A full walk of a 1 TiB guest's ~1,000 tables on every smash was what made
- * the smash rate fall with guest size.
+ * engine's live-table check (PSMASH_IO check 5, protocol/README.md §4.3.5) costs the
+ * same at 1 GiB and at 1 TiB. A full walk of a 1 TiB guest's ~1,000 tables on every
+ * smash was what made the smash rate fall with guest size.
  *
  * Each (page, level) node is reference-counted by the table entries (and roots)
  * that point at it; a write to an entry of a live table moves one reference, and a

@@ -1,6 +1,6 @@
 /**
  * Writes and clears real AMD v1 tables in host memory as a host driver does
- * (DESIGN.md "Leaves the emulator writes", `iommu.map` / `iommu.unmap`):
+ * (protocol/README.md §6.6, `iommu.map` / `iommu.unmap`):
  * - leaves are PR | IR/IW as asked | FC only when asked; NL=0 at a level's default
  *   size, NL=7 for the larger sizes, the same value in every slot the page covers
  *   (hardware.md §3.3);

@@ -263,8 +263,8 @@ export function withNextLevel(value: bigint, nextLevel: number): bigint {
 /*
  * The same layout read as two 32-bit halves (lo = bits 31:0, hi = bits 63:32, as
  * HostMemory.pageHalves / wordLo / wordHi give them), for loops over whole tables
- * where a bigint per entry would allocate (DESIGN.md "Notes for a fast
- * implementation"). Bit positions are hardware.md §3.1's; each agrees with the
+ * where a bigint per entry would allocate (ARCHITECTURE.md, "Value conventions
+ * inside the domain"). Bit positions are hardware.md §3.1's; each agrees with the
  * bigint decoder above on every value (test/iommu/pte-halves.test.ts).
  */
 

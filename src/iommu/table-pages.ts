@@ -1,13 +1,13 @@
 /**
  * The set of live page-table pages: every table reachable from a valid DTE root
- * (DESIGN.md smash check 2 refuses a `tableSpa` that is one; the audit wants each
- * of them hypervisor-owned in the RMP), and every leaf under a root (the audit).
- * Reads entries through pte.ts only.
+ * (PSMASH_IO check 5 refuses a `smash_hpte_paddr` that is one, protocol/README.md
+ * §4.3.5; the audit wants each of them hypervisor-owned in the RMP, §12), and every
+ * leaf under a root (the audit). Reads entries through pte.ts only.
  *
  * Both loops run on every smash and over ~1,000 tables of a 1 TiB guest, so they
  * read each table through one Uint32Array view (HostMemory.pageHalves) and decode
- * entries as 32-bit halves: no bigint, no object per entry (DESIGN.md "Notes for a
- * fast implementation").
+ * entries as 32-bit halves: no bigint, no object per entry (ARCHITECTURE.md, "Value
+ * conventions inside the domain").
  */
 import type { HostMemory } from '../memory/host-memory.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';

@@ -1,7 +1,7 @@
 /**
- * The page pool (DESIGN.md `mem.alloc`): hands out zeroed, contiguous runs of 4 KB
- * pages from a window of host memory reserved for the host's own structures (page
- * tables, the device table, smash tables), and takes them back.
+ * The page pool (protocol/README.md §7, `mem.alloc`): hands out zeroed, contiguous
+ * runs of 4 KB pages from a window of host memory reserved for the host's own
+ * structures (page tables, the device table, smash tables), and takes them back.
  * First-fit over a sorted free list, then a bump pointer.
  */
 import type { HostMemory } from './host-memory.js';

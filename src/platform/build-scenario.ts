@@ -121,7 +121,7 @@ export function buildScenario(m: Machine, s: Scenario): void {
 
 /**
  * A guest's context page: a pool page the firmware owns, RMP Assigned 1, Immutable
- * 1, ASID 0 (DESIGN.md "Guests"); PSMASH_IO names the guest by it.
+ * 1, ASID 0 (protocol/README.md §4.3.5, check 3); PSMASH_IO names the guest by it.
  */
 function contextPage(m: Machine): number {
   const spa = m.pool.alloc(1);

@@ -1,5 +1,5 @@
 /**
- * The platform's event bus (DESIGN.md "events.subscribe"): topics fw (command,
+ * The platform's event bus (protocol/README.md §11): topics fw (command,
  * params, result), tmpm (each TMPM command, control write and interrupt), stall (begin and end),
  * iommu (each logged event), rmp (each change), dma (non-ok outcomes), clock (progress
  * of a long clock.advance). Listeners run synchronously, so the notifications a call

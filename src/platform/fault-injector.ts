@@ -1,10 +1,11 @@
 /**
- * Injected faults (DESIGN.md `fault.add`): a rule names a method and fires on call
- * `nth` (1-based) and the `times - 1` calls after it, or, with `probability`, on
- * each call from `nth` on with that seeded probability (at most `times` times when
- * given). A firing rule can replace the call's outcome (a firmware status / an
- * instruction rc, or a JSON-RPC error), delay it (virtual ns or wall ms) or close
- * the connection. The transport applies the decision; this class only decides.
+ * Injected faults (protocol/README.md §10, `fault.add`): a rule names a method and
+ * fires on call `nth` (1-based) and the `times - 1` calls after it, or, with
+ * `probability`, on each call from `nth` on with that seeded probability (at most
+ * `times` times when given). A firing rule can replace the call's outcome (a firmware
+ * status / an instruction rc, or a JSON-RPC error), delay it (virtual ns or wall ms)
+ * or close the connection. The transport applies the decision; this class only
+ * decides.
  */
 import type { SeededRng } from '../util/rng.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';

@@ -3,7 +3,7 @@
  * one visible block (STYLE.md rule 8).
  */
 export interface TimingOptions {
-  /** Translation time of an IOTLB hit (DESIGN.md "DMA"): 50 ns. */
+  /** Translation time of an IOTLB hit (protocol/README.md §8): 50 ns. */
   iotlbHitNs: number;
   /** Translation time per page-table level read on a walk: 100 ns. */
   walkLevelNs: number;

@@ -1,6 +1,6 @@
 /**
  * The platform's side of the DMA engine's port: one access = IOMMU translation
- * (IOTLB, else a walk) + the IOMMU RMP check (DESIGN.md "IOMMU RMP check"), with
+ * (IOTLB, else a walk) + the IOMMU RMP check (protocol/README.md §6.5), with
  * faults logged to the event log as the hardware would. Runs once per simulated
  * request, so it allocates nothing on the ok path.
  */

@@ -10,7 +10,7 @@ import { DEFAULT_STALL_MODEL, type StallModel } from '../tmpm/stall-model.js';
 import { DEFAULT_TMPM_CONFIG, type TmpmConfig } from '../tmpm/tmpm-config.js';
 import { DEFAULT_IOTLB_ENTRIES } from '../iommu/iotlb.js';
 
-/** The stall model a scenario starts with (DESIGN.md "Stall model"). */
+/** The stall model a scenario starts with (protocol/README.md §4.5). */
 export type ScenarioStallModel = StallModel;
 export { DEFAULT_STALL_MODEL };
 
@@ -58,8 +58,8 @@ export interface ScenarioRmpUpdate {
 }
 
 /**
- * The TMPM engine (DESIGN.md "The smash engine is AMD's TMPM"): its settings and
- * whether the builder brings it up as the host driver would (a ring in a
+ * The TMPM engine (protocol/README.md §4.3; §4.3.2 for the bring-up): its settings
+ * and whether the builder brings it up as the host driver would (a ring in a
  * Hypervisor-Fixed 2 MB-aligned pool page, INIT applied), or leaves it for the
  * client's own driver.
  */
@@ -98,14 +98,15 @@ const MiB = 2 ** 20;
 
 
 /**
- * DESIGN.md "The default scenario": 64 GiB; SNP and TIO initialised; guest ASID 1
- * with 1 GiB private at GPA 0 backed by SPA 0x100000000, assigned as validated 2 MB
- * pages; device 0x0100 bound to ASID 1 in domain 1, IOVA 0-1 GiB mapped with 2 MB
- * leaves; untrusted device 0x0200 in domain 2, IOVA 0-64 MiB mapped with 4 KB
- * leaves to a hypervisor buffer at SPA 0x80000000; both DTEs mode 3; the guest's
- * context page and the TMPM (device 0x00A0, initialised, its ring in a
- * Hypervisor-Fixed 2 MB-aligned page) placed by the builder; no stream; virtual
- * clock; seed 1.
+ * The default scenario (protocol/README.md §13: the file
+ * examples/scenarios/default.json, which a test checks equals this): 64 GiB; SNP and
+ * TIO initialised; guest ASID 1 with 1 GiB private at GPA 0 backed by SPA
+ * 0x100000000, assigned as validated 2 MB pages; device 0x0100 bound to ASID 1 in
+ * domain 1, IOVA 0-1 GiB mapped with 2 MB leaves; untrusted device 0x0200 in domain
+ * 2, IOVA 0-64 MiB mapped with 4 KB leaves to a hypervisor buffer at SPA 0x80000000;
+ * both DTEs mode 3; the guest's context page and the TMPM (device 0x00A0,
+ * initialised, its ring in a Hypervisor-Fixed 2 MB-aligned page) placed by the
+ * builder; no stream; virtual clock; seed 1.
  */
 export const DEFAULT_SCENARIO: Scenario = {
   name: 'default',

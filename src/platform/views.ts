@@ -1,7 +1,7 @@
 /**
- * How platform objects look to clients (results and event data alike): addresses
- * as bigint (hex on the wire), event words as eight hex digits each (DESIGN.md
- * "Conventions"). One place, so iommu.events and the iommu topic cannot disagree.
+ * How platform objects look to clients (results and event data alike): addresses as
+ * bigint (hex on the wire), event words as eight hex digits each (protocol/README.md
+ * §2). One place, so iommu.events and the iommu topic cannot disagree.
  */
 import type { LoggedEvent } from '../iommu/event-log.js';
 import type { RmpRead } from '../rmp/rmp-table.js';

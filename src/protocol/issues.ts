@@ -1,6 +1,6 @@
 /**
- * Zod issues as the wire reports them (DESIGN.md: -32602 carries `data.issues` =
- * [{path: [keys], message}]) and as scenario errors print them
+ * Zod issues as the wire reports them (protocol/README.md §3: -32602 carries
+ * `data.issues` = [{path: [keys], message}]) and as scenario errors print them
  * (`scenario.devices[0].mappings[1].sizeLg2: must be ...; fix: ...`).
  */
 import type * as z from 'zod';

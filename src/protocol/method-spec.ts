@@ -2,7 +2,7 @@
  * The shape of one entry of the method table (STYLE.md rule 7) and the result
  * pieces several namespaces share. Param schemas are strict objects that
  * transform wire values into domain values; result schemas describe the wire
- * (hex strings) and are loose, since DESIGN.md welcomes more fields.
+ * (hex strings) and are loose, since results may gain fields (protocol/README.md §2).
  */
 import * as z from 'zod';
 import { codeName, codeValue } from './code-tables.js';

@@ -1,5 +1,5 @@
 /**
- * dma.*: simulated device DMA (DESIGN.md "DMA"): single requests, streams at a
+ * dma.*: simulated device DMA (protocol/README.md §8): single requests, streams at a
  * rate, and the statistics experiments read. Outcomes (faults, timeouts, aborts)
  * are results, never JSON-RPC errors.
  */

@@ -1,6 +1,6 @@
 /**
  * rpc.discover, emu.* (the platform as a whole: info, reset, snapshots, state files,
- * audit) and clock.* (DESIGN.md "Clock").
+ * audit) and clock.* (protocol/README.md §12, §9).
  */
 import * as z from 'zod';
 import { method, nowNsOut } from './method-spec.js';

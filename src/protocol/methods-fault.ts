@@ -1,5 +1,5 @@
 /**
- * fault.* (injected faults, DESIGN.md `fault.add`) and events.* (subscriptions and
+ * fault.* (injected faults, protocol/README.md §10) and events.* (subscriptions and
  * the `events.notify` notification). fault.add needs the names of the methods it
  * may target, so its table is built from them by methods.ts.
  */

@@ -1,5 +1,5 @@
 /**
- * fw.*: the SNP / SEV-TIO firmware (DESIGN.md "Firmware state"). Firmware outcomes
+ * fw.*: the SNP / SEV-TIO firmware (protocol/README.md §4.1-4.2). Firmware outcomes
  * are results `{status, statusName, detail?}` with SEV statuses, never JSON-RPC
  * errors; addresses are not alignment-checked here because a bad one is the
  * firmware's INVALID_ADDRESS. The smash engine is the TMPM (methods-tmpm.ts).

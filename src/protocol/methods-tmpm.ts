@@ -1,5 +1,5 @@
 /**
- * tmpm.*: the smash engine, AMD's TMPM (DESIGN.md "The smash engine is AMD's TMPM";
+ * tmpm.*: the smash engine, AMD's TMPM (protocol/README.md §4.3;
  * docs/hardware.md §2.4). Registers and the ring are the device itself; the
  * convenience methods go the same path (a ring entry). Outcomes the real engine
  * would report are TMPM statuses in the result (0xF0 = SUCCESS), never JSON-RPC

@@ -28,7 +28,7 @@ import { STALL_MODEL_LIMITS } from '../tmpm/stall-model.js';
 const D = DEFAULT_SCENARIO;
 const MAX_MEMORY_BYTES = 2 ** 52;
 
-/** Bytes per DMA access: a power of two up to 4 KB, so aligned accesses never cross a 4 KB page (DESIGN.md "DMA"). */
+/** Bytes per DMA access: a power of two up to 4 KB, so aligned accesses never cross a 4 KB page (protocol/README.md §8). */
 export const accessBytes = intRange(1, 4096)
   .refine((n) => (n & (n - 1)) === 0, 'must be a power of two (1, 2, 4, ... 4096) so aligned accesses never cross a 4 KB page')
   .describe('bytes per request, a power of two 1..4096');

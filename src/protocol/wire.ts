@@ -1,5 +1,5 @@
 /**
- * Zod pieces for the wire conventions (DESIGN.md "Wire contract", "Conventions"):
+ * Zod pieces for the wire conventions (protocol/README.md §2 Conventions):
  * addresses, 64-bit values and `length`s are "0x..." strings (any case on input,
  * lowercase without leading zeros on output); IDs, counts and times are JSON
  * integers. Input pieces TRANSFORM into what the domain wants (ARCHITECTURE.md

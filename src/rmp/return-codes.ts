@@ -1,7 +1,7 @@
 /**
- * Return codes of RMPUPDATE, PSMASH and PVALIDATE (EAX), with the names DESIGN.md
- * "Decisions where the hardware is not public" fixes (7 is our name for PSMASH's
- * "page does not meet requirements for expansion", hardware.md §1.4).
+ * Return codes of RMPUPDATE, PSMASH and PVALIDATE (EAX), with the names
+ * protocol/README.md §5 fixes (7 is our name for PSMASH's "page does not meet
+ * requirements for expansion", hardware.md §1.4).
  */
 export const RMP_RC = {
   SUCCESS: 0,

@@ -1,5 +1,5 @@
 /**
- * Who may talk to the server (DESIGN.md "Reliability and security"): the token,
+ * Who may talk to the server (protocol/README.md §1.6 Token and Origin): the token,
  * when one is set, and browser origins. Both are checked before a WebSocket upgrade
  * is accepted; the token also guards HTTP except /healthz.
  */

@@ -1,6 +1,6 @@
 /**
  * One WebSocket text frame in, at most one frame out: the strict JSON-RPC 2.0
- * envelope (spec §4-§7, DESIGN.md "Wire contract") in front of json-rpc-2.0.
+ * envelope (spec §4-§7, protocol/README.md §1.2 and §3) in front of json-rpc-2.0.
  *
  * The library sees only single requests that have already passed the checks below:
  * it dispatches those whose handler answers with a promise and builds the success

@@ -83,7 +83,7 @@ export function errorToRpc(err: unknown): JSONRPCError {
     const text = typeof message === 'string' && message !== '' ? message : RPC_ERROR_MESSAGES[RPC_ERROR_CODES.INTERNAL_ERROR];
     const data: Record<string, unknown> = { code: emuCode };
     if (code === RPC_ERROR_CODES.INVALID_PARAMS) {
-      // The same `issues` shape a schema failure carries (DESIGN.md "Wire contract").
+      // The same `issues` shape a schema failure carries (protocol/README.md §3).
       const path = isObject(detail) && Array.isArray(detail.path) ? detail.path : [];
       data.issues = [{ path, message: text }];
     }

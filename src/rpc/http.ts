@@ -1,5 +1,5 @@
 /**
- * Plain HTTP on the WebSocket port (DESIGN.md "Wire contract"): GET /healthz,
+ * Plain HTTP on the WebSocket port (protocol/README.md §1.5): GET /healthz,
  * GET /metrics, GET /openrpc.json, DELETE /platforms/NAME, and the pages the app
  * serves (the dashboard at GET / and /platforms/NAME/). The token guards all but
  * /healthz and the public static files, so a load balancer or test harness can poll

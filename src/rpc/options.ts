@@ -1,6 +1,7 @@
 /**
  * startServer's options: every default in one block, validated once with messages
- * that name the option and the rule (DESIGN.md "Command line and defaults").
+ * that name the option and the rule (README.md "Configuration"; protocol/README.md
+ * §1.3 Limits).
  */
 import { invalidArgument } from '../util/emu-error.js';
 

@@ -1,5 +1,5 @@
 /**
- * Platforms by WebSocket path (DESIGN.md "Wire contract", paragraph "Platforms"):
+ * Platforms by WebSocket path (protocol/README.md §1.1 Paths, §1.8):
  * '/' is the default platform '', '/platforms/NAME' a named one, created on first
  * use and kept until the server stops or the platform is deleted (emu.deletePlatform,
  * HTTP DELETE /platforms/NAME, idle expiry).

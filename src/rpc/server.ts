@@ -1,9 +1,8 @@
 /**
- * The server: one node:http server, WebSocket upgrades on the same port, each
- * upgrade path picking a platform (DESIGN.md "Wire contract", "Reliability and
- * security"). Upgrade checks run in this order, first failure wins: token (401),
- * Origin (403), path (404), server closing or platform limit (503), platform
- * creation failed (500).
+ * The server: one node:http server, WebSocket upgrades on the same port, each upgrade
+ * path picking a platform (protocol/README.md §1.1, §1.3-1.6). Upgrade checks run in
+ * this order, first failure wins: token (401), Origin (403), path (404), server
+ * closing or platform limit (503), platform creation failed (500).
  */
 import { STATUS_CODES, createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';

@@ -1,9 +1,8 @@
 /**
  * Results and notification params as JSON values. The domain hands back bigints
- * (64-bit values, IOVAs) and sometimes BigUint64Arrays; JSON.stringify throws on
- * the first and writes typed arrays as {"0":...} objects. On the wire a 64-bit
- * value is a lowercase "0x..." string without leading zeros (DESIGN.md
- * "Conventions").
+ * (64-bit values, IOVAs) and sometimes BigUint64Arrays; JSON.stringify throws on the
+ * first and writes typed arrays as {"0":...} objects. On the wire a 64-bit value is a
+ * lowercase "0x..." string without leading zeros (protocol/README.md §2).
  */
 
 /** Lowercase "0x..." of a bigint; a negative one (never produced by the domain) as "-0x...". */

@@ -1,5 +1,5 @@
 /**
- * The stall model (DESIGN.md "Stall model"): how long the smash engine stalls DMA,
+ * The stall model (protocol/README.md §4.5): how long the smash engine stalls DMA,
  * whom it stalls, and what happens to requests that arrive meanwhile.
  * duration = baseNs + 512 x perEntryNs + jitter, clamped at >= 0.
  */
@@ -15,7 +15,7 @@ export interface StallModel {
   completionTimeoutNs: number;
 }
 
-/** DESIGN.md "Stall model" defaults. */
+/** The stall model's defaults (protocol/README.md §4.5). */
 export const DEFAULT_STALL_MODEL: StallModel = {
   baseNs: 2_000_000,
   perEntryNs: 0,

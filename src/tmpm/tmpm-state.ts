@@ -1,6 +1,7 @@
 /**
  * The `tmpm` section of a state document, checked before a platform loads it: a
- * malformed one is BAD_DOCUMENT and changes nothing (DESIGN.md "Reliability").
+ * malformed one is BAD_DOCUMENT and changes nothing (protocol/README.md §12, "Loading
+ * checks").
  */
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import type { TmpmState } from './tmpm-engine.js';

@@ -1,6 +1,7 @@
 /**
- * Hex output of the wire (DESIGN.md "Conventions"): lowercase without leading zeros;
- * event words use fixed eight digits. Input is parsed by the protocol schemas.
+ * Hex output of the wire (protocol/README.md §2 Conventions): lowercase without
+ * leading zeros; event words use fixed eight digits. Input is parsed by the protocol
+ * schemas.
  */
 import { invalidArgument } from './emu-error.js';
 

@@ -1,8 +1,8 @@
 /**
- * Socket tests: the smash-emu command as a process (DESIGN.md "Command line and
- * defaults", "Reliability and security"). Each server listens on 127.0.0.1:0 and
- * tells its port in the ready line; every process still running is killed after
- * each test.
+ * Socket tests: the smash-emu command as a process (README.md "Run it, test it",
+ * "Configuration", "Exit codes"; protocol/README.md §1.4). Each server listens on
+ * 127.0.0.1:0 and tells its port in the ready line; every process still running is
+ * killed after each test.
  */
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';

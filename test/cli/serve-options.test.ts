@@ -1,7 +1,7 @@
 /**
  * serve settings: flag > SMASH_EMU_* variable > scenario file (clock, speed, seed) >
- * default, and the one-line message for each bad value (DESIGN.md "Command line and
- * defaults"). No process is started.
+ * default, and the one-line message for each bad value (README.md
+ * "Configuration"). No process is started.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

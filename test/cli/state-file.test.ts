@@ -1,6 +1,6 @@
 /**
  * The --state file: read without writing, so a corrupt file stays byte-identical;
- * saved through FILE.tmp-<pid> and a rename (DESIGN.md "Command line and defaults").
+ * saved through FILE.tmp-<pid> and a rename (README.md "Configuration", `--state`).
  */
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

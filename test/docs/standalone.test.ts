@@ -2,13 +2,47 @@
  * The repository stands alone: a clone has no ../shared, so nothing a user reads or
  * runs may point there (only .ci/run, which checks the vector copy, and the tests
  * may), and the two documents users start from cite docs/hardware.md, never the
- * design notes or the reference they came from.
+ * design notes or the reference they came from. Nor do code comments cite the design
+ * notes: a rule is cited where this repository writes it down (protocol/README.md,
+ * docs/hardware.md, ARCHITECTURE.md, README.md).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/processes.js';
+
+/** The design notes' file name, built so that this file does not mention it itself. */
+const DESIGN_NOTES = ['DESIGN', 'md'].join('.');
+
+/**
+ * TEMPORARY: files that still cite the design notes because another change is editing
+ * them at the same time; their replacements are listed in the change that added this
+ * test. Once they are applied, empty this list (it should then stay empty).
+ */
+const STILL_CITING_DESIGN_NOTES: readonly string[] = [
+  'bench/run.ts',
+  'bench/smash.ts',
+  'src/clock/virtual-clock.ts',
+  'src/dma/completion-queue.ts',
+  'src/dma/dma-engine.ts',
+  'src/dma/dma-port.ts',
+  'src/dma/dma-state.ts',
+  'src/dma/dma-stats.ts',
+  'src/dma/dma-stream.ts',
+  'src/dma/latency-histogram.ts',
+  'src/dma/stall-gate.ts',
+  'src/iommu/iommu.ts',
+  'src/iommu/iotlb.ts',
+  'src/iommu/page-walker.ts',
+  'src/iommu/rmp-check.ts',
+  'src/memory/host-memory.ts',
+  'src/platform/platform-tmpm.ts',
+  'src/rmp/rmp-table.ts',
+  'src/tmpm/psmash-io.ts',
+  'src/tmpm/tmpm-engine.ts',
+  'src/util/rng.ts',
+];
 
 function trackedFiles(): string[] {
   const out = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' });
@@ -23,10 +57,26 @@ describe('the repository stands alone', () => {
     expect(offenders).toEqual([]);
   });
 
-  it.each(['README.md', 'protocol/README.md', 'protocol/openrpc.json'])('%s cites docs/hardware.md, not DESIGN.md or another hardware.md', (file) => {
+  it.each(['README.md', 'protocol/README.md', 'protocol/openrpc.json'])('%s cites docs/hardware.md, not the design notes or another hardware.md', (file) => {
     const text = readFileSync(join(ROOT, file), 'utf8');
     expect(text).not.toMatch(/DESIGN\.md|\/work\/shared|reference\/hardware\.md/);
     for (const m of text.matchAll(/[\w./-]*hardware\.md/g)) expect(m[0], file).toMatch(/(^|\/)docs\/hardware\.md$/);
+  });
+
+  it('cites the design notes nowhere in code, tests, examples or documentation', () => {
+    const scanned = trackedFiles().filter(
+      (f) => /^(src|bench|examples|test|protocol|docs)\//.test(f) || f === 'README.md' || f === 'ARCHITECTURE.md',
+    );
+    expect(scanned.length).toBeGreaterThan(100);
+    const offenders: string[] = [];
+    for (const f of scanned) {
+      if (STILL_CITING_DESIGN_NOTES.includes(f)) continue;
+      readFileSync(join(ROOT, f), 'utf8').split('\n').forEach((line, i) => {
+        if (line.includes(DESIGN_NOTES)) offenders.push(`${f}:${i + 1}: ${line.trim()}`);
+      });
+    }
+    // Cite protocol/README.md §N, docs/hardware.md §N or ARCHITECTURE.md instead.
+    expect(offenders).toEqual([]);
   });
 
   it('has docs/hardware.md with the sections protocol/README.md cites', () => {

@@ -1,7 +1,7 @@
 /**
  * Wire fuzzing helpers (issue 6 item 2): a seeded PRNG, a generator of hostile and
- * valid JSON-RPC frames that each carry the answer DESIGN.md's wire contract
- * requires, a checker for those answers, and a pipelined driver that keeps a
+ * valid JSON-RPC frames that each carry the answer protocol/README.md (§1.2,
+ * §3) requires, a checker for those answers, and a pipelined driver that keeps a
  * bounded number of answered frames in flight on one WebSocket.
  *
  * Every valid call the generator emits is read-only, so the platform's state dump

@@ -4,7 +4,7 @@
  * ASID 1 behind TEE-IO device 0x0100 (domain 1), and the first UNTRUSTED_PAGES 4 KB
  * pages of untrusted device 0x0200 (domain 2). It predicts every call's outcome
  * (firmware status, RMP return code, DMA outcome) and the audit's violation kinds,
- * from DESIGN.md alone: it does not look at the implementation.
+ * from protocol/README.md alone: it does not look at the implementation.
  *
  * Pages of a region are 'hv' (hypervisor-owned), 'ok' (assigned to ASID 1 at
  * GPA = IOVA, the only consistent assignment) or 'foreign' (assigned to ASID 1 at
@@ -15,7 +15,7 @@ import type { Scenario } from '../../src/platform/scenario.js';
 import { DEFAULT_SCENARIO } from '../../src/platform/scenario.js';
 import { FW_STATUS } from '../../src/firmware/status.js';
 
-/** TMPM statuses (DESIGN.md "PSMASH_IO checks"; test/vectors/tmpm.json). */
+/** TMPM statuses (protocol/README.md §4.3.5; test/vectors/tmpm.json). */
 export const TMPM = { INVALID_PLATFORM_STATE: 0x01, INVALID_PAGE_STATE: 0x05, INVALID_PAGE_SIZE: 0x06, INVALID_HPTE_PADDR: 0x0a, ADDRESSES_MISMATCH: 0x15, SUCCESS: 0xf0 } as const;
 import { RMP_RC } from '../../src/rmp/return-codes.js';
 
@@ -154,7 +154,7 @@ export class PlatformModel {
     return r + 1 < REGIONS ? this.region(r + 1).leaf : '2M';
   }
 
-  /** PSMASH_IO of region r with the command page corrupted as `c`, checks in DESIGN.md's order. */
+  /** PSMASH_IO of region r with the command page corrupted as `c`, checks in protocol/README.md §4.3.5's order. */
   smash(r: number, c: SmashCorruption): Expected {
     const reg = this.region(r);
     if (!this.fwInit) return { status: TMPM.INVALID_PLATFORM_STATE };

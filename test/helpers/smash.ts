@@ -1,8 +1,8 @@
 /**
- * Builders for TMPM smash tests, written from the vectors and DESIGN.md rather than
- * from src/: find the level-2 entry a walk reaches, pre-fill the 512 PTEs as AMD's
- * driver does (low 12 bits 0x001, address old + i x 4 KB, bits 63:52 copied), and
- * gather PSMASH_IO's four addresses.
+ * Builders for TMPM smash tests, written from the vectors and protocol/README.md
+ * (§4.3.5-4.3.7) rather than from src/: find the level-2 entry a walk reaches,
+ * pre-fill the 512 PTEs as AMD's driver does (low 12 bits 0x001, address old +
+ * i x 4 KB, bits 63:52 copied), and gather PSMASH_IO's four addresses.
  */
 import type { Platform } from '../../src/platform/platform.js';
 

@@ -1,5 +1,6 @@
 /**
- * The embedded default scenario is exactly DESIGN.md's "The default scenario".
+ * The embedded default scenario (protocol/README.md §13) is exactly the default
+ * platform README.md's tour and src/platform/scenario.ts describe.
  */
 import { describe, it, expect } from 'vitest';
 import { createPlatform } from '../../src/platform/platform.js';

@@ -6,7 +6,7 @@ describe('perfettoTrace', () => {
   it('puts topic tmpm commands on the TMPM engine track as slices with their status, and interrupts as instants', () => {
     const p = createPlatform();
     p.traceStart({ topics: ['tmpm'] });
-    // The shape the TMPM engine reports (DESIGN.md "Topic tmpm").
+    // The shape the TMPM engine reports (protocol/README.md §11, topic `tmpm`).
     p.bus.emit('tmpm', 7_000, { kind: 'command', index: 3, command: 5, commandName: 'PSMASH_IO', status: 0xf0, statusName: 'SUCCESS', startNs: 1_000, endNs: 7_000 });
     p.bus.emit('tmpm', 9_000, { kind: 'interrupt', reason: 'WPTR_ERR' });
     p.bus.emit('fw', 9_500, { command: 'fw.init', params: {}, result: { status: 1, statusName: 'INVALID_PLATFORM_STATE' } });

@@ -6,8 +6,8 @@ import type { MethodSpec } from '../../src/protocol/method-spec.js';
 import { SAMPLES } from './samples.js';
 import { DEFAULT_SCENARIO } from '../../src/platform/scenario.js';
 
-/** Every method DESIGN.md names, plus iommu.iotlb, issue 11's, journal.*, emu.record and the platform lifecycle (emu.platforms, emu.deletePlatform). */
-const DESIGN_METHODS = [
+/** Every method of the method index, protocol/README.md §14 (iommu.iotlb, issue 11's, journal.*, emu.record and the platform lifecycle included). */
+const INDEX_METHODS = [
   'rpc.discover',
   'emu.info', 'emu.reset', 'emu.snapshot', 'emu.revert', 'emu.dumpState', 'emu.loadState', 'emu.audit', 'emu.platforms', 'emu.deletePlatform',
   'clock.now', 'clock.advance', 'clock.setMode',
@@ -39,8 +39,8 @@ function issues(method: MethodName, params: unknown) {
 }
 
 describe('METHODS', () => {
-  it('lists every method DESIGN.md names, and nothing unexpected', () => {
-    expect([...METHOD_NAMES].sort()).toEqual([...DESIGN_METHODS].sort());
+  it('lists every method of protocol/README.md §14, and nothing unexpected', () => {
+    expect([...METHOD_NAMES].sort()).toEqual([...INDEX_METHODS].sort());
   });
 
   it('gives every method a summary, a description, a params schema and a result schema', () => {
@@ -52,7 +52,7 @@ describe('METHODS', () => {
     }
   });
 
-  it.each(DESIGN_METHODS)('%s accepts a valid params sample and its DESIGN.md result shape', (name) => {
+  it.each(INDEX_METHODS)('%s accepts a valid params sample and its documented result shape', (name) => {
     const method = name as MethodName;
     const sample = SAMPLES[method];
     ok(method, sample.params);
@@ -60,7 +60,7 @@ describe('METHODS', () => {
     expect(result.success ? [] : result.error.issues, method).toEqual([]);
   });
 
-  it.each(DESIGN_METHODS)('%s rejects an unknown key, naming it in the issue path', (name) => {
+  it.each(INDEX_METHODS)('%s rejects an unknown key, naming it in the issue path', (name) => {
     const method = name as MethodName;
     expect(issues(method, { ...SAMPLES[method].params, ioav: '0x0' })).toContainEqual(expect.objectContaining({ path: ['ioav'] }));
   });

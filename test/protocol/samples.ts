@@ -1,7 +1,8 @@
 /**
  * One valid params object (wire form) and one hand-written result per method, as
- * DESIGN.md "Result shapes a client may rely on" describes them. The method tests
- * check every method has both and that the schemas accept them.
+ * protocol/README.md describes them (its method index, §14, names each one's
+ * section). The method tests check every method has both and that the schemas accept
+ * them.
  */
 import type { MethodName } from '../../src/protocol/methods.js';
 

@@ -69,10 +69,10 @@ type Step = typeof step extends fc.Arbitrary<infer T> ? T : never;
 const dump = (p: Platform): string => JSON.stringify(p.dumpState().state);
 
 /**
- * The dump minus what a refused TMPM command does change (DESIGN.md: the first
- * failure writes its status and changes nothing else): the clock's event seq, the
- * engine (tail, counters), its ring page, and pool pages no one holds (the freed
- * command page keeps the statuses the engine wrote there).
+ * The dump minus what a refused TMPM command does change (protocol/README.md §4.3.5:
+ * the first failure writes its status and changes nothing else): the clock's event
+ * seq, the engine (tail, counters), its ring page, and pool pages no one holds (the
+ * freed command page keeps the statuses the engine wrote there).
  */
 function dumpBesidesEngine(p: Platform): string {
   const state = p.dumpState().state as unknown as Record<string, unknown>;

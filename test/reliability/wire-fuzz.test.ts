@@ -2,8 +2,8 @@
  * Wire fuzzing against a live server (issue 6 item 2): seeded random and mutated
  * frames (broken JSON, wrong types, huge numbers, long hex, prototype-pollution
  * keys, hostile scenario and state documents, batches mixing all of it) pipelined
- * on several connections. Every frame gets exactly the answer DESIGN.md's wire
- * contract requires (or none, for notifications), no error has code 0, the server
+ * on several connections. Every frame gets exactly the answer protocol/README.md
+ * (§1.2, §3) requires (or none, for notifications), no error has code 0, the server
  * stays up, and the platform's state dump is the same afterwards (every valid call
  * sent is read-only).
  *

@@ -1,6 +1,7 @@
 /**
- * The strict envelope with no socket: JSON-RPC 2.0 §7 (params by name, DESIGN.md
- * "Wire contract") and each place json-rpc-2.0 1.8.1 deviates from the spec.
+ * The strict envelope with no socket: JSON-RPC 2.0 §7 (params by name,
+ * protocol/README.md §2 and §3) and each place json-rpc-2.0 1.8.1 deviates from the
+ * spec.
  */
 import { describe, expect, it } from 'vitest';
 import { handleFrame, processFrame } from '../../src/rpc/envelope.js';

@@ -1,6 +1,6 @@
 /**
- * Socket tests: the WebSocket path picks the platform (DESIGN.md "Wire contract",
- * paragraph "Platforms").
+ * Socket tests: the WebSocket path picks the platform (protocol/README.md §1.1
+ * Paths, §1.8).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeServer, stopFakeServers, fakeHooks, openClient, upgradeStatus } from '../helpers/ws.js';

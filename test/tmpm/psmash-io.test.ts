@@ -1,5 +1,5 @@
 /**
- * PSMASH_IO and PUNSMASH_IO (DESIGN.md "PSMASH_IO checks", "Effect"): every check
+ * PSMASH_IO and PUNSMASH_IO (protocol/README.md §4.3.5, §4.3.6): every check
  * with its TMPM status, in order, each refusal changing nothing but the statuses
  * the engine writes back; the effect; and the race the engine exists for.
  */

@@ -1,6 +1,6 @@
 /**
- * The TMPM device model (DESIGN.md "The smash engine is AMD's TMPM": Registers,
- * Control, Ring): what a driver sees through the mailbox and the ring in memory.
+ * The TMPM device model (protocol/README.md §4.3.1 Registers, §4.3.2 Control, §4.3.3
+ * The ring): what a driver sees through the mailbox and the ring in memory.
  */
 import { describe, it, expect } from 'vitest';
 import { createPlatform, type Platform } from '../../src/platform/platform.js';

@@ -1,6 +1,6 @@
 /**
- * Socket tests: every method DESIGN.md lists, called once through the real server,
- * each result checked against its schema by the server (validateResults).
+ * Socket tests: every method of protocol/README.md §14, called once through the real
+ * server, each result checked against its schema by the server (validateResults).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METHOD_NAMES } from '../../src/protocol/methods.js';
