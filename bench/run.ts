@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: every performance figure of DESIGN.md "Performance" from one run,
+ * `npm run bench`: every performance figure of README.md "Performance" from one run,
  * printed as a table and, last, as one JSON line (stable keys). Scale runs in a
  * `node --expose-gc` child, the servers in another child; the rest in process.
  */

@@ -1,5 +1,5 @@
 /**
- * One virtual clock in integer nanoseconds drives the platform (DESIGN.md "Clock").
+ * One virtual clock in integer nanoseconds drives the platform (protocol/README.md §9).
  * `virtual` mode: time moves only through advanceTo (clock.advance, a firmware
  * stall). `realtime` mode: a RealtimeDriver moves it after the wall clock times
  * `speed`. Either way, events fire strictly in (atNs, seq) order and `nowNs` is the

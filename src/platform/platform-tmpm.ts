@@ -1,5 +1,5 @@
 /**
- * The TMPM convenience methods (DESIGN.md "Convenience, the same path"): each
+ * The TMPM convenience methods (protocol/README.md §4.3.7): each
  * builds what a driver would (a command page in a pool page, the PTE page as AMD's
  * driver pre-fills it), submits it through the ring like any entry, and reads the
  * statuses back from memory. Addresses in results are bigint (hex on the wire).

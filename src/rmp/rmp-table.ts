@@ -1,5 +1,5 @@
 /**
- * The RMP of one platform (DESIGN.md "The emulated platform"; hardware.md §1.3-1.6,
+ * The RMP of one platform (protocol/README.md §5; hardware.md §1.3-1.6,
  * §2.2): one logical entry per 4 KB page, where the entry at a 2 MB-aligned PFN with
  * PageSize = 2M is authoritative for its 512 pages. Untouched memory is unassigned 4 KB.
  *
@@ -207,7 +207,7 @@ export class RmpTable {
     return { entrySpa: e.entryPfn * PAGE_BYTES, ...entry, raw: encodeRmpRaw(entry) };
   }
 
-  /** RMPUPDATE (hardware.md §1.5 with DESIGN.md's decisions); returns an RMP_RC. */
+  /** RMPUPDATE (hardware.md §1.5 with the decisions of protocol/README.md §5); returns an RMP_RC. */
   rmpUpdate(spa: number, input: RmpUpdateInput): number {
     this.checkSpa(spa);
     const large = this.isLarge(input.pageSize);
@@ -230,7 +230,7 @@ export class RmpTable {
     if (large) {
       this.check2MInMemory(region, spa);
       // F_DETAIL means some 4 KB entry is assigned; an immutable 4 KB entry is always
-      // assigned, so FAIL_OVERLAP precedes it as DESIGN.md orders.
+      // assigned, so FAIL_OVERLAP precedes it as protocol/README.md §5 orders.
       if ((rf & F_DETAIL) !== 0) return RMP_RC.FAIL_OVERLAP;
       if ((rf & F_IMMUTABLE) !== 0 || this.hasFixedIn(region)) return RMP_RC.FAIL_PERMISSION;
       this.setRegion(region, flags | F_LARGE, asid, gpaPfn);
@@ -277,7 +277,7 @@ export class RmpTable {
 
   /**
    * PVALIDATE at `spa`, which the platform translated from the guest's GPA (it also
-   * answers "GPA outside the guest" itself). Order per DESIGN.md: alignment, then
+   * answers "GPA outside the guest" itself). Order per protocol/README.md §5: alignment, then
    * owner (ASID and GPA), then sizes.
    */
   pvalidate(spa: number, req: PvalidateInput): PvalidateResult {

@@ -1,6 +1,6 @@
 /**
- * PSMASH_IO and PUNSMASH_IO as the TMPM engine runs them (DESIGN.md "The smash
- * engine is AMD's TMPM"; docs/hardware.md §2.4): the ordered checks, each giving its
+ * PSMASH_IO and PUNSMASH_IO as the TMPM engine runs them (protocol/README.md
+ * §4.3.5-4.3.6; docs/hardware.md §2.4): the ordered checks, each giving its
  * TMPM status and a `detail`, then the effect, atomic with respect to DMA: the
  * stall begins, the level-2 entry is swapped, the RMP entry split (or merged) and
  * the affected domains' cached translations dropped. The engine (tmpm-engine.ts)
@@ -200,7 +200,7 @@ export class PsmashIo {
     return { status: TMPM_STATUS.SUCCESS, subStatus: 0, pteError: 0, pteSubError: 0, stallNs: begun.stallNs, stalls: begun.stalls, rmpChanged, hpteSpa: tableRaw, reaches: loc.reaches, srcPgSpa: srcPg };
   }
 
-  /** Checks 1-9 (PSMASH_IO) or 1-4, 6 and 9 (PUNSMASH_IO), in DESIGN.md's order. */
+  /** Checks 1-9 (PSMASH_IO) or 1-4, 6 and 9 (PUNSMASH_IO), in the order of protocol/README.md §4.3.5. */
   private locate(listSpa: number, smash: boolean): Located | SmashOutcome {
     const m = this.d.memory;
     // 1. SNP initialised.
@@ -338,10 +338,10 @@ export class PsmashIo {
   /**
    * The first PTE i (0..511) of the table at `tableSpa` that is not a present 4 KB
    * leaf (PR 1, NextLevel 0) at address field `baseAddr` + i x 4 KB with bits 63:52
-   * equal to `ref`'s; bits 11:1 other than NextLevel are not compared (DESIGN.md
-   * check 10). Reads the page as 32-bit halves: every PSMASH_IO runs this over 512
-   * entries, and a bigint per entry allocates (DESIGN.md "Notes for a fast
-   * implementation"); the detail is built only for the bad one.
+   * equal to `ref`'s; bits 11:1 other than NextLevel are not compared (PSMASH_IO
+   * check 10, protocol/README.md §4.3.5). Reads the page as 32-bit halves: every PSMASH_IO runs this over 512
+   * entries, and a bigint per entry allocates (ARCHITECTURE.md, "Value conventions
+   * inside the domain"); the detail is built only for the bad one.
    */
   private firstBadPte(tableSpa: number, baseAddr: number, ref: bigint): { pteError: PteError; detail: Record<string, unknown> } | null {
     const view = this.d.memory.pageHalves(tableSpa / PAGE_BYTES);

@@ -1,5 +1,5 @@
 /**
- * The AMD TMPM engine as a device (DESIGN.md "The smash engine is AMD's TMPM";
+ * The AMD TMPM engine as a device (protocol/README.md §4.3;
  * docs/hardware.md §2.4): the mailbox registers with the TOGGLE protocol, the ring
  * in host memory, and the commands, run one at a time on the virtual clock.
  *
@@ -257,7 +257,7 @@ export class TmpmEngine implements EventTarget {
     this.kick();
   }
 
-  /** INIT's checks on the ring (DESIGN.md "Control"): the reason it is refused, or null. */
+  /** INIT's checks on the ring (protocol/README.md §4.3.2): the reason it is refused, or null. */
   private checkRing(): string | null {
     const pages = this.regs.cdata & CDATA_PAGES_MASK;
     if (pages < 1 || pages > MAX_RING_PAGES) return `CDATA gives ${pages} ring pages; 1-${MAX_RING_PAGES} are allowed`;
@@ -322,8 +322,8 @@ export class TmpmEngine implements EventTarget {
     const startNs = this.clock.nowNs;
     let status: number = TMPM_STATUS.SUCCESS;
     let detail: Record<string, unknown> | undefined;
-    // A refused command finishes at once: its status is all it changes (DESIGN.md
-    // "PSMASH_IO checks"); GET_CAPABILITIES and NOOP take commandNs.
+    // A refused command finishes at once: its status is all it changes (protocol/README.md
+    // §4.3.3); GET_CAPABILITIES and NOOP take commandNs.
     let durationNs = 0;
     let gctxSpa = -1;
     let outcome: SmashOutcome | undefined;
