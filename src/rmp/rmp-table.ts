@@ -3,10 +3,10 @@
  * §2.2): one logical entry per 4 KB page, where the entry at a 2 MB-aligned PFN with
  * PageSize = 2M is authoritative for its 512 pages. Untouched memory is unassigned 4 KB.
  *
- * Storage is compact so that a 1 TiB guest (524,288 regions) costs a few MiB: one
- * lazily created chunk per GiB of SPA holds, per 2 MB region, a flag byte, the ASID
- * and the GPA page number in typed arrays. A region whose 4 KB entries are not all
- * unassigned has a 512-entry detail record (typed arrays too). Invariants:
+ * Storage (rmp-storage.ts) is compact so that a 1 TiB guest (524,288 regions) costs
+ * a few MiB: one lazily created chunk per GiB of SPA holds, per 2 MB region, a flag
+ * byte, the ASID and the GPA page number in typed arrays. A region whose 4 KB entries
+ * are not all unassigned has a 512-entry detail record (typed arrays too). Invariants:
  * - a 2 MB region flag byte is F_LARGE|..., 0 (512 unassigned 4 KB entries) or F_DETAIL;
  * - a detail record exists iff F_DETAIL, and then holds at least one assigned entry;
  * - an unassigned 4 KB entry is all zero (RMPUPDATE makes it so; hardware.md §1.5).
@@ -17,55 +17,32 @@ import { toHex } from '../util/hex.js';
 import { encodeRmpRaw, isValidRmpAsid, isValidRmpGpa, type RmpEntry, type RmpPageSize } from './rmp-entry.js';
 import { decodeRmpState, encodeRmpState, type RmpState, type RmpStateRecord } from './rmp-state.js';
 import { NPF_ERROR, RMP_RC } from './return-codes.js';
-
-const PAGE_BYTES = 4096;
-const REGION_PAGES = 512;
-const REGION_BYTES = REGION_PAGES * PAGE_BYTES;
-/** Regions per chunk: 512 x 2 MB = 1 GiB of SPA. */
-const CHUNK_REGIONS = 512;
-const CHUNK_PAGES = CHUNK_REGIONS * REGION_PAGES;
-/** Dropped detail records kept for reuse. */
-const MAX_SPARE_DETAILS = 16;
-
-// Storage flags (this file's storage format, not the RMP bit layout of rmp-entry.ts).
-const F_ASSIGNED = 1;
-const F_LARGE = 2;
-const F_IMMUTABLE = 4;
-const F_VALIDATED = 8;
-const F_VMSA = 16;
-const F_DETAIL = 32;
-const F_ASSIGNED_LARGE = F_ASSIGNED | F_LARGE;
-/** The attributes PSMASH copies to each 4 KB entry and PAGE_UNSMASH requires equal. */
-const F_INHERITED = F_ASSIGNED | F_IMMUTABLE | F_VALIDATED;
-
-interface Detail {
-  flags: Uint8Array;
-  asid: Uint16Array;
-  gpaPfn: Float64Array;
-  /** Assigned entries among the 512; the record is dropped when this reaches 0. */
-  assigned: number;
-  /**
-   * UNIFORM when the 512 entries are what PSMASH leaves (all assigned with entry 0's
-   * Assigned/Immutable/Validated and ASID, VMSA 0, GPAs consecutive from entry 0's),
-   * NOT_UNIFORM when not, UNKNOWN after a write to an entry (found on the next ask).
-   * PSMASH_IO's check 9 and PAGE_UNSMASH's check then cost O(1) on a smashed region.
-   */
-  uniform: number;
-}
+import {
+  CHUNK_PAGES,
+  CHUNK_REGIONS,
+  type Chunk,
+  type Detail,
+  F_ASSIGNED,
+  F_ASSIGNED_LARGE,
+  F_DETAIL,
+  F_IMMUTABLE,
+  F_INHERITED,
+  F_LARGE,
+  F_VALIDATED,
+  F_VMSA,
+  MAX_SPARE_DETAILS,
+  PAGE_BYTES,
+  REGION_BYTES,
+  REGION_PAGES,
+  UNIFORM,
+  UNKNOWN,
+  isUniform,
+  newChunk,
+  newDetail,
+  regionHasAssigned,
+} from './rmp-storage.js';
 
 const UNSMASH_OK: UnsmashCheck = Object.freeze({ ok: true });
-const UNKNOWN = -1;
-const NOT_UNIFORM = 0;
-const UNIFORM = 1;
-
-interface Chunk {
-  flags: Uint8Array;
-  asid: Uint16Array;
-  gpaPfn: Float64Array;
-  detail: (Detail | undefined)[];
-  /** Regions holding any assigned page: lets anyAssignedIn skip a whole GiB. */
-  assignedRegions: number;
-}
 
 export interface RmpRead extends RmpEntry {
   /** SPA of the authoritative entry's page: the 2 MB base for a 2 MB entry. */
@@ -122,39 +99,6 @@ export interface RmpEntryScratch {
 
 export function newRmpScratch(): RmpEntryScratch {
   return { entryPfn: 0, pageSizeLg2: 12, assigned: false, immutable: false, validated: false, vmsa: false, asid: 0, gpaPfn: 0, pageGpaPfn: 0 };
-}
-
-function newChunk(): Chunk {
-  return {
-    flags: new Uint8Array(CHUNK_REGIONS),
-    asid: new Uint16Array(CHUNK_REGIONS),
-    gpaPfn: new Float64Array(CHUNK_REGIONS),
-    detail: new Array<Detail | undefined>(CHUNK_REGIONS).fill(undefined),
-    assignedRegions: 0,
-  };
-}
-
-function newDetail(): Detail {
-  return { flags: new Uint8Array(REGION_PAGES), asid: new Uint16Array(REGION_PAGES), gpaPfn: new Float64Array(REGION_PAGES), assigned: 0, uniform: UNKNOWN };
-}
-
-/** Whether a detail record is what PSMASH leaves (see Detail.uniform), cached in it. */
-function isUniform(d: Detail): boolean {
-  if (d.uniform === UNKNOWN) {
-    const f0 = d.flags[0] as number;
-    const asid0 = d.asid[0] as number;
-    const gpa0 = d.gpaPfn[0] as number;
-    let k = 0;
-    if ((f0 & F_ASSIGNED) !== 0 && (f0 & F_VMSA) === 0) {
-      for (; k < REGION_PAGES; k++) if (d.flags[k] !== f0 || d.asid[k] !== asid0 || d.gpaPfn[k] !== gpa0 + k) break;
-    }
-    d.uniform = k === REGION_PAGES ? UNIFORM : NOT_UNIFORM;
-  }
-  return d.uniform === UNIFORM;
-}
-
-function regionHasAssigned(flags: number): boolean {
-  return (flags & F_ASSIGNED_LARGE) === F_ASSIGNED_LARGE || (flags & F_DETAIL) !== 0;
 }
 
 function fillFlags(out: RmpEntryScratch, f: number): void {
