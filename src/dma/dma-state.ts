@@ -175,7 +175,8 @@ function heldOf(s: Stall): HeldRequest[] {
   if (s.merge !== null) {
     const m = s.merge.clone();
     const out: HeldRequest[] = [];
-    for (let r = m.next(); r !== undefined; r = m.next()) out.push(r);
+    // A run's members come in one reused record (HeldMerge.next): keep copies.
+    for (let r = m.next(); r !== undefined; r = m.next()) out.push(m.isScratch(r) ? { ...r } : r);
     return out;
   }
   if (s.releasedUpTo > 0) return s.held.slice(s.releasedUpTo);
