@@ -525,16 +525,30 @@ export class DmaEngine implements EventTarget, CompletionSink {
     if (n === 0) return 0;
     const dev = this.slots[s.deviceSlot] as DmaCounters;
     const times = this.hitTimes;
+    // Arrival times only grow: the ones completed by now are a prefix (bisected).
     let done = 0;
-    while (done < n && (times[done] as number) + spanNs <= nowNs) done++;
-    for (const c of [this.total, dev, s.counters]) {
-      c.issued += n;
-      c.inFlight += n;
-      if (done > 0) c.completeMany(spanNs, done);
+    let notDone = n;
+    while (done < notDone) {
+      const mid = (done + notDone) >>> 1;
+      if ((times[mid] as number) + spanNs <= nowNs) done = mid + 1;
+      else notDone = mid;
+    }
+    const total = this.total;
+    const own = s.counters;
+    total.issued += n;
+    total.inFlight += n;
+    dev.issued += n;
+    dev.inFlight += n;
+    own.issued += n;
+    own.inFlight += n;
+    if (done > 0) {
+      total.completeMany(spanNs, done);
+      dev.completeMany(spanNs, done);
+      own.completeMany(spanNs, done);
     }
     this.port.countHits?.(n);
-    for (let k = 0; k < n; k++) this.timeline.record(TL.ISSUED, s.deviceSlot, times[k] as number);
-    for (let k = 0; k < done; k++) this.timeline.record(TL.COMPLETED, s.deviceSlot, (times[k] as number) + spanNs);
+    this.timeline.recordSorted(TL.ISSUED, s.deviceSlot, times, 0, n, 0);
+    this.timeline.recordSorted(TL.COMPLETED, s.deviceSlot, times, 0, done, spanNs);
     for (let k = done; k < n; k++) this.completions.push(times[k] as number, spanNs, spanNs, s.deviceSlot, s.streamSlot);
     return 0;
   }
