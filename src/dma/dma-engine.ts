@@ -412,6 +412,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
     // stall covers the device (stalls begin and end only at events, outside a batch).
     const memo = port.version !== undefined && s.pageCount <= MEMO_MAX_PAGES && (this.gate.active.length === 0 || this.gate.governing(deviceId, clock.nowNs, port) === null) ? this.memoFor(s) : null;
     let memoVersion = memo === null ? 0 : (port.version as () => number).call(port);
+    const peek = port.peekHit;
     let epoch = this.newMemoEpoch();
     let hitSpanNs = -1;
     const firstPfn = s.firstPfn;
@@ -464,7 +465,21 @@ export class DmaEngine implements EventTarget, CompletionSink {
         const pfn = s.iovaPfn;
         const bit = s.write ? 2 : 1;
         const m = memo === null ? 0 : (memo[pfn - firstPfn] as number);
-        if (hitSpanNs >= 0 && (m & bit) !== 0 && m >>> 2 === epoch) {
+        let known = hitSpanNs >= 0 && (m & bit) !== 0 && m >>> 2 === epoch;
+        if (!known && memo !== null && peek !== undefined) {
+          // Not known yet: the port says without side effect whether the access is an
+          // ok IOTLB hit (DmaPort.peekHit). One is, with a hit's span, exactly what
+          // dispatch would account for it (a hit changes nothing), so it joins the
+          // known hits: each page and direction is learnt once per batch without the
+          // exact path's per-request bookkeeping.
+          const ns = peek.call(port, deviceId, pfn, s.write);
+          if (ns >= 0 && (hitSpanNs < 0 || ns + this.serviceNs === hitSpanNs)) {
+            if (hitSpanNs < 0) hitSpanNs = ns + this.serviceNs;
+            memo[pfn - firstPfn] = ((epoch << 2) | (m >>> 2 === epoch ? m & 3 : 0) | bit) >>> 0;
+            known = true;
+          }
+        }
+        if (known) {
           // A known ok hit: counted in bulk by settleKnownHits.
           if (pending === this.hitTimes.length) this.growHitTimes();
           this.hitTimes[pending++] = t;
