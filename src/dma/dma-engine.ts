@@ -91,6 +91,8 @@ const CLOSED_FORM_MAX_PAGES = 1 << 16;
 const MEMO_MAX_PAGES = 1 << 20;
 /** ...and only for intervals of at least this many arrivals (and twice the pages). */
 const CLOSED_FORM_MIN_ARRIVALS = 256;
+/** A batch stops asking DmaPort.peekHit after this many answers in a row found no hit. */
+const PEEK_GIVE_UP = 64;
 
 export class DmaEngine implements EventTarget, CompletionSink {
   /** Defaults for new engines (tests flip them to run the reference path everywhere). */
@@ -413,6 +415,10 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const memo = port.version !== undefined && s.pageCount <= MEMO_MAX_PAGES && (this.gate.active.length === 0 || this.gate.governing(deviceId, clock.nowNs, port) === null) ? this.memoFor(s) : null;
     let memoVersion = memo === null ? 0 : (port.version as () => number).call(port);
     const peek = port.peekHit;
+    // Peeks in a row that found no hit: a stream of first touches (every request
+    // walks) stops peeking for the rest of the batch. Speed only: either way each
+    // request gets the same accounting.
+    let peekMisses = 0;
     let epoch = this.newMemoEpoch();
     let hitSpanNs = -1;
     const firstPfn = s.firstPfn;
@@ -466,7 +472,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
         const bit = s.write ? 2 : 1;
         const m = memo === null ? 0 : (memo[pfn - firstPfn] as number);
         let known = hitSpanNs >= 0 && (m & bit) !== 0 && m >>> 2 === epoch;
-        if (!known && memo !== null && peek !== undefined) {
+        if (!known && memo !== null && peek !== undefined && peekMisses < PEEK_GIVE_UP) {
           // Not known yet: the port says without side effect whether the access is an
           // ok IOTLB hit (DmaPort.peekHit). One is, with a hit's span, exactly what
           // dispatch would account for it (a hit changes nothing), so it joins the
@@ -477,7 +483,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
             if (hitSpanNs < 0) hitSpanNs = ns + this.serviceNs;
             memo[pfn - firstPfn] = ((epoch << 2) | (m >>> 2 === epoch ? m & 3 : 0) | bit) >>> 0;
             known = true;
-          }
+            peekMisses = 0;
+          } else peekMisses++;
         }
         if (known) {
           // A known ok hit: counted in bulk by settleKnownHits.
