@@ -132,7 +132,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
   // The outcome of the last `dispatch` that decided at once (no allocation per request).
   private rOutcome: DmaOutcome = 'ok';
   private rLatencyNs = 0;
-  private rSpa: number | null = null;
+  /** -1 for none (null in the result): a field that only ever holds numbers stores them without a heap number each. */
+  private rSpa = -1;
   private rReason = '';
   private lastHeld: HeldRequest | null = null;
 
@@ -911,12 +912,12 @@ export class DmaEngine implements EventTarget, CompletionSink {
   private setResult(outcome: DmaOutcome, latencyNs: number, spa: number | null, reason: string): void {
     this.rOutcome = outcome;
     this.rLatencyNs = latencyNs;
-    this.rSpa = spa;
+    this.rSpa = spa === null ? -1 : spa;
     this.rReason = reason;
   }
 
   private result(): DmaIssueResult {
-    return { outcome: this.rOutcome, latencyNs: this.rLatencyNs, spa: this.rSpa, reason: this.rReason };
+    return { outcome: this.rOutcome, latencyNs: this.rLatencyNs, spa: this.rSpa < 0 ? null : this.rSpa, reason: this.rReason };
   }
 
   /** Reports the outcome in the r* fields (never ok) to `onOutcome`. */
