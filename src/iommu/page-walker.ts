@@ -175,7 +175,7 @@ export class PageWalker {
       out.levelsRead++;
       out.leafLevel = level;
       out.leafEntrySpa = entrySpa;
-      const view = this.memory.pageHalves(Math.floor(entrySpa / PAGE_BYTES));
+      const view = this.tableView(level, Math.floor(entrySpa / PAGE_BYTES));
       // entrySpa is a non-negative integer: & keeps its low 12 bits exactly (ToInt32 is modulo 2^32).
       const half = (entrySpa & (PAGE_BYTES - 1)) >>> 2;
       const lo = view === undefined ? 0 : (view[half] as number);
@@ -206,6 +206,31 @@ export class PageWalker {
   }
 
   private readonly scratch = newPageWalk();
+
+  // The table page last read at each level and its view, while memory.viewEpoch
+  // holds (a view is then still the page's storage): consecutive walks share their
+  // upper tables, so most level reads skip HostMemory's Map lookup. Pages without
+  // storage (read as zero) are not kept: a write may give them some.
+  private readonly viewPfn = new Float64Array(MAX_LEVEL + 1).fill(-1);
+  private readonly views: Array<Uint32Array | undefined> = new Array<Uint32Array | undefined>(MAX_LEVEL + 1).fill(undefined);
+  private viewEpoch = -1;
+
+  /** memory.pageHalves(pfn), through the per-level cache. */
+  private tableView(level: number, pfn: number): Uint32Array | undefined {
+    const memory = this.memory;
+    if (memory.viewEpoch !== this.viewEpoch) {
+      this.viewPfn.fill(-1);
+      this.views.fill(undefined);
+      this.viewEpoch = memory.viewEpoch;
+    }
+    if (this.viewPfn[level] === pfn) return this.views[level];
+    const view = memory.pageHalves(pfn);
+    if (view !== undefined) {
+      this.viewPfn[level] = pfn;
+      this.views[level] = view;
+    }
+    return view;
+  }
 }
 
 /** What `walkPfn` fills: plain numbers only (page numbers, not byte addresses). */
