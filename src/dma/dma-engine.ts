@@ -439,6 +439,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
     let batched = 0;
     let work = 0;
     let t = clock.nowNs;
+    // The loop below may try the closed form (when the stream's backoff runs out).
+    const closedFormExact = this.closedForm && s.exactRate;
     for (;;) {
       let next: number;
       let n = 0;
@@ -519,6 +521,43 @@ export class DmaEngine implements EventTarget, CompletionSink {
         s.closedFormWait--;
         batched++;
         work++;
+        if (known) {
+          // Line rate's common case: the next arrivals are known hits too. They run
+          // here, the steps of the loop around without its other branches, up to the
+          // first that is not a known hit (its draws and cursor given back, so the
+          // loop around takes it afresh) or where the loop around would stop or try
+          // the closed form.
+          const known2 = memo as Uint32Array;
+          let times = this.hitTimes;
+          while ((!closedFormExact || s.closedFormWait > 0) && s.active && work < budget && next <= horizon && next < nextLive) {
+            if (per > 0 && used === drawn) {
+              rngAt = rng.getState();
+              rng.fill(draws, block);
+              drawn = block;
+              used = 0;
+            }
+            const usedBefore = used;
+            const cursorBefore = s.cursor;
+            used = s.accessFromDraws(draws, used);
+            const mk = known2[s.iovaPfn - firstPfn] as number;
+            if ((mk & (s.write ? 2 : 1)) === 0 || mk >>> 2 !== epoch) {
+              used = usedBefore;
+              s.cursor = cursorBefore;
+              break;
+            }
+            seqOwed++;
+            t = next;
+            if (pending === times.length) {
+              this.growHitTimes();
+              times = this.hitTimes;
+            }
+            times[pending++] = t;
+            next = t + s.nextGapNs(rng);
+            s.closedFormWait--;
+            batched++;
+            work++;
+          }
+        }
       }
       s.nextArrivalNs = next;
       if (!s.active || work >= budget || next > horizon || next >= nextLive) break;

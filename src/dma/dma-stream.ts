@@ -27,6 +27,7 @@ export interface StreamParams {
 export const MAX_RATE_PER_SEC = 1e9;
 const NS_PER_SEC = 1e9;
 const PAGE_BYTES = 4096;
+const PAGE_SHIFT = 12;
 const IOVA_LIMIT = 1n << 64n;
 
 export function checkDeviceId(deviceId: unknown): asserts deviceId is number {
@@ -108,6 +109,12 @@ export class DmaStream {
   private readonly alwaysWrite: boolean;
   private readonly accessBytes: number;
   /**
+   * Every offset from the base page (baseOff + slot x accessBytes) is below 2^31:
+   * then its page and offset in the page are the integer shift and mask, the same
+   * values as the floor of the division by 4096 (exact for integers).
+   */
+  private readonly smallOffsets: boolean;
+  /**
    * For a random pattern over 2^k slots, k <= 27: 27 - k, else -1. Then the slot
    * rng.int gives, floor(unit x 2^k), is the top k bits of the first draw: unit is
    * ((hi >>> 5) x 2^26 + (lo >>> 6)) / 2^53, and scaling by 2^k is exact, so the floor
@@ -160,6 +167,7 @@ export class DmaStream {
     this.drawWrite = params.writeRatio > 0 && params.writeRatio < 1;
     this.alwaysWrite = params.writeRatio === 1;
     this.accessBytes = params.accessBytes;
+    this.smallOffsets = this.baseOff + this.slots * this.accessBytes < 2 ** 31;
     const k = Math.log2(this.slots);
     this.slotShift = this.random && Number.isInteger(k) && 2 ** k === this.slots && k <= 27 ? 27 - k : -1;
     this.writeBelow = params.writeRatio * 2 ** 53;
@@ -247,7 +255,7 @@ export class DmaStream {
   /** Points the stream at `slot`: its 4 KB page and the offset in it. */
   private placeSlot(slot: number): void {
     const t = this.baseOff + slot * this.accessBytes;
-    const pageDelta = Math.floor(t / PAGE_BYTES);
+    const pageDelta = this.smallOffsets ? t >>> PAGE_SHIFT : Math.floor(t / PAGE_BYTES);
     this.iovaPfn = this.basePfn + pageDelta;
     this.pageOff = t - pageDelta * PAGE_BYTES;
   }

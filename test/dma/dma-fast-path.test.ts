@@ -211,7 +211,7 @@ describe('DMA fast paths against the one-event-per-request reference', () => {
 
   // The batched path alone (closed form off): known IOTLB hits learnt through
   // DmaPort.peekHit and counted in bulk, faults and stalls on the exact path.
-  for (const name of ['faults at mapping edges (IO page faults past both mappings, a read-only page)', 'smashes under streams (hold, abort, iommu scope, timeouts) with jitter', 'untrusted writes over 4 KB leaves, an assigned page, several rates']) {
+  for (const name of ['faults at mapping edges (IO page faults past both mappings, a read-only page)', 'smashes under streams (hold, abort, iommu scope, timeouts) with jitter', 'untrusted writes over 4 KB leaves, an assigned page, several rates', 'resetStats mid-stream and in a stall, one-shot requests, stopStream']) {
     it(`batches without the closed form, identical: ${name}`, async () => {
       const { fast } = await compare(scripts[name] as Script, undefined, 'batch');
       expect(fast.fast.batched).toBeGreaterThan(0);
