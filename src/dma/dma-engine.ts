@@ -529,7 +529,13 @@ export class DmaEngine implements EventTarget, CompletionSink {
           // the closed form.
           const known2 = memo as Uint32Array;
           let times = this.hitTimes;
-          while ((!closedFormExact || s.closedFormWait > 0) && s.active && work < budget && next <= horizon && next < nextLive) {
+          // Nothing in here can stop the stream or schedule an event: the loop around's
+          // limits are fixed (arrivals left in the budget and before the closed form's
+          // turn, the horizon, the next event), and its per-arrival counters are added
+          // once at the end.
+          const kMax = Math.min(budget - work, closedFormExact ? s.closedFormWait : Infinity);
+          let k = 0;
+          while (k < kMax && next <= horizon && next < nextLive) {
             if (per > 0 && used === drawn) {
               rngAt = rng.getState();
               rng.fill(draws, block);
@@ -545,7 +551,6 @@ export class DmaEngine implements EventTarget, CompletionSink {
               s.cursor = cursorBefore;
               break;
             }
-            seqOwed++;
             t = next;
             if (pending === times.length) {
               this.growHitTimes();
@@ -553,10 +558,12 @@ export class DmaEngine implements EventTarget, CompletionSink {
             }
             times[pending++] = t;
             next = t + s.nextGapNs(rng);
-            s.closedFormWait--;
-            batched++;
-            work++;
+            k++;
           }
+          seqOwed += k;
+          batched += k;
+          work += k;
+          s.closedFormWait -= k;
         }
       }
       s.nextArrivalNs = next;
