@@ -99,6 +99,8 @@ const CLOSED_FORM_MAX_PAGES = 1 << 16;
 const MEMO_MAX_PAGES = 1 << 20;
 /** ...and only for intervals of at least this many arrivals (and twice the pages). */
 const CLOSED_FORM_MIN_ARRIVALS = 256;
+/** A batch stops asking DmaPort.peekHit after this many answers in a row found no hit. */
+const PEEK_GIVE_UP = 64;
 
 export class DmaEngine implements EventTarget, CompletionSink {
   /** Defaults for new engines (tests flip them to run the reference path everywhere). */
@@ -421,6 +423,11 @@ export class DmaEngine implements EventTarget, CompletionSink {
     // stall covers the device (stalls begin and end only at events, outside a batch).
     const memo = port.version !== undefined && s.pageCount <= MEMO_MAX_PAGES && (this.gate.active.length === 0 || this.gate.governing(deviceId, clock.nowNs, port) === null) ? this.memoFor(s) : null;
     let memoVersion = memo === null ? 0 : (port.version as () => number).call(port);
+    const peek = port.peekHit;
+    // Peeks in a row that found no hit: a stream of first touches (every request
+    // walks) stops peeking for the rest of the batch. Speed only: either way each
+    // request gets the same accounting.
+    let peekMisses = 0;
     let epoch = this.newMemoEpoch();
     let hitSpanNs = -1;
     const firstPfn = s.firstPfn;
@@ -440,6 +447,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
     let batched = 0;
     let work = 0;
     let t = clock.nowNs;
+    // The loop below may try the closed form (when the stream's backoff runs out).
+    const closedFormExact = this.closedForm && s.exactRate;
     for (;;) {
       let next: number;
       let n = 0;
@@ -473,7 +482,22 @@ export class DmaEngine implements EventTarget, CompletionSink {
         const pfn = s.iovaPfn;
         const bit = s.write ? 2 : 1;
         const m = memo === null ? 0 : (memo[pfn - firstPfn] as number);
-        if (hitSpanNs >= 0 && (m & bit) !== 0 && m >>> 2 === epoch) {
+        let known = hitSpanNs >= 0 && (m & bit) !== 0 && m >>> 2 === epoch;
+        if (!known && memo !== null && peek !== undefined && peekMisses < PEEK_GIVE_UP) {
+          // Not known yet: the port says without side effect whether the access is an
+          // ok IOTLB hit (DmaPort.peekHit). One is, with a hit's span, exactly what
+          // dispatch would account for it (a hit changes nothing), so it joins the
+          // known hits: each page and direction is learnt once per batch without the
+          // exact path's per-request bookkeeping.
+          const ns = peek.call(port, deviceId, pfn, s.write);
+          if (ns >= 0 && (hitSpanNs < 0 || ns + this.serviceNs === hitSpanNs)) {
+            if (hitSpanNs < 0) hitSpanNs = ns + this.serviceNs;
+            memo[pfn - firstPfn] = ((epoch << 2) | (m >>> 2 === epoch ? m & 3 : 0) | bit) >>> 0;
+            known = true;
+            peekMisses = 0;
+          } else peekMisses++;
+        }
+        if (known) {
           // A known ok hit: counted in bulk by settleKnownHits.
           if (pending === this.hitTimes.length) this.growHitTimes();
           this.hitTimes[pending++] = t;
@@ -505,6 +529,50 @@ export class DmaEngine implements EventTarget, CompletionSink {
         s.closedFormWait--;
         batched++;
         work++;
+        if (known) {
+          // Line rate's common case: the next arrivals are known hits too. They run
+          // here, the steps of the loop around without its other branches, up to the
+          // first that is not a known hit (its draws and cursor given back, so the
+          // loop around takes it afresh) or where the loop around would stop or try
+          // the closed form.
+          const known2 = memo as Uint32Array;
+          let times = this.hitTimes;
+          // Nothing in here can stop the stream or schedule an event: the loop around's
+          // limits are fixed (arrivals left in the budget and before the closed form's
+          // turn, the horizon, the next event), and its per-arrival counters are added
+          // once at the end.
+          const kMax = Math.min(budget - work, closedFormExact ? s.closedFormWait : Infinity);
+          let k = 0;
+          while (k < kMax && next <= horizon && next < nextLive) {
+            if (per > 0 && used === drawn) {
+              rngAt = rng.getState();
+              rng.fill(draws, block);
+              drawn = block;
+              used = 0;
+            }
+            const usedBefore = used;
+            const cursorBefore = s.cursor;
+            used = s.accessFromDraws(draws, used);
+            const mk = known2[s.iovaPfn - firstPfn] as number;
+            if ((mk & (s.write ? 2 : 1)) === 0 || mk >>> 2 !== epoch) {
+              used = usedBefore;
+              s.cursor = cursorBefore;
+              break;
+            }
+            t = next;
+            if (pending === times.length) {
+              this.growHitTimes();
+              times = this.hitTimes;
+            }
+            times[pending++] = t;
+            next = t + s.nextGapNs(rng);
+            k++;
+          }
+          seqOwed += k;
+          batched += k;
+          work += k;
+          s.closedFormWait -= k;
+        }
       }
       s.nextArrivalNs = next;
       if (!s.active || work >= budget || next > horizon || next >= nextLive) break;
@@ -534,16 +602,30 @@ export class DmaEngine implements EventTarget, CompletionSink {
     if (n === 0) return 0;
     const dev = this.slots[s.deviceSlot] as DmaCounters;
     const times = this.hitTimes;
+    // Arrival times only grow: the ones completed by now are a prefix (bisected).
     let done = 0;
-    while (done < n && (times[done] as number) + spanNs <= nowNs) done++;
-    for (const c of [this.total, dev, s.counters]) {
-      c.issued += n;
-      c.inFlight += n;
-      if (done > 0) c.completeMany(spanNs, done);
+    let notDone = n;
+    while (done < notDone) {
+      const mid = (done + notDone) >>> 1;
+      if ((times[mid] as number) + spanNs <= nowNs) done = mid + 1;
+      else notDone = mid;
+    }
+    const total = this.total;
+    const own = s.counters;
+    total.issued += n;
+    total.inFlight += n;
+    dev.issued += n;
+    dev.inFlight += n;
+    own.issued += n;
+    own.inFlight += n;
+    if (done > 0) {
+      total.completeMany(spanNs, done);
+      dev.completeMany(spanNs, done);
+      own.completeMany(spanNs, done);
     }
     this.port.countHits?.(n);
-    for (let k = 0; k < n; k++) this.timeline.record(TL.ISSUED, s.deviceSlot, times[k] as number);
-    for (let k = 0; k < done; k++) this.timeline.record(TL.COMPLETED, s.deviceSlot, (times[k] as number) + spanNs);
+    this.timeline.recordSorted(TL.ISSUED, s.deviceSlot, times, 0, n, 0);
+    this.timeline.recordSorted(TL.COMPLETED, s.deviceSlot, times, 0, done, spanNs);
     for (let k = done; k < n; k++) this.completions.push(times[k] as number, spanNs, spanNs, s.deviceSlot, s.streamSlot);
     return 0;
   }

@@ -27,6 +27,7 @@ export interface StreamParams {
 export const MAX_RATE_PER_SEC = 1e9;
 const NS_PER_SEC = 1e9;
 const PAGE_BYTES = 4096;
+const PAGE_SHIFT = 12;
 const IOVA_LIMIT = 1n << 64n;
 
 export function checkDeviceId(deviceId: unknown): asserts deviceId is number {
@@ -106,6 +107,25 @@ export class DmaStream {
   private readonly poisson: boolean;
   private readonly drawWrite: boolean;
   private readonly alwaysWrite: boolean;
+  private readonly accessBytes: number;
+  /**
+   * Every offset from the base page (baseOff + slot x accessBytes) is below 2^31:
+   * then its page and offset in the page are the integer shift and mask, the same
+   * values as the floor of the division by 4096 (exact for integers).
+   */
+  private readonly smallOffsets: boolean;
+  /**
+   * For a random pattern over 2^k slots, k <= 27: 27 - k, else -1. Then the slot
+   * rng.int gives, floor(unit x 2^k), is the top k bits of the first draw: unit is
+   * ((hi >>> 5) x 2^26 + (lo >>> 6)) / 2^53, and scaling by 2^k is exact, so the floor
+   * is (hi >>> 5) >>> (27 - k) (the low draw adds less than one unit of the 27 bits).
+   */
+  private readonly slotShift: number;
+  /**
+   * writeRatio x 2^53, exact: unit(hi, lo) < writeRatio exactly when the 53-bit
+   * integer behind unit is below it (both sides scaled by the same power of two).
+   */
+  private readonly writeBelow: number;
   private readonly gapInt: number;
   private readonly gapNum: number;
   private readonly gapDen: number;
@@ -146,6 +166,11 @@ export class DmaStream {
     this.poisson = params.arrival === 'poisson';
     this.drawWrite = params.writeRatio > 0 && params.writeRatio < 1;
     this.alwaysWrite = params.writeRatio === 1;
+    this.accessBytes = params.accessBytes;
+    this.smallOffsets = this.baseOff + this.slots * this.accessBytes < 2 ** 31;
+    const k = Math.log2(this.slots);
+    this.slotShift = this.random && Number.isInteger(k) && 2 ** k === this.slots && k <= 27 ? 27 - k : -1;
+    this.writeBelow = params.writeRatio * 2 ** 53;
     const rate = params.ratePerSec;
     this.meanGapNs = NS_PER_SEC / rate;
     this.gapInt = Math.floor(NS_PER_SEC / rate);
@@ -229,8 +254,8 @@ export class DmaStream {
 
   /** Points the stream at `slot`: its 4 KB page and the offset in it. */
   private placeSlot(slot: number): void {
-    const t = this.baseOff + slot * this.params.accessBytes;
-    const pageDelta = Math.floor(t / PAGE_BYTES);
+    const t = this.baseOff + slot * this.accessBytes;
+    const pageDelta = this.smallOffsets ? t >>> PAGE_SHIFT : Math.floor(t / PAGE_BYTES);
     this.iovaPfn = this.basePfn + pageDelta;
     this.pageOff = t - pageDelta * PAGE_BYTES;
   }
@@ -242,11 +267,12 @@ export class DmaStream {
    */
   accessFromDraws(draws: Uint32Array, i: number): number {
     if (this.random) {
-      this.placeSlot(Math.floor(unit(draws[i] as number, draws[i + 1] as number) * this.slots));
+      const hi = draws[i] as number;
+      this.placeSlot(this.slotShift >= 0 ? (hi >>> 5) >>> this.slotShift : Math.floor(unit(hi, draws[i + 1] as number) * this.slots));
       i += 2;
     } else this.placeSlot(this.nextSequentialSlot());
     if (this.drawWrite) {
-      this.write = unit(draws[i] as number, draws[i + 1] as number) < this.params.writeRatio;
+      this.write = ((draws[i] as number) >>> 5) * 67108864 + ((draws[i + 1] as number) >>> 6) < this.writeBelow;
       i += 2;
     } else this.write = this.alwaysWrite;
     return i;

@@ -221,16 +221,7 @@ export class Iommu {
       return;
     }
     succeed(out);
-    this.iotlb.insert({
-      domainId: dte.domainId,
-      iovaPfn,
-      leafIovaBasePfn: out.leafIovaBasePfn,
-      leafSizeLg2: r.sizeLg2,
-      leafSpaBasePfn: out.leafSpaBasePfn,
-      read: r.read,
-      write: r.write,
-      levelsRead: r.levelsRead,
-    });
+    this.iotlb.insertLeaf(dte.domainId, iovaPfn, out.leafIovaBasePfn, r.sizeLg2, out.leafSpaBasePfn, r.read, r.write, r.levelsRead);
   }
 
   /**

@@ -17,6 +17,7 @@
  * an IOTLB that evicts exactly as the original would.
  */
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
+import { POW2 } from '../util/pow2.js';
 
 export interface IotlbEntry {
   domainId: number;
@@ -87,6 +88,9 @@ export class Iotlb {
   private readonly blocks: (Block | undefined)[];
   private readonly domains = new Map<number, DomainCount>();
   private count = 0;
+  /** The domain noteLeaf counted last and its record (-1: none; see noteLeaf). */
+  private lastDomainId = -1;
+  private lastDomain: DomainCount | undefined = undefined;
   /** Entries evicted by inserts into full sets (since construction). */
   evictions = 0;
   /** Bumped on every change (insert, eviction, invalidation): callers cache against it. */
@@ -154,7 +158,11 @@ export class Iotlb {
   }
 
   insert(entry: IotlbEntry): void {
-    const { domainId, iovaPfn } = entry;
+    this.insertLeaf(entry.domainId, entry.iovaPfn, entry.leafIovaBasePfn, entry.leafSizeLg2, entry.leafSpaBasePfn, entry.read, entry.write, entry.levelsRead);
+  }
+
+  /** `insert` from the entry's fields (the walk path fills one per IOTLB miss: no record each). */
+  insertLeaf(domainId: number, iovaPfn: number, leafIovaBasePfn: number, leafSizeLg2: number, leafSpaBasePfn: number, read: boolean, write: boolean, levelsRead: number): void {
     const base = this.setBase(domainId, iovaPfn);
     const bi = (base / BLOCK_ENTRIES) | 0;
     let b = this.blocks[bi];
@@ -166,8 +174,8 @@ export class Iotlb {
     let used = off;
     for (; used < end && b.dom[used] !== EMPTY; used++) {
       if (b.dom[used] === domainId && b.pfn[used] === iovaPfn) {
-        write(b, used, entry);
-        this.noteLeaf(domainId, entry.leafSizeLg2, 0);
+        writeWay(b, used, domainId, iovaPfn, leafIovaBasePfn, leafSizeLg2, leafSpaBasePfn, read, write, levelsRead);
+        this.noteLeaf(domainId, leafSizeLg2, 0);
         return;
       }
     }
@@ -185,9 +193,9 @@ export class Iotlb {
       copyWay(b, at - 1, at);
       at--;
     }
-    write(b, at, entry);
+    writeWay(b, at, domainId, iovaPfn, leafIovaBasePfn, leafSizeLg2, leafSpaBasePfn, read, write, levelsRead);
     this.count++;
-    this.noteLeaf(domainId, entry.leafSizeLg2, 1);
+    this.noteLeaf(domainId, leafSizeLg2, 1);
   }
 
   /**
@@ -230,6 +238,7 @@ export class Iotlb {
     const dropped = this.count;
     this.blocks.fill(undefined);
     this.domains.clear();
+    this.lastDomainId = -1;
     this.count = 0;
     this.version++;
     return dropped;
@@ -258,10 +267,13 @@ export class Iotlb {
   // ---- internals --------------------------------------------------------------
 
   private noteLeaf(domainId: number, leafSizeLg2: number, added: number): void {
-    let d = this.domains.get(domainId);
+    // Fills come in runs of one domain: its record is kept at hand (dropped with it).
+    let d = this.lastDomainId === domainId ? this.lastDomain : this.domains.get(domainId);
     if (d === undefined) this.domains.set(domainId, (d = { count: 0, maxLeafPages: 1 }));
+    this.lastDomainId = domainId;
+    this.lastDomain = d;
     d.count += added;
-    const leafPages = 2 ** (leafSizeLg2 - 12);
+    const leafPages = POW2[leafSizeLg2 - 12] as number;
     if (leafPages > d.maxLeafPages) d.maxLeafPages = leafPages;
   }
 
@@ -270,7 +282,10 @@ export class Iotlb {
     if (d === undefined) return;
     d.count -= n;
     this.count -= n;
-    if (d.count === 0) this.domains.delete(domainId);
+    if (d.count === 0) {
+      this.domains.delete(domainId);
+      if (this.lastDomainId === domainId) this.lastDomainId = -1;
+    }
   }
 
   private finishDrop(domainId: number, dropped: number): number {
@@ -319,14 +334,14 @@ function keyAfter(b: Block, i: number, domainId: number, iovaPfn: number): boole
   return d > domainId || (d === domainId && (b.pfn[i] as number) > iovaPfn);
 }
 
-function write(b: Block, i: number, e: IotlbEntry): void {
-  b.dom[i] = e.domainId;
-  b.pfn[i] = e.iovaPfn;
-  b.leafIova[i] = e.leafIovaBasePfn;
-  b.leafSpa[i] = e.leafSpaBasePfn;
-  b.sizeLg2[i] = e.leafSizeLg2;
-  b.perm[i] = (e.read ? PERM_READ : 0) | (e.write ? PERM_WRITE : 0);
-  b.levels[i] = e.levelsRead;
+function writeWay(b: Block, i: number, domainId: number, iovaPfn: number, leafIovaBasePfn: number, leafSizeLg2: number, leafSpaBasePfn: number, read: boolean, write: boolean, levelsRead: number): void {
+  b.dom[i] = domainId;
+  b.pfn[i] = iovaPfn;
+  b.leafIova[i] = leafIovaBasePfn;
+  b.leafSpa[i] = leafSpaBasePfn;
+  b.sizeLg2[i] = leafSizeLg2;
+  b.perm[i] = (read ? PERM_READ : 0) | (write ? PERM_WRITE : 0);
+  b.levels[i] = levelsRead;
 }
 
 function copyWay(b: Block, from: number, to: number): void {

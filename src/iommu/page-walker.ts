@@ -36,6 +36,7 @@ import {
   stripCBit,
 } from './pte.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
+import { POW2, modPow2 } from '../util/pow2.js';
 
 export const WALK_FAULT_REASONS = [
   'dte-invalid',
@@ -161,7 +162,7 @@ export class PageWalker {
     if (!dte.valid || !dte.translationValid) return failPfn(out, 'dte-invalid', false, false);
     if (dte.mode === DTE_MODE_PASS_THROUGH || dte.mode === DTE_MODE_RESERVED) return failPfn(out, 'bad-mode', false, false);
     // Mode m < 6 covers pages below 2^(9m); mode 6 every page of a 64-bit IOVA.
-    if (iovaPfn < 0 || (dte.mode < MAX_LEVEL && iovaPfn >= 2 ** (9 * dte.mode))) return failPfn(out, 'beyond-mode', false, false);
+    if (iovaPfn < 0 || (dte.mode < MAX_LEVEL && iovaPfn >= (POW2[9 * dte.mode] as number))) return failPfn(out, 'beyond-mode', false, false);
     this.descend(dte, iovaPfn, write, out, null);
   }
 
@@ -174,8 +175,9 @@ export class PageWalker {
       out.levelsRead++;
       out.leafLevel = level;
       out.leafEntrySpa = entrySpa;
-      const view = this.memory.pageHalves(Math.floor(entrySpa / PAGE_BYTES));
-      const half = (entrySpa % PAGE_BYTES) >>> 2;
+      const view = this.tableView(level, Math.floor(entrySpa / PAGE_BYTES));
+      // entrySpa is a non-negative integer: & keeps its low 12 bits exactly (ToInt32 is modulo 2^32).
+      const half = (entrySpa & (PAGE_BYTES - 1)) >>> 2;
       const lo = view === undefined ? 0 : (view[half] as number);
       const hi = view === undefined ? 0 : (view[half + 1] as number);
       if (!ptePresentLo(lo)) return failPfn(out, 'not-present', false, false);
@@ -187,11 +189,11 @@ export class PageWalker {
         const sizeLg2 = nextLevel === NL_DEFAULT_LEAF ? levelDefaultSizeLg2(level) : sizedLeafLg2Halves(lo & this.maskLo, hi & this.maskHi);
         if (!leafSizeAllowed(level, sizeLg2)) return failPfn(out, 'bad-leaf-size', true, false);
         // Allowed sizes are at most 2^51: the offsets below are exact numbers.
-        const leafPages = 2 ** (sizeLg2 - 12);
+        const inLeaf = modPow2(iovaPfn, sizeLg2 - 12);
         out.sizeLg2 = sizeLg2;
-        out.leafSpaBasePfn = (addr - (addr % 2 ** sizeLg2)) / PAGE_BYTES;
-        out.leafIovaBasePfn = iovaPfn - (iovaPfn % leafPages);
-        out.spaPfn = out.leafSpaBasePfn + (iovaPfn % leafPages);
+        out.leafSpaBasePfn = (addr - modPow2(addr, sizeLg2)) / PAGE_BYTES;
+        out.leafIovaBasePfn = iovaPfn - inLeaf;
+        out.spaPfn = out.leafSpaBasePfn + inLeaf;
         if (write ? !out.write : !out.read) return failPfn(out, 'permission', true, true);
         out.fault = null;
         return;
@@ -204,6 +206,31 @@ export class PageWalker {
   }
 
   private readonly scratch = newPageWalk();
+
+  // The table page last read at each level and its view, while memory.viewEpoch
+  // holds (a view is then still the page's storage): consecutive walks share their
+  // upper tables, so most level reads skip HostMemory's Map lookup. Pages without
+  // storage (read as zero) are not kept: a write may give them some.
+  private readonly viewPfn = new Float64Array(MAX_LEVEL + 1).fill(-1);
+  private readonly views: Array<Uint32Array | undefined> = new Array<Uint32Array | undefined>(MAX_LEVEL + 1).fill(undefined);
+  private viewEpoch = -1;
+
+  /** memory.pageHalves(pfn), through the per-level cache. */
+  private tableView(level: number, pfn: number): Uint32Array | undefined {
+    const memory = this.memory;
+    if (memory.viewEpoch !== this.viewEpoch) {
+      this.viewPfn.fill(-1);
+      this.views.fill(undefined);
+      this.viewEpoch = memory.viewEpoch;
+    }
+    if (this.viewPfn[level] === pfn) return this.views[level];
+    const view = memory.pageHalves(pfn);
+    if (view !== undefined) {
+      this.viewPfn[level] = pfn;
+      this.views[level] = view;
+    }
+    return view;
+  }
 }
 
 /** What `walkPfn` fills: plain numbers only (page numbers, not byte addresses). */

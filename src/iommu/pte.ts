@@ -4,6 +4,7 @@
  * firmware read and write entries only through what it exports.
  */
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
+import { POW2 } from '../util/pow2.js';
 
 /** PTE/PDE bits (hardware.md §3.1). */
 export const PTE_PR = 1n << 0n;
@@ -70,7 +71,8 @@ export function levelIndex(iova: bigint, level: number): number {
 
 /** Same as levelIndex on the IOVA page number (always below 2^52), without bigint. */
 export function levelIndexPfn(iovaPfn: number, level: number): number {
-  return Math.floor(iovaPfn / (LEVEL_PFN_SPAN[level] ?? 2 ** (9 * (level - 1)))) % ENTRIES_PER_TABLE;
+  // The quotient is a non-negative integer: & keeps its low 9 bits exactly (ToInt32 is modulo 2^32).
+  return Math.floor(iovaPfn / (LEVEL_PFN_SPAN[level] ?? 2 ** (9 * (level - 1)))) & (ENTRIES_PER_TABLE - 1);
 }
 
 /** 4 KB pages under one entry of each level (index = level; 1 at level 1): a table, not a pow per walk step. */
@@ -101,10 +103,10 @@ export function addressMask(cBit: number | null): bigint {
 /** Strips the C-bit from an SPA held as a number (e.g. a DTE root). */
 export function stripCBit(spa: number, cBit: number | null): number {
   if (cBit === null) return spa;
-  const bit = 2 ** cBit;
+  const bit = POW2[cBit] ?? 2 ** cBit;
   // Every walk strips its DTE root: below the C-bit there is nothing to strip.
   if (spa < bit) return spa;
-  return Math.floor(spa / bit) % 2 === 1 ? spa - bit : spa;
+  return (Math.floor(spa / bit) & 1) === 1 ? spa - bit : spa;
 }
 
 export function ptePresent(value: bigint): boolean {

@@ -75,6 +75,13 @@ export class HostMemory {
    * page (zeroPages, restorePages, a copy-on-write), so it never outlives its buffer.
    */
   private readonly halves = new Map<number, Uint32Array>();
+  /**
+   * Bumped whenever a view pageHalves gave may stop being its page's storage (the
+   * halves entries are dropped: a copy-on-write, zeroPages, a restore). While it
+   * holds, a view is still the live page, so a reader may keep it (the page walker
+   * keeps one table view per level instead of a Map lookup per level read).
+   */
+  viewEpoch = 0;
 
   constructor(sizeBytes: number = DEFAULT_MEMORY_BYTES) {
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % PAGE_BYTES !== 0) {
@@ -191,7 +198,7 @@ export class HostMemory {
     if (FROZEN.has(page)) {
       page = page instanceof BigUint64Array ? page.slice() : new Map(page);
       this.pages.set(pfn, page);
-      this.halves.delete(pfn);
+      if (this.halves.delete(pfn)) this.viewEpoch++;
     }
     if (page instanceof BigUint64Array) {
       page[i] = BigInt.asUintN(64, value);
@@ -232,7 +239,7 @@ export class HostMemory {
     const first = Math.floor(spa / PAGE_BYTES);
     for (let i = 0; i < pages; i++) {
       this.pages.delete(first + i);
-      this.halves.delete(first + i);
+      if (this.halves.delete(first + i)) this.viewEpoch++;
     }
     for (const w of this.watchers) {
       for (let i = 0; i < pages; i++) {
@@ -280,6 +287,7 @@ export class HostMemory {
     for (const page of pages.values()) FROZEN.add(page);
     this.pages = new Map(pages);
     this.halves.clear();
+    this.viewEpoch++;
     for (const w of this.watchers) w.invalidated();
   }
 
@@ -287,6 +295,7 @@ export class HostMemory {
   restorePages(pages: Iterable<[number, BigUint64Array]>): void {
     this.pages.clear();
     this.halves.clear();
+    this.viewEpoch++;
     for (const [pfn, words] of pages) this.pages.set(pfn, words.slice());
     for (const w of this.watchers) w.invalidated();
   }

@@ -6,6 +6,7 @@
 import { describe, it, expect } from 'vitest';
 import { createPlatform, type Platform } from '../../src/platform/platform.js';
 import { psmashArgs } from '../helpers/smash.js';
+import { DmaEngine } from '../../src/dma/dma-engine.js';
 
 function sums(p: Platform, deviceId: number, endNs: number) {
   const t = p.dmaTimeline({ binNs: 10_000, startNs: 0, endNs, deviceId }) as unknown as Record<string, number[]>;
@@ -45,5 +46,36 @@ describe('dma.timeline with the fast paths', () => {
       return JSON.stringify(p.dmaTimeline({ binNs: 10_000, startNs: 0, endNs: 10_000_000, deviceId: 0x100 }));
     };
     expect(await run(true)).toBe(await run(false));
+  });
+
+  it('the batched path (known IOTLB hits counted per bin) gives the bins of one clock event per request', async () => {
+    const run = async (batch: boolean) => {
+      const saved = { ...DmaEngine.defaults };
+      DmaEngine.defaults.batch = batch;
+      DmaEngine.defaults.closedForm = false;
+      try {
+        const p = createPlatform();
+        p.tmpmSetStallModel({ jitter: { dist: 'none' } });
+        // 1e9/s (10,000 arrivals a bin, completions 550 ns later cross bins), a slow
+        // stream (about one a bin) and a non-integer rate on another device.
+        p.dmaStartStream({ deviceId: 0x100, iovaBase: 0x20_0000n, length: 0x2_0000, ratePerSec: 1e9, accessBytes: 64, writeRatio: 0.5, pattern: 'random', arrival: 'fixed' });
+        p.dmaStartStream({ deviceId: 0x100, iovaBase: 0x20_0000n, length: 0x20_0000, ratePerSec: 97_000, accessBytes: 4096, writeRatio: 0, pattern: 'sequential', arrival: 'fixed' });
+        p.dmaStartStream({ deviceId: 0x200, iovaBase: 0x20_0000n, length: 0x1_0000, ratePerSec: 3_333_333.5, accessBytes: 256, writeRatio: 0.3, pattern: 'random', arrival: 'fixed' });
+        await p.clockAdvance(1_234_567);
+        await p.tmpmPsmashIo(psmashArgs(p, 0x100, 0x20_0000n));
+        await p.clockAdvance(777_777);
+        const out = [0x100, 0x200].map((deviceId) => p.dmaTimeline({ binNs: 10_000, startNs: 0, endNs: 3_000_000, deviceId }));
+        const batched = p.m.dma.fastCounts.batched;
+        p.dispose();
+        return { timeline: JSON.stringify(out), batched };
+      } finally {
+        Object.assign(DmaEngine.defaults, saved);
+      }
+    };
+    const fast = await run(true);
+    const reference = await run(false);
+    expect(fast.batched).toBeGreaterThan(1_000_000);
+    expect(reference.batched).toBe(0);
+    expect(fast.timeline).toBe(reference.timeline);
   });
 });

@@ -142,4 +142,27 @@ describe('PageWalker', () => {
     const noStrip = new PageWalker(memory, null).walk(dte, 0x1234n, false);
     expect(noStrip.fault?.reason).toBe('not-present');
   });
+
+  it('sees table pages replaced under its per-level views: copy-on-write, zeroPages, a restore', () => {
+    const { memory, tb, walker, dte } = setup();
+    const leafSpa = tb.leaf(0x40001000n, 1, 0x80005000, 12);
+    const walkSpa = (): number | string => {
+      const r = walker.walk(dte, 0x40001000n, false);
+      return r.ok ? r.spa : (r.fault?.reason ?? '?');
+    };
+    expect(walkSpa()).toBe(0x80005000);
+    // Shared pages are frozen: the next write copies the leaf's table page.
+    const shared = memory.sharePages();
+    memory.setWord(leafSpa, encodeLeaf({ pa: 0x80009000, sizeLg2: 12, level: 1, read: true, write: true, fc: false }));
+    expect(walkSpa()).toBe(0x80009000);
+    memory.zeroPages(leafSpa - (leafSpa % 4096), 1);
+    expect(walkSpa()).toBe('not-present');
+    memory.restoreShared(shared);
+    expect(walkSpa()).toBe(0x80005000);
+    // An in-place write to a page the walker holds a view of.
+    memory.setWord(leafSpa, encodeLeaf({ pa: 0x8000a000, sizeLg2: 12, level: 1, read: true, write: true, fc: false }));
+    expect(walkSpa()).toBe(0x8000a000);
+    memory.restorePages([]);
+    expect(walkSpa()).toBe('not-present');
+  });
 });
