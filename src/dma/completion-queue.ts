@@ -1,6 +1,6 @@
 /**
  * Requests that translated ok and are being serviced, until their completion time
- * (DESIGN.md "Notes for a fast implementation": no closure, promise or clock event
+ * (ARCHITECTURE.md, "Value conventions inside the domain": no closure, promise or clock event
  * per request).
  *
  * Why no clock event per completion: a completion changes nothing but counters, so

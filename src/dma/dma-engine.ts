@@ -1,5 +1,5 @@
 /**
- * The DMA engine (DESIGN.md "DMA", "Stall model", and the smash engine's "Effect"):
+ * The DMA engine (protocol/README.md §8, §4.5, and PSMASH_IO's effect, §4.3.5):
  * one-shot requests (`dma.issue`), streams (`dma.startStream`), the stall gate the
  * firmware closes around a smash, and statistics (`dma.stats`).
  *
@@ -59,7 +59,7 @@ export interface DmaEngineOptions {
   clock: VirtualClock;
   rng: SeededRng;
   port: DmaPort;
-  /** Service time added to every translated request (DESIGN.md "DMA"): 500 ns. */
+  /** Service time added to every translated request (protocol/README.md §8): 500 ns. */
   serviceNs?: number;
   /**
    * Fixed-rate streams run in batches between clock events (no heap event per
@@ -229,7 +229,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
   // ---- stalls ---------------------------------------------------------------
 
   /**
-   * The firmware's stall (DESIGN.md smash "Effect"): from startNs (now) to endNs,
+   * The firmware's stall (protocol/README.md §4.3.5, Effect): from startNs (now) to endNs,
    * requests in scope are held or aborted. The release at endNs is a clock event
    * scheduled now; it translates held requests at endNs, so they see the tables the
    * firmware swapped at startNs.

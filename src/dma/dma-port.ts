@@ -1,5 +1,5 @@
 /**
- * What the DMA engine needs from the platform (DESIGN.md "DMA"): translate one access
+ * What the DMA engine needs from the platform (protocol/README.md §8): translate one access
  * (IOTLB, else a page walk) and RMP-check it at the clock's current time. The
  * platform implements it over the IOMMU and the RMP; tests use a fake. The engine
  * owns timing, stalls and statistics; the port owns every table and the event log.
@@ -10,7 +10,7 @@ export interface DmaAccess {
   outcome: DmaAccessOutcome;
   /** Host page number the access reached (meaningful when `outcome` is ok). */
   spaPfn: number;
-  /** IOTLB hit 50 ns, else 100 ns per level read (DESIGN.md "DMA"). */
+  /** IOTLB hit 50 ns, else 100 ns per level read (protocol/README.md §8). */
   translationNs: number;
   /** Why a fault happened, for results and events; '' when ok is fine. */
   reason: string;

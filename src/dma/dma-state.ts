@@ -1,6 +1,6 @@
 /**
- * The DMA engine's state document (`emu.dumpState`, snapshots; DESIGN.md "Reliability
- * and security": state dumps include streams). JSON-safe: 64-bit IOVAs as hex
+ * The DMA engine's state document (`emu.dumpState`, snapshots; protocol/README.md §12:
+ * state documents include streams). JSON-safe: 64-bit IOVAs as hex
  * strings, histograms as HDR compressed base64, every time an integer ns.
  *
  * The reader validates the whole document and builds fresh objects before the engine

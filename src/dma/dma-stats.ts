@@ -1,6 +1,6 @@
 /**
  * Counters of one view of DMA (the whole platform, one device or one stream), the
- * shape `dma.stats` returns (DESIGN.md "Wire contract"). Every request is counted in
+ * shape `dma.stats` returns (protocol/README.md §8). Every request is counted in
  * `issued` and `inFlight` when it arrives and moves out of `inFlight` to exactly one
  * outcome counter when that outcome is decided, so
  * issued = completed + ioPageFaults + rmpFaults + timeouts + aborted + inFlight

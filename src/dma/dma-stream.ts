@@ -1,5 +1,5 @@
 /**
- * A DMA stream (DESIGN.md "DMA", `dma.startStream`): requests at a rate, fixed
+ * A DMA stream (protocol/README.md §8, `dma.startStream`): requests at a rate, fixed
  * inter-arrival (default) or Poisson, at addresses aligned to the access size,
  * `random` (default) or `sequential` (wrapping) over [iovaBase, iovaBase + length).
  * This file owns the arithmetic of arrivals and addresses; the engine drives it from
@@ -99,7 +99,8 @@ export class DmaStream {
   readonly deviceSlot: number;
   readonly streamSlot: number;
 
-  // Derived, hot-path values (all plain numbers; DESIGN.md "Notes for a fast implementation").
+  // Derived, hot-path values (all plain numbers; ARCHITECTURE.md, "Value conventions
+  // inside the domain").
   private readonly basePfn: number;
   private readonly baseOff: number;
   private readonly slots: number;

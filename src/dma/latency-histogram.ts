@@ -1,5 +1,5 @@
 /**
- * Latency distribution of completed DMA requests (DESIGN.md `dma.stats`): an HDR
+ * Latency distribution of completed DMA requests (protocol/README.md §8, `dma.stats`): an HDR
  * histogram of integer ns at 3 significant digits, pure JS (no WASM: the engine
  * must run the same everywhere and serialise exactly). 64-bit buckets because a
  * long experiment at 1e9 requests/s passes 2^31 counts in one bucket.

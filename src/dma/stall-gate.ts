@@ -1,6 +1,6 @@
 /**
- * The stall gate the firmware closes around a smash (DESIGN.md "The smash engine",
- * Effect, and "Stall model"): a request of a device in scope arriving in
+ * The stall gate the firmware closes around a smash (protocol/README.md §4.3.5,
+ * Effect, and §4.5): a request of a device in scope arriving in
  * [startNs, endNs) is held until endNs (policy hold) or fails at once (policy
  * abort); a held request whose wait would pass completionTimeoutNs fails as
  * `timeout` at arrival + completionTimeoutNs. This file decides which stall governs

@@ -1,6 +1,6 @@
 /**
- * The AMD IOMMU v1 as the platform sees it (DESIGN.md "IOMMU", "Commands", "Event
- * log"): the device table in host memory, a DTE cache, the walker, the IOTLB, the
+ * The AMD IOMMU v1 as the platform sees it (protocol/README.md §6): the device table
+ * in host memory, a DTE cache, the walker, the IOTLB, the
  * command decoder's effects, the event log and the host-driver mapper.
  *
  * Caching follows hardware: translation uses a DTE cache filled on first use and
@@ -38,7 +38,7 @@ import { PAGE_BYTES } from '../memory/host-memory.js';
 const MAX_CACHED_REACHES = 256;
 
 export interface IommuOptions {
-  /** Event log ring size (DESIGN.md "Event log"): 512. */
+  /** Event log ring size (protocol/README.md §6.4): 512. */
   eventLogEntries?: number;
   /** C-bit stripped from table and leaf addresses: DEFAULT_C_BIT (51); null = off. */
   cBit?: number | null;
@@ -246,7 +246,7 @@ export class Iommu {
     return true;
   }
 
-  /** Executes one 16-byte command (hardware.md §3.5, DESIGN.md "Commands"). */
+  /** Executes one 16-byte command (hardware.md §3.5, protocol/README.md §6.3). */
   executeCommand(q0: bigint, q1: bigint, atNs: number): CommandResult {
     const d = decodeCommand(q0, q1);
     const base = { opcode: d.opcode, name: d.name, decoded: d };
@@ -287,7 +287,7 @@ export class Iommu {
     return this.eventLog.log({ type: EVENT_TYPE.IO_PAGE_FAULT, deviceId, domainId, address: iova, write, present, permission }, atNs);
   }
 
-  /** RMP_PAGE_FAULT (DESIGN.md "IOMMU RMP check"); the log records the device's domain beside the words. */
+  /** RMP_PAGE_FAULT (protocol/README.md §6.5); the log records the device's domain beside the words. */
   logRmpPageFault(deviceId: number, vmgTag: number, gpa: bigint, write: boolean, rmpFlags: number, atNs: number): number | undefined {
     return this.eventLog.log(
       { type: EVENT_TYPE.RMP_PAGE_FAULT, deviceId, domainId: this.domainOf(deviceId), address: gpa, write, rmpFlags, vmgTag },
@@ -308,7 +308,7 @@ export class Iommu {
         const qwords = this.deviceTable.read(deviceId);
         const dte = decodeDte(qwords);
         // As a host driver's increase_top: the DTE gets the new root and mode; cached
-        // translations stay (DESIGN.md: iommu.map does not invalidate).
+        // translations stay (protocol/README.md §6.6: iommu.map does not invalidate).
         if (dte.root === info.root && dte.mode === info.mode) {
           this.deviceTable.write(deviceId, withRootAndMode(qwords, result.root, result.mode));
           if (this.dteCache.delete(deviceId)) this.dteCacheVersion++;

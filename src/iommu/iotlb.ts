@@ -1,6 +1,6 @@
 /**
- * The IOTLB: leaf translations cached per (domain, 4 KB IOVA page) (DESIGN.md
- * "IOMMU"). It changes only through invalidation commands, `iommu.setDte` and the
+ * The IOTLB: leaf translations cached per (domain, 4 KB IOVA page) (protocol/README.md
+ * §6.2). It changes only through invalidation commands, `iommu.setDte` and the
  * firmware, so a host that edits tables without invalidating keeps stale entries,
  * as on hardware.
  *
@@ -200,7 +200,7 @@ export class Iotlb {
 
   /**
    * Drops every cached entry of the domain whose leaf overlaps
-   * [iovaBase, iovaBase + 2^sizeLg2) (DESIGN.md "Commands"); returns how many.
+   * [iovaBase, iovaBase + 2^sizeLg2) (protocol/README.md §6.3); returns how many.
    * Probes whichever is smaller: the pages that could hold an entry of an
    * overlapping leaf (the range widened by the domain's largest leaf), or every slot.
    */

@@ -100,8 +100,8 @@ const CLEAR_BELOW: readonly bigint[] = Array.from({ length: IOVA_BITS + 1 }, (_,
  * Every IOTLB miss walks, so the walk decodes entries as 32-bit halves (pte.ts) and
  * keeps the IOVA as its page number (exact: below 2^52 once the range check passed)
  * and its low 12 bits; the only bigints it makes are each step's value, the leaf's
- * IOVA base and the two that split the IOVA (DESIGN.md "Notes for a fast
- * implementation"). Results are the same values the bigint decoders give.
+ * IOVA base and the two that split the IOVA (ARCHITECTURE.md, "Value conventions
+ * inside the domain"). Results are the same values the bigint decoders give.
  */
 export class PageWalker {
   private readonly maskLo: number;
@@ -176,7 +176,8 @@ export class PageWalker {
       out.leafLevel = level;
       out.leafEntrySpa = entrySpa;
       const view = this.tableView(level, Math.floor(entrySpa / PAGE_BYTES));
-      // entrySpa is a non-negative integer: & keeps its low 12 bits exactly (ToInt32 is modulo 2^32).
+      // entrySpa is a non-negative integer: & keeps its low 12 bits exactly (ToInt32
+      // is modulo 2^32).
       const half = (entrySpa & (PAGE_BYTES - 1)) >>> 2;
       const lo = view === undefined ? 0 : (view[half] as number);
       const hi = view === undefined ? 0 : (view[half + 1] as number);

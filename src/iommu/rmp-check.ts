@@ -1,16 +1,16 @@
 /**
- * The IOMMU's RMP check for one DMA access (DESIGN.md "Decisions where the hardware
- * is not public", IOMMU RMP check): a pure function of the translation, the RMP and
+ * The IOMMU's RMP check for one DMA access (protocol/README.md §6.5): a pure function
+ * of the translation, the RMP and
  * the device's binding. It runs on every DMA, so it reads the RMP through the
  * table's number-only accessors into one module-level scratch record.
  */
 import { newRmpScratch, type RmpTable } from '../rmp/rmp-table.js';
 
-/** DESIGN.md "IOMMU RMP check": leaf size T must equal the RMP size R, or not exceed it. */
+/** protocol/README.md §6.5: leaf size T must equal the RMP size R, or not exceed it. */
 export type RmpSizeRule = 'equal' | 'not-larger';
 
 
-/** Our flag bits for RMP_PAGE_FAULT events (DESIGN.md), ORed. */
+/** Our flag bits for RMP_PAGE_FAULT events (protocol/README.md §6.5), ORed. */
 export const RMP_FAULT_FLAGS = {
   /** A TEE-IO access to an unassigned page (reported alone). */
   NOT_ASSIGNED: 0x01,

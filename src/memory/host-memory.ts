@@ -1,5 +1,5 @@
 /**
- * Host physical memory (DESIGN.md "The emulated platform"): a sparse SPA space of
+ * Host physical memory (protocol/README.md §7): a sparse SPA space of
  * 64-bit little-endian words. A page exists only once written with a non-zero
  * word; untouched memory reads as zero and costs nothing, and a page with a few
  * words holds only those (PageStore).
@@ -8,8 +8,9 @@
  * Words are bigint. The host view bypasses the RMP, like a debugger.
  *
  * Hot loops (table walks, the audit) read a word as two 32-bit halves through a
- * Uint32Array view of the same page buffer instead (DESIGN.md "Notes for a fast
- * implementation": every BigInt operation allocates). Word i of a page is view
+ * Uint32Array view of the same page buffer instead (ARCHITECTURE.md, "Value
+ * conventions inside the domain": every BigInt operation allocates). Word i of a page
+ * is view
  * elements 2i (bits 31:0) and 2i+1 (bits 63:32): that needs a little-endian host,
  * which every platform Node 20 ships for is; the module refuses to load otherwise.
  */

@@ -1,6 +1,6 @@
 /**
  * Powers of two and remainders by them for page and address arithmetic on plain
- * numbers (DESIGN.md "Notes for a fast implementation").
+ * numbers (ARCHITECTURE.md, "Value conventions inside the domain").
  *
  * Why not `2 ** n` and `%`: with a variable exponent V8 calls pow, and `%` on a
  * number outside int32 (every SPA above 2 GiB, every IOVA page past 2^31) is a call

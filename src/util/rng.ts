@@ -1,5 +1,5 @@
 /**
- * The platform's one seeded PRNG (DESIGN.md "Clock"): every random choice (stream
+ * The platform's one seeded PRNG (protocol/README.md §9): every random choice (stream
  * addresses, arrival gaps, stall jitter, fault probabilities) draws from it, so a
  * seed and a call sequence give identical results. xoshiro128** over four 32-bit
  * words; the state is four integers, so it serialises exactly. Never Math.random.

@@ -15,28 +15,6 @@ import { ROOT } from '../helpers/processes.js';
 /** The design notes' file name, built so that this file does not mention it itself. */
 const DESIGN_NOTES = ['DESIGN', 'md'].join('.');
 
-/**
- * TEMPORARY: files that still cite the design notes because another change is editing
- * them at the same time; their replacements are listed in the change that added this
- * test. Once they are applied, empty this list (it should then stay empty).
- */
-const STILL_CITING_DESIGN_NOTES: readonly string[] = [
-  'src/dma/completion-queue.ts',
-  'src/dma/dma-engine.ts',
-  'src/dma/dma-port.ts',
-  'src/dma/dma-state.ts',
-  'src/dma/dma-stats.ts',
-  'src/dma/dma-stream.ts',
-  'src/dma/latency-histogram.ts',
-  'src/dma/stall-gate.ts',
-  'src/iommu/iommu.ts',
-  'src/iommu/iotlb.ts',
-  'src/iommu/page-walker.ts',
-  'src/iommu/rmp-check.ts',
-  'src/memory/host-memory.ts',
-  'src/util/rng.ts',
-];
-
 function trackedFiles(): string[] {
   const out = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' });
   return out.split('\n').filter((f) => f !== '' && existsSync(join(ROOT, f)));
@@ -63,7 +41,6 @@ describe('the repository stands alone', () => {
     expect(scanned.length).toBeGreaterThan(100);
     const offenders: string[] = [];
     for (const f of scanned) {
-      if (STILL_CITING_DESIGN_NOTES.includes(f)) continue;
       readFileSync(join(ROOT, f), 'utf8').split('\n').forEach((line, i) => {
         if (line.includes(DESIGN_NOTES)) offenders.push(`${f}:${i + 1}: ${line.trim()}`);
       });
