@@ -13,7 +13,12 @@
  * completed for any read at time T. Settling hands runs of equal completions to the
  * sink at once (counts add up the same in any grouping).
  *
- * Entries are parallel typed-array rings: no allocation per request.
+ * Entries are parallel typed-array rings: no allocation per request. A push that
+ * settle would group with the FIFO's last entry (the same completion time, device
+ * and stream, a latency in the histogram bucket of the entry's first) joins it as a
+ * count and a maximum: the release of a stall decides millions of requests at one
+ * time, and they would otherwise sit here one by one (48 MiB for 2 M, copied at each
+ * doubling) until the clock moves. State documents still list one per request.
  */
 import { TIMELINE_BIN_NS } from './dma-timeline.js';
 export interface CompletionSink {
@@ -43,25 +48,44 @@ export interface PendingCompletion {
 
 class Fifo {
   doneNs = new Float64Array(64);
+  /** The first request's latency; `count` requests, the largest latency `maxNs`. */
   latencyNs = new Float64Array(64);
+  maxNs = new Float64Array(64);
+  count = new Float64Array(64);
   deviceSlot = new Int32Array(64);
   streamSlot = new Int32Array(64);
   head = 0;
   size = 0;
   /** Pushes until the next settle. */
   untilSettle = SETTLE_EVERY;
+  /** The histogram bucket of the last entry's first latency (pushes within it join the entry). */
+  private lastBottom = 0;
+  private lastTop = -1;
 
   constructor(readonly spanNs: number) {}
 
-  push(doneNs: number, latencyNs: number, deviceSlot: number, streamSlot: number): void {
+  push(doneNs: number, latencyNs: number, deviceSlot: number, streamSlot: number, sink: CompletionSink): void {
+    if (this.size > 0) {
+      const t = (this.head + this.size - 1) & (this.doneNs.length - 1);
+      if (this.doneNs[t] === doneNs && this.deviceSlot[t] === deviceSlot && this.streamSlot[t] === streamSlot && latencyNs >= this.lastBottom && latencyNs <= this.lastTop) {
+        this.count[t] = (this.count[t] as number) + 1;
+        if (latencyNs > (this.maxNs[t] as number)) this.maxNs[t] = latencyNs;
+        return;
+      }
+    }
     if (this.size === this.doneNs.length) this.grow();
     const cap = this.doneNs.length;
     const i = (this.head + this.size) & (cap - 1);
     this.doneNs[i] = doneNs;
     this.latencyNs[i] = latencyNs;
+    this.maxNs[i] = latencyNs;
+    this.count[i] = 1;
     this.deviceSlot[i] = deviceSlot;
     this.streamSlot[i] = streamSlot;
     this.size++;
+    const grouped = sink.bucketTopNs !== undefined && sink.bucketBottomNs !== undefined;
+    this.lastTop = grouped ? (sink.bucketTopNs as (v: number) => number)(latencyNs) : latencyNs;
+    this.lastBottom = grouped ? (sink.bucketBottomNs as (v: number) => number)(latencyNs) : latencyNs;
   }
 
   settle(nowNs: number, sink: CompletionSink): void {
@@ -69,6 +93,8 @@ class Fifo {
     const mask = this.doneNs.length - 1;
     const done = this.doneNs;
     const lat = this.latencyNs;
+    const max = this.maxNs;
+    const cnt = this.count;
     const dev = this.deviceSlot;
     const st = this.streamSlot;
     while (this.size > 0 && (done[this.head] as number) <= nowNs) {
@@ -81,36 +107,46 @@ class Fifo {
       // Latencies in one histogram bucket count alike: group them (a release of many
       // held requests has as many distinct latencies, but few buckets), within one
       // timeline bin of their completion time.
-      let hi = l;
+      let hi = max[h] as number;
       const grouped = sink.bucketTopNs !== undefined && sink.bucketBottomNs !== undefined;
       const top = grouped ? (sink.bucketTopNs as (v: number) => number)(l) : l;
       const bottom = grouped ? (sink.bucketBottomNs as (v: number) => number)(l) : l;
-      let n = 1;
+      let entries = 1;
+      let n = cnt[h] as number;
       let k = (h + 1) & mask;
-      while (n < this.size && (done[k] as number) <= nowNs && dev[k] === d && st[k] === s && Math.floor((done[k] as number) / TIMELINE_BIN_NS) === bin) {
+      while (entries < this.size && (done[k] as number) <= nowNs && dev[k] === d && st[k] === s && Math.floor((done[k] as number) / TIMELINE_BIN_NS) === bin) {
+        // An entry's requests lie in the bucket of its first latency: all of them join, or none.
         const v = lat[k] as number;
         if (v > top || v < bottom) break;
-        if (v > hi) hi = v;
-        n++;
+        if ((max[k] as number) > hi) hi = max[k] as number;
+        n += cnt[k] as number;
+        entries++;
         k = (k + 1) & mask;
       }
       sink.onCompleted(l, d, s, n, hi, doneAt);
       this.head = k;
-      this.size -= n;
+      this.size -= entries;
     }
   }
 
+  /**
+   * One per request, in push order: an entry of n requests as n - 1 at its first
+   * latency and one at its largest, which pushed again rebuild the same entry.
+   */
   *entries(): Generator<PendingCompletion> {
     const mask = this.doneNs.length - 1;
     for (let k = 0; k < this.size; k++) {
       const i = (this.head + k) & mask;
-      yield {
-        doneNs: this.doneNs[i] as number,
-        latencyNs: this.latencyNs[i] as number,
-        spanNs: this.spanNs,
-        deviceSlot: this.deviceSlot[i] as number,
-        streamSlot: this.streamSlot[i] as number,
-      };
+      const n = this.count[i] as number;
+      for (let j = 0; j < n; j++) {
+        yield {
+          doneNs: this.doneNs[i] as number,
+          latencyNs: (j === n - 1 ? this.maxNs[i] : this.latencyNs[i]) as number,
+          spanNs: this.spanNs,
+          deviceSlot: this.deviceSlot[i] as number,
+          streamSlot: this.streamSlot[i] as number,
+        };
+      }
     }
   }
 
@@ -119,17 +155,23 @@ class Fifo {
     const mask = cap - 1;
     const d = new Float64Array(cap * 2);
     const l = new Float64Array(cap * 2);
+    const mx = new Float64Array(cap * 2);
+    const c = new Float64Array(cap * 2);
     const dev = new Int32Array(cap * 2);
     const st = new Int32Array(cap * 2);
     for (let k = 0; k < this.size; k++) {
       const i = (this.head + k) & mask;
       d[k] = this.doneNs[i] as number;
       l[k] = this.latencyNs[i] as number;
+      mx[k] = this.maxNs[i] as number;
+      c[k] = this.count[i] as number;
       dev[k] = this.deviceSlot[i] as number;
       st[k] = this.streamSlot[i] as number;
     }
     this.doneNs = d;
     this.latencyNs = l;
+    this.maxNs = mx;
+    this.count = c;
     this.deviceSlot = dev;
     this.streamSlot = st;
     this.head = 0;
@@ -155,13 +197,14 @@ export class CompletionQueue {
       this.last = f;
     }
     if (--f.untilSettle <= 0) f.settle(nowNs, this.sink);
-    f.push(nowNs + spanNs, latencyNs, deviceSlot, streamSlot);
+    f.push(nowNs + spanNs, latencyNs, deviceSlot, streamSlot, this.sink);
   }
 
   settle(nowNs: number): void {
     for (const f of this.fifos.values()) f.settle(nowNs, this.sink);
   }
 
+  /** Entries held (a group of requests is one). */
   get size(): number {
     let n = 0;
     for (const f of this.fifos.values()) n += f.size;
@@ -182,6 +225,6 @@ export class CompletionQueue {
       f = new Fifo(e.spanNs);
       this.fifos.set(e.spanNs, f);
     }
-    f.push(e.doneNs, e.latencyNs, e.deviceSlot, e.streamSlot);
+    f.push(e.doneNs, e.latencyNs, e.deviceSlot, e.streamSlot, this.sink);
   }
 }

@@ -1,14 +1,13 @@
 /**
  * The IOMMU's RMP check for one DMA access (protocol/README.md §6.5): a pure function
- * of the translation, the RMP and
- * the device's binding. It runs on every DMA, so it reads the RMP through the
- * table's number-only accessors into one module-level scratch record.
+ * of the translation, the RMP and the device's binding. It runs on every DMA, so it
+ * reads the RMP through the table's number-only accessors into one module-level
+ * scratch record.
  */
 import { newRmpScratch, type RmpTable } from '../rmp/rmp-table.js';
 
 /** protocol/README.md §6.5: leaf size T must equal the RMP size R, or not exceed it. */
 export type RmpSizeRule = 'equal' | 'not-larger';
-
 
 /** Our flag bits for RMP_PAGE_FAULT events (protocol/README.md §6.5), ORed. */
 export const RMP_FAULT_FLAGS = {
