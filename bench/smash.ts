@@ -20,6 +20,8 @@ const DOMAIN = 1;
 const REGION_IOVA = 0x20_0000n;
 /** Pairs run before the timed ones, on the same platform. */
 const WARM_UP_PAIRS = 1000;
+/** Timed rounds of `pairs` pairs each; the figure is the fastest. */
+const ROUNDS = 3;
 
 export interface SmashResult {
   inProcessPerSec: number;
@@ -81,7 +83,7 @@ export const SMASH = {
   },
 };
 
-/** Calls per second of `pairs` smash + unsmash pairs on a platform (default scenario unless given). */
+/** Calls per second of `pairs` smash + unsmash pairs on a platform (default scenario unless given), best of ROUNDS rounds. */
 export async function smashInProcess(pairs: number, scenario?: Scenario): Promise<number> {
   const p: Platform = scenario === undefined ? createPlatform() : createPlatform(scenario);
   SMASH.noJitter(p);
@@ -92,12 +94,17 @@ export async function smashInProcess(pairs: number, scenario?: Scenario): Promis
     await SMASH.smash(p, a);
     await SMASH.unsmash(p, a);
   }
-  const t0 = nowMs();
-  for (let i = 0; i < pairs; i++) {
-    await SMASH.smash(p, a);
-    await SMASH.unsmash(p, a);
+  // The best of ROUNDS timed rounds (as the DMA figures take the best of their runs):
+  // the machine is shared, and a round the scheduler interrupted says nothing of the code.
+  let ms = Infinity;
+  for (let round = 0; round < ROUNDS; round++) {
+    const t0 = nowMs();
+    for (let i = 0; i < pairs; i++) {
+      await SMASH.smash(p, a);
+      await SMASH.unsmash(p, a);
+    }
+    ms = Math.min(ms, nowMs() - t0);
   }
-  const ms = nowMs() - t0;
   p.dispose();
   return perSec(2 * pairs, ms);
 }

@@ -289,6 +289,29 @@ export function ptePresentLo(lo: number): boolean {
   return (lo & LO_PR) !== 0;
 }
 
+/**
+ * How many entries from the start of a table (its halves) are present 4 KB leaves
+ * (PR 1, NextLevel 0) whose address bits 51:12, taken whole (no C-bit stripped), are
+ * `firstAddr` + i x 4 KB and whose bits 63:52 are `high`: the table PSMASH_IO check
+ * 10 wants, read with integer compares only (every smash and unsmash reads 512).
+ */
+export function leafRunLength(view: Uint32Array, firstAddr: number, high: number, entries: number): number {
+  const prAndNextLevel = LO_PR | (LO_NEXT_LEVEL_MASK << LO_NEXT_LEVEL_SHIFT);
+  let addrLo = firstAddr % TWO_32;
+  let addrHi = Math.floor(firstAddr / TWO_32);
+  for (let i = 0; i < entries; i++) {
+    const lo = view[2 * i] as number;
+    const hi = view[2 * i + 1] as number;
+    if ((lo & prAndNextLevel) !== LO_PR || (lo & LO_ADDR_MASK) >>> 0 !== addrLo || (hi & HI_ADDR_MASK) !== addrHi || hi >>> 20 !== high) return i;
+    addrLo += 4096;
+    if (addrLo >= TWO_32) {
+      addrLo -= TWO_32;
+      addrHi++;
+    }
+  }
+  return entries;
+}
+
 export function pteNextLevelLo(lo: number): number {
   return (lo >>> LO_NEXT_LEVEL_SHIFT) & LO_NEXT_LEVEL_MASK;
 }

@@ -15,9 +15,9 @@ import type { StallModel } from './stall-model.js';
 
 /** The entry the engine is running: its outcome so far and where its statuses go. */
 export interface Running extends Omit<EntryOutcome, 'statusName' | 'dmaHeld'> {
-  /** Where the gctx word is written back (-1: not for this command) and its input value. */
+  /** Where the gctx word is written back (-1: not for this command) and its input value (hex in state documents). */
   gctxSpa: number;
-  gctxInput: string;
+  gctxInput: bigint;
   seq: number;
   outcome?: SmashOutcome;
 }
@@ -59,7 +59,7 @@ export function newRunning(index: number, command: number, commandName: string, 
     rmpChanged: outcome?.rmpChanged ?? false,
     ...(outcome?.hpteSpa !== undefined ? { hpteSpa: outcome.hpteSpa } : {}),
     gctxSpa,
-    gctxInput: '0x' + gctxInput.toString(16),
+    gctxInput,
     seq: -1,
     ...(outcome !== undefined ? { outcome } : {}),
   };

@@ -28,6 +28,7 @@ import {
   addrMaskHi,
   addrMaskLo,
   pteAddressMasked,
+  leafRunLength,
   pteHighHi,
   pteNextLevelLo,
   ptePresentLo,
@@ -348,7 +349,9 @@ export class PsmashIo {
     const refHigh = pteHighHi(Number(ref >> 32n));
     const maskLo = addrMaskLo(null);
     const maskHi = addrMaskHi(null);
-    for (let i = 0; i < PTES_PER_TABLE; i++) {
+    // The good prefix in integer compares; only the first PTE past it is classified.
+    const good = view === undefined ? 0 : leafRunLength(view, baseAddr, refHigh, PTES_PER_TABLE);
+    for (let i = good; i < PTES_PER_TABLE; i++) {
       const lo = view === undefined ? 0 : (view[2 * i] as number);
       const hi = view === undefined ? 0 : (view[2 * i + 1] as number);
       let pteError: PteError = PTE_ERROR.NONE;
@@ -378,15 +381,16 @@ export class PsmashIo {
     const stallNs = sampleStallNs(model, this.d.rng);
     const startNs = this.d.clock.nowNs;
     const endNs = startNs + stallNs;
-    const base = { startNs, endNs, policy: model.policy, completionTimeoutNs: model.completionTimeoutNs };
     const stalls: StallHandle[] = [];
-    if (model.scope === 'iommu') stalls.push(this.d.dma.beginStall({ ...base, scope: 'iommu', domainId: reaches[0]?.domainId ?? 0 }));
-    else {
+    const dma = this.d.dma;
+    if (model.scope === 'iommu') {
+      stalls.push(dma.beginStall({ scope: 'iommu', domainId: reaches[0]?.domainId ?? 0, startNs, endNs, policy: model.policy, completionTimeoutNs: model.completionTimeoutNs }));
+    } else {
       for (let i = 0; i < reaches.length; i++) {
         const id = (reaches[i] as { domainId: number }).domainId;
         let seen = false;
         for (let j = 0; j < i && !seen; j++) seen = (reaches[j] as { domainId: number }).domainId === id;
-        if (!seen) stalls.push(this.d.dma.beginStall({ ...base, scope: 'domain', domainId: id }));
+        if (!seen) stalls.push(dma.beginStall({ scope: 'domain', domainId: id, startNs, endNs, policy: model.policy, completionTimeoutNs: model.completionTimeoutNs }));
       }
     }
     this.onStallBegin?.({ reaches, srcPgSpa, startNs, endNs });

@@ -79,7 +79,7 @@ export interface TmpmState {
   interrupts: number;
   commands: number;
   pendingCtl: PendingCtl[];
-  running: (Omit<Running, 'outcome' | 'detail'> & { detail?: undefined }) | null;
+  running: (Omit<Running, 'outcome' | 'detail' | 'gctxInput'> & { detail?: undefined; gctxInput: string }) | null;
 }
 
 const EV_CTL = 1;
@@ -364,7 +364,7 @@ export class TmpmEngine implements EventTarget {
     const r = this.running;
     if (r === null) return;
     if (r.gctxSpa >= 0) {
-      this.memory.setWord(r.gctxSpa, gctxWithOutputs(BigInt(r.gctxInput), { status: r.status, subStatus: r.subStatus, pteSubError: r.pteSubError, pteError: r.pteError }));
+      this.memory.setWord(r.gctxSpa, gctxWithOutputs(r.gctxInput, { status: r.status, subStatus: r.subStatus, pteSubError: r.pteSubError, pteError: r.pteError }));
       if (r.hpteSpa !== undefined && r.status === TMPM_STATUS.SUCCESS) this.memory.setWord(r.listSpa + CMD_PAGE_SMASH_HPTE, BigInt(r.hpteSpa));
     }
     const at = this.entrySpa(r.index) + 8;
@@ -455,7 +455,12 @@ export class TmpmEngine implements EventTarget {
   // ---- state -------------------------------------------------------------------------
 
   getState(): TmpmState {
-    const running = this.running === null ? null : (({ outcome: _o, detail: _d, ...rest }) => rest)(this.running);
+    // The running entry less its outcome and detail, the gctx input word as hex (keys in their order).
+    let running: TmpmState['running'] = null;
+    if (this.running !== null) {
+      const { outcome: _o, detail: _d, ...rest } = this.running;
+      running = { ...rest, gctxInput: '0x' + rest.gctxInput.toString(16) };
+    }
     return {
       config: { ...this.config },
       stallModel: this.getStallModel(),
@@ -483,7 +488,7 @@ export class TmpmEngine implements EventTarget {
     this.interrupts = s.interrupts;
     this.commands = s.commands;
     this.pendingCtl = s.pendingCtl.map((p) => ({ ev: this.clock.schedule(p.atNs, this, EV_CTL, p.value, p.seq), value: p.value }));
-    this.running = s.running === null ? null : ({ ...s.running } as unknown as Running);
+    this.running = s.running === null ? null : ({ ...s.running, gctxInput: BigInt(s.running.gctxInput) } as unknown as Running);
     if (this.running !== null) this.runningEvent = this.clock.schedule(this.running.endNs, this, EV_DONE, null, this.running.seq);
   }
 

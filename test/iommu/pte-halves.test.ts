@@ -11,6 +11,7 @@ import {
   levelDefaultSizeLg2,
   levelIndex,
   levelIndexPfn,
+  leafRunLength,
   pteAddressField,
   pteAddressHalves,
   pteFcHi,
@@ -138,5 +139,52 @@ describe('PTE halves decoders (pte.ts, hardware.md §3.1)', () => {
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('leafRunLength (PSMASH_IO check 10 good prefix)', () => {
+  /** The same count from the bigint decoders, one entry at a time. */
+  function reference(words: bigint[], firstAddr: number, high: bigint): number {
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i] as bigint;
+      if (!ptePresent(w) || pteNextLevel(w) !== 0 || pteAddressField(w) !== firstAddr + i * 4096 || w >> 52n !== high) return i;
+    }
+    return words.length;
+  }
+
+  it('agrees with the bigint decoders on runs broken anywhere, by any field, across the 4 GiB boundary', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 40 - 1 }).map((p) => p * 4096),
+        fc.bigInt({ min: 0n, max: 0xfffn }),
+        fc.integer({ min: 0, max: 40 }),
+        fc.constantFrom('none', 'pr', 'nextLevel', 'address', 'high', 'low bits'),
+        (firstAddr, high, breakAt, how) => {
+          const words: bigint[] = [];
+          for (let i = 0; i < 40; i++) words.push((high << 52n) | BigInt(firstAddr + i * 4096) | 1n);
+          if (breakAt < 40) {
+            const w = words[breakAt] as bigint;
+            words[breakAt] =
+              how === 'pr' ? w & ~1n : how === 'nextLevel' ? w | (2n << 9n) : how === 'address' ? w + 0x1000n : how === 'high' ? w ^ (1n << 60n) : how === 'low bits' ? w | (1n << 5n) : w;
+          }
+          const view = new Uint32Array(words.length * 2);
+          words.forEach((w, i) => {
+            view[2 * i] = Number(w & 0xffff_ffffn);
+            view[2 * i + 1] = Number(w >> 32n);
+          });
+          expect(leafRunLength(view, firstAddr, Number(high), words.length)).toBe(reference(words, firstAddr, high));
+        },
+      ),
+      { numRuns: 500, seed: 5 },
+    );
+    // A run that crosses 2^32: the address carries into bits 51:32.
+    const first = 2 ** 32 - 2 * 4096;
+    const view = new Uint32Array(8);
+    for (let i = 0; i < 4; i++) {
+      const w = BigInt(first + i * 4096) | 1n;
+      view[2 * i] = Number(w & 0xffff_ffffn);
+      view[2 * i + 1] = Number(w >> 32n);
+    }
+    expect(leafRunLength(view, first, 0, 4)).toBe(4);
   });
 });
