@@ -65,7 +65,7 @@ export class LiveTables {
 
   /** Whether writes to `pfn` can change the set (a live table page). */
   watches(pfn: number): boolean {
-    return this.valid && this.levels.has(pfn);
+    return this.valid && (this.levels.get(pfn) ?? 0) !== 0;
   }
 
   /**
@@ -121,8 +121,8 @@ export class LiveTables {
   /** Word `index` of live page `pfn` was `oldValue` and has been written. */
   entryWritten(pfn: number, index: number, oldValue: bigint): void {
     if (!this.valid) return;
-    const bits = this.levels.get(pfn);
-    if (bits === undefined) return;
+    const bits = this.levels.get(pfn) ?? 0;
+    if (bits === 0) return;
     if (this.multi > 0) {
       this.valid = false;
       return;
@@ -144,14 +144,14 @@ export class LiveTables {
   /** The level of `pfn` when it is a live table page, else undefined. */
   level(pfn: number): number | undefined {
     if (this.multi > 0) return liveTableLevel(this.memory, this.roots, this.cBit, pfn);
-    const bits = this.levels.get(pfn);
-    return bits === undefined ? undefined : 31 - Math.clz32(bits);
+    const bits = this.levels.get(pfn) ?? 0;
+    return bits === 0 ? undefined : 31 - Math.clz32(bits);
   }
 
   /** Live pages (tests compare them with collectTablePages). */
   pages(): Map<number, number> {
     const out = new Map<number, number>();
-    for (const [pfn, bits] of this.levels) out.set(pfn, 31 - Math.clz32(bits));
+    for (const [pfn, bits] of this.levels) if (bits !== 0) out.set(pfn, 31 - Math.clz32(bits));
     return out;
   }
 
@@ -172,7 +172,7 @@ export class LiveTables {
 
   private ref(key: number): void {
     const c = this.refs.get(key);
-    if (c !== undefined) {
+    if (c !== undefined && c !== 0) {
       this.refs.set(key, c + 1);
       return;
     }
@@ -191,11 +191,14 @@ export class LiveTables {
       this.refs.set(key, c - 1);
       return;
     }
-    this.refs.delete(key);
+    // Counts and level masks drop to 0 rather than leaving their Map: a smash and its
+    // unsmash add and remove the same table over and over, and V8 rehashes a Map of
+    // ~1,000 entries (a 1 TiB guest's tables) under delete/re-add churn.
+    this.refs.set(key, 0);
     const pfn = Math.floor(key / 8);
     const level = key - pfn * 8;
     const bits = (this.levels.get(pfn) as number) & ~(1 << level);
-    if (bits === 0) this.levels.delete(pfn);
+    if (bits === 0) this.levels.set(pfn, 0);
     else {
       this.levels.set(pfn, bits);
       if (bits === (bits & -bits)) this.multi--;

@@ -235,11 +235,19 @@ export class HostMemory {
     for (let i = 0; i < values.length; i++) this.setWord(spa + i * 8, values[i] as bigint);
   }
 
-  /** Zeroes `pages` 4 KB pages starting at a page-aligned spa (drops their storage). */
+  /**
+   * Zeroes `pages` 4 KB pages starting at a page-aligned spa (drops their storage).
+   * A sparse page nobody shares is emptied in place instead: a pool page handed out
+   * again and again (a TMPM command page per call) would otherwise leave and re-enter
+   * `pages`, and V8 rehashes a Map of ~1,000 entries under that churn. An empty
+   * sparse page reads, walks and dumps as an unbacked one.
+   */
   zeroPages(spa: number, pages: number): void {
     const first = Math.floor(spa / PAGE_BYTES);
     for (let i = 0; i < pages; i++) {
-      this.pages.delete(first + i);
+      const page = this.pages.get(first + i);
+      if (page instanceof Map && !FROZEN.has(page)) page.clear();
+      else if (page !== undefined) this.pages.delete(first + i);
       if (this.halves.delete(first + i)) this.viewEpoch++;
     }
     for (const w of this.watchers) {
@@ -254,16 +262,22 @@ export class HostMemory {
 
   /** Whether a page has storage (it has been written non-zero at some time). */
   isPageBacked(pfn: number): boolean {
-    return this.pages.has(pfn);
+    const page = this.pages.get(pfn);
+    return page !== undefined && !isEmptySparse(page);
   }
 
   /** Backed pages, for state dumps: [pfn, words] pairs in pfn order (sparse pages as full copies). */
   backedPages(): Array<[number, BigUint64Array]> {
-    return [...this.pages.entries()].sort((a, b) => a[0] - b[0]).map(([pfn, page]) => [pfn, page instanceof BigUint64Array ? page : densify(page)]);
+    return [...this.pages.entries()]
+      .filter(([, page]) => !isEmptySparse(page))
+      .sort((a, b) => a[0] - b[0])
+      .map(([pfn, page]) => [pfn, page instanceof BigUint64Array ? page : densify(page)]);
   }
 
   backedPageCount(): number {
-    return this.pages.size;
+    let n = 0;
+    for (const page of this.pages.values()) if (!isEmptySparse(page)) n++;
+    return n;
   }
 
   /** Bytes the pages' storage takes, about (pageStoreBytes summed). */
@@ -303,6 +317,11 @@ export class HostMemory {
 }
 
 /** A sparse page as a full one (a new buffer; the map is left as it was). */
+/** A sparse page with no word left (zeroed in place, or every word written 0): reads as unbacked memory. */
+function isEmptySparse(page: PageStore): boolean {
+  return page instanceof Map && page.size === 0;
+}
+
 function densify(page: ReadonlyMap<number, bigint>): BigUint64Array {
   const dense = new BigUint64Array(WORDS_PER_PAGE);
   for (const [i, v] of page) dense[i] = v;

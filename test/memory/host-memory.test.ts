@@ -52,3 +52,43 @@ describe('HostMemory number accessors', () => {
     expect(m.wordHi(0x3000)).toBe(0xaaaa_bbbb);
   });
 });
+
+describe('a page handed out again and again (zeroed in place)', () => {
+  it('reads, walks and dumps as unbacked once zeroed, and a shared (frozen) page is left to its snapshot', () => {
+    const m = new HostMemory(2 ** 30);
+    const spa = 0x10_0000;
+    m.writeWords(spa, [1n, 2n, 3n]);
+    expect(m.isPageBacked(spa / PAGE_BYTES)).toBe(true);
+    m.zeroPages(spa, 1);
+    expect(m.word(spa)).toBe(0n);
+    expect(m.isPageBacked(spa / PAGE_BYTES)).toBe(false);
+    expect(m.backedPages()).toEqual([]);
+    expect(m.backedPageCount()).toBe(0);
+    m.writeWords(spa + 8, [7n]);
+    expect(m.readWords(spa, 3)).toEqual([0n, 7n, 0n]);
+    // Shared by a snapshot: zeroing must not empty the snapshot's copy.
+    const shared = m.sharePages();
+    m.zeroPages(spa, 1);
+    expect(m.word(spa + 8)).toBe(0n);
+    expect(shared.get(spa / PAGE_BYTES)?.get?.(1)).toBe(7n);
+  });
+});
+
+describe('PagePool release', () => {
+  it('forgets a released allocation (state, isAllocated, a second release) while keeping its Map key', async () => {
+    const { PagePool } = await import('../../src/memory/page-pool.js');
+    const m = new HostMemory(2 ** 32);
+    const pool = new PagePool(m, 2 ** 31, 2 ** 32);
+    const a = pool.alloc(2);
+    const b = pool.alloc(1);
+    pool.release(a, 2, false);
+    expect(pool.isAllocated(a)).toBe(false);
+    expect(pool.isAllocated(b)).toBe(true);
+    expect(pool.allocatedPages()).toBe(1);
+    expect(pool.getState().allocated).toEqual([[b, 1]]);
+    expect(() => pool.release(a, 2)).toThrow(/not the start of a pool allocation/);
+    // Handed out again at the same address: allocated once more.
+    expect(pool.alloc(2)).toBe(a);
+    expect(pool.getState().allocated).toEqual([[a, 2], [b, 1]]);
+  });
+});
