@@ -58,19 +58,31 @@ class Fifo {
   size = 0;
   /** Pushes until the next settle. */
   untilSettle = SETTLE_EVERY;
-  /** The histogram bucket of the last entry's first latency (pushes within it join the entry). */
-  private lastBottom = 0;
-  private lastTop = -1;
+  /**
+   * The histogram bucket of the last entry's first latency (pushes within it join the
+   * entry); NaN until a push with the entry's completion time asks (most pushes of a
+   * walking stream complete at a time of their own and never need it).
+   */
+  private lastBottom = NaN;
+  private lastTop = NaN;
 
   constructor(readonly spanNs: number) {}
 
   push(doneNs: number, latencyNs: number, deviceSlot: number, streamSlot: number, sink: CompletionSink): void {
     if (this.size > 0) {
       const t = (this.head + this.size - 1) & (this.doneNs.length - 1);
-      if (this.doneNs[t] === doneNs && this.deviceSlot[t] === deviceSlot && this.streamSlot[t] === streamSlot && latencyNs >= this.lastBottom && latencyNs <= this.lastTop) {
-        this.count[t] = (this.count[t] as number) + 1;
-        if (latencyNs > (this.maxNs[t] as number)) this.maxNs[t] = latencyNs;
-        return;
+      if (this.doneNs[t] === doneNs && this.deviceSlot[t] === deviceSlot && this.streamSlot[t] === streamSlot) {
+        if (Number.isNaN(this.lastTop)) {
+          const first = this.latencyNs[t] as number;
+          const grouped = sink.bucketTopNs !== undefined && sink.bucketBottomNs !== undefined;
+          this.lastTop = grouped ? (sink.bucketTopNs as (v: number) => number)(first) : first;
+          this.lastBottom = grouped ? (sink.bucketBottomNs as (v: number) => number)(first) : first;
+        }
+        if (latencyNs >= this.lastBottom && latencyNs <= this.lastTop) {
+          this.count[t] = (this.count[t] as number) + 1;
+          if (latencyNs > (this.maxNs[t] as number)) this.maxNs[t] = latencyNs;
+          return;
+        }
       }
     }
     if (this.size === this.doneNs.length) this.grow();
@@ -83,9 +95,8 @@ class Fifo {
     this.deviceSlot[i] = deviceSlot;
     this.streamSlot[i] = streamSlot;
     this.size++;
-    const grouped = sink.bucketTopNs !== undefined && sink.bucketBottomNs !== undefined;
-    this.lastTop = grouped ? (sink.bucketTopNs as (v: number) => number)(latencyNs) : latencyNs;
-    this.lastBottom = grouped ? (sink.bucketBottomNs as (v: number) => number)(latencyNs) : latencyNs;
+    this.lastTop = NaN;
+    this.lastBottom = NaN;
   }
 
   settle(nowNs: number, sink: CompletionSink): void {
