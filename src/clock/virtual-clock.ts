@@ -93,7 +93,8 @@ export class VirtualClock {
     this.horizonNs = targetNs;
     this.extraWork = 0;
     this.timeUp = false;
-    if (maxWallMs !== Infinity) this.deadlineMs = performance.now() + maxWallMs;
+    // Each call has its own bound (a nested call without one runs to its target).
+    this.deadlineMs = maxWallMs === Infinity ? Infinity : performance.now() + maxWallMs;
     let n = 0;
     const q = this.queue;
     try {
