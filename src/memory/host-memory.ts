@@ -157,7 +157,7 @@ export class HostMemory {
     let view = this.halves.get(pfn);
     if (view === undefined) {
       let page = this.pages.get(pfn);
-      if (page === undefined) return undefined;
+      if (page === undefined || isEmptySparse(page)) return undefined;
       if (!(page instanceof BigUint64Array)) {
         page = densify(page);
         this.pages.set(pfn, page);

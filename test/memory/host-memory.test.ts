@@ -64,6 +64,7 @@ describe('a page handed out again and again (zeroed in place)', () => {
     expect(m.isPageBacked(spa / PAGE_BYTES)).toBe(false);
     expect(m.backedPages()).toEqual([]);
     expect(m.backedPageCount()).toBe(0);
+    expect(m.pageHalves(spa / PAGE_BYTES)).toBeUndefined();
     m.writeWords(spa + 8, [7n]);
     expect(m.readWords(spa, 3)).toEqual([0n, 7n, 0n]);
     // Shared by a snapshot: zeroing must not empty the snapshot's copy.
