@@ -17,7 +17,6 @@ import { ms } from '../../src/cli/watch-format.js';
 const running = new Set<ChildProcessWithoutNullStreams>();
 const dir = mkdtempSync(join(tmpdir(), 'smash-emu-watch-'));
 let t: AppUnderTest;
-type Untyped = (method: string, params?: unknown) => Promise<any>;
 
 beforeEach(async () => {
   t = await startTestApp();
@@ -50,7 +49,7 @@ describe('smash-emu watch', () => {
   it('prints one line per event with decoded statuses and stall durations, and stops on Ctrl-C', async () => {
     const w = cli(['watch', '--url', t.app.url, '--topics', 'fw,tmpm,stall,dma,iommu']);
     await until(w, w.stderr, /watching fw, tmpm, stall, dma, iommu/);
-    const call = (t.client.call as unknown as Untyped).bind(t.client);
+    const call = t.call;
     const r = await smashOverWire(t.client);
     const refused = await smashAgainOverWire(t.client);
     await call('dma.issue', { deviceId: 0x200, iova: '0x8000000', bytes: 64, write: true });
@@ -81,7 +80,7 @@ describe('smash-emu trace', () => {
     const file = join(dir, 'run.trace.json');
     const p = cli(['trace', '--url', t.app.url, '--out', file, '--bin-ns', '100000']);
     await until(p, p.stderr, /recording/);
-    const call = (t.client.call as unknown as Untyped).bind(t.client);
+    const call = t.call;
     await call('dma.startStream', { deviceId: 0x100, iovaBase: '0x0', length: '0x200000', ratePerSec: 500_000, accessBytes: 64, writeRatio: 0.5 });
     await call('clock.advance', { ns: 500_000 });
     const r = await smashOverWire(t.client, 1, '0x400000');

@@ -16,7 +16,6 @@ if (skip !== undefined) console.log(`dashboard browser tests skipped: ${skip}`);
 
 let t: AppUnderTest;
 let browser: Browser;
-type Untyped = (method: string, params?: unknown) => Promise<any>;
 const httpBase = () => t.app.url.replace(/^ws:/, 'http:');
 
 beforeAll(async () => {
@@ -45,7 +44,7 @@ describe.skipIf(skip !== undefined)('dashboard in Chromium', () => {
   it('plots a stall under a DMA stream: band, held requests, command status, histogram', async () => {
     const { page, errors } = await open('/');
     expect(await page.textContent('#status')).toBe('connected');
-    const call = (t.client.call as unknown as Untyped).bind(t.client);
+    const call = t.call;
     await call('trace.start', { binNs: 50_000 });
     await call('dma.startStream', { deviceId: 0x100, iovaBase: '0x0', length: '0x400000', ratePerSec: 1_000_000, accessBytes: 64, writeRatio: 0.5 });
     await call('dma.startStream', { deviceId: 0x200, iovaBase: '0x0', length: '0x100000', ratePerSec: 250_000, accessBytes: 64, writeRatio: 0.5 });

@@ -40,3 +40,16 @@ export function launchNode(argv: string[], running: Set<ChildProcessWithoutNullS
   );
   return { proc, stdout: () => out, stderr: () => err, exited };
 }
+
+/** The URL a `smash-emu serve` child prints in its ready line; rejects if it exits first. */
+export function listeningUrl(p: Proc): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    const look = (): void => {
+      const m = /^smash-emu listening on (ws:\/\/\S+)\n/.exec(p.stdout());
+      if (m !== null) resolve(m[1] as string);
+    };
+    p.proc.stdout.on('data', look);
+    look();
+    void p.exited.then((code) => reject(new Error(`serve exited with ${code}: ${p.stderr()}`)));
+  });
+}

@@ -20,7 +20,7 @@ import { startApp, type RunningApp } from '../../src/rpc/app.js';
 import { DEFAULT_SCENARIO } from '../../src/platform/scenario.js';
 import { SmashEmuClient } from '../../src/client/smash-emu-client.js';
 import { openSocket } from '../helpers/fuzz.js';
-import { launchNode, type Proc } from '../helpers/processes.js';
+import { launchNode, type Proc, listeningUrl } from '../helpers/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smash-emu-reliability-'));
 const apps: RunningApp[] = [];
@@ -97,13 +97,7 @@ function launch(args: string[]): Proc {
 
 async function serve(statePath: string): Promise<Proc & { url: string }> {
   const p = launch(['serve', '--port', '0', '--state', statePath]);
-  const url = await new Promise<string>((resolve, reject) => {
-    p.proc.stdout.on('data', () => {
-      const m = /^smash-emu listening on (ws:\/\/\S+)\n/.exec(p.stdout());
-      if (m !== null) resolve(m[1] as string);
-    });
-    void p.exited.then((code) => reject(new Error(`serve exited with ${code}: ${p.stderr()}`)));
-  });
+  const url = await listeningUrl(p);
   return { ...p, url };
 }
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { launchNode, type Proc } from '../helpers/processes.js';
+import { launchNode, type Proc, listeningUrl } from '../helpers/processes.js';
 import { startApp, type RunningApp } from '../../src/rpc/app.js';
 import type { ServerOptionsInput } from '../../src/rpc/options.js';
 import { DEFAULT_SCENARIO } from '../../src/platform/scenario.js';
@@ -413,13 +413,7 @@ describe('item 8: platforms named after Object.prototype keys survive a save and
 
   async function serve(statePath: string): Promise<Proc & { url: string }> {
     const p = launchNode(['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--state', statePath], children);
-    const url = await new Promise<string>((resolve, reject) => {
-      p.proc.stdout.on('data', () => {
-        const m = /^smash-emu listening on (ws:\/\/\S+)\n/.exec(p.stdout());
-        if (m !== null) resolve(m[1] as string);
-      });
-      void p.exited.then((code) => reject(new Error(`serve exited with ${code}: ${p.stderr()}`)));
-    });
+    const url = await listeningUrl(p);
     return { ...p, url };
   }
 
@@ -577,13 +571,7 @@ describe('item 2: realtime mode with a stream faster than the simulator', () => 
     const children = new Set<ChildProcessWithoutNullStreams>();
     const p = launchNode(['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0'], children);
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        p.proc.stdout.on('data', () => {
-          const m = /^smash-emu listening on (ws:\/\/\S+)\n/.exec(p.stdout());
-          if (m !== null) resolve(m[1] as string);
-        });
-        void p.exited.then((code) => reject(new Error(`serve exited with ${code}: ${p.stderr()}`)));
-      });
+      const url = await listeningUrl(p);
       const c = await openClient(url);
       await ok(c, 'dma.startStream', { deviceId: 0x200, iovaBase: '0x0', length: '0x100000', ratePerSec: 3e6, accessBytes: 64, writeRatio: 0 });
       await ok(c, 'clock.setMode', { mode: 'realtime' });

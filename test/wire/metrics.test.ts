@@ -4,24 +4,16 @@
  * command with names from the code tables only; stall durations and DMA latency are
  * Prometheus histograms; the IOTLB hit rate; /healthz says version, uptime, platforms.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startTestApp, type AppUnderTest } from '../helpers/app.js';
+import { describe, expect, it } from 'vitest';
+import { useTestApp, type UntypedCall } from '../helpers/app.js';
 import { ENGINE_COMMAND_LABELS, ENGINE_METHOD, smashAgainOverWire, smashOverWire } from '../helpers/engine-command.js';
 import { VERSION } from '../../src/platform/platform.js';
 
-let t: AppUnderTest;
-type Untyped = (method: string, params?: unknown) => Promise<any>;
-let call: Untyped;
-beforeEach(async () => {
-  t = await startTestApp();
-  call = (t.client.call as unknown as Untyped).bind(t.client);
-});
-afterEach(async () => {
-  await t.stop();
-});
+const app = useTestApp();
+const call: UntypedCall = (method, params) => app().call(method, params);
 
 const httpUrl = (ws: string, path: string) => ws.replace(/^ws:/, 'http:').replace(/\/$/, '') + path;
-const metrics = async () => (await fetch(httpUrl(t.app.url, '/metrics'))).text();
+const metrics = async () => (await fetch(httpUrl(app().app.url, '/metrics'))).text();
 /** The value of one series, or undefined when absent. */
 function value(text: string, series: string): number | undefined {
   const line = text.split('\n').find((l) => l.startsWith(series + ' '));
@@ -30,8 +22,8 @@ function value(text: string, series: string): number | undefined {
 
 describe('/metrics statuses', () => {
   it('counts an engine command refused with a status as outcome "status", by status name', async () => {
-    const ok = await smashOverWire(t.client);
-    const refused = await smashAgainOverWire(t.client);
+    const ok = await smashOverWire(app().client);
+    const refused = await smashAgainOverWire(app().client);
     expect(ok.statusName).toBe('SUCCESS');
     expect(refused.statusName).not.toBe('SUCCESS');
     const text = await metrics();
@@ -60,7 +52,7 @@ describe('/metrics statuses', () => {
   });
 
   it('counts TMPM commands from topic tmpm by command and status name', async () => {
-    const bus = t.app.platforms().get('')!.bus;
+    const bus = app().app.platforms().get('')!.bus;
     bus.emit('tmpm', 10, { kind: 'command', index: 0, command: 5, commandName: 'PSMASH_IO', status: 0xf0, statusName: 'SUCCESS', startNs: 0, endNs: 10 });
     bus.emit('tmpm', 20, { kind: 'command', index: 1, command: 0x77, commandName: 'UNKNOWN_0x77', status: 0x0b, statusName: 'weird"}\nname', startNs: 10, endNs: 20 });
     bus.emit('tmpm', 30, { kind: 'interrupt', reason: 'RB_ERR' });
@@ -74,7 +66,7 @@ describe('/metrics histograms and the IOTLB', () => {
   it('has the stall duration and DMA latency as Prometheus histograms, and the IOTLB hit rate', async () => {
     await call('dma.startStream', { deviceId: 0x100, iovaBase: '0x0', length: '0x200000', ratePerSec: 1_000_000, accessBytes: 64, writeRatio: 0.5 });
     await call('clock.advance', { ns: 1_000_000 });
-    const r = await smashOverWire(t.client, 1, '0x400000');
+    const r = await smashOverWire(app().client, 1, '0x400000');
     await call('dma.stopStream', { streamId: 's1' });
     await call('clock.advance', { ns: 1_000_000 });
     const stats = await call('dma.stats', {});
@@ -101,8 +93,8 @@ describe('/metrics histograms and the IOTLB', () => {
 
 describe('/healthz', () => {
   it('says version, uptime and how many platforms exist', async () => {
-    await t.connect('/platforms/one');
-    const h = await fetch(httpUrl(t.app.url, '/healthz'));
+    await app().connect('/platforms/one');
+    const h = await fetch(httpUrl(app().app.url, '/healthz'));
     expect(h.status).toBe(200);
     const body = (await h.json()) as Record<string, unknown>;
     expect(body).toMatchObject({ status: 'ok', version: VERSION, platforms: 2 });

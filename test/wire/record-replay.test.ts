@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { readRecording, replay } from '../../src/cli/replay.js';
 import { startTestApp, type AppUnderTest } from '../helpers/app.js';
-import { launchNode } from '../helpers/processes.js';
+import { launchNode, listeningUrl } from '../helpers/processes.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smash-emu-record-'));
 const apps: AppUnderTest[] = [];
@@ -143,13 +143,7 @@ describe('the smash-emu command', () => {
   it('serve --record FILE records a session through the real process; SIGTERM flushes it; replay finds it identical', async () => {
     const file = join(dir, 'process.jsonl');
     const server = launchNode(['--import', 'tsx', 'src/cli/main.ts', 'serve', '--port', '0', '--record', file], running);
-    const url = await new Promise<string>((resolve, reject) => {
-      server.proc.stdout.on('data', () => {
-        const m = /^smash-emu listening on (ws:\/\/\S+)\n/.exec(server.stdout());
-        if (m !== null) resolve(m[1] as string);
-      });
-      void server.exited.then((code) => reject(new Error(`serve exited with ${code}: ${server.stderr()}`)));
-    });
+    const url = await listeningUrl(server);
     const { SmashEmuClient } = await import('../../src/client/smash-emu-client.js');
     const c = await SmashEmuClient.connect(url);
     await c.call('dma.startStream', { deviceId: 0x100, iovaBase: '0x200000', length: '0x200000', ratePerSec: 1e6, accessBytes: 64, writeRatio: 0.5 });

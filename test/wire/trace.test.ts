@@ -5,32 +5,17 @@
  * command's own start, stall and status.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startTestApp, type AppUnderTest } from '../helpers/app.js';
+import { describe, expect, it } from 'vitest';
+import { useTestApp, type UntypedCall } from '../helpers/app.js';
 import { ENGINE_SLICE_NAME, smashAgainOverWire, smashOverWire } from '../helpers/engine-command.js';
 import { testOutputPath } from '../helpers/browser.js';
+import type { TraceEventJson } from '../../src/platform/perfetto-trace.js';
 
-let t: AppUnderTest;
-type Untyped = (method: string, params?: unknown) => Promise<any>;
-let call: Untyped;
+const app = useTestApp();
+const call: UntypedCall = (method, params) => app().call(method, params);
 
-beforeEach(async () => {
-  t = await startTestApp();
-  call = (t.client.call as unknown as Untyped).bind(t.client);
-});
-afterEach(async () => {
-  await t.stop();
-});
-
-interface Ev {
-  name: string;
-  ph: string;
-  pid: number;
-  tid?: number;
-  ts?: number;
-  dur?: number;
-  args?: Record<string, any>;
-}
+/** An exported event, its args read freely. */
+type Ev = Omit<TraceEventJson, 'args'> & { args?: Record<string, any> };
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
@@ -44,9 +29,9 @@ describe('trace.export (perfetto-json) through the server', () => {
     expect((await call('dma.issue', { deviceId: 0x200, iova: '0x8000000', bytes: 64, write: true })).outcome).toBe('io_page_fault');
     await call('iommu.command', { qwords: ['0x3000000000000000', '0x0'] });
     await call('clock.advance', { ns: 500_000 });
-    const r = await smashOverWire(t.client);
+    const r = await smashOverWire(app().client);
     expect(r.statusName).toBe('SUCCESS');
-    const refused = await smashAgainOverWire(t.client);
+    const refused = await smashAgainOverWire(app().client);
     expect(refused.statusName).not.toBe('SUCCESS');
     await call('clock.advance', { ns: 500_000 });
     const streams = ['s1', 's2'];
@@ -136,7 +121,7 @@ describe('dma.histogram and dma.timeline through the server', () => {
   it('returns buckets that add up to dma.stats and a timeline whose bins add up too', async () => {
     await call('dma.startStream', { deviceId: 0x100, iovaBase: '0x0', length: '0x400000', ratePerSec: 1_000_000, accessBytes: 64, writeRatio: 0.5 });
     await call('clock.advance', { ns: 1_000_000 });
-    const r = await smashOverWire(t.client);
+    const r = await smashOverWire(app().client);
     await call('dma.stopStream', { streamId: 's1' });
     await call('clock.advance', { ns: 1_000_000 });
     const stats = await call('dma.stats', { streamId: 's1' });
