@@ -254,21 +254,10 @@ export class DmaEngine implements EventTarget, CompletionSink {
    * zeros and the windows that cover it now.
    */
   stats(filter: DmaStatsFilter = {}): DmaStatsView {
-    this.completions.settle(this.clock.nowNs);
-    if (filter.streamId !== undefined) {
-      const s = this.streamById(filter.streamId);
-      if (filter.deviceId !== undefined && filter.deviceId !== s.params.deviceId) {
-        throw invalidArgument(`stream ${s.id} belongs to device ${s.params.deviceId}, not ${filter.deviceId}`, { field: 'deviceId' });
-      }
-      return s.counters.view(s.deviceCounters.stalls);
-    }
-    if (filter.deviceId !== undefined) {
-      checkDeviceId(filter.deviceId);
-      const slot = this.deviceSlots.get(filter.deviceId);
-      if (slot === undefined) return emptyStatsView(this.windowsCovering(filter.deviceId));
-      return (this.slots[slot] as DmaCounters).view();
-    }
-    return this.total.view();
+    const { counters, stream } = this.countersFor(filter);
+    if (stream !== null) return stream.counters.view(stream.deviceCounters.stalls);
+    if (counters === null) return emptyStatsView(this.windowsCovering(filter.deviceId as number));
+    return counters.view();
   }
 
   /**
@@ -276,20 +265,30 @@ export class DmaEngine implements EventTarget, CompletionSink {
    * completions due by now counted.
    */
   latencyHistogram(filter: DmaStatsFilter = {}): LatencyHistogram {
+    const { counters } = this.countersFor(filter);
+    return counters === null ? new LatencyHistogram() : counters.latency;
+  }
+
+  /**
+   * The counters a `stats` filter names, completions due by now counted: a stream's
+   * (`stream` set), a device's (null before its first request), or the platform's.
+   * Unknown streamId: NOT_FOUND; a streamId with another device's deviceId: -32602.
+   */
+  private countersFor(filter: DmaStatsFilter): { counters: DmaCounters | null; stream: DmaStream | null } {
     this.completions.settle(this.clock.nowNs);
     if (filter.streamId !== undefined) {
       const s = this.streamById(filter.streamId);
       if (filter.deviceId !== undefined && filter.deviceId !== s.params.deviceId) {
         throw invalidArgument(`stream ${s.id} belongs to device ${s.params.deviceId}, not ${filter.deviceId}`, { field: 'deviceId' });
       }
-      return s.counters.latency;
+      return { counters: s.counters, stream: s };
     }
     if (filter.deviceId !== undefined) {
       checkDeviceId(filter.deviceId);
       const slot = this.deviceSlots.get(filter.deviceId);
-      return slot === undefined ? new LatencyHistogram() : (this.slots[slot] as DmaCounters).latency;
+      return { counters: slot === undefined ? null : (this.slots[slot] as DmaCounters), stream: null };
     }
-    return this.total.latency;
+    return { counters: this.total, stream: null };
   }
 
   /** Completions due by now counted (before reading the timeline). */
