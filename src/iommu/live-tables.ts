@@ -26,6 +26,7 @@ import {
   ptePresentLo,
 } from './pte.js';
 import { liveTableLevel, type TableRoot } from './table-pages.js';
+import { DeadEntries } from '../util/dead-entries.js';
 
 const NO_CHILD = -1;
 
@@ -38,6 +39,9 @@ export class LiveTables {
   private readonly maskLo: number;
   private readonly maskHi: number;
   private refs = new Map<number, number>();
+  /** Counts and level masks dropped to 0 stay in their Maps until swept (dead-entries.ts). */
+  private readonly deadRefs = new DeadEntries<number, number>(isZero);
+  private readonly deadLevels = new DeadEntries<number, number>(isZero);
   /** Page -> bit mask of the levels it is live at. */
   private levels = new Map<number, number>();
   /** Pages live at more than one level. */
@@ -195,11 +199,14 @@ export class LiveTables {
     // unsmash add and remove the same table over and over, and V8 rehashes a Map of
     // ~1,000 entries (a 1 TiB guest's tables) under delete/re-add churn.
     this.refs.set(key, 0);
+    this.deadRefs.died(this.refs);
     const pfn = Math.floor(key / 8);
     const level = key - pfn * 8;
     const bits = (this.levels.get(pfn) as number) & ~(1 << level);
-    if (bits === 0) this.levels.set(pfn, 0);
-    else {
+    if (bits === 0) {
+      this.levels.set(pfn, 0);
+      this.deadLevels.died(this.levels);
+    } else {
       this.levels.set(pfn, bits);
       if (bits === (bits & -bits)) this.multi--;
     }
@@ -218,6 +225,10 @@ export class LiveTables {
       if (k !== NO_CHILD) fn(k);
     }
   }
+}
+
+function isZero(n: number): boolean {
+  return n === 0;
 }
 
 function entriesAt(level: number): number {

@@ -16,6 +16,7 @@
  */
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
+import { DeadEntries } from '../util/dead-entries.js';
 
 export const PAGE_SHIFT = 12;
 export const PAGE_BYTES = 4096;
@@ -70,6 +71,8 @@ export class HostMemory {
   private watchers: MemoryWatcher[] = [];
   /** 4 KB page number -> the page's words (see PageStore). */
   private pages = new Map<number, PageStore>();
+  /** Sparse pages emptied in place by zeroPages, swept now and then (dead-entries.ts). */
+  private readonly emptied = new DeadEntries<number, PageStore>(isEmptySparse);
   /**
    * 4 KB page number -> a Uint32Array view of the same buffer as `pages`, made on
    * first number read of the page (in practice: table pages only). Dropped with the
@@ -246,8 +249,10 @@ export class HostMemory {
     const first = Math.floor(spa / PAGE_BYTES);
     for (let i = 0; i < pages; i++) {
       const page = this.pages.get(first + i);
-      if (page instanceof Map && !FROZEN.has(page)) page.clear();
-      else if (page !== undefined) this.pages.delete(first + i);
+      if (page instanceof Map && !FROZEN.has(page)) {
+        page.clear();
+        this.emptied.died(this.pages);
+      } else if (page !== undefined) this.pages.delete(first + i);
       if (this.halves.delete(first + i)) this.viewEpoch++;
     }
     for (const w of this.watchers) {

@@ -7,6 +7,7 @@
 import type { HostMemory } from './host-memory.js';
 import { PAGE_BYTES } from './host-memory.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
+import { DeadEntries } from '../util/dead-entries.js';
 import { toHex } from '../util/hex.js';
 
 export interface PagePoolState {
@@ -26,11 +27,12 @@ export class PagePool {
   private free: Array<[number, number]> = [];
   /** spa -> pages of each allocation still held. */
   /**
-   * Allocation start -> pages; 0 once released. A release keeps its key: deleting
-   * and re-adding keys of a Map with ~1,000 entries (a 1 TiB guest's table pages)
-   * makes V8 rehash it again and again (4 us per command page of a smash).
+   * Allocation start -> pages; 0 once released. A release keeps its key (dead-entries.ts:
+   * deleting and re-adding keys of a Map with ~1,000 entries, a 1 TiB guest's table
+   * pages, made V8 rehash it at 4 us per command page of a smash).
    */
   private readonly allocated = new Map<number, number>();
+  private readonly released = new DeadEntries<number, number>(isReleased);
 
   constructor(
     private readonly memory: HostMemory,
@@ -86,6 +88,7 @@ export class PagePool {
       throw new EmuError(ERROR_CODES.INVALID_ARGUMENT, `allocation at ${toHex(spa)} has ${held} page(s), not ${pages}`, { spa });
     }
     this.allocated.set(spa, 0);
+    this.released.died(this.allocated);
     if (scrub) this.memory.zeroPages(spa, pages);
     this.insertFree(spa, pages);
   }
@@ -163,6 +166,10 @@ export class PagePool {
     }
     this.free = merged;
   }
+}
+
+function isReleased(pages: number): boolean {
+  return pages === 0;
 }
 
 function alignUp(x: number, a: number): number {
