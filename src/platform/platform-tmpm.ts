@@ -92,7 +92,8 @@ function freeCommandPage(m: Machine, listSpa: number): void {
 }
 
 function smashResult(m: Machine, listSpa: number, o: EntryOutcome) {
-  const gctx = decodeGctxWord(m.memory.word(listSpa + CMD_PAGE_GCTX));
+  const gctxWord = m.memory.word(listSpa + CMD_PAGE_GCTX);
+  const gctx = decodeGctxWord(gctxWord);
   return {
     status: o.status,
     statusName: o.statusName,
@@ -105,7 +106,7 @@ function smashResult(m: Machine, listSpa: number, o: EntryOutcome) {
     dmaHeld: o.dmaHeld,
     startNs: o.startNs,
     endNs: o.endNs,
-    gctxWord: m.memory.word(listSpa + CMD_PAGE_GCTX),
+    gctxWord,
   };
 }
 
