@@ -92,6 +92,13 @@ function savedNowNs(statePath: string): number {
   return saved.platforms['']?.clock?.nowNs ?? -1;
 }
 
+/** The server saved its state with the clock at `nowNs`, and its port is free again. */
+async function savedAndClosed(statePath: string, nowNs: number, port: number): Promise<void> {
+  await until('the state file', () => existsSync(statePath));
+  expect(savedNowNs(statePath)).toBe(nowNs);
+  await until('the port to close', async () => !(await listening(port)));
+}
+
 describe('stopping the server by signalling the process the user started', () => {
   it('npm start: SIGTERM to npm saves the state, npm exits 0 and the port is free', async () => {
     const statePath = join(dir, 'npm-start.json');
@@ -99,9 +106,7 @@ describe('stopping the server by signalling the process the user started', () =>
     await mark(s.url, 111);
     s.proc.kill('SIGTERM');
     expect(await s.exited).toBe(0);
-    await until('the state file', () => existsSync(statePath));
-    expect(savedNowNs(statePath)).toBe(111);
-    await until('the port to close', async () => !(await listening(s.port)));
+    await savedAndClosed(statePath, 111, s.port);
   });
 
   it('npx smash-emu serve: SIGTERM to npx (which runs the bin through a shell) saves the state and frees the port', async () => {
@@ -110,9 +115,7 @@ describe('stopping the server by signalling the process the user started', () =>
     await mark(s.url, 222);
     s.proc.kill('SIGTERM');
     await s.exited;
-    await until('the state file', () => existsSync(statePath));
-    expect(savedNowNs(statePath)).toBe(222);
-    await until('the port to close', async () => !(await listening(s.port)));
+    await savedAndClosed(statePath, 222, s.port);
   });
 
   it('the bin script: SIGINT saves the state and exits 0', async () => {
@@ -131,9 +134,7 @@ describe('stopping the server by signalling the process the user started', () =>
     await mark(s.url, 444);
     process.kill(-(s.proc.pid as number), 'SIGINT');
     expect(await s.exited).toBe(0);
-    await until('the state file', () => existsSync(statePath));
-    expect(savedNowNs(statePath)).toBe(444);
-    await until('the port to close', async () => !(await listening(s.port)));
+    await savedAndClosed(statePath, 444, s.port);
   });
 
   it('SIGTERM sent the moment the ready line appears still saves the state', async () => {
