@@ -49,6 +49,14 @@ async function session(t: AppUnderTest): Promise<void> {
   await c.call('dma.stats', { streamId });
 }
 
+/** Runs `session` on a server recording to `file`, and stops it (the file is then complete). */
+async function recordSession(file: string): Promise<void> {
+  const t = await app({ record: file });
+  await session(t);
+  await t.stop();
+  apps.splice(apps.indexOf(t), 1);
+}
+
 function lines(path: string): Record<string, unknown>[] {
   return readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 }
@@ -56,10 +64,7 @@ function lines(path: string): Record<string, unknown>[] {
 describe('serve --record and smash-emu replay', () => {
   it('records a header, each platform\'s state before its first call, and every call with its result and virtual time', async () => {
     const file = join(dir, 'session.jsonl');
-    const t = await app({ record: file });
-    await session(t);
-    await t.stop();
-    apps.length = 0;
+    await recordSession(file);
     const rec = lines(file);
     expect(rec[0]).toMatchObject({ type: 'header', format: 'smash-emu-record', version: 1 });
     expect(rec.filter((l) => l.type === 'platform').map((l) => l.platform)).toEqual(['', 'other']);
@@ -78,10 +83,7 @@ describe('serve --record and smash-emu replay', () => {
 
   it('a recorded session replays identical, in process and against another running server', async () => {
     const file = join(dir, 'identical.jsonl');
-    const t = await app({ record: file });
-    await session(t);
-    await t.stop();
-    apps.length = 0;
+    await recordSession(file);
     const steps = readRecording(readFileSync(file, 'utf8'));
     expect(await replay(steps, undefined, undefined)).toEqual({ calls: 13, platforms: 2, difference: null });
     const target = await app();
@@ -91,10 +93,7 @@ describe('serve --record and smash-emu replay', () => {
 
   it('a changed stall model is the first difference: the smash, with the stall it ran and the requests it held', async () => {
     const file = join(dir, 'stall.jsonl');
-    const t = await app({ record: file });
-    await session(t);
-    await t.stop();
-    apps.length = 0;
+    await recordSession(file);
     const changed = lines(file).map((l) => {
       if (l.type !== 'platform' || l.platform !== '') return l;
       const state = structuredClone(l.state) as { tmpm: { stallModel: { baseNs: number } } };
@@ -114,10 +113,7 @@ describe('serve --record and smash-emu replay', () => {
 
   it('smash-emu replay: exit 0 and "identical", exit 1 with the difference, exit 2 for a file that is not a recording', async () => {
     const file = join(dir, 'cli.jsonl');
-    const t = await app({ record: file });
-    await session(t);
-    await t.stop();
-    apps.length = 0;
+    await recordSession(file);
     const ok = launchNode(['bin/smash-emu.mjs', 'replay', file], running);
     expect(await ok.exited).toBe(0);
     expect(ok.stdout()).toBe(`replayed 13 calls on 2 platforms from ${file}: identical\n`);
