@@ -129,10 +129,11 @@ export function loadMachine(doc: unknown, bus: EventBus, wall: WallClock | undef
     m.firmware.setState(s.firmware);
     const tmpm = checkTmpmState(s.tmpm, s.settings.memoryBytes);
     validateStallModel(tmpm.stallModel);
-    m.tmpm.setState(tmpm);
     m.faults.setState(s.faults);
     if (m.faults.list().some((r) => (r.delayNs ?? 0) > s.settings.maxAdvanceNs)) throw bad('a fault rule delays by more than settings.maxAdvanceNs');
     m.dma.setState(s.dma);
+    // After the DMA engine: a running smash links to the stalls it began.
+    m.tmpm.setState(tmpm, (id) => m.dma.activeStall(id));
     if (m.clock.queue.liveEvents().some((e) => e.seq >= s.clock.nextSeq)) throw bad('an event seq is not below clock.nextSeq');
   } catch (e) {
     if (e instanceof EmuError && e.code === ERROR_CODES.BAD_DOCUMENT) throw e;
