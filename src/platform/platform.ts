@@ -17,7 +17,7 @@ import { tmpmRegsView } from '../tmpm/regs-view.js';
 import { stallWorkRefusal, tmpmGetCapabilities, tmpmPreparePsmash, tmpmPsmashIo, tmpmPunsmashIo, tmpmSubmit, type PsmashIoParams } from './platform-tmpm.js';
 import { TMPM_COMMAND } from '../tmpm/commands.js';
 import { decodeDte, encodeDte } from '../iommu/dte.js';
-import { pteAddressField, withAddress } from '../iommu/pte.js';
+import { pteAddressField, stripCBit, withAddress } from '../iommu/pte.js';
 import { toHex } from '../util/hex.js';
 import type { DteFields } from '../iommu/dte.js';
 import type { StreamParams } from '../dma/dma-stream.js';
@@ -239,34 +239,42 @@ export class Platform {
     return { spa: BigInt(this.machine.pool.alloc(pages)) };
   }
 
+  /**
+   * An SPA a client passes, C-bit stripped (protocol/README.md §2: an address with
+   * the C-bit set is the same SPA; bounds are checked after this).
+   */
+  private spa(spa: number): number {
+    return stripCBit(spa, this.machine.settings.cBit);
+  }
+
   memFree(spa: number, pages: number): { ok: true } {
-    this.machine.pool.release(spa, pages);
+    this.machine.pool.release(this.spa(spa), pages);
     return { ok: true };
   }
 
   memRead64(spa: number, count: number): { values: bigint[] } {
-    return { values: this.machine.memory.readWords(spa, count) };
+    return { values: this.machine.memory.readWords(this.spa(spa), count) };
   }
 
   memWrite64(spa: number, values: bigint[]): { ok: true; count: number } {
-    this.machine.memory.writeWords(spa, values);
+    this.machine.memory.writeWords(this.spa(spa), values);
     return { ok: true, count: values.length };
   }
 
   // ---- rmp.* and guest.* (instructions) ----------------------------------
 
   rmpRead(spa: number) {
-    return rmpEntryView(this.machine.rmp.read(spa));
+    return rmpEntryView(this.machine.rmp.read(this.spa(spa)));
   }
 
   rmpUpdate(spa: number, p: { assigned: boolean; pageSize: RmpPageSize; asid?: number; gpa?: number; immutable?: boolean }) {
     // `immutable: true` with `assigned: false` makes a Hypervisor-Fixed 4 KB page (the TMPM ring's).
     const input = p.assigned ? { assigned: true, pageSize: p.pageSize, asid: p.asid ?? 0, gpa: p.gpa ?? 0, immutable: p.immutable ?? false } : { assigned: false, pageSize: p.pageSize, immutable: p.immutable ?? false };
-    return rc(this.machine.rmp.rmpUpdate(spa, input));
+    return rc(this.machine.rmp.rmpUpdate(this.spa(spa), input));
   }
 
   rmpPsmash(spa: number) {
-    return rc(this.machine.rmp.psmash(spa));
+    return rc(this.machine.rmp.psmash(this.spa(spa)));
   }
 
   /** PVALIDATE acting as guest `asid`: a GPA outside the guest is a nested page fault. */
@@ -309,7 +317,7 @@ export class Platform {
     if (why !== null) throw new EmuError(ERROR_CODES.LIMIT, why.message, why.detail);
   }
   fwPageUnsmash(spa: number) {
-    return this.machine.firmware.pageUnsmash(spa);
+    return this.machine.firmware.pageUnsmash(this.spa(spa));
   }
 
   // ---- tmpm.* (the smash engine: AMD's TMPM) ---------------------------------------
