@@ -55,7 +55,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   // A Map, never an object lookup: states["toString"] would find Object.prototype's (issue 14 item 8).
   const states: ReadonlyMap<string, unknown> = opts.states instanceof Map ? opts.states : new Map(Object.entries(opts.states ?? {}));
   const onRecordError = opts.onRecordError ?? ((path, err) => process.stderr.write(`smash-emu: recording to ${path} stopped: ${err.message}\n`));
-  const serverRecorder = opts.record === undefined ? undefined : new CallRecorder(opts.record, (err) => onRecordError(opts.record as string, err));
+  const serverRecorder = opts.record === undefined ? undefined : new CallRecorder(opts.record, (err) => onRecordError(opts.record as string, err), opts.scenario);
   /** emu.record's recorder of each platform. */
   const platformRecorders = new Map<string, CallRecorder>();
   const life = new Map<string, { createdAtMs: number; lastUsedMs: number }>();
@@ -76,10 +76,14 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     await previous?.close();
     if (file === null) return { recording: false, file: null, calls: previous?.calls ?? 0 };
     const path = join(dir, file);
-    const recorder = new CallRecorder(path, (err) => {
-      onRecordError(path, err);
-      if (platformRecorders.get(name) === recorder) platformRecorders.delete(name);
-    });
+    const recorder = new CallRecorder(
+      path,
+      (err) => {
+        onRecordError(path, err);
+        if (platformRecorders.get(name) === recorder) platformRecorders.delete(name);
+      },
+      opts.scenario,
+    );
     recorder.platform(name, p);
     platformRecorders.set(name, recorder);
     return { recording: true, file, calls: 0 };
@@ -105,6 +109,16 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     life.delete(name);
     const closedConnections = (await server?.dropPlatform(name, exceptConnection)) ?? 0;
     p.dispose();
+    // Its recordings end with it: emu.record's file is closed (no descriptor left
+    // behind), and --record notes the deletion, so a platform created later under
+    // the same name starts with its own state line.
+    serverRecorder?.deleted(name);
+    const own = platformRecorders.get(name);
+    if (own !== undefined) {
+      platformRecorders.delete(name);
+      own.deleted(name);
+      await own.close();
+    }
     return { closedConnections };
   };
 
