@@ -29,7 +29,7 @@ import type { Scenario } from './scenario.js';
 import { DEFAULT_SCENARIO } from './scenario.js';
 import { auditMachine, type AuditViolation } from './audit.js';
 import { dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
-import { SnapshotStore, type SnapshotLimits } from './snapshot-store.js';
+import { SnapshotStore, type SnapshotBudget, type SnapshotLimits } from './snapshot-store.js';
 import { eventView, rmpEntryView } from './views.js';
 import { EventTally } from './event-tally.js';
 import { TraceRecorder, type TraceStartOptions } from './trace-recorder.js';
@@ -48,6 +48,8 @@ export interface PlatformOptions {
   name?: string;
   /** Bounds of emu.snapshot (default DEFAULT_SNAPSHOT_LIMITS: 256 snapshots, 1 GiB). */
   snapshotLimits?: SnapshotLimits;
+  /** A snapshot byte budget shared with other platforms (a server's); default none. */
+  snapshotBudget?: SnapshotBudget;
 }
 
 /** Events processed per chunk of clock.advance before yielding to the server (or VIRTUAL_CHUNK_MS of wall time). */
@@ -71,7 +73,7 @@ export class Platform {
   ) {
     this.scenario = scenario;
     this.scenarioName = scenario.name;
-    this.snapshots = new SnapshotStore(options.snapshotLimits);
+    this.snapshots = new SnapshotStore(options.snapshotLimits, options.snapshotBudget);
     this.machine = this.build(scenario);
     this.tally = new EventTally(this.bus);
     this.tracer = new TraceRecorder(this.bus);
@@ -523,6 +525,7 @@ export class Platform {
 
   /** Stops timers (realtime driver, streams); the platform is not used after this. */
   dispose(): void {
+    this.snapshots.clear();
     this.tracer.dispose();
     this.tally.dispose();
     this.machine.dispose();

@@ -14,6 +14,7 @@ import type { PlatformHost, ServerHooks } from './method-table.js';
 import { buildHandlers, type PlatformAdmin } from './platform-handlers.js';
 import { platformMetrics } from './platform-metrics.js';
 import { dashboardAsset, dashboardPage } from './dashboard.js';
+import { SnapshotBudget } from '../platform/snapshot-store.js';
 import { CallRecorder } from './call-recorder.js';
 import { join } from 'node:path';
 
@@ -29,6 +30,8 @@ export interface AppOptions {
   validateResults?: boolean;
   /** Record every platform's calls to this file (`serve --record`), appending. */
   record?: string;
+  /** Snapshot bytes all platforms may hold together (default DEFAULT_SERVER_SNAPSHOT_BYTES, 1 GiB). */
+  snapshotBudgetBytes?: number;
   /** Allow emu.record, writing only bare file names inside this directory (`serve --record-dir`). */
   recordDir?: string;
   /** A recording that could not be written (default: printed on stderr). */
@@ -59,8 +62,10 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   /** emu.record's recorder of each platform. */
   const platformRecorders = new Map<string, CallRecorder>();
   const life = new Map<string, { createdAtMs: number; lastUsedMs: number }>();
+  // One snapshot budget for every platform of the server (not one per platform).
+  const snapshotBudget = new SnapshotBudget(opts.snapshotBudgetBytes);
   const create = (name: string): Platform => {
-    const p = new Platform(opts.scenario, { wall, name });
+    const p = new Platform(opts.scenario, { wall, name, snapshotBudget });
     const saved = states.get(name);
     if (saved !== undefined) p.loadState(saved);
     platforms.set(name, p);
