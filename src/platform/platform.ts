@@ -28,7 +28,7 @@ import { buildScenario } from './build-scenario.js';
 import type { Scenario } from './scenario.js';
 import { DEFAULT_SCENARIO } from './scenario.js';
 import { auditMachine, type AuditViolation } from './audit.js';
-import { dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
+import { decodeMemorySliced, dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
 import { SnapshotStore, type SnapshotBudget, type SnapshotLimits } from './snapshot-store.js';
 import { eventView, rmpEntryView } from './views.js';
 import { EventTally } from './event-tally.js';
@@ -177,6 +177,18 @@ export class Platform {
 
   dumpState(): { state: PlatformState } {
     return { state: dumpMachine(this.machine, this.scenarioName) };
+  }
+
+  /**
+   * loadState for a large document: its memory is decoded in slices (`yieldFn`
+   * between them) before the machine is built; the platform changes only at the end.
+   */
+  async loadStateSliced(state: unknown, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true }> {
+    const pages = await decodeMemorySliced(state, yieldFn, sliceMs);
+    const next = loadMachine(state, this.bus, this.options.wall, pages);
+    this.swap(next);
+    this.scenarioName = (state as PlatformState).scenarioName;
+    return { ok: true };
   }
 
   /** Loads a state document; a bad one throws BAD_DOCUMENT and the old state is kept. */

@@ -71,7 +71,7 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
     'emu.revert': (q) => p.revert(q.snapshotId),
     // Tens of MB of JSON at a full IOTLB: written in slices, so the server answers others meanwhile.
     'emu.dumpState': () => sliced(p.dumpState(), wall),
-    'emu.loadState': (q) => p.loadState(q.state),
+    'emu.loadState': (q) => p.loadStateSliced(q.state, yieldToServer(wall), DEFAULT_SLICE_MS),
     'emu.audit': () => p.audit(),
     'emu.platforms': () => ({ platforms: served().list() }),
     'emu.deletePlatform': (q, ctx) => served().delete(q.name, ctx),
