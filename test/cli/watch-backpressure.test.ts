@@ -8,13 +8,13 @@
  * and this test would run into its timeout. Once stdout is read again, the watch
  * prints what it had, sees the close and says why.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, expect, it } from 'vitest';
 import { startTestApp, type AppUnderTest } from '../helpers/app.js';
 import { ROOT, cleanEnv } from '../helpers/processes.js';
 
 let t: AppUnderTest | undefined;
-let child: ChildProcessWithoutNullStreams | undefined;
+let child: ChildProcess | undefined;
 afterEach(async () => {
   child?.kill('SIGKILL');
   await t?.stop();
