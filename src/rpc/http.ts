@@ -29,7 +29,7 @@ export async function handleHttp(req: IncomingMessage, res: ServerResponse, deps
   try {
     await route(req, res, deps, target);
   } catch (err) {
-    fail(res, deps, `${req.method ?? '?'} ${target.pathname}`, err);
+    answerInternalError(res, deps.opts, `${req.method ?? '?'} ${target.pathname}`, err);
   }
 }
 
@@ -71,10 +71,10 @@ async function answer(req: IncomingMessage, res: ServerResponse, deps: HttpDeps,
   await handler(res, deps);
 }
 
-/** A handler's failure: 500 and one log line; the server goes on. */
-function fail(res: ServerResponse, deps: HttpDeps, where: string, err: unknown): void {
+/** A handler's failure: 500 (or a cut connection once the head is out) and one log line; the server goes on. */
+export function answerInternalError(res: ServerResponse, opts: Pick<ServerOptions, 'onInternalError'>, where: string, err: unknown): void {
   try {
-    deps.opts.onInternalError(where, err);
+    opts.onInternalError(where, err);
   } catch {
     // a throwing logger must not end the server either
   }

@@ -5,17 +5,17 @@
  * closing or platform limit (503), platform creation failed (500).
  */
 import { STATUS_CODES, createServer } from 'node:http';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { hasToken, parseTarget, refusedSource } from './auth.js';
 import { CLOSE_CODES, Connection } from './connection.js';
-import { handleHttp } from './http.js';
+import { answerInternalError, handleHttp } from './http.js';
 import type { ServerHooks } from './method-table.js';
 import { RpcMetrics } from './metrics.js';
 import { resolveServerOptions } from './options.js';
-import type { ServerOptions, ServerOptionsInput } from './options.js';
+import type { ServerOptionsInput } from './options.js';
 import { PlatformRegistry, platformNameFromPath } from './platforms.js';
 
 export interface RunningServer {
@@ -56,7 +56,7 @@ export async function startServer(input: ServerOptionsInput, hooks: ServerHooks)
 
   // handleHttp answers its own failures with 500; this catch is for a bug in that.
   const http = createServer((req, res) => {
-    handleHttp(req, res, { opts, hooks, metrics }).catch((err: unknown) => failedRequest(opts, res, `${req.method ?? '?'} ${parseTarget(req.url).pathname}`, err));
+    handleHttp(req, res, { opts, hooks, metrics }).catch((err: unknown) => answerInternalError(res, opts, `${req.method ?? '?'} ${parseTarget(req.url).pathname}`, err));
   });
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -171,22 +171,6 @@ export async function startServer(input: ServerOptionsInput, hooks: ServerHooks)
       return mine.length;
     },
   };
-}
-
-/** The last resort for an HTTP request whose handler failed: 500 (or a cut connection once the head is out) and one log line. */
-function failedRequest(opts: ServerOptions, res: ServerResponse, where: string, err: unknown): void {
-  try {
-    opts.onInternalError(where, err);
-  } catch {
-    // a throwing logger must not end the server either
-  }
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  const body = JSON.stringify({ error: 'internal error; the server logged it' });
-  res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
-  res.end(body);
 }
 
 /** Answers a refused upgrade with a plain HTTP response and closes the socket. */
