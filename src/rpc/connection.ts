@@ -24,6 +24,8 @@ export const CLOSE_CODES = {
   POLICY_VIOLATION: 1008,
   /** Sent by ws itself for a frame over maxFrameBytes. */
   MESSAGE_TOO_BIG: 1009,
+  /** The connection could not be set up (a bug; the server logged it). */
+  INTERNAL_ERROR: 1011,
   /** ctx.closeAfterResponse(): a fault rule with `close: true` fired. */
   FAULT_INJECTION: 4000,
 } as const;

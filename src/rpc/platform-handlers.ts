@@ -85,7 +85,7 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
     'tmpm.writeReg': (q) => p.tmpmWriteReg(q.offset, q.value),
     'tmpm.regs': () => p.tmpmRegs(),
     'tmpm.submit': (q) => p.tmpmSubmit(q),
-    'tmpm.psmashIo': (q) => p.tmpmPsmashIo(q),
+    'tmpm.psmashIo': (q) => p.tmpmPsmashIo({ srcPgSpa: q.srcPgSpa, smashHpteSpa: q.smashHpteSpa, srcHpmdSpa: q.srcHpmdSpa, gctxSpa: q.gctxSpa }),
     'tmpm.punsmashIo': (q) => p.tmpmPunsmashIo(q),
     'tmpm.preparePsmash': (q) => p.tmpmPreparePsmash(q.domainId, q.iova),
     'tmpm.getCapabilities': () => p.tmpmGetCapabilities(),

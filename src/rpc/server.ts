@@ -9,9 +9,9 @@ import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { hasToken, originAllowed, parseTarget } from './auth.js';
+import { hasToken, parseTarget, refusedSource } from './auth.js';
 import { CLOSE_CODES, Connection } from './connection.js';
-import { handleHttp } from './http.js';
+import { answerInternalError, handleHttp } from './http.js';
 import type { ServerHooks } from './method-table.js';
 import { RpcMetrics } from './metrics.js';
 import { resolveServerOptions } from './options.js';
@@ -54,17 +54,30 @@ export async function startServer(input: ServerOptionsInput, hooks: ServerHooks)
   let nextConnectionId = 1;
   let closing: Promise<void> | undefined;
 
-  const http = createServer((req, res) => void handleHttp(req, res, { opts, hooks, metrics }));
+  // handleHttp answers its own failures with 500; this catch is for a bug in that.
+  const http = createServer((req, res) => {
+    handleHttp(req, res, { opts, hooks, metrics }).catch((err: unknown) => answerInternalError(res, opts, `${req.method ?? '?'} ${parseTarget(req.url).pathname}`, err));
+  });
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
+    try {
+      upgrade(req, socket, head);
+    } catch (err) {
+      // A throw here would reach the process's uncaughtException and end the server.
+      opts.onInternalError(`upgrade ${parseTarget(req.url).pathname}`, err);
+      if (socket.writable) refuse(socket, 500, 'internal error; the server logged it');
+      else socket.destroy();
+    }
+  });
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     const target = parseTarget(req.url);
     if (!hasToken(req, target, opts.token)) {
       return refuse(socket, 401, 'a token is required: send "Authorization: Bearer TOKEN" or add ?token=TOKEN', { 'WWW-Authenticate': 'Bearer' });
     }
-    if (!originAllowed(req, opts.allowOrigin)) {
-      return refuse(socket, 403, `origin ${String(req.headers.origin)} is not allowed; start the server with --allow-origin to allow it`);
-    }
+    const refused = refusedSource(req, opts);
+    if (refused !== undefined) return refuse(socket, 403, refused);
     const name = platformNameFromPath(target.pathname);
     if (name === undefined) {
       return refuse(socket, 404, `no such path: ${target.pathname}; connect to / or /platforms/NAME with NAME of 1-64 characters [A-Za-z0-9_.-]`);
@@ -81,14 +94,21 @@ export async function startServer(input: ServerOptionsInput, hooks: ServerHooks)
         ws.close(CLOSE_CODES.GOING_AWAY, 'server shutting down');
         return;
       }
-      const connection = new Connection(ws, nextConnectionId++, name, lookup.host, opts, metrics, socket);
+      let connection: Connection;
+      try {
+        connection = new Connection(ws, nextConnectionId++, name, lookup.host, opts, metrics, socket);
+      } catch (err) {
+        opts.onInternalError(`connection ${target.pathname}`, err);
+        ws.close(CLOSE_CODES.INTERNAL_ERROR, 'internal error');
+        return;
+      }
       connections.add(connection);
       void connection.closed.then(() => {
         connections.delete(connection);
         lookup.host.touch?.();
       });
     });
-  });
+  }
 
   const pingTimer =
     opts.pingMs > 0
