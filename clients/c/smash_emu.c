@@ -49,6 +49,7 @@ struct smash_emu {
 	long long next_id;
 	int depth;	 /* calls in progress (a callback may call) */
 	int dispatching; /* inside a callback: no nested dispatch */
+	int closed;	 /* the server said session.closed: error holds its reason */
 	char error[512];
 	json_t *error_data;
 	struct subscription *subs;
@@ -128,8 +129,25 @@ json_t *smash_emu_error_data(const smash_emu *e)
 
 /* ---- the wire --------------------------------------------------------------- */
 
+static json_t *read_line(smash_emu *e, int timeout_ms, int *timed_out);
+static void take_notification(smash_emu *e, json_t *msg);
+
+/* After a failed write: the server closed first, and its last lines (session.closed) say why. */
+static void read_last_words(smash_emu *e)
+{
+	int timed_out;
+	json_t *msg;
+	while ((msg = read_line(e, 1000, &timed_out)) != NULL) {
+		if (json_is_object(msg) && json_object_get(msg, "method") != NULL && json_object_get(msg, "id") == NULL)
+			take_notification(e, msg);
+		json_decref(msg);
+	}
+}
+
 static int send_json(smash_emu *e, json_t *msg)
 {
+	if (e->closed)
+		return SMASH_EMU_ETRANSPORT;
 	char *text = json_dumps(msg, JSON_COMPACT);
 	if (text == NULL) {
 		set_error(e, "cannot encode the request as JSON");
@@ -146,6 +164,7 @@ static int send_json(smash_emu *e, json_t *msg)
 		if (w <= 0) {
 			set_error(e, "write to the server failed: %s", strerror(errno));
 			free(text);
+			read_last_words(e);
 			return SMASH_EMU_ETRANSPORT;
 		}
 		p += w;
@@ -200,7 +219,8 @@ static json_t *read_line(smash_emu *e, int timeout_ms, int *timed_out)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
-			set_error(e, r == 0 ? "the server closed the connection" : "read from the server failed: %s", strerror(errno));
+			if (!e->closed)
+				set_error(e, r == 0 ? "the server closed the connection" : "read from the server failed: %s", strerror(errno));
 			return NULL;
 		}
 		e->len += (size_t)r;
@@ -213,6 +233,7 @@ static void take_notification(smash_emu *e, json_t *msg)
 	const char *method = json_string_value(json_object_get(msg, "method"));
 	json_t *params = json_object_get(msg, "params");
 	if (method != NULL && strcmp(method, "session.closed") == 0) {
+		e->closed = 1;
 		set_error(e, "the server closed the connection: %s (code %" JSON_INTEGER_FORMAT ")",
 			  json_string_value(json_object_get(params, "reason")) ? json_string_value(json_object_get(params, "reason")) : "?",
 			  json_integer_value(json_object_get(params, "code")));

@@ -211,8 +211,10 @@ static inline u32 readl(const volatile void __iomem *addr)
 		rc = smash_emu_tmpm_read(smash_kernel.emu, (u32)(a - SMASH_TMPM_MMIO_BASE), &value);
 	else if (a >= SMASH_PSP_MMIO_BASE && a < SMASH_PSP_MMIO_BASE + SMASH_PSP_MMIO_SIZE)
 		rc = smash_emu_psp_read(smash_kernel.emu, (u32)(a - SMASH_PSP_MMIO_BASE), &value);
-	else
-		rc = -32602;
+	else {
+		fprintf(stderr, "smash_kernel: readl at 0x%llx: in no MMIO window (ioremap SMASH_TMPM_MMIO_BASE or SMASH_PSP_MMIO_BASE)\n", (unsigned long long)a);
+		return 0xffffffffu;
+	}
 	if (rc != 0) {
 		smash_kernel_failed("readl", rc);
 		return 0xffffffffu;
@@ -229,8 +231,10 @@ static inline void writel(u32 value, volatile void __iomem *addr)
 		rc = smash_emu_tmpm_write(smash_kernel.emu, (u32)(a - SMASH_TMPM_MMIO_BASE), value);
 	else if (a >= SMASH_PSP_MMIO_BASE && a < SMASH_PSP_MMIO_BASE + SMASH_PSP_MMIO_SIZE)
 		rc = smash_emu_psp_write(smash_kernel.emu, (u32)(a - SMASH_PSP_MMIO_BASE), value);
-	else
-		rc = -32602;
+	else {
+		fprintf(stderr, "smash_kernel: writel at 0x%llx: in no MMIO window (ioremap SMASH_TMPM_MMIO_BASE or SMASH_PSP_MMIO_BASE)\n", (unsigned long long)a);
+		return;
+	}
 	if (rc != 0)
 		smash_kernel_failed("writel", rc);
 }
