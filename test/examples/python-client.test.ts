@@ -6,7 +6,7 @@
  * /usr/bin/python3 or pytest fails here (.ci/run installs python3-pytest). The
  * README's pytest example is clients/python/tests/test_readme.py, word for word.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
@@ -48,4 +48,12 @@ it('clients/python: every pytest test passes against a real smash-emu serve, non
   const summary = /=+ (.*) in [\d.]+s/.exec(r.out)?.[1] ?? '';
   expect(summary, r.out).toBe(`${expectedTests()} passed`);
   expect(r.out).toContain('test_readme.py::test_psmash_io_splits_the_2mb_leaf PASSED');
-});
+}, 180_000);
+
+it('clients/python is typed: mypy --strict finds nothing in the package, its plugin and its tests', () => {
+  const r = spawnSync('/usr/bin/python3', ['-m', 'mypy', '--strict', '--no-incremental', '--cache-dir', '/dev/null', 'src', 'tests', 'conftest.py'], { cwd: join(ROOT, 'clients/python'), encoding: 'utf8' });
+  expect(r.error).toBeUndefined();
+  expect(r.stdout + r.stderr).not.toMatch(/No module named mypy/);
+  expect(r.stdout, r.stderr).toMatch(/^Success: no issues found in \d+ source files/);
+  expect(r.status).toBe(0);
+}, 180_000);
