@@ -186,6 +186,18 @@ describe('session.attach', () => {
     expect((await d.call('journal.count', { method: 'session.attach' })).count).toBe(0);
   });
 
+  it('attaches as a notification too (no answer), and a second connection to the same name shares the platform', async () => {
+    const app = await serve();
+    const c = await connect(app);
+    c.send({ jsonrpc: '2.0', method: 'session.attach', params: { platform: 'quiet' } });
+    await c.call('clock.advance', { ns: 42 });
+    expect((await c.call('emu.info')).platform).toBe('quiet');
+    const d = await connect(app);
+    await d.call('session.attach', { platform: 'quiet' });
+    expect((await d.call('clock.now')).nowNs).toBe(42);
+    expect([...app.platforms().keys()]).toEqual(['', 'quiet']);
+  });
+
   it('refuses a bad name (-32602), a call that is not the first (-32002) and one in a batch (-32002), changing nothing', async () => {
     const app = await serve();
     const a = await connect(app);
