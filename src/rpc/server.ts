@@ -153,7 +153,7 @@ export async function startServer(input: ServerOptionsInput, hooks: ServerHooks)
   let unix: UnixListener | undefined;
   if (opts.unixPath !== undefined) {
     try {
-      unix = await listenUnix(opts.unixPath, acceptLine);
+      unix = await listenUnix(opts.unixPath, acceptLine, (err) => opts.onInternalError('unix socket server', err));
     } catch (err) {
       await new Promise<void>((resolve) => http.close(() => resolve()));
       throw err;

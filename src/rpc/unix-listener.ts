@@ -20,7 +20,7 @@ export interface UnixListener {
 /** Linux's sun_path holds 108 bytes, the terminating NUL included. */
 const MAX_PATH_BYTES = 107;
 
-export async function listenUnix(path: string, onSocket: (socket: Socket) => void): Promise<UnixListener> {
+export async function listenUnix(path: string, onSocket: (socket: Socket) => void, onError: (err: unknown) => void): Promise<UnixListener> {
   if (Buffer.byteLength(path) > MAX_PATH_BYTES) {
     throw new EmuError(ERROR_CODES.INVALID_ARGUMENT, `--unix ${path}: a Unix socket path is at most ${MAX_PATH_BYTES} bytes; pick a shorter one`);
   }
@@ -35,6 +35,8 @@ export async function listenUnix(path: string, onSocket: (socket: Socket) => voi
       throw describe(e, path);
     });
   }
+  // After listen, an error (EMFILE on accept) must not crash the process.
+  server.on('error', onError);
   // Mode 0600 from the start (bind under umask 0177); chmod too, for a process
   // where the umask cannot be changed (a worker thread).
   chmodSync(path, 0o600);
