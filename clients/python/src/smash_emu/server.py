@@ -33,8 +33,10 @@ def serve_command() -> List[str]:
     explicit = os.environ.get("SMASH_EMU_COMMAND")
     if explicit:
         return explicit.split()
-    checkout_bin = Path(__file__).resolve().parents[4] / "bin" / "smash-emu.mjs"
-    if checkout_bin.is_file():
+    here = Path(__file__).resolve().parents
+    # clients/python/src/smash_emu/server.py in a checkout: the checkout's root is four levels up.
+    checkout_bin = here[4] / "bin" / "smash-emu.mjs" if len(here) > 4 else None
+    if checkout_bin is not None and checkout_bin.is_file():
         node = os.environ.get("SMASH_EMU_NODE") or shutil.which("node")
         if node is None:
             raise RuntimeError("smash-emu needs Node.js: put node on the PATH or set SMASH_EMU_NODE")
