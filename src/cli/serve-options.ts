@@ -17,7 +17,7 @@ import { CliError, describeFsError, usageError } from './cli-error.js';
 import type { Env, Raw } from './flag-values.js';
 import { integer, nonEmpty, oneOf, pick, pickList, positiveNumber } from './flag-values.js';
 
-export type ServeServerOptions = Pick<ServerOptions, 'host' | 'port' | 'token' | 'allowOrigin' | 'allowHost' | 'maxFrameBytes' | 'maxBatch' | 'maxPlatforms' | 'pingMs'>;
+export type ServeServerOptions = Pick<ServerOptions, 'host' | 'port' | 'unixPath' | 'token' | 'allowOrigin' | 'allowHost' | 'maxFrameBytes' | 'maxBatch' | 'maxPlatforms' | 'pingMs'>;
 
 export interface ServeOptions {
   server: ServeServerOptions;
@@ -41,6 +41,7 @@ const MAX_SEED = 0xffff_ffff;
 export const SERVE_FLAGS: readonly FlagSpec[] = [
   { name: 'host', value: 'HOST', help: 'interface to bind; whoever can connect can drive the platform', defaultText: S.host },
   { name: 'port', value: 'PORT', help: 'TCP port, 0..65535; 0 picks a free one (the ready line tells which)', defaultText: String(S.port) },
+  { name: 'unix', value: 'PATH', help: 'also serve newline-delimited JSON-RPC on a Unix socket at PATH (mode 0600, no token; removed at exit)', defaultText: 'none (WebSocket only)' },
   { name: 'scenario', value: 'FILE', help: 'scenario document (JSON) every platform is built from, merged onto its base', defaultText: 'examples/scenarios/default.json' },
   { name: 'clock', value: 'MODE', help: 'virtual or realtime', defaultText: `the scenario's, else ${DEFAULT_SCENARIO.clock.mode}` },
   { name: 'speed', value: 'N', help: `realtime: virtual ns per wall ns, > 0 and <= ${MAX_SPEED}`, defaultText: `the scenario's, else ${DEFAULT_SCENARIO.clock.speed}` },
@@ -83,6 +84,7 @@ export function resolveServeOptions(parsed: ParsedArgs, env: Env): ServeOptions 
   const server: ServeServerOptions = {
     host: map(get('host'), nonEmpty, S.host),
     port: map(get('port'), (r) => integer(r, 0, 65_535), S.port),
+    unixPath: map(get('unix'), nonEmpty, S.unixPath),
     token: map(get('token'), nonEmpty, S.token),
     allowOrigin: origins(parsed, env) ?? S.allowOrigin,
     allowHost: hosts(parsed, env) ?? S.allowHost,

@@ -8,6 +8,7 @@ import { invalidArgument } from '../util/emu-error.js';
 export interface ServerOptions {
   host: string;
   port: number;
+  unixPath: string | undefined;
   token: string | undefined;
   allowOrigin: readonly string[];
   allowHost: readonly string[];
@@ -31,6 +32,8 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   host: '127.0.0.1',
   /** 0 picks a free port. */
   port: 8547,
+  /** Also serve the line transport (newline-delimited JSON) on this Unix-domain socket path: mode 0600, no token, removed at close. */
+  unixPath: undefined,
   /** When set, required as `Authorization: Bearer TOKEN` or `?token=TOKEN`, WebSocket and HTTP alike, except GET /healthz. */
   token: undefined,
   /** Exact `Origin` values a browser may connect from ('*' for any); a request with an unlisted Origin gets HTTP 403. */
@@ -84,6 +87,9 @@ export function resolveServerOptions(input: ServerOptionsInput = {}): ServerOpti
   }
   if (typeof opts.host !== 'string' || opts.host === '') throw invalidArgument('host must be a non-empty string, e.g. "127.0.0.1"');
   integer('port', opts.port, 0, 65_535);
+  if (opts.unixPath !== undefined && (typeof opts.unixPath !== 'string' || opts.unixPath === '' || opts.unixPath.includes('\0'))) {
+    throw invalidArgument('unixPath must be a non-empty file path, or left unset for no Unix socket');
+  }
   if (opts.token !== undefined && (typeof opts.token !== 'string' || opts.token === '')) throw invalidArgument('token must be a non-empty string, or left unset for no token');
   if (!Array.isArray(opts.allowOrigin) || !opts.allowOrigin.every((o) => typeof o === 'string' && o !== '')) {
     throw invalidArgument('allowOrigin must be an array of origins such as "http://localhost:3000"');

@@ -118,6 +118,11 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
       subs.unsubscribe(q.subscriptionId, ctx);
       return { ok: true };
     },
+    'session.attach': (q, ctx) => {
+      if (ctx.attach === undefined) throw new EmuError(ERROR_CODES.WRONG_MODE, 'session.attach is for the line transport (serve --unix); this call belongs to no connection');
+      ctx.attach(q.platform);
+      return { ok: true, platform: q.platform };
+    },
     'journal.find': (q) => journal.find(q),
     'journal.count': (q) => journal.count(q),
     'emu.record': (q) => (opts.record ?? recordRefused)(q.file),

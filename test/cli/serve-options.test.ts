@@ -83,7 +83,7 @@ describe('serve options: flags and variables', () => {
 
   it('has one variable per flag, named SMASH_EMU_<FLAG>', () => {
     expect(SERVE_FLAGS.map((f) => f.name)).toEqual([
-      'host', 'port', 'scenario', 'clock', 'speed', 'seed', 'token', 'allow-origin', 'allow-host', 'state', 'record', 'record-dir', 'max-frame-bytes', 'max-batch', 'max-platforms', 'platform-idle-ms', 'ping-ms',
+      'host', 'port', 'unix', 'scenario', 'clock', 'speed', 'seed', 'token', 'allow-origin', 'allow-host', 'state', 'record', 'record-dir', 'max-frame-bytes', 'max-batch', 'max-platforms', 'platform-idle-ms', 'ping-ms',
     ]);
   });
 
