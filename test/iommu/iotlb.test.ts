@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { runs } from '../helpers/fc-seed.js';
 import { describe, expect, it } from 'vitest';
 import type { IotlbEntry } from '../../src/iommu/iotlb.js';
 import { Iotlb, iotlbSpaPfn } from '../../src/iommu/iotlb.js';
@@ -132,7 +133,7 @@ describe('Iotlb', () => {
         }
         expect(b.entries()).toEqual(a.entries());
       }),
-      { numRuns: 200 },
+      { numRuns: runs(200) },
     );
   });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { runs } from '../helpers/fc-seed.js';
 import { HostMemory, PAGE_BYTES } from '../../src/memory/host-memory.js';
 import { LiveTables } from '../../src/iommu/live-tables.js';
 import { liveTableLevel, collectTablePages, tableReaches, type TableRoot } from '../../src/iommu/table-pages.js';
@@ -74,7 +75,7 @@ describe('LiveTables', () => {
           check();
         }
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
     expect(deepest).toBeGreaterThan(3);
   });
@@ -94,7 +95,7 @@ describe('LiveTables', () => {
           }
         },
       ),
-      { numRuns: 150 },
+      { numRuns: runs(150) },
     );
   });
 
@@ -121,7 +122,7 @@ describe('LiveTables', () => {
           }
         },
       ),
-      { numRuns: 120 },
+      { numRuns: runs(120) },
     );
     // Some runs reach a table through a live tree (not every random table does).
     expect(hits).toBeGreaterThan(20);

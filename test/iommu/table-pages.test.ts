@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { runs } from '../helpers/fc-seed.js';
 import { HostMemory, PAGE_BYTES } from '../../src/memory/host-memory.js';
 import { decodePte, ENTRIES_PER_TABLE, MAX_LEVEL } from '../../src/iommu/pte.js';
 import { collectTablePages, forEachLeaf, liveTableLevel, type TableRoot, type VisitedLeaf } from '../../src/iommu/table-pages.js';
@@ -106,7 +107,7 @@ describe('table pages (table-pages.ts)', () => {
           expect(liveTableLevel(m, roots, cBit, pfn)).toBe(expected.get(pfn));
         }
       }),
-      { numRuns: 400 },
+      { numRuns: runs(400) },
     );
     // The generator reaches trees, not just roots.
     expect(deepest).toBeGreaterThan(4);
@@ -124,7 +125,7 @@ describe('table pages (table-pages.ts)', () => {
           visited += got.length;
         }
       }),
-      { numRuns: 400 },
+      { numRuns: runs(400) },
     );
     expect(visited).toBeGreaterThan(200);
   });

@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import { runs } from '../helpers/fc-seed.js';
 import { describe, expect, it } from 'vitest';
 import { RMP_RC } from '../../src/rmp/return-codes.js';
 import { RmpTable } from '../../src/rmp/rmp-table.js';
@@ -113,7 +114,7 @@ describe('RmpTable model', () => {
         u.setState(t.getState());
         expect(u.getState()).toEqual(t.getState());
       }),
-      { numRuns: 150, seed: 42 },
+      { numRuns: runs(150) },
     );
   });
 });
