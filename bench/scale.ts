@@ -69,7 +69,7 @@ export function measureScale(guestGiB: number): ScaleResult {
   const t2 = nowMs();
   const unmapped = p.iommuUnmap({ domainId: 1, iova: 0n, length: guestGiB * GiB });
   const unmapMs = nowMs() - t2;
-  if (unmapped.unmappedBytes !== guestGiB * GiB) throw new Error(`unmapped ${unmapped.unmappedBytes} bytes of ${guestGiB} GiB`);
+  if (unmapped.unmapped !== BigInt(guestGiB * GiB)) throw new Error(`unmapped ${unmapped.unmapped} bytes of ${guestGiB} GiB`);
   p.dispose();
   return {
     guestGiB,
