@@ -146,6 +146,14 @@ const scripts: Record<string, Script> = {
     await p.clockAdvance(100);
     await step('100 ns');
   },
+  'one stream alone over read-only pages, reads and writes (a read hit says nothing about a write)': async (p, step) => {
+    // Alone, so batches run long: reads learnt as hits must not make the writes hits too.
+    p.iommuMap({ domainId: 2, iova: BigInt(80 * MiB), spa: 0x9000_0000, length: 4 * 4096, sizeLg2: 12, read: true, write: false });
+    p.dmaStartStream(stream({ deviceId: UNTRUSTED_DEV, iovaBase: BigInt(80 * MiB), length: 4 * 4096, ratePerSec: 2e6, accessBytes: 64, writeRatio: 0.5 }));
+    await p.clockAdvance(2_000_000);
+    await step('read-only');
+    expect(p.dmaStats({}).ioPageFaults).toBeGreaterThan(1000);
+  },
   'a Poisson stream beside fixed ones': async (p, step) => {
     p.dmaStartStream(stream({ arrival: 'poisson', ratePerSec: 2_000_000 }));
     p.dmaStartStream(stream({ ratePerSec: 4_000_000, length: 64 * 1024 }));
@@ -270,7 +278,7 @@ describe('DMA fast paths against the one-event-per-request reference', () => {
 
   // The batched path alone (closed form off): known IOTLB hits learnt through
   // DmaPort.peekHit and counted in bulk, faults and stalls on the exact path.
-  for (const name of ['faults at mapping edges (IO page faults past both mappings, a read-only page)', 'smashes under streams (hold, abort, iommu scope, timeouts) with jitter', 'untrusted writes over 4 KB leaves, an assigned page, several rates', 'resetStats mid-stream and in a stall, one-shot requests, stopStream']) {
+  for (const name of ['faults at mapping edges (IO page faults past both mappings, a read-only page)', 'one stream alone over read-only pages, reads and writes (a read hit says nothing about a write)', 'smashes under streams (hold, abort, iommu scope, timeouts) with jitter', 'untrusted writes over 4 KB leaves, an assigned page, several rates', 'resetStats mid-stream and in a stall, one-shot requests, stopStream']) {
     it(`batches without the closed form, identical: ${name}`, async () => {
       const { fast } = await compare(scripts[name] as Script, undefined, 'batch');
       expect(fast.fast.batched).toBeGreaterThan(0);
