@@ -96,7 +96,7 @@ export const MUTANTS = [
     file: 'src/iommu/page-walker.ts',
     find: 'if (memory.viewEpoch !== this.viewEpoch) {',
     replace: 'if (this.viewEpoch === -1) {',
-    tests: ['test/iommu', 'test/platform'],
+    tests: ['test/iommu/page-walker.test.ts'],
   },
   {
     name: 'live tables: a table no longer pointed at stays live (unref dropped)',
@@ -125,6 +125,27 @@ export const MUTANTS = [
     find: '      d.flags[pfn & 511] = (d.flags[pfn & 511] as number) ^ F_VALIDATED;\n      d.uniform = UNKNOWN;',
     replace: '      d.flags[pfn & 511] = (d.flags[pfn & 511] as number) ^ F_VALIDATED;',
     tests: ['test/rmp'],
+  },
+  {
+    name: 'RMP uniform-region detail: RMPUPDATE of one 4 KB entry keeps the region\'s "uniform" mark',
+    file: 'src/rmp/rmp-table.ts',
+    find: '    d.flags[low] = assigned ? flags : 0;\n    d.uniform = UNKNOWN;',
+    replace: '    d.flags[low] = assigned ? flags : 0;',
+    tests: ['test/rmp'],
+  },
+  {
+    name: 'RMP uniform-region detail: a region with a GPA break counts as what PSMASH leaves',
+    file: 'src/rmp/rmp-storage.ts',
+    find: ' || d.gpaPfn[k] !== gpa0 + k) break;',
+    replace: ') break;',
+    tests: ['test/rmp'],
+  },
+  {
+    name: 'IOTLB per-domain record memo: kept after the domain\'s last entry is dropped',
+    file: 'src/iommu/iotlb.ts',
+    find: '      if (this.lastDomainId === domainId) this.lastDomainId = -1;',
+    replace: '',
+    tests: ['test/iommu/iotlb.test.ts', 'test/iommu/iommu.test.ts'],
   },
 ];
 
@@ -206,6 +227,7 @@ async function main() {
   const perMutantMs = seconds('SMASH_EMU_MUTANT_TIMEOUT_S', 300) * 1000;
   const budgetMs = seconds('SMASH_EMU_MUTANTS_BUDGET_S', 1200) * 1000;
   const mutants = MUTANTS.filter((m) => opts.only === undefined || m.name.includes(opts.only));
+  if (mutants.length === 0) throw new Error(`no mutant's name contains ${JSON.stringify(opts.only)}`);
   const started = Date.now();
   const rows = [];
   const dir = makeCopy();

@@ -41,6 +41,20 @@ describe('Iotlb', () => {
     expect(t.size).toBe(2);
   });
 
+  it('keeps counting a domain after its last entry was dropped: a later invalidation still finds its new entries', () => {
+    const t = new Iotlb();
+    t.insert(entry(1, 0x10));
+    expect(t.invalidateRange(1, 0x10000n, 12)).toBe(1);
+    // The same domain fills again (its per-domain record was dropped with its last entry).
+    t.insert(entry(1, 0x20, 21));
+    t.insert(entry(1, 0x21, 21));
+    expect(t.invalidateRange(1, 0x20000n, 12)).toBe(2);
+    expect(t.lookup(1, 0x21)).toBeUndefined();
+    t.insert(entry(1, 0x30));
+    expect(t.invalidateDomain(1)).toBe(1);
+    expect(t.size).toBe(0);
+  });
+
   it('aligns the invalidated base down to its size', () => {
     const t = new Iotlb();
     t.insert(entry(1, 0x40000));
