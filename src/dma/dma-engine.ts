@@ -14,7 +14,7 @@ import type { ClockEvent, EventTarget } from '../clock/event-queue.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
 import type { SeededRng } from '../util/rng.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
-import { newDmaAccess, type DmaPort } from './dma-port.js';
+import { newDmaAccess, type DmaPort } from '../iommu/dma-port.js';
 import { CompletionQueue, type CompletionSink } from './completion-queue.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import { DmaCounters, FINAL, emptyStatsView, type DmaStatsView, type FinalOutcome, type StallWindow } from './dma-stats.js';

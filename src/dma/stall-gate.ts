@@ -9,7 +9,7 @@
 import type { ClockEvent } from '../clock/event-queue.js';
 import { invalidArgument } from '../util/emu-error.js';
 import type { DmaCounters, StallWindow } from './dma-stats.js';
-import type { DmaPort } from './dma-port.js';
+import type { DmaPort } from '../iommu/dma-port.js';
 import type { DmaStream } from './dma-stream.js';
 import type { HeldMerge, HeldRun } from './held-runs.js';
 

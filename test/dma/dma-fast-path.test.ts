@@ -12,7 +12,7 @@ import { DEFAULT_SCENARIO, type Scenario } from '../../src/platform/scenario.js'
 import { DmaEngine } from '../../src/dma/dma-engine.js';
 import { DmaStream } from '../../src/dma/dma-stream.js';
 import { VirtualClock, VIRTUAL_CHUNK_MS } from '../../src/clock/virtual-clock.js';
-import { PlatformDmaPort } from '../../src/platform/platform-dma-port.js';
+import { DmaAccessPort } from '../../src/iommu/dma-access-port.js';
 import { EVENT_TOPICS } from '../../src/platform/event-bus.js';
 import { psmashArgs } from '../helpers/smash.js';
 import { toWire } from '../../src/rpc/to-wire.js';
@@ -271,8 +271,8 @@ describe('DMA fast paths against the one-event-per-request reference', () => {
   }
 
   it('negative control: a peekHit one nanosecond off is caught on the batched path', async () => {
-    const original = PlatformDmaPort.prototype.peekHit;
-    PlatformDmaPort.prototype.peekHit = function (deviceId: number, iovaPfn: number, write: boolean) {
+    const original = DmaAccessPort.prototype.peekHit;
+    DmaAccessPort.prototype.peekHit = function (deviceId: number, iovaPfn: number, write: boolean) {
       const ns = original.call(this, deviceId, iovaPfn, write);
       return ns < 0 ? ns : ns + 1;
     };
@@ -282,7 +282,7 @@ describe('DMA fast paths against the one-event-per-request reference', () => {
       const fast = await run(script, 'batch');
       expect(fast.state).not.toEqual(exact.state);
     } finally {
-      PlatformDmaPort.prototype.peekHit = original;
+      DmaAccessPort.prototype.peekHit = original;
     }
   });
 
