@@ -42,7 +42,7 @@ export function setStallModel(p: Platform, model: StallModel): void {
 export function prepareSmash(p: Platform, domainId: number, iova: bigint): SmashPlan {
   const r = p.tmpmPreparePsmash(domainId, iova);
   const psmash = { srcPgSpa: r.srcPgSpa, smashHpteSpa: r.smashHpteSpa, srcHpmdSpa: r.srcHpmdSpa, gctxSpa: r.gctxSpa };
-  return { domainId, iova, iopdeSpa: Number(r.srcHpmdSpa), tableSpa: Number(r.smashHpteSpa), regionSpa: stripCBit(Number(r.srcPgSpa), p.m.settings.cBit), psmash };
+  return { domainId, iova, iopdeSpa: Number(r.srcHpmdSpa), tableSpa: Number(r.smashHpteSpa), regionSpa: stripCBit(Number(r.srcPgSpa), p.info().config.cBit), psmash };
 }
 
 /** The engine's atomic smash (PSMASH_IO): IOPDE and RMP entry changed under one DMA stall. */

@@ -115,7 +115,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
         const connections = server?.connectionCount(name) ?? 0;
         // In use now while a connection is open; else when the last one closed.
         const lastUsedMs = connections > 0 ? Date.now() : l.lastUsedMs;
-        return { name, createdAt: new Date(l.createdAtMs).toISOString(), lastUsedAt: new Date(lastUsedMs).toISOString(), connections, nowNs: (platforms.get(name) as Platform).m.clock.nowNs };
+        return { name, createdAt: new Date(l.createdAtMs).toISOString(), lastUsedAt: new Date(lastUsedMs).toISOString(), connections, nowNs: (platforms.get(name) as Platform).nowNs };
       }),
     delete: async (name, ctx) => {
       const done = await remove(name, ctx.connectionId);
