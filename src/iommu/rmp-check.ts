@@ -4,7 +4,8 @@
  * reads the RMP through the table's number-only accessors into one module-level
  * scratch record.
  */
-import { newRmpScratch, type RmpTable } from '../rmp/rmp-table.js';
+import { newRmpScratch } from '../rmp/rmp-entry.js';
+import type { RmpTable } from '../rmp/rmp-table.js';
 
 /** protocol/README.md §6.5: leaf size T must equal the RMP size R, or not exceed it. */
 export type RmpSizeRule = 'equal' | 'not-larger';

@@ -12,7 +12,7 @@
 import type { HostMemory } from '../memory/host-memory.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
 import type { RmpTable } from '../rmp/rmp-table.js';
-import { newRmpScratch, type RmpEntryScratch } from '../rmp/rmp-table.js';
+import { newRmpScratch, type RmpEntryScratch } from '../rmp/rmp-entry.js';
 import type { Iommu } from '../iommu/iommu.js';
 import { newTranslation } from '../iommu/iommu.js';
 import type { TableReach } from '../iommu/table-pages.js';
