@@ -14,7 +14,7 @@
 import { SeededRng, type RngState } from '../util/rng.js';
 import type { DmaCounters } from './dma-stats.js';
 import { DmaStream } from './dma-stream.js';
-import type { HeldRequest } from './stall-gate.js';
+import type { HeldRequest } from './held-request.js';
 
 export interface HeldRun {
   stream: DmaStream;
