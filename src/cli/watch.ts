@@ -4,7 +4,7 @@
  * (SIGINT) or SIGTERM, then unsubscribes and exits 0. A status line goes to stderr
  * when it is watching, so stdout holds events only.
  */
-import { EVENT_TOPICS, type EventTopic } from '../platform/event-bus.js';
+import { EVENT_TOPICS, type EventTopic } from '../observe/event-bus.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { parseArgs } from './args.js';
 import { EXIT, failure, usageError } from './cli-error.js';

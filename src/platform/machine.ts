@@ -20,7 +20,7 @@ import { SeededRng } from '../util/rng.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { GuestTable } from '../firmware/guests.js';
 import { FaultInjector } from './fault-injector.js';
-import type { EventBus } from './event-bus.js';
+import type { EventBus } from '../observe/event-bus.js';
 import type { Scenario } from './scenario.js';
 import type { RmpSizeRule } from '../iommu/rmp-check.js';
 import type { TimingOptions } from '../iommu/timing.js';

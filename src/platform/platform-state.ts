@@ -18,7 +18,7 @@ import type { TmpmState } from '../tmpm/tmpm-engine.js';
 import { checkTmpmState } from '../tmpm/tmpm-state.js';
 import type { Guest } from '../firmware/guests.js';
 import type { FaultInjectorState } from './fault-injector.js';
-import type { EventBus } from './event-bus.js';
+import type { EventBus } from '../observe/event-bus.js';
 import { Machine, MAX_ADVANCE_LIMIT_NS, type MachineSettings } from './machine.js';
 import { MAX_IOTLB_ENTRIES, MIN_IOTLB_ENTRIES } from '../iommu/iotlb.js';
 

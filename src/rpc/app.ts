@@ -13,7 +13,7 @@ import type { ServerOptionsInput } from './options.js';
 import type { PlatformHost, ServerHooks } from './method-table.js';
 import { buildHandlers, type PlatformAdmin } from './platform-handlers.js';
 import { platformMetrics } from './platform-metrics.js';
-import { dashboardAsset, dashboardPage } from './dashboard.js';
+import { dashboardAsset, dashboardPage } from './dashboard-files.js';
 import { CallRecorder } from './call-recorder.js';
 import { join } from 'node:path';
 

@@ -7,8 +7,8 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Platform } from '../platform/platform.js';
-import { STALL_BUCKETS_SECONDS } from '../platform/event-tally.js';
-import { ScrapedHistogram, type HistogramSeries } from './scraped-histogram.js';
+import { STALL_BUCKETS_SECONDS } from '../observe/event-tally.js';
+import { ScrapedHistogram, type HistogramSeries } from '../observe/scraped-histogram.js';
 import { commandLabel, statusLabel } from './status-labels.js';
 
 /** DMA latency bucket bounds, seconds: an IOTLB hit (550 ns) and walks (700-1100 ns) up to held requests (ms). */

@@ -13,7 +13,7 @@ import { DmaEngine } from '../../src/dma/dma-engine.js';
 import { DmaStream } from '../../src/dma/dma-stream.js';
 import { VirtualClock, VIRTUAL_CHUNK_MS } from '../../src/clock/virtual-clock.js';
 import { DmaAccessPort } from '../../src/iommu/dma-access-port.js';
-import { EVENT_TOPICS } from '../../src/platform/event-bus.js';
+import { EVENT_TOPICS } from '../../src/observe/event-bus.js';
 import { psmashArgs } from '../helpers/smash.js';
 import { toWire } from '../../src/rpc/to-wire.js';
 
