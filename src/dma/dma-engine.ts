@@ -1,7 +1,7 @@
 /**
  * The DMA engine (protocol/README.md §8, §4.5, and PSMASH_IO's effect, §4.3.5):
  * one-shot requests (`dma.issue`), streams (`dma.startStream`), the stall gate the
- * firmware closes around a smash, and statistics (`dma.stats`).
+ * TMPM closes around a smash, and statistics (`dma.stats`).
  *
  * Everything runs in virtual time on the platform's shared clock. The inner loop of
  * every experiment is arrival -> DmaPort.access -> completion, so it allocates no
@@ -216,7 +216,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
     s.event = null;
   }
 
-  /** Requests per second of the running streams together (what a stall may catch; issue 14 item 3). */
+  /** Requests per second of the running streams together (what a stall may catch; protocol/README.md §1.3). */
   activeStreamRatePerSec(perRequestOnly = false): number {
     let rate = 0;
     for (const s of this.streams.values()) if (s.active && !(perRequestOnly && s.exactRate)) rate += s.params.ratePerSec;
@@ -231,10 +231,10 @@ export class DmaEngine implements EventTarget, CompletionSink {
   // ---- stalls ---------------------------------------------------------------
 
   /**
-   * The firmware's stall (protocol/README.md §4.3.5, Effect): from startNs (now) to endNs,
+   * The TMPM's stall (protocol/README.md §4.3.5, Effect): from startNs (now) to endNs,
    * requests in scope are held or aborted. The release at endNs is a clock event
    * scheduled now; it translates held requests at endNs, so they see the tables the
-   * firmware swapped at startNs.
+   * TMPM swapped at startNs.
    */
   beginStall(p: StallParams): StallHandle {
     checkStallParams(p, this.clock.nowNs);

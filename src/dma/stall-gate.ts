@@ -1,5 +1,5 @@
 /**
- * The stall gate the firmware closes around a smash (protocol/README.md §4.3.5,
+ * The stall gate the TMPM closes around a smash (protocol/README.md §4.3.5,
  * Effect, and §4.5): a request of a device in scope arriving in
  * [startNs, endNs) is held until endNs (policy hold) or fails at once (policy
  * abort); a held request whose wait would pass completionTimeoutNs fails as
@@ -8,7 +8,7 @@
  */
 import type { ClockEvent } from '../clock/event-queue.js';
 import { invalidArgument } from '../util/emu-error.js';
-import type { DmaCounters, StallWindow } from './dma-stats.js';
+import type { StallWindow } from './dma-stats.js';
 import type { HeldRequest } from './held-request.js';
 import type { DmaPort } from '../iommu/dma-port.js';
 import type { HeldMerge, HeldRun } from './held-runs.js';
@@ -20,14 +20,14 @@ export interface StallParams {
   scope: StallScope;
   /** The smashed domain (ignored for scope iommu). */
   domainId: number;
-  /** Must be the clock's current time: the firmware swaps the tables then. */
+  /** Must be the clock's current time: the TMPM swaps the tables then. */
   startNs: number;
   endNs: number;
   policy: StallPolicy;
   completionTimeoutNs: number;
 }
 
-/** What the firmware keeps of a stall it began (for `dmaHeld` in its result). */
+/** What the TMPM keeps of a stall it began (for `dmaHeld` in its result). */
 export interface StallHandle {
   /** Requests this stall made wait (released or timed out). */
   readonly heldCount: number;

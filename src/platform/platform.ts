@@ -182,7 +182,7 @@ export class Platform {
     return clock.waitUntil(clock.nowNs + ns);
   }
 
-  /** The clock; `lagNs` is how far it runs behind the wall in realtime mode when the simulation cannot keep up (issue 14 item 2). */
+  /** The clock; `lagNs` is how far it runs behind the wall in realtime mode when the simulation cannot keep up (protocol/README.md §9). */
   clockNow() {
     const c = this.machine.clock;
     return { nowNs: c.nowNs, mode: c.mode, speed: c.speed, lagNs: this.machine.clockLagNs() };
@@ -192,7 +192,7 @@ export class Platform {
    * Advances virtual time by `ns`, in chunks that yield to the server between them.
    * `cancelled` is asked after each yield: once true (the caller's connection
    * closed) the advance stops where it is, so nobody's abandoned call keeps a core
-   * busy (issue 14 item 10).
+   * busy (protocol/README.md §9).
    */
   async clockAdvance(ns: number, yieldFn?: () => Promise<void>, cancelled?: () => boolean): Promise<{ nowNs: number }> {
     const m = this.machine;
@@ -285,7 +285,7 @@ export class Platform {
   /**
    * Refuses (EMU_LIMIT, nothing changes) a TMPM smash whose stall could move the
    * clock past MAX_CLOCK_NS or catch more than MAX_REQUESTS_PER_STALL requests of the
-   * running streams (issue 14 items 3 and 7), before the convenience method writes
+   * running streams (protocol/README.md §1.3), before the convenience method writes
    * anything. A driver ringing the engine by hand gets the engine's own
    * RESOURCE_NOT_AVAILABLE for the same reason (stallWorkRefusal).
    */

@@ -52,7 +52,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const wall = opts.wall ?? systemWallClock;
   const startedAt = performance.now();
   const platforms = new Map<string, Platform>();
-  // A Map, never an object lookup: states["toString"] would find Object.prototype's (issue 14 item 8).
+  // A Map, never an object lookup: states["toString"] would find Object.prototype's.
   const states: ReadonlyMap<string, unknown> = opts.states instanceof Map ? opts.states : new Map(Object.entries(opts.states ?? {}));
   const onRecordError = opts.onRecordError ?? ((path, err) => process.stderr.write(`smash-emu: recording to ${path} stopped: ${err.message}\n`));
   const serverRecorder = opts.record === undefined ? undefined : new CallRecorder(opts.record, (err) => onRecordError(opts.record as string, err));

@@ -135,7 +135,7 @@ export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Ma
     const outsideQueue = !name.startsWith('fw.') || name === 'fw.platformStatus';
     // Not `async`: when no fault fires and the method's implementation is synchronous
     // (clock.now, rmp.read, most of the table), the result is returned as a plain value
-    // and the transport answers without a microtask hop (issue 4: ~1 us a call at 32
+    // and the transport answers without a microtask hop (~1 us a call at 32
     // in flight). A throw here is answered exactly like a rejection would be.
     handlers.set(name, (raw, ctx) => {
       const parsed = parseParams(name, raw);
