@@ -47,7 +47,7 @@ export class CallRecorder {
   platform(name: string, p: Platform): void {
     if (this.platforms.has(name)) return;
     this.platforms.add(name);
-    this.write(JSON.stringify({ type: 'platform', platform: name, atNs: p.m.clock.nowNs, after: callsStarted(), state: toWire(p.dumpState().state) }));
+    this.write(JSON.stringify({ type: 'platform', platform: name, atNs: p.nowNs, after: callsStarted(), state: toWire(p.dumpState().state) }));
   }
 
   /** The platform was deleted: a `delete` line, and one created later under its name gets its own state line. */
