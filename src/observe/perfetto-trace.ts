@@ -16,7 +16,7 @@
  *
  * Bounded by the trace's `maxEvents` in everything it builds: the recorded events
  * are at most that many, and the counter samples of all devices together too (the
- * bin is coarsened so each device's track fits its share; past `maxEvents` devices,
+ * bin is coarsened so each device's track fits its share; past `maxEvents / 3` devices,
  * the devices with the highest IDs get no counter track, and `otherData` says so).
  */
 import type { DmaTimeline } from '../dma/dma-timeline.js';
@@ -77,8 +77,10 @@ export function counterBinNs(requested: number | undefined, windowNs: number, ma
  * the share less one.
  */
 export function counterShare(deviceCount: number, maxEvents: number): { tracked: number; bins: number } {
-  const budget = Math.max(2, maxEvents);
-  const tracked = Math.min(deviceCount, Math.floor(budget / 2));
+  // Three samples a device at least: the window in one bin, the bin the start's
+  // alignment may add, and the closing zero.
+  const budget = Math.max(3, maxEvents);
+  const tracked = Math.min(deviceCount, Math.floor(budget / 3));
   return { tracked, bins: tracked === 0 ? TRACE_MAX_BINS : Math.max(1, Math.floor(budget / tracked) - 1) };
 }
 
