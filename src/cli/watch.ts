@@ -5,7 +5,7 @@
  * when it is watching, so stdout holds events only. It reads no faster than stdout
  * is read (see watch()).
  */
-import { EVENT_TOPICS, type EventTopic } from '../platform/event-bus.js';
+import { EVENT_TOPICS, type EventTopic } from '../observe/event-bus.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { parseArgs } from './args.js';
 import { EXIT, failure, usageError } from './cli-error.js';

@@ -11,7 +11,7 @@
  * would have provided.
  */
 import { WebSocket } from 'ws';
-import type { EventTopic } from '../platform/event-bus.js';
+import type { EventTopic } from '../observe/event-bus.js';
 import type { MethodName, MethodParamsIn, MethodResult, NotificationParams } from '../protocol/methods.js';
 
 export interface ConnectOptions {

@@ -162,7 +162,7 @@ export const EMU_METHODS = {
     summary: 'Switch between virtual and realtime clock',
     description: 'Keeps nowNs. `speed` (realtime; default 1) is virtual ns per wall ns. realtime needs the server (it hands the platform the wall clock).',
     params: z.strictObject({
-      mode: clockMode.describe('virtual (time moves only by clock.advance and firmware stalls) or realtime'),
+      mode: clockMode.describe('virtual (time moves only by clock.advance and TMPM stalls) or realtime'),
       speed: z.number().gt(0, 'must be > 0').max(1e6, 'must be <= 1e6').exactOptional().describe('realtime speed factor, > 0'),
     }),
     result: z.looseObject({ mode: clockMode, speed: z.number(), nowNs: nowNsOut }),

@@ -63,7 +63,7 @@ export class Connection {
   private readonly abort = new AbortController();
   /**
    * Set while processing waits for the client to read its answers: the socket's
-   * unsent bytes reached maxBufferedBytes (issue 14 item 4). Reading stays paused
+   * unsent bytes reached maxBufferedBytes (protocol/README.md §1.3). Reading stays paused
    * until they drain; if they do not within stalledReaderMs the client is closed.
    */
   private waitingForReader = false;
@@ -71,7 +71,7 @@ export class Connection {
   /**
    * Whether `socket` is corked until the next tick. Answers sent in one turn of the
    * event loop (the frames of one TCP read, 32 in flight) then leave in one write
-   * instead of one syscall each: issue 4, rpc/echo at 32 in flight 0.83 -> 1.06,
+   * instead of one syscall each: bench rpc/echo at 32 in flight 0.83 -> 1.06,
    * unchanged at 1 in flight (the flush is a nextTick away, no timer).
    */
   private corked = false;
@@ -213,7 +213,7 @@ export class Connection {
    * 4). A frame answered by a promise stops the loop until it settles; `draining`
    * stays set meanwhile, so later frames wait in `queue` and leave after it.
    *
-   * Issue 14 item 4: the loop yields to the event loop once it has run for sliceMs
+   * protocol/README.md §1.3: the loop yields to the event loop once it has run for sliceMs
    * (so 1,024 queued slow frames cannot keep /healthz and other clients waiting),
    * and stops while the client leaves maxBufferedBytes of answers unread.
    */

@@ -25,8 +25,8 @@ export interface RpcCallContext {
   closeAfterResponse(): void;
   /**
    * Aborted when the connection closes: long work for it (clock.advance's chunks,
-   * the rest of a batch) stops, since nobody can receive the answer (issue 14
-   * item 10). Absent for calls that belong to no connection.
+   * the rest of a batch) stops, since nobody can receive the answer
+   * (protocol/README.md §9). Absent for calls that belong to no connection.
    */
   signal?: AbortSignal;
   /**

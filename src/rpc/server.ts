@@ -56,7 +56,7 @@ export async function startServer(input: ServerOptionsInput, hooks: ServerHooks)
   const platforms = new PlatformRegistry((name) => hooks.createPlatform(name), opts.maxPlatforms);
   const connections = new Set<Connection>();
   // perMessageDeflate is ws 8's default for servers too; said here because compressing
-  // small JSON frames costs more CPU than it saves on loopback (issue 4). ws sets
+  // small JSON frames costs more CPU than it saves on loopback (README.md "Performance"). ws sets
   // TCP_NODELAY on every socket itself.
   const wss = new WebSocketServer({ noServer: true, maxPayload: opts.maxFrameBytes, clientTracking: false, perMessageDeflate: false });
   let nextConnectionId = 1;

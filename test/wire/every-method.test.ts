@@ -5,7 +5,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METHOD_NAMES } from '../../src/protocol/methods.js';
 import { startTestApp, type AppUnderTest } from '../helpers/app.js';
-import { withAddress, pteAddressField } from '../../src/iommu/pte.js';
 
 let t: AppUnderTest;
 const called = new Set<string>();
