@@ -29,7 +29,7 @@ export interface BenchSizes {
 export const FULL_SIZES: BenchSizes = { scaleGiB: 1024, translate: 1, dma: 1, smashPairs: 2000, smashRpcPairs: 500, smashBigGiB: 1024, stallRate: 1e9, rpc: FULL_RPC_SIZES };
 export const QUICK_SIZES: BenchSizes = { scaleGiB: 2, translate: 0.01, dma: 0.005, smashPairs: 5, smashRpcPairs: 5, smashBigGiB: 4, stallRate: 1e6, rpc: { rounds: 1, n1: 50, n32: 200 } };
 
-/** Walks per bare-loop event measured before issue 10 (0.013-0.015): its target is 3x. */
+/** Walks per bare-loop event measured before the DMA fast paths (0.013-0.015): their target is 3x. */
 const WALK_RATIO_BEFORE = 0.015;
 
 export interface BenchFigures {

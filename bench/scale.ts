@@ -1,5 +1,5 @@
 /**
- * Scale (issue 2): a guest of `guestGiB` GiB (1 TiB in the full run), RMP-assigned
+ * Scale (README.md "Performance"): a guest of `guestGiB` GiB (1 TiB in the full run), RMP-assigned
  * as validated 2 MB pages and fully mapped by a TEE-IO device with 2 MB leaves.
  * Figures: wall time of createPlatform, heap and RSS growth after a full GC,
  * (informational) the time of one emu.audit, and the wall time of unmapping the

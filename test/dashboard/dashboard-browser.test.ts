@@ -6,7 +6,7 @@
  * screenshots go to test/output. Skips, saying why, only where no Chromium exists
  * (and fails instead under REQUIRE_BROWSER=1 or CI=true).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { browserGate, launchBrowser, testOutputPath } from '../helpers/browser.js';
 import { startTestApp, type AppUnderTest } from '../helpers/app.js';

@@ -14,8 +14,8 @@ import { DEFAULT_SCENARIO, type Scenario } from '../../src/platform/scenario.js'
 import { DmaEngine } from '../../src/dma/dma-engine.js';
 import { DmaStream } from '../../src/dma/dma-stream.js';
 import { VirtualClock, VIRTUAL_CHUNK_MS } from '../../src/clock/virtual-clock.js';
-import { PlatformDmaPort } from '../../src/platform/platform-dma-port.js';
-import { EVENT_TOPICS } from '../../src/platform/event-bus.js';
+import { DmaAccessPort } from '../../src/iommu/dma-access-port.js';
+import { EVENT_TOPICS } from '../../src/observe/event-bus.js';
 import { psmashArgs } from '../helpers/smash.js';
 import { toWire } from '../../src/rpc/to-wire.js';
 import { platformMetrics } from '../../src/rpc/platform-metrics.js';
@@ -305,22 +305,22 @@ describe('DMA fast paths against the one-event-per-request reference', () => {
 
   it('negative control: compare() fails when peekHit is one nanosecond off on the batched path', async () => {
     await compareFails(() => {
-      const original = PlatformDmaPort.prototype.peekHit;
-      PlatformDmaPort.prototype.peekHit = function (deviceId: number, iovaPfn: number, write: boolean) {
+      const original = DmaAccessPort.prototype.peekHit;
+      DmaAccessPort.prototype.peekHit = function (deviceId: number, iovaPfn: number, write: boolean) {
         const ns = original.call(this, deviceId, iovaPfn, write);
         return ns < 0 ? ns : ns + 1;
       };
-      return () => (PlatformDmaPort.prototype.peekHit = original);
+      return () => (DmaAccessPort.prototype.peekHit = original);
     }, untrusted, 'batch');
   });
 
   it('negative control: compare() fails when the batched path counts one IOTLB hit fewer (only the port\'s hit counter differs)', async () => {
     await compareFails(() => {
-      const original = PlatformDmaPort.prototype.countHits;
-      PlatformDmaPort.prototype.countHits = function (n: number) {
+      const original = DmaAccessPort.prototype.countHits;
+      DmaAccessPort.prototype.countHits = function (n: number) {
         original.call(this, n - 1);
       };
-      return () => (PlatformDmaPort.prototype.countHits = original);
+      return () => (DmaAccessPort.prototype.countHits = original);
     }, untrusted, 'batch');
   });
 
