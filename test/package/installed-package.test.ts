@@ -163,6 +163,7 @@ describe('the installed server over HTTP', () => {
   });
 });
 
+// Skips, saying why, only where no Chromium exists; fails instead under REQUIRE_BROWSER=1 or CI=true.
 browserGate().describe('the installed dashboard in Chromium', () => {
   let browser: Browser;
   beforeAll(async () => {
