@@ -244,3 +244,21 @@ describe('a hand-rung PSMASH_IO stalled across a snapshot or a dump resumes iden
     expect(JSON.stringify(q.dumpState().state)).toBe(JSON.stringify(p.dumpState().state));
   });
 });
+
+describe('emu.loadState over the wire: a ring past the end of memory', () => {
+  it('is -32602 naming tmpm.ring, and the platform is unchanged', async () => {
+    const { startTestApp } = await import('../helpers/app.js');
+    const t = await startTestApp();
+    try {
+      await t.call('clock.advance', { ns: 1000 });
+      const { state } = await t.call('emu.dumpState');
+      const doc = JSON.parse(JSON.stringify(state));
+      doc.tmpm.ring.baseSpa = doc.settings.memoryBytes - 4096;
+      doc.tmpm.ring.entries = 4096;
+      await expect(t.call('emu.loadState', { state: doc })).rejects.toMatchObject({ code: -32602, message: expect.stringMatching(/tmpm\.ring runs past the end of memory/) });
+      expect(JSON.stringify((await t.call('emu.dumpState')).state)).toBe(JSON.stringify(state));
+    } finally {
+      await t.stop();
+    }
+  });
+});
