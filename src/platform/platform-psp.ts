@@ -220,11 +220,12 @@ function allocCtrl(m: Machine): NonNullable<TioHostDevice['ctrl']> {
  * answer to `resp` as a RESP data object (length padded to 32 as Linux does), then
  * the same command again with the same buffer.
  */
-export async function relay(m: Machine, deviceId: number, command: number, bytes: Uint8Array, ctrl: NonNullable<TioHostDevice['ctrl']>): Promise<{ done: Done; steps: number }> {
+export async function relay(m: Machine, deviceId: number, command: number, bytes: Uint8Array, ctrl: NonNullable<TioHostDevice['ctrl']>, pending = false): Promise<{ done: Done; steps: number }> {
   const spa = m.pool.alloc(1);
   try {
     writeBytes(m.memory, spa, bytes);
-    let done = await m.psp.issue(command, spa);
+    // `pending`: the firmware already answered SPDM_REQUEST (a host resuming the loop): relay that request first.
+    let done: Pick<Done, 'status'> & Partial<Done> = pending ? { status: FW_STATUS.SPDM_REQUEST } : await m.psp.issue(command, spa);
     let steps = 0;
     const req = dataPages(ctrl.req);
     const resp = dataPages(ctrl.resp);
@@ -240,7 +241,7 @@ export async function relay(m: Machine, deviceId: number, command: number, bytes
       steps++;
       done = await m.psp.issue(command, spa);
     }
-    return { done, steps };
+    return { done: done as Done, steps };
   } finally {
     if (m.pool.isAllocated(spa)) m.pool.release(spa, 1);
   }

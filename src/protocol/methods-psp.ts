@@ -45,7 +45,15 @@ export const PSP_METHODS = {
     result: z.looseObject({
       CMDRESP: z.looseObject({ value: z.int(), command: z.int(), status: z.int(), resp: z.boolean(), ioc: z.boolean() }),
       INTSTS: z.looseObject({ value: z.int(), sevCmdComplete: z.boolean() }),
-      firmware: z.looseObject({ busy: z.boolean(), snpInit: z.boolean(), tioInit: z.boolean(), tioEn: z.boolean(), commands: z.int(), interrupts: z.int() }),
+      firmware: z.looseObject({
+        busy: z.boolean(),
+        snpInit: z.boolean(),
+        tioInit: z.boolean(),
+        tioEn: z.boolean(),
+        devices: z.array(z.looseObject({ deviceId: z.int(), state: z.enum(['created', 'connected']), pages: z.int(), ctxSpa: hexOut })).describe('live TIO device contexts'),
+        commands: z.int(),
+        interrupts: z.int(),
+      }),
     }),
   }),
 

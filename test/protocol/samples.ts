@@ -62,7 +62,7 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
     result: {
       CMDRESP: { offset: 0x10980, value: 0, command: 0, status: 0, resp: false, ioc: false },
       INTSTS: { offset: 0x10694, value: 0, sevCmdComplete: false },
-      firmware: { busy: false, snpInit: true, tioInit: true, tioEn: true, commands: 0, interrupts: 0 },
+      firmware: { busy: false, snpInit: true, tioInit: true, tioEn: true, devices: [{ deviceId: 256, state: 'connected', pages: 2, ctxSpa: '0xfc0226000' }], commands: 0, interrupts: 0 },
     },
   },
   'pci.doe': { params: { deviceId: 0x200, feature: 'cma', request: '10840000' }, result: { response: '1004000000010012' } },
