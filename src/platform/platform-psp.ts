@@ -1,5 +1,5 @@
 /**
- * The firmware conveniences over the PSP mailbox (protocol/README.md §4.2, §4.4):
+ * The firmware conveniences over the PSP mailbox (protocol/README.md §4.2, §4.6):
  * each does what Linux's ccp driver does for it (a command buffer in a pool page,
  * firmware pages made with RMPUPDATE and given back with SNP_PAGE_RECLAIM, the
  * SPDM relay through the device's DOE mailbox) and issues every command through

@@ -304,7 +304,7 @@ export class RmpTable {
   }
 
   /**
-   * SNP_PAGE_RECLAIM's effect (firmware only, docs/sev-firmware.md §1.5): Immutable
+   * SNP_PAGE_RECLAIM's effect (firmware only, docs/sev-firmware.md §1.3): Immutable
    * clears on the entry of `pageSize` at `spa` (a Hypervisor-Fixed page becomes an
    * ordinary hypervisor page; a firmware page stays Assigned to ASID 0). The caller
    * checked the entry is immutable and of that size.
