@@ -107,3 +107,17 @@ describe('record and replay with the PSP', () => {
     expect(await replay(steps, undefined, undefined)).toMatchObject({ calls: 12, difference: null });
   });
 });
+
+describe('GET /metrics with the PSP', () => {
+  it('counts every mailbox command by name and status, however it was issued (source psp)', async () => {
+    const t = app();
+    await t.call('tio.connect', { deviceId: 0x200 });
+    await t.call('psp.writeReg', { offset: 0x10980, value: 0x7ff0000 });
+    await t.call('clock.advance', { ns: 10_000 });
+    const text = await (await fetch(t.app.url.replace('ws://', 'http://') + '/metrics')).text();
+    expect(text).toMatch(/smash_emu_commands_total\{platform="",source="psp",command="TIO_DEV_CONNECT",status="SPDM_REQUEST"\} 21/);
+    expect(text).toMatch(/smash_emu_commands_total\{platform="",source="psp",command="TIO_DEV_CONNECT",status="SUCCESS"\} 1/);
+    expect(text).toMatch(/smash_emu_commands_total\{platform="",source="psp",command="OTHER",status="INVALID_COMMAND"\} 1/);
+    expect(text).toMatch(/smash_emu_commands_total\{platform="",source="fw",command="tio.connect",status="SUCCESS"\} 1/);
+  });
+});
