@@ -9,10 +9,8 @@
  */
 import type { FwResult } from './status.js';
 import { FW_STATUS, fwFail, fwOk } from './status.js';
-import type { RmpTable } from '../rmp/rmp-table.js';
 import type { GuestTable } from './guests.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
-import type { HostMemory } from '../memory/host-memory.js';
 
 export const REGION_BYTES = 2 * 1024 * 1024;
 
@@ -41,8 +39,6 @@ export class Firmware {
   private nextDelay: Promise<void> | undefined;
 
   constructor(
-    private readonly memory: HostMemory,
-    private readonly rmp: RmpTable,
     private readonly guests: GuestTable,
     private readonly clock: VirtualClock,
     private readonly bus: FirmwareEvents,

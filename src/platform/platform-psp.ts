@@ -247,13 +247,13 @@ export async function relay(m: Machine, deviceId: number, command: number, bytes
   }
 }
 
-function checkDevice(m: Machine, deviceId: number): void {
+function checkDevice(deviceId: number): void {
   if (!Number.isInteger(deviceId) || deviceId < 0 || deviceId > 0xffff) throw invalidArgument(`deviceId must be 0..0xffff, got ${deviceId}`, { path: ['deviceId'] });
 }
 
 /** tio.connect: TIO_DEV_CREATE then TIO_DEV_CONNECT with the relay; on a failure the context is reclaimed as Linux does. */
 export function tioConnect(m: Machine, deviceId: number) {
-  checkDevice(m, deviceId);
+  checkDevice(deviceId);
   return m.firmware.submit('tio.connect', { deviceId }, async () => {
     let host = m.tioHost.devices.get(deviceId);
     if (host === undefined) {
@@ -294,7 +294,7 @@ export function tioConnect(m: Machine, deviceId: number) {
  * retry after any failure, as Linux does), then TIO_DEV_RECLAIM and every page back.
  */
 export function tioDisconnect(m: Machine, deviceId: number, force: boolean) {
-  checkDevice(m, deviceId);
+  checkDevice(deviceId);
   return m.firmware.submit('tio.disconnect', { deviceId, force }, async () => {
     const ctx = m.psp.tio.contexts.find((c) => c.deviceId === deviceId);
     if (ctx === undefined) return { status: FW_STATUS.INVALID_DEV_CTX, statusName: fwStatusName(FW_STATUS.INVALID_DEV_CTX), detail: { reason: `device 0x${deviceId.toString(16).padStart(4, '0')} has no device context` }, deviceId, steps: 0 };

@@ -127,7 +127,7 @@ describe('code tables and event data in the document', () => {
   });
 
   it("describes each topic's data, for every topic events.subscribe takes", async () => {
-    const { EVENT_TOPICS } = await import('../../src/platform/event-bus.js');
+    const { EVENT_TOPICS } = await import('../../src/observe/event-bus.js');
     const notify = full['x-notifications'][0]!;
     expect(Object.keys(notify['x-topic-data']).sort()).toEqual([...EVENT_TOPICS].sort());
     expect(Object.keys(notify['x-topic-data'].stall!.properties!)).toEqual(expect.arrayContaining(['phase', 'startNs', 'endNs', 'scope']));
