@@ -128,7 +128,7 @@ export const MUTANTS = [
   },
   {
     name: 'RMP uniform-region detail: RMPUPDATE of one 4 KB entry keeps the region\'s "uniform" mark',
-    file: 'src/rmp/rmp-table.ts',
+    file: 'src/rmp/rmp-entries.ts',
     find: '    d.flags[low] = assigned ? flags : 0;\n    d.uniform = UNKNOWN;',
     replace: '    d.flags[low] = assigned ? flags : 0;',
     tests: ['test/rmp'],
