@@ -1,17 +1,16 @@
 /**
- * The SNP / SEV-TIO firmware (protocol/README.md §4.2): SNP and TIO initialised
- * or not, TEE-IO bindings (TDI_BIND 0xDC / TDI_UNBIND 0xDD) and SNP_PAGE_UNSMASH.
+ * The SNP / SEV-TIO firmware's state (protocol/README.md §4.2): SNP and TIO
+ * initialised or not, and TEE-IO bindings (TDI_BIND 0xDC / TDI_UNBIND 0xDD). Its
+ * commands arrive through the PSP mailbox (src/psp/); the conveniences (fw.*, tio.*)
+ * run one at a time through `submit`.
  * Firmware commands run one at a time, in arrival order: each is queued behind the
  * previous one. The smash engine is not a firmware command: it is the TMPM
  * (src/tmpm/).
  */
 import type { FwResult } from './status.js';
 import { FW_STATUS, fwFail, fwOk } from './status.js';
-import type { RmpTable } from '../rmp/rmp-table.js';
 import type { GuestTable } from './guests.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
-import { PAGE_BYTES } from '../memory/host-memory.js';
-import type { HostMemory } from '../memory/host-memory.js';
 
 export const REGION_BYTES = 2 * 1024 * 1024;
 
@@ -40,8 +39,6 @@ export class Firmware {
   private nextDelay: Promise<void> | undefined;
 
   constructor(
-    private readonly memory: HostMemory,
-    private readonly rmp: RmpTable,
     private readonly guests: GuestTable,
     private readonly clock: VirtualClock,
     private readonly bus: FirmwareEvents,
@@ -72,34 +69,6 @@ export class Firmware {
     this.nextDelay = delay;
   }
 
-  platformStatus() {
-    return fwOk({
-      snpInit: this.snpInitialized,
-      tioInit: this.tioInitialized,
-      guests: this.guests.list().map((g) => g.asid),
-      tdis: [...this.bindings.entries()].sort((a, b) => a[0] - b[0]).map(([deviceId, asid]) => ({ deviceId, asid })),
-    });
-  }
-
-  /** SNP_INIT + TIO_INIT; INVALID_PLATFORM_STATE when both are initialised already. */
-  init(): Promise<FwResult> {
-    return this.submit('fw.init', {}, () => {
-      if (this.snpInitialized && this.tioInitialized) return fwFail(FW_STATUS.INVALID_PLATFORM_STATE, { reason: 'SNP and TIO are already initialised' });
-      this.snpInitialized = true;
-      this.tioInitialized = true;
-      return fwOk({});
-    });
-  }
-
-  /** Always succeeds; keeps the RMP, tables and bindings (protocol/README.md §4.2). */
-  shutdown(): Promise<FwResult> {
-    return this.submit('fw.shutdown', {}, () => {
-      this.snpInitialized = false;
-      this.tioInitialized = false;
-      return fwOk({});
-    });
-  }
-
   tdiBind(deviceId: number, asid: number): Promise<FwResult> {
     return this.submit('fw.tdiBind', { deviceId, asid }, () => {
       const notReady = this.checkInitialised();
@@ -125,23 +94,6 @@ export class Firmware {
   /** Guest ASID a device is bound to, or -1 for an untrusted device. */
   boundAsid(deviceId: number): number {
     return this.bindings.get(deviceId) ?? -1;
-  }
-
-  /**
-   * SNP_PAGE_UNSMASH (0xC8) alone: 512 4 KB RMP entries back to one 2 MB entry, by
-   * the rules in rmp-table.ts (hardware.md §2.2, UNCONFIRMED there).
-   */
-  pageUnsmash(spa: number): Promise<FwResult> {
-    return this.submit('fw.pageUnsmash', { spa: BigInt(spa) }, () => {
-      if (!this.snpInitialized) return fwFail(FW_STATUS.INVALID_PLATFORM_STATE, { reason: 'SNP is not initialised' });
-      if (spa % REGION_BYTES !== 0 || !this.memory.contains(spa, PAGE_BYTES)) {
-        return fwFail(FW_STATUS.INVALID_ADDRESS, { reason: 'spa must be a 2 MB-aligned address inside memory', spa: BigInt(spa) });
-      }
-      const check = this.rmp.pageUnsmash(spa);
-      if (check.ok) return fwOk({});
-      const status = check.reason === 'already-2m' ? FW_STATUS.INVALID_PAGE_SIZE : check.reason === 'misaligned' ? FW_STATUS.INVALID_ADDRESS : FW_STATUS.INVALID_PAGE_STATE;
-      return fwFail(status, { reason: check.detail, ...(check.index !== undefined ? { index: check.index } : {}) });
-    });
   }
 
   getState(): FirmwareState {

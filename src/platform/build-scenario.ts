@@ -5,7 +5,9 @@
  * BAD_DOCUMENT error naming the scenario key (the machine is then discarded).
  */
 import type { Machine } from './machine.js';
-import { tmpmConfigOf } from './machine.js';
+import { pspConfigOf, tmpmConfigOf } from './machine.js';
+import { allocBuffer } from './platform-psp.js';
+import { sessionIdOf } from '../psp/spdm.js';
 import type { Scenario } from './scenario.js';
 import { encodeDte } from '../iommu/dte.js';
 import { validateStallModel } from '../tmpm/stall-model.js';
@@ -97,7 +99,8 @@ export function buildScenario(m: Machine, s: Scenario): void {
     m.iommu.setDte(d.deviceId, encodeDte({ valid: true, translationValid: true, mode, root, read: true, write: true, domainId: d.domainId }));
     if (d.boundAsid !== undefined) {
       if (!m.guests.has(d.boundAsid)) fail(`devices[${di}].boundAsid`, `no guest with ASID ${d.boundAsid}`);
-      m.firmware.bindings.set(d.deviceId, d.boundAsid);
+      // Bound only once the firmware is up (protocol/README.md §13): as BIOS leaves it, nothing is.
+      if (s.firmware.snpInit && s.firmware.tioInit) m.firmware.bindings.set(d.deviceId, d.boundAsid);
     }
     d.mappings.forEach((map, mi) => {
       try {
@@ -109,6 +112,7 @@ export function buildScenario(m: Machine, s: Scenario): void {
   });
 
   buildTmpm(m, s);
+  buildPsp(m, s);
 
   s.streams.forEach((st, si) => {
     try {
@@ -148,6 +152,31 @@ function buildTmpm(m: Machine, s: Scenario): void {
   } catch (e) {
     fail('tmpm', e instanceof Error ? e.message : String(e));
   }
+}
+
+/**
+ * The PSP as Linux's probe leaves it (SNP_INIT_EX with tio_en, TIO_INIT done) or as
+ * the BIOS does (`firmware.snpInit` false: nothing). Each bound device is connected
+ * as tio.connect would leave it: its device context in firmware pages the TIO
+ * convenience holds (the SPDM buffers come when a disconnect needs them), and an
+ * SPDM session open at the device. No PRNG draw, no clock time.
+ */
+function buildPsp(m: Machine, s: Scenario): void {
+  m.psp.config = pspConfigOf(s);
+  m.psp.tio.tioEn = s.firmware.snpInit && s.tio.supported;
+  if (s.firmware.tioInit && !m.psp.tio.tioEn) fail('firmware.tioInit', 'TIO cannot be initialised without SNP (snpInit) and SEV-TIO support (tio.supported)');
+  m.firmware.tioInitialized = s.firmware.snpInit && s.firmware.tioInit;
+  if (!m.firmware.tioInitialized) return;
+  s.devices.forEach((d) => {
+    if (d.boundAsid === undefined) return;
+    const devCtx = allocBuffer(m, s.tio.devctxSize, true);
+    const pages = Array.from({ length: devCtx.pages }, (_, i) => devCtx.spa + i * PAGE);
+    // Session ids of the build: ReqSessionID 1, RspSessionID the device id (the live exchange draws them).
+    const sessionId = sessionIdOf(1, d.deviceId);
+    m.psp.tio.contexts.push({ deviceId: d.deviceId, pages, state: 'connected', sessionId, ideStreamId: 0 });
+    m.tioHost.devices.set(d.deviceId, { deviceId: d.deviceId, devCtx, ctrl: null });
+    m.doe.openSession(d.deviceId, sessionId);
+  });
 }
 
 function assign(m: Machine, key: string, spa: number, pageSize: '2M' | '4K', asid: number, gpa: number, immutable: boolean, validated: boolean): void {

@@ -16,6 +16,10 @@ import type { FirmwareState } from '../firmware/firmware.js';
 import { validateStallModel } from '../tmpm/stall-model.js';
 import type { TmpmState } from '../tmpm/tmpm-engine.js';
 import { checkTmpmState } from '../tmpm/tmpm-state.js';
+import type { PspState } from '../psp/psp-device.js';
+import type { DoeDeviceState } from '../psp/spdm-device.js';
+import { checkPspState } from '../psp/psp-state.js';
+import type { TioHostDevice } from './tio-host.js';
 import type { Guest } from '../firmware/guests.js';
 import type { FaultInjectorState } from './fault-injector.js';
 import type { EventBus } from '../observe/event-bus.js';
@@ -43,6 +47,8 @@ export interface PlatformState {
   guests: Guest[];
   firmware: FirmwareState;
   tmpm: TmpmState;
+  /** The PSP: registers, a running command, SEV-TIO state, the devices' DOE state and the TIO convenience's buffers. */
+  psp: { device: PspState; doe: Array<[number, DoeDeviceState]>; host: TioHostDevice[] };
   dma: unknown;
   faults: FaultInjectorState;
 }
@@ -100,6 +106,7 @@ export function dumpMachine(m: Machine, scenarioName: string, withMemory = true)
     guests: m.guests.getState(),
     firmware: m.firmware.getState(),
     tmpm: m.tmpm.getState(),
+    psp: { device: m.psp.getState(), doe: m.doe.getState(), host: m.tioHost.getState() },
     dma: m.dma.getState(),
     faults: m.faults.getState(),
   };
@@ -129,6 +136,10 @@ export function loadMachine(doc: unknown, bus: EventBus, wall: WallClock | undef
     m.firmware.setState(s.firmware);
     const tmpm = checkTmpmState(s.tmpm, s.settings.memoryBytes);
     validateStallModel(tmpm.stallModel);
+    const psp = checkPspState(s.psp, s.settings.memoryBytes);
+    m.psp.setState(psp.device);
+    m.doe.setState(psp.doe);
+    m.tioHost.setState(psp.host);
     m.faults.setState(s.faults);
     if (m.faults.list().some((r) => (r.delayNs ?? 0) > s.settings.maxAdvanceNs)) throw bad('a fault rule delays by more than settings.maxAdvanceNs');
     m.dma.setState(s.dma);
@@ -156,7 +167,7 @@ function checkEnvelope(doc: unknown): PlatformState {
   const d = doc as Record<string, unknown>;
   if (d['format'] !== STATE_FORMAT) throw bad(`format must be "${STATE_FORMAT}"`);
   if (d['version'] !== STATE_VERSION) throw bad(`version ${JSON.stringify(d['version'])} is not supported (this build reads version ${STATE_VERSION})`);
-  for (const key of ['settings', 'clock', 'memory', 'pool', 'rmp', 'iommu', 'firmware', 'tmpm', 'dma', 'faults']) {
+  for (const key of ['settings', 'clock', 'memory', 'pool', 'rmp', 'iommu', 'firmware', 'tmpm', 'psp', 'dma', 'faults']) {
     if (typeof d[key] !== 'object' || d[key] === null) throw bad(`${key} is missing`);
   }
   const st = d['settings'] as Record<string, unknown>;

@@ -14,6 +14,8 @@ import type { StallModelPatch } from '../tmpm/stall-model.js';
 import { tmpmRegsView } from '../tmpm/regs-view.js';
 import { stallWorkRefusal, tmpmGetCapabilities, tmpmPreparePsmash, tmpmPsmashIo, tmpmPunsmashIo, tmpmSubmit, type PsmashIoParams } from './platform-tmpm.js';
 import { TMPM_COMMAND } from '../tmpm/commands.js';
+import { bytesToHex, fwInit, fwPageReclaim, fwPageUnsmash, fwPlatformStatus, fwShutdown, hexToBytes, pciDoe, tioConnect, tioDisconnect } from './platform-psp.js';
+import type { DoeFeature } from '../psp/spdm-device.js';
 import { encodeDte } from '../iommu/dte.js';
 import { stripCBit } from '../iommu/pte.js';
 import type { DteFields } from '../iommu/dte.js';
@@ -291,13 +293,16 @@ export class Platform {
   // ---- fw.* --------------------------------------------------------------
 
   fwPlatformStatus() {
-    return this.machine.firmware.platformStatus();
+    return fwPlatformStatus(this.machine);
   }
   fwInit() {
-    return this.machine.firmware.init();
+    return fwInit(this.machine);
   }
   fwShutdown() {
-    return this.machine.firmware.shutdown();
+    return fwShutdown(this.machine);
+  }
+  fwPageReclaim(spa: number, pageSize: RmpPageSize = '4K') {
+    return fwPageReclaim(this.machine, this.spa(spa), pageSize);
   }
   fwTdiBind(deviceId: number, asid: number) {
     return this.machine.firmware.tdiBind(deviceId, asid);
@@ -321,7 +326,29 @@ export class Platform {
     this.machine.firmware.delayNextCommand(delay);
   }
   fwPageUnsmash(spa: number) {
-    return this.machine.firmware.pageUnsmash(this.spa(spa));
+    return fwPageUnsmash(this.machine, this.spa(spa));
+  }
+
+  // ---- psp.*, pci.doe, tio.* (the SEV firmware through its mailbox) -----------------------
+
+  pspReadReg(offset: number) {
+    return { offset, value: this.machine.psp.readReg(offset) };
+  }
+  pspWriteReg(offset: number, value: number) {
+    this.machine.psp.writeReg(offset, value);
+    return { ok: true as const };
+  }
+  pspRegs() {
+    return this.machine.psp.view();
+  }
+  pciDoe(deviceId: number, feature: DoeFeature, request: string) {
+    return { response: bytesToHex(pciDoe(this.machine, deviceId, feature, hexToBytes(request.toLowerCase()))) };
+  }
+  tioConnect(deviceId: number) {
+    return tioConnect(this.machine, deviceId);
+  }
+  tioDisconnect(deviceId: number, force = false) {
+    return tioDisconnect(this.machine, deviceId, force);
   }
 
   // ---- tmpm.* (the smash engine: AMD's TMPM) ---------------------------------------

@@ -92,6 +92,13 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
     'fw.tdiBind': (q) => p.fwTdiBind(q.deviceId, q.asid),
     'fw.tdiUnbind': (q) => p.fwTdiUnbind(q.deviceId),
     'fw.pageUnsmash': (q) => p.fwPageUnsmash(q.spa),
+    'fw.pageReclaim': (q) => p.fwPageReclaim(q.spa, q.pageSize),
+    'psp.readReg': (q) => p.pspReadReg(q.offset),
+    'psp.writeReg': (q) => p.pspWriteReg(q.offset, q.value),
+    'psp.regs': () => p.pspRegs(),
+    'pci.doe': (q) => p.pciDoe(q.deviceId, q.feature, q.request),
+    'tio.connect': (q) => p.tioConnect(q.deviceId),
+    'tio.disconnect': (q) => p.tioDisconnect(q.deviceId, q.force),
     'tmpm.readReg': (q) => p.tmpmReadReg(q.offset),
     'tmpm.writeReg': (q) => p.tmpmWriteReg(q.offset, q.value),
     'tmpm.regs': () => p.tmpmRegs(),
@@ -148,7 +155,7 @@ export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Ma
   for (const name of Object.keys(METHODS) as MethodName[]) {
     const impl = table[name] as Impl<MethodName>;
     const faultable = !name.startsWith('fault.') && !untapped(name);
-    const outsideQueue = !name.startsWith('fw.') || name === 'fw.platformStatus';
+    const outsideQueue = !name.startsWith('fw.') && !name.startsWith('tio.');
     // Not `async`: when no fault fires and the method's implementation is synchronous
     // (clock.now, rmp.read, most of the table), the result is returned as a plain value
     // and the transport answers without a microtask hop (~1 us a call at 32
@@ -219,7 +226,7 @@ async function applyFault(
   }
   if (d.rpcError !== undefined) throw new RpcError(d.rpcError.code, d.rpcError.message, d.rpcError.data);
   if (d.status === undefined || !acceptsStatus(method)) return queuedDelay === undefined ? { injected: undefined } : { injected: undefined, queuedDelay };
-  if (method.startsWith('fw.')) {
+  if (method.startsWith('fw.') || method.startsWith('tio.')) {
     const result = { status: d.status, statusName: fwStatusName(d.status), detail: { injected: true, faultIds: d.faultIds } };
     if (p.bus.has('fw')) p.bus.emit('fw', p.nowNs, { command: method, params: raw ?? {}, result });
     return { injected: result };
