@@ -9,9 +9,8 @@ import type { Iommu, Translation } from '../iommu/iommu.js';
 import { newTranslation } from '../iommu/iommu.js';
 import type { RmpTable } from '../rmp/rmp-table.js';
 import { rmpCheck } from '../iommu/rmp-check.js';
-import type { Firmware } from '../firmware/firmware.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
-import type { RmpSizeRule } from '../iommu/rmp-check.js';
+import type { RmpSizeRule, TeeIoLookup } from '../iommu/rmp-check.js';
 import type { TimingOptions } from './options.js';
 
 export class PlatformDmaPort implements DmaPort {
@@ -27,7 +26,7 @@ export class PlatformDmaPort implements DmaPort {
   constructor(
     private readonly iommu: Iommu,
     private readonly rmp: RmpTable,
-    private readonly fw: Firmware,
+    private readonly fw: TeeIoLookup,
     private readonly clock: VirtualClock,
     private readonly timing: TimingOptions,
     private readonly rule: () => RmpSizeRule,
@@ -50,13 +49,14 @@ export class PlatformDmaPort implements DmaPort {
       return;
     }
     const asid = this.fw.boundAsid(deviceId);
-    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, asid, this.rule());
+    const fenced = asid < 0 ? this.fw.fencedAsid(deviceId) : -1;
+    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, asid, this.rule(), fenced);
     if (flags !== 0) {
       out.outcome = 'rmp_fault';
       out.spaPfn = tr.spaPfn;
       out.reason = rmpFlagsReason(flags);
-      // RMP_PAGE_FAULT: the VMG tag is the guest ASID (0 for an untrusted device), the address the GPA (= IOVA).
-      this.iommu.logRmpPageFault(deviceId, Math.max(0, asid), BigInt(iovaPfn) * 4096n + BigInt(pageOff), write, flags, this.clock.nowNs);
+      // RMP_PAGE_FAULT: the VMG tag is the guest ASID (the fenced one for a fenced device, 0 for an untrusted one), the address the GPA (= IOVA).
+      this.iommu.logRmpPageFault(deviceId, Math.max(0, asid, (flags & 0x40) !== 0 ? fenced : 0), BigInt(iovaPfn) * 4096n + BigInt(pageOff), write, flags, this.clock.nowNs);
       return;
     }
     out.outcome = 'ok';
@@ -65,13 +65,14 @@ export class PlatformDmaPort implements DmaPort {
   }
 
   version(): number {
-    return this.iommu.iotlb.version + this.iommu.dteCacheVersion;
+    return this.iommu.iotlb.version + this.iommu.dteCacheVersion + this.fw.teeIoVersion;
   }
 
   peekHit(deviceId: number, iovaPfn: number, write: boolean): number {
     const tr = this.tr;
     if (!this.iommu.peekHit(deviceId, iovaPfn, write, tr)) return -1;
-    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, this.fw.boundAsid(deviceId), this.rule());
+    const asid = this.fw.boundAsid(deviceId);
+    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, asid, this.rule(), asid < 0 ? this.fw.fencedAsid(deviceId) : -1);
     return flags === 0 ? this.timing.iotlbHitNs : -1;
   }
 
@@ -87,6 +88,7 @@ const FLAG_NAMES: Array<[number, string]> = [
   [0x08, 'gpa-mismatch'],
   [0x10, 'not-validated'],
   [0x20, 'size-mismatch'],
+  [0x40, 'fenced'],
 ];
 
 /** Cached per flag combination: reasons are built once, not per request. */

@@ -78,7 +78,7 @@ export interface PspState {
 export class PspDevice implements EventTarget {
   config: PspConfig;
   private regs = { cmdresp: 0, lo: 0, hi: 0, inten: 0, intsts: 0 };
-  tio: TioFirmwareState = { tioEn: false, contexts: [], exchange: null };
+  tio: TioFirmwareState = { tioEn: false, contexts: [], exchange: null, tdis: [] };
   private running: Running | null = null;
   private runningEvent: ClockEvent | undefined;
   private nextSeq = 1;
@@ -327,7 +327,7 @@ export class PspDevice implements EventTarget {
   setState(s: PspState): void {
     this.config = { ...s.config, commandNs: { ...s.config.commandNs }, tio: { ...s.config.tio }, tioDevices: [...s.config.tioDevices] };
     this.regs = { ...s.regs };
-    this.tio = structuredClone(s.tio);
+    this.tio = { ...structuredClone(s.tio), tdis: structuredClone(s.tio.tdis ?? []) };
     this.nextSeq = s.nextSeq;
     this.commands = s.commands;
     this.interrupts = s.interrupts;
