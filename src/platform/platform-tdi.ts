@@ -35,7 +35,7 @@ import {
 } from '../psp/tdi-buffers.js';
 import { TDISP_STATE_NAMES } from '../psp/tdisp.js';
 import { allocBuffer, allocCtrl, connectDevice, freeBuffer, markFirmware, reclaimPages, relay, runCommand, slaOf, slaOfPages } from './platform-psp.js';
-import type { HostBuffer, TioHostDevice } from './tio-host.js';
+import type { TioHostDevice } from './tio-host.js';
 
 type Done = PspCommandDone;
 const hexId = (id: number) => '0x' + id.toString(16).padStart(4, '0');
@@ -97,10 +97,10 @@ async function tdiStatus(m: Machine, host: TioHostDevice, ctx: DevCtx, t: TdiCtx
 async function reclaimTdi(m: Machine, ctx: DevCtx, t: TdiCtx): Promise<Done> {
   const host = m.tioHost.devices.get(ctx.deviceId);
   const { done } = await runCommand(m, PSP_COMMAND.TIO_TDI_RECLAIM, encode(TIO_TDI_RECLAIM_BUF, { length: TIO_TDI_RECLAIM_BUF.bytes, devCtxSla: devSla(m, ctx), tdiCtxSla: tdiSla(m, host, t) }));
+  // Pages the conveniences made go back; a host driver's own TDI context pages stay its to reclaim.
   const h = host?.tdis?.find((x) => x.functionId === t.functionId);
-  const buf: HostBuffer = h?.tdiCtx ?? { spa: t.pages[0] as number, pages: t.pages.length, scatterSpa: null, firmware: true };
-  if (done.status === FW_STATUS.SUCCESS) {
-    await freeBuffer(m, buf);
+  if (done.status === FW_STATUS.SUCCESS && h !== undefined) {
+    await freeBuffer(m, h.tdiCtx);
     if (host?.tdis !== undefined) host.tdis = host.tdis.filter((x) => x.functionId !== t.functionId);
   }
   return done;
@@ -174,9 +174,9 @@ export function fwTdiBind(m: Machine, deviceId: number, asid: number) {
       reportBytes = Number(r.done.detail?.['reportBytes'] ?? reportBytes);
     }
     if (r.done.status !== FW_STATUS.SUCCESS) {
-      // The unbind path: FORCE when the TDI got anywhere, then TDI_RECLAIM and its pages back.
+      // The unbind path: TDI_UNBIND (STOP_INTERFACE, a FORCE retry) when the TDI got anywhere, then TDI_RECLAIM and its pages back.
       const state = t.state;
-      if (state !== 'CONFIG_UNLOCKED') await unbindCommand(m, ctx, t, true);
+      if (state !== 'CONFIG_UNLOCKED' && (await unbindCommand(m, ctx, t, false)).done.status !== FW_STATUS.SUCCESS) await unbindCommand(m, ctx, t, true);
       await reclaimTdi(m, ctx, t);
       return outcome(r.done, { deviceId, asid, steps, tdispState: state, fenced: m.firmware.fencedAsid(deviceId) === asid });
     }
