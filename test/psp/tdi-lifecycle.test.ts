@@ -254,3 +254,47 @@ describe('the TDI commands over the mailbox', () => {
     for (const id of [0xe4, 0xe5, 0xe6, 0xe9]) expect((await mailbox(p, id, 0)).status).toBe(SEV_RET.INVALID_COMMAND);
   });
 });
+
+describe('TDI states and fences in state documents and snapshots', () => {
+  it('a document taken with one TDI fenced and another CONFIG_LOCKED loads into a platform that continues the same life', async () => {
+    const p = createPlatform();
+    await p.fwTdiUnbind(DEV); // 0x0100: fenced from ASID 1
+    // 0x0200: connected, its TDI locked by hand (no RUN yet).
+    await p.tioConnect(0x200);
+    const host = p.m.tioHost.devices.get(0x200)!;
+    const ctrl = (host.ctrl ??= allocCtrl(p.m));
+    const tdiPage = Number(p.memAlloc(1).spa);
+    markFirmware(p, tdiPage);
+    const devCtxSla = slaOf(host.devCtx);
+    const tdiCtxSla = encodeSla(BigInt(tdiPage));
+    expect((await mailbox(p, PSP_COMMAND.TIO_TDI_CREATE, bufferPage(p, encode(TIO_TDI_CREATE_BUF, { length: 48, devCtxSla, tdiCtxSla, functionId: 0x200 })))).status).toBe(0);
+    const bind = (runFlags: number) => encode(TIO_TDI_BIND_BUF, { length: 80, reqSla: slaOf(ctrl.req), respSla: slaOf(ctrl.resp), scratchSla: slaOf(ctrl.scratch), outputSla: slaOf(ctrl.output), devCtxSla, tdiCtxSla, gctxPaddr: BigInt(p.m.guests.get(ASID)!.gctxSpa), runFlags, hostDomainId: 2 });
+    expect((await relay(p.m, 0x200, PSP_COMMAND.TIO_TDI_BIND, bind(0), ctrl)).done.status).toBe(0);
+
+    const { state } = p.dumpState();
+    const json = JSON.parse(JSON.stringify(state, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))) as Record<string, unknown>;
+    expect((json['firmware'] as { fences: unknown }).fences).toEqual([[DEV, ASID]]);
+    const q = createPlatform();
+    q.loadState(state);
+    expect(q.m.psp.tio.tdis.map((t) => [t.functionId, t.state])).toEqual([[0x200, 'CONFIG_LOCKED']]);
+    expect(await q.tioFenceStatus(DEV, ASID)).toMatchObject({ dmaFence: 3 });
+    expect((await q.dmaIssue({ deviceId: DEV, iova: 0x1000n, bytes: 64, write: false })).reason).toContain('fenced');
+    // The restored platform continues: RUN_FORCE starts the locked TDI (the device kept its nonce).
+    const qctrl = q.m.tioHost.devices.get(0x200)!.ctrl!;
+    expect((await relay(q.m, 0x200, PSP_COMMAND.TIO_TDI_BIND, bind(BIND_RUN_FORCE), qctrl)).done.status).toBe(0);
+    expect(q.m.firmware.boundAsid(0x200)).toBe(ASID);
+    // A malformed TDI state is refused and changes nothing.
+    const broken = structuredClone(state) as unknown as { psp: { device: { tio: { tdis: Array<{ state: string }> } } } };
+    broken.psp.device.tio.tdis[0]!.state = 'BOGUS';
+    expect(() => q.loadState(broken)).toThrow(/tdis\[0\]\.state/);
+    expect(q.m.firmware.boundAsid(0x200)).toBe(ASID);
+
+    // A snapshot restores the TDI and the fence too.
+    const snap = q.snapshot();
+    expect(await q.fwTdiUnbind(0x200)).toMatchObject({ status: 0, fenced: true });
+    expect(await q.tioFenceClear(DEV, ASID)).toMatchObject({ fenced: false });
+    q.revert(snap.snapshotId);
+    expect(q.m.firmware.boundAsid(0x200)).toBe(ASID);
+    expect(q.m.firmware.fencedAsid(DEV)).toBe(ASID);
+  });
+});
