@@ -304,6 +304,8 @@ export class PspDevice implements EventTarget {
         cmdNs: this.config.cmdNs,
         devices: this.tio.contexts.map((x) => ({ deviceId: x.deviceId, state: x.state, pages: x.pages.length, ctxSpa: BigInt(x.pages[0] as number) })),
         exchange: this.tio.exchange === null ? null : { ctxSpa: BigInt(this.tio.exchange.ctxSpa), command: this.tio.exchange.command, step: this.tio.exchange.step },
+        tdis: this.tio.tdis.map((t) => ({ deviceId: t.ctxDeviceId, functionId: t.functionId, tdispState: t.state, asid: t.asid, pages: t.pages.length, ctxSpa: BigInt(t.pages[0] as number), fencedAsid: this.firmware.fencedAsid(t.functionId) })),
+        fences: [...this.firmware.fences.entries()].sort((a, b) => a[0] - b[0]).map(([deviceId, asid]) => ({ deviceId, asid })),
         commands: this.commands,
         interrupts: this.interrupts,
       },
