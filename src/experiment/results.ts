@@ -29,6 +29,7 @@ export interface ResultRow {
   'dma.arrival': string;
   'dma.writeRatio': number;
   smashes: number;
+  tdiCycles: number;
   seed: number;
   clock: string;
   issued: number | '';
@@ -48,6 +49,9 @@ export interface ResultRow {
   stallMaxNs: number | '';
   smashFailures: number | '';
   durationNs: number | '';
+  tdiUnboundFaults: number | '';
+  tdiUnboundCompleted: number | '';
+  tdiFailures: number | '';
   wallMs: number;
   error: string;
 }
@@ -78,6 +82,7 @@ export function toRow(o: PointOutcome): ResultRow {
     'dma.arrival': p.dma.arrival,
     'dma.writeRatio': p.dma.writeRatio,
     smashes: p.smashes,
+    tdiCycles: p.tdiCycles,
     seed: p.seed,
     clock: formatAxisValue(p.clock),
     issued: m((x) => x.issued),
@@ -97,6 +102,9 @@ export function toRow(o: PointOutcome): ResultRow {
     stallMaxNs: m((x) => x.stallMaxNs),
     smashFailures: m((x) => x.smashFailures),
     durationNs: m((x) => x.durationNs),
+    tdiUnboundFaults: m((x) => x.tdi.unboundFaults),
+    tdiUnboundCompleted: m((x) => x.tdi.unboundCompleted),
+    tdiFailures: m((x) => x.tdi.failures),
     wallMs: o.wallMs,
     error: o.error ?? '',
   };
