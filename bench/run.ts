@@ -8,6 +8,7 @@ import { stall, type StallResult } from './stall.js';
 import { translate, type TranslateResult } from './translate.js';
 import { dma, type DmaResult } from './dma.js';
 import { smashInProcess, smashOverRpc } from './smash.js';
+import { firmwareInProcess, firmwareOverRpc, type FirmwareResult } from './firmware.js';
 import { rpcVsEcho, FULL_RPC_SIZES, type RpcResult, type RpcSizes } from './rpc.js';
 import { startServers } from './servers.js';
 import { formatTable, isMain, sig, type Row } from './util.js';
@@ -23,13 +24,16 @@ export interface BenchSizes {
   smashBigGiB: number;
   /** Rate (requests/s) of the stream the 2 ms stall holds. */
   stallRate: number;
+  /** PSP mailbox commands and TIO connects timed (in process; over RPC a tenth). */
+  fwCommands: number;
+  fwConnects: number;
   rpc: RpcSizes;
 }
 
-export const FULL_SIZES: BenchSizes = { scaleGiB: 1024, translate: 1, dma: 1, smashPairs: 2000, smashRpcPairs: 500, smashBigGiB: 1024, stallRate: 1e9, rpc: FULL_RPC_SIZES };
-export const QUICK_SIZES: BenchSizes = { scaleGiB: 2, translate: 0.01, dma: 0.005, smashPairs: 5, smashRpcPairs: 5, smashBigGiB: 4, stallRate: 1e6, rpc: { rounds: 1, n1: 50, n32: 200 } };
+export const FULL_SIZES: BenchSizes = { scaleGiB: 1024, translate: 1, dma: 1, smashPairs: 2000, smashRpcPairs: 500, smashBigGiB: 1024, stallRate: 1e9, fwCommands: 20_000, fwConnects: 200, rpc: FULL_RPC_SIZES };
+export const QUICK_SIZES: BenchSizes = { scaleGiB: 2, translate: 0.01, dma: 0.005, smashPairs: 5, smashRpcPairs: 5, smashBigGiB: 4, stallRate: 1e6, fwCommands: 20, fwConnects: 2, rpc: { rounds: 1, n1: 50, n32: 200 } };
 
-/** Walks per bare-loop event measured before issue 10 (0.013-0.015): its target is 3x. */
+/** Walks per bare-loop event measured before the DMA fast paths (0.013-0.015): their target is 3x. */
 const WALK_RATIO_BEFORE = 0.015;
 
 export interface BenchFigures {
@@ -39,6 +43,7 @@ export interface BenchFigures {
   smash: { inProcessPerSec: number; rpcPerSec: number; bigGuestPerSec: number; bigGuestRatio: number };
   stall: StallResult;
   rpc: RpcResult;
+  firmware: FirmwareResult;
 }
 
 export async function runAll(sizes: BenchSizes = FULL_SIZES, log: (line: string) => void = () => {}): Promise<{ figures: BenchFigures; rows: Row[] }> {
@@ -53,14 +58,18 @@ export async function runAll(sizes: BenchSizes = FULL_SIZES, log: (line: string)
   const smashIn = await smashInProcess(sizes.smashPairs);
   log(`smash in process on a ${sizes.smashBigGiB} GiB guest...`);
   const smashBig = await smashInProcess(sizes.smashPairs, scaleScenario(sizes.smashBigGiB));
+  log('firmware in process: mailbox commands and TIO connects...');
+  const fwIn = await firmwareInProcess(sizes.fwCommands, sizes.fwConnects);
   log('2 ms stall under a stream, in a server child...');
   const st = await stall(sizes.stallRate);
   log('servers child: smash over RPC, RPC against raw echo...');
   const servers = await startServers();
   let smashRpc: number;
   let rp: RpcResult;
+  let fwRpc: Awaited<ReturnType<typeof firmwareOverRpc>>;
   try {
     smashRpc = await smashOverRpc(servers.appUrl, sizes.smashRpcPairs);
+    fwRpc = await firmwareOverRpc(servers.appUrl, Math.max(1, Math.round(sizes.fwCommands / 10)), Math.max(1, Math.round(sizes.fwConnects / 10)));
     rp = await rpcVsEcho(servers, sizes.rpc);
   } finally {
     await servers.stop();
@@ -72,6 +81,7 @@ export async function runAll(sizes: BenchSizes = FULL_SIZES, log: (line: string)
     smash: { inProcessPerSec: smashIn, rpcPerSec: smashRpc, bigGuestPerSec: smashBig, bigGuestRatio: smashBig / smashIn },
     stall: st,
     rpc: rp,
+    firmware: { ...fwIn, ...fwRpc },
   };
   const gib = (n: number) => (n >= 1024 ? `${n / 1024} TiB` : `${n} GiB`);
   const g = gib(sizes.scaleGiB);
@@ -82,6 +92,7 @@ export async function runAll(sizes: BenchSizes = FULL_SIZES, log: (line: string)
     { name: 'scale: typed-array growth (arrayBuffers)', value: sc.arrayBuffersMiB, unit: 'MiB' },
     { name: 'scale: RSS growth', value: sc.rssMiB, unit: 'MiB', target: { max: 64 } },
     { name: 'scale: emu.audit (informational)', value: sc.auditMs, unit: 'ms' },
+    { name: `scale: iommu.unmap of the ${g} guest, 2 MB leaves`, value: sc.unmapMs, unit: 'ms', target: { max: 1000 } },
     { name: 'translate: IOTLB hits', value: tr.hitPerSec, unit: '/s' },
     { name: 'translate: IOTLB hits / Map.get loop', value: tr.hitRatio, unit: 'ratio' },
     { name: 'translate: walks to 2 MB leaves', value: tr.walkPerSec, unit: '/s' },
@@ -100,6 +111,10 @@ export async function runAll(sizes: BenchSizes = FULL_SIZES, log: (line: string)
     { name: `smash: calls in process, ${gib(sizes.smashBigGiB)} guest`, value: smashBig, unit: 'calls/s' },
     { name: `smash: ${gib(sizes.smashBigGiB)} / 1 GiB guest`, value: smashBig / smashIn, unit: 'ratio', target: { min: 0.8 } },
     { name: 'smash: tmpm.psmashIo + punsmashIo calls over RPC (typed client)', value: smashRpc, unit: 'calls/s' },
+    { name: 'firmware: SNP_PLATFORM_STATUS through the mailbox registers, in process', value: fwIn.mailboxPerSec, unit: 'commands/s' },
+    { name: 'firmware: the same over RPC (3 register writes, clock.advance, a read)', value: fwRpc.mailboxRpcPerSec, unit: 'commands/s' },
+    { name: 'firmware: tio.connect (22 commands, 21 SPDM messages) + tio.disconnect, in process', value: fwIn.connectPerSec, unit: 'connects/s' },
+    { name: 'firmware: tio.connect + tio.disconnect over RPC', value: fwRpc.connectRpcPerSec, unit: 'connects/s' },
     { name: 'rpc: clock.now, 1 in flight', value: rp.c1RpcPerSec, unit: 'req/s' },
     { name: 'rpc: raw echo, 1 in flight', value: rp.c1EchoPerSec, unit: 'req/s' },
     { name: 'rpc: rpc / raw echo, 1 in flight', value: rp.c1Ratio, unit: 'ratio', target: { min: 0.8 } },

@@ -1,5 +1,5 @@
 /**
- * A 2 ms stall at 1e9 requests/s (issue 10): a smash over RPC while a 1e9/s stream
+ * A 2 ms stall at 1e9 requests/s (README.md "Performance"): a smash over RPC while a 1e9/s stream
  * runs on the smashed region, in a server child (`node --expose-gc`, the real app).
  * Figures: the child's extra heap while the stall runs (peak heapUsed sampled every
  * millisecond, minus heapUsed after GC before it), the wall time of the smash call,

@@ -9,11 +9,9 @@
  * (src/tmpm/).
  */
 import type { FwResult } from './status.js';
-import { FW_STATUS, fwFail, fwOk } from './status.js';
-import type { RmpTable } from '../rmp/rmp-table.js';
+import { FW_STATUS, fwFail } from './status.js';
 import type { GuestTable } from './guests.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
-import type { HostMemory } from '../memory/host-memory.js';
 
 export const REGION_BYTES = 2 * 1024 * 1024;
 
@@ -49,9 +47,8 @@ export class Firmware {
   private nextDelay: Promise<void> | undefined;
 
   constructor(
-    private readonly memory: HostMemory,
-    private readonly rmp: RmpTable,
-    private readonly guests: GuestTable,
+    /** The guests (kept in the signature: TDI_BIND names its guest by gctx through the PSP's own table). */
+    _guests: GuestTable,
     private readonly clock: VirtualClock,
     private readonly bus: FirmwareEvents,
   ) {}

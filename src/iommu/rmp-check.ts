@@ -4,7 +4,8 @@
  * reads the RMP through the table's number-only accessors into one module-level
  * scratch record.
  */
-import { newRmpScratch, type RmpTable } from '../rmp/rmp-table.js';
+import { newRmpScratch } from '../rmp/rmp-entry.js';
+import type { RmpTable } from '../rmp/rmp-table.js';
 
 /** protocol/README.md §6.5: leaf size T must equal the RMP size R, or not exceed it. */
 export type RmpSizeRule = 'equal' | 'not-larger';
@@ -24,17 +25,20 @@ export const RMP_FAULT_FLAGS = {
   FENCED: 0x40,
 } as const;
 
-/**
- * How the IOMMU learns a device's TEE-IO standing (the firmware's TDI states, handed
- * in by the platform: the IOMMU imports nothing above it).
- */
-export interface TeeIoLookup {
-  /** The guest ASID of the device's TDI in RUN, or -1. */
-  boundAsid(deviceId: number): number;
-  /** The ASID the device's DMA is fenced from, or -1. */
-  fencedAsid(deviceId: number): number;
-  /** Moves whenever either answer changes. */
-  readonly teeIoVersion: number;
+/** RMP_FAULT_FLAGS names in a fault's reason: NOT_ASSIGNED -> 'not-assigned'. */
+const FLAG_NAMES = Object.entries(RMP_FAULT_FLAGS).map(([name, bit]) => [bit, name.toLowerCase().replaceAll('_', '-')] as const);
+
+/** Cached per flag combination: reasons are built once, not per request. */
+const reasonCache = new Map<number, string>();
+
+/** The reason a DMA result and event carry for ORed RMP_FAULT_FLAGS: 'rmp:asid-mismatch+gpa-mismatch'. */
+export function rmpFlagsReason(flags: number): string {
+  let r = reasonCache.get(flags);
+  if (r === undefined) {
+    r = 'rmp:' + FLAG_NAMES.filter(([bit]) => (flags & bit) !== 0).map(([, n]) => n).join('+');
+    reasonCache.set(flags, r);
+  }
+  return r;
 }
 
 const scratch = newRmpScratch();

@@ -24,12 +24,12 @@ import { DoeDevices } from '../psp/spdm-device.js';
 import { DEFAULT_PSP_CONFIG, type PspConfig } from '../psp/psp-config.js';
 import { TioHost } from './tio-host.js';
 import { FaultInjector } from './fault-injector.js';
-import type { EventBus } from './event-bus.js';
+import type { EventBus } from '../observe/event-bus.js';
 import type { Scenario } from './scenario.js';
 import type { RmpSizeRule } from '../iommu/rmp-check.js';
-import type { TimingOptions } from './options.js';
-import { DEFAULT_TIMING } from './options.js';
-import { PlatformDmaPort } from './platform-dma-port.js';
+import type { TimingOptions } from '../iommu/timing.js';
+import { DEFAULT_TIMING } from '../iommu/timing.js';
+import { DmaAccessPort } from '../iommu/dma-access-port.js';
 import { eventView, rmpEntryView } from './views.js';
 
 const MiB = 2 ** 20;
@@ -120,7 +120,7 @@ export class Machine {
   readonly dma: DmaEngine;
   readonly faults: FaultInjector;
   /** The DMA engine's port (IOMMU translation + RMP check), with its IOTLB hit counts. */
-  readonly port: PlatformDmaPort;
+  readonly port: DmaAccessPort;
   private driver: RealtimeDriver | undefined;
 
   constructor(
@@ -136,9 +136,9 @@ export class Machine {
     this.pool = new PagePool(this.memory, baseSpa, endSpa);
     this.rmp = new RmpTable(settings.memoryBytes);
     this.iommu = new Iommu(this.memory, this.pool, { eventLogEntries: settings.eventLogEntries, cBit: settings.cBit, ...(settings.iotlbEntries === undefined ? {} : { iotlbEntries: settings.iotlbEntries }) });
-    this.firmware = new Firmware(this.memory, this.rmp, this.guests, this.clock, bus);
+    this.firmware = new Firmware(this.guests, this.clock, bus);
     this.firmware.deviceDomain = (deviceId) => this.iommu.domainOf(deviceId);
-    const port = (this.port = new PlatformDmaPort(this.iommu, this.rmp, this.firmware, this.clock, settings.timing, () => this.settings.rmpSizeRule));
+    const port = (this.port = new DmaAccessPort(this.iommu, this.rmp, this.firmware, this.clock, settings.timing, () => this.settings.rmpSizeRule));
     this.dma = new DmaEngine({ clock: this.clock, rng: this.rng, port, serviceNs: settings.serviceNs });
     this.faults = new FaultInjector(this.rng);
     const psmashIo = new PsmashIo({

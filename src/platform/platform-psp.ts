@@ -1,5 +1,5 @@
 /**
- * The firmware conveniences over the PSP mailbox (protocol/README.md §4.2, §4.4):
+ * The firmware conveniences over the PSP mailbox (protocol/README.md §4.2, §4.6):
  * each does what Linux's ccp driver does for it (a command buffer in a pool page,
  * firmware pages made with RMPUPDATE and given back with SNP_PAGE_RECLAIM, the
  * SPDM relay through the device's DOE mailbox) and issues every command through
@@ -249,13 +249,13 @@ export async function relay(m: Machine, deviceId: number, command: number, bytes
   }
 }
 
-function checkDevice(m: Machine, deviceId: number): void {
+function checkDevice(deviceId: number): void {
   if (!Number.isInteger(deviceId) || deviceId < 0 || deviceId > 0xffff) throw invalidArgument(`deviceId must be 0..0xffff, got ${deviceId}`, { path: ['deviceId'] });
 }
 
 /** tio.connect: TIO_DEV_CREATE then TIO_DEV_CONNECT with the relay; on a failure the context is reclaimed as Linux does. */
 export function tioConnect(m: Machine, deviceId: number) {
-  checkDevice(m, deviceId);
+  checkDevice(deviceId);
   return m.firmware.submit('tio.connect', { deviceId }, () => connectDevice(m, deviceId));
 }
 
@@ -301,7 +301,7 @@ export async function connectDevice(m: Machine, deviceId: number) {
  * retry after any failure, as Linux does), then TIO_DEV_RECLAIM and every page back.
  */
 export function tioDisconnect(m: Machine, deviceId: number, force: boolean) {
-  checkDevice(m, deviceId);
+  checkDevice(deviceId);
   return m.firmware.submit('tio.disconnect', { deviceId, force }, async () => {
     const ctx = m.psp.tio.contexts.find((c) => c.deviceId === deviceId);
     if (ctx === undefined) return { status: FW_STATUS.INVALID_DEV_CTX, statusName: fwStatusName(FW_STATUS.INVALID_DEV_CTX), detail: { reason: `device 0x${deviceId.toString(16).padStart(4, '0')} has no device context` }, deviceId, steps: 0 };

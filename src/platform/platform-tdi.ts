@@ -52,7 +52,7 @@ function checkDevice(deviceId: number): void {
 }
 
 /** The SLA of a TDI's context: the host's buffer when we made it, else its first page. */
-function tdiSla(m: Machine, host: TioHostDevice | undefined, t: TdiCtx): bigint {
+function tdiSla(_m: Machine, host: TioHostDevice | undefined, t: TdiCtx): bigint {
   const h = host?.tdis?.find((x) => x.functionId === t.functionId);
   return h !== undefined ? slaOf(h.tdiCtx) : encodeSla(BigInt(t.pages[0] as number));
 }

@@ -70,7 +70,7 @@ export interface ScenarioTmpm extends TmpmConfig {
   initialised: boolean;
 }
 
-/** The PSP's SEV mailbox (protocol/README.md §4.4): command run times and the firmware's version. */
+/** The PSP's SEV mailbox (protocol/README.md §4.6): command run times and the firmware's version. */
 export interface ScenarioPsp {
   cmdNs: number;
   commandNs: Record<string, number>;
@@ -79,7 +79,7 @@ export interface ScenarioPsp {
   buildId: number;
 }
 
-/** SEV-TIO (protocol/README.md §4.4): supported or not, and the sizes TIO_STATUS reports. */
+/** SEV-TIO (protocol/README.md §4.6): supported or not, and the sizes TIO_STATUS reports. */
 export interface ScenarioTio extends TioSizes {
   supported: boolean;
 }

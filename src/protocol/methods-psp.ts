@@ -1,6 +1,6 @@
 /**
  * psp.*, pci.doe and tio.*: the PSP's SEV mailbox as a device, the devices' DOE
- * mailboxes and the TIO conveniences (protocol/README.md §4.4; docs/sev-firmware.md).
+ * mailboxes and the TIO conveniences (protocol/README.md §4.6; docs/sev-firmware.md).
  * Firmware outcomes are SEV statuses in results, never JSON-RPC errors; a register
  * offset the mailbox does not have is -32602.
  */

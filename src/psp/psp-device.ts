@@ -1,5 +1,5 @@
 /**
- * The PSP's SEV mailbox as a device (protocol/README.md §4.4; docs/sev-firmware.md
+ * The PSP's SEV mailbox as a device (protocol/README.md §4.6; docs/sev-firmware.md
  * §1): the host writes the buffer's address, then CMDRESP = id << 16 | IOC. The
  * firmware clears RESP (bit 31), reads the buffer (its length from the command
  * table) and runs the command for `cmdNs` of virtual time; at the end it writes the

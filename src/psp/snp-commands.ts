@@ -40,7 +40,7 @@ export function fail(status: FwStatus, reason: string, more: Record<string, unkn
   return { status, detail: { reason, ...more } };
 }
 
-/** RMP Assigned, ASID 0, Immutable: a page the firmware owns (docs/sev-firmware.md §1.5). */
+/** RMP Assigned, ASID 0, Immutable: a page the firmware owns (docs/sev-firmware.md §1.3). */
 export function isFirmwarePage(c: CommandContext, spa: number): boolean {
   const e = c.rmp.read(spa);
   return e.assigned && e.asid === 0 && e.immutable;

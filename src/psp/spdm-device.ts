@@ -1,7 +1,7 @@
 /**
  * The emulated devices' DOE mailboxes (`pci.doe`): each TEE-IO capable device
  * answers SPDM 1.2 requests on the CMA feature and secured messages on the
- * SSESSION feature (docs/sev-firmware.md §2.6, §8). No cryptography: the
+ * SSESSION feature (docs/sev-firmware.md §2.6, §4). No cryptography: the
  * certificate chain, random data, exchange data, signatures and verify data are
  * bytes drawn from the platform's PRNG. A fault rule `spdm.NAME` makes the device
  * answer that request with ERROR, the rule's `status` as the error code.

@@ -1,6 +1,6 @@
 /**
  * The firmware's side of the SPDM exchange a TIO command runs through the host
- * (protocol/README.md §4.4; docs/sev-firmware.md §2.6): which request comes at each
+ * (protocol/README.md §4.6; docs/sev-firmware.md §2.6): which request comes at each
  * step, how it is written into `req` and how the answer in `resp` is read and
  * checked. The connect sequence is ours (no cryptography): GET_VERSION,
  * GET_CAPABILITIES, NEGOTIATE_ALGORITHMS, GET_DIGESTS, GET_CERTIFICATE in chunks,

@@ -1,6 +1,6 @@
 /**
  * SPDM 1.2 (DMTF DSP0274) as the firmware speaks it to a device through the host
- * (docs/sev-firmware.md §2.6, §8): the request and response codes, the fixed
+ * (docs/sev-firmware.md §2.6, §4): the request and response codes, the fixed
  * message layouts both sides use, the IDE_KM objects carried in
  * VENDOR_DEFINED_REQUEST (PCIe r6 §6.33.6), and the secured-message wrapper (the
  * 4-byte session id, then the plain message: no encryption, no MAC). There is no

@@ -1,6 +1,6 @@
 /**
  * The six SEV-TIO commands of Linux v6.19 (docs/sev-firmware.md §2.7; the rules
- * where Linux is silent in protocol/README.md §4.4): TIO_STATUS, TIO_INIT and the
+ * where Linux is silent in protocol/README.md §4.6): TIO_STATUS, TIO_INIT and the
  * device context's life (DEV_CREATE, DEV_CONNECT with its SPDM exchange,
  * DEV_DISCONNECT, DEV_RECLAIM).
  */

@@ -113,3 +113,20 @@ describe('SNP_PAGE_UNSMASH (fw.pageUnsmash)', () => {
     expect(p.pspReadReg(0x10980).value).toBe(0x80c8_0000);
   });
 });
+
+describe('the mailbox in realtime mode', () => {
+  it('completes commands as wall time passes: fw.pageReclaim and a connect answer without clock.advance', async () => {
+    const { systemWallClock } = await import('../../src/clock/wall-clock.js');
+    const p = createPlatform(undefined, { wall: systemWallClock });
+    try {
+      p.clockSetMode('realtime', 1);
+      const page = Number(p.memAlloc(1).spa);
+      markFirmware(p, page);
+      expect(await p.fwPageReclaim(page)).toMatchObject({ status: 0 });
+      expect(await p.tioConnect(0x200)).toMatchObject({ status: 0 });
+      expect(p.clockNow().nowNs).toBeGreaterThanOrEqual(23 * 10_000);
+    } finally {
+      p.dispose();
+    }
+  });
+});

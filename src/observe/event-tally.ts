@@ -15,8 +15,8 @@ import type { EventBus } from './event-bus.js';
 export const STALL_BUCKETS_SECONDS = [0.00001, 0.0001, 0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5];
 
 export interface CommandCount {
-  /** 'fw' (SEV firmware topic) or 'tmpm' (the TMPM engine). */
-  source: 'fw' | 'tmpm';
+  /** 'fw' (the fw.* / tio.* conveniences), 'psp' (each PSP mailbox command, however issued) or 'tmpm' (the TMPM engine). */
+  source: 'fw' | 'psp' | 'tmpm';
   command: string;
   statusName: string;
   count: number;
@@ -31,10 +31,13 @@ export class EventTally {
   private readonly off: () => void;
 
   constructor(bus: EventBus) {
-    this.off = bus.tap(['fw', 'tmpm', 'stall'], (topic, _atNs, d) => {
+    this.off = bus.tap(['fw', 'psp', 'tmpm', 'stall'], (topic, _atNs, d) => {
       if (topic === 'fw') {
         const r = d.result as { statusName?: unknown } | undefined;
         this.count('fw', String(d.command), typeof r?.statusName === 'string' ? r.statusName : 'UNKNOWN');
+      } else if (topic === 'psp') {
+        // An id the firmware does not serve counts as UNKNOWN (2048 possible ids would be 2048 keys).
+        if (d.kind === 'command') this.count('psp', /^0x/.test(String(d.commandName)) ? 'UNKNOWN' : String(d.commandName), String(d.statusName));
       } else if (topic === 'tmpm') {
         if (d.kind === 'command') this.count('tmpm', String(d.commandName ?? d.command), String(d.statusName));
       } else if (d.phase === 'end' && typeof d.startNs === 'number' && typeof d.endNs === 'number') {
@@ -51,7 +54,7 @@ export class EventTally {
     this.off();
   }
 
-  private count(source: 'fw' | 'tmpm', command: string, statusName: string): void {
+  private count(source: 'fw' | 'psp' | 'tmpm', command: string, statusName: string): void {
     const key = `${source}\u0000${command}\u0000${statusName}`;
     const c = this.commands.get(key);
     if (c === undefined) this.commands.set(key, { source, command, statusName, count: 1 });

@@ -1,19 +1,32 @@
 /**
- * The platform's side of the DMA engine's port: one access = IOMMU translation
+ * The IOMMU's side of the DMA engine's port: one access = IOMMU translation
  * (IOTLB, else a walk) + the IOMMU RMP check (protocol/README.md §6.5), with
  * faults logged to the event log as the hardware would. Runs once per simulated
  * request, so it allocates nothing on the ok path.
  */
-import type { DmaAccess, DmaPort } from '../dma/dma-port.js';
-import type { Iommu, Translation } from '../iommu/iommu.js';
-import { newTranslation } from '../iommu/iommu.js';
+import type { DmaAccess, DmaPort } from './dma-port.js';
+import type { Iommu, Translation } from './iommu.js';
+import { newTranslation } from './iommu.js';
 import type { RmpTable } from '../rmp/rmp-table.js';
-import { rmpCheck } from '../iommu/rmp-check.js';
+import { RMP_FAULT_FLAGS, rmpCheck, rmpFlagsReason } from './rmp-check.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
-import type { RmpSizeRule, TeeIoLookup } from '../iommu/rmp-check.js';
-import type { TimingOptions } from './options.js';
+import type { RmpSizeRule } from './rmp-check.js';
+import type { TimingOptions } from './timing.js';
 
-export class PlatformDmaPort implements DmaPort {
+/**
+ * The TEE-IO bindings the RMP check needs (the SEV firmware keeps them; TDI_BIND):
+ * handed in by whoever assembles the machine, so the IOMMU never imports the firmware.
+ */
+export interface TeeIoBindings {
+  /** The guest ASID of the device's TDI in RUN, or -1 for an untrusted device. */
+  boundAsid(deviceId: number): number;
+  /** The ASID the device's DMA is fenced from (after a TDI unbind or ERROR, until FENCE_CLEAR), or -1. */
+  fencedAsid(deviceId: number): number;
+  /** Moves whenever either answer changes (part of the port's version). */
+  readonly teeIoVersion: number;
+}
+
+export class DmaAccessPort implements DmaPort {
   private readonly tr: Translation = newTranslation();
   /** DMA translations answered by the IOTLB / by a walk (GET /metrics: the hit rate). */
   iotlbHits = 0;
@@ -26,7 +39,7 @@ export class PlatformDmaPort implements DmaPort {
   constructor(
     private readonly iommu: Iommu,
     private readonly rmp: RmpTable,
-    private readonly fw: TeeIoLookup,
+    private readonly bindings: TeeIoBindings,
     private readonly clock: VirtualClock,
     private readonly timing: TimingOptions,
     private readonly rule: () => RmpSizeRule,
@@ -48,15 +61,16 @@ export class PlatformDmaPort implements DmaPort {
       this.iommu.logIoPageFault(deviceId, Math.max(0, tr.domainId), BigInt(iovaPfn) * 4096n + BigInt(pageOff), write, tr.present, tr.permission, this.clock.nowNs);
       return;
     }
-    const asid = this.fw.boundAsid(deviceId);
-    const fenced = asid < 0 ? this.fw.fencedAsid(deviceId) : -1;
+    const asid = this.bindings.boundAsid(deviceId);
+    const fenced = asid < 0 ? this.bindings.fencedAsid(deviceId) : -1;
     const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, asid, this.rule(), fenced);
     if (flags !== 0) {
       out.outcome = 'rmp_fault';
       out.spaPfn = tr.spaPfn;
       out.reason = rmpFlagsReason(flags);
-      // RMP_PAGE_FAULT: the VMG tag is the guest ASID (the fenced one for a fenced device, 0 for an untrusted one), the address the GPA (= IOVA).
-      this.iommu.logRmpPageFault(deviceId, Math.max(0, asid, (flags & 0x40) !== 0 ? fenced : 0), BigInt(iovaPfn) * 4096n + BigInt(pageOff), write, flags, this.clock.nowNs);
+      // RMP_PAGE_FAULT: the VMG tag is the guest ASID (0 for an untrusted device), the address the GPA (= IOVA).
+      // The VMG tag: the bound ASID, the fenced one for a fenced access, else 0.
+      this.iommu.logRmpPageFault(deviceId, Math.max(0, asid, (flags & RMP_FAULT_FLAGS.FENCED) !== 0 ? fenced : 0), BigInt(iovaPfn) * 4096n + BigInt(pageOff), write, flags, this.clock.nowNs);
       return;
     }
     out.outcome = 'ok';
@@ -65,40 +79,18 @@ export class PlatformDmaPort implements DmaPort {
   }
 
   version(): number {
-    return this.iommu.iotlb.version + this.iommu.dteCacheVersion + this.fw.teeIoVersion;
+    return this.iommu.iotlb.version + this.iommu.dteCacheVersion + this.bindings.teeIoVersion;
   }
 
   peekHit(deviceId: number, iovaPfn: number, write: boolean): number {
     const tr = this.tr;
     if (!this.iommu.peekHit(deviceId, iovaPfn, write, tr)) return -1;
-    const asid = this.fw.boundAsid(deviceId);
-    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, asid, this.rule(), asid < 0 ? this.fw.fencedAsid(deviceId) : -1);
+    const asid = this.bindings.boundAsid(deviceId);
+    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, asid, this.rule(), asid < 0 ? this.bindings.fencedAsid(deviceId) : -1);
     return flags === 0 ? this.timing.iotlbHitNs : -1;
   }
 
   domainOf(deviceId: number): number {
     return this.iommu.domainOf(deviceId);
   }
-}
-
-const FLAG_NAMES: Array<[number, string]> = [
-  [0x01, 'not-assigned'],
-  [0x02, 'assigned'],
-  [0x04, 'asid-mismatch'],
-  [0x08, 'gpa-mismatch'],
-  [0x10, 'not-validated'],
-  [0x20, 'size-mismatch'],
-  [0x40, 'fenced'],
-];
-
-/** Cached per flag combination: reasons are built once, not per request. */
-const reasonCache = new Map<number, string>();
-
-export function rmpFlagsReason(flags: number): string {
-  let r = reasonCache.get(flags);
-  if (r === undefined) {
-    r = 'rmp:' + FLAG_NAMES.filter(([bit]) => (flags & bit) !== 0).map(([, n]) => n).join('+');
-    reasonCache.set(flags, r);
-  }
-  return r;
 }
