@@ -1,6 +1,6 @@
 /**
- * The TDI conveniences over the PSP mailbox (protocol/README.md §4.5), each the
- * sequence AMD's tree sends for it (docs/sev-firmware.md §3.3):
+ * The TDI conveniences over the PSP mailbox (protocol/README.md §4.7), each the
+ * sequence AMD's tree sends for it (docs/sev-firmware.md §3.4):
  * - fw.tdiBind: a connect when the device has none (TIO_DEV_CREATE, TIO_DEV_CONNECT),
  *   TIO_TDI_CREATE, TIO_TDI_BIND (lock and report), TIO_TDI_BIND with RUN_FORCE,
  *   TIO_TDI_STATUS; on a failure the unbind path (UNBIND with FORCE, TDI_RECLAIM,

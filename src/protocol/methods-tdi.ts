@@ -1,5 +1,5 @@
 /**
- * Wire methods of the TDI lifecycle's ASID fence (protocol/README.md §4.5): the
+ * Wire methods of the TDI lifecycle's ASID fence (protocol/README.md §4.7): the
  * conveniences over TIO_ASID_FENCE_STATUS and TIO_ASID_FENCE_CLEAR.
  */
 import * as z from 'zod';

@@ -1,6 +1,6 @@
 /**
- * The SEV-TIO TDI commands (phase 2, AMD's tree; docs/sev-firmware.md §2.8, §3.3;
- * the rules where Linux is silent in protocol/README.md §4.5): a device context's
+ * The SEV-TIO TDI commands (phase 2, AMD's tree; docs/sev-firmware.md §2.8, §3.4;
+ * the rules where Linux is silent in protocol/README.md §4.7): a device context's
  * status, the TDI's life (TDI_CREATE, TDI_BIND with its secured TDISP exchange,
  * TDI_UNBIND, TDI_RECLAIM), its status, info and report, and the ASID fence.
  *

@@ -1,6 +1,6 @@
 /**
  * TDISP (PCIe r6.1 §11.3) as the firmware speaks it to a device inside secured
- * SPDM VENDOR_DEFINED messages (docs/sev-firmware.md §2.8, §8): the PCI-SIG vendor
+ * SPDM VENDOR_DEFINED messages (docs/sev-firmware.md §2.8, §5): the PCI-SIG vendor
  * header with protocol id 1, then {TDISPVersion 0x10, MessageType, reserved(2),
  * INTERFACE_ID(12)} and the message's payload. Both sides (the firmware's TDI
  * commands and the emulated device) use these encoders. No cryptography: nonces
