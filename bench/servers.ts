@@ -47,11 +47,13 @@ async function main(): Promise<void> {
 }
 
 /** Starts this file as a child; `stop` ends its stdin and waits for it to exit. */
-export async function startServers(): Promise<ServerUrls & { stop(): Promise<void> }> {
+export async function startServers(): Promise<ServerUrls & { pid: number; stop(): Promise<void> }> {
   const child: ChildProcess = spawnBench('./servers.ts', []);
   const urls = await firstJsonLine<ServerUrls>(child);
   return {
     ...urls,
+    /** The servers' process (its RSS is the server's). */
+    pid: child.pid as number,
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = once(child, 'exit');

@@ -18,6 +18,7 @@ import { TMPM_COMMAND } from '../tmpm/commands.js';
 import { bytesToHex, fwInit, fwPageReclaim, fwPageUnsmash, fwPlatformStatus, fwShutdown, hexToBytes, pciDoe, tioConnect, tioDisconnect } from './platform-psp.js';
 import type { DoeFeature } from '../psp/spdm-device.js';
 import { encodeDte } from '../iommu/dte.js';
+import { stripCBit } from '../iommu/pte.js';
 import type { DteFields } from '../iommu/dte.js';
 import type { StreamParams } from '../dma/dma-stream.js';
 import { EventBus } from '../observe/event-bus.js';
@@ -30,8 +31,8 @@ import { buildScenario } from './build-scenario.js';
 import type { Scenario } from './scenario.js';
 import { DEFAULT_SCENARIO } from './scenario.js';
 import { auditMachine, type AuditViolation } from './audit.js';
-import { dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
-import { SnapshotStore, type SnapshotLimits } from './snapshot-store.js';
+import { decodeMemorySliced, dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
+import { SnapshotStore, type SnapshotBudget, type SnapshotLimits } from './snapshot-store.js';
 import { dteView, eventView, iotlbEntryView, rmpEntryView, walkView } from './views.js';
 import { EventTally } from '../observe/event-tally.js';
 import { TraceRecorder, type TraceStartOptions } from '../observe/trace-recorder.js';
@@ -50,6 +51,8 @@ export interface PlatformOptions {
   name?: string;
   /** Bounds of emu.snapshot (default DEFAULT_SNAPSHOT_LIMITS: 256 snapshots, 1 GiB). */
   snapshotLimits?: SnapshotLimits;
+  /** A snapshot byte budget shared with other platforms (a server's); default none. */
+  snapshotBudget?: SnapshotBudget;
 }
 
 /** Events processed per chunk of clock.advance before yielding to the server (or VIRTUAL_CHUNK_MS of wall time). */
@@ -73,7 +76,7 @@ export class Platform {
   ) {
     this.scenario = scenario;
     this.scenarioName = scenario.name;
-    this.snapshots = new SnapshotStore(options.snapshotLimits);
+    this.snapshots = new SnapshotStore(options.snapshotLimits, options.snapshotBudget);
     this.machine = this.build(scenario);
     this.tally = new EventTally(this.bus);
     this.tracer = new TraceRecorder(this.bus);
@@ -154,6 +157,18 @@ export class Platform {
     return { state: dumpMachine(this.machine, this.scenarioName) };
   }
 
+  /**
+   * loadState for a large document: its memory is decoded in slices (`yieldFn`
+   * between them) before the machine is built; the platform changes only at the end.
+   */
+  async loadStateSliced(state: unknown, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true }> {
+    const pages = await decodeMemorySliced(state, yieldFn, sliceMs);
+    const next = loadMachine(state, this.bus, this.options.wall, pages);
+    this.swap(next);
+    this.scenarioName = (state as PlatformState).scenarioName;
+    return { ok: true };
+  }
+
   /** Loads a state document; a bad one throws BAD_DOCUMENT and the old state is kept. */
   loadState(state: unknown): { ok: true } {
     const next = loadMachine(state, this.bus, this.options.wall);
@@ -227,34 +242,42 @@ export class Platform {
     return { spa: BigInt(this.machine.pool.alloc(pages)) };
   }
 
+  /**
+   * An SPA a client passes, C-bit stripped (protocol/README.md §2: an address with
+   * the C-bit set is the same SPA; bounds are checked after this).
+   */
+  private spa(spa: number): number {
+    return stripCBit(spa, this.machine.settings.cBit);
+  }
+
   memFree(spa: number, pages: number): { ok: true } {
-    this.machine.pool.release(spa, pages);
+    this.machine.pool.release(this.spa(spa), pages);
     return { ok: true };
   }
 
   memRead64(spa: number, count: number): { values: bigint[] } {
-    return { values: this.machine.memory.readWords(spa, count) };
+    return { values: this.machine.memory.readWords(this.spa(spa), count) };
   }
 
   memWrite64(spa: number, values: bigint[]): { ok: true; count: number } {
-    this.machine.memory.writeWords(spa, values);
+    this.machine.memory.writeWords(this.spa(spa), values);
     return { ok: true, count: values.length };
   }
 
   // ---- rmp.* and guest.* (instructions) ----------------------------------
 
   rmpRead(spa: number) {
-    return rmpEntryView(this.machine.rmp.read(spa));
+    return rmpEntryView(this.machine.rmp.read(this.spa(spa)));
   }
 
   rmpUpdate(spa: number, p: { assigned: boolean; pageSize: RmpPageSize; asid?: number; gpa?: number; immutable?: boolean }) {
     // `immutable: true` with `assigned: false` makes a Hypervisor-Fixed 4 KB page (the TMPM ring's).
     const input = p.assigned ? { assigned: true, pageSize: p.pageSize, asid: p.asid ?? 0, gpa: p.gpa ?? 0, immutable: p.immutable ?? false } : { assigned: false, pageSize: p.pageSize, immutable: p.immutable ?? false };
-    return rc(this.machine.rmp.rmpUpdate(spa, input));
+    return rc(this.machine.rmp.rmpUpdate(this.spa(spa), input));
   }
 
   rmpPsmash(spa: number) {
-    return rc(this.machine.rmp.psmash(spa));
+    return rc(this.machine.rmp.psmash(this.spa(spa)));
   }
 
   /** PVALIDATE acting as guest `asid`: a GPA outside the guest is a nested page fault. */
@@ -280,7 +303,7 @@ export class Platform {
     return fwShutdown(this.machine);
   }
   fwPageReclaim(spa: number, pageSize: RmpPageSize = '4K') {
-    return fwPageReclaim(this.machine, spa, pageSize);
+    return fwPageReclaim(this.machine, this.spa(spa), pageSize);
   }
   fwTdiBind(deviceId: number, asid: number) {
     return fwTdiBind(this.machine, deviceId, asid);
@@ -310,7 +333,7 @@ export class Platform {
     this.machine.firmware.delayNextCommand(delay);
   }
   fwPageUnsmash(spa: number) {
-    return fwPageUnsmash(this.machine, spa);
+    return fwPageUnsmash(this.machine, this.spa(spa));
   }
 
   // ---- psp.*, pci.doe, tio.* (the SEV firmware through its mailbox) -----------------------
@@ -507,6 +530,7 @@ export class Platform {
 
   /** Stops timers (realtime driver, streams); the platform is not used after this. */
   dispose(): void {
+    this.snapshots.clear();
     this.tracer.dispose();
     this.tally.dispose();
     this.machine.dispose();

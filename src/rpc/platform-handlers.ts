@@ -19,6 +19,8 @@ import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { CallJournal } from './call-journal.js';
 import { tapHandlers, untapped, type TappedCall } from './call-tap.js';
 import { toWire } from './to-wire.js';
+import { toJsonSliced } from './sliced-json.js';
+import { DEFAULT_SLICE_MS } from './envelope.js';
 
 type Impl<M extends MethodName> = (p: MethodParams<M>, ctx: RpcCallContext) => unknown;
 type Impls = { [M in MethodName]: Impl<M> };
@@ -47,6 +49,14 @@ const recordRefused = (): never => {
 
 const yieldToServer = (wall: WallClock) => () => new Promise<void>((resolve) => wall.defer(resolve));
 
+/**
+ * A large result as JSON text written in slices of DEFAULT_SLICE_MS (the envelope
+ * splices it in). Typed as the result itself: what the client receives is the same.
+ */
+function sliced<T>(result: T, wall: WallClock): Promise<T> {
+  return toJsonSliced(result, yieldToServer(wall), DEFAULT_SLICE_MS) as unknown as Promise<T>;
+}
+
 function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal: CallJournal, opts: HandlerOptions): Impls {
   const admin = opts.admin;
   const served = (): PlatformAdmin => {
@@ -59,8 +69,9 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
     'emu.reset': (q) => p.reset(q.scenario),
     'emu.snapshot': () => p.snapshot(),
     'emu.revert': (q) => p.revert(q.snapshotId),
-    'emu.dumpState': () => p.dumpState(),
-    'emu.loadState': (q) => p.loadState(q.state),
+    // Tens of MB of JSON at a full IOTLB: written in slices, so the server answers others meanwhile.
+    'emu.dumpState': () => sliced(p.dumpState(), wall),
+    'emu.loadState': (q) => p.loadStateSliced(q.state, yieldToServer(wall), DEFAULT_SLICE_MS),
     'emu.audit': () => p.audit(),
     'emu.platforms': () => ({ platforms: served().list() }),
     'emu.deletePlatform': (q, ctx) => served().delete(q.name, ctx),
@@ -117,7 +128,7 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
     'dma.timeline': (q) => p.dmaTimeline(q),
     'trace.start': (q) => p.traceStart(q),
     'trace.stop': () => p.traceStop(),
-    'trace.export': (q) => p.traceExport(q.format),
+    'trace.export': (q) => sliced(p.traceExport(q.format), wall),
     'fault.add': (q) => p.faultAdd(q),
     'fault.list': () => p.faultList(),
     'fault.remove': (q) => p.faultRemove(q.faultId),
