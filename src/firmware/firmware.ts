@@ -1,6 +1,7 @@
 /**
  * The SNP / SEV-TIO firmware's state (protocol/README.md §4.2): SNP and TIO
- * initialised or not, and TEE-IO bindings (TDI_BIND 0xDC / TDI_UNBIND 0xDD). Its
+ * initialised or not, and what the TDI commands tell the IOMMU: the TEE-IO
+ * bindings (a TDI in RUN) and the ASID fences. Its
  * commands arrive through the PSP mailbox (src/psp/); the conveniences (fw.*, tio.*)
  * run one at a time through `submit`.
  * Firmware commands run one at a time, in arrival order: each is queued behind the
@@ -8,7 +9,7 @@
  * (src/tmpm/).
  */
 import type { FwResult } from './status.js';
-import { FW_STATUS, fwFail, fwOk } from './status.js';
+import { FW_STATUS, fwFail } from './status.js';
 import type { GuestTable } from './guests.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
 
@@ -27,19 +28,27 @@ export interface FirmwareState {
   snpInitialized: boolean;
   tioInitialized: boolean;
   bindings: Array<[number, number]>;
+  fences?: Array<[number, number]>;
 }
 
 export class Firmware {
   snpInitialized = true;
   tioInitialized = true;
-  /** deviceId -> bound guest ASID (TEE-IO functions). */
+  /** deviceId -> bound guest ASID: a TEE-IO function whose TDI is in RUN (kept by the TDI commands). */
   readonly bindings = new Map<number, number>();
+  /** deviceId -> the ASID its DMA is fenced from (TIO_ASID_FENCE_STATUS 3 default-fenced). */
+  readonly fences = new Map<number, number>();
+  /** Moves on every binding or fence change (the DMA port's version includes it). */
+  teeIoVersion = 0;
+  /** The IOMMU domain of a device's DTE, or -1 (the platform hands in the IOMMU's answer; TDI_BIND checks host_domain_id with it). */
+  deviceDomain: (deviceId: number) => number = () => -1;
   private queue: Promise<unknown> = Promise.resolve();
   /** An injected delay the next submitted command waits for, inside the queue. */
   private nextDelay: Promise<void> | undefined;
 
   constructor(
-    private readonly guests: GuestTable,
+    /** The guests (kept in the signature: TDI_BIND names its guest by gctx through the PSP's own table). */
+    _guests: GuestTable,
     private readonly clock: VirtualClock,
     private readonly bus: FirmwareEvents,
   ) {}
@@ -69,31 +78,31 @@ export class Firmware {
     this.nextDelay = delay;
   }
 
-  tdiBind(deviceId: number, asid: number): Promise<FwResult> {
-    return this.submit('fw.tdiBind', { deviceId, asid }, () => {
-      const notReady = this.checkInitialised();
-      if (notReady) return notReady;
-      if (!this.guests.has(asid)) return fwFail(FW_STATUS.INVALID_ASID, { reason: `no SNP guest with ASID ${asid}`, asid });
-      const bound = this.bindings.get(deviceId);
-      if (bound !== undefined) return fwFail(FW_STATUS.INVALID_TDI_STATE, { reason: `device ${hexId(deviceId)} is already bound to ASID ${bound}`, deviceId, asid: bound });
-      this.bindings.set(deviceId, asid);
-      return fwOk({});
-    });
-  }
-
-  tdiUnbind(deviceId: number): Promise<FwResult> {
-    return this.submit('fw.tdiUnbind', { deviceId }, () => {
-      const notReady = this.checkInitialised();
-      if (notReady) return notReady;
-      if (!this.bindings.has(deviceId)) return fwFail(FW_STATUS.INVALID_TDI_STATE, { reason: `device ${hexId(deviceId)} is not bound`, deviceId });
-      this.bindings.delete(deviceId);
-      return fwOk({});
-    });
-  }
-
-  /** Guest ASID a device is bound to, or -1 for an untrusted device. */
+  /** Guest ASID a device is bound to (its TDI in RUN), or -1 for an untrusted device. */
   boundAsid(deviceId: number): number {
     return this.bindings.get(deviceId) ?? -1;
+  }
+
+  /** The ASID a device's DMA is fenced from (after an unbind or a TDI ERROR, until FENCE_CLEAR), or -1. */
+  fencedAsid(deviceId: number): number {
+    return this.fences.get(deviceId) ?? -1;
+  }
+
+  /**
+   * What the TDI commands tell the IOMMU: a TDI entering RUN binds its function to
+   * the ASID (and lifts a fence of it); one leaving RUN or LOCKED fences it. The
+   * version moves, so a DMA fast path's memo of checked pages is dropped.
+   */
+  setBinding(deviceId: number, asid: number | null): void {
+    if (asid === null) this.bindings.delete(deviceId);
+    else this.bindings.set(deviceId, asid);
+    this.teeIoVersion++;
+  }
+
+  setFence(deviceId: number, asid: number | null): void {
+    if (asid === null) this.fences.delete(deviceId);
+    else this.fences.set(deviceId, asid);
+    this.teeIoVersion++;
   }
 
   getState(): FirmwareState {
@@ -101,6 +110,7 @@ export class Firmware {
       snpInitialized: this.snpInitialized,
       tioInitialized: this.tioInitialized,
       bindings: [...this.bindings.entries()].sort((a, b) => a[0] - b[0]),
+      fences: [...this.fences.entries()].sort((a, b) => a[0] - b[0]),
     };
   }
 
@@ -109,6 +119,9 @@ export class Firmware {
     this.tioInitialized = state.tioInitialized;
     this.bindings.clear();
     for (const [d, a] of state.bindings) this.bindings.set(d, a);
+    this.fences.clear();
+    for (const [d, a] of state.fences ?? []) this.fences.set(d, a);
+    this.teeIoVersion++;
   }
 
   /** Check 1 of every TIO command: SNP and TIO initialised. */

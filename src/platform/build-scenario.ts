@@ -4,6 +4,10 @@
  * TDI binding, then streams. A step the hardware refuses stops the build with a
  * BAD_DOCUMENT error naming the scenario key (the machine is then discarded).
  */
+import { LOCK_IF } from '../psp/tdi-buffers.js';
+import { interfaceReport } from '../psp/tdisp-device.js';
+import { bytesToHex } from '../psp/bytes.js';
+import type { TdiCtx } from '../psp/psp-config.js';
 import type { Machine } from './machine.js';
 import { pspConfigOf, tmpmConfigOf } from './machine.js';
 import { allocBuffer } from './platform-psp.js';
@@ -99,8 +103,7 @@ export function buildScenario(m: Machine, s: Scenario): void {
     m.iommu.setDte(d.deviceId, encodeDte({ valid: true, translationValid: true, mode, root, read: true, write: true, domainId: d.domainId }));
     if (d.boundAsid !== undefined) {
       if (!m.guests.has(d.boundAsid)) fail(`devices[${di}].boundAsid`, `no guest with ASID ${d.boundAsid}`);
-      // Bound only once the firmware is up (protocol/README.md §13): as BIOS leaves it, nothing is.
-      if (s.firmware.snpInit && s.firmware.tioInit) m.firmware.bindings.set(d.deviceId, d.boundAsid);
+      // Bound only once the firmware is up (protocol/README.md §13): as BIOS leaves it, nothing is; buildPsp binds it through its TDI.
     }
     d.mappings.forEach((map, mi) => {
       try {
@@ -174,8 +177,16 @@ function buildPsp(m: Machine, s: Scenario): void {
     // Session ids of the build: ReqSessionID 1, RspSessionID the device id (the live exchange draws them).
     const sessionId = sessionIdOf(1, d.deviceId);
     m.psp.tio.contexts.push({ deviceId: d.deviceId, pages, state: 'connected', sessionId, ideStreamId: 0 });
-    m.tioHost.devices.set(d.deviceId, { deviceId: d.deviceId, devCtx, ctrl: null });
+    // Its TDI as fw.tdiBind leaves it: a TDI context in firmware pages, RUN for the guest (the IOMMU's binding follows from it).
+    const tdiCtx = allocBuffer(m, s.tio.tdictxSize, true);
+    const tdiPages = Array.from({ length: tdiCtx.pages }, (_, i) => tdiCtx.spa + i * PAGE);
+    m.psp.tio.tdis.push({ ctxDeviceId: d.deviceId, functionId: d.deviceId, pages: tdiPages, state: 'CONFIG_UNLOCKED', asid: d.boundAsid, guestDeviceId: d.deviceId, lockFlags: LOCK_IF.NO_FW_UPDATE | LOCK_IF.ALL_REQUEST_REDIRECT, nonce: '', report: bytesToHex(interfaceReport(d.deviceId)), reportCounter: 1 });
+    const tdi = m.psp.tio.tdis[m.psp.tio.tdis.length - 1] as TdiCtx;
+    tdi.state = 'RUN';
+    m.firmware.setBinding(d.deviceId, d.boundAsid);
+    m.tioHost.devices.set(d.deviceId, { deviceId: d.deviceId, devCtx, ctrl: null, tdis: [{ functionId: d.deviceId, tdiCtx }] });
     m.doe.openSession(d.deviceId, sessionId);
+    m.doe.runTdi(d.deviceId, d.deviceId);
   });
 }
 

@@ -12,6 +12,7 @@ import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
 import { FAULT_DATA_BOUNDS, jsonBoundsViolation } from '../util/json-bounds.js';
 import { PSP_COMMAND_NAMES } from '../psp/command-ids.js';
 import { SPDM_REQUEST_NAMES } from '../psp/spdm.js';
+import { TDISP_REQUEST_NAMES } from '../psp/tdisp.js';
 
 /**
  * Fault rules one platform may hold (protocol/README.md §1.3: 200,000 rules slowed every
@@ -74,7 +75,7 @@ export const TMPM_COMMAND_TARGETS = ['tmpm.GET_CAPABILITIES', 'tmpm.NOOP', 'tmpm
  * code the device answers ERROR with.
  */
 export const PSP_COMMAND_TARGETS = PSP_COMMAND_NAMES.map((n) => `psp.${n}` as const);
-export const SPDM_TARGETS = SPDM_REQUEST_NAMES.map((n) => `spdm.${n}` as const);
+export const SPDM_TARGETS = [...SPDM_REQUEST_NAMES, ...TDISP_REQUEST_NAMES].map((n) => `spdm.${n}` as const);
 
 export function isCommandTarget(method: string): boolean {
   return (TMPM_COMMAND_TARGETS as readonly string[]).includes(method) || (PSP_COMMAND_TARGETS as readonly string[]).includes(method) || (SPDM_TARGETS as readonly string[]).includes(method);

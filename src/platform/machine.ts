@@ -137,6 +137,7 @@ export class Machine {
     this.rmp = new RmpTable(settings.memoryBytes);
     this.iommu = new Iommu(this.memory, this.pool, { eventLogEntries: settings.eventLogEntries, cBit: settings.cBit, ...(settings.iotlbEntries === undefined ? {} : { iotlbEntries: settings.iotlbEntries }) });
     this.firmware = new Firmware(this.guests, this.clock, bus);
+    this.firmware.deviceDomain = (deviceId) => this.iommu.domainOf(deviceId);
     const port = (this.port = new DmaAccessPort(this.iommu, this.rmp, this.firmware, this.clock, settings.timing, () => this.settings.rmpSizeRule));
     this.dma = new DmaEngine({ clock: this.clock, rng: this.rng, port, serviceNs: settings.serviceNs });
     this.faults = new FaultInjector(this.rng);

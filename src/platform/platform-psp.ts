@@ -32,6 +32,7 @@ import {
 import { DOBJ_DATA_TYPE, DOBJ_ID, DOBJ_OFFSET, DOBJ_REQ_RESP_HDR, encodeSla, RESP_ALIGN, SLA_BUFFER_HDR, SLA_EOL, readBuffer, writeBuffer } from '../psp/sla.js';
 import type { DoeFeature } from '../psp/spdm-device.js';
 import type { HostBuffer, TioHostDevice } from './tio-host.js';
+import { reclaimTdis } from './platform-tdi.js';
 
 type Done = PspCommandDone;
 
@@ -53,7 +54,7 @@ export async function runCommand<T = undefined>(m: Machine, command: number, byt
 }
 
 /** rmp_mark_pages_firmware: RMPUPDATE each page Assigned, ASID 0, Immutable. */
-function markFirmware(m: Machine, spa: number, pages: number): void {
+export function markFirmware(m: Machine, spa: number, pages: number): void {
   for (let i = 0; i < pages; i++) {
     const rc = m.rmp.rmpUpdate(spa + i * PAGE_BYTES, { assigned: true, pageSize: '4K', asid: 0, gpa: 0, immutable: true });
     if (rc !== RMP_RC.SUCCESS) throw new EmuError(ERROR_CODES.WRONG_MODE, `RMPUPDATE of the firmware page 0x${(spa + i * PAGE_BYTES).toString(16)} failed (rc ${rc})`);
@@ -65,7 +66,7 @@ function markFirmware(m: Machine, spa: number, pages: number): void {
  * by page. A page whose reclaim fails is leaked as Linux leaks it (never freed);
  * returns whether all came back.
  */
-async function reclaimPages(m: Machine, spa: number, pages: number): Promise<boolean> {
+export async function reclaimPages(m: Machine, spa: number, pages: number): Promise<boolean> {
   let all = true;
   for (let i = 0; i < pages; i++) {
     const p = spa + i * PAGE_BYTES;
@@ -132,6 +133,7 @@ export function fwShutdown(m: Machine) {
     for (const ctx of [...m.psp.tio.contexts]) {
       const devCtxSla = encodeSla(BigInt(ctx.pages[0] as number));
       if (ctx.state === 'connected') await runCommand(m, PSP_COMMAND.TIO_DEV_DISCONNECT, encode(TIO_DEV_DISCONNECT_BUF, { length: TIO_DEV_DISCONNECT_BUF.bytes, flags: DISCONNECT_FORCE, devCtxSla: slaOfPages(m, ctx.pages) ?? devCtxSla }));
+      await reclaimTdis(m, ctx);
       await runCommand(m, PSP_COMMAND.TIO_DEV_RECLAIM, encode(TIO_DEV_RECLAIM_BUF, { length: TIO_DEV_RECLAIM_BUF.bytes, devCtxSla: slaOfPages(m, ctx.pages) ?? devCtxSla }));
       const host = m.tioHost.devices.get(ctx.deviceId);
       if (host !== undefined) await freeHost(m, host);
@@ -142,7 +144,7 @@ export function fwShutdown(m: Machine) {
 }
 
 /** The SLA naming a context by its pages: the DATA SLA of a one-page context, else the host's scatter page when we hold it. */
-function slaOfPages(m: Machine, pages: number[]): bigint | null {
+export function slaOfPages(m: Machine, pages: number[]): bigint | null {
   for (const d of m.tioHost.devices.values()) if (d.devCtx.spa === pages[0]) return slaOf(d.devCtx);
   return pages.length === 1 ? encodeSla(BigInt(pages[0] as number)) : null;
 }
@@ -169,7 +171,7 @@ export function pciDoe(m: Machine, deviceId: number, feature: DoeFeature, reques
   return response;
 }
 
-function slaOf(b: HostBuffer): bigint {
+export function slaOf(b: HostBuffer): bigint {
   return b.scatterSpa === null ? encodeSla(BigInt(b.spa)) : encodeSla(BigInt(b.scatterSpa), true);
 }
 
@@ -194,7 +196,7 @@ export function allocBuffer(m: Machine, bytes: number, firmware: boolean): HostB
   return { spa, pages, scatterSpa, firmware };
 }
 
-async function freeBuffer(m: Machine, b: HostBuffer): Promise<void> {
+export async function freeBuffer(m: Machine, b: HostBuffer): Promise<void> {
   const back = b.firmware ? await reclaimPages(m, b.spa, b.pages) : true;
   if (back && m.pool.isAllocated(b.spa)) m.pool.release(b.spa, b.pages);
   if (b.scatterSpa !== null && m.pool.isAllocated(b.scatterSpa)) m.pool.release(b.scatterSpa, 1);
@@ -206,7 +208,7 @@ async function freeHost(m: Machine, d: TioHostDevice): Promise<void> {
   if (d.ctrl !== null) for (const b of [d.ctrl.req, d.ctrl.resp, d.ctrl.scratch, d.ctrl.output]) await freeBuffer(m, b);
 }
 
-function allocCtrl(m: Machine): NonNullable<TioHostDevice['ctrl']> {
+export function allocCtrl(m: Machine): NonNullable<TioHostDevice['ctrl']> {
   const t = m.psp.config.tio;
   const ctrl = { req: allocBuffer(m, t.spdmReqSizeMax, true), resp: allocBuffer(m, t.spdmReqSizeMax, false), scratch: allocBuffer(m, t.spdmScratchSizeMax, true), output: allocBuffer(m, t.spdmOutSizeMax, true) };
   // Linux pre-fills resp with a RESP data object header.
@@ -254,7 +256,12 @@ function checkDevice(deviceId: number): void {
 /** tio.connect: TIO_DEV_CREATE then TIO_DEV_CONNECT with the relay; on a failure the context is reclaimed as Linux does. */
 export function tioConnect(m: Machine, deviceId: number) {
   checkDevice(deviceId);
-  return m.firmware.submit('tio.connect', { deviceId }, async () => {
+  return m.firmware.submit('tio.connect', { deviceId }, () => connectDevice(m, deviceId));
+}
+
+/** TIO_DEV_CREATE (when the device has no context) and TIO_DEV_CONNECT with the relay, inside a firmware command's turn. */
+export async function connectDevice(m: Machine, deviceId: number) {
+  {
     let host = m.tioHost.devices.get(deviceId);
     if (host === undefined) {
       const devCtx = allocBuffer(m, m.psp.config.tio.devctxSize, true);
@@ -286,7 +293,7 @@ export function tioConnect(m: Machine, deviceId: number) {
     }
     const certificateBytes = done.status === FW_STATUS.SUCCESS ? Number(done.detail?.['certificateBytes'] ?? 0) : 0;
     return result(done, { deviceId, steps, ...(done.status === FW_STATUS.SUCCESS ? { certificateBytes } : {}) });
-  });
+  }
 }
 
 /**
@@ -314,6 +321,7 @@ export function tioDisconnect(m: Machine, deviceId: number, force: boolean) {
       first = r.done;
       if (r.done.status !== FW_STATUS.SUCCESS && !force) await relay(m, deviceId, PSP_COMMAND.TIO_DEV_DISCONNECT, buf(DISCONNECT_FORCE), ctrl);
     }
+    await reclaimTdis(m, ctx);
     const reclaim = (await runCommand(m, PSP_COMMAND.TIO_DEV_RECLAIM, encode(TIO_DEV_RECLAIM_BUF, { length: TIO_DEV_RECLAIM_BUF.bytes, devCtxSla: slaOfPages(m, ctx.pages) ?? slaOf(host.devCtx) }))).done;
     await freeHost(m, host);
     const shown = first !== undefined && first.status !== FW_STATUS.SUCCESS ? first : reclaim;

@@ -4,6 +4,7 @@
  * carry addresses and 64-bit values as bigint; the wire shows them as hex.
  * The Machine behind it is replaced whole by reset, revert and loadState.
  */
+import { fwTdiBind, fwTdiUnbind, tioFenceClear, tioFenceStatus } from './platform-tdi.js';
 import type { WallClock } from '../clock/wall-clock.js';
 import { VIRTUAL_CHUNK_EVENTS, VirtualClock } from '../clock/virtual-clock.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
@@ -305,10 +306,16 @@ export class Platform {
     return fwPageReclaim(this.machine, this.spa(spa), pageSize);
   }
   fwTdiBind(deviceId: number, asid: number) {
-    return this.machine.firmware.tdiBind(deviceId, asid);
+    return fwTdiBind(this.machine, deviceId, asid);
   }
-  fwTdiUnbind(deviceId: number) {
-    return this.machine.firmware.tdiUnbind(deviceId);
+  fwTdiUnbind(deviceId: number, force = false) {
+    return fwTdiUnbind(this.machine, deviceId, force);
+  }
+  tioFenceStatus(deviceId: number, asid: number) {
+    return tioFenceStatus(this.machine, deviceId, asid);
+  }
+  tioFenceClear(deviceId: number, asid: number) {
+    return tioFenceClear(this.machine, deviceId, asid);
   }
   /**
    * Refuses (EMU_LIMIT, nothing changes) a TMPM smash whose stall could move the

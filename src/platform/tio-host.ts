@@ -19,6 +19,8 @@ export interface TioHostDevice {
   devCtx: HostBuffer;
   /** req, resp, scratch, output; null until a connect or disconnect needs them. */
   ctrl: { req: HostBuffer; resp: HostBuffer; scratch: HostBuffer; output: HostBuffer } | null;
+  /** The TDI contexts the conveniences created (fw.tdiBind), by function. */
+  tdis?: Array<{ functionId: number; tdiCtx: HostBuffer }>;
 }
 
 export class TioHost {

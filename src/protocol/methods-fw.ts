@@ -43,16 +43,18 @@ export const FW_METHODS = {
   }),
 
   'fw.tdiBind': method({
-    summary: 'TDI_BIND (0xDC): bind a device to a guest as a TEE-IO function',
-    description: 'Its IOVA becomes the guest GPA for the RMP check. Unknown guest: INVALID_ASID; already bound: INVALID_TDI_STATE.',
+    summary: 'Bind a device to a guest as a TEE-IO function: its TDI to RUN through the mailbox',
+    description:
+      'The sequence AMD\'s tree sends: TIO_DEV_CREATE and TIO_DEV_CONNECT when the device is not connected, TIO_TDI_CREATE, TIO_TDI_BIND (TDISP LOCK_INTERFACE and GET_DEVICE_INTERFACE_REPORT, relayed), TIO_TDI_BIND with RUN_FORCE (START_INTERFACE), TIO_TDI_STATUS; host_domain_id is the DTE\'s domain. While the TDI is in RUN its IOVA is the guest GPA for the RMP check. Unknown guest: INVALID_ASID; a TDI already bound: INVALID_TDI_STATE; the device refusing a TDISP request: SPDM_ERROR (the unbind path runs: a TDI that got locked ends fenced). `tdispState`, `steps` (messages relayed), `reportBytes`.',
     params: z.strictObject({ deviceId, asid: asid.describe('ASID of a guest of the platform') }),
     result: fwResult,
   }),
 
   'fw.tdiUnbind': method({
-    summary: 'TDI_UNBIND (0xDD)',
-    description: 'Not bound: INVALID_TDI_STATE.',
-    params: z.strictObject({ deviceId }),
+    summary: 'Unbind a TEE-IO function: TIO_TDI_UNBIND (STOP_INTERFACE, or FORCE), then TIO_TDI_RECLAIM',
+    description:
+      'TIO_TDI_UNBIND relaying STOP_INTERFACE (FORCE: nothing exchanged; a failure is retried with FORCE as Linux does), TIO_TDI_STATUS, TIO_ASID_FENCE_STATUS, TIO_TDI_RECLAIM and the TDI context\'s pages back. The device\'s DMA to the guest\'s pages stays fenced (RMP flag fenced) until tio.fenceClear. No bound TDI: INVALID_TDI_STATE. `forced`, `unbindStatus` (the first attempt\'s, when it failed), `tdispState`, `dmaFence`, `reclaimStatus`.',
+    params: z.strictObject({ deviceId, force: z.boolean().default(false).describe('FORCE: the device is not asked (STOP_INTERFACE skipped)') }),
     result: fwResult,
   }),
 

@@ -40,7 +40,7 @@ export const PSP_METHODS = {
 
   'psp.regs': method({
     summary: 'Every SEV mailbox register, raw and decoded, and what the firmware is doing',
-    description: 'Each register as {offset, value, ...decoded}; `firmware` gives the running command, SNP/TIO state, the device contexts, an SPDM exchange under way, and counts.',
+    description: 'Each register as {offset, value, ...decoded}; `firmware` gives the running command, SNP/TIO state, the device contexts, the TDI contexts (`tdis`: function, TDISP state, ASID, context pages), the ASID fences (`fences`: device, ASID), an SPDM or TDISP exchange under way, and counts.',
     params: noParams,
     result: z.looseObject({
       CMDRESP: z.looseObject({ value: z.int(), command: z.int(), status: z.int(), resp: z.boolean(), ioc: z.boolean() }),

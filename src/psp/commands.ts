@@ -8,6 +8,7 @@ import { PSP_COMMAND, type PspCommandName } from './command-ids.js';
 import type { CommandContext, CommandOutcome } from './psp-config.js';
 import { SEV_USER_DATA_STATUS, SNP_ADDR_BUF, SNP_FEATURE_INFO_BUF, SNP_INIT_EX_BUF, SNP_SHUTDOWN_EX_BUF, TIO_DEV_CONNECT_BUF, TIO_DEV_CREATE_BUF, TIO_DEV_DISCONNECT_BUF, TIO_DEV_RECLAIM_BUF, TIO_INIT_BUF, TIO_STATUS_BUF } from './buffers.js';
 import { sevPlatformStatus, snpDfFlush, snpFeatureInfo, snpInit, snpInitEx, snpPageReclaim, snpPageUnsmash, snpPlatformStatus, snpShutdownEx } from './snp-commands.js';
+import { TDI_COMMANDS } from './tdi-table.js';
 import { tioDevConnect, tioDevCreate, tioDevDisconnect, tioDevReclaim, tioInit, tioStatus } from './tio-commands.js';
 
 export interface PspCommandSpec {
@@ -38,6 +39,7 @@ export const PSP_COMMANDS: readonly PspCommandSpec[] = [
   spec('TIO_DEV_RECLAIM', TIO_DEV_RECLAIM_BUF.bytes, true, tioDevReclaim),
   spec('TIO_DEV_CONNECT', TIO_DEV_CONNECT_BUF.bytes, true, tioDevConnect),
   spec('TIO_DEV_DISCONNECT', TIO_DEV_DISCONNECT_BUF.bytes, true, tioDevDisconnect),
+  ...TDI_COMMANDS.map(([name, bytes, run]) => spec(name, bytes, true, run)),
 ];
 
 const BY_ID = new Map<number, PspCommandSpec>(PSP_COMMANDS.map((s) => [s.id, s]));

@@ -97,6 +97,28 @@ export interface TioFirmwareState {
   tioEn: boolean;
   contexts: DevCtx[];
   exchange: Exchange | null;
+  /** Live TDI contexts (TIO_TDI_CREATE until TIO_TDI_RECLAIM). */
+  tdis: TdiCtx[];
+}
+
+/** A live TDI context: one interface (PCIe function) of a device context, and its TDISP state as the firmware tracks it. */
+export interface TdiCtx {
+  /** The device context's device id (its RID). */
+  ctxDeviceId: number;
+  /** INTERFACE_ID.FUNCTION_ID bits 15:0: the RID whose DMA the TDI's state governs. */
+  functionId: number;
+  /** Its DATA pages (SPAs); the first names it. */
+  pages: number[];
+  state: 'CONFIG_UNLOCKED' | 'CONFIG_LOCKED' | 'RUN' | 'ERROR';
+  /** The guest of the bind (from gctx_paddr), or null while unbound. */
+  asid: number | null;
+  guestDeviceId: number;
+  lockFlags: number;
+  /** START_INTERFACE_NONCE from the device's LOCK_INTERFACE_RESPONSE, hex. */
+  nonce: string;
+  /** The last interface report read, hex, and how many were read. */
+  report: string;
+  reportCounter: number;
 }
 
 export interface CommandOutcome {

@@ -78,7 +78,7 @@ export interface PspState {
 export class PspDevice implements EventTarget {
   config: PspConfig;
   private regs = { cmdresp: 0, lo: 0, hi: 0, inten: 0, intsts: 0 };
-  tio: TioFirmwareState = { tioEn: false, contexts: [], exchange: null };
+  tio: TioFirmwareState = { tioEn: false, contexts: [], exchange: null, tdis: [] };
   private running: Running | null = null;
   private runningEvent: ClockEvent | undefined;
   private nextSeq = 1;
@@ -304,6 +304,8 @@ export class PspDevice implements EventTarget {
         cmdNs: this.config.cmdNs,
         devices: this.tio.contexts.map((x) => ({ deviceId: x.deviceId, state: x.state, pages: x.pages.length, ctxSpa: BigInt(x.pages[0] as number) })),
         exchange: this.tio.exchange === null ? null : { ctxSpa: BigInt(this.tio.exchange.ctxSpa), command: this.tio.exchange.command, step: this.tio.exchange.step },
+        tdis: this.tio.tdis.map((t) => ({ deviceId: t.ctxDeviceId, functionId: t.functionId, tdispState: t.state, asid: t.asid, pages: t.pages.length, ctxSpa: BigInt(t.pages[0] as number), fencedAsid: this.firmware.fencedAsid(t.functionId) })),
+        fences: [...this.firmware.fences.entries()].sort((a, b) => a[0] - b[0]).map(([deviceId, asid]) => ({ deviceId, asid })),
         commands: this.commands,
         interrupts: this.interrupts,
       },
@@ -327,7 +329,7 @@ export class PspDevice implements EventTarget {
   setState(s: PspState): void {
     this.config = { ...s.config, commandNs: { ...s.config.commandNs }, tio: { ...s.config.tio }, tioDevices: [...s.config.tioDevices] };
     this.regs = { ...s.regs };
-    this.tio = structuredClone(s.tio);
+    this.tio = { ...structuredClone(s.tio), tdis: structuredClone(s.tio.tdis ?? []) };
     this.nextSeq = s.nextSeq;
     this.commands = s.commands;
     this.interrupts = s.interrupts;

@@ -65,6 +65,7 @@ export function checkPspState(doc: unknown, memoryBytes: number): { device: PspS
     pages.forEach((p, k) => page(p, `device.tio.contexts[${i}].pages[${k}]`, memoryBytes));
     if (ctx['state'] !== 'created' && ctx['state'] !== 'connected') throw bad(`device.tio.contexts[${i}].state`, 'must be "created" or "connected"');
   });
+  if (t['tdis'] !== undefined) checkTdis(t['tdis'], memoryBytes);
   if (t['exchange'] !== null) {
     const ex = obj(t['exchange'], 'device.tio.exchange');
     for (const k of ['ctxSpa', 'command', 'step', 'sub', 'requestCode', 'reqSessionId']) int(ex[k], `device.tio.exchange.${k}`, 0, memoryBytes);
@@ -91,4 +92,23 @@ export function checkPspState(doc: unknown, memoryBytes: number): { device: PspS
     page(obj(o['devCtx'], `host[${i}].devCtx`)['spa'], `host[${i}].devCtx.spa`, memoryBytes);
   });
   return { device: d as unknown as PspState, doe, host };
+}
+
+const TDI_STATES = ['CONFIG_UNLOCKED', 'CONFIG_LOCKED', 'RUN', 'ERROR'];
+
+/** psp.device.tio.tdis: the live TDI contexts (tdi-commands.ts). */
+function checkTdis(v: unknown, memoryBytes: number): void {
+  arr(v, 'device.tio.tdis', MAX_CONTEXTS).forEach((x, i) => {
+    const t = obj(x, `device.tio.tdis[${i}]`);
+    int(t['ctxDeviceId'], `device.tio.tdis[${i}].ctxDeviceId`, 0, 0xffff);
+    int(t['functionId'], `device.tio.tdis[${i}].functionId`, 0, 0xffff);
+    const pages = arr(t['pages'], `device.tio.tdis[${i}].pages`, MAX_PAGES);
+    if (pages.length === 0) throw bad(`device.tio.tdis[${i}].pages`, 'must list at least one page');
+    pages.forEach((p, k) => page(p, `device.tio.tdis[${i}].pages[${k}]`, memoryBytes));
+    if (!TDI_STATES.includes(t['state'] as string)) throw bad(`device.tio.tdis[${i}].state`, `must be one of ${TDI_STATES.join(', ')}`);
+    if (t['asid'] !== null) int(t['asid'], `device.tio.tdis[${i}].asid`, 1, 1023);
+    for (const k of ['guestDeviceId', 'lockFlags']) int(t[k], `device.tio.tdis[${i}].${k}`, 0, 0xffff);
+    int(t['reportCounter'], `device.tio.tdis[${i}].reportCounter`, 0, Number.MAX_SAFE_INTEGER);
+    for (const k of ['nonce', 'report']) if (typeof t[k] !== 'string' || !/^(?:[0-9a-f]{2}){0,65536}$/.test(t[k])) throw bad(`device.tio.tdis[${i}].${k}`, 'must be lowercase hex');
+  });
 }

@@ -4,6 +4,7 @@
  * command buffer as read when the command started and returns its status; outputs
  * go to memory when it ends.
  */
+import { tdiHolding } from './tdi-commands.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
 import { FW_STATUS, type FwStatus } from '../firmware/status.js';
 import { readBytes, writeBytes } from './bytes.js';
@@ -188,6 +189,8 @@ export function snpPageReclaim(c: CommandContext, buf: Uint8Array): CommandOutco
       return fail(FW_STATUS.INVALID_PAGE_STATE, `the page 0x${spa.toString(16)} holds the live TIO context of device 0x${ctx.deviceId.toString(16).padStart(4, '0')} (TIO_DEV_RECLAIM first)`, { spa: BigInt(spa), deviceId: ctx.deviceId });
     }
   }
+  const tdi = tdiHolding(c, spa, align);
+  if (tdi !== undefined) return fail(FW_STATUS.INVALID_PAGE_STATE, `the page 0x${spa.toString(16)} holds the live TDI context of function 0x${tdi.functionId.toString(16).padStart(4, '0')} (TIO_TDI_RECLAIM first)`, { spa: BigInt(spa), functionId: tdi.functionId });
   c.rmp.clearImmutable(spa, large ? '2M' : '4K');
   return ok;
 }

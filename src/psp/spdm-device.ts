@@ -7,6 +7,8 @@
  * answer that request with ERROR, the rule's `status` as the error code.
  */
 import type { SeededRng } from '../util/rng.js';
+import { tdispAnswer, tdispSpdmResponse, type DeviceTdi } from './tdisp-device.js';
+import { tdispOf, tdispVendorBody, type TdispRequestName } from './tdisp.js';
 import { invalidArgument } from '../util/emu-error.js';
 import { bytesToHex, concatBytes, hexToBytes, put16 } from './bytes.js';
 import {
@@ -50,6 +52,8 @@ export interface DoeDeviceState {
   /** IDE keys programmed (KEY_PROG) and streams started (K_SET_GO) since the session opened. */
   keysProgrammed: number;
   keysGo: number;
+  /** Each function's TDI as the device keeps it (TDISP); absent until the first TDISP request. */
+  tdis?: DeviceTdi[];
 }
 
 /** What a request did at the device, for the psp topic. */
@@ -72,7 +76,7 @@ export class DoeDevices {
     /** TEE-IO capable devices (scenario): only they have a DOE mailbox. */
     private readonly capable: () => ReadonlySet<number>,
     /** A fault rule on `spdm.NAME` that fires: its SPDM error code, else null. */
-    private readonly faultFor: (name: SpdmRequestName) => number | null,
+    private readonly faultFor: (name: SpdmRequestName | TdispRequestName) => number | null,
   ) {}
 
   /** pci.doe: one request, one response. A device without a DOE mailbox is misuse (-32602). */
@@ -133,6 +137,8 @@ export class DoeDevices {
         dev.finished = false;
         dev.keysProgrammed = 0;
         dev.keysGo = 0;
+        // A new session starts every TDI over (TDISP state lives with the session that locked it).
+        if (dev.tdis !== undefined) dev.tdis = [];
         const body = new Uint8Array(4 + RANDOM_BYTES + DHE_BYTES + 2 + SIGNATURE_BYTES + HASH_BYTES);
         put16(body, 0, rspSessionId);
         body.set(this.bytes(RANDOM_BYTES + DHE_BYTES), 4);
@@ -147,6 +153,12 @@ export class DoeDevices {
         dev.finished = false;
         return spdmMessage(v, 0x6c, 0, 0);
       case 'VENDOR_DEFINED_REQUEST': {
+        const tdisp = tdispOf(m);
+        if (tdisp !== undefined) {
+          if (!dev.finished) return null;
+          dev.tdis ??= [];
+          return tdispSpdmResponse(tdispVendorBody(tdispAnswer(dev.tdis, tdisp, () => this.bytes(32), this.faultFor)));
+        }
         const p = vendorPayload(m);
         const reply = p === undefined ? undefined : IDE_KM_REPLY[p[1] as number];
         if (p === undefined || reply === undefined || !dev.finished) return null;
@@ -207,12 +219,19 @@ export class DoeDevices {
   }
 
   getState(): Array<[number, DoeDeviceState]> {
-    return [...this.devices.entries()].sort((a, b) => a[0] - b[0]).map(([id, d]) => [id, { ...d }]);
+    return [...this.devices.entries()].sort((a, b) => a[0] - b[0]).map(([id, d]) => [id, structuredClone(d)]);
   }
 
   setState(s: Array<[number, DoeDeviceState]>): void {
     this.devices.clear();
-    for (const [id, d] of s) this.devices.set(id, { ...d });
+    for (const [id, d] of s) this.devices.set(id, structuredClone(d));
+  }
+
+  /** A function the build left in RUN (the default scenario's bound TDI). */
+  runTdi(deviceId: number, functionId: number): void {
+    const d = this.device(deviceId);
+    d.tdis = (d.tdis ?? []).filter((t) => t.functionId !== functionId);
+    d.tdis.push({ functionId, state: 'RUN', nonce: '' });
   }
 }
 

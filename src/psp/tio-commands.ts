@@ -25,6 +25,7 @@ import { acceptResponse, align, exchangeCert, readResponse, requestFor, STEP, wr
 import { concatBytes } from './bytes.js';
 import { spdmRequestName, unsecured, spdmHeader } from './spdm.js';
 import { PSP_COMMAND } from './command-ids.js';
+import { boundTdisOf, hasTdis, unbindTdisOf } from './tdi-commands.js';
 
 const hexId = (id: number) => '0x' + id.toString(16).padStart(4, '0');
 
@@ -209,13 +210,13 @@ export function tioDevDisconnect(c: CommandContext, buf: Uint8Array): CommandOut
   if (ctx.state !== 'connected') return fail(FW_STATUS.INVALID_DEV_STATE, `device ${hexId(ctx.deviceId)} is not connected`, { deviceId: ctx.deviceId });
   const force = (b.flags & DISCONNECT_FORCE) !== 0;
   if (force) {
-    c.firmware.bindings.delete(ctx.deviceId);
+    unbindTdisOf(c, ctx);
     if (c.tio.exchange?.ctxSpa === ctx.pages[0]) c.tio.exchange = null;
     ctx.state = 'created';
     ctx.sessionId = null;
     return ok;
   }
-  if (c.firmware.bindings.has(ctx.deviceId)) return fail(FW_STATUS.IN_USE, `device ${hexId(ctx.deviceId)} has a bound TDI: unbind it first, or disconnect with FORCE`, { deviceId: ctx.deviceId });
+  if (boundTdisOf(c, ctx).length > 0) return fail(FW_STATUS.IN_USE, `device ${hexId(ctx.deviceId)} has a bound TDI: unbind it first, or disconnect with FORCE`, { deviceId: ctx.deviceId });
   const ctrl = spdmCtrl(c, b);
   if (isOutcome(ctrl)) return ctrl;
   const t = turn(c, ctx, PSP_COMMAND.TIO_DEV_DISCONNECT, ctrl, () => ({
@@ -242,6 +243,7 @@ export function tioDevReclaim(c: CommandContext, buf: Uint8Array): CommandOutcom
   const ctx = contextOf(c, decode(TIO_DEV_RECLAIM_BUF, buf).devCtxSla);
   if (isOutcome(ctx)) return ctx;
   if (ctx.state === 'connected') return fail(FW_STATUS.INVALID_DEV_STATE, `device ${hexId(ctx.deviceId)} is connected: disconnect it first`, { deviceId: ctx.deviceId });
+  if (hasTdis(c, ctx)) return fail(FW_STATUS.RECLAIM_REQUIRED, `device ${hexId(ctx.deviceId)} still has TDI contexts: TIO_TDI_RECLAIM them first`, { deviceId: ctx.deviceId });
   c.tio.contexts = c.tio.contexts.filter((x) => x !== ctx);
   if (c.tio.exchange?.ctxSpa === ctx.pages[0]) c.tio.exchange = null;
   return ok;

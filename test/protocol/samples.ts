@@ -68,6 +68,8 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
   'pci.doe': { params: { deviceId: 0x200, feature: 'cma', request: '10840000' }, result: { response: '1004000000010012' } },
   'tio.connect': { params: { deviceId: 0x200 }, result: { ...fwOk, deviceId: 0x200, steps: 20, certificateBytes: 1452 } },
   'tio.disconnect': { params: { deviceId: 0x100 }, result: { ...fwOk, deviceId: 0x100, steps: 1, forced: false, reclaimStatus: 'SUCCESS' } },
+  'tio.fenceStatus': { params: { deviceId: 0x100, asid: 1 }, result: { ...fwOk, deviceId: 0x100, asid: 1, dmaFence: 3, mmioFence: 3, fenced: true } },
+  'tio.fenceClear': { params: { deviceId: 0x100, asid: 1 }, result: { ...fwOk, deviceId: 0x100, asid: 1, fenced: false } },
   'tmpm.readReg': { params: { offset: 0x1c }, result: { offset: 28, value: 3 } },
   'tmpm.writeReg': { params: { offset: 0x18, value: 7 }, result: { ok: true } },
   'tmpm.regs': {

@@ -146,6 +146,9 @@ describe('every method through the wire (default platform)', () => {
     expect(connected).toMatchObject({ status: 0, deviceId: 0x200, certificateBytes: 1452 });
     expect(connected.steps).toBeGreaterThan(10);
     expect(await call('tio.disconnect', { deviceId: 0x200 })).toMatchObject({ status: 0, steps: 1, forced: false, reclaimStatus: 'SUCCESS' });
+    expect(await call('tio.fenceStatus', { deviceId: 0x100, asid: 1 })).toMatchObject({ status: 0, dmaFence: 0, fenced: false });
+    expect(await call('tio.fenceClear', { deviceId: 0x100, asid: 1 })).toMatchObject({ status: 0, fenced: false });
+    expect((await call('tio.fenceStatus', { deviceId: 0x200, asid: 1 })).statusName).toBe('INVALID_DEV_CTX');
     const { spa } = await call('mem.alloc', { pages: 1 });
     expect((await call('rmp.update', { spa, assigned: true, pageSize: '4K', asid: 0, immutable: true })).rc).toBe(0);
     expect(await call('fw.pageReclaim', { spa })).toMatchObject({ status: 0 });
