@@ -123,7 +123,7 @@ export const EMU_METHODS = {
           name: z.string().describe('"" for the default platform at "/", else NAME of /platforms/NAME'),
           createdAt: z.string().describe('ISO 8601 UTC'),
           lastUsedAt: z.string().describe('ISO 8601 UTC: now while a connection is open, else when the last one closed'),
-          connections: z.int().min(0).describe('open WebSocket connections on its path'),
+          connections: z.int().min(0).describe('open connections: WebSockets on its path, and line-transport connections attached to it'),
           nowNs: nowNsOut,
         }),
       ),

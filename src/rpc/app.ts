@@ -39,6 +39,8 @@ export interface AppOptions {
 
 export interface RunningApp {
   url: string;
+  /** The line transport's Unix socket path, when served (`server.unixPath`). */
+  unixPath?: string;
   port: number;
   host: string;
   /** Every platform that exists: name ('' = default) -> Platform (deleted ones are gone). */
@@ -176,6 +178,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
 
   return {
     url: server.url,
+    ...(server.unixPath !== undefined ? { unixPath: server.unixPath } : {}),
     port: server.port,
     host: server.host,
     platforms: () => platforms,

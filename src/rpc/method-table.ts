@@ -29,6 +29,13 @@ export interface RpcCallContext {
    * (protocol/README.md §9). Absent for calls that belong to no connection.
    */
   signal?: AbortSignal;
+  /**
+   * session.attach: moves this connection to the platform NAME (created if new) for
+   * its later calls. Throws EmuError: WRONG_MODE on the WebSocket (the path picks
+   * the platform) or when it is not the connection's first frame; LIMIT beyond
+   * maxPlatforms. Absent for calls that belong to no connection.
+   */
+  attach?(platform: string): void;
 }
 
 /**

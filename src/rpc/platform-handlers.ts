@@ -85,7 +85,7 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
     'tmpm.writeReg': (q) => p.tmpmWriteReg(q.offset, q.value),
     'tmpm.regs': () => p.tmpmRegs(),
     'tmpm.submit': (q) => p.tmpmSubmit(q),
-    'tmpm.psmashIo': (q) => p.tmpmPsmashIo(q),
+    'tmpm.psmashIo': (q) => p.tmpmPsmashIo({ srcPgSpa: q.srcPgSpa, smashHpteSpa: q.smashHpteSpa, srcHpmdSpa: q.srcHpmdSpa, gctxSpa: q.gctxSpa }),
     'tmpm.punsmashIo': (q) => p.tmpmPunsmashIo(q),
     'tmpm.preparePsmash': (q) => p.tmpmPreparePsmash(q.domainId, q.iova),
     'tmpm.getCapabilities': () => p.tmpmGetCapabilities(),
@@ -117,6 +117,11 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
     'events.unsubscribe': (q, ctx) => {
       subs.unsubscribe(q.subscriptionId, ctx);
       return { ok: true };
+    },
+    'session.attach': (q, ctx) => {
+      if (ctx.attach === undefined) throw new EmuError(ERROR_CODES.WRONG_MODE, 'session.attach is for the line transport (serve --unix); this call belongs to no connection');
+      ctx.attach(q.platform);
+      return { ok: true, platform: q.platform };
     },
     'journal.find': (q) => journal.find(q),
     'journal.count': (q) => journal.count(q),

@@ -8,6 +8,7 @@ import { runAll, jsonLine, QUICK_SIZES } from '../../bench/run.js';
 import { formatTable } from '../../bench/util.js';
 import { existsSync } from 'node:fs';
 import { cliRows, cliStart } from '../../bench/cli-start.js';
+import { needs } from '../helpers/skips.js';
 
 describe('npm run bench, tiny sizes', () => {
   it('produces every figure as a positive finite number, a table and a JSON line', async () => {
@@ -18,7 +19,7 @@ describe('npm run bench, tiny sizes', () => {
     expect(Object.keys(parsed.dma ?? {})).toEqual(['hitPerSec', 'hitRatio', 'closedFormPerSec', 'walkPerSec', 'walkRatio']);
     expect(Object.keys(parsed.smash ?? {})).toEqual(['inProcessPerSec', 'rpcPerSec', 'bigGuestPerSec', 'bigGuestRatio']);
     expect(Object.keys(parsed.stall ?? {})).toEqual(['extraHeapMiB', 'smashWallMs', 'healthzMaxMs', 'healthzAnswers', 'dmaHeld']);
-    expect(Object.keys(parsed.scale ?? {})).toEqual(['guestGiB', 'setupMs', 'heapMiB', 'arrayBuffersMiB', 'rssMiB', 'auditMs']);
+    expect(Object.keys(parsed.scale ?? {})).toEqual(['guestGiB', 'setupMs', 'heapMiB', 'arrayBuffersMiB', 'rssMiB', 'auditMs', 'unmapMs']);
     for (const [group, values] of Object.entries(parsed)) {
       for (const [key, v] of Object.entries(values)) {
         expect(typeof v, `${group}.${key}`).toBe('number');
@@ -31,7 +32,7 @@ describe('npm run bench, tiny sizes', () => {
     const table = formatTable(rows);
     expect(table.split('\n')).toHaveLength(rows.length + 2);
     expect(table).toContain('rpc / raw echo, 32 in flight');
-    for (const figure of ['hits / bare event-queue loop', 'closed form', 'walks / bare event-queue loop', 'extra heap while it runs', 'slowest /healthz', 'smash: tmpm.psmashIo + punsmashIo calls in process', '/ 1 GiB guest']) {
+    for (const figure of ['hits / bare event-queue loop', 'closed form', 'walks / bare event-queue loop', 'scale: iommu.unmap of the', 'extra heap while it runs', 'slowest /healthz', 'smash: tmpm.psmashIo + punsmashIo calls in process', '/ 1 GiB guest']) {
       expect(rows.some((r) => r.name.includes(figure) && r.target !== undefined), figure).toBe(true);
     }
   });
@@ -39,7 +40,8 @@ describe('npm run bench, tiny sizes', () => {
 
 describe('npm run bench:cli, one repetition', () => {
   // npm ci builds dist/ (prepare); a checkout that skipped install scripts has none to time.
-  it.skipIf(!existsSync(new URL('../../dist/src/cli/main.js', import.meta.url)))('times a built call, a tsx call and npx beside bare node, each a positive number', async () => {
+  const built = existsSync(new URL('../../dist/src/cli/main.js', import.meta.url));
+  needs('the built CLI (dist/src/cli/main.js)', built ? undefined : 'no dist/ here: run npm run build (npm ci does it through prepare)', 'REQUIRE_BUILD').it('times a built call, a tsx call and npx beside bare node, each a positive number', async () => {
     const r = await cliStart(1);
     for (const [key, v] of Object.entries(r)) expect(v, key).toBeGreaterThan(0);
     expect(cliRows(r).map((row) => row.name)).toContain('cli: smash-emu call, built JavaScript (bin, dist/)');

@@ -180,6 +180,10 @@ describe('every method through the wire (default platform)', () => {
     expect((await lab.closed).code).toBe(1001);
   });
 
+  it('refuses session.attach on the WebSocket, where the path picks the platform (the line transport: test/rpc/line-transport.test.ts)', async () => {
+    await expect(call('session.attach', { platform: 'x' })).rejects.toMatchObject({ code: -32002, message: expect.stringContaining('/platforms/NAME') });
+  });
+
   it('called every method of the table', () => {
     expect(METHOD_NAMES.filter((m) => !called.has(m))).toEqual([]);
   });
