@@ -33,7 +33,7 @@ export function needs(what: string, reason: string | undefined, flag: RequireFla
   if (required(flag, env)) {
     const fail = (name: string): void =>
       it(`${name} (needs ${what})`, () => {
-        throw new Error(`${flag === 'REQUIRE_BROWSER' ? 'REQUIRE_BROWSER=1' : 'REQUIRE_BUILD=1'}${env['CI'] === 'true' ? ' / CI=true' : ''}: cannot skip, ${message}`);
+        throw new Error(`${flag}=1${env['CI'] === 'true' ? ' / CI=true' : ''}: cannot skip, ${message}`);
       });
     return { describe: (name) => describe(name, () => fail(name)), it: (name) => fail(name), runs: false };
   }

@@ -118,6 +118,17 @@ describe('LiveTables', () => {
     expect(dropped, `${dropped} writes dropped tables`).toBeGreaterThan(5);
   });
 
+  it('sees a DTE rewritten with a new mode alone, then a new root alone', () => {
+    const { iommu, apply } = iommuUnderTest();
+    apply({ dte: { deviceId: 7, domainId: 3, k: 2, mode: 3, valid: true } });
+    expect(iommu.domains().get(3)).toEqual({ devices: [7], root: pageSpa(2), mode: 3 });
+    apply({ dte: { deviceId: 7, domainId: 3, k: 2, mode: 4, valid: true } });
+    expect(iommu.domains().get(3)).toEqual({ devices: [7], root: pageSpa(2), mode: 4 });
+    apply({ dte: { deviceId: 7, domainId: 3, k: 5, mode: 4, valid: true } });
+    expect(iommu.domains().get(3)).toEqual({ devices: [7], root: pageSpa(5), mode: 4 });
+    expect([...iommu.domains()]).toEqual([...iommu.deviceTable.domains()]);
+  });
+
   it('follows DTE writes through memory: Iommu.domains and liveTableLevel equal the full scans', () => {
     fc.assert(
       fc.property(

@@ -56,7 +56,7 @@ describe('buildOpenRpcDocument', () => {
     expect(doc.methods.map((m) => m.name)).toEqual(METHOD_NAMES);
     for (const m of doc.methods) expect(m.paramStructure, m.name).toBe('by-name');
     const smash = byName.get('tmpm.psmashIo')!;
-    expect(smash.params.map((p) => [p.name, p.required])).toEqual([['srcPgSpa', true], ['smashHpteSpa', true], ['srcHpmdSpa', true], ['gctxSpa', true]]);
+    expect(smash.params.map((p) => [p.name, p.required])).toEqual([['srcPgSpa', true], ['smashHpteSpa', true], ['srcHpmdSpa', true], ['gctxSpa', true], ['entry', false], ['asid', false]]);
     expect(smash.params[1]!.schema).toMatchObject({ type: 'string', pattern: '^0[xX][0-9a-fA-F]+$' });
     const walk = byName.get('iommu.walk')!;
     expect(walk.params.find((p) => p.name === 'write')).toMatchObject({ required: false, schema: { type: 'boolean', default: false } });
