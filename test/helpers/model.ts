@@ -44,6 +44,13 @@ export const MODEL_SCENARIO: Scenario = {
   devices: DEFAULT_SCENARIO.devices.map((d) => (d.deviceId === UNTRUSTED_DEV ? { ...d, mappings: d.mappings.map((m) => ({ ...m, length: 16 * K4 })) } : d)),
 };
 
+/**
+ * Regions of the scenario's guest that the model never touches: they stay 2 MB leaves
+ * over validated 2 MB assigned entries, so an untrusted view of the domain (firmware
+ * down, the TDI unbound) always sees large leaves over assigned pages there.
+ */
+export const UNTOUCHED_REGIONS = MODEL_SCENARIO.guests.reduce((n, g) => n + g.ranges.reduce((k, r) => k + r.length / MB2, 0), 0) - REGIONS;
+
 export type PageState = 'hv' | 'ok' | 'foreign';
 export interface ModelPage {
   s: PageState;
@@ -234,6 +241,7 @@ export class PlatformModel {
   /** The violation kinds emu.audit must report, sorted. */
   auditKinds(): string[] {
     const kinds = new Set<string>();
+    if (!this.bound && UNTOUCHED_REGIONS > 0) kinds.add('untrusted-large-leaf');
     for (const reg of this.regions) {
       const rmpLarge = reg.large;
       if (!this.bound) {
