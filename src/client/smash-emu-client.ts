@@ -80,8 +80,15 @@ interface Pending {
   method: string;
   resolve: (result: unknown) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  /** The call's own timer; undefined for a batch member (its batch has one). */
+  timer: NodeJS.Timeout | undefined;
 }
+
+/** One call of a batch: a method and its params (as `call` takes them). */
+export type BatchCall = { [M in MethodName]: { method: M; params?: MethodParamsIn<M> } }[MethodName];
+
+/** What one call of a batch came back with: its result, or the JSON-RPC error the server answered. */
+export type BatchOutcome = { ok: true; result: unknown } | { ok: false; error: RpcCallError };
 
 /** Notifications for a subscription id not yet known (they may beat the subscribe response). */
 const MAX_EARLY_NOTIFICATIONS = 1000;
@@ -106,7 +113,7 @@ export class SmashEmuClient {
       ws.once('close', (code, reason) => {
         this.closeInfo = { code, reason: String(reason) };
         for (const [id, p] of this.pending) {
-          clearTimeout(p.timer);
+          if (p.timer !== undefined) clearTimeout(p.timer);
           this.pending.delete(id);
           p.reject(new ConnectionClosedError(code, this.closeInfo.reason));
         }
@@ -158,6 +165,63 @@ export class SmashEmuClient {
   }
 
   /**
+   * Sends `calls` as one JSON-RPC batch frame (the server runs them in order, one
+   * after another) and resolves with one outcome per call, in the same order: a
+   * member's JSON-RPC error is its outcome, not a rejection. Rejects only as a whole:
+   * RpcTimeoutError (no complete answer within the timeout) or ConnectionClosedError.
+   * An empty batch resolves with [] without sending anything.
+   */
+  batch(calls: readonly BatchCall[], options?: CallOptions): Promise<BatchOutcome[]> {
+    const timeoutMs = options?.timeoutMs ?? this.options.timeoutMs;
+    return new Promise<BatchOutcome[]>((resolve, reject) => {
+      if (this.closeInfo !== undefined || this.ws.readyState !== WebSocket.OPEN) {
+        reject(new ConnectionClosedError(this.closeInfo?.code ?? 1006, this.closeInfo?.reason ?? 'not open'));
+        return;
+      }
+      if (calls.length === 0) {
+        resolve([]);
+        return;
+      }
+      const outcomes: BatchOutcome[] = new Array<BatchOutcome>(calls.length);
+      const ids: number[] = [];
+      let left = calls.length;
+      let failed = false;
+      const timer = setTimeout(() => {
+        for (const id of ids) this.pending.delete(id);
+        reject(new RpcTimeoutError(`batch of ${calls.length}`, timeoutMs));
+      }, timeoutMs);
+      const fail = (err: Error) => {
+        if (failed) return;
+        failed = true;
+        clearTimeout(timer);
+        for (const id of ids) this.pending.delete(id);
+        reject(err);
+      };
+      const settle = (i: number, o: BatchOutcome) => {
+        outcomes[i] = o;
+        if (--left === 0) {
+          clearTimeout(timer);
+          resolve(outcomes);
+        }
+      };
+      const frame: Array<{ jsonrpc: '2.0'; id: number; method: string; params: unknown }> = [];
+      for (let i = 0; i < calls.length; i++) {
+        const { method, params } = calls[i] as BatchCall;
+        const id = this.nextId++;
+        ids.push(id);
+        this.pending.set(id, {
+          method,
+          resolve: (result) => settle(i, { ok: true, result }),
+          reject: (err) => (err instanceof RpcCallError ? settle(i, { ok: false, error: err }) : fail(err)),
+          timer: undefined,
+        });
+        frame.push({ jsonrpc: '2.0', id, method, params: params ?? {} });
+      }
+      this.ws.send(JSON.stringify(frame));
+    });
+  }
+
+  /**
    * Subscribes to platform events; `handler` gets each `events.notify` of this
    * subscription, including any that arrived before the subscribe response.
    */
@@ -200,7 +264,7 @@ export class SmashEmuClient {
       const p = this.pending.get(m.id);
       if (p === undefined) continue;
       this.pending.delete(m.id);
-      clearTimeout(p.timer);
+      if (p.timer !== undefined) clearTimeout(p.timer);
       if (m.error !== undefined) {
         const code = typeof m.error.code === 'number' ? m.error.code : 0;
         p.reject(new RpcCallError(p.method, code, typeof m.error.message === 'string' ? m.error.message : 'error', m.error.data));

@@ -85,6 +85,7 @@ export interface TmpmState {
 const EV_CTL = 1;
 const EV_DONE = 2;
 const U32 = 2 ** 32;
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 
 export class TmpmEngine implements EventTarget {
   config: TmpmConfig;
@@ -494,8 +495,9 @@ export class TmpmEngine implements EventTarget {
 
   /** A 64-bit address from memory, C-bit stripped; one past 2^53 reads as unsafe (outside memory). */
   private stripBig(value: bigint): number {
+    if (value <= MAX_SAFE_BIG) return this.strip(Number(value));
     const v = this.cBit === null ? value : value & ~(1n << BigInt(this.cBit));
-    return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+    return v > MAX_SAFE_BIG ? Number.MAX_SAFE_INTEGER : Number(v);
   }
 
   private strip(spa: number): number {
