@@ -111,6 +111,55 @@ function smashResult(m: Machine, listSpa: number, o: EntryOutcome) {
 }
 
 /**
+ * tmpm.psmashIo's result. Built as one literal when there is no detail (every
+ * successful smash): the spread of smashResult and the added field cost a copy per call.
+ */
+function psmashResult(m: Machine, listSpa: number, o: EntryOutcome) {
+  if (o.detail !== undefined) return { ...smashResult(m, listSpa, o), rmpSmashed: o.rmpChanged };
+  const gctxWord = m.memory.word(listSpa + CMD_PAGE_GCTX);
+  const gctx = decodeGctxWord(gctxWord);
+  return {
+    status: o.status,
+    statusName: o.statusName,
+    subStatus: gctx.subStatus,
+    pteError: gctx.pteError,
+    pteSubError: gctx.pteSubError,
+    index: o.index,
+    stallNs: o.stallNs,
+    dmaHeld: o.dmaHeld,
+    startNs: o.startNs,
+    endNs: o.endNs,
+    gctxWord,
+    rmpSmashed: o.rmpChanged,
+  };
+}
+
+/** tmpm.punsmashIo's result (one literal on success, as psmashResult). */
+function punsmashResult(m: Machine, listSpa: number, o: EntryOutcome) {
+  const hpte = m.memory.word(listSpa + 8);
+  if (o.detail !== undefined || o.status !== TMPM_STATUS.SUCCESS) {
+    return { ...smashResult(m, listSpa, o), rmpMerged: o.rmpChanged, ...(o.status === TMPM_STATUS.SUCCESS ? { hpteSpa: hpte } : {}) };
+  }
+  const gctxWord = m.memory.word(listSpa + CMD_PAGE_GCTX);
+  const gctx = decodeGctxWord(gctxWord);
+  return {
+    status: o.status,
+    statusName: o.statusName,
+    subStatus: gctx.subStatus,
+    pteError: gctx.pteError,
+    pteSubError: gctx.pteSubError,
+    index: o.index,
+    stallNs: o.stallNs,
+    dmaHeld: o.dmaHeld,
+    startNs: o.startNs,
+    endNs: o.endNs,
+    gctxWord,
+    rmpMerged: o.rmpChanged,
+    hpteSpa: hpte,
+  };
+}
+
+/**
  * tmpm.psmashIo: PSMASH_IO with the four command-page fields as given. The command
  * page is handled inline, not through withCommandPage: every smash of a stall
  * experiment comes through here, and a closure per call costs.
@@ -119,7 +168,7 @@ export async function tmpmPsmashIo(m: Machine, p: PsmashIoParams) {
   const listSpa = allocCommandPage(m, encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: p.smashHpteSpa, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa }));
   try {
     const o = await m.tmpm.submitRaw(TMPM_COMMAND.PSMASH_IO, BigInt(listSpa), 0);
-    return { ...smashResult(m, listSpa, o), rmpSmashed: o.rmpChanged };
+    return psmashResult(m, listSpa, o);
   } finally {
     freeCommandPage(m, listSpa);
   }
@@ -130,8 +179,7 @@ export async function tmpmPunsmashIo(m: Machine, p: Omit<PsmashIoParams, 'smashH
   const listSpa = allocCommandPage(m, encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: 0n, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa }));
   try {
     const o = await m.tmpm.submitRaw(m.tmpm.config.punsmashCommand, BigInt(listSpa), 0);
-    const hpte = m.memory.word(listSpa + 8);
-    return { ...smashResult(m, listSpa, o), rmpMerged: o.rmpChanged, ...(o.status === TMPM_STATUS.SUCCESS ? { hpteSpa: hpte } : {}) };
+    return punsmashResult(m, listSpa, o);
   } finally {
     freeCommandPage(m, listSpa);
   }

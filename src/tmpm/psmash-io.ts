@@ -137,8 +137,8 @@ export class PsmashIo {
 
   private strip(value: bigint): number {
     // Every address a command page carries is a safe integer in practice: strip it as a number (no bigint made).
-    if (value >= 0n && value <= MAX_SAFE_BIG) {
-      const n = Number(value);
+    const n = Number(value);
+    if (n >= 0 && n <= Number.MAX_SAFE_INTEGER) {
       const cBit = this.d.cBit;
       return cBit === null || n < 2 ** cBit || Math.floor(n / 2 ** cBit) % 2 === 0 ? n : n - 2 ** cBit;
     }
