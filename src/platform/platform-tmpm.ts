@@ -162,27 +162,57 @@ function punsmashResult(m: Machine, listSpa: number, o: EntryOutcome) {
 /**
  * tmpm.psmashIo: PSMASH_IO with the four command-page fields as given. The command
  * page is handled inline, not through withCommandPage: every smash of a stall
- * experiment comes through here, and a closure per call costs.
+ * experiment comes through here, and a closure per call costs. A plain value when
+ * the engine answers without waiting (TmpmEngine.submit: virtual mode, one chunk of
+ * clock work), else a promise.
  */
-export async function tmpmPsmashIo(m: Machine, p: PsmashIoParams) {
+export function tmpmPsmashIo(m: Machine, p: PsmashIoParams) {
   const listSpa = allocCommandPage(m, encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: p.smashHpteSpa, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa }));
+  return withPage(m, listSpa, submitOn(m, listSpa, TMPM_COMMAND.PSMASH_IO), psmashResult);
+}
+
+/** tmpm.punsmashIo: PUNSMASH_IO (smash_hpte_paddr zero on input; the removed table's SPA comes back). Plain value or promise, as tmpmPsmashIo. */
+export function tmpmPunsmashIo(m: Machine, p: Omit<PsmashIoParams, 'smashHpteSpa'>) {
+  const listSpa = allocCommandPage(m, encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: 0n, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa }));
+  return withPage(m, listSpa, submitOn(m, listSpa, m.tmpm.config.punsmashCommand), punsmashResult);
+}
+
+/** Submits the command whose page is at `listSpa`; a refusal frees the page and throws. */
+function submitOn(m: Machine, listSpa: number, command: number): EntryOutcome | Promise<EntryOutcome> {
   try {
-    const o = await m.tmpm.submitRaw(TMPM_COMMAND.PSMASH_IO, BigInt(listSpa), 0);
-    return psmashResult(m, listSpa, o);
-  } finally {
+    return m.tmpm.submit(command, BigInt(listSpa), 0);
+  } catch (err) {
     freeCommandPage(m, listSpa);
+    throw err;
   }
 }
 
-/** tmpm.punsmashIo: PUNSMASH_IO (smash_hpte_paddr zero on input; the removed table's SPA comes back). */
-export async function tmpmPunsmashIo(m: Machine, p: Omit<PsmashIoParams, 'smashHpteSpa'>) {
-  const listSpa = allocCommandPage(m, encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: 0n, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa }));
-  try {
-    const o = await m.tmpm.submitRaw(m.tmpm.config.punsmashCommand, BigInt(listSpa), 0);
-    return punsmashResult(m, listSpa, o);
-  } finally {
-    freeCommandPage(m, listSpa);
+/**
+ * The result of the command whose page is at `listSpa` from the engine's answer
+ * (submitOn), the page freed however it ends: a plain value when the answer is,
+ * else a promise.
+ */
+function withPage<R>(m: Machine, listSpa: number, submit: EntryOutcome | Promise<EntryOutcome>, result: (m: Machine, listSpa: number, o: EntryOutcome) => R): R | Promise<R> {
+  if (!(submit instanceof Promise)) {
+    try {
+      return result(m, listSpa, submit);
+    } finally {
+      freeCommandPage(m, listSpa);
+    }
   }
+  return submit.then(
+    (o) => {
+      try {
+        return result(m, listSpa, o);
+      } finally {
+        freeCommandPage(m, listSpa);
+      }
+    },
+    (err: unknown) => {
+      freeCommandPage(m, listSpa);
+      throw err;
+    },
+  );
 }
 
 /** tmpm.getCapabilities: GET_CAPABILITIES, decoded. */
