@@ -40,7 +40,8 @@ export interface PsmashIoParams {
  * -32003 before writing anything; the engine answers RESOURCE_NOT_AVAILABLE.
  */
 export function stallWorkRefusal(m: Machine, command: string): { message: string; detail: Record<string, unknown> } | null {
-  const model = m.tmpm.getStallModel();
+  // Read in place (every smash asks twice): setStallModel replaces the object, it never changes it.
+  const model = m.tmpm.stallModel;
   const longest = longestStallNs(model);
   if (m.clock.nowNs + longest + model.completionTimeoutNs > MAX_CLOCK_NS) {
     return { message: `${command}'s stall would take the clock past ${MAX_CLOCK_NS} ns (2^53 - 1, the largest time it can hold); it is at ${m.clock.nowNs} ns: reset the platform or load an earlier state`, detail: { nowNs: m.clock.nowNs } };
