@@ -80,8 +80,9 @@ interface Pending {
   method: string;
   resolve: (result: unknown) => void;
   reject: (err: Error) => void;
-  /** The call's own timer; undefined for a batch member (its batch has one). */
-  timer: NodeJS.Timeout | undefined;
+  /** performance.now() past which the call times out (Infinity for a batch member: its batch has a timer). */
+  deadline: number;
+  timeoutMs: number;
 }
 
 /** One call of a batch: a method and its params (as `call` takes them). */
@@ -96,6 +97,13 @@ const MAX_EARLY_NOTIFICATIONS = 1000;
 export class SmashEmuClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  /**
+   * One timer for every pending call's timeout, armed for the earliest deadline
+   * (a timer per call cost a Timeout object, a list insertion and a clearTimeout on
+   * every call). Cleared when no call is pending, so an idle client keeps no timer.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
   private readonly subscriptions = new Map<string, EventHandler>();
   private early: EventNotification[] = [];
   private closeInfo: { code: number; reason: string } | undefined;
@@ -112,8 +120,8 @@ export class SmashEmuClient {
     this.closed = new Promise((resolve) => {
       ws.once('close', (code, reason) => {
         this.closeInfo = { code, reason: String(reason) };
+        this.disarm();
         for (const [id, p] of this.pending) {
-          if (p.timer !== undefined) clearTimeout(p.timer);
           this.pending.delete(id);
           p.reject(new ConnectionClosedError(code, this.closeInfo.reason));
         }
@@ -155,11 +163,9 @@ export class SmashEmuClient {
         return;
       }
       const id = this.nextId++;
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new RpcTimeoutError(method, timeoutMs));
-      }, timeoutMs);
-      this.pending.set(id, { method, resolve: resolve as (r: unknown) => void, reject, timer });
+      const deadline = performance.now() + timeoutMs;
+      this.pending.set(id, { method, resolve: resolve as (r: unknown) => void, reject, deadline, timeoutMs });
+      if (deadline < this.timerAt) this.arm(deadline);
       this.ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, params: params ?? {} }));
     });
   }
@@ -213,7 +219,8 @@ export class SmashEmuClient {
           method,
           resolve: (result) => settle(i, { ok: true, result }),
           reject: (err) => (err instanceof RpcCallError ? settle(i, { ok: false, error: err }) : fail(err)),
-          timer: undefined,
+          deadline: Infinity,
+          timeoutMs,
         });
         frame.push({ jsonrpc: '2.0', id, method, params: params ?? {} });
       }
@@ -264,7 +271,7 @@ export class SmashEmuClient {
       const p = this.pending.get(m.id);
       if (p === undefined) continue;
       this.pending.delete(m.id);
-      if (p.timer !== undefined) clearTimeout(p.timer);
+      if (this.pending.size === 0) this.disarm();
       if (m.error !== undefined) {
         const code = typeof m.error.code === 'number' ? m.error.code : 0;
         p.reject(new RpcCallError(p.method, code, typeof m.error.message === 'string' ? m.error.message : 'error', m.error.data));
@@ -273,6 +280,35 @@ export class SmashEmuClient {
       }
     }
   }
+
+  /** The shared timer, set for `deadline`. */
+  private arm(deadline: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = deadline;
+    this.timer = setTimeout(this.expire, Math.max(0, deadline - performance.now()));
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  /** The shared timer fired: every call past its deadline rejects; the timer is re-armed for the next. */
+  private readonly expire = (): void => {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    // A timer may fire a fraction of a millisecond before performance.now() passes the deadline.
+    const now = performance.now() + 1;
+    let next = Infinity;
+    for (const [id, p] of this.pending) {
+      if (p.deadline <= now) {
+        this.pending.delete(id);
+        p.reject(new RpcTimeoutError(p.method, p.timeoutMs));
+      } else if (p.deadline < next) next = p.deadline;
+    }
+    if (next !== Infinity) this.arm(next);
+  };
 
   private onEvent(n: EventNotification): void {
     if (n === null || typeof n !== 'object') return;
