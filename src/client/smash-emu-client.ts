@@ -192,15 +192,19 @@ export class SmashEmuClient {
       const ids: number[] = [];
       let left = calls.length;
       let failed = false;
-      const timer = setTimeout(() => {
+      const drop = () => {
         for (const id of ids) this.pending.delete(id);
+        if (this.pending.size === 0) this.disarm();
+      };
+      const timer = setTimeout(() => {
+        drop();
         reject(new RpcTimeoutError(`batch of ${calls.length}`, timeoutMs));
       }, timeoutMs);
       const fail = (err: Error) => {
         if (failed) return;
         failed = true;
         clearTimeout(timer);
-        for (const id of ids) this.pending.delete(id);
+        drop();
         reject(err);
       };
       const settle = (i: number, o: BatchOutcome) => {
