@@ -64,15 +64,15 @@ export async function runAll(sizes: BenchSizes = FULL_SIZES, log: (line: string)
   log(`${sizes.stallNs / 1e6} ms stall under a ${sizes.stallSlowRate} req/s stream, then a ${sizes.stallRate} req/s one, in server children...`);
   const slow = await stall(sizes.stallSlowRate, sizes.stallNs);
   const st = await stall(sizes.stallRate, sizes.stallNs);
-  log('servers child: typed client, smash over RPC, realtime stalls, RPC against raw echo...');
+  log('servers child: RPC against raw echo, typed client, smash over RPC, realtime stalls...');
   const servers = await startServers();
   let cl: ClientResult;
   let rt: RealtimeResult;
   let rp: RpcResult;
   try {
+    rp = await rpcVsEcho(servers, sizes.rpc);
     cl = await clientFigures(servers, sizes.client);
     rt = await realtimeStalls(servers, () => servers.cpuMs(), sizes.client.realtimeCalls);
-    rp = await rpcVsEcho(servers, sizes.rpc);
   } finally {
     await servers.stop();
   }
