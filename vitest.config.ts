@@ -7,5 +7,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // One fast-check seed per run, picked and printed once, replayable with SMASH_EMU_SEED.
+    globalSetup: ['test/helpers/fc-global-setup.ts'],
+    setupFiles: ['test/helpers/fc-seed.ts'],
   },
 });

@@ -1,5 +1,5 @@
 /**
- * DMA simulation (issues 3 and 10): simulated requests per wall second in virtual
+ * DMA simulation (README.md "Performance"): simulated requests per wall second in virtual
  * time, a stream at 1e9 requests/s run by platform.clockAdvance (one arrival per ns):
  * - hits: random 64-byte accesses over one 2 MB region (512 pages, all in the IOTLB
  *   after the first touches), the closed form off: the batched per-request path;

@@ -1,5 +1,5 @@
 /**
- * RPC against a raw echo (issue 4): `clock.now` over WebSocket at 1 and at 32
+ * RPC against a raw echo (README.md "Performance"): `clock.now` over WebSocket at 1 and at 32
  * requests in flight, against a raw `ws` echo server answering the same frames
  * with the same bytes. Both servers run in one child process (servers.ts); the
  * same bare `ws` client drives both, sending `{"jsonrpc":"2.0","id":N,"method":"clock.now"}`

@@ -98,6 +98,7 @@ export async function runAll(sizes: BenchSizes = FULL_SIZES, log: (line: string)
     { name: 'scale: typed-array growth (arrayBuffers)', value: sc.arrayBuffersMiB, unit: 'MiB' },
     { name: 'scale: RSS growth', value: sc.rssMiB, unit: 'MiB', target: { max: 64 } },
     { name: 'scale: emu.audit (informational)', value: sc.auditMs, unit: 'ms' },
+    { name: `scale: iommu.unmap of the ${g} guest, 2 MB leaves`, value: sc.unmapMs, unit: 'ms', target: { max: 1000 } },
     { name: 'translate: IOTLB hits', value: tr.hitPerSec, unit: '/s' },
     { name: 'translate: IOTLB hits / Map.get loop', value: tr.hitRatio, unit: 'ratio' },
     { name: 'translate: walks to 2 MB leaves', value: tr.walkPerSec, unit: '/s' },

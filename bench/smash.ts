@@ -1,5 +1,5 @@
 /**
- * Smash (README.md "Performance", issues 9 and 10): tmpm.psmashIo + tmpm.punsmashIo
+ * Smash (README.md "Performance"): tmpm.psmashIo + tmpm.punsmashIo
  * pairs (PSMASH_IO and PUNSMASH_IO through the TMPM's ring) of one 2 MB region of the
  * TEE-IO device, in process (on the default 1 GiB guest and on a 1 TiB guest fully
  * mapped with 2 MB leaves); over RPC through the typed client in client.ts. The stall

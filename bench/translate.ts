@@ -1,5 +1,5 @@
 /**
- * Translation (issue 2), in process on the default platform, through the DMA hot
+ * Translation (README.md "Performance"), in process on the default platform, through the DMA hot
  * path `iommu.translatePage` with one reusable Translation record:
  * - hits: the same 256 pages of the TEE-IO device (2 MB leaves), cached in the IOTLB;
  * - walks: every 4 KB page of its 1 GiB once after `iotlb.invalidateAll()`, so each

@@ -18,7 +18,7 @@ import { resolve } from 'node:path';
 import { runExample, withEmulator } from './lib/emulator.js';
 import { heading, printTable, step } from './lib/format.js';
 import { prepareSmash, psmashParams } from './lib/smash.js';
-import type { TraceEventJson } from '../src/platform/perfetto-trace.js';
+import type { TraceEventJson } from '../src/observe/perfetto-trace.js';
 
 const OUT = resolve(process.env['SMASH_EMU_TRACE_OUT'] ?? 'smash.trace.json');
 const BIN_NS = 100_000; // counter tracks: requests per 100 us

@@ -7,7 +7,8 @@
  * data as JSON. The exit code says what happened (cli-error.ts `EXIT`): 0 success,
  * 3 a status other than SUCCESS, 4 a JSON-RPC error, 5 no server, 6 no answer in
  * time (the call may still complete). `-` stops at the first line that does not
- * exit 0 and exits with its code.
+ * exit 0 and exits with its code; a line that is not a call stops it with exit 2
+ * (nothing sent from that line on; the lines before it were sent).
  */
 import { ConnectionClosedError, RpcCallError, RpcTimeoutError, SmashEmuClient } from '../client/smash-emu-client.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
@@ -17,7 +18,7 @@ import { DEFAULT_CALL_TIMEOUT_MS, DEFAULT_CALL_URL, wsUrl } from './connect.js';
 import type { ExitCode } from './cli-error.js';
 import type { Env, Raw } from './flag-values.js';
 import { integer, nonEmpty, oneOf, pick, pickList } from './flag-values.js';
-import { progressLine, wantsProgress } from './progress.js';
+import { ProgressReporter, wantsProgress } from './progress.js';
 import { statusOutcome } from './status-outcome.js';
 
 /** setTimeout's largest delay; --timeout 0 (wait forever) leaves the client's own timer at it. */
@@ -40,7 +41,7 @@ export const CALL_FLAGS: readonly FlagSpec[] = [
     defaultText: 'none',
     repeatable: true,
   },
-  { name: 'progress', value: 'on|off', help: 'print the progress of long calls (clock.advance, fw.*, tmpm.*) on stderr', defaultText: 'on' },
+  { name: 'progress', value: 'on|off', help: 'print the progress of calls that last (clock.advance, fw.*, tmpm.* expected to take 2 s or more of wall time) on stderr, a line a second', defaultText: 'on' },
 ];
 
 export interface CallOptions {
@@ -63,6 +64,8 @@ export interface CallIo {
   stderr(text: string): void;
   /** Lines of stdin, for `call -`. */
   stdinLines(): AsyncIterable<string>;
+  /** Wall clock in ms for the progress rules (default performance.now; tests pass their own). */
+  nowMs?(): number;
 }
 
 export function parseCallArgs(argv: readonly string[]): ParsedArgs {
@@ -166,7 +169,7 @@ export async function call(opts: CallOptions, io: CallIo = processIo): Promise<E
 /** One connection's calls: progress subscription, timeouts, output and exit codes. */
 class CallSession {
   /** Progress goes to stderr while `inFlight` is set: other clients' advances are not ours to report. */
-  private inFlight: { method: string; kick: () => void } | undefined;
+  private inFlight: { kick: () => void; progress: ProgressReporter } | undefined;
   private subscribed = false;
 
   constructor(
@@ -192,10 +195,19 @@ class CallSession {
 
   async lines(input: AsyncIterable<string>): Promise<ExitCode> {
     let n = 0;
+    let sent = 0;
     for await (const text of input) {
       n++;
       if (text.trim() === '') continue;
-      const parsed = parseLine(text, n);
+      let parsed: { method: string; params: unknown };
+      try {
+        parsed = parseLine(text, n);
+      } catch (err) {
+        // Exit 2 says "nothing sent"; here that holds from this line on only.
+        if (err instanceof CliError && sent > 0) throw usageError(`${err.message}; the ${sent} call(s) before it were sent and answered, it and the lines after it were not sent`);
+        throw err;
+      }
+      sent++;
       const code = await this.one(parsed.method, parsed.params, 'line');
       if (code !== EXIT.OK) {
         this.io.stderr(`smash-emu: stopped at stdin line ${n} (${parsed.method}); later lines were not sent\n`);
@@ -214,10 +226,10 @@ class CallSession {
       await this.client.subscribe(['clock'] as never, (n) => {
         const flight = this.inFlight;
         if (flight === undefined) return;
-        const line = progressLine(flight.method, n.data);
-        if (line === undefined) return;
+        if (n.data === null || typeof n.data !== 'object' || (n.data as { phase?: unknown }).phase !== 'progress') return;
         flight.kick();
-        this.io.stderr(`${line}\n`);
+        const line = flight.progress.line(n.data);
+        if (line !== undefined) this.io.stderr(`${line}\n`);
       });
     } catch (err) {
       if (!(err instanceof RpcCallError)) throw err;
@@ -235,7 +247,8 @@ class CallSession {
       timer = setTimeout(() => fire(new CallTimedOut()), ms);
     };
     kick();
-    this.inFlight = { method, kick };
+    const nowMs = this.io.nowMs?.bind(this.io);
+    this.inFlight = { kick, progress: new ProgressReporter(method, nowMs) };
     const answer = (this.client.call as unknown as UntypedCall).call(this.client, method, params, { timeoutMs: FOREVER_MS });
     return Promise.race([answer, timedOut]).finally(() => {
       clearTimeout(timer);

@@ -7,7 +7,7 @@ export const EXIT = {
   OK: 0,
   /** A failure while running: could not start, a corrupt --state file, a failed save. */
   FAILURE: 1,
-  /** The command line (a flag, a variable, the scenario file, JSON-PARAMS) is wrong; nothing was started or sent. */
+  /** The command line (a flag, a variable, the scenario file, JSON-PARAMS) is wrong; nothing was started or sent (`call -`: a stdin line that is not a call; nothing from that line on). */
   USAGE: 2,
   /** `call`: the emulated command answered a status other than SUCCESS (statusName, rcName, or a PVALIDATE #NPF). */
   STATUS: 3,

@@ -17,7 +17,7 @@ import { CliError, describeFsError, usageError } from './cli-error.js';
 import type { Env, Raw } from './flag-values.js';
 import { integer, nonEmpty, oneOf, pick, pickList, positiveNumber } from './flag-values.js';
 
-export type ServeServerOptions = Pick<ServerOptions, 'host' | 'port' | 'token' | 'allowOrigin' | 'maxFrameBytes' | 'maxBatch' | 'maxPlatforms' | 'pingMs'>;
+export type ServeServerOptions = Pick<ServerOptions, 'host' | 'port' | 'unixPath' | 'token' | 'allowOrigin' | 'allowHost' | 'maxFrameBytes' | 'maxBatch' | 'maxPlatforms' | 'pingMs'>;
 
 export interface ServeOptions {
   server: ServeServerOptions;
@@ -41,12 +41,20 @@ const MAX_SEED = 0xffff_ffff;
 export const SERVE_FLAGS: readonly FlagSpec[] = [
   { name: 'host', value: 'HOST', help: 'interface to bind; whoever can connect can drive the platform', defaultText: S.host },
   { name: 'port', value: 'PORT', help: 'TCP port, 0..65535; 0 picks a free one (the ready line tells which)', defaultText: String(S.port) },
+  { name: 'unix', value: 'PATH', help: 'also serve newline-delimited JSON-RPC on a Unix socket at PATH (mode 0600, no token; removed at exit)', defaultText: 'none (WebSocket only)' },
   { name: 'scenario', value: 'FILE', help: 'scenario document (JSON) every platform is built from, merged onto its base', defaultText: 'examples/scenarios/default.json' },
   { name: 'clock', value: 'MODE', help: 'virtual or realtime', defaultText: `the scenario's, else ${DEFAULT_SCENARIO.clock.mode}` },
   { name: 'speed', value: 'N', help: `realtime: virtual ns per wall ns, > 0 and <= ${MAX_SPEED}`, defaultText: `the scenario's, else ${DEFAULT_SCENARIO.clock.speed}` },
   { name: 'seed', value: 'N', help: `PRNG seed, an integer 0..${MAX_SEED}`, defaultText: `the scenario's, else ${DEFAULT_SCENARIO.seed}` },
   { name: 'token', value: 'TOKEN', help: 'required from clients as "Authorization: Bearer TOKEN" or ?token=TOKEN', defaultText: 'none (no token)' },
   { name: 'allow-origin', value: 'ORIGIN', help: 'browser Origin allowed to connect (scheme://host[:port], or *); repeatable or comma-separated', defaultText: 'none (browsers refused)', repeatable: true },
+  {
+    name: 'allow-host',
+    value: 'NAME',
+    help: 'host name a request may name in its Host header besides IP addresses and localhost (or *); repeatable or comma-separated',
+    defaultText: 'none (other names refused: DNS rebinding)',
+    repeatable: true,
+  },
   { name: 'state', value: 'FILE', help: 'load every platform from FILE at start when it exists; save them to it at shutdown', defaultText: 'none (state not kept)' },
   { name: 'record', value: 'FILE', help: 'append every call of every platform and its result to FILE (JSON Lines) for smash-emu replay', defaultText: 'none (not recorded)' },
   { name: 'record-dir', value: 'DIR', help: 'allow clients to record with emu.record {file}, writing bare file names inside DIR only', defaultText: 'none (emu.record refused)' },
@@ -76,8 +84,10 @@ export function resolveServeOptions(parsed: ParsedArgs, env: Env): ServeOptions 
   const server: ServeServerOptions = {
     host: map(get('host'), nonEmpty, S.host),
     port: map(get('port'), (r) => integer(r, 0, 65_535), S.port),
+    unixPath: map(get('unix'), nonEmpty, S.unixPath),
     token: map(get('token'), nonEmpty, S.token),
     allowOrigin: origins(parsed, env) ?? S.allowOrigin,
+    allowHost: hosts(parsed, env) ?? S.allowHost,
     maxFrameBytes: map(get('max-frame-bytes'), (r) => integer(r, 1), S.maxFrameBytes),
     maxBatch: map(get('max-batch'), (r) => integer(r, 1), S.maxBatch),
     maxPlatforms: map(get('max-platforms'), (r) => integer(r, 0), S.maxPlatforms),
@@ -120,6 +130,18 @@ function origins(parsed: ParsedArgs, env: Env): string[] | undefined {
     // Browsers send exactly scheme://host[:port]; a trailing slash or a path would never match.
     if (item !== '*' && item !== 'null' && originOf(item) !== item) {
       throw usageError(`${list.source} must list origins as scheme://host[:port] with no path (or *), got ${JSON.stringify(item)}`);
+    }
+  }
+  return list.items;
+}
+
+function hosts(parsed: ParsedArgs, env: Env): string[] | undefined {
+  const list = pickList(parsed, env, 'allow-host');
+  if (list === undefined) return undefined;
+  for (const item of list.items) {
+    // Compared with the Host header's name, its port dropped: a bare name.
+    if (item !== '*' && !/^[A-Za-z0-9.-]+$/.test(item)) {
+      throw usageError(`${list.source} must list host names such as emulator.lan, with no scheme, port or path (or *), got ${JSON.stringify(item)}`);
     }
   }
   return list.items;

@@ -29,6 +29,7 @@ export async function serve(parsed: ParsedArgs, env: Env): Promise<void> {
   stopper.attach(app);
   if (stopper.requested) return;
   process.stdout.write(`smash-emu listening on ${app.url}\n`);
+  if (app.unixPath !== undefined) log(`line transport (newline-delimited JSON) on unix:${app.unixPath}`);
   if (saved !== undefined) log(`loaded ${count(saved.size)} from ${opts.statePath}`);
 }
 

@@ -5,7 +5,7 @@
  * cannot use is left exactly as it was; saving writes FILE.tmp-<pid>, flushes it to
  * disk and renames it over FILE, so FILE is always either the old or the new one.
  *
- * Issue 14 items 6 and 8: platforms are kept in a Map (a platform may be called
+ * protocol/README.md §1.3: platforms are kept in a Map (a platform may be called
  * `__proto__` or `toString`), and the file is written one platform at a time: each
  * state is dumped, serialised and written before the next is dumped, so the file
  * may exceed V8's longest string, and a platform that cannot be serialised is left

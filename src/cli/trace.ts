@@ -7,7 +7,7 @@
  */
 import { writeFileSync, renameSync } from 'node:fs';
 import { RpcCallError } from '../client/smash-emu-client.js';
-import { TRACE_TOPICS, type TraceTopic } from '../platform/trace-recorder.js';
+import { TRACE_TOPICS, type TraceTopic } from '../observe/trace-recorder.js';
 import type { FlagSpec, ParsedArgs } from './args.js';
 import { parseArgs } from './args.js';
 import { EXIT, describeFsError, failure, usageError } from './cli-error.js';

@@ -11,7 +11,7 @@
  * would have provided.
  */
 import { WebSocket } from 'ws';
-import type { EventTopic } from '../platform/event-bus.js';
+import type { EventTopic } from '../observe/event-bus.js';
 import type { MethodName, MethodParamsIn, MethodResult, NotificationParams } from '../protocol/methods.js';
 
 export interface ConnectOptions {
@@ -249,6 +249,25 @@ export class SmashEmuClient {
         await this.call('events.unsubscribe', { subscriptionId });
       },
     };
+  }
+
+  /**
+   * Stops reading the socket: no message is handled until resume() (a few already
+   * read may still arrive). A consumer slower than the server (a `watch` whose stdout
+   * nobody reads) pauses so that unread events wait in the kernel's and the server's
+   * buffers, which are bounded (the server cuts off a reader that stays behind),
+   * rather than in this process's memory.
+   */
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
+  get paused(): boolean {
+    return this.ws.isPaused;
   }
 
   /** Closes the socket (code 1000); pending calls reject with ConnectionClosedError. */

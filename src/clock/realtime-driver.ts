@@ -75,7 +75,7 @@ export class RealtimeDriver {
 
   /** Virtual time the wall clock says it is now. */
   targetNs(): number {
-    // Time stops at MAX_CLOCK_NS rather than losing integer precision (issue 14 item 7).
+    // Time stops at MAX_CLOCK_NS rather than losing integer precision (protocol/README.md §1.3).
     return Math.min(MAX_CLOCK_NS, this.anchorNs + Math.floor((this.wall.nowMs() - this.anchorWallMs) * 1e6 * this.clock.speed));
   }
 

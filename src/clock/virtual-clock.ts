@@ -1,6 +1,6 @@
 /**
  * One virtual clock in integer nanoseconds drives the platform (protocol/README.md §9).
- * `virtual` mode: time moves only through advanceTo (clock.advance, a firmware
+ * `virtual` mode: time moves only through advanceTo (clock.advance, a TMPM
  * stall). `realtime` mode: a RealtimeDriver moves it after the wall clock times
  * `speed`. Either way, events fire strictly in (atNs, seq) order and `nowNs` is the
  * time of the event being processed.
@@ -13,7 +13,7 @@ export type ClockMode = 'virtual' | 'realtime';
 /**
  * The latest time the clock may reach: 2^53 - 1 ns (104 days). Past it a double no
  * longer holds every integer, so time would stop moving and a state document with
- * it could not be loaded (issue 14 item 7). Whatever would move the clock past it
+ * it could not be loaded (protocol/README.md §1.3). Whatever would move the clock past it
  * is refused with EMU_LIMIT; the realtime driver stops there.
  */
 export const MAX_CLOCK_NS = Number.MAX_SAFE_INTEGER;
@@ -22,8 +22,8 @@ export const VIRTUAL_CHUNK_EVENTS = 50_000;
 /**
  * Wall time a chunk may take before it yields, when there is someone to yield to
  * (a server): some work units cost microseconds (a held request released through a
- * walk), so a count alone let one chunk hold the event loop for 150 ms (issue 10:
- * /healthz answers within 50 ms during a stall).
+ * walk), so a count alone let one chunk hold the event loop for 150 ms (/healthz
+ * must answer within 50 ms during a stall).
  */
 export const VIRTUAL_CHUNK_MS = 5;
 /** Events between two looks at the wall clock inside a chunk. */
@@ -60,7 +60,7 @@ export class VirtualClock {
   onChange: (() => void) | undefined;
   /**
    * How a virtual-mode wait yields between chunks of events: the server hands one that
-   * lets I/O run (WallClock.defer), so a firmware stall or an injected delay does not
+   * lets I/O run (WallClock.defer), so a TMPM stall or an injected delay does not
    * freeze it. Without one (a library caller), chunks follow each other at once.
    */
   yieldFn: (() => Promise<void>) | undefined;
@@ -146,7 +146,7 @@ export class VirtualClock {
 
   /**
    * Resolves when virtual time reaches `atNs`. In virtual mode it advances the clock
-   * itself (a firmware stall runs the clock), in chunks of VIRTUAL_CHUNK_EVENTS (or
+   * itself (a TMPM stall runs the clock), in chunks of VIRTUAL_CHUNK_EVENTS (or
    * VIRTUAL_CHUNK_MS of wall time, when there is a `yieldFn`) that yield through
    * `yieldFn` between them: events still fire in (atNs, seq) order, the
    * chunking only decides when other work may run. In realtime mode the driver does.

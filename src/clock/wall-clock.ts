@@ -1,5 +1,5 @@
 /**
- * The one adapter through which wall time enters (STYLE.md rule 6). The server
+ * The one adapter through which wall time enters (ARCHITECTURE.md, value conventions). The server
  * hands `systemWallClock` to platforms for realtime mode; tests can hand a fake.
  */
 export interface WallClock {

@@ -197,10 +197,28 @@
 
   // ---- loading -------------------------------------------------------------------
   const query = new URLSearchParams(location.search);
-  function loadFromServer() {
+  // ?path= names a platform of this server, nothing else: / or /platforms/NAME. The
+  // URL is built on this page's own origin and checked to stay there, so no query
+  // can point the page (and its token) at another host.
+  const PLATFORM_PATH = /^\/(platforms\/[A-Za-z0-9_.-]{1,64})?$/;
+  function serverUrl() {
     const path = query.get('path') || '/';
+    if (!PLATFORM_PATH.test(path) || path.endsWith('/.') || path.endsWith('/..')) return { error: `path ${JSON.stringify(path)} is not a platform of this server: use / or /platforms/NAME` };
+    const url = new URL(path, location.origin);
+    url.protocol = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const token = query.get('token');
-    const ws = new WebSocket(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}${path}${token ? `?token=${encodeURIComponent(token)}` : ''}`);
+    if (token) url.searchParams.set('token', token);
+    if (url.host !== location.host || url.pathname !== path) return { error: `path ${JSON.stringify(path)} leaves this server` };
+    return { url: url.href };
+  }
+  window.traceServerUrl = serverUrl;
+  function loadFromServer() {
+    const target = serverUrl();
+    if (target.error) {
+      $('summary').textContent = target.error;
+      return;
+    }
+    const ws = new WebSocket(target.url);
     ws.onopen = () => ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'trace.export', params: { format: 'perfetto-json' } }));
     ws.onmessage = (m) => {
       const r = JSON.parse(m.data);

@@ -1,7 +1,7 @@
 /**
  * The DMA engine (protocol/README.md §8, §4.5, and PSMASH_IO's effect, §4.3.5):
  * one-shot requests (`dma.issue`), streams (`dma.startStream`), the stall gate the
- * firmware closes around a smash, and statistics (`dma.stats`).
+ * TMPM closes around a smash, and statistics (`dma.stats`).
  *
  * Everything runs in virtual time on the platform's shared clock. The inner loop of
  * every experiment is arrival -> DmaPort.access -> completion, so it allocates no
@@ -14,12 +14,14 @@ import type { ClockEvent, EventTarget } from '../clock/event-queue.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
 import type { SeededRng } from '../util/rng.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
-import { newDmaAccess, type DmaPort } from './dma-port.js';
+import { newDmaAccess, type DmaPort } from '../iommu/dma-port.js';
 import { CompletionQueue, type CompletionSink } from './completion-queue.js';
 import { LatencyHistogram } from './latency-histogram.js';
+import { countAll } from './count-all.js';
 import { DmaCounters, FINAL, emptyStatsView, type DmaStatsView, type FinalOutcome, type StallWindow } from './dma-stats.js';
 import { DmaStream, checkDeviceId, checkStreamParams, type StreamParams } from './dma-stream.js';
-import { Stall, StallGate, checkStallParams, type HeldRequest, type StallHandle, type StallParams } from './stall-gate.js';
+import { Stall, StallGate, checkStallParams, type StallHandle, type StallParams } from './stall-gate.js';
+import type { HeldRequest } from './held-request.js';
 import { readDmaState, writeDmaState, type DmaEngineState } from './dma-state.js';
 import { DmaTimeline, TIMELINE_BIN_NS, TIMELINE_RETAINED_BINS, TL } from './dma-timeline.js';
 import { jumpRng } from '../util/rng-jump.js';
@@ -214,7 +216,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
     s.event = null;
   }
 
-  /** Requests per second of the running streams together (what a stall may catch; issue 14 item 3). */
+  /** Requests per second of the running streams together (what a stall may catch; protocol/README.md §1.3). */
   activeStreamRatePerSec(perRequestOnly = false): number {
     let rate = 0;
     for (const s of this.streams.values()) if (s.active && !(perRequestOnly && s.exactRate)) rate += s.params.ratePerSec;
@@ -229,10 +231,10 @@ export class DmaEngine implements EventTarget, CompletionSink {
   // ---- stalls ---------------------------------------------------------------
 
   /**
-   * The firmware's stall (protocol/README.md §4.3.5, Effect): from startNs (now) to endNs,
+   * The TMPM's stall (protocol/README.md §4.3.5, Effect): from startNs (now) to endNs,
    * requests in scope are held or aborted. The release at endNs is a clock event
    * scheduled now; it translates held requests at endNs, so they see the tables the
-   * firmware swapped at startNs.
+   * TMPM swapped at startNs.
    */
   beginStall(p: StallParams): StallHandle {
     checkStallParams(p, this.clock.nowNs);
@@ -373,9 +375,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
 
   onCompleted(latencyNs: number, deviceSlot: number, streamSlot: number, count: number, maxNs: number, doneNs: number): void {
     this.timeline.record(TL.COMPLETED, deviceSlot, doneNs, count);
-    this.total.completeMany(latencyNs, count, maxNs);
-    (this.slots[deviceSlot] as DmaCounters).completeMany(latencyNs, count, maxNs);
-    if (streamSlot >= 0) (this.slots[streamSlot] as DmaCounters).completeMany(latencyNs, count, maxNs);
+    countAll.complete(this.total, this.slots[deviceSlot] as DmaCounters, streamSlot >= 0 ? (this.slots[streamSlot] as DmaCounters) : null, latencyNs, count, maxNs);
   }
 
   bucketTopNs(latencyNs: number): number {
@@ -609,19 +609,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
       if ((times[mid] as number) + spanNs <= nowNs) done = mid + 1;
       else notDone = mid;
     }
-    const total = this.total;
-    const own = s.counters;
-    total.issued += n;
-    total.inFlight += n;
-    dev.issued += n;
-    dev.inFlight += n;
-    own.issued += n;
-    own.inFlight += n;
-    if (done > 0) {
-      total.completeMany(spanNs, done);
-      dev.completeMany(spanNs, done);
-      own.completeMany(spanNs, done);
-    }
+    countAll.arrive(this.total, dev, s.counters, n);
+    if (done > 0) countAll.complete(this.total, dev, s.counters, spanNs, done);
     this.port.countHits?.(n);
     this.timeline.recordSorted(TL.ISSUED, s.deviceSlot, times, 0, n, 0);
     this.timeline.recordSorted(TL.COMPLETED, s.deviceSlot, times, 0, done, spanNs);
@@ -654,12 +643,8 @@ export class DmaEngine implements EventTarget, CompletionSink {
       rng: this.rng.getState(), order: this.heldOrder, timeoutNs: stall.completionTimeoutNs, atIndex: stall.held.length,
     });
     this.heldOrder += n;
-    for (const c of [this.total, dev, s.counters]) {
-      c.issued += n;
-      c.inFlight += n;
-      c.held += n;
-      c.waiting += n;
-    }
+    countAll.arrive(this.total, dev, s.counters, n);
+    countAll.hold(this.total, dev, s.counters, n);
     stall.heldCount += n;
     this.timelineRun(TL.ISSUED, s, t, n, 0);
     this.timelineRun(TL.HELD, s, t, n, 0);
@@ -761,15 +746,11 @@ export class DmaEngine implements EventTarget, CompletionSink {
     }
     const spanNs = hitNs + this.serviceNs;
     const dev = this.slots[s.deviceSlot] as DmaCounters;
-    const views = [this.total, dev, s.counters];
-    for (const c of views) {
-      c.issued += n;
-      c.inFlight += n;
-    }
+    countAll.arrive(this.total, dev, s.counters, n);
     // Arrivals k < done have completed by the last arrival's time; the rest are pending.
     const lastNs = s.arrivalAt(t, n - 1);
     const done = lastNs - spanNs < t ? 0 : Math.min(n, s.arrivalsThrough(t, lastNs - spanNs));
-    if (done > 0) for (const c of views) c.completeMany(spanNs, done);
+    if (done > 0) countAll.complete(this.total, dev, s.counters, spanNs, done);
     this.port.countHits?.(n);
     this.timelineRun(TL.ISSUED, s, t, n, 0);
     this.timelineRun(TL.COMPLETED, s, t, done, spanNs);
@@ -791,9 +772,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const now = this.clock.nowNs;
     const dev = this.slots[deviceSlot] as DmaCounters;
     this.timeline.record(TL.ISSUED, deviceSlot, now);
-    this.total.arrive();
-    dev.arrive();
-    if (stream !== null) stream.counters.arrive();
+    countAll.arrive(this.total, dev, stream === null ? null : stream.counters);
     if (this.gate.active.length > 0) {
       const stall = this.gate.governing(deviceId, now, this.port);
       if (stall !== null) {
@@ -816,11 +795,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
     const a = this.access;
     const now = this.clock.nowNs;
     this.port.access(deviceId, iovaPfn, write, a, pageOff);
-    if (a.iotlbMiss) {
-      this.total.iotlbMisses++;
-      dev.iotlbMisses++;
-      if (stream !== null) stream.counters.iotlbMisses++;
-    }
+    if (a.iotlbMiss) countAll.iotlbMiss(this.total, dev, stream === null ? null : stream.counters);
     const waitedNs = now - arrivalNs;
     if (a.outcome === 'ok') {
       const spanNs = a.translationNs + this.serviceNs;
@@ -839,14 +814,7 @@ export class DmaEngine implements EventTarget, CompletionSink {
       resolve: null, timeoutEvent: null, timeoutNs: stall.completionTimeoutNs, device: dev,
     };
     this.timeline.record(TL.HELD, deviceSlot, arrivalNs);
-    this.total.held++;
-    this.total.waiting++;
-    dev.held++;
-    dev.waiting++;
-    if (stream !== null) {
-      stream.counters.held++;
-      stream.counters.waiting++;
-    }
+    countAll.hold(this.total, dev, stream === null ? null : stream.counters);
     this.wait(stall, rec);
     this.lastHeld = rec;
   }
@@ -954,16 +922,12 @@ export class DmaEngine implements EventTarget, CompletionSink {
   }
 
   private unwait(rec: HeldRequest): void {
-    this.total.waiting--;
-    rec.device.waiting--;
-    if (rec.stream !== null) rec.stream.counters.waiting--;
+    countAll.unwait(this.total, rec.device, rec.stream === null ? null : rec.stream.counters);
   }
 
   private decide(deviceSlot: number, dev: DmaCounters, stream: DmaStream | null, outcome: FinalOutcome): void {
     this.timeline.record(TIMELINE_OF[outcome], deviceSlot, this.clock.nowNs);
-    this.total.finish(outcome);
-    dev.finish(outcome);
-    if (stream !== null) stream.counters.finish(outcome);
+    countAll.finish(this.total, dev, stream === null ? null : stream.counters, outcome);
   }
 
   private setResult(outcome: DmaOutcome, latencyNs: number, spa: number | null, reason: string): void {

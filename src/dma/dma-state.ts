@@ -13,7 +13,8 @@ import { CompletionQueue, type CompletionSink } from './completion-queue.js';
 import { DmaCounters, type DmaCountersDoc, type StallWindow } from './dma-stats.js';
 import { DmaStream, checkStreamParams, type StreamParams } from './dma-stream.js';
 import { LatencyHistogram } from './latency-histogram.js';
-import { Stall, StallGate, type HeldRequest } from './stall-gate.js';
+import { Stall, StallGate } from './stall-gate.js';
+import type { HeldRequest } from './held-request.js';
 import { heldInInsertionOrder } from './held-runs.js';
 
 export const DMA_STATE_VERSION = 1;

@@ -71,11 +71,6 @@ export class DmaCounters {
   /** Stall windows that covered this view; shared records, never mutated. */
   stalls: StallWindow[] = [];
 
-  arrive(): void {
-    this.issued++;
-    this.inFlight++;
-  }
-
   finish(outcome: FinalOutcome): void {
     this.inFlight--;
     switch (outcome) {
@@ -85,12 +80,6 @@ export class DmaCounters {
       case FINAL.TIMEOUT: this.timeouts++; break;
       case FINAL.ABORTED: this.aborted++; break;
     }
-  }
-
-  complete(latencyNs: number): void {
-    this.inFlight--;
-    this.completed++;
-    this.latency.record(latencyNs);
   }
 
   /**

@@ -1,5 +1,5 @@
 /**
- * Held requests of a fixed-rate stream, kept as runs (issue 10): while a stall holds
+ * Held requests of a fixed-rate stream, kept as runs (ARCHITECTURE.md "The DMA fast paths"): while a stall holds
  * a stream at 1e9 requests/s, one object per request is 2 M objects per 2 ms. A run
  * is one record for all the arrivals of a batch (between two clock events): the
  * first arrival's time, the stream's carry and cursor and the PRNG state before its
@@ -14,7 +14,7 @@
 import { SeededRng, type RngState } from '../util/rng.js';
 import type { DmaCounters } from './dma-stats.js';
 import { DmaStream } from './dma-stream.js';
-import type { HeldRequest } from './stall-gate.js';
+import type { HeldRequest } from './held-request.js';
 
 export interface HeldRun {
   stream: DmaStream;

@@ -1,5 +1,5 @@
 /**
- * The stall gate the firmware closes around a smash (protocol/README.md §4.3.5,
+ * The stall gate the TMPM closes around a smash (protocol/README.md §4.3.5,
  * Effect, and §4.5): a request of a device in scope arriving in
  * [startNs, endNs) is held until endNs (policy hold) or fails at once (policy
  * abort); a held request whose wait would pass completionTimeoutNs fails as
@@ -8,9 +8,9 @@
  */
 import type { ClockEvent } from '../clock/event-queue.js';
 import { invalidArgument } from '../util/emu-error.js';
-import type { DmaCounters, StallWindow } from './dma-stats.js';
-import type { DmaPort } from './dma-port.js';
-import type { DmaStream } from './dma-stream.js';
+import type { StallWindow } from './dma-stats.js';
+import type { HeldRequest } from './held-request.js';
+import type { DmaPort } from '../iommu/dma-port.js';
 import type { HeldMerge, HeldRun } from './held-runs.js';
 
 export type StallScope = 'domain' | 'iommu';
@@ -20,47 +20,18 @@ export interface StallParams {
   scope: StallScope;
   /** The smashed domain (ignored for scope iommu). */
   domainId: number;
-  /** Must be the clock's current time: the firmware swaps the tables then. */
+  /** Must be the clock's current time: the TMPM swaps the tables then. */
   startNs: number;
   endNs: number;
   policy: StallPolicy;
   completionTimeoutNs: number;
 }
 
-/** What the firmware keeps of a stall it began (for `dmaHeld` in its result). */
+/** What the TMPM keeps of a stall it began (for `dmaHeld` in its result). */
 export interface StallHandle {
   /** Requests this stall made wait (released or timed out). */
   readonly heldCount: number;
   readonly endNs: number;
-}
-
-/** A request waiting on a stall: the only per-request object the engine allocates. */
-export interface HeldRequest {
-  deviceId: number;
-  deviceSlot: number;
-  /** null for `issue` requests. */
-  stream: DmaStream | null;
-  iovaPfn: number;
-  pageOff: number;
-  write: boolean;
-  arrivalNs: number;
-  /** Ties in arrivalNs keep arrival order through transfers between stalls. */
-  order: number;
-  /** Set by `issue` callers; absent after a state load (the caller's promise stays in the old engine). */
-  resolve: ((r: DmaIssueResultLike) => void) | null;
-  /** Pending timeout event, when this request will time out rather than be released. */
-  timeoutEvent: ClockEvent | null;
-  /** The timeout it fails at (from the stall that holds it). */
-  timeoutNs: number;
-  device: DmaCounters;
-}
-
-/** Structural copy of DmaIssueResult (kept here so this file does not import the engine). */
-export interface DmaIssueResultLike {
-  outcome: 'ok' | 'io_page_fault' | 'rmp_fault' | 'timeout' | 'aborted';
-  latencyNs: number;
-  spa: number | null;
-  reason: string;
 }
 
 export class Stall implements StallHandle {

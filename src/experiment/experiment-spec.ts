@@ -95,7 +95,6 @@ const specShape = z.strictObject({
   timing: timingSpec.prefault({}),
 });
 
-export type ExperimentSpecDoc = z.input<typeof specShape>;
 type Shape = z.output<typeof specShape>;
 
 /** A parsed spec: every axis as a list (length 1 = held), the scenario resolved. */

@@ -1,6 +1,6 @@
 /** Short text for a point's parameters, for chart legends and the report's tables. */
 import type { AxisName } from './experiment-spec.js';
-import type { ResultRow } from './results.js';
+import type { ResultRow } from './result-row.js';
 
 /** A point's values on `axes`, short enough for a legend: "manual W 10 us 1M/s seed 2". */
 export function shortLabel(row: ResultRow, axes: readonly AxisName[]): string {

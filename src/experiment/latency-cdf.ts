@@ -20,10 +20,10 @@ export interface CdfPoint {
 
 /** The CDF of completed requests of `streamId` (empty when none completed). */
 export function streamLatencyCdf(p: Platform, streamId: string): CdfPoint[] {
-  const stream = p.m.dma.getState().streams.find((s) => s.streamId === streamId);
-  if (stream === undefined || stream.counters.completed === 0) return [];
-  const h = decodeFromCompressedBase64(stream.counters.histogram, 64, false);
-  const maxNs = stream.counters.maxNs;
+  const latency = p.dmaLatencyHistogram({ streamId });
+  if (latency.count === 0) return [];
+  const h = decodeFromCompressedBase64(latency.encode(), 64, false);
+  const maxNs = latency.max;
   const out: CdfPoint[] = [];
   for (const percent of CDF_PERCENTILES) {
     // The histogram reports bucket bounds; the exact maximum caps them (as dma.stats does).

@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { buildCharts, type Chart } from './charts.js';
 import { duration } from './labels.js';
-import type { ExperimentResults, ResultRow } from './results.js';
+import type { ExperimentResults } from './results.js';
+import type { ResultRow } from './result-row.js';
 
 const require = createRequire(import.meta.url);
 

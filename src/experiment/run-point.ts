@@ -128,7 +128,7 @@ async function engineSmash(p: Platform, domainId: number, iova: bigint): Promise
  */
 async function manualSmash(p: Platform, domainId: number, iova: bigint, windowNs: number): Promise<SmashRecord> {
   const plan = prepareSmash(p, domainId, iova);
-  p.memWrite64(plan.iopdeSpa, [encodeTablePointer(plan.tableSpa, 1)]);
+  p.memWrite64(plan.srcHpmdSpa, [encodeTablePointer(plan.tableSpa, 1)]);
   const [q0, q1] = encodeInvalidatePages(domainId, iova, 21);
   p.iommuCommand(q0, q1);
   await passTime(p, windowNs);

@@ -13,8 +13,8 @@ import type { Platform } from '../platform/platform.js';
 export interface SmashPlan {
   domainId: number;
   iova: bigint;
-  /** SPA of the 8-byte level-2 entry (the IOPDE) that maps the region. */
-  iopdeSpa: number;
+  /** SPA of the 8-byte level-2 entry (the IOPDE) that maps the region: PSMASH_IO's src_hpmd_spa. */
+  srcHpmdSpa: number;
   /** SPA of the 4 KB page already holding the 512 new PTEs. */
   tableSpa: number;
   /** SPA of the 2 MB page the region maps (the RMP entry PSMASH splits), C-bit stripped. */
@@ -42,7 +42,7 @@ export function setStallModel(p: Platform, model: StallModel): void {
 export function prepareSmash(p: Platform, domainId: number, iova: bigint): SmashPlan {
   const r = p.tmpmPreparePsmash(domainId, iova);
   const psmash = { srcPgSpa: r.srcPgSpa, smashHpteSpa: r.smashHpteSpa, srcHpmdSpa: r.srcHpmdSpa, gctxSpa: r.gctxSpa };
-  return { domainId, iova, iopdeSpa: Number(r.srcHpmdSpa), tableSpa: Number(r.smashHpteSpa), regionSpa: stripCBit(Number(r.srcPgSpa), p.m.settings.cBit), psmash };
+  return { domainId, iova, srcHpmdSpa: Number(r.srcHpmdSpa), tableSpa: Number(r.smashHpteSpa), regionSpa: stripCBit(Number(r.srcPgSpa), p.info().config.cBit), psmash };
 }
 
 /** The engine's atomic smash (PSMASH_IO): IOPDE and RMP entry changed under one DMA stall. */

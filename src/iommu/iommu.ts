@@ -28,7 +28,7 @@ import type { WalkFaultReason, WalkResult } from './page-walker.js';
 import { PageWalker, newPageWalk } from './page-walker.js';
 import { DEFAULT_C_BIT, stripCBit } from './pte.js';
 import type { TableReach } from './table-pages.js';
-import { liveTableLevel, tableReaches } from './table-pages.js';
+import { tableReaches } from './table-pages.js';
 import { DomainIndex } from './domain-index.js';
 import { LiveTables } from './live-tables.js';
 import { DEFAULT_IOTLB_ENTRIES } from './iotlb.js';

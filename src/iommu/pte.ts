@@ -257,11 +257,6 @@ export function pteHighHi(hi: number): number {
   return hi >>> 20;
 }
 
-/** The same entry with another NextLevel code (the unsmash turns PTE 0 into a 2 MB leaf). */
-export function withNextLevel(value: bigint, nextLevel: number): bigint {
-  return (value & ~(PTE_NEXT_LEVEL_MASK << PTE_NEXT_LEVEL_SHIFT)) | (BigInt(nextLevel) << PTE_NEXT_LEVEL_SHIFT);
-}
-
 /*
  * The same layout read as two 32-bit halves (lo = bits 31:0, hi = bits 63:32, as
  * HostMemory.pageHalves / wordLo / wordHi give them), for loops over whole tables

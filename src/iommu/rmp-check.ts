@@ -4,7 +4,8 @@
  * reads the RMP through the table's number-only accessors into one module-level
  * scratch record.
  */
-import { newRmpScratch, type RmpTable } from '../rmp/rmp-table.js';
+import { newRmpScratch } from '../rmp/rmp-entry.js';
+import type { RmpTable } from '../rmp/rmp-table.js';
 
 /** protocol/README.md §6.5: leaf size T must equal the RMP size R, or not exceed it. */
 export type RmpSizeRule = 'equal' | 'not-larger';
@@ -21,6 +22,22 @@ export const RMP_FAULT_FLAGS = {
   /** Leaf size vs RMP size under the rule; also an untrusted leaf > 4 KB covering an assigned page. */
   SIZE_MISMATCH: 0x20,
 } as const;
+
+/** RMP_FAULT_FLAGS names in a fault's reason: NOT_ASSIGNED -> 'not-assigned'. */
+const FLAG_NAMES = Object.entries(RMP_FAULT_FLAGS).map(([name, bit]) => [bit, name.toLowerCase().replaceAll('_', '-')] as const);
+
+/** Cached per flag combination: reasons are built once, not per request. */
+const reasonCache = new Map<number, string>();
+
+/** The reason a DMA result and event carry for ORed RMP_FAULT_FLAGS: 'rmp:asid-mismatch+gpa-mismatch'. */
+export function rmpFlagsReason(flags: number): string {
+  let r = reasonCache.get(flags);
+  if (r === undefined) {
+    r = 'rmp:' + FLAG_NAMES.filter(([bit]) => (flags & bit) !== 0).map(([, n]) => n).join('+');
+    reasonCache.set(flags, r);
+  }
+  return r;
+}
 
 const scratch = newRmpScratch();
 

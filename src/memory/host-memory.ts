@@ -32,7 +32,7 @@ if (new Uint8Array(new Uint32Array([1]).buffer)[0] !== 1) {
 
 /**
  * A page's storage: all 512 words, or, while at most SPARSE_MAX_WORDS of them are
- * non-zero, only those (word index -> value). Issue 14 ("also bound"): a single
+ * non-zero, only those (word index -> value). protocol/README.md §1.3: a single
  * word written to a new page cost a 4 KB page (4.6 KiB of RSS); a small Map costs
  * a few hundred bytes, and a page becomes dense when a walker wants its halves or
  * its ninth word is written.
@@ -44,7 +44,7 @@ export const SPARSE_MAX_WORDS = 8;
 
 /**
  * Page stores that are shared (by a snapshot or a dump cache) and must not change:
- * a write to one copies it first (copy-on-write, issue 14 item 5). Module-wide,
+ * a write to one copies it first (copy-on-write, protocol/README.md §12). Module-wide,
  * since a snapshot's pages move to another HostMemory on revert.
  */
 const FROZEN = new WeakSet<PageStore>();

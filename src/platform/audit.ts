@@ -1,5 +1,5 @@
 /**
- * emu.audit (protocol/README.md §12; issue 2 item 7): what a VMM engineer wants to
+ * emu.audit (protocol/README.md §12): what a VMM engineer wants to
  * know is wrong with the platform as it stands:
  * - `leaf-size-mismatch`: a TEE-IO leaf whose size breaks the RMP size rule for an
  *   assigned page under it (the IOMMU RMP check would fail DMA there);

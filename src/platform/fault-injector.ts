@@ -12,7 +12,7 @@ import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
 import { FAULT_DATA_BOUNDS, jsonBoundsViolation } from '../util/json-bounds.js';
 
 /**
- * Fault rules one platform may hold (issue 14 item 11: 200,000 rules slowed every
+ * Fault rules one platform may hold (protocol/README.md §1.3: 200,000 rules slowed every
  * call 100x). A fault.add beyond is refused with EMU_LIMIT; state documents with
  * more are refused too.
  */
@@ -189,7 +189,7 @@ export class FaultInjector {
   }
 }
 
-/** Throws `fail(why, path)` when an injected error's message or data is past its bound (issue 14 item 6). */
+/** Throws `fail(why, path)` when an injected error's message or data is past its bound (protocol/README.md §1.3). */
 function checkRpcError(e: FaultRuleSpec['rpcError'], fail: (why: string, path: string[]) => Error): void {
   if (e === undefined) return;
   if (typeof e.message === 'string' && e.message.length > MAX_FAULT_MESSAGE_CHARS) {

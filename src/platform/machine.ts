@@ -20,12 +20,12 @@ import { SeededRng } from '../util/rng.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { GuestTable } from '../firmware/guests.js';
 import { FaultInjector } from './fault-injector.js';
-import type { EventBus } from './event-bus.js';
+import type { EventBus } from '../observe/event-bus.js';
 import type { Scenario } from './scenario.js';
 import type { RmpSizeRule } from '../iommu/rmp-check.js';
-import type { TimingOptions } from './options.js';
-import { DEFAULT_TIMING } from './options.js';
-import { PlatformDmaPort } from './platform-dma-port.js';
+import type { TimingOptions } from '../iommu/timing.js';
+import { DEFAULT_TIMING } from '../iommu/timing.js';
+import { DmaAccessPort } from '../iommu/dma-access-port.js';
 import { eventView, rmpEntryView } from './views.js';
 
 const MiB = 2 ** 20;
@@ -96,7 +96,7 @@ export class Machine {
   readonly dma: DmaEngine;
   readonly faults: FaultInjector;
   /** The DMA engine's port (IOMMU translation + RMP check), with its IOTLB hit counts. */
-  readonly port: PlatformDmaPort;
+  readonly port: DmaAccessPort;
   private driver: RealtimeDriver | undefined;
 
   constructor(
@@ -113,7 +113,7 @@ export class Machine {
     this.rmp = new RmpTable(settings.memoryBytes);
     this.iommu = new Iommu(this.memory, this.pool, { eventLogEntries: settings.eventLogEntries, cBit: settings.cBit, ...(settings.iotlbEntries === undefined ? {} : { iotlbEntries: settings.iotlbEntries }) });
     this.firmware = new Firmware(this.memory, this.rmp, this.guests, this.clock, bus);
-    const port = (this.port = new PlatformDmaPort(this.iommu, this.rmp, this.firmware, this.clock, settings.timing, () => this.settings.rmpSizeRule));
+    const port = (this.port = new DmaAccessPort(this.iommu, this.rmp, this.firmware, this.clock, settings.timing, () => this.settings.rmpSizeRule));
     this.dma = new DmaEngine({ clock: this.clock, rng: this.rng, port, serviceNs: settings.serviceNs });
     this.faults = new FaultInjector(this.rng);
     const psmashIo = new PsmashIo({

@@ -18,7 +18,7 @@ import type { TmpmState } from '../tmpm/tmpm-engine.js';
 import { checkTmpmState } from '../tmpm/tmpm-state.js';
 import type { Guest } from '../firmware/guests.js';
 import type { FaultInjectorState } from './fault-injector.js';
-import type { EventBus } from './event-bus.js';
+import type { EventBus } from '../observe/event-bus.js';
 import { Machine, MAX_ADVANCE_LIMIT_NS, type MachineSettings } from './machine.js';
 import { MAX_IOTLB_ENTRIES, MIN_IOTLB_ENTRIES } from '../iommu/iotlb.js';
 
@@ -52,7 +52,7 @@ export interface PlatformState {
  * (freezing them: a later write copies the page it changes), so a store seen by an
  * earlier dump has not changed and its encoding is reused: the memory part of a
  * dump costs a map entry per page plus the encoding of the pages written since the
- * last dump (issue 14, "also bound"). The arrays are shared between documents:
+ * last dump (protocol/README.md §1.3). The arrays are shared between documents:
  * treat a dumped document as read-only.
  */
 const PAGE_WORDS_CACHE = new WeakMap<PageStore, Array<[number, string]>>();

@@ -33,7 +33,7 @@ export interface PsmashIoParams {
 }
 
 /**
- * Why a smash's stall would be too much work (issue 14 items 3 and 7): it could move
+ * Why a smash's stall would be too much work (protocol/README.md §1.3): it could move
  * the clock past MAX_CLOCK_NS, or catch more than MAX_REQUESTS_PER_STALL requests of
  * the running poisson streams (fixed-rate ones are held arithmetically). Null when it
  * is fine. The convenience methods refuse with

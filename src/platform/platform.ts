@@ -4,11 +4,9 @@
  * carry addresses and 64-bit values as bigint; the wire shows them as hex.
  * The Machine behind it is replaced whole by reset, revert and loadState.
  */
-import pkg from '../../package.json' with { type: 'json' };
 import type { WallClock } from '../clock/wall-clock.js';
 import { VIRTUAL_CHUNK_EVENTS, VirtualClock } from '../clock/virtual-clock.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
-import { PAGE_BYTES } from '../memory/host-memory.js';
 import { rmpRcName } from '../rmp/return-codes.js';
 import type { RmpPageSize } from '../rmp/rmp-entry.js';
 import { NPF_ERROR } from '../rmp/return-codes.js';
@@ -16,13 +14,14 @@ import type { StallModelPatch } from '../tmpm/stall-model.js';
 import { tmpmRegsView } from '../tmpm/regs-view.js';
 import { stallWorkRefusal, tmpmGetCapabilities, tmpmPreparePsmash, tmpmPsmashIo, tmpmPunsmashIo, tmpmSubmit, type PsmashIoParams } from './platform-tmpm.js';
 import { TMPM_COMMAND } from '../tmpm/commands.js';
-import { decodeDte, encodeDte } from '../iommu/dte.js';
-import { pteAddressField, withAddress } from '../iommu/pte.js';
-import { toHex } from '../util/hex.js';
+import { encodeDte } from '../iommu/dte.js';
 import type { DteFields } from '../iommu/dte.js';
 import type { StreamParams } from '../dma/dma-stream.js';
-import { EventBus } from './event-bus.js';
-import type { FaultRuleSpec } from './fault-injector.js';
+import { EventBus } from '../observe/event-bus.js';
+import type { FaultDecision, FaultRuleSpec } from './fault-injector.js';
+import type { LatencyHistogram } from '../dma/latency-histogram.js';
+import { readingsOf, type MachineReadings } from './readings.js';
+import { platformInfo } from './platform-info.js';
 import { Machine, settingsOf } from './machine.js';
 import { buildScenario } from './build-scenario.js';
 import type { Scenario } from './scenario.js';
@@ -30,14 +29,14 @@ import { DEFAULT_SCENARIO } from './scenario.js';
 import { auditMachine, type AuditViolation } from './audit.js';
 import { dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
 import { SnapshotStore, type SnapshotLimits } from './snapshot-store.js';
-import { eventView, rmpEntryView } from './views.js';
-import { EventTally } from './event-tally.js';
-import { TraceRecorder, type TraceStartOptions } from './trace-recorder.js';
-import { perfettoTrace } from './perfetto-trace.js';
-import { TIMELINE_BIN_NS, TIMELINE_MAX_BINS } from '../dma/dma-timeline.js';
+import { dteView, eventView, iotlbEntryView, rmpEntryView, walkView } from './views.js';
+import { EventTally } from '../observe/event-tally.js';
+import { TraceRecorder, type TraceStartOptions } from '../observe/trace-recorder.js';
+import { perfettoTrace } from '../observe/perfetto-trace.js';
+import { checkBinNs, timelineWindow, type TimelineWindowParams } from './timeline-window.js';
+import { VERSION } from './version.js';
 
-/** The package version (package.json is the one source; openrpc.json shows it too). */
-export const VERSION: string = pkg.version;
+export { VERSION };
 
 export interface PlatformOptions {
   /** The wall-clock adapter for realtime mode (the server passes systemWallClock). */
@@ -82,6 +81,16 @@ export class Platform {
     return this.machine;
   }
 
+  /** Virtual time now, ns (cheap: the server stamps every call with it). */
+  get nowNs(): number {
+    return this.machine.clock.nowNs;
+  }
+
+  /** The running figures GET /metrics scrapes. */
+  readings(): MachineReadings {
+    return readingsOf(this.machine);
+  }
+
   private build(scenario: Scenario): Machine {
     const cBit = this.options.cBit === undefined ? scenario.cBit : this.options.cBit;
     const m = new Machine(settingsOf(scenario, cBit), this.bus, this.options.wall);
@@ -98,42 +107,7 @@ export class Platform {
   // ---- emu.* -------------------------------------------------------------
 
   info() {
-    const m = this.machine;
-    const s = m.settings;
-    return {
-      name: 'smash-emu',
-      version: VERSION,
-      platform: this.options.name ?? '',
-      scenario: this.scenarioName,
-      deviceTableSpa: BigInt(m.iommu.deviceTableSpa),
-      clockMode: m.clock.mode,
-      speed: m.clock.speed,
-      nowNs: m.clock.nowNs,
-      config: {
-        memoryBytes: BigInt(s.memoryBytes),
-        seed: s.seed,
-        eventLogEntries: s.eventLogEntries,
-        serviceNs: s.serviceNs,
-        maxAdvanceNs: s.maxAdvanceNs,
-        iotlbEntries: m.iommu.iotlb.capacity,
-        rmpSizeRule: s.rmpSizeRule,
-        iotlbHitNs: s.timing.iotlbHitNs,
-        walkLevelNs: s.timing.walkLevelNs,
-        cBit: s.cBit,
-        poolBaseSpa: BigInt(m.pool.baseSpa),
-        poolEndSpa: BigInt(m.pool.endSpa),
-      },
-      guests: m.guests.list().map((g) => ({ asid: g.asid, gctxSpa: g.gctxSpa >= 0 ? BigInt(g.gctxSpa) : null })),
-      tmpm: {
-        deviceId: m.tmpm.config.deviceId,
-        domainId: m.tmpm.config.domainId,
-        pdeAccess: m.tmpm.config.pdeAccess,
-        initialised: m.tmpm.isInitialised,
-        ringSpa: m.tmpm.isInitialised ? BigInt(m.tmpm.ringSpa) : null,
-        ringEntries: m.tmpm.ringEntries,
-        punsmashCommand: m.tmpm.config.punsmashCommand,
-      },
-    };
+    return platformInfo(this.machine, this.options.name ?? '', this.scenarioName);
   }
 
   /** Rebuilds from `scenario` (default: the one in use); a bad one changes nothing. */
@@ -197,7 +171,18 @@ export class Platform {
     this.machine.syncClock();
   }
 
-  /** The clock; `lagNs` is how far it runs behind the wall in realtime mode when the simulation cannot keep up (issue 14 item 2). */
+  /** Refuses (EMU_LIMIT) a wait of `ns` that would move the clock past its end; `what` names it in the message. */
+  checkClockRoom(ns: number, what: string): void {
+    this.machine.clock.checkRoom(ns, what);
+  }
+
+  /** Resolves once virtual time has moved `ns` on (an injected delay). */
+  clockWait(ns: number): Promise<void> {
+    const clock = this.machine.clock;
+    return clock.waitUntil(clock.nowNs + ns);
+  }
+
+  /** The clock; `lagNs` is how far it runs behind the wall in realtime mode when the simulation cannot keep up (protocol/README.md §9). */
   clockNow() {
     const c = this.machine.clock;
     return { nowNs: c.nowNs, mode: c.mode, speed: c.speed, lagNs: this.machine.clockLagNs() };
@@ -207,7 +192,7 @@ export class Platform {
    * Advances virtual time by `ns`, in chunks that yield to the server between them.
    * `cancelled` is asked after each yield: once true (the caller's connection
    * closed) the advance stops where it is, so nobody's abandoned call keeps a core
-   * busy (issue 14 item 10).
+   * busy (protocol/README.md §9).
    */
   async clockAdvance(ns: number, yieldFn?: () => Promise<void>, cancelled?: () => boolean): Promise<{ nowNs: number }> {
     const m = this.machine;
@@ -300,13 +285,17 @@ export class Platform {
   /**
    * Refuses (EMU_LIMIT, nothing changes) a TMPM smash whose stall could move the
    * clock past MAX_CLOCK_NS or catch more than MAX_REQUESTS_PER_STALL requests of the
-   * running streams (issue 14 items 3 and 7), before the convenience method writes
+   * running streams (protocol/README.md §1.3), before the convenience method writes
    * anything. A driver ringing the engine by hand gets the engine's own
    * RESOURCE_NOT_AVAILABLE for the same reason (stallWorkRefusal).
    */
   checkStallWork(command: string): void {
     const why = stallWorkRefusal(this.machine, command);
     if (why !== null) throw new EmuError(ERROR_CODES.LIMIT, why.message, why.detail);
+  }
+  /** The next firmware command waits for `delay` inside the firmware queue (an injected fault's delay). */
+  fwDelayNextCommand(delay: Promise<void>): void {
+    this.machine.firmware.delayNextCommand(delay);
   }
   fwPageUnsmash(spa: number) {
     return this.machine.firmware.pageUnsmash(spa);
@@ -359,24 +348,11 @@ export class Platform {
   }
 
   iommuReadDte(deviceId: number) {
-    const r = this.machine.iommu.readDte(deviceId);
-    const d = decodeDte(r.qwords);
-    return { qwords: r.qwords, valid: d.valid, translationValid: d.translationValid, mode: d.mode, root: BigInt(d.root), read: d.read, write: d.write, domainId: d.domainId };
+    return dteView(this.machine.iommu.readDte(deviceId).qwords);
   }
 
   iommuWalk(deviceId: number, iova: bigint, write: boolean) {
-    const w = this.machine.iommu.walk(deviceId, iova, write);
-    // A permission fault still reached a leaf: show where it points.
-    const reachedLeaf = w.ok || w.sizeLg2 > 0;
-    return {
-      ok: w.ok,
-      spa: reachedLeaf ? BigInt(w.spa) : null,
-      sizeLg2: reachedLeaf ? w.sizeLg2 : null,
-      read: w.read,
-      write: w.write,
-      steps: w.steps.map((s) => ({ level: s.level, entrySpa: BigInt(s.entrySpa), value: s.value })),
-      fault: w.fault ? { type: w.fault.type, typeName: w.fault.typeName, reason: w.fault.reason } : null,
-    };
+    return walkView(this.machine.iommu.walk(deviceId, iova, write));
   }
 
   iommuCommand(q0: bigint, q1: bigint) {
@@ -406,16 +382,7 @@ export class Platform {
 
   iommuIotlb(domainId?: number) {
     const entries = this.machine.iommu.iotlb.entries().filter((e) => domainId === undefined || e.domainId === domainId);
-    return {
-      entries: entries.map((e) => ({
-        domainId: e.domainId,
-        iova: BigInt(e.iovaPfn) * 4096n,
-        spa: BigInt((e.leafSpaBasePfn + (e.iovaPfn - e.leafIovaBasePfn)) * PAGE_BYTES),
-        sizeLg2: e.leafSizeLg2,
-        read: e.read,
-        write: e.write,
-      })),
-    };
+    return { entries: entries.map(iotlbEntryView) };
   }
 
   // ---- dma.* -------------------------------------------------------------
@@ -438,34 +405,23 @@ export class Platform {
     return this.machine.dma.stats(p);
   }
 
+  /** The latency histogram behind dma.stats for the same filters. */
+  dmaLatencyHistogram(p: { deviceId?: number; streamId?: string }): LatencyHistogram {
+    return this.machine.dma.latencyHistogram(p);
+  }
+
   /** dma.histogram: the HDR buckets that hold values, for the same filters as dma.stats. */
   dmaHistogram(p: { deviceId?: number; streamId?: string }) {
-    const h = this.machine.dma.latencyHistogram(p);
+    const h = this.dmaLatencyHistogram(p);
     return { count: h.count, maxNs: h.max, significantDigits: 3, buckets: h.buckets() };
   }
 
-  /**
-   * dma.timeline: counts per bin of binNs over [startNs, endNs) (defaults: the
-   * earliest bin held, and now), for one device or all; at most TIMELINE_MAX_BINS bins.
-   */
-  dmaTimeline(p: { binNs: number; startNs?: number; endNs?: number; deviceId?: number }) {
+  /** dma.timeline: counts per bin (timeline-window.ts). */
+  dmaTimeline(p: TimelineWindowParams) {
+    checkBinNs(p.binNs);
     const m = this.machine;
-    if (!Number.isSafeInteger(p.binNs) || p.binNs < TIMELINE_BIN_NS || p.binNs % TIMELINE_BIN_NS !== 0) {
-      throw invalidArgument(`binNs must be a positive multiple of ${TIMELINE_BIN_NS} ns, got ${p.binNs}`, { path: ['binNs'] });
-    }
     m.dma.settle();
-    const tl = m.dma.timeline;
-    const now = m.clock.nowNs;
-    const endNs = p.endNs ?? now;
-    const from = p.startNs ?? tl.retainedFromNs() ?? endNs;
-    if (endNs < from) throw invalidArgument(`endNs ${endNs} is before startNs ${from}`, { path: ['endNs'] });
-    const startNs = Math.floor(from / p.binNs) * p.binNs;
-    const count = Math.max(1, Math.ceil((endNs - startNs) / p.binNs));
-    if (count > TIMELINE_MAX_BINS) {
-      throw new EmuError(ERROR_CODES.LIMIT, `the window holds ${count} bins of ${p.binNs} ns, more than ${TIMELINE_MAX_BINS}: use a larger binNs or a shorter window`, { bins: count });
-    }
-    const w = tl.window(p.binNs, startNs, count, p.deviceId);
-    return { binNs: w.binNs, startNs: w.startNs, endNs: startNs + count * p.binNs, count: w.count, retainedFromNs: w.retainedFromNs, nowNs: now, ...w.series };
+    return timelineWindow(m.dma.timeline, m.clock.nowNs, p);
   }
 
   dmaResetStats(): { ok: true } {
@@ -476,9 +432,7 @@ export class Platform {
   // ---- trace.* -----------------------------------------------------------
 
   traceStart(opts: TraceStartOptions) {
-    if (opts.binNs !== undefined && (!Number.isSafeInteger(opts.binNs) || opts.binNs < TIMELINE_BIN_NS || opts.binNs % TIMELINE_BIN_NS !== 0)) {
-      throw invalidArgument(`binNs must be a positive multiple of ${TIMELINE_BIN_NS} ns, got ${opts.binNs}`, { path: ['binNs'] });
-    }
+    if (opts.binNs !== undefined) checkBinNs(opts.binNs);
     return this.tracer.start(opts, this.machine.clock.nowNs);
   }
 
@@ -501,6 +455,10 @@ export class Platform {
     const max = this.machine.settings.maxAdvanceNs;
     if ((spec.delayNs ?? 0) > max) throw new EmuError(ERROR_CODES.LIMIT, `delayNs ${spec.delayNs} exceeds maxAdvanceNs ${max}: an injected delay moves the clock like clock.advance`);
     return { faultId: this.machine.faults.add(spec) };
+  }
+  /** What fault.add's rules do to a call of `method` now (null: nothing fires); counts the hit. */
+  faultOnCall(method: string): FaultDecision | null {
+    return this.machine.faults.onCall(method);
   }
   faultList() {
     return { faults: this.machine.faults.list() };

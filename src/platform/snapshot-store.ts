@@ -1,5 +1,5 @@
 /**
- * emu.snapshot's store (issue 14 item 5): snapshots in the order taken, bounded in
+ * emu.snapshot's store (protocol/README.md §1.3 and §12): snapshots in the order taken, bounded in
  * number and in bytes, sharing the memory pages they have in common. A snapshot
  * holds the platform's state document without memory, plus the memory's pages as
  * shared, frozen stores (HostMemory.sharePages): a page nobody wrote since the last

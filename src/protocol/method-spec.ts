@@ -1,5 +1,5 @@
 /**
- * The shape of one entry of the method table (STYLE.md rule 7) and the result
+ * The shape of one entry of the method table (ARCHITECTURE.md: the method table is the protocol) and the result
  * pieces several namespaces share. Param schemas are strict objects that
  * transform wire values into domain values; result schemas describe the wire
  * (hex strings) and are loose, since results may gain fields (protocol/README.md §2).

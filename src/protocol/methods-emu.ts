@@ -123,7 +123,7 @@ export const EMU_METHODS = {
           name: z.string().describe('"" for the default platform at "/", else NAME of /platforms/NAME'),
           createdAt: z.string().describe('ISO 8601 UTC'),
           lastUsedAt: z.string().describe('ISO 8601 UTC: now while a connection is open, else when the last one closed'),
-          connections: z.int().min(0).describe('open WebSocket connections on its path'),
+          connections: z.int().min(0).describe('open connections: WebSockets on its path, and line-transport connections attached to it'),
           nowNs: nowNsOut,
         }),
       ),
@@ -162,7 +162,7 @@ export const EMU_METHODS = {
     summary: 'Switch between virtual and realtime clock',
     description: 'Keeps nowNs. `speed` (realtime; default 1) is virtual ns per wall ns. realtime needs the server (it hands the platform the wall clock).',
     params: z.strictObject({
-      mode: clockMode.describe('virtual (time moves only by clock.advance and firmware stalls) or realtime'),
+      mode: clockMode.describe('virtual (time moves only by clock.advance and TMPM stalls) or realtime'),
       speed: z.number().gt(0, 'must be > 0').max(1e6, 'must be <= 1e6').exactOptional().describe('realtime speed factor, > 0'),
     }),
     result: z.looseObject({ mode: clockMode, speed: z.number(), nowNs: nowNsOut }),

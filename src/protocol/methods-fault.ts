@@ -4,7 +4,7 @@
  * may target, so its table is built from them by methods.ts.
  */
 import * as z from 'zod';
-import { EVENT_TOPICS } from '../platform/event-bus.js';
+import { EVENT_TOPICS } from '../observe/event-bus.js';
 import { INSTRUCTION_METHODS, TMPM_COMMAND_TARGETS, acceptsStatus, isCommandTarget } from '../platform/fault-injector.js';
 import { method } from './method-spec.js';
 import { intRange, noParams, ns, okResult, opaqueId } from './wire.js';

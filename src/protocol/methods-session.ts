@@ -27,6 +27,23 @@ const journalEntry = z.looseObject({
 });
 
 export const SESSION_METHODS = {
+  'session.attach': method({
+    summary: 'Line transport: move this connection to a named platform',
+    description:
+      'For the line transport (serve --unix PATH) only, where there is no path: as the first frame of a connection, sent alone (not in a batch), it moves the connection from the default platform to the platform NAME, created from the server\'s scenario if new and counted against --max-platforms, as a WebSocket to /platforms/NAME would. Later calls on the connection go to that platform. Errors: a name that is not [A-Za-z0-9_.-]{1,64} (or is "." or ".."), -32602; a new platform beyond --max-platforms, -32003 (data.limit "maxPlatforms"); not the first frame, in a batch, or on a WebSocket, -32002. A refused attach leaves the connection on the default platform. Neither journaled nor recorded, and not a fault target.',
+    params: z.strictObject({
+      platform: z
+        .string(err('must be a platform name string'))
+        .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 characters [A-Za-z0-9_.-]')
+        .refine((n) => n !== '.' && n !== '..', 'must not be "." or ".."')
+        .describe('the platform name, as NAME in the WebSocket path /platforms/NAME'),
+    }),
+    result: z.looseObject({
+      ok: z.literal(true),
+      platform: z.string().describe('the platform this connection now drives'),
+    }),
+  }),
+
   'journal.find': method({
     summary: 'The calls this platform answered, oldest first',
     description: `Every call on this platform (any connection) is journaled when answered, in the order calls started, except journal.* and emu.record. The journal keeps the last ${JOURNAL_ENTRIES} entries per platform (\`dropped\` counts the older ones lost); emu.reset, emu.revert and emu.loadState do not clear it.`,

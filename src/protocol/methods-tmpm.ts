@@ -29,6 +29,16 @@ const timing = {
   endNs: z.int().min(0).describe('virtual time it finished (statuses written, tail advanced)'),
 };
 
+/**
+ * What tmpm.preparePsmash tells besides the four command-page values. tmpm.psmashIo
+ * accepts them (checked for shape, then ignored: the engine reads the entry and the
+ * RMP itself when the command runs), so that psmashIo(preparePsmash(...)) works as is.
+ */
+const preparedInfo = {
+  entry: hex64('0x6000000100200001').exactOptional().describe("from tmpm.preparePsmash: the 2 MB leaf when it was prepared; informational, ignored (the engine reads the entry itself)"),
+  asid: intRange(0, 1023).exactOptional().describe('from tmpm.preparePsmash: the ASID of the gctx guest; informational, ignored'),
+};
+
 const smashOut = {
   ...tmpmStatusFields,
   ...timing,
@@ -104,6 +114,7 @@ export const TMPM_METHODS = {
       smashHpteSpa: addr64('0xfc0202000', 'smash_hpte_paddr: a 4 KB page already holding the 512 new PTEs'),
       srcHpmdSpa: addr64('0xfc0201008', 'src_hpmd_paddr: the 8-byte IOMMU entry mapping the 2 MB page'),
       gctxSpa: addr64('0xfc0200000', 'the guest context page (bits 51:12 of the gctx word; bits 11:0 and 63:52 must be 0)'),
+      ...preparedInfo,
     }),
     result: z.looseObject({ ...smashOut, rmpSmashed: z.boolean().describe('the RMP entry was split (a 4 KB or hypervisor-owned region is left as is)') }),
     examples: [
@@ -131,9 +142,9 @@ export const TMPM_METHODS = {
   'tmpm.preparePsmash': method({
     summary: "The arguments of tmpm.psmashIo for a 2 MB leaf, as KVM and AMD's driver prepare them",
     description:
-      "Walks the domain's tables to the 2 MB leaf for iova (else -32602), fills a pool page with the 512 PTEs as AMD's driver does (low 12 bits 0x001, address old + i x 4 KB, bits 63:52 copied) and names the guest context of the guest the domain's devices are bound to (else the first guest). The PTE page is the caller's.",
+      "Walks the domain's tables to the 2 MB leaf for iova (else -32602), fills a pool page with the 512 PTEs as AMD's driver does (low 12 bits 0x001, address old + i x 4 KB, bits 63:52 copied) and names the guest context of the guest the domain's devices are bound to (else the first guest). The PTE page is the caller's. The whole result is valid params of tmpm.psmashIo as is (entry and asid are accepted there and ignored).",
     params: z.strictObject({ domainId, iova: hex64('0x200000').describe('IOVA of the 2 MB leaf (2 MB aligned)') }),
-    result: z.looseObject({ srcPgSpa: hexOut, smashHpteSpa: hexOut, srcHpmdSpa: hexOut, gctxSpa: hexOut, entry: hexOut.describe('the leaf now'), asid: z.int() }),
+    result: z.looseObject({ srcPgSpa: hexOut, smashHpteSpa: hexOut, srcHpmdSpa: hexOut, gctxSpa: hexOut, entry: hexOut.describe('the leaf now (tmpm.psmashIo accepts it and ignores it)'), asid: z.int().describe('the gctx guest (tmpm.psmashIo accepts it and ignores it)') }),
     examples: [
       {
         name: 'the second 2 MB of domain 1 on the default platform',

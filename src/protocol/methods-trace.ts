@@ -5,9 +5,9 @@
 import * as z from 'zod';
 import { method } from './method-spec.js';
 import { intRange, noParams, ns } from './wire.js';
-import { TRACE_DEFAULT_MAX_EVENTS, TRACE_MAX_EVENTS, TRACE_TOPICS } from '../platform/trace-recorder.js';
+import { TRACE_DEFAULT_MAX_EVENTS, TRACE_MAX_EVENTS, TRACE_TOPICS } from '../observe/trace-recorder.js';
 import { TIMELINE_BIN_NS } from '../dma/dma-timeline.js';
-import { TRACE_MAX_BINS } from '../platform/perfetto-trace.js';
+import { TRACE_MAX_BINS } from '../observe/perfetto-trace.js';
 
 const traceTopic = z.enum(TRACE_TOPICS);
 

@@ -1,5 +1,5 @@
 /**
- * THE method table (STYLE.md rule 7): one params schema and one result schema per
+ * THE method table (ARCHITECTURE.md: the method table is the protocol): one params schema and one result schema per
  * method. The server validates params with it (handlers receive MethodParams<M>:
  * hex already turned into numbers and bigints), the typed client takes its types
  * from it, and protocol/openrpc.json is generated from it.

@@ -4,7 +4,7 @@
  * EVENT_TOPICS, so a new topic does not compile until its data is described here.
  */
 import * as z from 'zod';
-import type { EventTopic } from '../platform/event-bus.js';
+import type { EventTopic } from '../observe/event-bus.js';
 import { failureDetail } from './method-spec.js';
 import { eventOut } from './methods-iommu.js';
 import { rmpEntryOut } from './methods-mem.js';

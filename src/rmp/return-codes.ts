@@ -13,8 +13,6 @@ export const RMP_RC = {
   FAIL_BADADDR: 7,
 } as const;
 
-export type RmpRc = (typeof RMP_RC)[keyof typeof RMP_RC];
-
 const NAMES = new Map<number, string>(Object.entries(RMP_RC).map(([name, rc]) => [rc, name]));
 
 /** The code's name, or "UNKNOWN_0x.." for a number outside the table (e.g. an injected rc). */

@@ -93,3 +93,24 @@ export function rmpEntryOffset(pfn: number): number {
   }
   return offset;
 }
+
+/** The authoritative entry of one page, filled in place by readEntryInto (no allocation). */
+export interface RmpEntryScratch {
+  /** PFN of the authoritative entry (the region base for a 2 MB entry). */
+  entryPfn: number;
+  /** 12 or 21. */
+  pageSizeLg2: number;
+  assigned: boolean;
+  immutable: boolean;
+  validated: boolean;
+  vmsa: boolean;
+  asid: number;
+  /** The entry's own GPA page number. */
+  gpaPfn: number;
+  /** The GPA page number of the page itself: gpaPfn + offset in a 2 MB entry; 0 when unassigned. */
+  pageGpaPfn: number;
+}
+
+export function newRmpScratch(): RmpEntryScratch {
+  return { entryPfn: 0, pageSizeLg2: 12, assigned: false, immutable: false, validated: false, vmsa: false, asid: 0, gpaPfn: 0, pageGpaPfn: 0 };
+}

@@ -7,8 +7,7 @@
  */
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
-import { isValidRmpAsid, isValidRmpGpa, RMP_GPA_LIMIT, type RmpPageSize } from './rmp-entry.js';
-import type { RmpEntryScratch } from './rmp-table.js';
+import { isValidRmpAsid, isValidRmpGpa, RMP_GPA_LIMIT, type RmpEntryScratch, type RmpPageSize } from './rmp-entry.js';
 
 const PAGE_BYTES = 4096;
 const REGION_BYTES = 512 * PAGE_BYTES;

@@ -6,20 +6,20 @@
  * Storage (rmp-storage.ts) is compact so that a 1 TiB guest (524,288 regions) costs
  * a few MiB: one lazily created chunk per GiB of SPA holds, per 2 MB region, a flag
  * byte, the ASID and the GPA page number in typed arrays. A region whose 4 KB entries
- * are not all unassigned has a 512-entry detail record (typed arrays too). Invariants:
- * - a 2 MB region flag byte is F_LARGE|..., 0 (512 unassigned 4 KB entries) or F_DETAIL;
- * - a detail record exists iff F_DETAIL, and then holds at least one assigned entry;
- * - an unassigned 4 KB entry is all zero (RMPUPDATE makes it so; hardware.md §1.5).
- * Hence the default region (flag 0) and default chunk (absent) cost nothing.
+ * are not all unassigned has a 512-entry detail record (typed arrays too).
+ *
+ * Three rooms, each built on the one before: the entries themselves (rmp-entries.ts,
+ * the table's state and its invariants), the region scans (rmp-scans.ts), and here
+ * the instructions (RMPUPDATE, PSMASH, PVALIDATE, PAGE_UNSMASH) and the state
+ * document (its codec is rmp-state.ts).
  */
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
-import { encodeRmpRaw, isValidRmpAsid, isValidRmpGpa, type RmpEntry, type RmpPageSize } from './rmp-entry.js';
+import { encodeRmpRaw, isValidRmpAsid, isValidRmpGpa, newRmpScratch, type RmpEntry, type RmpEntryScratch, type RmpPageSize } from './rmp-entry.js';
 import { decodeRmpState, encodeRmpState, type RmpState, type RmpStateRecord } from './rmp-state.js';
 import { NPF_ERROR, RMP_RC } from './return-codes.js';
+import { RmpScans } from './rmp-scans.js';
 import {
-  CHUNK_PAGES,
-  CHUNK_REGIONS,
   type Chunk,
   type Detail,
   F_ASSIGNED,
@@ -30,16 +30,12 @@ import {
   F_LARGE,
   F_VALIDATED,
   F_VMSA,
-  MAX_SPARE_DETAILS,
   PAGE_BYTES,
   REGION_BYTES,
   REGION_PAGES,
   UNIFORM,
   UNKNOWN,
   isUniform,
-  newChunk,
-  newDetail,
-  regionHasAssigned,
 } from './rmp-storage.js';
 
 const UNSMASH_OK: UnsmashCheck = Object.freeze({ ok: true });
@@ -80,61 +76,9 @@ export interface RmpChange {
   pageSize: RmpPageSize;
 }
 
-/** The authoritative entry of one page, filled in place by readEntryInto (no allocation). */
-export interface RmpEntryScratch {
-  /** PFN of the authoritative entry (the region base for a 2 MB entry). */
-  entryPfn: number;
-  /** 12 or 21. */
-  pageSizeLg2: number;
-  assigned: boolean;
-  immutable: boolean;
-  validated: boolean;
-  vmsa: boolean;
-  asid: number;
-  /** The entry's own GPA page number. */
-  gpaPfn: number;
-  /** The GPA page number of the page itself: gpaPfn + offset in a 2 MB entry; 0 when unassigned. */
-  pageGpaPfn: number;
-}
-
-export function newRmpScratch(): RmpEntryScratch {
-  return { entryPfn: 0, pageSizeLg2: 12, assigned: false, immutable: false, validated: false, vmsa: false, asid: 0, gpaPfn: 0, pageGpaPfn: 0 };
-}
-
-function fillFlags(out: RmpEntryScratch, f: number): void {
-  out.assigned = (f & F_ASSIGNED) !== 0;
-  out.immutable = (f & F_IMMUTABLE) !== 0;
-  out.validated = (f & F_VALIDATED) !== 0;
-  out.vmsa = (f & F_VMSA) !== 0;
-}
-
-export class RmpTable {
-  /**
-   * Hypervisor-Fixed 4 KB pages (Assigned 0, Immutable 1; hardware.md §1.2): few
-   * (the TMPM ring, firmware pages), kept beside the compact layout, whose detail
-   * records hold assigned entries only.
-   */
-  private fixedPfns = new Set<number>();
-  /** The 2 MB regions holding a page of `fixedPfns` (an index: RMPUPDATE 2M and canPageUnsmash ask per region). */
-  private fixedRegions = new Set<number>();
-  readonly sizeBytes: number;
-  readonly pageCount: number;
+export class RmpTable extends RmpScans {
   onChange: ((change: RmpChange) => void) | undefined = undefined;
-  private chunks: (Chunk | undefined)[] = [];
-  private assignedPages = 0;
   private readonly scratch = newRmpScratch();
-  /** Dropped detail records, reused (never shared: clone copies its own). */
-  private readonly spareDetails: Detail[] = [];
-
-  constructor(sizeBytes: number) {
-    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0 || sizeBytes % PAGE_BYTES !== 0) {
-      throw invalidArgument(`RMP memory size must be a positive multiple of 4 KB, got ${sizeBytes}`);
-    }
-    this.sizeBytes = sizeBytes;
-    this.pageCount = sizeBytes / PAGE_BYTES;
-  }
-
-  // ---- instructions -------------------------------------------------------------
 
   read(spa: number): RmpRead {
     this.checkSpa(spa);
@@ -303,147 +247,7 @@ export class RmpTable {
     return check;
   }
 
-  // ---- DMA hot path and audit: numbers only, no allocation ------------------------
   // A PFN outside memory reads as an unassigned 4 KB entry; PFNs must be integers.
-
-  readEntryInto(pfn: number, out: RmpEntryScratch): RmpEntryScratch {
-    const low = pfn & 511;
-    const region = (pfn - low) / REGION_PAGES;
-    const chunk = pfn >= 0 && pfn < this.pageCount ? this.chunks[region >>> 9] : undefined;
-    const i = region & 511;
-    const f = chunk === undefined ? 0 : (chunk.flags[i] as number);
-    if ((f & F_LARGE) !== 0) {
-      const c = chunk as Chunk;
-      out.entryPfn = pfn - low;
-      out.pageSizeLg2 = 21;
-      fillFlags(out, f);
-      out.asid = c.asid[i] as number;
-      out.gpaPfn = c.gpaPfn[i] as number;
-      out.pageGpaPfn = out.assigned ? out.gpaPfn + low : 0;
-      return out;
-    }
-    out.entryPfn = pfn;
-    out.pageSizeLg2 = 12;
-    const d = (f & F_DETAIL) !== 0 ? (chunk as Chunk).detail[i] : undefined;
-    if (d === undefined || ((d.flags[low] as number) & F_ASSIGNED) === 0) {
-      fillFlags(out, this.fixedPfns.size !== 0 && this.fixedPfns.has(pfn) ? F_IMMUTABLE : 0);
-      out.asid = 0;
-      out.gpaPfn = 0;
-    } else {
-      fillFlags(out, d.flags[low] as number);
-      out.asid = d.asid[low] as number;
-      out.gpaPfn = d.gpaPfn[low] as number;
-    }
-    out.pageGpaPfn = out.gpaPfn;
-    return out;
-  }
-
-  /**
-   * PSMASH_IO check 9, first scan, over the storage of region `region` (spa / 2 MB)
-   * when it holds 4 KB entries: the index of the first entry assigned to an ASID
-   * other than `asid`, or -1. No entry is decoded: every smash runs it over 512.
-   */
-  firstForeignAssigned(region: number, asid: number): number {
-    const d = this.detailOf(region);
-    if (d === undefined) return -1;
-    if (isUniform(d)) return d.asid[0] === asid ? -1 : 0;
-    for (let k = 0; k < REGION_PAGES; k++) if (((d.flags[k] as number) & F_ASSIGNED) !== 0 && d.asid[k] !== asid) return k;
-    return -1;
-  }
-
-  /**
-   * PSMASH_IO check 9, second scan: the index of the first 4 KB entry of region
-   * `region` that is immutable (a Hypervisor-Fixed page included), or assigned at a
-   * GPA not consecutive with the first assigned entry's (gpa_k - k x 4 KB differs), or -1.
-   */
-  firstBrokenRun(region: number): number {
-    const d = this.detailOf(region);
-    const fixed = this.hasFixedIn(region);
-    if (d === undefined && !fixed) return -1;
-    // Uniform: all 512 assigned (so none Hypervisor-Fixed), GPAs consecutive.
-    if (d !== undefined && isUniform(d)) return ((d.flags[0] as number) & F_IMMUTABLE) !== 0 ? 0 : -1;
-    let base = 0;
-    let seen = false;
-    for (let k = 0; k < REGION_PAGES; k++) {
-      const f = d === undefined ? 0 : (d.flags[k] as number);
-      if ((f & F_ASSIGNED) === 0) {
-        if (fixed && this.fixedPfns.has(region * REGION_PAGES + k)) return k;
-        continue;
-      }
-      if ((f & F_IMMUTABLE) !== 0) return k;
-      const b = ((d as Detail).gpaPfn[k] as number) - k;
-      if (!seen) {
-        base = b;
-        seen = true;
-      } else if (b !== base) return k;
-    }
-    return -1;
-  }
-
-  isAssigned(pfn: number): boolean {
-    if (!(pfn >= 0 && pfn < this.pageCount)) return false;
-    const low = pfn & 511;
-    const region = (pfn - low) / REGION_PAGES;
-    const chunk = this.chunks[region >>> 9];
-    if (chunk === undefined) return false;
-    const f = chunk.flags[region & 511] as number;
-    if ((f & F_LARGE) !== 0) return (f & F_ASSIGNED) !== 0;
-    if ((f & F_DETAIL) === 0) return false;
-    return (((chunk.detail[region & 511] as Detail).flags[low] as number) & F_ASSIGNED) !== 0;
-  }
-
-  /** log2 of the authoritative entry's size: 21 inside a 2 MB entry, else 12. */
-  authoritativePageSizeLg2(pfn: number): number {
-    if (!(pfn >= 0 && pfn < this.pageCount)) return 12;
-    const region = (pfn - (pfn & 511)) / REGION_PAGES;
-    const chunk = this.chunks[region >>> 9];
-    return chunk !== undefined && ((chunk.flags[region & 511] as number) & F_LARGE) !== 0 ? 21 : 12;
-  }
-
-  /** Whether any page of [firstPfn, firstPfn + pages) is assigned; O(1) per 2 MB region, per absent or clean GiB. */
-  anyAssignedIn(firstPfn: number, pages: number): boolean {
-    let pfn = Math.max(0, firstPfn);
-    const end = Math.min(this.pageCount, firstPfn + pages);
-    while (pfn < end) {
-      const low = pfn & 511;
-      const region = (pfn - low) / REGION_PAGES;
-      const chunk = this.chunks[region >>> 9];
-      if (chunk === undefined || chunk.assignedRegions === 0) {
-        pfn = ((region >>> 9) + 1) * CHUNK_PAGES;
-        continue;
-      }
-      const regionEnd = Math.min(end, pfn - low + REGION_PAGES);
-      const f = chunk.flags[region & 511] as number;
-      if ((f & F_LARGE) !== 0) {
-        if ((f & F_ASSIGNED) !== 0) return true;
-      } else if ((f & F_DETAIL) !== 0) {
-        const d = chunk.detail[region & 511] as Detail;
-        if (low === 0 && regionEnd - pfn === REGION_PAGES) return true; // a detail record holds an assigned entry
-        for (let k = low; k < low + regionEnd - pfn; k++) if (((d.flags[k] as number) & F_ASSIGNED) !== 0) return true;
-      }
-      pfn = regionEnd;
-    }
-    return false;
-  }
-
-  /** Indices (spa / 2 MB) of the regions that are not 512 unassigned 4 KB entries, ascending. */
-  *regions(): IterableIterator<number> {
-    for (let ci = 0; ci < this.chunks.length; ci++) {
-      const chunk = this.chunks[ci];
-      if (chunk === undefined) continue;
-      for (let i = 0; i < CHUNK_REGIONS; i++) if (chunk.flags[i] !== 0) yield ci * CHUNK_REGIONS + i;
-    }
-  }
-
-  /** True when the region holds 4 KB entries of which at least one is assigned (a smashed or 4 KB-built region). */
-  isRegionSmashed(regionIndex: number): boolean {
-    const chunk = this.chunks[regionIndex >>> 9];
-    return chunk !== undefined && ((chunk.flags[regionIndex & 511] as number) & F_DETAIL) !== 0;
-  }
-
-  assignedPageCount(): number {
-    return this.assignedPages;
-  }
 
   // ---- state: the document codec is rmp-state.ts; these hand it private storage ----
 
@@ -451,11 +255,6 @@ export class RmpTable {
   getState(): RmpState {
     const state = encodeRmpState(this.sizeBytes, (visit) => this.forEachStoredEntry(visit));
     return this.fixedPfns.size === 0 ? state : { ...state, fixed: [...this.fixedPfns].sort((a, b) => a - b) };
-  }
-
-  /** True when region `region` (2 MB index) holds a Hypervisor-Fixed 4 KB page. */
-  private hasFixedIn(region: number): boolean {
-    return this.fixedRegions.size !== 0 && this.fixedRegions.has(region);
   }
 
   /** Replaces the whole table; on any error throws BAD_DOCUMENT and leaves it unchanged. Not reported to onChange. */
@@ -526,7 +325,6 @@ export class RmpTable {
     }
   }
 
-  // ---- storage -------------------------------------------------------------------
 
   private checkSpa(spa: number): void {
     if (!Number.isSafeInteger(spa) || spa < 0 || spa >= this.sizeBytes) {
@@ -546,100 +344,7 @@ export class RmpTable {
     return pageSize === '2M';
   }
 
-  private regionFlags(region: number): number {
-    const chunk = this.chunks[region >>> 9];
-    return chunk === undefined ? 0 : (chunk.flags[region & 511] as number);
-  }
-
-  /** A region's 4 KB entries when it is not a 2 MB entry and holds an assigned one. */
-  private detailOf(region: number): Detail | undefined {
-    return this.chunks[region >>> 9]?.detail[region & 511];
-  }
-
-  /** Flags of a page's own 4 KB entry (0 when the region has no detail). */
-  private pageFlags(pfn: number): number {
-    const region = (pfn - (pfn & 511)) / REGION_PAGES;
-    const d = this.chunks[region >>> 9]?.detail[region & 511];
-    return d === undefined ? 0 : (d.flags[pfn & 511] as number);
-  }
-
   private changed(op: RmpChange['op'], spa: number, pageSize: RmpPageSize): void {
     this.onChange?.({ op, spa, pageSize });
-  }
-
-  /** Makes a region one 2 MB entry (flags with F_LARGE), or the default (flags 0); drops any detail. */
-  private setRegion(region: number, flags: number, asid: number, gpaPfn: number): void {
-    let chunk = this.chunks[region >>> 9];
-    if (chunk === undefined) {
-      if (flags === 0) return;
-      chunk = newChunk();
-      this.chunks[region >>> 9] = chunk;
-    }
-    const i = region & 511;
-    const old = chunk.flags[i] as number;
-    const oldPages = (old & F_ASSIGNED_LARGE) === F_ASSIGNED_LARGE ? REGION_PAGES : (chunk.detail[i]?.assigned ?? 0);
-    this.assignedPages += ((flags & F_ASSIGNED) !== 0 ? REGION_PAGES : 0) - oldPages;
-    chunk.assignedRegions += (regionHasAssigned(flags) ? 1 : 0) - (regionHasAssigned(old) ? 1 : 0);
-    chunk.flags[i] = flags;
-    chunk.asid[i] = asid;
-    chunk.gpaPfn[i] = gpaPfn;
-    this.dropDetail(chunk, i);
-  }
-
-  /**
-   * A detail record for a region about to hold 4 KB entries (contents arbitrary):
-   * a dropped one when there is one. A smash and its unsmash split and merge the
-   * same region again and again; 7 KB of typed arrays each time is garbage.
-   */
-  private takeDetail(): Detail {
-    return this.spareDetails.pop() ?? newDetail();
-  }
-
-  private dropDetail(chunk: Chunk, i: number): void {
-    const d = chunk.detail[i];
-    if (d === undefined) return;
-    chunk.detail[i] = undefined;
-    d.assigned = 0;
-    d.uniform = UNKNOWN;
-    if (this.spareDetails.length < MAX_SPARE_DETAILS) this.spareDetails.push(d);
-  }
-
-  /** Writes one 4 KB entry of a region that is not a 2 MB entry; an unassigned entry is stored all zero. */
-  private setPage(pfn: number, flags: number, asid: number, gpaPfn: number): void {
-    const assigned = (flags & F_ASSIGNED) !== 0;
-    const low = pfn & 511;
-    const region = (pfn - low) / REGION_PAGES;
-    const i = region & 511;
-    let chunk = this.chunks[region >>> 9];
-    let d = chunk?.detail[i];
-    if (d === undefined) {
-      if (!assigned) return;
-      if (chunk === undefined) {
-        chunk = newChunk();
-        this.chunks[region >>> 9] = chunk;
-      }
-      d = this.takeDetail();
-      d.flags.fill(0);
-      d.asid.fill(0);
-      d.gpaPfn.fill(0);
-      chunk.detail[i] = d;
-      chunk.flags[i] = F_DETAIL;
-      chunk.assignedRegions++;
-    }
-    const was = ((d.flags[low] as number) & F_ASSIGNED) !== 0;
-    d.flags[low] = assigned ? flags : 0;
-    d.uniform = UNKNOWN;
-    d.asid[low] = assigned ? asid : 0;
-    d.gpaPfn[low] = assigned ? gpaPfn : 0;
-    if (was !== assigned) {
-      d.assigned += assigned ? 1 : -1;
-      this.assignedPages += assigned ? 1 : -1;
-    }
-    if (d.assigned === 0) {
-      const c = chunk as Chunk;
-      this.dropDetail(c, i);
-      c.flags[i] = 0;
-      c.assignedRegions--;
-    }
   }
 }

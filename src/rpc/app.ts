@@ -13,7 +13,7 @@ import type { ServerOptionsInput } from './options.js';
 import type { PlatformHost, ServerHooks } from './method-table.js';
 import { buildHandlers, type PlatformAdmin } from './platform-handlers.js';
 import { platformMetrics } from './platform-metrics.js';
-import { dashboardAsset, dashboardPage } from './dashboard.js';
+import { dashboardAsset, dashboardPage } from './dashboard-files.js';
 import { CallRecorder } from './call-recorder.js';
 import { join } from 'node:path';
 
@@ -39,6 +39,8 @@ export interface AppOptions {
 
 export interface RunningApp {
   url: string;
+  /** The line transport's Unix socket path, when served (`server.unixPath`). */
+  unixPath?: string;
   port: number;
   host: string;
   /** Every platform that exists: name ('' = default) -> Platform (deleted ones are gone). */
@@ -52,7 +54,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   const wall = opts.wall ?? systemWallClock;
   const startedAt = performance.now();
   const platforms = new Map<string, Platform>();
-  // A Map, never an object lookup: states["toString"] would find Object.prototype's (issue 14 item 8).
+  // A Map, never an object lookup: states["toString"] would find Object.prototype's.
   const states: ReadonlyMap<string, unknown> = opts.states instanceof Map ? opts.states : new Map(Object.entries(opts.states ?? {}));
   const onRecordError = opts.onRecordError ?? ((path, err) => process.stderr.write(`smash-emu: recording to ${path} stopped: ${err.message}\n`));
   const serverRecorder = opts.record === undefined ? undefined : new CallRecorder(opts.record, (err) => onRecordError(opts.record as string, err));
@@ -115,7 +117,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
         const connections = server?.connectionCount(name) ?? 0;
         // In use now while a connection is open; else when the last one closed.
         const lastUsedMs = connections > 0 ? Date.now() : l.lastUsedMs;
-        return { name, createdAt: new Date(l.createdAtMs).toISOString(), lastUsedAt: new Date(lastUsedMs).toISOString(), connections, nowNs: (platforms.get(name) as Platform).m.clock.nowNs };
+        return { name, createdAt: new Date(l.createdAtMs).toISOString(), lastUsedAt: new Date(lastUsedMs).toISOString(), connections, nowNs: (platforms.get(name) as Platform).nowNs };
       }),
     delete: async (name, ctx) => {
       const done = await remove(name, ctx.connectionId);
@@ -176,6 +178,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
 
   return {
     url: server.url,
+    ...(server.unixPath !== undefined ? { unixPath: server.unixPath } : {}),
     port: server.port,
     host: server.host,
     platforms: () => platforms,

@@ -1,7 +1,7 @@
 /**
- * Who may talk to the server (protocol/README.md §1.6 Token and Origin): the token,
- * when one is set, and browser origins. Both are checked before a WebSocket upgrade
- * is accepted; the token also guards HTTP except /healthz.
+ * Who may talk to the server (protocol/README.md §1.6 Token, Host and Origin): the
+ * token, when one is set, and where a request comes from (Host and Origin). Both
+ * guard every WebSocket upgrade and every HTTP request except GET /healthz.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
@@ -29,26 +29,40 @@ export function hasToken(req: IncomingMessage, target: RequestTarget, token: str
 }
 
 /**
- * Browsers always send Origin on a WebSocket upgrade; other clients usually do not.
- * Refusing unlisted origins stops a web page from driving a local emulator.
+ * Where a request may come from (WebSocket upgrades and HTTP alike): a refusal's
+ * message for a 403, or undefined when it may proceed. Two checks, first failure wins:
+ *
+ * 1. `Host`: an IP address, `localhost`, or a name `--allow-host` lists. A page on
+ *    a DNS name that an attacker rebinds to 127.0.0.1 reaches the server with its own
+ *    name in Host, and browsers send no Origin on a same-origin GET (GET /metrics)
+ *    while they do on DELETE: only the Host check stops the first.
+ * 2. `Origin`, when present (browsers always send it on an upgrade and on DELETE):
+ *    this server's own address (`http://` + the Host just accepted, so the dashboard
+ *    it served can connect back), or one `--allow-origin` lists. Non-browser clients
+ *    send no Origin and pass.
  */
-export function originAllowed(req: IncomingMessage, allowOrigin: readonly string[]): boolean {
+export function refusedSource(req: IncomingMessage, allow: { allowOrigin: readonly string[]; allowHost: readonly string[] }): string | undefined {
+  const host = req.headers.host;
+  if (host !== undefined && !hostAllowed(host, allow.allowHost)) {
+    return `Host ${JSON.stringify(host)} is not an address of this server (DNS rebinding?); use an IP address or localhost, or start the server with --allow-host ${hostnameOf(host)}`;
+  }
   const origin = req.headers.origin;
-  if (origin === undefined) return true;
-  if (sameOriginByAddress(origin, req.headers.host)) return true;
-  return allowOrigin.some((allowed) => allowed === '*' || allowed.toLowerCase() === origin.toLowerCase());
+  if (origin === undefined) return undefined;
+  if (host !== undefined && origin.toLowerCase() === `http://${host.toLowerCase()}`) return undefined;
+  if (allow.allowOrigin.some((allowed) => allowed === '*' || allowed.toLowerCase() === origin.toLowerCase())) return undefined;
+  return `origin ${origin} is not allowed; start the server with --allow-origin to allow it`;
 }
 
-/**
- * A page this server served (the dashboard) connecting back: Origin is
- * http://HOST where HOST is the Host the request was sent to. Accepted only when
- * that host is an IP address or localhost: a DNS-rebinding page reaches the
- * server under its own domain name, which never qualifies.
- */
-function sameOriginByAddress(origin: string, host: string | undefined): boolean {
-  if (host === undefined || origin.toLowerCase() !== `http://${host.toLowerCase()}`) return false;
-  const hostname = host.replace(/:\d+$/, '').toLowerCase();
-  return hostname === 'localhost' || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || /^\[[0-9a-f:.]+\]$/.test(hostname);
+/** `host[:port]` -> host, lower-case ('[::1]:8547' -> '[::1]'). */
+function hostnameOf(host: string): string {
+  return host.replace(/:\d*$/, '').toLowerCase();
+}
+
+/** An IP literal or localhost (names that cannot be rebound), or a listed name. */
+export function hostAllowed(host: string, allowHost: readonly string[]): boolean {
+  const hostname = hostnameOf(host);
+  if (hostname === 'localhost' || /^\d{1,3}(\.\d{1,3}){3}$/.test(hostname) || /^\[[0-9a-f:.]+\]$/.test(hostname)) return true;
+  return allowHost.some((allowed) => allowed === '*' || allowed.toLowerCase() === hostname);
 }
 
 /** Compares digests, so the time taken says nothing about the token, not even its length. */

@@ -40,7 +40,7 @@ export class CallRecorder {
   platform(name: string, p: Platform): void {
     if (this.platforms.has(name)) return;
     this.platforms.add(name);
-    this.write(JSON.stringify({ type: 'platform', platform: name, atNs: p.m.clock.nowNs, state: toWire(p.dumpState().state) }));
+    this.write(JSON.stringify({ type: 'platform', platform: name, atNs: p.nowNs, state: toWire(p.dumpState().state) }));
   }
 
   call(platform: string, c: TappedCall): void {

@@ -25,9 +25,9 @@ export interface TappedCall {
   failed: boolean;
 }
 
-/** Methods neither journaled nor recorded: reading the journal or steering the recorder is not part of the session. */
+/** Methods neither journaled nor recorded: reading the journal, steering the recorder or picking the platform (session.attach) is not part of the session. */
 export function untapped(method: string): boolean {
-  return method.startsWith('journal.') || method === 'emu.record';
+  return method.startsWith('journal.') || method === 'emu.record' || method === 'session.attach';
 }
 
 let nextOrder = 1;

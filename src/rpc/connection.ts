@@ -1,29 +1,36 @@
 /**
- * One WebSocket client: its frames are processed one at a time in arrival order,
- * so responses leave in request order, and notifications a call sends through
- * ctx.notify leave before that call's response. Also its liveness (ping/pong) and
- * its notification backlog cap.
+ * One client, over any FrameLink (a WebSocket, or a line of the Unix socket): its
+ * frames are processed one at a time in arrival order, so responses leave in
+ * request order, and notifications a call sends through ctx.notify leave before
+ * that call's response. Also its liveness (ping/pong), its notification backlog
+ * cap, and session.attach (the line transport's way to pick a platform).
  */
-import { WebSocket } from 'ws';
-import type { RawData } from 'ws';
 import type { Duplex } from 'node:stream';
 import { handleFrame } from './envelope.js';
 import type { FrameOptions } from './envelope.js';
+import type { FrameLink } from './frame-link.js';
 import type { PlatformHost, RpcCallContext } from './method-table.js';
+import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import type { RpcMetrics } from './metrics.js';
 import type { ServerOptions } from './options.js';
 import { toWire } from './to-wire.js';
 
 /** Close codes the server sends (RFC 6455 §7.4; 4000-4999 are application codes). */
 export const CLOSE_CODES = {
+  /** Normal: the peer ended its side of a line-transport stream and every frame it sent was answered. */
+  NORMAL: 1000,
   /** Server shutting down (RunningServer.close's default). */
   GOING_AWAY: 1001,
   /** A binary frame: the protocol is JSON text only. */
   UNSUPPORTED_DATA: 1003,
   /** Unread notifications passed maxBufferedBytes, or unread responses stayed above it for stalledReaderMs. */
   POLICY_VIOLATION: 1008,
-  /** Sent by ws itself for a frame over maxFrameBytes. */
+  /** A frame that is not valid UTF-8 (sent by ws itself on the WebSocket; by the line transport for a line). */
+  INVALID_DATA: 1007,
+  /** A frame over maxFrameBytes (sent by ws itself on the WebSocket; by the line transport for a line). */
   MESSAGE_TOO_BIG: 1009,
+  /** The connection could not be set up (a bug; the server logged it). */
+  INTERNAL_ERROR: 1011,
   /** ctx.closeAfterResponse(): a fault rule with `close: true` fired. */
   FAULT_INJECTION: 4000,
 } as const;
@@ -41,13 +48,22 @@ export class Connection {
   private closeRequested = false;
   private alive = true;
   private readonly cleanups: (() => void)[] = [];
-  private readonly frameOpts: FrameOptions;
+  private frameOpts: FrameOptions;
+  /** The platform this connection drives: the path's, or the one session.attach moved it to. */
+  private platform: string;
+  private platformHost: PlatformHost;
+  /** No frame has started yet: session.attach is still possible (first frame only). */
+  private beforeFirstFrame = true;
+  /** The frame being processed is the connection's first, and a single request. */
+  private attachOpen = false;
+  /** The peer will send no more frames: close once the queue is answered. */
+  private peerEnded = false;
   private killTimer: NodeJS.Timeout | undefined;
   /** Aborted when the connection closes; handed to every call as ctx.signal. */
   private readonly abort = new AbortController();
   /**
    * Set while processing waits for the client to read its answers: the socket's
-   * unsent bytes reached maxBufferedBytes (issue 14 item 4). Reading stays paused
+   * unsent bytes reached maxBufferedBytes (protocol/README.md §1.3). Reading stays paused
    * until they drain; if they do not within stalledReaderMs the client is closed.
    */
   private waitingForReader = false;
@@ -55,7 +71,7 @@ export class Connection {
   /**
    * Whether `socket` is corked until the next tick. Answers sent in one turn of the
    * event loop (the frames of one TCP read, 32 in flight) then leave in one write
-   * instead of one syscall each: issue 4, rpc/echo at 32 in flight 0.83 -> 1.06,
+   * instead of one syscall each: bench rpc/echo at 32 in flight 0.83 -> 1.06,
    * unchanged at 1 in flight (the flush is a nextTick away, no timer).
    */
   private corked = false;
@@ -65,16 +81,23 @@ export class Connection {
   };
 
   constructor(
-    private readonly ws: WebSocket,
+    private readonly ws: FrameLink,
     readonly id: number,
-    readonly platformName: string,
-    private readonly host: PlatformHost,
+    platformName: string,
+    host: PlatformHost,
     private readonly opts: ServerOptions,
     private readonly metrics: RpcMetrics,
-    /** The upgraded TCP socket under `ws`, corked while answers are sent (see `corked`); optional, so a bare WebSocket works too. */
+    /** The socket under the link, corked while answers are sent (see `corked`); optional, so a bare WebSocket works too. */
     private readonly socket?: Duplex,
+    /**
+     * session.attach: the platform called NAME (created if new), or a throw (limit,
+     * server closing). Absent where the path picks the platform (the WebSocket).
+     */
+    private readonly attachHost?: (name: string) => PlatformHost,
   ) {
-    this.frameOpts = { maxBatch: opts.maxBatch, observe: metrics.observer(platformName), onInternalError: opts.onInternalError, maxResponseBytes: opts.maxResponseBytes, sliceMs: opts.sliceMs };
+    this.platform = platformName;
+    this.platformHost = host;
+    this.frameOpts = this.frameOptions();
     this.ctx = {
       platformName,
       connectionId: id,
@@ -84,20 +107,66 @@ export class Connection {
         this.closeRequested = true;
       },
       signal: this.abort.signal,
+      attach: (name) => this.attach(name),
     };
     metrics.connectionOpened(platformName);
     this.closed = new Promise((resolve) => {
-      ws.once('close', () => {
-        this.finish();
-        resolve();
+      ws.listen({
+        closed: () => {
+          this.finish();
+          resolve();
+        },
+        pong: () => {
+          this.alive = true;
+        },
+        frame: (text, binary) => this.receive(text, binary),
+        refuse: (code, reason) => this.close(code, reason),
+        ended: () => {
+          this.peerEnded = true;
+          if (!this.draining) this.closeIfDone();
+        },
       });
     });
-    // A socket error is followed by 'close'; without a listener it would crash the process.
-    ws.on('error', () => {});
-    ws.on('pong', () => {
-      this.alive = true;
-    });
-    ws.on('message', (data, isBinary) => this.receive(data, isBinary));
+  }
+
+  /** The platform this connection drives ('' = the default one). */
+  get platformName(): string {
+    return this.platform;
+  }
+
+  /** That platform's host. */
+  get host(): PlatformHost {
+    return this.platformHost;
+  }
+
+  private frameOptions(): FrameOptions {
+    const opts = this.opts;
+    return { maxBatch: opts.maxBatch, observe: this.metrics.observer(this.platform), onInternalError: opts.onInternalError, maxResponseBytes: opts.maxResponseBytes, sliceMs: opts.sliceMs };
+  }
+
+  /**
+   * session.attach {platform}: moves the connection to the named platform, as the
+   * WebSocket path /platforms/NAME would. Only as the connection's first frame, a
+   * single request (not a batch member): after that, calls have been answered by
+   * the platform the connection started on.
+   */
+  private attach(name: string): void {
+    if (this.attachHost === undefined) {
+      throw new EmuError(ERROR_CODES.WRONG_MODE, 'session.attach is for the line transport (serve --unix); on the WebSocket the path picks the platform: connect to /platforms/NAME');
+    }
+    if (!this.attachOpen) {
+      throw new EmuError(ERROR_CODES.WRONG_MODE, 'session.attach must be the first call of a connection, sent alone (not in a batch); open a new connection to drive another platform');
+    }
+    const host = this.attachHost(name);
+    this.attachOpen = false;
+    const previous = this.platformHost;
+    this.metrics.connectionClosed(this.platform);
+    previous.touch?.();
+    this.platform = name;
+    this.platformHost = host;
+    this.ctx.platformName = name;
+    this.frameOpts = this.frameOptions();
+    this.metrics.connectionOpened(name);
   }
 
   /** Called every pingMs: a peer that has not answered the previous ping is dead. */
@@ -120,18 +189,17 @@ export class Connection {
     if (this.isClosed) return;
     // Read again, so the peer's close frame is seen (frames are dropped while closing).
     if (this.ws.isPaused) this.ws.resume();
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
+    this.ws.close(code, reason);
     this.killTimer ??= setTimeout(() => this.ws.terminate(), this.opts.closeTimeoutMs);
     this.killTimer.unref();
   }
 
-  private receive(data: RawData, isBinary: boolean): void {
+  private receive(text: string, isBinary: boolean): void {
     if (this.closing) return;
     if (isBinary) {
       this.close(CLOSE_CODES.UNSUPPORTED_DATA, 'JSON-RPC frames must be text');
       return;
     }
-    const text = rawToText(data);
     this.queue.push(text);
     this.queuedChars += text.length;
     if (this.backlogged(1) && !this.ws.isPaused) this.ws.pause();
@@ -145,7 +213,7 @@ export class Connection {
    * 4). A frame answered by a promise stops the loop until it settles; `draining`
    * stays set meanwhile, so later frames wait in `queue` and leave after it.
    *
-   * Issue 14 item 4: the loop yields to the event loop once it has run for sliceMs
+   * protocol/README.md §1.3: the loop yields to the event loop once it has run for sliceMs
    * (so 1,024 queued slow frames cannot keep /healthz and other clients waiting),
    * and stops while the client leaves maxBufferedBytes of answers unread.
    */
@@ -165,7 +233,9 @@ export class Connection {
         }
         this.queue.shift();
         this.queuedChars -= text.length;
-        const out = handleFrame(text, this.host.handlers, this.ctx, this.frameOpts);
+        this.attachOpen = this.beforeFirstFrame && this.attachHost !== undefined && startsAnObject(text);
+        this.beforeFirstFrame = false;
+        const out = handleFrame(text, this.platformHost.handlers, this.ctx, this.frameOpts);
         if (out instanceof Promise) {
           // handleFrame's promises never reject; the second handler is a last guard, never an unhandled rejection.
           out.then(
@@ -184,6 +254,12 @@ export class Connection {
       this.opts.onInternalError('connection drain', err);
     }
     this.draining = false;
+    this.closeIfDone();
+  }
+
+  /** A peer that ended its side gets its last answer, then a normal close. */
+  private closeIfDone(): void {
+    if (this.peerEnded && this.queue.length === 0 && !this.closing) this.close(CLOSE_CODES.NORMAL, 'the client ended the stream');
   }
 
   /**
@@ -248,7 +324,8 @@ export class Connection {
   /** Sends one frame's answer, then applies a requested close and resumes reading once the backlog is below half. */
   private deliver(out: string | undefined): void {
     if (this.closing) return;
-    if (out !== undefined && this.ws.readyState === WebSocket.OPEN) {
+    this.attachOpen = false;
+    if (out !== undefined && this.ws.open) {
       if (!this.corked && this.socket !== undefined) {
         this.corked = true;
         this.socket.cork();
@@ -270,7 +347,7 @@ export class Connection {
   }
 
   private notify(method: string, params: Record<string, unknown>): boolean {
-    if (this.closing || this.ws.readyState !== WebSocket.OPEN) return false;
+    if (this.closing || !this.ws.open) return false;
     if (this.ws.bufferedAmount >= this.opts.maxBufferedBytes) {
       // The client is not reading: cut it off rather than let the backlog grow.
       this.metrics.cutOff(this.platformName);
@@ -316,8 +393,12 @@ function runCleanup(fn: () => void, opts: ServerOptions): void {
   }
 }
 
-function rawToText(data: RawData): string {
-  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
-  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
-  return data.toString('utf8');
+/** Whether a frame is a single request object (not a batch), judged by its first non-blank character. */
+function startsAnObject(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d) continue;
+    return c === 0x7b;
+  }
+  return false;
 }

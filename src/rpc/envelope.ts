@@ -1,14 +1,13 @@
 /**
  * One WebSocket text frame in, at most one frame out: the strict JSON-RPC 2.0
- * envelope (spec §4-§7, protocol/README.md §1.2 and §3) in front of json-rpc-2.0.
- *
- * The library sees only single requests that have already passed the checks below:
- * it dispatches those whose handler answers with a promise and builds the success
- * responses (see `invoke` for the split). Its own batch and validation paths are
- * never used, because 1.8.1 deviates from the spec there: a batch of one comes back
- * as an object, an invalid request without an id gets no answer, primitive params
- * and object ids are accepted, [null] throws, a plain thrown error gets code 0, and
- * batch members run concurrently.
+ * envelope (spec §4-§7, protocol/README.md §1.2 and §3). This file owns the whole
+ * envelope, synchronous and asynchronous answers alike; json-rpc-2.0 lends only its
+ * types. Its server is not used because 1.8.1 deviates from the spec: a batch of
+ * one comes back as an object, an invalid request without an id gets no answer,
+ * primitive params and object ids are accepted, [null] throws, a plain thrown error
+ * gets code 0, and batch members run concurrently; and its `receive` costs ~1.5 us
+ * a call in promise machinery, a tenth of the server's time for a trivial method at
+ * 32 requests in flight.
  *
  * Decisions:
  * - A request object whose id is valid gets that id back on -32600; otherwise null.
@@ -18,9 +17,9 @@
  * - A non-finite number id (1e400 parses to Infinity) is an invalid id.
  * - Batch members run one after another, in order; a batch longer than `maxBatch`
  *   is refused whole with one -32600 object, like an empty one.
- * - An answer is at most `maxResponseBytes` of JSON text (issue 14 item 1: 420
- *   mem.read64 of 65,536 words joined past V8's string limit and the rejection
- *   killed the process). A single answer over it, and in a batch every answer from
+ * - An answer is at most `maxResponseBytes` of JSON text (420 mem.read64 of
+ *   65,536 words would join past V8's string limit, and the rejection would kill
+ *   the process). A single answer over it, and in a batch every answer from
  *   the one that would pass it on, is replaced by a -32003 error with the same id;
  *   the members still run (a batch is a script), only their results are dropped.
  * - A batch yields to the event loop between members once it has run for
@@ -28,8 +27,7 @@
  *   server from answering anyone else, /healthz included.
  * - Once the connection is gone (`ctx.signal` aborted) the rest of a batch is not run.
  */
-import { JSONRPCServer, createJSONRPCSuccessResponse } from 'json-rpc-2.0';
-import type { JSONRPCError, JSONRPCID, JSONRPCRequest, JSONRPCResponse } from 'json-rpc-2.0';
+import type { JSONRPCError, JSONRPCID, JSONRPCResponse } from 'json-rpc-2.0';
 import { RPC_ERROR_CODES, errorToRpc, rpcErrorObject } from './errors.js';
 import type { RpcCallContext, RpcHandler } from './method-table.js';
 import { toWire } from './to-wire.js';
@@ -95,7 +93,7 @@ export async function processFrame(text: string, handlers: Handlers, ctx: RpcCal
 /**
  * processFrame without the promise when it is not needed: when every handler the
  * frame calls returns a plain value, so does this, and the connection sends the
- * answer at once instead of a microtask later (issue 4). Never throws.
+ * answer at once instead of a microtask later. Never throws.
  */
 export function handleFrame(text: string, handlers: Handlers, ctx: RpcCallContext, opts: FrameOptions = {}): string | undefined | Promise<string | undefined> {
   let parsed: unknown;
@@ -134,7 +132,7 @@ export function handleFrame(text: string, handlers: Handlers, ctx: RpcCallContex
   return acc.join();
 }
 
-/** A frame's answer promise that never rejects: a bug answers -32603 (id null) rather than escaping as an unhandled rejection (issue 14 item 1). */
+/** A frame's answer promise that never rejects: a bug answers -32603 (id null) rather than escaping as an unhandled rejection, which would end the process. */
 function neverRejects(pending: Promise<string | undefined>, opts: FrameOptions): Promise<string | undefined> {
   return pending.catch((err: unknown) => {
     opts.onInternalError?.('batch', err);
@@ -247,18 +245,10 @@ function processRequest(raw: unknown, handlers: Handlers, ctx: RpcCallContext, o
 }
 
 /**
- * Calls the handler of a request that passed every check above. Where the work is
- * split with json-rpc-2.0 (issue 4, measured): its `receive` costs ~1.5 us a call
- * in promise and generator machinery (it always answers through a promise, re-checks
- * the envelope, and wraps the method's promise once more), which at 32 requests in
- * flight was a tenth of the whole server's time for a trivial method. So:
- * - a handler that returns a plain value is answered here, at once, with the
- *   library's response constructor;
- * - a handler that returns a promise (a slow firmware command, clock.advance, an
- *   injected delay) is already asynchronous: the library's JSONRPCServer takes the
- *   request (validated and rebuilt above) and dispatches it by method name to the
- *   method registered for that name, which settles the handler's promise into the
- *   response.
+ * Calls the handler of a request that passed every check above. A handler that
+ * returns a plain value is answered at once; one that returns a promise (a slow
+ * firmware command, clock.advance, an injected delay) is answered when it settles,
+ * by the same success / failure / answer steps.
  */
 function invoke(method: string, handler: RpcHandler, params: Record<string, unknown> | undefined, id: JSONRPCID | undefined, ctx: RpcCallContext, opts: FrameOptions): Answer | Promise<Answer> {
   const started = performance.now();
@@ -268,43 +258,19 @@ function invoke(method: string, handler: RpcHandler, params: Record<string, unkn
   } catch (err) {
     return answer(method, id, failure(method, err, opts, id), started, opts);
   }
-  if (isThenable(value)) {
-    const request: JSONRPCRequest = { jsonrpc: '2.0', method };
-    if (params !== undefined) request.params = params;
-    if (id !== undefined) request.id = id;
-    // Typed PromiseLike, but `receive` is an async function: a native Promise.
-    return libraryServer(method).receive(request, { pending: value, started, opts }) as Promise<Answer>;
-  }
+  if (isThenable(value)) return settle(method, value, id, started, opts);
   return answer(method, id, success(method, value, opts, id), started, opts);
 }
 
-/** What the library passes to the registered method: the handler's promise and when it started. */
-interface Settle {
-  pending: PromiseLike<unknown>;
-  started: number;
-  opts: FrameOptions;
-}
-
-const library = new JSONRPCServer<Settle>({
-  // Every error is answered by the registered method, so the library has nothing to report.
-  errorListener: () => {},
-});
-
-/** The library server, with `method` registered (once per name) to settle a handler's promise. */
-function libraryServer(method: string): JSONRPCServer<Settle> {
-  if (!library.hasMethod(method)) {
-    library.addMethodAdvanced(method, async (request, { pending, started, opts }) => {
-      const id = request.id;
-      let response: JSONRPCResponse;
-      try {
-        response = success(method, await pending, opts, id);
-      } catch (err) {
-        response = failure(method, err, opts, id);
-      }
-      return answer(method, id, response, started, opts);
-    });
+/** The answer to a handler's promise, once it settles. Never rejects. */
+async function settle(method: string, pending: PromiseLike<unknown>, id: JSONRPCID | undefined, started: number, opts: FrameOptions): Promise<Answer> {
+  let response: JSONRPCResponse;
+  try {
+    response = success(method, await pending, opts, id);
+  } catch (err) {
+    response = failure(method, err, opts, id);
   }
-  return library;
+  return answer(method, id, response, started, opts);
 }
 
 function success(method: string, result: unknown, opts: FrameOptions, id: JSONRPCID | undefined): JSONRPCResponse {
@@ -315,7 +281,8 @@ function success(method: string, result: unknown, opts: FrameOptions, id: JSONRP
     // A circular result: the handler's bug, answered like a throw.
     return failure(method, err, opts, id);
   }
-  return createJSONRPCSuccessResponse(id ?? null, wire);
+  // A handler that returns nothing answers result null (a response must carry one).
+  return { jsonrpc: '2.0', id: id ?? null, result: wire ?? null };
 }
 
 function failure(method: string, err: unknown, opts: FrameOptions, id: JSONRPCID | undefined): JSONRPCResponse {

@@ -25,10 +25,17 @@ export interface RpcCallContext {
   closeAfterResponse(): void;
   /**
    * Aborted when the connection closes: long work for it (clock.advance's chunks,
-   * the rest of a batch) stops, since nobody can receive the answer (issue 14
-   * item 10). Absent for calls that belong to no connection.
+   * the rest of a batch) stops, since nobody can receive the answer
+   * (protocol/README.md §9). Absent for calls that belong to no connection.
    */
   signal?: AbortSignal;
+  /**
+   * session.attach: moves this connection to the platform NAME (created if new) for
+   * its later calls. Throws EmuError: WRONG_MODE on the WebSocket (the path picks
+   * the platform) or when it is not the connection's first frame; LIMIT beyond
+   * maxPlatforms. Absent for calls that belong to no connection.
+   */
+  attach?(platform: string): void;
 }
 
 /**

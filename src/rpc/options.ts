@@ -8,8 +8,10 @@ import { invalidArgument } from '../util/emu-error.js';
 export interface ServerOptions {
   host: string;
   port: number;
+  unixPath: string | undefined;
   token: string | undefined;
   allowOrigin: readonly string[];
+  allowHost: readonly string[];
   maxFrameBytes: number;
   maxBatch: number;
   maxPlatforms: number;
@@ -30,10 +32,18 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   host: '127.0.0.1',
   /** 0 picks a free port. */
   port: 8547,
+  /** Also serve the line transport (newline-delimited JSON) on this Unix-domain socket path: mode 0600, no token, removed at close. */
+  unixPath: undefined,
   /** When set, required as `Authorization: Bearer TOKEN` or `?token=TOKEN`, WebSocket and HTTP alike, except GET /healthz. */
   token: undefined,
   /** Exact `Origin` values a browser may connect from ('*' for any); a request with an unlisted Origin gets HTTP 403. */
   allowOrigin: [],
+  /**
+   * Host names (besides IP addresses and localhost) a request's `Host` may name ('*'
+   * for any); others get HTTP 403, WebSocket and HTTP alike, so a DNS-rebinding page
+   * cannot reach the server under its own name.
+   */
+  allowHost: [],
   /** 16 MiB. A larger frame closes the connection with 1009 (ws `maxPayload`). */
   maxFrameBytes: 16 * 1024 * 1024,
   /** A longer batch gets one -32600 object. */
@@ -58,9 +68,12 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ServerOptions> = Object.freeze({
   stalledReaderMs: 30_000,
   /** Wall time a connection's queue or a batch runs before yielding to other clients, in ms. */
   sliceMs: 10,
-  /** Handler throws that answer -32603 are bugs; by default they go to stderr. */
+  /**
+   * Handler throws (an RPC answered -32603, an HTTP request answered 500) are bugs;
+   * by default each is one line on stderr (internalErrorLine), and the server goes on.
+   */
   onInternalError: (method: string, err: unknown) => {
-    process.stderr.write(`smash-emu: internal error in ${method}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.stderr.write(`${internalErrorLine(method, err)}\n`);
   },
 });
 
@@ -74,9 +87,15 @@ export function resolveServerOptions(input: ServerOptionsInput = {}): ServerOpti
   }
   if (typeof opts.host !== 'string' || opts.host === '') throw invalidArgument('host must be a non-empty string, e.g. "127.0.0.1"');
   integer('port', opts.port, 0, 65_535);
+  if (opts.unixPath !== undefined && (typeof opts.unixPath !== 'string' || opts.unixPath === '' || opts.unixPath.includes('\0'))) {
+    throw invalidArgument('unixPath must be a non-empty file path, or left unset for no Unix socket');
+  }
   if (opts.token !== undefined && (typeof opts.token !== 'string' || opts.token === '')) throw invalidArgument('token must be a non-empty string, or left unset for no token');
   if (!Array.isArray(opts.allowOrigin) || !opts.allowOrigin.every((o) => typeof o === 'string' && o !== '')) {
     throw invalidArgument('allowOrigin must be an array of origins such as "http://localhost:3000"');
+  }
+  if (!Array.isArray(opts.allowHost) || !opts.allowHost.every((h) => typeof h === 'string' && h !== '')) {
+    throw invalidArgument('allowHost must be an array of host names such as "emulator.lan" (or "*")');
   }
   integer('maxFrameBytes', opts.maxFrameBytes, 1);
   integer('maxBatch', opts.maxBatch, 1);
@@ -96,4 +115,15 @@ function integer(name: string, value: unknown, min: number, max = Number.MAX_SAF
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw invalidArgument(`${name} must be an integer from ${min} to ${max}, got ${String(value)}`, { path: [name] });
   }
+}
+
+/**
+ * One line for a handler's failure: where, the error, and the frame that threw
+ * (`smash-emu: internal error in GET /: ENOENT: no such file ... (at readFileSync (node:fs:448:20))`),
+ * so a log stays one line per failure and still points at the code.
+ */
+export function internalErrorLine(where: string, err: unknown): string {
+  const message = err instanceof Error ? `${err.name === 'Error' ? '' : `${err.name}: `}${err.message}` : String(err);
+  const frame = err instanceof Error ? /\n\s+at (.+)/.exec(err.stack ?? '')?.[1] : undefined;
+  return `smash-emu: internal error in ${where}: ${message}${frame === undefined ? '' : ` (at ${frame})`}`.replace(/[\r\n]+/g, ' ');
 }

@@ -85,7 +85,7 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
     'tmpm.writeReg': (q) => p.tmpmWriteReg(q.offset, q.value),
     'tmpm.regs': () => p.tmpmRegs(),
     'tmpm.submit': (q) => p.tmpmSubmit(q),
-    'tmpm.psmashIo': (q) => p.tmpmPsmashIo(q),
+    'tmpm.psmashIo': (q) => p.tmpmPsmashIo({ srcPgSpa: q.srcPgSpa, smashHpteSpa: q.smashHpteSpa, srcHpmdSpa: q.srcHpmdSpa, gctxSpa: q.gctxSpa }),
     'tmpm.punsmashIo': (q) => p.tmpmPunsmashIo(q),
     'tmpm.preparePsmash': (q) => p.tmpmPreparePsmash(q.domainId, q.iova),
     'tmpm.getCapabilities': () => p.tmpmGetCapabilities(),
@@ -118,6 +118,11 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
       subs.unsubscribe(q.subscriptionId, ctx);
       return { ok: true };
     },
+    'session.attach': (q, ctx) => {
+      if (ctx.attach === undefined) throw new EmuError(ERROR_CODES.WRONG_MODE, 'session.attach is for the line transport (serve --unix); this call belongs to no connection');
+      ctx.attach(q.platform);
+      return { ok: true, platform: q.platform };
+    },
     'journal.find': (q) => journal.find(q),
     'journal.count': (q) => journal.count(q),
     'emu.record': (q) => (opts.record ?? recordRefused)(q.file),
@@ -135,13 +140,13 @@ export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Ma
     const outsideQueue = !name.startsWith('fw.') || name === 'fw.platformStatus';
     // Not `async`: when no fault fires and the method's implementation is synchronous
     // (clock.now, rmp.read, most of the table), the result is returned as a plain value
-    // and the transport answers without a microtask hop (issue 4: ~1 us a call at 32
+    // and the transport answers without a microtask hop (~1 us a call at 32
     // in flight). A throw here is answered exactly like a rejection would be.
     handlers.set(name, (raw, ctx) => {
       const parsed = parseParams(name, raw);
       if (!parsed.ok) throw new RpcError(-32602, 'Invalid params', { issues: parsed.issues });
       p.syncClock();
-      const decision = faultable ? p.m.faults.onCall(name) : null;
+      const decision = faultable ? p.faultOnCall(name) : null;
       if (decision !== null) return callWithFault(p, name, decision, raw, ctx, opts, outsideQueue, () => impl(parsed.params, ctx));
       const result = impl(parsed.params, ctx);
       if (isThenable(result)) return opts.validateResults ? Promise.resolve(result).then((r) => checked(name, r)) : result;
@@ -150,7 +155,7 @@ export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Ma
   }
   // The journal and the recorders see each call as answered, injected faults included.
   const onCall = opts.onCall;
-  tapHandlers(handlers, () => p.m.clock.nowNs, onCall === undefined ? (c) => journal.add(c) : (c) => (journal.add(c), onCall(c)));
+  tapHandlers(handlers, () => p.nowNs, onCall === undefined ? (c) => journal.add(c) : (c) => (journal.add(c), onCall(c)));
   return { handlers, subscriptions: subs, journal };
 }
 
@@ -158,7 +163,7 @@ export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Ma
 async function callWithFault(p: Platform, name: MethodName, d: FaultDecision, raw: unknown, ctx: RpcCallContext, opts: HandlerOptions, outsideQueue: boolean, call: () => unknown): Promise<unknown> {
   const { injected, queuedDelay } = await applyFault(p, name, d, raw, ctx, opts.wall, outsideQueue);
   // Handed over right before the call, synchronously, so no other command can take it.
-  if (queuedDelay !== undefined) p.m.firmware.delayNextCommand(queuedDelay);
+  if (queuedDelay !== undefined) p.fwDelayNextCommand(queuedDelay);
   const result = injected ?? (await call());
   return opts.validateResults ? checked(name, result) : result;
 }
@@ -192,13 +197,10 @@ async function applyFault(
   if (d.close) ctx.closeAfterResponse();
   const replaced = d.rpcError !== undefined || (d.status !== undefined && acceptsStatus(method));
   // Checked before anything waits: a delay past the clock's end is refused (-32003).
-  if (d.delayNs > 0) p.m.clock.checkRoom(d.delayNs, `an injected delayNs of ${d.delayNs} ns`);
+  if (d.delayNs > 0) p.checkClockRoom(d.delayNs, `an injected delayNs of ${d.delayNs} ns`);
   if (d.delayNs > 0 || d.delayMs > 0) {
     const delay = (async () => {
-      if (d.delayNs > 0) {
-        const clock = p.m.clock;
-        await clock.waitUntil(clock.nowNs + d.delayNs);
-      }
+      if (d.delayNs > 0) await p.clockWait(d.delayNs);
       if (d.delayMs > 0) await new Promise<void>((resolve) => wall.setTimer(resolve, d.delayMs));
     })();
     if (outsideQueue || replaced) await delay;
@@ -208,7 +210,7 @@ async function applyFault(
   if (d.status === undefined || !acceptsStatus(method)) return queuedDelay === undefined ? { injected: undefined } : { injected: undefined, queuedDelay };
   if (method.startsWith('fw.')) {
     const result = { status: d.status, statusName: fwStatusName(d.status), detail: { injected: true, faultIds: d.faultIds } };
-    if (p.bus.has('fw')) p.bus.emit('fw', p.m.clock.nowNs, { command: method, params: raw ?? {}, result });
+    if (p.bus.has('fw')) p.bus.emit('fw', p.nowNs, { command: method, params: raw ?? {}, result });
     return { injected: result };
   }
   return { injected: { rc: d.status, rcName: rmpRcName(d.status), injected: true } };

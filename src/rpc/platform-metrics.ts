@@ -7,8 +7,8 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { Platform } from '../platform/platform.js';
-import { STALL_BUCKETS_SECONDS } from '../platform/event-tally.js';
-import { ScrapedHistogram, type HistogramSeries } from './scraped-histogram.js';
+import { STALL_BUCKETS_SECONDS } from '../observe/event-tally.js';
+import { ScrapedHistogram, type HistogramSeries } from '../observe/scraped-histogram.js';
 import { commandLabel, statusLabel } from './status-labels.js';
 
 /** DMA latency bucket bounds, seconds: an IOTLB hit (550 ns) and walks (700-1100 ns) up to held requests (ms). */
@@ -61,7 +61,7 @@ export function platformMetrics(platforms: () => Map<string, Platform>): Registr
     registers: [registry],
     collect() {
       this.reset();
-      for (const [name, p] of platforms()) this.set({ platform: name }, p.m.clock.nowNs / 1e9);
+      for (const [name, p] of platforms()) this.set({ platform: name }, p.nowNs / 1e9);
     },
   });
   new Gauge({
@@ -71,7 +71,7 @@ export function platformMetrics(platforms: () => Map<string, Platform>): Registr
     registers: [registry],
     collect() {
       this.reset();
-      for (const [name, p] of platforms()) this.set({ platform: name }, p.m.clockLagNs() / 1e9);
+      for (const [name, p] of platforms()) this.set({ platform: name }, p.readings().clockLagNs / 1e9);
     },
   });
   new Gauge({
@@ -81,7 +81,7 @@ export function platformMetrics(platforms: () => Map<string, Platform>): Registr
     registers: [registry],
     collect() {
       this.reset();
-      for (const [name, p] of platforms()) this.set({ platform: name }, p.m.iommu.iotlb.size);
+      for (const [name, p] of platforms()) this.set({ platform: name }, p.readings().iotlbEntries);
     },
   });
   new Gauge({
@@ -91,7 +91,7 @@ export function platformMetrics(platforms: () => Map<string, Platform>): Registr
     registers: [registry],
     collect() {
       this.reset();
-      for (const [name, p] of platforms()) this.set({ platform: name }, p.m.iommu.eventLog.length);
+      for (const [name, p] of platforms()) this.set({ platform: name }, p.readings().eventLogEntries);
     },
   });
   new Counter({
@@ -122,8 +122,9 @@ export function platformMetrics(platforms: () => Map<string, Platform>): Registr
     collect() {
       this.reset();
       for (const [name, p] of platforms()) {
-        this.inc({ platform: name, result: 'hit' }, p.m.port.iotlbHits);
-        this.inc({ platform: name, result: 'miss' }, p.m.port.iotlbMisses);
+        const r = p.readings();
+        this.inc({ platform: name, result: 'hit' }, r.iotlbHits);
+        this.inc({ platform: name, result: 'miss' }, r.iotlbMisses);
       }
     },
   });
@@ -135,8 +136,9 @@ export function platformMetrics(platforms: () => Map<string, Platform>): Registr
     collect() {
       this.reset();
       for (const [name, p] of platforms()) {
-        const total = p.m.port.iotlbHits + p.m.port.iotlbMisses;
-        this.set({ platform: name }, total === 0 ? 0 : p.m.port.iotlbHits / total);
+        const r = p.readings();
+        const total = r.iotlbHits + r.iotlbMisses;
+        this.set({ platform: name }, total === 0 ? 0 : r.iotlbHits / total);
       }
     },
   });
@@ -147,7 +149,7 @@ export function platformMetrics(platforms: () => Map<string, Platform>): Registr
     registers: [registry],
     collect() {
       this.reset();
-      for (const [name, p] of platforms()) for (const [reason, n] of p.m.tmpm.counts.interrupts) this.set({ platform: name, reason }, n);
+      for (const [name, p] of platforms()) for (const [reason, n] of p.readings().tmpmInterrupts) this.set({ platform: name, reason }, n);
     },
   });
   new Gauge({
@@ -157,7 +159,7 @@ export function platformMetrics(platforms: () => Map<string, Platform>): Registr
     registers: [registry],
     collect() {
       this.reset();
-      for (const [name, p] of platforms()) this.set({ platform: name }, p.m.tmpm.pendingEntries());
+      for (const [name, p] of platforms()) this.set({ platform: name }, p.readings().tmpmPendingEntries);
     },
   });
   return registry;

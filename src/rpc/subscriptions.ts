@@ -3,7 +3,7 @@
  * sends `events.notify` on its connection. It ends with events.unsubscribe or with
  * the connection; a connection cut off for not reading drops its subscriptions.
  */
-import type { EventBus, EventTopic } from '../platform/event-bus.js';
+import type { EventBus, EventTopic } from '../observe/event-bus.js';
 import type { RpcCallContext } from './method-table.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 

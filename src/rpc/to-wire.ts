@@ -46,7 +46,7 @@ function walk(value: unknown, stack: object[]): unknown {
     for (const key of Object.keys(value)) {
       const item = walk((value as Record<string, unknown>)[key], stack);
       if (item === undefined) continue;
-      // An own "__proto__" key (JSON.parse makes them) stays a key: assigning it would set the prototype (issue 14 item 13).
+      // An own "__proto__" key (JSON.parse makes them) stays a key: assigning it would set the prototype.
       if (key === '__proto__') Object.defineProperty(copy, key, { value: item, enumerable: true, writable: true, configurable: true });
       else copy[key] = item;
     }

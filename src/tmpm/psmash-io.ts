@@ -12,7 +12,7 @@
 import type { HostMemory } from '../memory/host-memory.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
 import type { RmpTable } from '../rmp/rmp-table.js';
-import { newRmpScratch, type RmpEntryScratch } from '../rmp/rmp-table.js';
+import { newRmpScratch, type RmpEntryScratch } from '../rmp/rmp-entry.js';
 import type { Iommu } from '../iommu/iommu.js';
 import { newTranslation } from '../iommu/iommu.js';
 import type { TableReach } from '../iommu/table-pages.js';
@@ -295,7 +295,7 @@ export class PsmashIo {
 
   /**
    * After every check, before the effect: a stall the emulator could not afford
-   * (issue 14: it would pass the end of the clock or hold too many requests) is the
+   * (protocol/README.md §1.3: it would pass the end of the clock or hold too many requests) is the
    * engine's RESOURCE_NOT_AVAILABLE (0x17), and nothing changes.
    */
   private tooMuchWork(command: string, srcPg: number): SmashOutcome | null {

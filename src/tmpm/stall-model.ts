@@ -38,10 +38,6 @@ export interface StallModelPatch {
 /** Entries the engine rewrites per smash: one 4 KB table of 512 PTEs. */
 export const ENTRIES_PER_SMASH = 512;
 
-export function defaultStallModel(): StallModel {
-  return { ...DEFAULT_STALL_MODEL, jitter: { ...DEFAULT_STALL_MODEL.jitter } };
-}
-
 /** tmpm.setStallModel merges: absent fields keep their value. Validates the result. */
 export function mergeStallModel(current: StallModel, patch: StallModelPatch): StallModel {
   const next: StallModel = {
@@ -68,7 +64,7 @@ export function mergeStallModel(current: StallModel, patch: StallModelPatch): St
 export const MAX_STALL_NS = 10_000_000_000;
 
 /**
- * Bounds of each value of the model (issue 14 item 3), in ns. The hardware stalls
+ * Bounds of each value of the model (protocol/README.md §1.3), in ns. The hardware stalls
  * "a few ms"; these leave room for experiments three orders of magnitude beyond and
  * keep one stall's work bounded. The wire schemas (tmpm.setStallModel, scenario
  * `stallModel`) and the state loader all check them.
@@ -86,7 +82,7 @@ export const STALL_MODEL_LIMITS = {
 
 /**
  * Requests one stall may catch, counted as the running streams' total rate times
- * the model's longest stall (issue 14 item 3: 20 ms at 1e9/s held 2e7 requests,
+ * the model's longest stall (protocol/README.md §1.3: 20 ms at 1e9/s held 2e7 requests,
  * 3.6 GiB, and froze the server 39 s). Each held request is a record and an event:
  * 2^20 is about 200 MB and 2 s of work at worst. A smash past it is refused with
  * EMU_LIMIT before anything changes.

@@ -1,5 +1,5 @@
 /**
- * Bounds on JSON values taken from outside and kept (issue 14 item 6): a fault
+ * Bounds on JSON values taken from outside and kept (protocol/README.md §1.3): a fault
  * rule's `rpcError.data` nested 100,000 levels deep was accepted, and then every
  * JSON.stringify of the platform (emu.dumpState, the --state save) overflowed the
  * stack. A value kept by the emulator is checked once, when it comes in, without

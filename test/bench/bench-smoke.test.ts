@@ -8,6 +8,7 @@ import { runAll, jsonLine, QUICK_SIZES } from '../../bench/run.js';
 import { formatTable } from '../../bench/util.js';
 import { existsSync } from 'node:fs';
 import { cliRows, cliStart } from '../../bench/cli-start.js';
+import { needs } from '../helpers/skips.js';
 
 describe('npm run bench, tiny sizes', () => {
   it('produces every figure as a positive finite number, a table and a JSON line', async () => {
@@ -20,7 +21,7 @@ describe('npm run bench, tiny sizes', () => {
     expect(Object.keys(parsed.stall ?? {})).toEqual(['extraHeapMiB', 'smashWallMs', 'healthzMaxMs', 'healthzAnswers', 'dmaHeld', 'slowWallMs', 'wallRatio', 'slowHealthzMaxMs']);
     expect(Object.keys(parsed.client ?? {})).toEqual(['typedNowPerSec', 'rawNowPerSec', 'typedRatio', 'nowPerSec', 'smashPerSec', 'smashRatio', 'batchPerSec']);
     expect(Object.keys(parsed.realtime ?? {})).toEqual(['rttUs', 'errP50Us', 'errP99Us', 'errMaxUs', 'cpuMsPerCall']);
-    expect(Object.keys(parsed.scale ?? {})).toEqual(['guestGiB', 'setupMs', 'heapMiB', 'arrayBuffersMiB', 'rssMiB', 'auditMs']);
+    expect(Object.keys(parsed.scale ?? {})).toEqual(['guestGiB', 'setupMs', 'heapMiB', 'arrayBuffersMiB', 'rssMiB', 'auditMs', 'unmapMs']);
     for (const [group, values] of Object.entries(parsed)) {
       for (const [key, v] of Object.entries(values)) {
         expect(typeof v, `${group}.${key}`).toBe('number');
@@ -38,6 +39,7 @@ describe('npm run bench, tiny sizes', () => {
       'hits / bare event-queue loop',
       'closed form',
       'walks / bare event-queue loop',
+      'scale: iommu.unmap of the',
       'extra heap while it runs',
       'slowest /healthz',
       'smash: tmpm.psmashIo + punsmashIo calls in process',
@@ -56,7 +58,8 @@ describe('npm run bench, tiny sizes', () => {
 
 describe('npm run bench:cli, one repetition', () => {
   // npm ci builds dist/ (prepare); a checkout that skipped install scripts has none to time.
-  it.skipIf(!existsSync(new URL('../../dist/src/cli/main.js', import.meta.url)))('times a built call, a tsx call and npx beside bare node, each a positive number', async () => {
+  const built = existsSync(new URL('../../dist/src/cli/main.js', import.meta.url));
+  needs('the built CLI (dist/src/cli/main.js)', built ? undefined : 'no dist/ here: run npm run build (npm ci does it through prepare)', 'REQUIRE_BUILD').it('times a built call, a tsx call and npx beside bare node, each a positive number', async () => {
     const r = await cliStart(1);
     for (const [key, v] of Object.entries(r)) expect(v, key).toBeGreaterThan(0);
     expect(cliRows(r).map((row) => row.name)).toContain('cli: smash-emu call, built JavaScript (bin, dist/)');

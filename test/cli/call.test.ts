@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { call, parseCallArgs, resolveCallOptions, type CallIo } from '../../src/cli/call.js';
 import { CliError, EXIT } from '../../src/cli/cli-error.js';
 import { statusOutcome } from '../../src/cli/status-outcome.js';
-import { progressLine } from '../../src/cli/progress.js';
+import { PROGRESS_RULES, ProgressReporter, progressLine } from '../../src/cli/progress.js';
 import { startTestApp, type AppUnderTest } from '../helpers/app.js';
 import { startFakeProgressServer, type FakeProgressServer } from '../helpers/fake-progress.js';
 
@@ -18,15 +18,18 @@ interface Run {
   stderr: string;
 }
 
-async function run(argv: string[], stdin: string[] = []): Promise<Run> {
+/** `clockStepMs`: a fake wall clock for the progress rules that moves this much at each reading. */
+async function run(argv: string[], stdin: string[] = [], clockStepMs?: number): Promise<Run> {
   let stdout = '';
   let stderr = '';
+  let wallMs = 0;
   const io: CallIo = {
     stdout: (t) => (stdout += t),
     stderr: (t) => (stderr += t),
     async *stdinLines() {
       yield* stdin;
     },
+    ...(clockStepMs === undefined ? {} : { nowMs: () => (wallMs += clockStepMs) }),
   };
   try {
     const code = await call(resolveCallOptions(parseCallArgs(argv), {}), io);
@@ -65,6 +68,40 @@ describe('progressLine', () => {
     );
     expect(progressLine('clock.advance', { phase: 'done' })).toBeUndefined();
     expect(progressLine('clock.advance', { phase: 'progress', fromNs: 'x' })).toBeUndefined();
+  });
+});
+
+describe('ProgressReporter: a line only for work that lasts in wall time', () => {
+  const at = (fromNs: number, nowNs: number, targetNs: number) => ({ phase: 'progress', fromNs, nowNs, targetNs });
+  function reporter(times: number[]): ProgressReporter {
+    const clock = [...times];
+    return new ProgressReporter('clock.advance', () => clock.shift() as number);
+  }
+
+  it('prints nothing for a 100 µs clock.advance that reports 50% after 2 ms of wall time', () => {
+    const r = reporter([0, 2, 3]);
+    expect(r.line(at(0, 50_000, 100_000))).toBeUndefined();
+    expect(r.line(at(0, 90_000, 100_000))).toBeUndefined();
+  });
+
+  it('prints nothing when the expected total stays under minTotalMs, however far in', () => {
+    // 90% after 1.5 s: about 1.67 s in all.
+    expect(reporter([0, 1500]).line(at(0, 9e9, 10e9))).toBeUndefined();
+    expect(PROGRESS_RULES.minTotalMs).toBe(2000);
+  });
+
+  it('prints a call expected to last, with what is left, at most one line a second', () => {
+    const r = reporter([0, 1000, 1500, 2000, 2100]);
+    expect(r.line(at(0, 2e9, 10e9))).toBe('smash-emu: clock.advance: 20% (virtual time 2 s, advancing 0 s -> 10 s); about 4 s left');
+    expect(r.line(at(0, 3e9, 10e9))).toBeUndefined();
+    expect(r.line(at(0, 4e9, 10e9))).toBe('smash-emu: clock.advance: 40% (virtual time 4 s, advancing 0 s -> 10 s); about 3 s left');
+    expect(r.line({ phase: 'done' })).toBeUndefined();
+  });
+
+  it('with no progress yet, prints once the call has run minTotalMs', () => {
+    const r = reporter([0, 1999, 2000]);
+    expect(r.line(at(0, 0, 10e9))).toBeUndefined();
+    expect(r.line(at(0, 0, 10e9))).toBe('smash-emu: clock.advance: 0% (virtual time 0 s, advancing 0 s -> 10 s)');
   });
 });
 
@@ -113,6 +150,18 @@ describe('smash-emu call against the real server', () => {
     const r = await run(['-', ...url()], ['{"method": "clock.now"}', '{"metod": "clock.now"}']);
     expect(r.code).toBe(EXIT.USAGE);
     expect(r.stderr).toContain('stdin line 2 must be an object with a "method" string');
+    expect(r.stderr).toContain('the 1 call(s) before it were sent and answered, it and the lines after it were not sent');
+    expect(r.stdout.split('\n')).toHaveLength(2);
+  });
+
+  it('call - with a bad first line sends nothing, as exit 2 says', async () => {
+    const before = (await run(['clock.now', ...url()])).stdout;
+    const r = await run(['-', ...url()], ['{"method": "clock.advance", "params": {"ns": 5}', '{"method": "clock.advance", "params": {"ns": 5}}']);
+    expect(r.code).toBe(EXIT.USAGE);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^stdin line 1 is not valid JSON/);
+    expect(r.stderr).not.toContain('were sent');
+    expect((await run(['clock.now', ...url()])).stdout).toBe(before);
   });
 
   it('exits 5 when no server listens', async () => {
@@ -129,20 +178,28 @@ describe('smash-emu call: --timeout and progress (fake server)', () => {
     fake = undefined;
   });
 
-  it('prints each progress notification on stderr and counts it as a sign of life for --timeout', async () => {
+  it('prints progress of a call that lasts on stderr and counts each notification as a sign of life for --timeout', async () => {
     // 4 steps 250 ms apart: 1.25 s in all, past the timeout, but never 800 ms without news.
+    // The progress rules read a fake wall clock that moves 1 s at each reading.
     fake = await startFakeProgressServer({ steps: 4, stepMs: 250 });
-    const r = await run(['clock.advance', '{"ns": 10000000000}', '--url', fake.url, '--timeout', '800ms']);
+    const r = await run(['clock.advance', '{"ns": 10000000000}', '--url', fake.url, '--timeout', '800ms'], [], 1000);
     expect(r.code).toBe(EXIT.OK);
     expect(JSON.parse(r.stdout)).toEqual({ nowNs: 10_000_000_000 });
     expect(r.stderr.split('\n')).toEqual([
-      'smash-emu: clock.advance: 20% (virtual time 2 s, advancing 0 s -> 10 s)',
-      'smash-emu: clock.advance: 40% (virtual time 4 s, advancing 0 s -> 10 s)',
-      'smash-emu: clock.advance: 60% (virtual time 6 s, advancing 0 s -> 10 s)',
-      'smash-emu: clock.advance: 80% (virtual time 8 s, advancing 0 s -> 10 s)',
+      'smash-emu: clock.advance: 20% (virtual time 2 s, advancing 0 s -> 10 s); about 4 s left',
+      'smash-emu: clock.advance: 40% (virtual time 4 s, advancing 0 s -> 10 s); about 3 s left',
+      'smash-emu: clock.advance: 60% (virtual time 6 s, advancing 0 s -> 10 s); about 2 s left',
+      'smash-emu: clock.advance: 80% (virtual time 8 s, advancing 0 s -> 10 s); about 1 s left',
       '',
     ]);
     expect(fake.calls).toEqual(['events.subscribe', 'clock.advance']);
+  });
+
+  it('prints no progress for a call that is quick in wall time, however it reports, and still counts it as life', async () => {
+    // The same four notifications, but the (fake) wall clock moves 1 ms a reading.
+    fake = await startFakeProgressServer({ steps: 4, stepMs: 250 });
+    const r = await run(['clock.advance', '{"ns": 100000}', '--url', fake.url, '--timeout', '800ms'], [], 1);
+    expect(r).toEqual({ code: EXIT.OK, stdout: '{\n  "nowNs": 100000\n}\n', stderr: '' });
   });
 
   it('exits 6 with "the call may still complete" when nothing arrives within --timeout', async () => {

@@ -42,7 +42,7 @@ const realtimeScenario = file('realtime.json', JSON.stringify({ name: 'rt', cloc
 describe('serve options: defaults', () => {
   it('serves examples/scenarios/default.json on 127.0.0.1:8547 with the transport defaults', () => {
     expect(resolve([])).toEqual({
-      server: { host: '127.0.0.1', port: 8547, token: undefined, allowOrigin: [], maxFrameBytes: 16 * 1024 * 1024, maxBatch: 1000, maxPlatforms: 64, pingMs: 30_000 },
+      server: { host: '127.0.0.1', port: 8547, token: undefined, allowOrigin: [], allowHost: [], maxFrameBytes: 16 * 1024 * 1024, maxBatch: 1000, maxPlatforms: 64, pingMs: 30_000 },
       scenario: DEFAULT_SCENARIO,
       statePath: undefined,
       recordPath: undefined,
@@ -57,11 +57,11 @@ describe('serve options: flags and variables', () => {
     const statePath = join(dir, 'state.json');
     const argv = [
       '--host', '0.0.0.0', '--port=0', '--clock', 'realtime', '--speed=2.5', '--seed', '7', '--token', 's3cret',
-      '--allow-origin', 'http://localhost:3000', '--state', statePath, '--max-frame-bytes=1024', '--max-batch', '5',
+      '--allow-origin', 'http://localhost:3000', '--allow-host', 'emu.lan', '--state', statePath, '--max-frame-bytes=1024', '--max-batch', '5',
       '--max-platforms', '0', '--ping-ms=0',
     ];
     const opts = resolve(argv);
-    expect(opts.server).toEqual({ host: '0.0.0.0', port: 0, token: 's3cret', allowOrigin: ['http://localhost:3000'], maxFrameBytes: 1024, maxBatch: 5, maxPlatforms: 0, pingMs: 0 });
+    expect(opts.server).toEqual({ host: '0.0.0.0', port: 0, token: 's3cret', allowOrigin: ['http://localhost:3000'], allowHost: ['emu.lan'], maxFrameBytes: 1024, maxBatch: 5, maxPlatforms: 0, pingMs: 0 });
     expect(opts.scenario.clock).toEqual({ mode: 'realtime', speed: 2.5 });
     expect(opts.scenario.seed).toBe(7);
     expect(opts.statePath).toBe(statePath);
@@ -70,11 +70,11 @@ describe('serve options: flags and variables', () => {
   it('reads every flag from its SMASH_EMU_* variable', () => {
     const env: Env = {
       SMASH_EMU_HOST: '::1', SMASH_EMU_PORT: '9000', SMASH_EMU_SCENARIO: realtimeScenario, SMASH_EMU_CLOCK: 'virtual',
-      SMASH_EMU_SPEED: '3', SMASH_EMU_SEED: '11', SMASH_EMU_TOKEN: 't', SMASH_EMU_ALLOW_ORIGIN: 'https://a.example, https://b.example:8443',
+      SMASH_EMU_SPEED: '3', SMASH_EMU_SEED: '11', SMASH_EMU_TOKEN: 't', SMASH_EMU_ALLOW_ORIGIN: 'https://a.example, https://b.example:8443', SMASH_EMU_ALLOW_HOST: 'a.example,*',
       SMASH_EMU_STATE: join(dir, 's.json'), SMASH_EMU_MAX_FRAME_BYTES: '2048', SMASH_EMU_MAX_BATCH: '10', SMASH_EMU_MAX_PLATFORMS: '3', SMASH_EMU_PING_MS: '500',
     };
     const opts = resolve([], env);
-    expect(opts.server).toEqual({ host: '::1', port: 9000, token: 't', allowOrigin: ['https://a.example', 'https://b.example:8443'], maxFrameBytes: 2048, maxBatch: 10, maxPlatforms: 3, pingMs: 500 });
+    expect(opts.server).toEqual({ host: '::1', port: 9000, token: 't', allowOrigin: ['https://a.example', 'https://b.example:8443'], allowHost: ['a.example', '*'], maxFrameBytes: 2048, maxBatch: 10, maxPlatforms: 3, pingMs: 500 });
     expect(opts.scenario.name).toBe('rt');
     expect(opts.scenario.clock).toEqual({ mode: 'virtual', speed: 3 });
     expect(opts.scenario.seed).toBe(11);
@@ -83,7 +83,7 @@ describe('serve options: flags and variables', () => {
 
   it('has one variable per flag, named SMASH_EMU_<FLAG>', () => {
     expect(SERVE_FLAGS.map((f) => f.name)).toEqual([
-      'host', 'port', 'scenario', 'clock', 'speed', 'seed', 'token', 'allow-origin', 'state', 'record', 'record-dir', 'max-frame-bytes', 'max-batch', 'max-platforms', 'platform-idle-ms', 'ping-ms',
+      'host', 'port', 'unix', 'scenario', 'clock', 'speed', 'seed', 'token', 'allow-origin', 'allow-host', 'state', 'record', 'record-dir', 'max-frame-bytes', 'max-batch', 'max-platforms', 'platform-idle-ms', 'ping-ms',
     ]);
   });
 

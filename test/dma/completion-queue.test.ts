@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { runs } from '../helpers/fc-seed.js';
 import { CompletionQueue, type CompletionSink } from '../../src/dma/completion-queue.js';
 import { TIMELINE_BIN_NS } from '../../src/dma/dma-timeline.js';
 
@@ -73,7 +74,7 @@ describe('CompletionQueue', () => {
         expect(sum).toEqual(want.counts);
         for (const [k, m] of again.max) expect(m).toBeLessThanOrEqual(want.max.get(k) as number);
       }),
-      { numRuns: 300, seed: 3 },
+      { numRuns: runs(300) },
     );
   });
 

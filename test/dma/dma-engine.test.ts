@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/clock/virtual-clock.js';
 import { SeededRng } from '../../src/util/rng.js';
 import { ERROR_CODES } from '../../src/util/emu-error.js';
-import type { DmaAccess, DmaPort } from '../../src/dma/dma-port.js';
+import type { DmaAccess, DmaPort } from '../../src/iommu/dma-port.js';
 import { DmaEngine, type DmaOutcomeEvent } from '../../src/dma/dma-engine.js';
 import type { DmaStatsView } from '../../src/dma/dma-stats.js';
 
@@ -80,7 +80,7 @@ describe('DmaEngine.issue', () => {
     expect(dma.stats().latencyNs.max).toBe(0);
   });
 
-  it('rejects a request crossing a 4 KB boundary, an empty one and a bad deviceId, changing nothing', () => {
+  it('rejects a request crossing a 4 KB boundary, an empty one and a bad deviceId, changing nothing', async () => {
     const { dma, port } = setup();
     const bad = [
       { deviceId: DEV_A, iova: 0xff8n, bytes: 16, write: false },
@@ -94,8 +94,10 @@ describe('DmaEngine.issue', () => {
     expect(() => dma.issue(bad[0]!)).toThrow(/cross a 4 KB boundary/);
     expect(port.log).toHaveLength(0);
     expect(dma.stats().issued).toBe(0);
-    // The last byte of a page is fine.
-    expect(() => dma.issue({ deviceId: DEV_A, iova: 0xfffn, bytes: 1, write: false })).not.toThrow();
+    // The last byte of a page is fine: translated and served like any other access.
+    expect(await dma.issue({ deviceId: DEV_A, iova: 0xfffn, bytes: 1, write: false })).toEqual({ outcome: 'ok', latencyNs: 550, spa: 0x1000 * 4096 + 0xfff, reason: '' });
+    expect(port.log).toEqual([{ deviceId: DEV_A, iovaPfn: 0, write: false, atNs: 0 }]);
+    expect(dma.stats()).toMatchObject({ issued: 1, inFlight: 1 });
   });
 });
 

@@ -3,8 +3,10 @@
  * twice on fresh platforms, once on the reference path (one clock event per arrival,
  * DmaEngine batch and closedForm off) and once on the fast paths (batches between
  * clock events, closed-form intervals), and must give identical emu.dumpState
- * documents, identical dma.stats after every step and the same event stream. A
- * negative control shows the comparison catches a one-nanosecond difference.
+ * documents, identical dma.stats, dma.histogram and GET /metrics figures (the port's
+ * IOTLB hit and miss counters among them: every counter the wire shows) after every
+ * step, and the same event stream. Negative controls run `compare()` itself on a
+ * broken fast path and expect it to fail: a one-nanosecond difference, a hit not counted.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPlatform, type Platform } from '../../src/platform/platform.js';
@@ -12,10 +14,11 @@ import { DEFAULT_SCENARIO, type Scenario } from '../../src/platform/scenario.js'
 import { DmaEngine } from '../../src/dma/dma-engine.js';
 import { DmaStream } from '../../src/dma/dma-stream.js';
 import { VirtualClock, VIRTUAL_CHUNK_MS } from '../../src/clock/virtual-clock.js';
-import { PlatformDmaPort } from '../../src/platform/platform-dma-port.js';
-import { EVENT_TOPICS } from '../../src/platform/event-bus.js';
+import { DmaAccessPort } from '../../src/iommu/dma-access-port.js';
+import { EVENT_TOPICS } from '../../src/observe/event-bus.js';
 import { psmashArgs } from '../helpers/smash.js';
 import { toWire } from '../../src/rpc/to-wire.js';
+import { platformMetrics } from '../../src/rpc/platform-metrics.js';
 
 const TEE_DEV = 0x0100;
 const UNTRUSTED_DEV = 0x0200;
@@ -35,7 +38,7 @@ interface Run {
   fast: { batched: number; closedForm: number; heldRuns: number };
 }
 
-type Script = (p: Platform, step: (label: string, extra?: unknown) => void) => Promise<void>;
+type Script = (p: Platform, step: (label: string, extra?: unknown) => Promise<void>) => Promise<void>;
 
 /** `fast`: every fast path (true), none (false), or batches with the closed form off ('batch', as bench/dma.ts hits). */
 async function run(script: Script, fast: boolean | 'batch', scenario: Scenario = DEFAULT_SCENARIO): Promise<Run> {
@@ -49,12 +52,17 @@ async function run(script: Script, fast: boolean | 'batch', scenario: Scenario =
     p.bus.subscribe(EVENT_TOPICS.filter((t) => t !== 'clock'), (topic, atNs, data) => events.push(JSON.stringify(toWire({ topic, atNs, data }))));
     const log: unknown[] = [];
     const counts = { batched: 0, closedForm: 0, heldRuns: 0 };
-    const step = (label: string, extra?: unknown): void => {
+    // GET /metrics for this platform alone: every figure the wire shows beside dma.stats
+    // (IOTLB hits and misses as the port counts them, the latency buckets, TMPM counts).
+    const metrics = platformMetrics(() => new Map([['', p]]));
+    const step = async (label: string, extra?: unknown): Promise<void> => {
       if (extra !== undefined) log.push(extra);
-      log.push(label, p.dmaStats({}), ...p.m.dma.streamIds().map((streamId) => p.dmaStats({ streamId })), p.m.clock.nowNs, p.m.clock.queue.nextSeq, p.m.rng.getState());
+      const snapshot: unknown[] = [label, p.dmaStats({}), ...p.m.dma.streamIds().map((streamId) => p.dmaStats({ streamId })), p.m.clock.nowNs, p.m.clock.queue.nextSeq, p.m.rng.getState()];
+      snapshot.push({ iotlbHits: p.m.port.iotlbHits, iotlbMisses: p.m.port.iotlbMisses }, toWire(p.dmaHistogram({})), await metrics.metrics());
+      log.push(...snapshot);
     };
     await script(p, step);
-    step('end');
+    await step('end');
     counts.batched += p.m.dma.fastCounts.batched;
     counts.closedForm += p.m.dma.fastCounts.closedForm;
     counts.heldRuns += p.m.dma.fastCounts.heldRuns;
@@ -88,44 +96,44 @@ const scripts: Record<string, Script> = {
     p.iommuMap({ domainId: 2, iova: BigInt(80 * MiB), spa: 0x9000_0000, length: 4096, sizeLg2: 12, read: true, write: false });
     p.dmaStartStream(stream({ deviceId: UNTRUSTED_DEV, iovaBase: BigInt(80 * MiB), length: 4096, ratePerSec: 1e6, accessBytes: 256, writeRatio: 0.5 }));
     await p.clockAdvance(3_000_000);
-    step('edges');
+    await step('edges');
     await p.clockAdvance(1_234_567);
-    step('edges again');
+    await step('edges again');
   },
   'smashes under streams (hold, abort, iommu scope, timeouts) with jitter': async (p, step) => {
     p.dmaStartStream(stream({ ratePerSec: 5_000_000 }));
     p.dmaStartStream(stream({ deviceId: UNTRUSTED_DEV, iovaBase: 0n, length: MiB, ratePerSec: 1e6, accessBytes: 4096, writeRatio: 1 }));
     await p.clockAdvance(2_000_000);
-    step('before');
+    await step('before');
     const first = await smash(p, 1, 0x20_0000n);
     expect(first.status).toBe(0xf0);
-    step('smash hold');
+    await step('smash hold');
     await p.clockAdvance(500_000);
     p.tmpmSetStallModel({ policy: 'abort', scope: 'iommu', jitter: { dist: 'normal', spreadNs: 300_000 } });
     expect((await smash(p, 1, 0x40_0000n)).status).toBe(0xf0);
-    step('smash abort');
+    await step('smash abort');
     p.tmpmSetStallModel({ policy: 'hold', scope: 'iommu', completionTimeoutNs: 1_000_000, jitter: { dist: 'lognormal', spreadNs: 200_000 } });
     expect((await smash(p, 1, 0x60_0000n)).status).toBe(0xf0);
-    step('smash timeouts');
+    await step('smash timeouts');
     await p.clockAdvance(3_000_000);
     expect((await p.tmpmPunsmashIo({ srcPgSpa: first.args.srcPgSpa, srcHpmdSpa: first.args.srcHpmdSpa, gctxSpa: first.args.gctxSpa })).status).toBe(0xf0);
-    step('after');
+    await step('after');
   },
   'resetStats mid-stream and in a stall, one-shot requests, stopStream': async (p, step) => {
     const { streamId } = p.dmaStartStream(stream({ ratePerSec: 3_000_000, pattern: 'sequential', accessBytes: 4096, length: 4 * MiB, writeRatio: 0 }));
     await p.clockAdvance(1_000_000);
     p.dmaResetStats();
-    step('reset');
+    await step('reset');
     const one = await p.dmaIssue({ deviceId: TEE_DEV, iova: 0x1234n, bytes: 8, write: true });
     expect(one.outcome).toBe('ok');
     await p.clockAdvance(777_777);
     const pending = smash(p, 1, 0x20_0000n);
     await pending;
     p.dmaResetStats();
-    step('reset after smash');
+    await step('reset after smash');
     p.dmaStopStream(streamId);
     await p.clockAdvance(1_000_000);
-    step('stopped');
+    await step('stopped');
   },
   'untrusted writes over 4 KB leaves, an assigned page, several rates': async (p, step) => {
     // One page of the untrusted buffer becomes guest-assigned: untrusted accesses to it fault.
@@ -134,33 +142,41 @@ const scripts: Record<string, Script> = {
     p.dmaStartStream(stream({ deviceId: UNTRUSTED_DEV, iovaBase: 0x10_0000n, length: 256 * 1024, ratePerSec: 1_234_567.5, accessBytes: 1024, writeRatio: 0.25 }));
     p.dmaStartStream(stream({ ratePerSec: 7_777_777, writeRatio: 0 }));
     await p.clockAdvance(2_500_000);
-    step('three streams');
+    await step('three streams');
     await p.clockAdvance(100);
-    step('100 ns');
+    await step('100 ns');
+  },
+  'one stream alone over read-only pages, reads and writes (a read hit says nothing about a write)': async (p, step) => {
+    // Alone, so batches run long: reads learnt as hits must not make the writes hits too.
+    p.iommuMap({ domainId: 2, iova: BigInt(80 * MiB), spa: 0x9000_0000, length: 4 * 4096, sizeLg2: 12, read: true, write: false });
+    p.dmaStartStream(stream({ deviceId: UNTRUSTED_DEV, iovaBase: BigInt(80 * MiB), length: 4 * 4096, ratePerSec: 2e6, accessBytes: 64, writeRatio: 0.5 }));
+    await p.clockAdvance(2_000_000);
+    await step('read-only');
+    expect(p.dmaStats({}).ioPageFaults).toBeGreaterThan(1000);
   },
   'a Poisson stream beside fixed ones': async (p, step) => {
     p.dmaStartStream(stream({ arrival: 'poisson', ratePerSec: 2_000_000 }));
     p.dmaStartStream(stream({ ratePerSec: 4_000_000, length: 64 * 1024 }));
     await p.clockAdvance(2_000_000);
-    step('poisson');
+    await step('poisson');
     await smash(p, 1, 0x20_0000n);
     await p.clockAdvance(500_000);
   },
   'a long closed-form run at 1e9/s, a state dump and load in the middle, then a smash': async (p, step) => {
     p.dmaStartStream(stream({ ratePerSec: 1e9, length: 64 * 1024, accessBytes: 64 }));
     await p.clockAdvance(200_000);
-    step('warm');
+    await step('warm');
     await p.clockAdvance(1_000_000);
-    step('long');
+    await step('long');
     const doc = p.dumpState().state;
     p.loadState(JSON.parse(JSON.stringify(toWire(doc))));
     p.m.dma.batch = DmaEngine.defaults.batch;
     await p.clockAdvance(300_003);
-    step('after load');
+    await step('after load');
     // A 200 µs stall at 1e9/s: 200,000 held requests (the reference path's time grows with it).
     p.tmpmSetStallModel({ baseNs: 200_000, jitter: { dist: 'none', spreadNs: 0 } });
     await smash(p, 1, 0x20_0000n);
-    step('smash at 1e9/s');
+    await step('smash at 1e9/s');
     await p.clockAdvance(300_000);
   },
   'overlapping stalls: run members released by one stall move to the iommu-wide one still running': async (p, step) => {
@@ -171,9 +187,9 @@ const scripts: Record<string, Script> = {
     await p.clockAdvance(100_000);
     const iommuStall = p.m.dma.beginStall({ scope: 'iommu', domainId: 1, startNs: now + 100_000, endNs: now + 400_000, policy: 'hold', completionTimeoutNs: 50_000_000 });
     await p.clockAdvance(150_000);
-    step('first released into the second');
+    await step('first released into the second');
     await p.clockAdvance(300_000);
-    step('second released', { domainHeld: domainStall.heldCount, iommuHeld: iommuStall.heldCount });
+    await step('second released', { domainHeld: domainStall.heldCount, iommuHeld: iommuStall.heldCount });
     // The iommu stall held its own arrivals and the domain stall's 5,000 moved to it.
     expect(iommuStall.heldCount).toBeGreaterThan(domainStall.heldCount);
   },
@@ -186,10 +202,10 @@ const scripts: Record<string, Script> = {
     await p.clockAdvance(150_000);
     // The document lists every held request one by one, as the reference engine keeps them.
     const doc = JSON.parse(JSON.stringify(toWire(p.dumpState().state)));
-    step('mid-stall', doc);
+    await step('mid-stall', doc);
     p.loadState(doc);
     await p.clockAdvance(500_000);
-    step('after the release');
+    await step('after the release');
   },
 };
 
@@ -252,9 +268,9 @@ describe('DMA fast paths against the one-event-per-request reference', () => {
     const { exact } = await compare(async (p, step) => {
       p.dmaStartStream(stream({ length: 4 * MiB, accessBytes: 4096, ratePerSec: 2_000_000 }));
       await p.clockAdvance(1_000_000);
-      step('small iotlb');
+      await step('small iotlb');
     }, small);
-    const stats = exact.log[exact.log.length - 5] as { issued: number; iotlbMisses: number };
+    const stats = exact.log[exact.log.lastIndexOf('end') + 1] as { issued: number; iotlbMisses: number };
     expect(stats.issued).toBe(2000);
     // 1024 pages through 64 entries: most requests miss.
     expect(stats.iotlbMisses).toBeGreaterThan(1500);
@@ -262,7 +278,7 @@ describe('DMA fast paths against the one-event-per-request reference', () => {
 
   // The batched path alone (closed form off): known IOTLB hits learnt through
   // DmaPort.peekHit and counted in bulk, faults and stalls on the exact path.
-  for (const name of ['faults at mapping edges (IO page faults past both mappings, a read-only page)', 'smashes under streams (hold, abort, iommu scope, timeouts) with jitter', 'untrusted writes over 4 KB leaves, an assigned page, several rates', 'resetStats mid-stream and in a stall, one-shot requests, stopStream']) {
+  for (const name of ['faults at mapping edges (IO page faults past both mappings, a read-only page)', 'one stream alone over read-only pages, reads and writes (a read hit says nothing about a write)', 'smashes under streams (hold, abort, iommu scope, timeouts) with jitter', 'untrusted writes over 4 KB leaves, an assigned page, several rates', 'resetStats mid-stream and in a stall, one-shot requests, stopStream']) {
     it(`batches without the closed form, identical: ${name}`, async () => {
       const { fast } = await compare(scripts[name] as Script, undefined, 'batch');
       expect(fast.fast.batched).toBeGreaterThan(0);
@@ -270,43 +286,65 @@ describe('DMA fast paths against the one-event-per-request reference', () => {
     });
   }
 
-  it('negative control: a peekHit one nanosecond off is caught on the batched path', async () => {
-    const original = PlatformDmaPort.prototype.peekHit;
-    PlatformDmaPort.prototype.peekHit = function (deviceId: number, iovaPfn: number, write: boolean) {
-      const ns = original.call(this, deviceId, iovaPfn, write);
-      return ns < 0 ? ns : ns + 1;
-    };
+  /** A fast path broken by `patch` (undone after): `compare()` itself must fail on `script`. */
+  async function compareFails(patch: () => () => void, script: Script, fastMode: true | 'batch', check?: (fast: Run) => void): Promise<void> {
+    const undo = patch();
     try {
-      const script = scripts['untrusted writes over 4 KB leaves, an assigned page, several rates'] as Script;
-      const exact = await run(script, false);
-      const fast = await run(script, 'batch');
-      expect(fast.state).not.toEqual(exact.state);
+      await expect(compare(script, undefined, fastMode)).rejects.toThrow();
+      if (check !== undefined) check(await run(script, fastMode));
     } finally {
-      PlatformDmaPort.prototype.peekHit = original;
+      undo();
     }
+  }
+
+  const untrusted = scripts['untrusted writes over 4 KB leaves, an assigned page, several rates'] as Script;
+
+  it('the controls\' script is identical when nothing is broken', async () => {
+    await compare(untrusted, undefined, 'batch');
   });
 
-  it('negative control: a one-nanosecond error in the closed form is caught', async () => {
-    const original = DmaStream.prototype.skipArrivals;
-    DmaStream.prototype.skipArrivals = function (t0: number, n: number) {
-      return original.call(this, t0, n) + 1;
-    };
-    try {
-      const script: Script = async (p, step) => {
-        p.dmaStartStream(stream({ ratePerSec: 1e9, length: 64 * 1024 }));
-        await p.clockAdvance(300_000);
-        step('1e9/s');
-        await p.clockAdvance(300_000);
-        step('again');
+  it('negative control: compare() fails when peekHit is one nanosecond off on the batched path', async () => {
+    await compareFails(() => {
+      const original = DmaAccessPort.prototype.peekHit;
+      DmaAccessPort.prototype.peekHit = function (deviceId: number, iovaPfn: number, write: boolean) {
+        const ns = original.call(this, deviceId, iovaPfn, write);
+        return ns < 0 ? ns : ns + 1;
       };
-      const exact = await run(script, false);
-      const fast = await run(script, true);
-      expect(fast.fast.closedForm).toBeGreaterThan(0);
-      expect(fast.state).not.toEqual(exact.state);
-      expect(fast.log).not.toEqual(exact.log);
-    } finally {
-      DmaStream.prototype.skipArrivals = original;
-    }
+      return () => (DmaAccessPort.prototype.peekHit = original);
+    }, untrusted, 'batch');
+  });
+
+  it('negative control: compare() fails when the batched path counts one IOTLB hit fewer (only the port\'s hit counter differs)', async () => {
+    await compareFails(() => {
+      const original = DmaAccessPort.prototype.countHits;
+      DmaAccessPort.prototype.countHits = function (n: number) {
+        original.call(this, n - 1);
+      };
+      return () => (DmaAccessPort.prototype.countHits = original);
+    }, untrusted, 'batch');
+  });
+
+  it('negative control: compare() fails on a one-nanosecond error in the closed form', async () => {
+    const script: Script = async (p, step) => {
+      p.dmaStartStream(stream({ ratePerSec: 1e9, length: 64 * 1024 }));
+      await p.clockAdvance(300_000);
+      await step('1e9/s');
+      await p.clockAdvance(300_000);
+      await step('again');
+    };
+    await compare(script);
+    await compareFails(
+      () => {
+        const original = DmaStream.prototype.skipArrivals;
+        DmaStream.prototype.skipArrivals = function (t0: number, n: number) {
+          return original.call(this, t0, n) + 1;
+        };
+        return () => (DmaStream.prototype.skipArrivals = original);
+      },
+      script,
+      true,
+      (fast) => expect(fast.fast.closedForm).toBeGreaterThan(0),
+    );
   });
 });
 

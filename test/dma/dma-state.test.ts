@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/clock/virtual-clock.js';
 import { SeededRng } from '../../src/util/rng.js';
 import { ERROR_CODES } from '../../src/util/emu-error.js';
-import type { DmaAccess, DmaPort } from '../../src/dma/dma-port.js';
+import type { DmaAccess, DmaPort } from '../../src/iommu/dma-port.js';
 import { DmaEngine, type DmaOutcomeEvent } from '../../src/dma/dma-engine.js';
 import type { DmaEngineState } from '../../src/dma/dma-state.js';
 

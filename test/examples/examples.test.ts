@@ -1,7 +1,7 @@
 /**
  * Every example runs as a child process, as a reader would run it, and must exit 0
  * by itself and print its key lines: examples are part of the suite so they cannot
- * rot (STYLE.md 11).
+ * rot.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

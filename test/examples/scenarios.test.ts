@@ -20,9 +20,8 @@ describe('examples/scenarios', () => {
 
   it('tib-guest: 1 TiB private in 2 MB pages, mapped with 2 MB leaves through a mode-4 DTE; audit clean', () => {
     const s = load('tib-guest.json');
-    const t0 = performance.now();
+    // Its set-up time is a bench figure (npm run bench: scale, 1 TiB).
     const p = createPlatform(s);
-    expect(performance.now() - t0).toBeLessThan(10_000);
     expect(p.iommuReadDte(0x100)).toMatchObject({ valid: true, mode: 4, domainId: 1 });
     const lastPage = 2n ** 40n - 0x1000n;
     const w = p.iommuWalk(0x100, lastPage, true);

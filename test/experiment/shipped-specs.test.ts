@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { readExperimentSpec } from '../../src/experiment/experiment-spec.js';
 import { runExperiment, type ExperimentRun } from '../../src/experiment/run-experiment.js';
-import { browserSkipReason, launchBrowser, testOutputPath } from '../helpers/browser.js';
+import { browserGate, launchBrowser, testOutputPath } from '../helpers/browser.js';
 
 const run = (name: string) => runExperiment(readExperimentSpec(`examples/experiments/${name}.json`), testOutputPath(`experiments/${name}`));
 
@@ -63,7 +63,7 @@ describe('examples/experiments', () => {
     expect(row?.timeouts).toBeLessThanOrEqual(50_000);
   });
 
-  describe.skipIf(browserSkipReason() !== undefined)('the HTML reports in headless Chromium', () => {
+  browserGate().describe('the HTML reports in headless Chromium', () => {
     let browser: Browser;
     beforeAll(async () => {
       browser = await launchBrowser();

@@ -1,14 +1,15 @@
 /**
  * A real headless Chromium for the tests of pages people look at (the dashboard,
  * the experiment report). Debian's `chromium` package, driven by playwright-core
- * against that binary: no browser download. `.ci/run` installs the package; where
- * none can be installed, `browserOrSkip` returns the reason and the test skips with
- * it printed.
+ * against that binary: no browser download. `.ci/run` installs the package (and
+ * fails when it cannot); tests gate on `browserGate()`, which skips with the reason
+ * printed where no Chromium exists, and fails instead under REQUIRE_BROWSER=1 / CI.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
+import { needs, type Gate } from './skips.js';
 
 const CANDIDATES = [process.env['SMASH_EMU_CHROMIUM'], '/usr/bin/chromium', '/usr/bin/chromium-browser'];
 
@@ -22,6 +23,11 @@ export function chromiumPath(): string | undefined {
 export function browserSkipReason(): string | undefined {
   if (chromiumPath()) return undefined;
   return 'no Chromium installed (apt-get install -y chromium; .ci/run does this)';
+}
+
+/** The describe / it for tests that drive Chromium (test/helpers/skips.ts). */
+export function browserGate(): Gate {
+  return needs('a headless Chromium', browserSkipReason(), 'REQUIRE_BROWSER');
 }
 
 export async function launchBrowser(): Promise<Browser> {

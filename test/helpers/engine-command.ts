@@ -44,7 +44,7 @@ export async function smashOverWire(client: SmashEmuClient, domainId = 1, iova =
 }
 
 /** The same smash again: the entry is now a table pointer (its PTE page live), so the engine refuses it with a status. */
-export async function smashAgainOverWire(client: SmashEmuClient, domainId = 1, iova = '0x200000'): Promise<EngineResult> {
+export async function smashAgainOverWire(client: SmashEmuClient, iova = '0x200000'): Promise<EngineResult> {
   const call = (client.call as unknown as Untyped).bind(client);
   const walk = await call('iommu.walk', { deviceId: 0x100, iova });
   const l2 = walk.steps.find((s: { level: number }) => s.level === 2);

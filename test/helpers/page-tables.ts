@@ -6,7 +6,8 @@
 import { HostMemory } from '../../src/memory/host-memory.js';
 import { PagePool } from '../../src/memory/page-pool.js';
 import { encodeDte } from '../../src/iommu/dte.js';
-import { decodePte, encodeLeaf, encodeTablePointer, levelIndex } from '../../src/iommu/pte.js';
+import { encodeLeaf, encodeTablePointer } from '../../src/iommu/pte.js';
+import { specLevelIndex as levelIndex, specPte } from './spec.js';
 
 export const GiB = 2 ** 30;
 export const MiB = 2 ** 20;
@@ -42,7 +43,7 @@ export class TableBuilder {
         value = encodeTablePointer(this.pool.alloc(1), l - 1);
         this.memory.setWord(spa, value);
       }
-      table = decodePte(value, l).table as number;
+      table = specPte(value, l).table as number;
     }
     return table + levelIndex(iova, level) * 8;
   }

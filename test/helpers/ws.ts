@@ -67,12 +67,6 @@ export class TestClient {
     this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
   }
 
-  /** Resolves when nothing arrives for `ms`; rejects with the frame otherwise. */
-  async expectSilence(ms = 200): Promise<void> {
-    const text = await this.next(ms).catch(() => undefined);
-    if (text !== undefined) throw new Error(`expected no message, got ${text}`);
-  }
-
   /** Every frame received until the connection closes. */
   async drainUntilClose(): Promise<string[]> {
     await this.closed;

@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { runs } from '../helpers/fc-seed.js';
 import { HostMemory, PAGE_BYTES } from '../../src/memory/host-memory.js';
 import { LiveTables } from '../../src/iommu/live-tables.js';
-import { liveTableLevel, collectTablePages, tableReaches, type TableRoot } from '../../src/iommu/table-pages.js';
+import type { TableRoot } from '../../src/iommu/table-pages.js';
+// The references: bigint walks through the spec's decoder (hardware.md §3), nothing from src/iommu.
+import { referenceTablePages, referenceTableReaches } from '../helpers/spec-tables.js';
 import { Iommu } from '../../src/iommu/iommu.js';
 import { PagePool } from '../../src/memory/page-pool.js';
 import { encodeDte } from '../../src/iommu/dte.js';
@@ -57,11 +60,11 @@ describe('LiveTables', () => {
         live.rebuild(rs);
         const check = (): void => {
           if (!live.valid) live.rebuild(rs);
-          const expected = collectTablePages(m, rs, 51);
+          const expected = referenceTablePages(m, rs, 51);
           deepest = Math.max(deepest, expected.size);
           for (let k = 0; k <= POOL_PAGES; k++) {
             const pfn = pageSpa(k) / PAGE_BYTES;
-            expect(live.level(pfn)).toBe(liveTableLevel(m, rs, 51, pfn));
+            expect(live.level(pfn)).toBe(expected.get(pfn));
           }
         };
         check();
@@ -74,15 +77,63 @@ describe('LiveTables', () => {
           check();
         }
       }),
-      { numRuns: 300 },
+      { numRuns: runs(300) },
     );
     expect(deepest).toBeGreaterThan(3);
+  });
+
+  it('keeps tree-shaped tables (each page at one level) up to date incrementally, without rebuilding, after every write', () => {
+    // Pointers only ever to a page at its own level (or cleared): no page is reachable at
+    // two levels, so LiveTables answers from its counts rather than falling back to a walk.
+    const treeEntry = fc.oneof(
+      { weight: 2, arbitrary: fc.integer({ min: 0, max: POOL_PAGES - 1 }).map((k) => BigInt(pageSpa(k)) | (BigInt(pageLevel(k)) << 9n) | (3n << 61n) | 1n) },
+      { weight: 1, arbitrary: fc.constant(0n) },
+    );
+    // Two slots per page: live pointers are often overwritten. Roots at level 5 (pages 4 and 9).
+    const treeWrite = fc.record({ k: fc.integer({ min: 0, max: POOL_PAGES - 1 }), slot: fc.integer({ min: 0, max: 1 }), value: treeEntry });
+    const treeRoots = fc.array(fc.constantFrom(4, 9).map((k) => ({ root: pageSpa(k), mode: pageLevel(k) })), { minLength: 1, maxLength: 2 });
+    let incremental = 0;
+    let dropped = 0;
+    fc.assert(
+      fc.property(treeRoots, fc.array(treeWrite, { minLength: 1, maxLength: 40, size: 'max' }), (rs, writes) => {
+        const m = new HostMemory(MEMORY_BYTES);
+        const live = new LiveTables(m, 51);
+        m.watch({ watches: (pfn) => live.watches(pfn), wordWritten: (pfn, i, old) => live.entryWritten(pfn, i, old), invalidated: () => (live.valid = false) });
+        live.rebuild(rs);
+        let before = referenceTablePages(m, rs, 51);
+        for (const w of writes) {
+          m.write64(pageSpa(w.k) + w.slot * 8, w.value);
+          const expected = referenceTablePages(m, rs, 51);
+          if (live.valid) incremental++;
+          else live.rebuild(rs);
+          if ([...before.keys()].some((pfn) => !expected.has(pfn))) dropped++;
+          for (let k = 0; k < POOL_PAGES; k++) expect(live.level(pageSpa(k) / PAGE_BYTES), `page ${k}`).toBe(expected.get(pageSpa(k) / PAGE_BYTES));
+          before = expected;
+        }
+      }),
+      { numRuns: runs(40) },
+    );
+    // Most answers came from the incremental state, and tables did drop out of the tree.
+    expect(incremental, `${incremental} incremental answers`).toBeGreaterThan(300);
+    expect(dropped, `${dropped} writes dropped tables`).toBeGreaterThan(5);
+  });
+
+  it('sees a DTE rewritten with a new mode alone, then a new root alone', () => {
+    const { iommu, apply } = iommuUnderTest();
+    apply({ dte: { deviceId: 7, domainId: 3, k: 2, mode: 3, valid: true } });
+    expect(iommu.domains().get(3)).toEqual({ devices: [7], root: pageSpa(2), mode: 3 });
+    apply({ dte: { deviceId: 7, domainId: 3, k: 2, mode: 4, valid: true } });
+    expect(iommu.domains().get(3)).toEqual({ devices: [7], root: pageSpa(2), mode: 4 });
+    apply({ dte: { deviceId: 7, domainId: 3, k: 5, mode: 4, valid: true } });
+    expect(iommu.domains().get(3)).toEqual({ devices: [7], root: pageSpa(5), mode: 4 });
+    expect([...iommu.domains()]).toEqual([...iommu.deviceTable.domains()]);
   });
 
   it('follows DTE writes through memory: Iommu.domains and liveTableLevel equal the full scans', () => {
     fc.assert(
       fc.property(
-        fc.array(fc.oneof(write.map((w): IommuStep => ({ write: w })), dteStep(300)), { maxLength: 50 }),
+        // Few devices as well as many: the same DTE rewritten (a new mode alone, a new root alone).
+        fc.array(fc.oneof(write.map((w): IommuStep => ({ write: w })), dteStep(300), dteStep(2)), { maxLength: 50 }),
         (steps) => {
           const { memory, iommu, apply } = iommuUnderTest();
           for (const s of steps) {
@@ -90,11 +141,12 @@ describe('LiveTables', () => {
             const expected = iommu.deviceTable.domains();
             expect([...iommu.domains()]).toEqual([...expected]);
             const rs = [...expected.values()].map((d) => ({ root: d.root, mode: d.mode }));
-            for (let k = 0; k < POOL_PAGES; k++) expect(iommu.liveTableLevel(pageSpa(k) / PAGE_BYTES)).toBe(liveTableLevel(memory, rs, 51, pageSpa(k) / PAGE_BYTES));
+            const pages = referenceTablePages(memory, rs, 51);
+            for (let k = 0; k < POOL_PAGES; k++) expect(iommu.liveTableLevel(pageSpa(k) / PAGE_BYTES)).toBe(pages.get(pageSpa(k) / PAGE_BYTES));
           }
         },
       ),
-      { numRuns: 150 },
+      { numRuns: runs(150) },
     );
   });
 
@@ -111,7 +163,7 @@ describe('LiveTables', () => {
             for (let k = 0; k < POOL_PAGES; k++) {
               for (let level = 1; level <= 5; level++) {
                 const pfn = pageSpa(k) / PAGE_BYTES;
-                const want = tableReaches(memory, rs, 51, pfn, level);
+                const want = referenceTableReaches(memory, rs, 51, pfn, level);
                 // Twice: the second answer comes from the cache whenever it may.
                 expect([...iommu.tableReaches(pfn, level)]).toEqual(want);
                 expect([...iommu.tableReaches(pfn, level)]).toEqual(want);
@@ -121,7 +173,7 @@ describe('LiveTables', () => {
           }
         },
       ),
-      { numRuns: 120 },
+      { numRuns: runs(120) },
     );
     // Some runs reach a table through a live tree (not every random table does).
     expect(hits).toBeGreaterThan(20);

@@ -138,17 +138,15 @@ describe('IommuMapper', () => {
     expect(walker.walk(dteFor(root, 3), 0x401ff000n, false).fault?.reason).toBe('not-present');
   });
 
-  it('maps 1 TiB with 2 MB leaves well under a second', () => {
+  // How fast: `npm run bench` (scale: set-up and iommu.unmap of a 1 TiB guest, target < 1 s each).
+  it('maps 1 TiB with 2 MB leaves (raising to mode 4) and unmaps all of it', () => {
     const { mapper, walker, root, dteFor } = setup();
-    const t0 = performance.now();
     const r = mapper.map(root, 3, { iova: 0n, spa: 0, length: TiB, sizeLg2: 21, read: true, write: true });
-    const ms = performance.now() - t0;
     expect(r.leaves).toBe(524288);
     expect(r.mode).toBe(4);
-    expect(ms).toBeLessThan(1000);
     expect(walker.walk(dteFor(r.root, 4), BigInt(TiB - 4096), false)).toMatchObject({ ok: true, spa: TiB - 4096 });
-    const t1 = performance.now();
     expect(mapper.unmap(r.root, 4, 0n, TiB)).toEqual({ unmappedBytes: TiB });
-    expect(performance.now() - t1).toBeLessThan(1000);
+    expect(walker.walk(dteFor(r.root, 4), BigInt(TiB - 4096), false).fault?.reason).toBe('not-present');
+    expect(walker.walk(dteFor(r.root, 4), 0n, false).fault?.reason).toBe('not-present');
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { runs } from '../helpers/fc-seed.js';
 import { HostMemory } from '../../src/memory/host-memory.js';
 import { decodeDte, encodeDte, type DecodedDte } from '../../src/iommu/dte.js';
 import { PageWalker, type WalkResult } from '../../src/iommu/page-walker.js';
@@ -113,7 +114,7 @@ describe('PageWalker on halves', () => {
           if (got.sizeLg2 !== 0) leaves++;
         },
       ),
-      { numRuns: 5000 },
+      { numRuns: runs(5000) },
     );
     // The generator reaches leaves, not just faults on the way.
     expect(leaves).toBeGreaterThan(150);

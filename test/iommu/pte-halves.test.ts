@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { runs } from '../helpers/fc-seed.js';
 import { loadVectors } from '../helpers/vectors.js';
 import {
   addrMaskHi,
@@ -114,7 +115,7 @@ describe('PTE halves decoders (pte.ts, hardware.md §3.1)', () => {
       fc.property(pteValue, fc.constantFrom(...LEVELS), fc.constantFrom(...C_BITS), (value, level, cBit) => {
         expectAgree(value, level, cBit);
       }),
-      { numRuns: 3000 },
+      { numRuns: runs(3000) },
     );
   });
 
@@ -127,7 +128,7 @@ describe('PTE halves decoders (pte.ts, hardware.md §3.1)', () => {
         const advanced = pteAddressField(value) + 511 * 4096;
         expect({ lo: withAddressLo(lo, advanced), hi: withAddressHi(hi, advanced) }).toEqual(pteHalves(withAddress(value, advanced)));
       }),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     );
   });
 
@@ -137,7 +138,7 @@ describe('PTE halves decoders (pte.ts, hardware.md §3.1)', () => {
         for (const level of LEVELS) expect(levelIndexPfn(Number(iova >> 12n), level)).toBe(levelIndex(iova, level));
         expect(stripCBit(spa, cBit)).toBe(Number(BigInt(spa) & (cBit === null ? 2n ** 64n - 1n : ~(1n << BigInt(cBit)))));
       }),
-      { numRuns: 2000 },
+      { numRuns: runs(2000) },
     );
   });
 });
@@ -175,7 +176,7 @@ describe('leafRunLength (PSMASH_IO check 10 good prefix)', () => {
           expect(leafRunLength(view, firstAddr, Number(high), words.length)).toBe(reference(words, firstAddr, high));
         },
       ),
-      { numRuns: 500, seed: 5 },
+      { numRuns: runs(500) },
     );
     // A run that crosses 2^32: the address carries into bits 51:32.
     const first = 2 ** 32 - 2 * 4096;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RMP_FAULT_FLAGS as F, rmpCheck, type RmpSizeRule } from '../../src/iommu/rmp-check.js';
+import { RMP_FAULT_FLAGS as F, rmpCheck, rmpFlagsReason, type RmpSizeRule } from '../../src/iommu/rmp-check.js';
 import { RmpTable } from '../../src/rmp/rmp-table.js';
 
 const K4 = 0x1000;
@@ -88,5 +88,13 @@ describe('rmpCheck', () => {
         expect(rmpCheck(t, 0x200 * 3, 0, 21, 0x200 * 3, -1, rule)).toBe(0);
       });
     }
+  });
+});
+
+describe('rmpFlagsReason', () => {
+  it('names each flag of RMP_FAULT_FLAGS in bit order, kebab-case, after rmp:', () => {
+    expect(rmpFlagsReason(F.NOT_ASSIGNED)).toBe('rmp:not-assigned');
+    expect(rmpFlagsReason(F.ASSIGNED | F.SIZE_MISMATCH)).toBe('rmp:assigned+size-mismatch');
+    expect(rmpFlagsReason(F.ASID_MISMATCH | F.GPA_MISMATCH | F.NOT_VALIDATED)).toBe('rmp:asid-mismatch+gpa-mismatch+not-validated');
   });
 });

@@ -1,58 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { runs } from '../helpers/fc-seed.js';
 import { HostMemory, PAGE_BYTES } from '../../src/memory/host-memory.js';
-import { decodePte, ENTRIES_PER_TABLE, MAX_LEVEL } from '../../src/iommu/pte.js';
-import { collectTablePages, forEachLeaf, liveTableLevel, type TableRoot, type VisitedLeaf } from '../../src/iommu/table-pages.js';
-
-/** The bigint implementations table-pages.ts had before it read halves: the reference. */
-function referenceTablePages(memory: HostMemory, roots: Iterable<TableRoot>, cBit: number | null): Map<number, number> {
-  const pages = new Map<number, number>();
-  const stack: Array<[number, number]> = [];
-  for (const { root, mode } of roots) if (mode >= 1 && mode <= MAX_LEVEL) stack.push([root, mode]);
-  while (stack.length > 0) {
-    const [tableSpa, level] = stack.pop() as [number, number];
-    const pfn = Math.floor(tableSpa / PAGE_BYTES);
-    if (pages.has(pfn) || !memory.contains(tableSpa, PAGE_BYTES)) continue;
-    pages.set(pfn, level);
-    if (level === 1 || !memory.isPageBacked(pfn)) continue;
-    const n = level === MAX_LEVEL ? 128 : ENTRIES_PER_TABLE;
-    for (let i = 0; i < n; i++) {
-      const value = memory.word(tableSpa + i * 8);
-      if ((value & 1n) === 0n) continue;
-      const e = decodePte(value, level, cBit);
-      if (!e.leaf && e.table !== undefined && e.nextLevel >= 1 && e.nextLevel < level) stack.push([e.table, e.nextLevel]);
-    }
-  }
-  return pages;
-}
-
-function referenceLeaves(memory: HostMemory, root: number, mode: number, cBit: number | null): VisitedLeaf[] {
-  const out: VisitedLeaf[] = [];
-  if (mode < 1 || mode > MAX_LEVEL) return out;
-  const walk = (tableSpa: number, level: number, iovaBase: bigint, read: boolean, write: boolean): void => {
-    if (!memory.contains(tableSpa, PAGE_BYTES) || !memory.isPageBacked(Math.floor(tableSpa / PAGE_BYTES))) return;
-    const n = level === MAX_LEVEL ? 128 : ENTRIES_PER_TABLE;
-    const span = BigInt(12 + 9 * (level - 1));
-    for (let i = 0; i < n; i++) {
-      const entrySpa = tableSpa + i * 8;
-      const value = memory.word(entrySpa);
-      if ((value & 1n) === 0n) continue;
-      const e = decodePte(value, level, cBit);
-      const iova = iovaBase + (BigInt(i) << span);
-      const r = read && e.read;
-      const w = write && e.write;
-      if (e.leaf) {
-        const sizeLg2 = e.sizeLg2 ?? 12;
-        if ((iova & ((1n << BigInt(sizeLg2)) - 1n)) !== 0n) continue;
-        out.push({ iova, level, entrySpa, pa: e.pa ?? 0, sizeLg2, read: r, write: w });
-      } else if (e.table !== undefined && e.nextLevel === level - 1) {
-        walk(e.table, level - 1, iova, r, w);
-      }
-    }
-  };
-  walk(root, mode, 0n, true, true);
-  return out;
-}
+import { collectTablePages, forEachLeaf, liveTableLevel, type VisitedLeaf } from '../../src/iommu/table-pages.js';
+// The reference: bigint walks through the spec's decoder (hardware.md §3), nothing from src/iommu.
+import { referenceLeaves, referenceTablePages } from '../helpers/spec-tables.js';
 
 const POOL_PAGES = 12;
 const MEMORY_BYTES = 2 ** 30;
@@ -92,7 +44,7 @@ function build(writes: Array<{ k: number; slot: number; value: bigint }>): HostM
 }
 
 describe('table pages (table-pages.ts)', () => {
-  it('collects the same pages, levels and order as the bigint walk on random tables', () => {
+  it('collects the same pages, levels and order as the spec reference walk on random tables', () => {
     let deepest = 0;
     fc.assert(
       fc.property(tables, rootSet, fc.constantFrom<number | null>(51, null, 40), (writes, rs, cBit) => {
@@ -106,13 +58,13 @@ describe('table pages (table-pages.ts)', () => {
           expect(liveTableLevel(m, roots, cBit, pfn)).toBe(expected.get(pfn));
         }
       }),
-      { numRuns: 400 },
+      { numRuns: runs(400) },
     );
     // The generator reaches trees, not just roots.
     expect(deepest).toBeGreaterThan(4);
   });
 
-  it('visits the same leaves, in the same order, as the bigint walk on random tables', () => {
+  it('visits the same leaves, in the same order, as the spec reference walk on random tables', () => {
     let visited = 0;
     fc.assert(
       fc.property(tables, rootSet, fc.constantFrom<number | null>(51, null, 40), (writes, rs, cBit) => {
@@ -124,7 +76,7 @@ describe('table pages (table-pages.ts)', () => {
           visited += got.length;
         }
       }),
-      { numRuns: 400 },
+      { numRuns: runs(400) },
     );
     expect(visited).toBeGreaterThan(200);
   });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { runs } from '../helpers/fc-seed.js';
 import { HostMemory, PAGE_BYTES } from '../../src/memory/host-memory.js';
 
 const word = fc.bigInt({ min: 0n, max: 2n ** 64n - 1n });
@@ -15,7 +16,7 @@ describe('HostMemory number accessors', () => {
         expect(m.wordHi(spa)).toBe(Number(value >> 32n));
         expect(BigInt(m.wordHi(spa)) * 2n ** 32n + BigInt(m.wordLo(spa))).toBe(m.word(spa));
       }),
-      { numRuns: 500 },
+      { numRuns: runs(500) },
     );
   });
 

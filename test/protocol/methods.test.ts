@@ -21,7 +21,7 @@ const INDEX_METHODS = [
   'dma.histogram', 'dma.timeline', 'trace.start', 'trace.stop', 'trace.export',
   'fault.add', 'fault.list', 'fault.remove', 'fault.clear',
   'events.subscribe', 'events.unsubscribe',
-  'journal.find', 'journal.count', 'emu.record',
+  'journal.find', 'journal.count', 'emu.record', 'session.attach',
 ];
 
 const specs = METHODS as Record<string, MethodSpec>;

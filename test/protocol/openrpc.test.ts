@@ -56,7 +56,7 @@ describe('buildOpenRpcDocument', () => {
     expect(doc.methods.map((m) => m.name)).toEqual(METHOD_NAMES);
     for (const m of doc.methods) expect(m.paramStructure, m.name).toBe('by-name');
     const smash = byName.get('tmpm.psmashIo')!;
-    expect(smash.params.map((p) => [p.name, p.required])).toEqual([['srcPgSpa', true], ['smashHpteSpa', true], ['srcHpmdSpa', true], ['gctxSpa', true]]);
+    expect(smash.params.map((p) => [p.name, p.required])).toEqual([['srcPgSpa', true], ['smashHpteSpa', true], ['srcHpmdSpa', true], ['gctxSpa', true], ['entry', false], ['asid', false]]);
     expect(smash.params[1]!.schema).toMatchObject({ type: 'string', pattern: '^0[xX][0-9a-fA-F]+$' });
     const walk = byName.get('iommu.walk')!;
     expect(walk.params.find((p) => p.name === 'write')).toMatchObject({ required: false, schema: { type: 'boolean', default: false } });
@@ -127,7 +127,7 @@ describe('code tables and event data in the document', () => {
   });
 
   it("describes each topic's data, for every topic events.subscribe takes", async () => {
-    const { EVENT_TOPICS } = await import('../../src/platform/event-bus.js');
+    const { EVENT_TOPICS } = await import('../../src/observe/event-bus.js');
     const notify = full['x-notifications'][0]!;
     expect(Object.keys(notify['x-topic-data']).sort()).toEqual([...EVENT_TOPICS].sort());
     expect(Object.keys(notify['x-topic-data'].stall!.properties!)).toEqual(expect.arrayContaining(['phase', 'startNs', 'endNs', 'scope']));

@@ -171,4 +171,5 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
   },
   'journal.count': { params: { method: 'tmpm.psmashIo', params: { srcPgSpa: '0x100200000' } }, result: { count: 1, lastSeq: 3 } },
   'emu.record': { params: { file: 'session.jsonl' }, result: { recording: true, file: 'session.jsonl', calls: 0 } },
+  'session.attach': { params: { platform: 'lab-1' }, result: { ok: true, platform: 'lab-1' } },
 };

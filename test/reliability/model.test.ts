@@ -12,10 +12,13 @@
  * A second property keeps a DMA stream running over the regions while the smash
  * engine splits and merges them: no request ever sees a half-done smash.
  *
- * SMASH_EMU_LONG=1 runs many more sequences.
+ * The seed is the run's (test/helpers/fc-seed.ts: printed, SMASH_EMU_SEED replays
+ * it); SMASH_EMU_RUNS_SCALE (4 in .ci/run) runs more sequences, SMASH_EMU_LONG=1 many
+ * more and longer ones.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { runs, runSeed } from '../helpers/fc-seed.js';
 import { createPlatform, type Platform } from '../../src/platform/platform.js';
 import { encodeInvalidateDomain, encodeInvalidatePages } from '../../src/iommu/command.js';
 import { findIopde, gctxOf, prepareSmashTable } from '../helpers/smash.js';
@@ -29,7 +32,6 @@ import {
   REGIONS,
   FOREIGN_GPA_OFFSET,
   TEE_DEV,
-  TEE_DOMAIN,
   UNTRUSTED_DEV,
   UNTRUSTED_DOMAIN,
   UNTRUSTED_PAGES,
@@ -40,7 +42,7 @@ import {
 } from '../helpers/model.js';
 
 const LONG = process.env['SMASH_EMU_LONG'] === '1';
-const SEED = Number(process.env['SMASH_EMU_SEED'] ?? 42);
+const SEED = runSeed();
 
 const region = fc.nat(REGIONS - 1);
 const page = fc.constantFrom(...PAGE_CHOICES);
@@ -261,7 +263,7 @@ describe('model-based: RMP, IOMMU, firmware and DMA against the reference model'
           p.dispose();
         }
       }),
-      { seed: SEED, numRuns: LONG ? 2000 : 25, endOnFailure: !LONG },
+      { seed: SEED, numRuns: LONG ? 2000 : runs(25), endOnFailure: !LONG },
     );
   });
 });
@@ -300,7 +302,7 @@ describe('model-based: a DMA stream over the regions while the engine smashes an
           p.dispose();
         }
       }),
-      { seed: SEED + 1, numRuns: LONG ? 400 : 12, endOnFailure: !LONG },
+      { seed: SEED + 1, numRuns: LONG ? 400 : runs(12), endOnFailure: !LONG },
     );
   });
 });

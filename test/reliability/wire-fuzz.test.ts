@@ -96,20 +96,17 @@ describe('wire fuzzing', () => {
 });
 
 describe('hostile state and scenario documents over the wire', () => {
-  /** Every variant is refused with -32602 naming a key, quickly, and the platform is unchanged. */
+  /** Every variant is refused with -32602 naming a key (before `ask`'s timeout), and the platform is unchanged. */
   async function refusedAll(method: 'emu.loadState' | 'emu.reset', docs: Array<[string, unknown]>): Promise<void> {
     const ws = await socket();
     const before = dump();
     const problems: string[] = [];
     let id = 1;
     for (const [label, doc] of docs) {
-      const started = performance.now();
       const params = method === 'emu.loadState' ? { state: doc } : { scenario: doc };
       const got = await ask(ws, JSON.stringify({ jsonrpc: '2.0', method, params, id }));
       const why = mismatch({ kind: 'error', code: INVALID_PARAMS, id }, got);
       if (why !== null) problems.push(`${method} ${label}: ${why}`);
-      const ms = performance.now() - started;
-      if (ms > 3000) problems.push(`${method} ${label}: took ${Math.round(ms)} ms`);
       if (dump() !== before) {
         problems.push(`${method} ${label}: changed the platform`);
         app.platforms().get('')!.loadState(JSON.parse(before));

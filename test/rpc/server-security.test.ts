@@ -1,6 +1,6 @@
 /**
  * Socket tests: who may connect and what a client may send (protocol/README.md
- * §1.3 Limits, §1.6 Token and Origin).
+ * §1.3 Limits, §1.6 Token, Host and Origin).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { startServer } from '../../src/rpc/server.js';

@@ -38,14 +38,6 @@ function streamOverRegion(p: Platform, ratePerSec = 1_000_000): string {
   return p.dmaStartStream({ deviceId: TEE_DEV, iovaBase: REGION_IOVA, length: MB2, ratePerSec, accessBytes: 64, writeRatio: 0.5, pattern: 'random', arrival: 'fixed' }).streamId;
 }
 
-/** Submits a hand-built command page through tmpm.submit; returns the status and the page's gctx word. */
-async function submitPage(p: Platform, command: number, qwords: bigint[], pages = 0) {
-  const list = p.memAlloc(1).spa;
-  p.memWrite64(Number(list), qwords);
-  const r = await p.tmpmSubmit({ command, listSpa: list, pages });
-  return { ...r, gctxWord: p.memRead64(Number(list) + 24, 1).values[0] as bigint, list };
-}
-
 describe('PSMASH_IO', () => {
   it('swaps the 2 MB leaf for PR | NextLevel 1 | the table | IR | IW and PSMASHes the RMP; SUCCESS (0xF0) in the gctx word and the ring entry', async () => {
     const p = createPlatform();

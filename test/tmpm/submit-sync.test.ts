@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createPlatform, type Platform } from '../../src/platform/platform.js';
 import { VirtualClock, VIRTUAL_CHUNK_MS } from '../../src/clock/virtual-clock.js';
-import { EVENT_TOPICS } from '../../src/platform/event-bus.js';
+import { EVENT_TOPICS } from '../../src/observe/event-bus.js';
 import { psmashArgs } from '../helpers/smash.js';
 import { toWire } from '../../src/rpc/to-wire.js';
 import { RBCTL_INIT, RBCTL_PAUSE, TMPM_REG } from '../../src/tmpm/registers.js';

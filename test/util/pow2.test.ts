@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { runs } from '../helpers/fc-seed.js';
 import { POW2, modPow2 } from '../../src/util/pow2.js';
 import { levelIndexPfn, stripCBit } from '../../src/iommu/pte.js';
 
@@ -17,7 +18,7 @@ describe('pow2 (the walk path without pow and fmod)', () => {
         expect(r).toBe(x % 2 ** lg2);
         expect(BigInt(r)).toBe(BigInt(x) % (1n << BigInt(lg2)));
       }),
-      { numRuns: 5000 },
+      { numRuns: runs(5000) },
     );
   });
 
@@ -31,7 +32,7 @@ describe('pow2 (the walk path without pow and fmod)', () => {
         const bits = level === 6 ? 0x7fn : 0x1ffn;
         expect(levelIndexPfn(pfn, level)).toBe(Number((BigInt(pfn) >> BigInt(9 * (level - 1))) & bits));
       }),
-      { numRuns: 5000 },
+      { numRuns: runs(5000) },
     );
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { runs } from '../helpers/fc-seed.js';
 import { SeededRng } from '../../src/util/rng.js';
 import { jumpRng, jumpState } from '../../src/util/rng-jump.js';
 
@@ -14,7 +15,7 @@ describe('PRNG jump-ahead', () => {
         expect(b.getState()).toEqual(a.getState());
         expect(b.nextUint32()).toBe(a.nextUint32());
       }),
-      { numRuns: 200 },
+      { numRuns: runs(200) },
     );
   });
 

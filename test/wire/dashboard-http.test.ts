@@ -90,7 +90,8 @@ describe('the dashboard over HTTP', () => {
     expect(await upgradeStatus(t.app.url, '/', { origin: 'http://evil.example:80', host: 'evil.example:80' })).toBe(403);
     // Another page on this machine (a different port) is still another origin.
     expect(await upgradeStatus(t.app.url, '/', { origin: 'http://127.0.0.1:1' })).toBe(403);
-    // The page itself is static and reveals nothing, so any Host may read it.
-    expect(await getWithHost(t.app.url, '/', 'evil.example')).toBe(200);
+    // Plain HTTP gets the same Host check: a rebinding page cannot load the page either.
+    expect(await getWithHost(t.app.url, '/', 'evil.example')).toBe(403);
+    expect(await getWithHost(t.app.url, '/', `localhost:${new URL(t.app.url).port}`)).toBe(200);
   });
 });

@@ -5,7 +5,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METHOD_NAMES } from '../../src/protocol/methods.js';
 import { startTestApp, type AppUnderTest } from '../helpers/app.js';
-import { withAddress, pteAddressField } from '../../src/iommu/pte.js';
 
 let t: AppUnderTest;
 const called = new Set<string>();
@@ -179,6 +178,10 @@ describe('every method through the wire (default platform)', () => {
     expect(platforms[1]).toMatchObject({ connections: 1, nowNs: 7 });
     expect(await call('emu.deletePlatform', { name: 'every-method' })).toEqual({ ok: true, name: 'every-method', closedConnections: 1 });
     expect((await lab.closed).code).toBe(1001);
+  });
+
+  it('refuses session.attach on the WebSocket, where the path picks the platform (the line transport: test/rpc/line-transport.test.ts)', async () => {
+    await expect(call('session.attach', { platform: 'x' })).rejects.toMatchObject({ code: -32002, message: expect.stringContaining('/platforms/NAME') });
   });
 
   it('called every method of the table', () => {

@@ -29,9 +29,11 @@ describe('JSON-RPC 2.0 section 7, adapted', () => {
   });
 
   it('a notification gets no response', async () => {
+    const { result: before } = (await c.call({ jsonrpc: '2.0', method: 'clock.now', id: 'before' })) as { result: { nowNs: number } };
     c.send({ jsonrpc: '2.0', method: 'clock.advance', params: { ns: 1 } });
     c.send({ jsonrpc: '2.0', method: 'emu.info' });
-    await c.expectSilence(200);
+    // Frames are answered in order: a response to either would arrive before this one's.
+    expect(await c.call({ jsonrpc: '2.0', method: 'clock.now', id: 'after' })).toEqual({ jsonrpc: '2.0', result: { ...before, nowNs: before.nowNs + 1 }, id: 'after' });
   });
 
   it('rpc call of a non-existent method', async () => {
@@ -84,11 +86,13 @@ describe('JSON-RPC 2.0 section 7, adapted', () => {
   });
 
   it('a batch of notifications gets nothing', async () => {
+    const { result: before } = (await c.call({ jsonrpc: '2.0', method: 'clock.now', id: 'before' })) as { result: { nowNs: number } };
     c.send([
       { jsonrpc: '2.0', method: 'clock.advance', params: { ns: 1 } },
       { jsonrpc: '2.0', method: 'emu.info' },
     ]);
-    await c.expectSilence(200);
+    // Frames are answered in order: a response to the batch would arrive before this one's.
+    expect(await c.call({ jsonrpc: '2.0', method: 'clock.now', id: 'after' })).toEqual({ jsonrpc: '2.0', result: { ...before, nowNs: before.nowNs + 1 }, id: 'after' });
   });
 
   it('a batch of one valid request is still an array', async () => {

@@ -3,7 +3,7 @@
  * says for its topic (TOPIC_DATA), so the published schemas are the truth.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { EVENT_TOPICS } from '../../src/platform/event-bus.js';
+import { EVENT_TOPICS } from '../../src/observe/event-bus.js';
 import { TOPIC_DATA } from '../../src/protocol/topic-data.js';
 import { startTestApp, type AppUnderTest } from '../helpers/app.js';
 

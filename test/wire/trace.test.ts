@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { useTestApp, type UntypedCall } from '../helpers/app.js';
 import { ENGINE_SLICE_NAME, smashAgainOverWire, smashOverWire } from '../helpers/engine-command.js';
 import { testOutputPath } from '../helpers/browser.js';
-import type { TraceEventJson } from '../../src/platform/perfetto-trace.js';
+import type { TraceEventJson } from '../../src/observe/perfetto-trace.js';
 
 const app = useTestApp();
 const call: UntypedCall = (method, params) => app().call(method, params);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createPlatform } from '../../src/platform/platform.js';
-import { bdf, counterBinNs } from '../../src/platform/perfetto-trace.js';
+import { bdf, counterBinNs } from '../../src/observe/perfetto-trace.js';
 
 describe('perfettoTrace', () => {
   it('puts topic tmpm commands on the TMPM engine track as slices with their status, and interrupts as instants', () => {

@@ -9,7 +9,7 @@
  * without the token (like /healthz); the page itself and the WebSocket it opens
  * still need it when the server has one (`?token=` on the page's URL is passed on).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,7 +20,14 @@ export interface StaticFile {
   body: Buffer;
 }
 
-const PAGE_DIR = fileURLToPath(new URL('../dashboard/', import.meta.url));
+/**
+ * Beside this module: src/dashboard/ when the TypeScript runs, dist/src/dashboard/
+ * when the build runs (`npm run build` copies the files there; an installed package
+ * has only that). A dist/ built by tsc alone has none: the checkout's src/ serves.
+ */
+const PAGE_DIR = [new URL('../dashboard/', import.meta.url), new URL('../../../src/dashboard/', import.meta.url)]
+  .map((url) => fileURLToPath(url))
+  .find((dir) => existsSync(join(dir, 'index.html'))) ?? fileURLToPath(new URL('../dashboard/', import.meta.url));
 const UPLOT_DIST = join(dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist');
 
 const JS = 'text/javascript; charset=utf-8';

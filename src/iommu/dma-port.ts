@@ -1,8 +1,9 @@
 /**
- * What the DMA engine needs from the platform (protocol/README.md §8): translate one access
+ * What the DMA engine asks of the IOMMU (protocol/README.md §8): translate one access
  * (IOTLB, else a page walk) and RMP-check it at the clock's current time. The
- * platform implements it over the IOMMU and the RMP; tests use a fake. The engine
- * owns timing, stalls and statistics; the port owns every table and the event log.
+ * IOMMU implements it (`DmaAccessPort`, over its tables and the RMP); tests use a
+ * fake. The engine owns timing, stalls and statistics; the port owns every table
+ * and the event log.
  */
 export type DmaAccessOutcome = 'ok' | 'io_page_fault' | 'rmp_fault';
 

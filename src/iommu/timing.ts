@@ -1,6 +1,6 @@
 /**
- * Platform-wide options that are not part of the hardware state, every default in
- * one visible block (STYLE.md rule 8).
+ * The IOMMU's translation timing as DMA sees it (protocol/README.md §8): settings
+ * that are not part of the hardware state, every default in one visible block.
  */
 export interface TimingOptions {
   /** Translation time of an IOTLB hit (protocol/README.md §8): 50 ns. */

@@ -1,20 +1,28 @@
 /**
- * The platform's side of the DMA engine's port: one access = IOMMU translation
+ * The IOMMU's side of the DMA engine's port: one access = IOMMU translation
  * (IOTLB, else a walk) + the IOMMU RMP check (protocol/README.md §6.5), with
  * faults logged to the event log as the hardware would. Runs once per simulated
  * request, so it allocates nothing on the ok path.
  */
-import type { DmaAccess, DmaPort } from '../dma/dma-port.js';
-import type { Iommu, Translation } from '../iommu/iommu.js';
-import { newTranslation } from '../iommu/iommu.js';
+import type { DmaAccess, DmaPort } from './dma-port.js';
+import type { Iommu, Translation } from './iommu.js';
+import { newTranslation } from './iommu.js';
 import type { RmpTable } from '../rmp/rmp-table.js';
-import { rmpCheck } from '../iommu/rmp-check.js';
-import type { Firmware } from '../firmware/firmware.js';
+import { rmpCheck, rmpFlagsReason } from './rmp-check.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
-import type { RmpSizeRule } from '../iommu/rmp-check.js';
-import type { TimingOptions } from './options.js';
+import type { RmpSizeRule } from './rmp-check.js';
+import type { TimingOptions } from './timing.js';
 
-export class PlatformDmaPort implements DmaPort {
+/**
+ * The TEE-IO bindings the RMP check needs (the SEV firmware keeps them; TDI_BIND):
+ * handed in by whoever assembles the machine, so the IOMMU never imports the firmware.
+ */
+export interface TeeIoBindings {
+  /** The guest ASID a device's TDI is bound to, or -1 for an untrusted device. */
+  boundAsid(deviceId: number): number;
+}
+
+export class DmaAccessPort implements DmaPort {
   private readonly tr: Translation = newTranslation();
   /** DMA translations answered by the IOTLB / by a walk (GET /metrics: the hit rate). */
   iotlbHits = 0;
@@ -27,7 +35,7 @@ export class PlatformDmaPort implements DmaPort {
   constructor(
     private readonly iommu: Iommu,
     private readonly rmp: RmpTable,
-    private readonly fw: Firmware,
+    private readonly bindings: TeeIoBindings,
     private readonly clock: VirtualClock,
     private readonly timing: TimingOptions,
     private readonly rule: () => RmpSizeRule,
@@ -49,7 +57,7 @@ export class PlatformDmaPort implements DmaPort {
       this.iommu.logIoPageFault(deviceId, Math.max(0, tr.domainId), BigInt(iovaPfn) * 4096n + BigInt(pageOff), write, tr.present, tr.permission, this.clock.nowNs);
       return;
     }
-    const asid = this.fw.boundAsid(deviceId);
+    const asid = this.bindings.boundAsid(deviceId);
     const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, asid, this.rule());
     if (flags !== 0) {
       out.outcome = 'rmp_fault';
@@ -71,32 +79,11 @@ export class PlatformDmaPort implements DmaPort {
   peekHit(deviceId: number, iovaPfn: number, write: boolean): number {
     const tr = this.tr;
     if (!this.iommu.peekHit(deviceId, iovaPfn, write, tr)) return -1;
-    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, this.fw.boundAsid(deviceId), this.rule());
+    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, this.bindings.boundAsid(deviceId), this.rule());
     return flags === 0 ? this.timing.iotlbHitNs : -1;
   }
 
   domainOf(deviceId: number): number {
     return this.iommu.domainOf(deviceId);
   }
-}
-
-const FLAG_NAMES: Array<[number, string]> = [
-  [0x01, 'not-assigned'],
-  [0x02, 'assigned'],
-  [0x04, 'asid-mismatch'],
-  [0x08, 'gpa-mismatch'],
-  [0x10, 'not-validated'],
-  [0x20, 'size-mismatch'],
-];
-
-/** Cached per flag combination: reasons are built once, not per request. */
-const reasonCache = new Map<number, string>();
-
-export function rmpFlagsReason(flags: number): string {
-  let r = reasonCache.get(flags);
-  if (r === undefined) {
-    r = 'rmp:' + FLAG_NAMES.filter(([bit]) => (flags & bit) !== 0).map(([, n]) => n).join('+');
-    reasonCache.set(flags, r);
-  }
-  return r;
 }

@@ -1,0 +1,40 @@
+/** One point, flat: the CSV columns in order (the JSON adds `cdf` and `smashList`). */
+export interface ResultRow {
+  point: number;
+  sequence: string;
+  windowNs: number | '';
+  'stall.baseNs': number;
+  'stall.perEntryNs': number;
+  'stall.jitter.dist': string;
+  'stall.jitter.spreadNs': number;
+  'stall.scope': string;
+  'stall.policy': string;
+  'stall.completionTimeoutNs': number;
+  'dma.ratePerSec': number;
+  'dma.pattern': string;
+  'dma.accessBytes': number;
+  'dma.arrival': string;
+  'dma.writeRatio': number;
+  smashes: number;
+  seed: number;
+  clock: string;
+  issued: number | '';
+  completed: number | '';
+  held: number | '';
+  faults: number | '';
+  rmpFaults: number | '';
+  ioPageFaults: number | '';
+  timeouts: number | '';
+  aborted: number | '';
+  p50Ns: number | '';
+  p90Ns: number | '';
+  p99Ns: number | '';
+  p999Ns: number | '';
+  maxNs: number | '';
+  stallNs: number | '';
+  stallMaxNs: number | '';
+  smashFailures: number | '';
+  durationNs: number | '';
+  wallMs: number;
+  error: string;
+}
