@@ -3,9 +3,8 @@
  * anchor + (wall - wallAnchor) x speed. Timers are ~1 ms coarse (libuv counts whole
  * milliseconds, and a timer may fire a millisecond late), so it sets a timer to
  * SPIN_MS before the next deadline, then polls the wall clock once per event-loop
- * turn (WallClock.defer: I/O, other clients and /healthz run between two looks)
- * and spins only the last FINAL_SPIN_MS. A deadline is met within a few
- * microseconds on an idle machine; the cost is one core busy for up to SPIN_MS
+ * turn (WallClock.defer: I/O, other clients and /healthz run between two looks).
+ * A deadline is met within an event-loop turn (microseconds) on an idle machine; the cost is one core busy for up to SPIN_MS
  * before each deadline (a 2 ms stall is polled for all its length).
  */
 import { MAX_CLOCK_NS, type VirtualClock } from './virtual-clock.js';
@@ -13,8 +12,6 @@ import type { WallClock } from './wall-clock.js';
 
 /** How close to a deadline (ms) the driver stops sleeping on a timer and polls once per event-loop turn. */
 export const SPIN_MS = 2;
-/** How close to a deadline (ms) a poll spins instead of yielding (too short for any I/O to matter). */
-export const FINAL_SPIN_MS = 0.02;
 /** Events processed between two looks at the wall clock while catching up. */
 const CHUNK_EVENTS = 2_000;
 /**
@@ -139,12 +136,17 @@ export class RealtimeDriver {
 
   /** Wakes for `next`: a timer SPIN_MS before it, or (closer) a poll on the next event-loop turn. */
   private arm(next: number): void {
+    if (this.timer !== undefined) this.wall.clearTimer(this.timer);
     this.timerDeadlineNs = next;
     const waitMs = (next - this.targetNs()) / 1e6 / this.clock.speed;
     if (waitMs > SPIN_MS) {
+      this.pollGen++;
       this.timer = this.wall.setTimer(this.onTimer, waitMs - SPIN_MS);
       return;
     }
+    // Polled each turn, and a timer at the deadline too: a wall clock that moves
+    // only by firing its timers (a test's) still wakes the driver on time.
+    this.timer = this.wall.setTimer(this.onTimer, Math.max(0, waitMs));
     const gen = ++this.pollGen;
     this.wall.defer(() => {
       if (gen === this.pollGen) this.wake();
@@ -161,15 +163,10 @@ export class RealtimeDriver {
     if (!this.running) return;
     const next = this.clock.nextDeadlineNs();
     if (next !== undefined && this.targetNs() < next) {
-      const leftMs = (next - this.targetNs()) / 1e6 / this.clock.speed;
-      if (leftMs > FINAL_SPIN_MS) {
-        this.arm(next);
-        return;
-      }
-      const spinUntil = this.wall.nowMs() + 2 * FINAL_SPIN_MS;
-      while (this.targetNs() < next && this.wall.nowMs() < spinUntil) {
-        // The last few microseconds: spin to land on the deadline.
-      }
+      // Not yet: wait again (no blocking spin: a poll is one event-loop turn, and a
+      // wall clock that moves only between turns, as a test's does, would never end one).
+      this.arm(next);
+      return;
     }
     this.timerDeadlineNs = Infinity;
     if (this.behind) return;
