@@ -9,6 +9,7 @@ import { translate, type TranslateResult } from './translate.js';
 import { dma, type DmaResult } from './dma.js';
 import { smashInProcess } from './smash.js';
 import { clientFigures, realtimeStalls, BATCH, FULL_CLIENT_SIZES, QUICK_CLIENT_SIZES, type ClientResult, type ClientSizes, type RealtimeResult } from './client.js';
+import { firmwareInProcess, firmwareOverRpc, type FirmwareResult } from './firmware.js';
 import { rpcVsEcho, FULL_RPC_SIZES, type RpcResult, type RpcSizes } from './rpc.js';
 import { startServers } from './servers.js';
 import { formatTable, isMain, sig, type Row } from './util.js';
@@ -26,12 +27,15 @@ export interface BenchSizes {
   stallSlowRate: number;
   /** The stall (ns). */
   stallNs: number;
+  /** PSP mailbox commands and TIO connects timed (in process; over RPC a tenth). */
+  fwCommands: number;
+  fwConnects: number;
   rpc: RpcSizes;
   client: ClientSizes;
 }
 
-export const FULL_SIZES: BenchSizes = { scaleGiB: 1024, translate: 1, dma: 1, smashPairs: 2000, smashBigGiB: 1024, stallRate: 1e9, stallSlowRate: 1e6, stallNs: 20_000_000, rpc: FULL_RPC_SIZES, client: FULL_CLIENT_SIZES };
-export const QUICK_SIZES: BenchSizes = { scaleGiB: 2, translate: 0.01, dma: 0.005, smashPairs: 5, smashBigGiB: 4, stallRate: 1e6, stallSlowRate: 1e5, stallNs: 2_000_000, rpc: { rounds: 1, n1: 50, n32: 200 }, client: QUICK_CLIENT_SIZES };
+export const FULL_SIZES: BenchSizes = { scaleGiB: 1024, translate: 1, dma: 1, smashPairs: 2000, smashBigGiB: 1024, stallRate: 1e9, stallSlowRate: 1e6, stallNs: 20_000_000, fwCommands: 20_000, fwConnects: 200, rpc: FULL_RPC_SIZES, client: FULL_CLIENT_SIZES };
+export const QUICK_SIZES: BenchSizes = { scaleGiB: 2, translate: 0.01, dma: 0.005, smashPairs: 5, smashBigGiB: 4, stallRate: 1e6, stallSlowRate: 1e5, stallNs: 2_000_000, fwCommands: 20, fwConnects: 2, rpc: { rounds: 1, n1: 50, n32: 200 }, client: QUICK_CLIENT_SIZES };
 
 /** Walks against the bare event-queue loop: the target of issue 24 (0.045-0.068 before it). */
 const WALK_RATIO_TARGET = 0.15;
@@ -47,6 +51,7 @@ export interface BenchFigures {
   rpc: RpcResult;
   client: ClientResult;
   realtime: RealtimeResult;
+  firmware: FirmwareResult;
 }
 
 export async function runAll(sizes: BenchSizes = FULL_SIZES, log: (line: string) => void = () => {}): Promise<{ figures: BenchFigures; rows: Row[] }> {
@@ -61,6 +66,8 @@ export async function runAll(sizes: BenchSizes = FULL_SIZES, log: (line: string)
   const smashIn = await smashInProcess(sizes.smashPairs);
   log(`smash in process on a ${sizes.smashBigGiB} GiB guest...`);
   const smashBig = await smashInProcess(sizes.smashPairs, scaleScenario(sizes.smashBigGiB));
+  log('firmware in process: mailbox commands and TIO connects...');
+  const fwIn = await firmwareInProcess(sizes.fwCommands, sizes.fwConnects);
   log(`${sizes.stallNs / 1e6} ms stall under a ${sizes.stallSlowRate} req/s stream, then a ${sizes.stallRate} req/s one, in server children...`);
   const slow = await stall(sizes.stallSlowRate, sizes.stallNs);
   const st = await stall(sizes.stallRate, sizes.stallNs);
@@ -69,7 +76,9 @@ export async function runAll(sizes: BenchSizes = FULL_SIZES, log: (line: string)
   let cl: ClientResult;
   let rt: RealtimeResult;
   let rp: RpcResult;
+  let fwRpc: Awaited<ReturnType<typeof firmwareOverRpc>>;
   try {
+    fwRpc = await firmwareOverRpc(servers.appUrl, Math.max(1, Math.round(sizes.fwCommands / 10)), Math.max(1, Math.round(sizes.fwConnects / 10)));
     rp = await rpcVsEcho(servers, sizes.rpc);
     cl = await clientFigures(servers, sizes.client);
     rt = await realtimeStalls(servers, () => servers.cpuMs(), sizes.client.realtimeCalls);
@@ -85,6 +94,7 @@ export async function runAll(sizes: BenchSizes = FULL_SIZES, log: (line: string)
     rpc: rp,
     client: cl,
     realtime: rt,
+    firmware: { ...fwIn, ...fwRpc },
   };
   const gib = (n: number) => (n >= 1024 ? `${n / 1024} TiB` : `${n} GiB`);
   const g = gib(sizes.scaleGiB);
@@ -129,6 +139,10 @@ export async function runAll(sizes: BenchSizes = FULL_SIZES, log: (line: string)
     { name: 'realtime: 2 ms stall error, p50 (wall - stall - round trip)', value: rt.errP50Us, unit: 'us', target: { max: 50 } },
     { name: 'realtime: 2 ms stall error, p99', value: rt.errP99Us, unit: 'us', target: { max: 200 } },
     { name: 'realtime: server CPU per 2 ms stall call', value: rt.cpuMsPerCall, unit: 'ms' },
+    { name: 'firmware: SNP_PLATFORM_STATUS through the mailbox registers, in process', value: fwIn.mailboxPerSec, unit: 'commands/s', target: { min: SMASH_IN_PROCESS_TARGET } },
+    { name: 'firmware: the same over RPC (3 register writes, clock.advance, a read)', value: fwRpc.mailboxRpcPerSec, unit: 'commands/s' },
+    { name: 'firmware: tio.connect (22 commands, 21 SPDM messages) + tio.disconnect, in process', value: fwIn.connectPerSec, unit: 'connects/s' },
+    { name: 'firmware: tio.connect + tio.disconnect over RPC', value: fwRpc.connectRpcPerSec, unit: 'connects/s' },
     { name: 'rpc: clock.now, 1 in flight', value: rp.c1RpcPerSec, unit: 'req/s' },
     { name: 'rpc: raw echo, 1 in flight', value: rp.c1EchoPerSec, unit: 'req/s' },
     { name: 'rpc: rpc / raw echo, 1 in flight', value: rp.c1Ratio, unit: 'ratio', target: { min: 0.8 } },

@@ -54,11 +54,13 @@ async function main(): Promise<void> {
 }
 
 /** Starts this file as a child; `stop` ends its stdin and waits for it to exit. */
-export async function startServers(): Promise<ServerUrls & { stop(): Promise<void>; cpuMs(): Promise<number> }> {
+export async function startServers(): Promise<ServerUrls & { pid: number; stop(): Promise<void>; cpuMs(): Promise<number> }> {
   const child: ChildProcess = spawnBench('./servers.ts', [], (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''));
   const urls = await firstJsonLine<ServerUrls>(child);
   return {
     ...urls,
+    /** The servers' process (its RSS is the server's). */
+    pid: child.pid as number,
     /** The child's CPU time so far (user + system), ms. */
     cpuMs: async () => {
       const answer = firstJsonLine<{ cpuMs: number }>(child);

@@ -38,7 +38,9 @@ const scenario: ScenarioDocument = {
   ],
   // Four pages of the second 4 KB region were converted to shared earlier.
   rmpUpdates: [{ spa: '0x101010000', count: 4, assigned: false, pageSize: '4K' }],
-  devices: [], // the device arrives below
+  // The device is present and TEE-IO capable (the PSP may create its context) but not yet
+  // attached: its DTE is written below, as a hot-plug does. fw.tdiBind connects it first.
+  devices: [{ deviceId: DEVICE, domainId: DOMAIN, mode: 3, teeIo: true, mappings: [] }],
 };
 
 runExample(() =>

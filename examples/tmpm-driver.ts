@@ -263,7 +263,9 @@ export class TmpmDriver {
     // The 512 new PTEs, "as the TMPM spec requires": low 12 bits 0x001, PFN old + i, bits 63:52 copied.
     const { spa: hpte } = await this.c.call('mem.alloc', { pages: 1 });
     await this.c.call('mem.write64', { spa: hpte, values: smashTablePtes(entry).map(hex) });
-    const pdePage = entrySpa & ~(PAGE_4K - 1n);
+    // The engine reads the entry by DMA at src_hpmd_paddr as the command page holds it
+    // (C-bit set with SME): the driver maps that IOVA to the same SPA, C-bit included.
+    const pdePage = this.sme(entrySpa & ~(PAGE_4K - 1n));
     const viaIommu = this.pdeAccess === 'iommu';
     if (viaIommu) {
       await this.c.call('iommu.map', { domainId: this.engineDomainId, iova: hex(pdePage), spa: hex(pdePage), length: '0x1000', sizeLg2: 12, read: true, write: true });

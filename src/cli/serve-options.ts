@@ -5,6 +5,7 @@
  */
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { DEFAULT_SERVER_SNAPSHOT_BYTES } from '../platform/snapshot-store.js';
 import type { Scenario } from '../platform/scenario.js';
 import { DEFAULT_SCENARIO } from '../platform/scenario.js';
 import { baseScenario, parseScenario } from '../protocol/scenario-schema.js';
@@ -31,6 +32,8 @@ export interface ServeOptions {
   recordDir: string | undefined;
   /** --platform-idle-ms: a named platform with no connection and no call for this long is deleted; 0 = never. */
   platformIdleMs: number;
+  /** --snapshot-budget-bytes: snapshot bytes all platforms may hold together. */
+  snapshotBudgetBytes: number;
 }
 
 const S = DEFAULT_SERVER_OPTIONS;
@@ -67,6 +70,7 @@ export const SERVE_FLAGS: readonly FlagSpec[] = [
     help: 'delete a named platform that had no connection and no call for MS (checked every MS/2, at most every 60 s); 0 = keep them',
     defaultText: '0 (kept until the server stops)',
   },
+  { name: 'snapshot-budget-bytes', value: 'N', help: 'snapshot bytes all platforms may hold together; past it emu.snapshot is -32003', defaultText: `${DEFAULT_SERVER_SNAPSHOT_BYTES} (1 GiB)` },
   { name: 'ping-ms', value: 'MS', help: 'ping interval; a peer silent for a whole interval is dropped; 0 = no pings', defaultText: String(S.pingMs) },
 ];
 
@@ -107,7 +111,8 @@ export function resolveServeOptions(parsed: ParsedArgs, env: Env): ServeOptions 
     seed: seed ?? base.seed,
   };
   const platformIdleMs = map(get('platform-idle-ms'), (r) => integer(r, 0), 0);
-  return { server, scenario, statePath, recordPath, recordDir, platformIdleMs };
+  const snapshotBudgetBytes = map(get('snapshot-budget-bytes'), (r) => integer(r, 1), DEFAULT_SERVER_SNAPSHOT_BYTES);
+  return { server, scenario, statePath, recordPath, recordDir, platformIdleMs, snapshotBudgetBytes };
 }
 
 /** An existing, writable directory: emu.record writes only inside it. */

@@ -39,6 +39,7 @@ async function start(opts: ServeOptions, saved: SavedPlatforms | undefined): Pro
       server: opts.server,
       scenario: opts.scenario,
       platformIdleMs: opts.platformIdleMs,
+      snapshotBudgetBytes: opts.snapshotBudgetBytes,
       ...(saved !== undefined ? { states: saved } : {}),
       ...(opts.recordPath !== undefined ? { record: opts.recordPath } : {}),
       ...(opts.recordDir !== undefined ? { recordDir: opts.recordDir } : {}),

@@ -65,6 +65,24 @@ function describe(topic: string, d: Data): string {
       }
       return JSON.stringify(d);
     }
+    case 'psp': {
+      if (d.kind === 'command') {
+        const parts = [`${String(d.commandName ?? d.command)} (${hex2(d.command)}) -> ${status(d.statusName, d.status)}, CMDRESP ${hex2(d.cmdresp)}`];
+        if (typeof d.startNs === 'number' && typeof d.endNs === 'number') parts.push(ms(d.endNs - d.startNs));
+        if (isRecord(d.detail) && typeof d.detail.reason === 'string') parts.push(d.detail.reason);
+        else if (isRecord(d.detail) && d.detail.injected === true) parts.push('injected');
+        return parts.join(', ');
+      }
+      if (d.kind === 'start') return `start ${String(d.commandName ?? d.command)} (${hex2(d.command)}), buffer ${String(d.bufferSpa)}${d.ioc === true ? ', IOC' : ''}`;
+      if (d.kind === 'spdm') {
+        const what = d.phase === 'request' ? `-> ${String(d.request)}${d.secured === true ? ' (secured)' : ''}` : `<- answer to ${String(d.request)}${d.ok === false ? `: ${String(d.why)}` : ''}`;
+        return `SPDM ${String(d.command)} ${device(d.deviceId)} ${what}`;
+      }
+      if (d.kind === 'doe') return `DOE ${device(d.deviceId)} ${String(d.feature)}: ${String(d.request).slice(0, 16)}... -> ${String(d.response).slice(0, 16)}...`;
+      if (d.kind === 'interrupt') return `interrupt SEV_CMD_COMPLETE (${String(d.commandName)}), INTSTS ${hex2(d.intsts)}`;
+      if (d.kind === 'ignored') return `CMDRESP write ${hex2(d.value)} ignored: ${String(d.running)} is running`;
+      return JSON.stringify(d);
+    }
     case 'iommu': {
       const dom = d.domainId === null || d.domainId === undefined ? '' : ` domain ${String(d.domainId)}`;
       const flags = typeof d.rmpFlags === 'number' ? ` rmp flags ${hex2(d.rmpFlags)}` : '';

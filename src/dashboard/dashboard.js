@@ -71,9 +71,9 @@
       state.connected = true;
       setStatus('connected');
       try {
-        await call('events.subscribe', { topics: ['fw', 'tmpm', 'stall', 'iommu', 'dma'] });
+        await call('events.subscribe', { topics: ['fw', 'tmpm', 'psp', 'stall', 'iommu', 'dma'] });
       } catch (e) {
-        // A server without topic tmpm: subscribe to the rest.
+        // A server without topic tmpm or psp: subscribe to the rest.
         await call('events.subscribe', { topics: ['fw', 'stall', 'iommu', 'dma'] });
       }
       refresh();
@@ -120,6 +120,14 @@
         const stallNs = typeof d.startNs === 'number' && typeof d.endNs === 'number' ? d.endNs - d.startNs : undefined;
         addCommand({ atNs, source: 'TMPM', name: `#${d.index} ${d.commandName || d.command}`, status: d.status, statusName: d.statusName, stallNs, detail: '' });
       } else addEvent(atNs, 'tmpm', `interrupt ${d.reason || ''}`);
+    } else if (topic === 'psp') {
+      if (d.kind === 'command') {
+        const reason = (d.detail && (d.detail.reason || (d.detail.injected ? 'injected' : ''))) || '';
+        addCommand({ atNs, source: 'PSP', name: `${d.commandName || d.command}`, status: d.status, statusName: d.statusName, stallNs: typeof d.startNs === 'number' && typeof d.endNs === 'number' ? d.endNs - d.startNs : undefined, detail: reason });
+      } else if (d.kind === 'spdm') {
+        addEvent(atNs, 'spdm', `${d.command} dev ${bdf(d.deviceId)} ${d.phase === 'request' ? '-> ' + d.request : '<- ' + d.request + (d.ok === false ? ' ERROR: ' + (d.why || '') : ' ok')}`);
+      } else if (d.kind === 'interrupt') addEvent(atNs, 'psp', `interrupt SEV_CMD_COMPLETE (${d.commandName})`);
+      else if (d.kind === 'ignored') addEvent(atNs, 'psp', `CMDRESP write ignored (${d.running} running)`);
     } else if (topic === 'stall') {
       const scope = d.scope === 'iommu' ? 'whole IOMMU' : `domain ${d.domainId}`;
       state.stallInfo.set(d.startNs, { scope, command: d.command });

@@ -248,6 +248,11 @@ export class DmaEngine implements EventTarget, CompletionSink {
     return s;
   }
 
+  /** The stall with this id while it has not been released (a restored smash links to it). */
+  activeStall(id: number): StallHandle | undefined {
+    return this.gate.active.find((s) => s.id === id);
+  }
+
   // ---- statistics -----------------------------------------------------------
 
   /**

@@ -29,6 +29,8 @@ export interface StallParams {
 
 /** What the TMPM keeps of a stall it began (for `dmaHeld` in its result). */
 export interface StallHandle {
+  /** The stall's id (kept in state documents, so a restored smash finds its stall again). */
+  readonly id: number;
   /** Requests this stall made wait (released or timed out). */
   readonly heldCount: number;
   readonly endNs: number;

@@ -26,6 +26,8 @@ import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 export const MAX_POINTS = 10_000;
 /** Most smashes per point (each smashes its own 2 MB region). */
 export const MAX_SMASHES = 256;
+/** Most TDI bind/unbind cycles per point. */
+export const MAX_TDI_CYCLES = 64;
 /** Longest stretch of virtual time one phase may run (warm-up, gap, settle, window): 10 s. */
 const MAX_PHASE_NS = 10_000_000_000;
 
@@ -90,6 +92,9 @@ const specShape = z.strictObject({
   stall: stallSpec.prefault({}),
   dma: dmaSpec.prefault({}),
   smashes: axis(intRange(1, MAX_SMASHES)).default(1).describe('smashes per point, each on the next 2 MB region'),
+  tdiCycles: axis(intRange(0, MAX_TDI_CYCLES))
+    .default(0)
+    .describe("bind/unbind cycles of the target device's TDI after the smashes, DMA running: fw.tdiUnbind (its DMA then fenced), gapNs of DMA, tio.fenceClear, fw.tdiBind (TDI back to RUN), gapNs"),
   seed: axis(intRange(0, 0xffff_ffff)).exactOptional().describe('PRNG seed; default: the scenario\'s'),
   clock: axis(clockSpec).default('virtual'),
   timing: timingSpec.prefault({}),
@@ -129,13 +134,14 @@ export interface AxisValues {
   'dma.arrival': ('fixed' | 'poisson')[];
   'dma.writeRatio': number[];
   smashes: number[];
+  tdiCycles: number[];
   seed: number[];
   clock: ClockSetting[];
 }
 export type AxisName = keyof AxisValues;
 export const AXES = [
   'sequence', 'windowNs', 'stall.baseNs', 'stall.perEntryNs', 'stall.jitter.dist', 'stall.jitter.spreadNs', 'stall.scope', 'stall.policy',
-  'stall.completionTimeoutNs', 'dma.ratePerSec', 'dma.pattern', 'dma.accessBytes', 'dma.arrival', 'dma.writeRatio', 'smashes', 'seed', 'clock',
+  'stall.completionTimeoutNs', 'dma.ratePerSec', 'dma.pattern', 'dma.accessBytes', 'dma.arrival', 'dma.writeRatio', 'smashes', 'tdiCycles', 'seed', 'clock',
 ] as const satisfies readonly AxisName[];
 
 const list = <T>(v: T | T[] | undefined, fallback: T): T[] => (v === undefined ? [fallback] : Array.isArray(v) ? v : [v]);
@@ -168,6 +174,7 @@ function toSpec(doc: Shape, scenario: Scenario): ExperimentSpec {
       'dma.arrival': list(doc.dma.arrival, 'fixed'),
       'dma.writeRatio': list(doc.dma.writeRatio, 0.5),
       smashes: list(doc.smashes, 1),
+      tdiCycles: list(doc.tdiCycles, 0),
       seed: list(doc.seed, scenario.seed),
       clock,
     },

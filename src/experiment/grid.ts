@@ -14,6 +14,8 @@ export interface PointParams {
   stall: StallModel;
   dma: { ratePerSec: number; pattern: 'random' | 'sequential'; accessBytes: number; arrival: 'fixed' | 'poisson'; writeRatio: number };
   smashes: number;
+  /** TDI bind/unbind cycles after the smashes (0: none). */
+  tdiCycles: number;
   seed: number;
   clock: ClockSetting;
 }
@@ -72,6 +74,7 @@ function toPoint(index: number, pick: Map<AxisName, unknown>, swept: Set<AxisNam
       writeRatio: get('dma.writeRatio'),
     },
     smashes: get('smashes'),
+    tdiCycles: get('tdiCycles'),
     seed: get('seed'),
     clock: { ...get<ClockSetting>('clock') },
   };

@@ -16,6 +16,7 @@ export interface ResultRow {
   'dma.arrival': string;
   'dma.writeRatio': number;
   smashes: number;
+  tdiCycles: number;
   seed: number;
   clock: string;
   issued: number | '';
@@ -35,6 +36,9 @@ export interface ResultRow {
   stallMaxNs: number | '';
   smashFailures: number | '';
   durationNs: number | '';
+  tdiUnboundFaults: number | '';
+  tdiUnboundCompleted: number | '';
+  tdiFailures: number | '';
   wallMs: number;
   error: string;
 }

@@ -38,6 +38,7 @@ export function toRow(o: PointOutcome): ResultRow {
     'dma.arrival': p.dma.arrival,
     'dma.writeRatio': p.dma.writeRatio,
     smashes: p.smashes,
+    tdiCycles: p.tdiCycles,
     seed: p.seed,
     clock: formatAxisValue(p.clock),
     issued: m((x) => x.issued),
@@ -57,6 +58,9 @@ export function toRow(o: PointOutcome): ResultRow {
     stallMaxNs: m((x) => x.stallMaxNs),
     smashFailures: m((x) => x.smashFailures),
     durationNs: m((x) => x.durationNs),
+    tdiUnboundFaults: m((x) => x.tdi.unboundFaults),
+    tdiUnboundCompleted: m((x) => x.tdi.unboundCompleted),
+    tdiFailures: m((x) => x.tdi.failures),
     wallMs: o.wallMs,
     error: o.error ?? '',
   };

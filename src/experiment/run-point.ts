@@ -16,6 +16,7 @@ import type { ExperimentSpec } from './experiment-spec.js';
 import type { PointParams } from './grid.js';
 import { streamLatencyCdf, type CdfPoint } from './latency-cdf.js';
 import { prepareSmash, runSmash, setStallModel } from './smash-calls.js';
+import { tdiCycle } from './tdi-calls.js';
 
 const REGION_BYTES = 0x20_0000;
 
@@ -61,6 +62,8 @@ export interface PointMeasurement {
   cdf: CdfPoint[];
   /** Virtual time the stream ran, ns. */
   durationNs: number;
+  /** TDI cycles: faults while the device was unbound (fenced, then untrusted), requests that completed then (leaks: 0 expected), cycles whose unbind or bind failed. */
+  tdi: { cycles: number; unboundFaults: number; unboundCompleted: number; failures: number };
 }
 
 export async function runPoint(params: PointParams, ctx: PointContext): Promise<PointMeasurement> {
@@ -90,6 +93,14 @@ async function measure(p: Platform, params: PointParams, ctx: PointContext): Pro
     const iova = target.iovaBase + BigInt(i * REGION_BYTES);
     smashList.push(params.sequence === 'engine' ? await engineSmash(p, target.domainId, iova) : await manualSmash(p, target.domainId, iova, params.windowNs ?? 0));
   }
+  const tdi = { cycles: params.tdiCycles, unboundFaults: 0, unboundCompleted: 0, failures: 0 };
+  for (let i = 0; i < params.tdiCycles; i++) {
+    await passTime(p, timing.gapNs);
+    const c = await tdiCycle(p, target.deviceId, streamId, () => passTime(p, timing.gapNs));
+    tdi.unboundFaults += c.unboundFaults;
+    tdi.unboundCompleted += c.unboundCompleted;
+    if (!c.ok) tdi.failures++;
+  }
   await passTime(p, timing.settleNs);
   p.dmaStopStream(streamId);
   const durationNs = p.clockNow().nowNs - startNs;
@@ -111,6 +122,7 @@ async function measure(p: Platform, params: PointParams, ctx: PointContext): Pro
     smashList,
     cdf: streamLatencyCdf(p, streamId),
     durationNs,
+    tdi,
   };
 }
 

@@ -1,17 +1,17 @@
 /**
- * The SNP / SEV-TIO firmware (protocol/README.md §4.2): SNP and TIO initialised
- * or not, TEE-IO bindings (TDI_BIND 0xDC / TDI_UNBIND 0xDD) and SNP_PAGE_UNSMASH.
+ * The SNP / SEV-TIO firmware's state (protocol/README.md §4.2): SNP and TIO
+ * initialised or not, and what the TDI commands tell the IOMMU: the TEE-IO
+ * bindings (a TDI in RUN) and the ASID fences. Its
+ * commands arrive through the PSP mailbox (src/psp/); the conveniences (fw.*, tio.*)
+ * run one at a time through `submit`.
  * Firmware commands run one at a time, in arrival order: each is queued behind the
  * previous one. The smash engine is not a firmware command: it is the TMPM
  * (src/tmpm/).
  */
 import type { FwResult } from './status.js';
-import { FW_STATUS, fwFail, fwOk } from './status.js';
-import type { RmpTable } from '../rmp/rmp-table.js';
+import { FW_STATUS, fwFail } from './status.js';
 import type { GuestTable } from './guests.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
-import { PAGE_BYTES } from '../memory/host-memory.js';
-import type { HostMemory } from '../memory/host-memory.js';
 
 export const REGION_BYTES = 2 * 1024 * 1024;
 
@@ -28,21 +28,27 @@ export interface FirmwareState {
   snpInitialized: boolean;
   tioInitialized: boolean;
   bindings: Array<[number, number]>;
+  fences?: Array<[number, number]>;
 }
 
 export class Firmware {
   snpInitialized = true;
   tioInitialized = true;
-  /** deviceId -> bound guest ASID (TEE-IO functions). */
+  /** deviceId -> bound guest ASID: a TEE-IO function whose TDI is in RUN (kept by the TDI commands). */
   readonly bindings = new Map<number, number>();
+  /** deviceId -> the ASID its DMA is fenced from (TIO_ASID_FENCE_STATUS 3 default-fenced). */
+  readonly fences = new Map<number, number>();
+  /** Moves on every binding or fence change (the DMA port's version includes it). */
+  teeIoVersion = 0;
+  /** The IOMMU domain of a device's DTE, or -1 (the platform hands in the IOMMU's answer; TDI_BIND checks host_domain_id with it). */
+  deviceDomain: (deviceId: number) => number = () => -1;
   private queue: Promise<unknown> = Promise.resolve();
   /** An injected delay the next submitted command waits for, inside the queue. */
   private nextDelay: Promise<void> | undefined;
 
   constructor(
-    private readonly memory: HostMemory,
-    private readonly rmp: RmpTable,
-    private readonly guests: GuestTable,
+    /** The guests (kept in the signature: TDI_BIND names its guest by gctx through the PSP's own table). */
+    _guests: GuestTable,
     private readonly clock: VirtualClock,
     private readonly bus: FirmwareEvents,
   ) {}
@@ -72,76 +78,31 @@ export class Firmware {
     this.nextDelay = delay;
   }
 
-  platformStatus() {
-    return fwOk({
-      snpInit: this.snpInitialized,
-      tioInit: this.tioInitialized,
-      guests: this.guests.list().map((g) => g.asid),
-      tdis: [...this.bindings.entries()].sort((a, b) => a[0] - b[0]).map(([deviceId, asid]) => ({ deviceId, asid })),
-    });
-  }
-
-  /** SNP_INIT + TIO_INIT; INVALID_PLATFORM_STATE when both are initialised already. */
-  init(): Promise<FwResult> {
-    return this.submit('fw.init', {}, () => {
-      if (this.snpInitialized && this.tioInitialized) return fwFail(FW_STATUS.INVALID_PLATFORM_STATE, { reason: 'SNP and TIO are already initialised' });
-      this.snpInitialized = true;
-      this.tioInitialized = true;
-      return fwOk({});
-    });
-  }
-
-  /** Always succeeds; keeps the RMP, tables and bindings (protocol/README.md §4.2). */
-  shutdown(): Promise<FwResult> {
-    return this.submit('fw.shutdown', {}, () => {
-      this.snpInitialized = false;
-      this.tioInitialized = false;
-      return fwOk({});
-    });
-  }
-
-  tdiBind(deviceId: number, asid: number): Promise<FwResult> {
-    return this.submit('fw.tdiBind', { deviceId, asid }, () => {
-      const notReady = this.checkInitialised();
-      if (notReady) return notReady;
-      if (!this.guests.has(asid)) return fwFail(FW_STATUS.INVALID_ASID, { reason: `no SNP guest with ASID ${asid}`, asid });
-      const bound = this.bindings.get(deviceId);
-      if (bound !== undefined) return fwFail(FW_STATUS.INVALID_TDI_STATE, { reason: `device ${hexId(deviceId)} is already bound to ASID ${bound}`, deviceId, asid: bound });
-      this.bindings.set(deviceId, asid);
-      return fwOk({});
-    });
-  }
-
-  tdiUnbind(deviceId: number): Promise<FwResult> {
-    return this.submit('fw.tdiUnbind', { deviceId }, () => {
-      const notReady = this.checkInitialised();
-      if (notReady) return notReady;
-      if (!this.bindings.has(deviceId)) return fwFail(FW_STATUS.INVALID_TDI_STATE, { reason: `device ${hexId(deviceId)} is not bound`, deviceId });
-      this.bindings.delete(deviceId);
-      return fwOk({});
-    });
-  }
-
-  /** Guest ASID a device is bound to, or -1 for an untrusted device. */
+  /** Guest ASID a device is bound to (its TDI in RUN), or -1 for an untrusted device. */
   boundAsid(deviceId: number): number {
     return this.bindings.get(deviceId) ?? -1;
   }
 
+  /** The ASID a device's DMA is fenced from (after an unbind or a TDI ERROR, until FENCE_CLEAR), or -1. */
+  fencedAsid(deviceId: number): number {
+    return this.fences.get(deviceId) ?? -1;
+  }
+
   /**
-   * SNP_PAGE_UNSMASH (0xC8) alone: 512 4 KB RMP entries back to one 2 MB entry, by
-   * the rules in rmp-table.ts (hardware.md §2.2, UNCONFIRMED there).
+   * What the TDI commands tell the IOMMU: a TDI entering RUN binds its function to
+   * the ASID (and lifts a fence of it); one leaving RUN or LOCKED fences it. The
+   * version moves, so a DMA fast path's memo of checked pages is dropped.
    */
-  pageUnsmash(spa: number): Promise<FwResult> {
-    return this.submit('fw.pageUnsmash', { spa: BigInt(spa) }, () => {
-      if (!this.snpInitialized) return fwFail(FW_STATUS.INVALID_PLATFORM_STATE, { reason: 'SNP is not initialised' });
-      if (spa % REGION_BYTES !== 0 || !this.memory.contains(spa, PAGE_BYTES)) {
-        return fwFail(FW_STATUS.INVALID_ADDRESS, { reason: 'spa must be a 2 MB-aligned address inside memory', spa: BigInt(spa) });
-      }
-      const check = this.rmp.pageUnsmash(spa);
-      if (check.ok) return fwOk({});
-      const status = check.reason === 'already-2m' ? FW_STATUS.INVALID_PAGE_SIZE : check.reason === 'misaligned' ? FW_STATUS.INVALID_ADDRESS : FW_STATUS.INVALID_PAGE_STATE;
-      return fwFail(status, { reason: check.detail, ...(check.index !== undefined ? { index: check.index } : {}) });
-    });
+  setBinding(deviceId: number, asid: number | null): void {
+    if (asid === null) this.bindings.delete(deviceId);
+    else this.bindings.set(deviceId, asid);
+    this.teeIoVersion++;
+  }
+
+  setFence(deviceId: number, asid: number | null): void {
+    if (asid === null) this.fences.delete(deviceId);
+    else this.fences.set(deviceId, asid);
+    this.teeIoVersion++;
   }
 
   getState(): FirmwareState {
@@ -149,6 +110,7 @@ export class Firmware {
       snpInitialized: this.snpInitialized,
       tioInitialized: this.tioInitialized,
       bindings: [...this.bindings.entries()].sort((a, b) => a[0] - b[0]),
+      fences: [...this.fences.entries()].sort((a, b) => a[0] - b[0]),
     };
   }
 
@@ -157,6 +119,9 @@ export class Firmware {
     this.tioInitialized = state.tioInitialized;
     this.bindings.clear();
     for (const [d, a] of state.bindings) this.bindings.set(d, a);
+    this.fences.clear();
+    for (const [d, a] of state.fences ?? []) this.fences.set(d, a);
+    this.teeIoVersion++;
   }
 
   /** Check 1 of every TIO command: SNP and TIO initialised. */

@@ -8,7 +8,7 @@ import type { DmaAccess, DmaPort } from './dma-port.js';
 import type { Iommu, Translation } from './iommu.js';
 import { newTranslation } from './iommu.js';
 import type { RmpTable } from '../rmp/rmp-table.js';
-import { rmpCheck, rmpFlagsReason } from './rmp-check.js';
+import { RMP_FAULT_FLAGS, rmpCheck, rmpFlagsReason } from './rmp-check.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
 import type { RmpSizeRule } from './rmp-check.js';
 import type { TimingOptions } from './timing.js';
@@ -18,8 +18,12 @@ import type { TimingOptions } from './timing.js';
  * handed in by whoever assembles the machine, so the IOMMU never imports the firmware.
  */
 export interface TeeIoBindings {
-  /** The guest ASID a device's TDI is bound to, or -1 for an untrusted device. */
+  /** The guest ASID of the device's TDI in RUN, or -1 for an untrusted device. */
   boundAsid(deviceId: number): number;
+  /** The ASID the device's DMA is fenced from (after a TDI unbind or ERROR, until FENCE_CLEAR), or -1. */
+  fencedAsid(deviceId: number): number;
+  /** Moves whenever either answer changes (part of the port's version). */
+  readonly teeIoVersion: number;
 }
 
 export class DmaAccessPort implements DmaPort {
@@ -58,13 +62,15 @@ export class DmaAccessPort implements DmaPort {
       return;
     }
     const asid = this.bindings.boundAsid(deviceId);
-    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, asid, this.rule());
+    const fenced = asid < 0 ? this.bindings.fencedAsid(deviceId) : -1;
+    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, asid, this.rule(), fenced);
     if (flags !== 0) {
       out.outcome = 'rmp_fault';
       out.spaPfn = tr.spaPfn;
       out.reason = rmpFlagsReason(flags);
       // RMP_PAGE_FAULT: the VMG tag is the guest ASID (0 for an untrusted device), the address the GPA (= IOVA).
-      this.iommu.logRmpPageFault(deviceId, Math.max(0, asid), BigInt(iovaPfn) * 4096n + BigInt(pageOff), write, flags, this.clock.nowNs);
+      // The VMG tag: the bound ASID, the fenced one for a fenced access, else 0.
+      this.iommu.logRmpPageFault(deviceId, Math.max(0, asid, (flags & RMP_FAULT_FLAGS.FENCED) !== 0 ? fenced : 0), BigInt(iovaPfn) * 4096n + BigInt(pageOff), write, flags, this.clock.nowNs);
       return;
     }
     out.outcome = 'ok';
@@ -73,13 +79,14 @@ export class DmaAccessPort implements DmaPort {
   }
 
   version(): number {
-    return this.iommu.iotlb.version + this.iommu.dteCacheVersion;
+    return this.iommu.iotlb.version + this.iommu.dteCacheVersion + this.bindings.teeIoVersion;
   }
 
   peekHit(deviceId: number, iovaPfn: number, write: boolean): number {
     const tr = this.tr;
     if (!this.iommu.peekHit(deviceId, iovaPfn, write, tr)) return -1;
-    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, this.bindings.boundAsid(deviceId), this.rule());
+    const asid = this.bindings.boundAsid(deviceId);
+    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, asid, this.rule(), asid < 0 ? this.bindings.fencedAsid(deviceId) : -1);
     return flags === 0 ? this.timing.iotlbHitNs : -1;
   }
 

@@ -119,7 +119,10 @@ export class IommuMapper {
     if (!Number.isSafeInteger(req.spa) || req.spa < 0 || req.spa % size !== 0) {
       throw invalid('spa', `spa ${String(req.spa)} must be 2^${req.sizeLg2}-aligned`);
     }
-    if (req.spa + req.length > this.memory.sizeBytes) {
+    // An SPA with the C-bit set is the same SPA: bounds are checked without it; the
+    // leaves keep the address bits as given (Linux sets the C-bit in its PTEs), and
+    // the walker strips it.
+    if (stripCBit(req.spa, this.cBit) + req.length > this.memory.sizeBytes) {
       throw new EmuError(ERROR_CODES.OUT_OF_RANGE, `spa range ${toHex(req.spa)}+${toHex(req.length)} is outside host memory`, { field: 'spa' });
     }
     const template = leafTemplate({ sizeLg2: req.sizeLg2, level: leafLevel, read: req.read, write: req.write, fc: req.fc === true });

@@ -21,6 +21,8 @@ export const RMP_FAULT_FLAGS = {
   NOT_VALIDATED: 0x10,
   /** Leaf size vs RMP size under the rule; also an untrusted leaf > 4 KB covering an assigned page. */
   SIZE_MISMATCH: 0x20,
+  /** An access by a device fenced from the page's ASID (after a TDI unbind or ERROR, until FENCE_CLEAR). */
+  FENCED: 0x40,
 } as const;
 
 /** RMP_FAULT_FLAGS names in a fault's reason: NOT_ASSIGNED -> 'not-assigned'. */
@@ -48,6 +50,7 @@ const scratch = newRmpScratch();
  * @param leafSizeLg2  log2 of the translating leaf's size in bytes (12, 21, 30, NL=7 sizes...)
  * @param leafSpaBasePfn first SPA page of that leaf
  * @param boundAsid    the TDI's guest ASID, or -1 for an untrusted device
+ * @param fencedAsid   the ASID the device is fenced from, or -1
  */
 export function rmpCheck(
   rmp: RmpTable,
@@ -57,6 +60,7 @@ export function rmpCheck(
   leafSpaBasePfn: number,
   boundAsid: number,
   rule: RmpSizeRule,
+  fencedAsid = -1,
 ): number {
   if (boundAsid >= 0) {
     const e = rmp.readEntryInto(spaPfn, scratch);
@@ -71,6 +75,7 @@ export function rmpCheck(
     return flags;
   }
   let flags = rmp.isAssigned(spaPfn) ? RMP_FAULT_FLAGS.ASSIGNED : 0;
+  if (fencedAsid >= 0 && flags !== 0 && rmp.readEntryInto(spaPfn, scratch).asid === fencedAsid) flags |= RMP_FAULT_FLAGS.FENCED;
   // A leaf larger than 4 KB over any assigned page fails on every access through it
   // (why upstream Linux uses 4 KB IOPTEs with the RMP, hardware.md context).
   if (leafSizeLg2 > 12 && rmp.anyAssignedIn(leafSpaBasePfn, 2 ** (leafSizeLg2 - 12))) flags |= RMP_FAULT_FLAGS.SIZE_MISMATCH;

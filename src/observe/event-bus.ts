@@ -2,7 +2,8 @@
  * The platform's event bus (protocol/README.md §11): topics fw (command,
  * params, result), tmpm (each TMPM command, control write and interrupt), stall (begin and end),
  * iommu (each logged event), rmp (each change), dma (non-ok outcomes), clock (progress
- * of a long clock.advance). Listeners run synchronously, so the notifications a call
+ * of a long clock.advance), psp (each PSP mailbox command, SPDM step, interrupt and
+ * ignored CMDRESP write). Listeners run synchronously, so the notifications a call
  * causes are sent before its response.
  *
  * Two more topics are internal (never on the wire, not subscribable): `iommuCommand`
@@ -11,7 +12,7 @@
  * emit like any listener but are not counted by `listenerCount`, which counts
  * clients' subscriptions.
  */
-export const EVENT_TOPICS = ['fw', 'tmpm', 'stall', 'iommu', 'rmp', 'dma', 'clock'] as const;
+export const EVENT_TOPICS = ['fw', 'tmpm', 'stall', 'iommu', 'rmp', 'dma', 'clock', 'psp'] as const;
 export type EventTopic = (typeof EVENT_TOPICS)[number];
 export const INTERNAL_TOPICS = ['iommuCommand'] as const;
 export type BusTopic = EventTopic | (typeof INTERNAL_TOPICS)[number];

@@ -15,8 +15,8 @@ import type { EventBus } from './event-bus.js';
 export const STALL_BUCKETS_SECONDS = [0.00001, 0.0001, 0.0005, 0.001, 0.0015, 0.002, 0.0025, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5];
 
 export interface CommandCount {
-  /** 'fw' (SEV firmware topic) or 'tmpm' (the TMPM engine). */
-  source: 'fw' | 'tmpm';
+  /** 'fw' (the fw.* / tio.* conveniences), 'psp' (each PSP mailbox command, however issued) or 'tmpm' (the TMPM engine). */
+  source: 'fw' | 'psp' | 'tmpm';
   command: string;
   statusName: string;
   count: number;
@@ -25,7 +25,7 @@ export interface CommandCount {
 export class EventTally {
   /** Every count, in the order first seen (commandCounts), and source -> command -> statusName -> its count (no key string built per event). */
   private readonly list: CommandCount[] = [];
-  private readonly index = { fw: new Map<string, Map<string, CommandCount>>(), tmpm: new Map<string, Map<string, CommandCount>>() };
+  private readonly index = { fw: new Map<string, Map<string, CommandCount>>(), psp: new Map<string, Map<string, CommandCount>>(), tmpm: new Map<string, Map<string, CommandCount>>() };
   /** Per STALL_BUCKETS_SECONDS entry, stalls at most that long and longer than the one before; the last slot is above every bound. */
   readonly stallBuckets = new Float64Array(STALL_BUCKETS_SECONDS.length + 1);
   stallSumSeconds = 0;
@@ -33,10 +33,13 @@ export class EventTally {
   private readonly off: () => void;
 
   constructor(bus: EventBus) {
-    this.off = bus.tap(['fw', 'tmpm', 'stall'], (topic, _atNs, d) => {
+    this.off = bus.tap(['fw', 'psp', 'tmpm', 'stall'], (topic, _atNs, d) => {
       if (topic === 'fw') {
         const r = d.result as { statusName?: unknown } | undefined;
         this.count('fw', String(d.command), typeof r?.statusName === 'string' ? r.statusName : 'UNKNOWN');
+      } else if (topic === 'psp') {
+        // An id the firmware does not serve counts as UNKNOWN (2048 possible ids would be 2048 keys).
+        if (d.kind === 'command') this.count('psp', /^0x/.test(String(d.commandName)) ? 'UNKNOWN' : String(d.commandName), String(d.statusName));
       } else if (topic === 'tmpm') {
         if (d.kind === 'command') this.count('tmpm', String(d.commandName ?? d.command), String(d.statusName));
       } else if (d.phase === 'end' && typeof d.startNs === 'number' && typeof d.endNs === 'number') {
@@ -53,7 +56,7 @@ export class EventTally {
     this.off();
   }
 
-  private count(source: 'fw' | 'tmpm', command: string, statusName: string): void {
+  private count(source: 'fw' | 'psp' | 'tmpm', command: string, statusName: string): void {
     let byStatus = this.index[source].get(command);
     if (byStatus === undefined) this.index[source].set(command, (byStatus = new Map()));
     const c = byStatus.get(statusName);

@@ -13,6 +13,11 @@
  *   2 MB invalidation at a stall's start), event-log entries: instants.
  * - One per device: DMA counts per bin as counter tracks (issued, held, completed,
  *   faults; timeouts and aborted when any), and each non-ok request an instant.
+ *
+ * Bounded by the trace's `maxEvents` in everything it builds: the recorded events
+ * are at most that many, and the counter samples of all devices together too (the
+ * bin is coarsened so each device's track fits its share; past `maxEvents / 3` devices,
+ * the devices with the highest IDs get no counter track, and `otherData` says so).
  */
 import type { DmaTimeline } from '../dma/dma-timeline.js';
 import { TIMELINE_BIN_NS } from '../dma/dma-timeline.js';
@@ -53,11 +58,30 @@ export function bdf(deviceId: number): string {
   return `${h(deviceId >> 8, 2)}:${h((deviceId >> 3) & 0x1f, 2)}.${deviceId & 7}`;
 }
 
-/** The bin for counters: trace.start's, else ~AUTO_BINS over the window; a multiple of 10 us, at most TRACE_MAX_BINS. */
-export function counterBinNs(requested: number | undefined, windowNs: number): number {
+/**
+ * The bin for counters: trace.start's, else ~AUTO_BINS over the window; a multiple
+ * of 10 us, at most `maxBins` (TRACE_MAX_BINS, less when many devices share the
+ * trace's counter budget) bins.
+ */
+export function counterBinNs(requested: number | undefined, windowNs: number, maxBins = TRACE_MAX_BINS): number {
   const fit = (bins: number) => Math.max(1, Math.ceil(windowNs / bins / TIMELINE_BIN_NS)) * TIMELINE_BIN_NS;
-  if (requested === undefined) return fit(AUTO_BINS);
-  return Math.max(requested, fit(TRACE_MAX_BINS));
+  const most = Math.max(1, Math.min(TRACE_MAX_BINS, maxBins));
+  if (requested === undefined) return fit(Math.min(AUTO_BINS, most));
+  return Math.max(requested, fit(most));
+}
+
+/**
+ * How the counter budget (the trace's maxEvents samples in all) is shared: the
+ * devices that get a track (lowest IDs first) and the bins each may have. One bin
+ * more than `bins` is written per device (the closing zero sample), so `bins` is
+ * the share less one.
+ */
+export function counterShare(deviceCount: number, maxEvents: number): { tracked: number; bins: number } {
+  // Three samples a device at least: the window in one bin, the bin the start's
+  // alignment may add, and the closing zero.
+  const budget = Math.max(3, maxEvents);
+  const tracked = Math.min(deviceCount, Math.floor(budget / 3));
+  return { tracked, bins: tracked === 0 ? TRACE_MAX_BINS : Math.max(1, Math.floor(budget / tracked) - 1) };
 }
 
 export function perfettoTrace(t: TraceSnapshot, timeline: DmaTimeline, nowNs: number, meta: Record<string, unknown>): PerfettoTrace {
@@ -129,10 +153,13 @@ export function perfettoTrace(t: TraceSnapshot, timeline: DmaTimeline, nowNs: nu
     }
   }
 
-  const binNs = counterBinNs(t.binNs, Math.max(endNs - t.startNs, 1));
+  const allDevices = [...devices].sort((a, b) => a - b);
+  const share = counterShare(allDevices.length, t.maxEvents);
+  const sorted = allDevices.slice(0, share.tracked);
+  // Aligning the start to the bin adds up to one bin: fit the window in one bin fewer.
+  const binNs = counterBinNs(t.binNs, Math.max(endNs - t.startNs, 1), Math.max(1, share.bins - 1));
   const startNs = Math.floor(t.startNs / binNs) * binNs;
   const count = Math.max(1, Math.ceil((endNs - startNs) / binNs));
-  const sorted = [...devices].sort((a, b) => a - b);
   sorted.forEach((deviceId, i) => {
     const pid = DEVICE_PID_BASE + deviceId;
     name(pid, `device ${bdf(deviceId)} (0x${deviceId.toString(16).padStart(4, '0')})`, 10 + i);
@@ -168,6 +195,8 @@ export function perfettoTrace(t: TraceSnapshot, timeline: DmaTimeline, nowNs: nu
       dropped: t.dropped,
       maxEvents: t.maxEvents,
       counterBinNs: binNs,
+      counterDevices: sorted.length,
+      ...(sorted.length < allDevices.length ? { counterDevicesOmitted: allDevices.length - sorted.length } : {}),
       countersRetainedFromNs: timeline.retainedFromNs(),
     },
   };

@@ -4,8 +4,14 @@
  * TDI binding, then streams. A step the hardware refuses stops the build with a
  * BAD_DOCUMENT error naming the scenario key (the machine is then discarded).
  */
+import { LOCK_IF } from '../psp/tdi-buffers.js';
+import { interfaceReport } from '../psp/tdisp-device.js';
+import { bytesToHex } from '../psp/bytes.js';
+import type { TdiCtx } from '../psp/psp-config.js';
 import type { Machine } from './machine.js';
-import { tmpmConfigOf } from './machine.js';
+import { pspConfigOf, tmpmConfigOf } from './machine.js';
+import { allocBuffer } from './platform-psp.js';
+import { sessionIdOf } from '../psp/spdm.js';
 import type { Scenario } from './scenario.js';
 import { encodeDte } from '../iommu/dte.js';
 import { validateStallModel } from '../tmpm/stall-model.js';
@@ -97,7 +103,7 @@ export function buildScenario(m: Machine, s: Scenario): void {
     m.iommu.setDte(d.deviceId, encodeDte({ valid: true, translationValid: true, mode, root, read: true, write: true, domainId: d.domainId }));
     if (d.boundAsid !== undefined) {
       if (!m.guests.has(d.boundAsid)) fail(`devices[${di}].boundAsid`, `no guest with ASID ${d.boundAsid}`);
-      m.firmware.bindings.set(d.deviceId, d.boundAsid);
+      // Bound only once the firmware is up (protocol/README.md §13): as BIOS leaves it, nothing is; buildPsp binds it through its TDI.
     }
     d.mappings.forEach((map, mi) => {
       try {
@@ -109,6 +115,7 @@ export function buildScenario(m: Machine, s: Scenario): void {
   });
 
   buildTmpm(m, s);
+  buildPsp(m, s);
 
   s.streams.forEach((st, si) => {
     try {
@@ -148,6 +155,39 @@ function buildTmpm(m: Machine, s: Scenario): void {
   } catch (e) {
     fail('tmpm', e instanceof Error ? e.message : String(e));
   }
+}
+
+/**
+ * The PSP as Linux's probe leaves it (SNP_INIT_EX with tio_en, TIO_INIT done) or as
+ * the BIOS does (`firmware.snpInit` false: nothing). Each bound device is connected
+ * as tio.connect would leave it: its device context in firmware pages the TIO
+ * convenience holds (the SPDM buffers come when a disconnect needs them), and an
+ * SPDM session open at the device. No PRNG draw, no clock time.
+ */
+function buildPsp(m: Machine, s: Scenario): void {
+  m.psp.config = pspConfigOf(s);
+  m.psp.tio.tioEn = s.firmware.snpInit && s.tio.supported;
+  if (s.firmware.tioInit && !m.psp.tio.tioEn) fail('firmware.tioInit', 'TIO cannot be initialised without SNP (snpInit) and SEV-TIO support (tio.supported)');
+  m.firmware.tioInitialized = s.firmware.snpInit && s.firmware.tioInit;
+  if (!m.firmware.tioInitialized) return;
+  s.devices.forEach((d) => {
+    if (d.boundAsid === undefined) return;
+    const devCtx = allocBuffer(m, s.tio.devctxSize, true);
+    const pages = Array.from({ length: devCtx.pages }, (_, i) => devCtx.spa + i * PAGE);
+    // Session ids of the build: ReqSessionID 1, RspSessionID the device id (the live exchange draws them).
+    const sessionId = sessionIdOf(1, d.deviceId);
+    m.psp.tio.contexts.push({ deviceId: d.deviceId, pages, state: 'connected', sessionId, ideStreamId: 0 });
+    // Its TDI as fw.tdiBind leaves it: a TDI context in firmware pages, RUN for the guest (the IOMMU's binding follows from it).
+    const tdiCtx = allocBuffer(m, s.tio.tdictxSize, true);
+    const tdiPages = Array.from({ length: tdiCtx.pages }, (_, i) => tdiCtx.spa + i * PAGE);
+    m.psp.tio.tdis.push({ ctxDeviceId: d.deviceId, functionId: d.deviceId, pages: tdiPages, state: 'CONFIG_UNLOCKED', asid: d.boundAsid, guestDeviceId: d.deviceId, lockFlags: LOCK_IF.NO_FW_UPDATE | LOCK_IF.ALL_REQUEST_REDIRECT, nonce: '', report: bytesToHex(interfaceReport(d.deviceId)), reportCounter: 1 });
+    const tdi = m.psp.tio.tdis[m.psp.tio.tdis.length - 1] as TdiCtx;
+    tdi.state = 'RUN';
+    m.firmware.setBinding(d.deviceId, d.boundAsid);
+    m.tioHost.devices.set(d.deviceId, { deviceId: d.deviceId, devCtx, ctrl: null, tdis: [{ functionId: d.deviceId, tdiCtx }] });
+    m.doe.openSession(d.deviceId, sessionId);
+    m.doe.runTdi(d.deviceId, d.deviceId);
+  });
 }
 
 function assign(m: Machine, key: string, spa: number, pageSize: '2M' | '4K', asid: number, gpa: number, immutable: boolean, validated: boolean): void {

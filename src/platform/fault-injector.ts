@@ -10,6 +10,9 @@
 import type { SeededRng } from '../util/rng.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
 import { FAULT_DATA_BOUNDS, jsonBoundsViolation } from '../util/json-bounds.js';
+import { PSP_COMMAND_NAMES } from '../psp/command-ids.js';
+import { SPDM_REQUEST_NAMES } from '../psp/spdm.js';
+import { TDISP_REQUEST_NAMES } from '../psp/tdisp.js';
 
 /**
  * Fault rules one platform may hold (protocol/README.md §1.3: 200,000 rules slowed every
@@ -65,12 +68,21 @@ export const INSTRUCTION_METHODS = ['rmp.update', 'rmp.psmash', 'guest.pvalidate
  */
 export const TMPM_COMMAND_TARGETS = ['tmpm.GET_CAPABILITIES', 'tmpm.NOOP', 'tmpm.PSMASH_IO', 'tmpm.PUNSMASH_IO'] as const;
 
+/**
+ * PSP mailbox commands (`psp.SNP_PAGE_RECLAIM`) and SPDM requests a device answers
+ * (`spdm.GET_CERTIFICATE`): like TMPM commands, a rule applies however the command or
+ * request arrives; `status` is the SEV status written to CMDRESP, or the SPDM error
+ * code the device answers ERROR with.
+ */
+export const PSP_COMMAND_TARGETS = PSP_COMMAND_NAMES.map((n) => `psp.${n}` as const);
+export const SPDM_TARGETS = [...SPDM_REQUEST_NAMES, ...TDISP_REQUEST_NAMES].map((n) => `spdm.${n}` as const);
+
 export function isCommandTarget(method: string): boolean {
-  return (TMPM_COMMAND_TARGETS as readonly string[]).includes(method);
+  return (TMPM_COMMAND_TARGETS as readonly string[]).includes(method) || (PSP_COMMAND_TARGETS as readonly string[]).includes(method) || (SPDM_TARGETS as readonly string[]).includes(method);
 }
 
 export function acceptsStatus(method: string): boolean {
-  return method.startsWith('fw.') || (INSTRUCTION_METHODS as readonly string[]).includes(method) || isCommandTarget(method);
+  return method.startsWith('fw.') || method.startsWith('tio.') || (INSTRUCTION_METHODS as readonly string[]).includes(method) || isCommandTarget(method);
 }
 
 export class FaultInjector {
@@ -85,10 +97,10 @@ export class FaultInjector {
   add(spec: FaultRuleSpec): string {
     if (spec.method.startsWith('fault.')) throw invalidArgument(`fault.* methods cannot be targeted (method ${spec.method})`);
     if (spec.status !== undefined && !acceptsStatus(spec.method)) {
-      throw invalidArgument(`status can only be injected into fw.* methods, instructions (${INSTRUCTION_METHODS.join(', ')}) and TMPM commands (${TMPM_COMMAND_TARGETS.join(', ')}), not ${spec.method}; use rpcError`);
+      throw invalidArgument(`status can only be injected into fw.* methods, instructions (${INSTRUCTION_METHODS.join(', ')}), TMPM and PSP commands (tmpm.PSMASH_IO, psp.SNP_PAGE_RECLAIM, ...) and SPDM requests (spdm.GET_CERTIFICATE, ...), not ${spec.method}; use rpcError`);
     }
     if (isCommandTarget(spec.method) && (spec.rpcError !== undefined || spec.delayMs !== undefined || spec.close !== undefined)) {
-      throw invalidArgument(`${spec.method} runs inside the TMPM engine: only status and delayNs apply to it; to fail the JSON-RPC call, target tmpm.submit, tmpm.psmashIo or tmpm.punsmashIo`);
+      throw invalidArgument(`${spec.method} runs inside the emulated device: only status and delayNs apply to it; to fail the JSON-RPC call, target the method (tmpm.psmashIo, fw.pageReclaim, tio.connect, ...)`);
     }
     if (spec.status !== undefined && spec.rpcError !== undefined) throw invalidArgument('give status or rpcError, not both');
     if (spec.rpcError !== undefined && (spec.rpcError.code === 0 || !Number.isInteger(spec.rpcError.code))) {
@@ -142,6 +154,19 @@ export class FaultInjector {
     const d = this.onCall(`tmpm.${name}`);
     if (d === null) return null;
     return { ...(d.status !== undefined ? { status: d.status } : {}), delayNs: d.delayNs, faultIds: d.faultIds };
+  }
+
+  /** A PSP command reaching the firmware: the rules for `psp.NAME` that fire, if any. */
+  pspCommandFault(name: string): { status?: number; delayNs: number; faultIds: string[] } | null {
+    const d = this.onCall(`psp.${name}`);
+    if (d === null) return null;
+    return { ...(d.status !== undefined ? { status: d.status } : {}), delayNs: d.delayNs, faultIds: d.faultIds };
+  }
+
+  /** An SPDM request reaching a device: the SPDM error code of a rule for `spdm.NAME` that fires (default Unspecified 0x05), else null. */
+  spdmFault(name: string): number | null {
+    const d = this.onCall(`spdm.${name}`);
+    return d === null ? null : (d.status ?? 0x05);
   }
 
   list(): FaultRule[] {

@@ -19,6 +19,10 @@ import { DEFAULT_TMPM_CONFIG, type TmpmConfig } from '../tmpm/tmpm-config.js';
 import { SeededRng } from '../util/rng.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { GuestTable } from '../firmware/guests.js';
+import { PspDevice } from '../psp/psp-device.js';
+import { DoeDevices } from '../psp/spdm-device.js';
+import { DEFAULT_PSP_CONFIG, type PspConfig } from '../psp/psp-config.js';
+import { TioHost } from './tio-host.js';
 import { FaultInjector } from './fault-injector.js';
 import type { EventBus } from '../observe/event-bus.js';
 import type { Scenario } from './scenario.js';
@@ -71,6 +75,22 @@ export function tmpmConfigOf(s: Scenario): TmpmConfig {
   return { ...DEFAULT_TMPM_CONFIG, ...config };
 }
 
+/** The PSP's settings from a scenario's `psp`, `tio` and devices' `teeIo`. */
+export function pspConfigOf(s: Scenario): PspConfig {
+  const { supported, ...sizes } = s.tio;
+  return {
+    ...DEFAULT_PSP_CONFIG,
+    cmdNs: s.psp.cmdNs,
+    commandNs: { ...s.psp.commandNs },
+    apiMajor: s.psp.apiMajor,
+    apiMinor: s.psp.apiMinor,
+    buildId: s.psp.buildId,
+    tioSupported: supported,
+    tio: sizes,
+    tioDevices: s.devices.filter((d) => d.teeIo !== false).map((d) => d.deviceId),
+  };
+}
+
 /**
  * The page pool's window: the top of host memory, 1/16 of it, between 4 MiB and
  * 1 GiB, 2 MiB aligned. Guest memory in scenarios must stay below it.
@@ -93,6 +113,10 @@ export class Machine {
   readonly guests = new GuestTable();
   readonly firmware: Firmware;
   readonly tmpm: TmpmEngine;
+  /** The PSP's SEV mailbox (the firmware as a device), the devices' DOE mailboxes, and the TIO convenience's host-side buffers. */
+  readonly psp: PspDevice;
+  readonly doe: DoeDevices;
+  readonly tioHost = new TioHost();
   readonly dma: DmaEngine;
   readonly faults: FaultInjector;
   /** The DMA engine's port (IOMMU translation + RMP check), with its IOTLB hit counts. */
@@ -112,7 +136,8 @@ export class Machine {
     this.pool = new PagePool(this.memory, baseSpa, endSpa);
     this.rmp = new RmpTable(settings.memoryBytes);
     this.iommu = new Iommu(this.memory, this.pool, { eventLogEntries: settings.eventLogEntries, cBit: settings.cBit, ...(settings.iotlbEntries === undefined ? {} : { iotlbEntries: settings.iotlbEntries }) });
-    this.firmware = new Firmware(this.memory, this.rmp, this.guests, this.clock, bus);
+    this.firmware = new Firmware(this.guests, this.clock, bus);
+    this.firmware.deviceDomain = (deviceId) => this.iommu.domainOf(deviceId);
     const port = (this.port = new DmaAccessPort(this.iommu, this.rmp, this.firmware, this.clock, settings.timing, () => this.settings.rmpSizeRule));
     this.dma = new DmaEngine({ clock: this.clock, rng: this.rng, port, serviceNs: settings.serviceNs });
     this.faults = new FaultInjector(this.rng);
@@ -132,6 +157,8 @@ export class Machine {
       stallWorkRefusal: (command) => stallWorkRefusal(this, command)?.message ?? null,
     });
     this.tmpm = new TmpmEngine(this.memory, this.rmp, this.clock, psmashIo, bus, settings.cBit, () => this.firmware.snpInitialized, (name) => this.faults.commandFault(name));
+    this.psp = new PspDevice(this.memory, this.rmp, this.guests, this.firmware, this.clock, bus, settings.cBit, (name) => this.faults.pspCommandFault(name), () => this.rng.nextUint32());
+    this.doe = new DoeDevices(this.rng, () => new Set(this.psp.config.tioDevices), (name) => this.faults.spdmFault(name));
     this.wireEvents();
   }
 

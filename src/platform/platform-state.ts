@@ -16,6 +16,10 @@ import type { FirmwareState } from '../firmware/firmware.js';
 import { validateStallModel } from '../tmpm/stall-model.js';
 import type { TmpmState } from '../tmpm/tmpm-engine.js';
 import { checkTmpmState } from '../tmpm/tmpm-state.js';
+import type { PspState } from '../psp/psp-device.js';
+import type { DoeDeviceState } from '../psp/spdm-device.js';
+import { checkPspState } from '../psp/psp-state.js';
+import type { TioHostDevice } from './tio-host.js';
 import type { Guest } from '../firmware/guests.js';
 import type { FaultInjectorState } from './fault-injector.js';
 import type { EventBus } from '../observe/event-bus.js';
@@ -43,6 +47,8 @@ export interface PlatformState {
   guests: Guest[];
   firmware: FirmwareState;
   tmpm: TmpmState;
+  /** The PSP: registers, a running command, SEV-TIO state, the devices' DOE state and the TIO convenience's buffers. */
+  psp: { device: PspState; doe: Array<[number, DoeDeviceState]>; host: TioHostDevice[] };
   dma: unknown;
   faults: FaultInjectorState;
 }
@@ -100,6 +106,7 @@ export function dumpMachine(m: Machine, scenarioName: string, withMemory = true)
     guests: m.guests.getState(),
     firmware: m.firmware.getState(),
     tmpm: m.tmpm.getState(),
+    psp: { device: m.psp.getState(), doe: m.doe.getState(), host: m.tioHost.getState() },
     dma: m.dma.getState(),
     faults: m.faults.getState(),
   };
@@ -129,10 +136,15 @@ export function loadMachine(doc: unknown, bus: EventBus, wall: WallClock | undef
     m.firmware.setState(s.firmware);
     const tmpm = checkTmpmState(s.tmpm, s.settings.memoryBytes);
     validateStallModel(tmpm.stallModel);
-    m.tmpm.setState(tmpm);
+    const psp = checkPspState(s.psp, s.settings.memoryBytes);
+    m.psp.setState(psp.device);
+    m.doe.setState(psp.doe);
+    m.tioHost.setState(psp.host);
     m.faults.setState(s.faults);
     if (m.faults.list().some((r) => (r.delayNs ?? 0) > s.settings.maxAdvanceNs)) throw bad('a fault rule delays by more than settings.maxAdvanceNs');
     m.dma.setState(s.dma);
+    // After the DMA engine: a running smash links to the stalls it began.
+    m.tmpm.setState(tmpm, (id) => m.dma.activeStall(id));
     if (m.clock.queue.liveEvents().some((e) => e.seq >= s.clock.nextSeq)) throw bad('an event seq is not below clock.nextSeq');
   } catch (e) {
     if (e instanceof EmuError && e.code === ERROR_CODES.BAD_DOCUMENT) throw e;
@@ -155,7 +167,7 @@ function checkEnvelope(doc: unknown): PlatformState {
   const d = doc as Record<string, unknown>;
   if (d['format'] !== STATE_FORMAT) throw bad(`format must be "${STATE_FORMAT}"`);
   if (d['version'] !== STATE_VERSION) throw bad(`version ${JSON.stringify(d['version'])} is not supported (this build reads version ${STATE_VERSION})`);
-  for (const key of ['settings', 'clock', 'memory', 'pool', 'rmp', 'iommu', 'firmware', 'tmpm', 'dma', 'faults']) {
+  for (const key of ['settings', 'clock', 'memory', 'pool', 'rmp', 'iommu', 'firmware', 'tmpm', 'psp', 'dma', 'faults']) {
     if (typeof d[key] !== 'object' || d[key] === null) throw bad(`${key} is missing`);
   }
   const st = d['settings'] as Record<string, unknown>;
@@ -191,19 +203,44 @@ function checkEnvelope(doc: unknown): PlatformState {
 function decodePages(pages: PageDoc[], memoryBytes: number): Array<[number, BigUint64Array]> {
   const out: Array<[number, BigUint64Array]> = [];
   const maxPfn = memoryBytes / PAGE_BYTES;
-  for (const p of pages) {
-    if (!Array.isArray(p) || p.length !== 2) throw bad('memory.pages entries must be [pfn, words]');
-    const [pfn, words] = p;
-    if (!Number.isSafeInteger(pfn) || pfn < 0 || pfn >= maxPfn) throw bad(`memory page ${String(pfn)} is outside memory`);
-    if (!Array.isArray(words) || words.length > WORDS_PER_PAGE) throw bad(`memory page ${pfn} must list at most 512 words`);
-    const arr = new BigUint64Array(WORDS_PER_PAGE);
-    for (const w of words) {
-      if (!Array.isArray(w) || w.length !== 2 || !Number.isInteger(w[0]) || w[0] < 0 || w[0] >= WORDS_PER_PAGE || typeof w[1] !== 'string' || !/^0x[0-9a-fA-F]{1,16}$/.test(w[1])) {
-        throw bad(`memory page ${pfn} has a malformed word`);
-      }
-      arr[w[0]] = BigInt(w[1]);
+  for (const p of pages) out.push(decodePage(p, maxPfn));
+  return out;
+}
+
+function decodePage(p: PageDoc, maxPfn: number): [number, BigUint64Array] {
+  if (!Array.isArray(p) || p.length !== 2) throw bad('memory.pages entries must be [pfn, words]');
+  const [pfn, words] = p;
+  if (!Number.isSafeInteger(pfn) || pfn < 0 || pfn >= maxPfn) throw bad(`memory page ${String(pfn)} is outside memory`);
+  if (!Array.isArray(words) || words.length > WORDS_PER_PAGE) throw bad(`memory page ${pfn} must list at most 512 words`);
+  const arr = new BigUint64Array(WORDS_PER_PAGE);
+  for (const w of words) {
+    if (!Array.isArray(w) || w.length !== 2 || !Number.isInteger(w[0]) || w[0] < 0 || w[0] >= WORDS_PER_PAGE || typeof w[1] !== 'string' || !/^0x[0-9a-fA-F]{1,16}$/.test(w[1])) {
+      throw bad(`memory page ${pfn} has a malformed word`);
     }
-    out.push([pfn, arr]);
+    arr[w[0]] = BigInt(w[1]);
+  }
+  return [pfn, arr];
+}
+
+/**
+ * The memory of a state document decoded in slices (`yieldFn` whenever a slice has
+ * run `sliceMs`), so a large emu.loadState lets the server answer others meanwhile:
+ * the pages loadMachine then takes as its memory. The document is checked as
+ * loadMachine checks it; a bad one throws BAD_DOCUMENT.
+ */
+export async function decodeMemorySliced(doc: unknown, yieldFn: () => Promise<void>, sliceMs: number): Promise<Map<number, BigUint64Array>> {
+  const s = checkEnvelope(doc);
+  const maxPfn = s.settings.memoryBytes / PAGE_BYTES;
+  const out = new Map<number, BigUint64Array>();
+  let sliceStart = performance.now();
+  for (const p of s.memory.pages) {
+    const [pfn, arr] = decodePage(p, maxPfn);
+    if (out.has(pfn)) throw bad(`memory page ${pfn} is listed twice`);
+    out.set(pfn, arr);
+    if (performance.now() - sliceStart >= sliceMs) {
+      await yieldFn();
+      sliceStart = performance.now();
+    }
   }
   return out;
 }

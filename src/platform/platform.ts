@@ -4,6 +4,7 @@
  * carry addresses and 64-bit values as bigint; the wire shows them as hex.
  * The Machine behind it is replaced whole by reset, revert and loadState.
  */
+import { fwTdiBind, fwTdiUnbind, tioFenceClear, tioFenceStatus } from './platform-tdi.js';
 import type { WallClock } from '../clock/wall-clock.js';
 import { VIRTUAL_CHUNK_EVENTS, VirtualClock } from '../clock/virtual-clock.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
@@ -14,7 +15,10 @@ import type { StallModelPatch } from '../tmpm/stall-model.js';
 import { tmpmRegsView } from '../tmpm/regs-view.js';
 import { stallWorkRefusal, tmpmGetCapabilities, tmpmPreparePsmash, tmpmPsmashIo, tmpmPunsmashIo, tmpmSubmit, type PsmashIoParams } from './platform-tmpm.js';
 import { TMPM_COMMAND } from '../tmpm/commands.js';
+import { bytesToHex, fwInit, fwPageReclaim, fwPageUnsmash, fwPlatformStatus, fwShutdown, hexToBytes, pciDoe, tioConnect, tioDisconnect } from './platform-psp.js';
+import type { DoeFeature } from '../psp/spdm-device.js';
 import { encodeDte } from '../iommu/dte.js';
+import { stripCBit } from '../iommu/pte.js';
 import type { DteFields } from '../iommu/dte.js';
 import type { StreamParams } from '../dma/dma-stream.js';
 import { EventBus } from '../observe/event-bus.js';
@@ -27,8 +31,8 @@ import { buildScenario } from './build-scenario.js';
 import type { Scenario } from './scenario.js';
 import { DEFAULT_SCENARIO } from './scenario.js';
 import { auditMachine, type AuditViolation } from './audit.js';
-import { dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
-import { SnapshotStore, type SnapshotLimits } from './snapshot-store.js';
+import { decodeMemorySliced, dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
+import { SnapshotStore, type SnapshotBudget, type SnapshotLimits } from './snapshot-store.js';
 import { dteView, eventView, iotlbEntryView, rmpEntryView, walkView } from './views.js';
 import { EventTally } from '../observe/event-tally.js';
 import { TraceRecorder, type TraceStartOptions } from '../observe/trace-recorder.js';
@@ -47,6 +51,8 @@ export interface PlatformOptions {
   name?: string;
   /** Bounds of emu.snapshot (default DEFAULT_SNAPSHOT_LIMITS: 256 snapshots, 1 GiB). */
   snapshotLimits?: SnapshotLimits;
+  /** A snapshot byte budget shared with other platforms (a server's); default none. */
+  snapshotBudget?: SnapshotBudget;
 }
 
 /** Events processed per chunk of clock.advance before yielding to the server (or VIRTUAL_CHUNK_MS of wall time). */
@@ -70,7 +76,7 @@ export class Platform {
   ) {
     this.scenario = scenario;
     this.scenarioName = scenario.name;
-    this.snapshots = new SnapshotStore(options.snapshotLimits);
+    this.snapshots = new SnapshotStore(options.snapshotLimits, options.snapshotBudget);
     this.machine = this.build(scenario);
     this.tally = new EventTally(this.bus);
     this.tracer = new TraceRecorder(this.bus);
@@ -151,6 +157,18 @@ export class Platform {
     return { state: dumpMachine(this.machine, this.scenarioName) };
   }
 
+  /**
+   * loadState for a large document: its memory is decoded in slices (`yieldFn`
+   * between them) before the machine is built; the platform changes only at the end.
+   */
+  async loadStateSliced(state: unknown, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true }> {
+    const pages = await decodeMemorySliced(state, yieldFn, sliceMs);
+    const next = loadMachine(state, this.bus, this.options.wall, pages);
+    this.swap(next);
+    this.scenarioName = (state as PlatformState).scenarioName;
+    return { ok: true };
+  }
+
   /** Loads a state document; a bad one throws BAD_DOCUMENT and the old state is kept. */
   loadState(state: unknown): { ok: true } {
     const next = loadMachine(state, this.bus, this.options.wall);
@@ -224,34 +242,42 @@ export class Platform {
     return { spa: BigInt(this.machine.pool.alloc(pages)) };
   }
 
+  /**
+   * An SPA a client passes, C-bit stripped (protocol/README.md §2: an address with
+   * the C-bit set is the same SPA; bounds are checked after this).
+   */
+  private spa(spa: number): number {
+    return stripCBit(spa, this.machine.settings.cBit);
+  }
+
   memFree(spa: number, pages: number): { ok: true } {
-    this.machine.pool.release(spa, pages);
+    this.machine.pool.release(this.spa(spa), pages);
     return { ok: true };
   }
 
   memRead64(spa: number, count: number): { values: bigint[] } {
-    return { values: this.machine.memory.readWords(spa, count) };
+    return { values: this.machine.memory.readWords(this.spa(spa), count) };
   }
 
   memWrite64(spa: number, values: bigint[]): { ok: true; count: number } {
-    this.machine.memory.writeWords(spa, values);
+    this.machine.memory.writeWords(this.spa(spa), values);
     return { ok: true, count: values.length };
   }
 
   // ---- rmp.* and guest.* (instructions) ----------------------------------
 
   rmpRead(spa: number) {
-    return rmpEntryView(this.machine.rmp.read(spa));
+    return rmpEntryView(this.machine.rmp.read(this.spa(spa)));
   }
 
   rmpUpdate(spa: number, p: { assigned: boolean; pageSize: RmpPageSize; asid?: number; gpa?: number; immutable?: boolean }) {
     // `immutable: true` with `assigned: false` makes a Hypervisor-Fixed 4 KB page (the TMPM ring's).
     const input = p.assigned ? { assigned: true, pageSize: p.pageSize, asid: p.asid ?? 0, gpa: p.gpa ?? 0, immutable: p.immutable ?? false } : { assigned: false, pageSize: p.pageSize, immutable: p.immutable ?? false };
-    return rc(this.machine.rmp.rmpUpdate(spa, input));
+    return rc(this.machine.rmp.rmpUpdate(this.spa(spa), input));
   }
 
   rmpPsmash(spa: number) {
-    return rc(this.machine.rmp.psmash(spa));
+    return rc(this.machine.rmp.psmash(this.spa(spa)));
   }
 
   /** PVALIDATE acting as guest `asid`: a GPA outside the guest is a nested page fault. */
@@ -268,19 +294,28 @@ export class Platform {
   // ---- fw.* --------------------------------------------------------------
 
   fwPlatformStatus() {
-    return this.machine.firmware.platformStatus();
+    return fwPlatformStatus(this.machine);
   }
   fwInit() {
-    return this.machine.firmware.init();
+    return fwInit(this.machine);
   }
   fwShutdown() {
-    return this.machine.firmware.shutdown();
+    return fwShutdown(this.machine);
+  }
+  fwPageReclaim(spa: number, pageSize: RmpPageSize = '4K') {
+    return fwPageReclaim(this.machine, this.spa(spa), pageSize);
   }
   fwTdiBind(deviceId: number, asid: number) {
-    return this.machine.firmware.tdiBind(deviceId, asid);
+    return fwTdiBind(this.machine, deviceId, asid);
   }
-  fwTdiUnbind(deviceId: number) {
-    return this.machine.firmware.tdiUnbind(deviceId);
+  fwTdiUnbind(deviceId: number, force = false) {
+    return fwTdiUnbind(this.machine, deviceId, force);
+  }
+  tioFenceStatus(deviceId: number, asid: number) {
+    return tioFenceStatus(this.machine, deviceId, asid);
+  }
+  tioFenceClear(deviceId: number, asid: number) {
+    return tioFenceClear(this.machine, deviceId, asid);
   }
   /**
    * Refuses (EMU_LIMIT, nothing changes) a TMPM smash whose stall could move the
@@ -298,7 +333,29 @@ export class Platform {
     this.machine.firmware.delayNextCommand(delay);
   }
   fwPageUnsmash(spa: number) {
-    return this.machine.firmware.pageUnsmash(spa);
+    return fwPageUnsmash(this.machine, this.spa(spa));
+  }
+
+  // ---- psp.*, pci.doe, tio.* (the SEV firmware through its mailbox) -----------------------
+
+  pspReadReg(offset: number) {
+    return { offset, value: this.machine.psp.readReg(offset) };
+  }
+  pspWriteReg(offset: number, value: number) {
+    this.machine.psp.writeReg(offset, value);
+    return { ok: true as const };
+  }
+  pspRegs() {
+    return this.machine.psp.view();
+  }
+  pciDoe(deviceId: number, feature: DoeFeature, request: string) {
+    return { response: bytesToHex(pciDoe(this.machine, deviceId, feature, hexToBytes(request.toLowerCase()))) };
+  }
+  tioConnect(deviceId: number) {
+    return tioConnect(this.machine, deviceId);
+  }
+  tioDisconnect(deviceId: number, force = false) {
+    return tioDisconnect(this.machine, deviceId, force);
   }
 
   // ---- tmpm.* (the smash engine: AMD's TMPM) ---------------------------------------
@@ -473,6 +530,7 @@ export class Platform {
 
   /** Stops timers (realtime driver, streams); the platform is not used after this. */
   dispose(): void {
+    this.snapshots.clear();
     this.tracer.dispose();
     this.tally.dispose();
     this.machine.dispose();

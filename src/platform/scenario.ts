@@ -9,6 +9,7 @@ import type { StreamParams } from '../dma/dma-stream.js';
 import { DEFAULT_STALL_MODEL, type StallModel } from '../tmpm/stall-model.js';
 import { DEFAULT_TMPM_CONFIG, type TmpmConfig } from '../tmpm/tmpm-config.js';
 import { DEFAULT_IOTLB_ENTRIES } from '../iommu/iotlb.js';
+import { DEFAULT_PSP_CONFIG, DEFAULT_TIO_SIZES, type TioSizes } from '../psp/psp-config.js';
 
 /** The stall model a scenario starts with (protocol/README.md §4.5). */
 export type ScenarioStallModel = StallModel;
@@ -42,6 +43,8 @@ export interface ScenarioDevice {
   boundAsid?: number;
   /** DTE mode; the builder raises it when a mapping needs more. Default 3. */
   mode: number;
+  /** TEE-IO capable: a DOE mailbox answering SPDM, and the PSP may create a device context for it. Absent = true. */
+  teeIo?: boolean;
   mappings: ScenarioMapping[];
 }
 
@@ -67,6 +70,20 @@ export interface ScenarioTmpm extends TmpmConfig {
   initialised: boolean;
 }
 
+/** The PSP's SEV mailbox (protocol/README.md §4.6): command run times and the firmware's version. */
+export interface ScenarioPsp {
+  cmdNs: number;
+  commandNs: Record<string, number>;
+  apiMajor: number;
+  apiMinor: number;
+  buildId: number;
+}
+
+/** SEV-TIO (protocol/README.md §4.6): supported or not, and the sizes TIO_STATUS reports. */
+export interface ScenarioTio extends TioSizes {
+  supported: boolean;
+}
+
 /** A DMA stream the builder starts (dma.startStream, every field given). */
 export type ScenarioStream = Required<StreamParams>;
 
@@ -90,6 +107,8 @@ export interface Scenario {
   devices: ScenarioDevice[];
   stallModel: ScenarioStallModel;
   tmpm: ScenarioTmpm;
+  psp: ScenarioPsp;
+  tio: ScenarioTio;
   streams: ScenarioStream[];
 }
 
@@ -128,16 +147,20 @@ export const DEFAULT_SCENARIO: Scenario = {
       domainId: 1,
       boundAsid: 1,
       mode: 3,
+      teeIo: true,
       mappings: [{ iova: 0n, spa: 0x1_0000_0000, length: GiB, sizeLg2: 21, read: true, write: true, fc: false }],
     },
     {
       deviceId: 0x0200,
       domainId: 2,
       mode: 3,
+      teeIo: true,
       mappings: [{ iova: 0n, spa: 0x8000_0000, length: 64 * MiB, sizeLg2: 12, read: true, write: true, fc: false }],
     },
   ],
   stallModel: DEFAULT_STALL_MODEL,
   tmpm: { ...DEFAULT_TMPM_CONFIG, initialised: true },
+  psp: { cmdNs: DEFAULT_PSP_CONFIG.cmdNs, commandNs: {}, apiMajor: DEFAULT_PSP_CONFIG.apiMajor, apiMinor: DEFAULT_PSP_CONFIG.apiMinor, buildId: DEFAULT_PSP_CONFIG.buildId },
+  tio: { supported: true, ...DEFAULT_TIO_SIZES },
   streams: [],
 };

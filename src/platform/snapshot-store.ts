@@ -20,6 +20,19 @@ export interface SnapshotLimits {
 
 export const DEFAULT_SNAPSHOT_LIMITS: Readonly<SnapshotLimits> = Object.freeze({ maxSnapshots: 256, maxBytes: 1024 * 1024 * 1024 });
 
+/** The snapshot bytes every platform of a server may hold together, by default: 1 GiB (not 1 GiB per platform). */
+export const DEFAULT_SERVER_SNAPSHOT_BYTES = 1024 * 1024 * 1024;
+
+/**
+ * A byte budget several snapshot stores share (a server's platforms): each store
+ * takes from it what it adds and gives back what it drops, or all of it when its
+ * platform goes away.
+ */
+export class SnapshotBudget {
+  used = 0;
+  constructor(readonly maxBytes: number = DEFAULT_SERVER_SNAPSHOT_BYTES) {}
+}
+
 export interface Snapshot {
   /** The state document, memory left out (`memory.pages` is empty). */
   state: PlatformState;
@@ -35,7 +48,10 @@ export class SnapshotStore {
   private bytes = 0;
   private nextId = 1;
 
-  constructor(private readonly limits: SnapshotLimits = DEFAULT_SNAPSHOT_LIMITS) {}
+  constructor(
+    private readonly limits: SnapshotLimits = DEFAULT_SNAPSHOT_LIMITS,
+    private readonly shared?: SnapshotBudget,
+  ) {}
 
   /** Stores a snapshot, or refuses it (EMU_LIMIT) and keeps nothing when a limit would be passed. */
   add(state: PlatformState, pages: ReadonlyMap<number, PageStore>): string {
@@ -52,8 +68,17 @@ export class SnapshotStore {
         { bytes: this.bytes + added, limit: this.limits.maxBytes },
       );
     }
+    const shared = this.shared;
+    if (shared !== undefined && shared.used + added > shared.maxBytes) {
+      throw new EmuError(
+        ERROR_CODES.LIMIT,
+        `this snapshot (${added} bytes) would take the server's snapshots to ${shared.used + added} bytes, past the server-wide budget of ${shared.maxBytes} that all platforms share; revert to an earlier snapshot or delete a platform to free some`,
+        { limit: 'serverSnapshotBytes', bytes: shared.used + added, max: shared.maxBytes },
+      );
+    }
     for (const page of pages.values()) this.pageRefs.set(page, (this.pageRefs.get(page) ?? 0) + 1);
     this.bytes += added;
+    if (shared !== undefined) shared.used += added;
     const id = `snap-${this.nextId++}`;
     this.snapshots.set(id, { state, pages, docBytes });
     return id;
@@ -72,12 +97,26 @@ export class SnapshotStore {
     }
   }
 
+  /** Drops every snapshot (the platform goes away): its bytes go back to the shared budget. */
+  clear(): void {
+    if (this.shared !== undefined) this.shared.used -= this.bytes;
+    this.snapshots.clear();
+    this.pageRefs.clear();
+    this.bytes = 0;
+  }
+
   /** Snapshots held and the bytes they take together. */
   usage(): { snapshots: number; bytes: number } {
     return { snapshots: this.snapshots.size, bytes: this.bytes };
   }
 
   private drop(id: string, snap: Snapshot): void {
+    const before = this.bytes;
+    this.dropOne(id, snap);
+    if (this.shared !== undefined) this.shared.used -= before - this.bytes;
+  }
+
+  private dropOne(id: string, snap: Snapshot): void {
     this.snapshots.delete(id);
     this.bytes -= snap.docBytes;
     for (const page of snap.pages.values()) {

@@ -56,10 +56,10 @@ export function faultMethods<const T extends readonly [string, ...string[]]>(tar
       }
       if (p.status !== undefined && p.rpcError !== undefined) issue('rpcError', 'give status or rpcError, not both');
       if (p.status !== undefined && !acceptsStatus(p.method)) {
-        issue('status', `applies to fw.* methods, instructions (${INSTRUCTION_METHODS.join(', ')}) and TMPM commands (${TMPM_COMMAND_TARGETS.join(', ')}) only; fix: use rpcError for ${p.method}`);
+        issue('status', `applies to fw.* methods, instructions (${INSTRUCTION_METHODS.join(', ')}), TMPM commands (${TMPM_COMMAND_TARGETS.join(', ')}), PSP commands (psp.SNP_PAGE_RECLAIM, ...) and SPDM requests (spdm.GET_CERTIFICATE, ...) only; fix: use rpcError for ${p.method}`);
       }
       if (isCommandTarget(p.method) && (p.rpcError !== undefined || p.delayMs !== undefined || p.close !== undefined)) {
-        issue('method', `${p.method} runs inside the TMPM engine: only status and delayNs apply; fix: target tmpm.psmashIo, tmpm.punsmashIo or tmpm.submit to fail the JSON-RPC call`);
+        issue('method', `${p.method} runs inside the emulated device: only status and delayNs apply; fix: target the method that sends it (tmpm.psmashIo, fw.pageReclaim, tio.connect, ...) to fail the JSON-RPC call`);
       }
       return p;
     });
@@ -68,7 +68,7 @@ export function faultMethods<const T extends readonly [string, ...string[]]>(tar
     'fault.add': method({
       summary: 'Inject a fault into a method',
       description:
-        'Fires on call nth (1-based, default 1) and the times - 1 calls after it (default 1), or with probability on each call from nth on (at most times times when given). status or rpcError replaces the call (a tmpm.COMMAND target: the engine writes the injected status to the ring entry and the gctx word); delayNs advances virtual time, delayMs waits on the wall clock; close closes the connection. Needs at least one effect.',
+        'Fires on call nth (1-based, default 1) and the times - 1 calls after it (default 1), or with probability on each call from nth on (at most times times when given). status or rpcError replaces the call (a tmpm.COMMAND target: the engine writes the injected status to the ring entry and the gctx word; a psp.COMMAND target: the firmware writes it to CMDRESP, however the command arrives; an spdm.REQUEST target: the device answers that request with SPDM ERROR, status as the error code, default 0x05); delayNs advances virtual time, delayMs waits on the wall clock; close closes the connection. Needs at least one effect.',
       params: addParams,
       result: z.looseObject({ faultId: z.string().describe('opaque id') }),
       examples: [

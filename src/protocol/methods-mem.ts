@@ -34,7 +34,7 @@ export const MEM_METHODS = {
     description: 'For page tables, smash tables and buffers. Pool exhausted: -32004. The pages stay hypervisor-owned in the RMP.',
     params: z.strictObject({ pages: positiveInt(MAX_ALLOC_PAGES, 'number of 4 KB pages') }),
     result: z.looseObject({ spa: hexOut.describe('SPA of the first page, 4 KB aligned'), pages: z.int().exactOptional() }),
-    examples: [{ name: 'one page', params: { pages: 1 }, result: { spa: '0xfc0224000' }, vary: ['spa'] }],
+    examples: [{ name: 'one page', params: { pages: 1 }, result: { spa: '0xfc0227000' }, vary: ['spa'] }],
   }),
 
   'mem.free': method({

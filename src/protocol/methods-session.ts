@@ -13,6 +13,31 @@ export const JOURNAL_ENTRIES = 1000;
 /** Params longer than this (as JSON) are kept as {truncated: true, bytes}. */
 export const JOURNAL_PARAMS_CHARS = 4096;
 
+/** A "0x..." string in a journal.count filter may be at most this long: hex input's own limit (wire.ts). */
+const FILTER_HEX_MAX_CHARS = 2 + 64;
+
+/**
+ * journal.count's params filter: any JSON object, except that a "0x..." string in it
+ * longer than any hex input the server accepts is refused (it could only match a
+ * call that was itself refused, and comparing it by value is not free).
+ */
+const paramsFilter = z.record(z.string(), z.unknown()).superRefine((filter, ctx) => {
+  const stack: Array<{ v: unknown; path: Array<string | number> }> = [{ v: filter, path: [] }];
+  while (stack.length > 0) {
+    const { v, path } = stack.pop() as { v: unknown; path: Array<string | number> };
+    if (typeof v === 'string') {
+      if (v.length > FILTER_HEX_MAX_CHARS && (v.startsWith('0x') || v.startsWith('0X'))) {
+        ctx.addIssue({ code: 'custom', path, message: `a hex value has at most 64 digits after "0x" (an address at most 16); this one has ${v.length - 2}` });
+        return;
+      }
+    } else if (Array.isArray(v)) {
+      v.forEach((x, i) => stack.push({ v: x, path: [...path, i] }));
+    } else if (typeof v === 'object' && v !== null) {
+      for (const k of Object.keys(v)) stack.push({ v: (v as Record<string, unknown>)[k], path: [...path, k] });
+    }
+  }
+});
+
 const methodName = z.string(err('must be a method name string')).min(1).max(128).describe('a method name, e.g. "tmpm.psmashIo"');
 
 const journalEntry = z.looseObject({
@@ -65,7 +90,7 @@ export const SESSION_METHODS = {
       'Counts journal entries of `method` whose params contain `params`: every key given must be present with an equal value (objects compared the same way, recursively; arrays element by element; "0x..." strings by value, so "0x200000" matches "0x0200000"). Keys not given are not compared. Only entries still in the journal count (see journal.find).',
     params: z.strictObject({
       method: methodName,
-      params: z.record(z.string(), z.unknown()).exactOptional().describe('a subset of the params to match; absent = any params'),
+      params: paramsFilter.exactOptional().describe('a subset of the params to match; absent = any params. A "0x..." string longer than 66 characters is -32602'),
       since: z.int(err('must be a journal seq (an integer >= 0)')).min(0).exactOptional().describe('only entries with seq > since'),
     }),
     result: z.looseObject({ count: z.int().min(0), lastSeq: z.int().min(0) }),

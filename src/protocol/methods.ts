@@ -20,16 +20,18 @@ import { MEM_METHODS } from './methods-mem.js';
 import { TMPM_METHODS } from './methods-tmpm.js';
 import { TRACE_METHODS } from './methods-trace.js';
 import { SESSION_METHODS } from './methods-session.js';
-import { TMPM_COMMAND_TARGETS } from '../platform/fault-injector.js';
+import { PSP_COMMAND_TARGETS, SPDM_TARGETS, TMPM_COMMAND_TARGETS } from '../platform/fault-injector.js';
+import { PSP_METHODS } from './methods-psp.js';
+import { TDI_METHODS } from './methods-tdi.js';
 
-const TARGETABLE = { ...EMU_METHODS, ...MEM_METHODS, ...FW_METHODS, ...TMPM_METHODS, ...IOMMU_METHODS, ...DMA_METHODS, ...TRACE_METHODS, ...EVENTS_METHODS } as const;
+const TARGETABLE = { ...EMU_METHODS, ...MEM_METHODS, ...FW_METHODS, ...PSP_METHODS, ...TDI_METHODS, ...TMPM_METHODS, ...IOMMU_METHODS, ...DMA_METHODS, ...TRACE_METHODS, ...EVENTS_METHODS } as const;
 type TargetableName = keyof typeof TARGETABLE & string;
-type FaultTarget = TargetableName | (typeof TMPM_COMMAND_TARGETS)[number];
+type FaultTarget = TargetableName | (typeof TMPM_COMMAND_TARGETS)[number] | (typeof PSP_COMMAND_TARGETS)[number] | (typeof SPDM_TARGETS)[number];
 
 export const METHODS = {
   ...TARGETABLE,
   // fault.add may also name a TMPM command (tmpm.PSMASH_IO): it applies however the command reaches the engine.
-  ...faultMethods([...Object.keys(TARGETABLE), ...TMPM_COMMAND_TARGETS] as unknown as [FaultTarget, ...FaultTarget[]]),
+  ...faultMethods([...Object.keys(TARGETABLE), ...TMPM_COMMAND_TARGETS, ...PSP_COMMAND_TARGETS, ...SPDM_TARGETS] as unknown as [FaultTarget, ...FaultTarget[]]),
   ...SESSION_METHODS,
 } as const;
 

@@ -24,6 +24,7 @@ import { formatPath, toWireIssues } from './issues.js';
 import { DEFAULT_SCENARIO_NAME, SCENARIO_BASES, defaultScenarioDocument, type ScenarioBase } from './default-scenario.js';
 import { PAGE_2M, PAGE_4K, asid, deviceId, domainId, err, hex64, hexAddr, hexLength, intRange, ns, nsAtMost, pageSize, sizeLg2 } from './wire.js';
 import { STALL_MODEL_LIMITS } from '../tmpm/stall-model.js';
+import { PSP_COMMAND_NAMES } from '../psp/command-ids.js';
 
 const D = DEFAULT_SCENARIO;
 const MAX_MEMORY_BYTES = 2 ** 52;
@@ -84,6 +85,7 @@ const deviceDoc = z.strictObject({
   domainId,
   boundAsid: intRange(1, 1023).exactOptional().describe('TDI_BIND the device to this guest ASID; absent = untrusted'),
   mode: intRange(1, 6, ' (page-table levels)').default(3).describe('DTE mode (levels); raised when a mapping needs more'),
+  teeIo: z.boolean().default(true).describe('TEE-IO capable: a DOE mailbox answering SPDM (pci.doe), and the PSP may create a device context for it'),
   mappings: z.array(mappingDoc).default([]),
 });
 
@@ -129,6 +131,38 @@ const tmpmDoc = z
   })
   .prefault({});
 
+const P = DEFAULT_SCENARIO.psp;
+const pspDoc = z
+  .strictObject({
+    cmdNs: ns('how long a PSP mailbox command runs').max(1_000_000_000, 'must be at most 1 s').default(P.cmdNs),
+    commandNs: z
+      .partialRecord(z.enum(PSP_COMMAND_NAMES), ns('run time of this command').max(1_000_000_000, 'must be at most 1 s'))
+      .default({})
+      .describe('per-command run times by name, e.g. {"TIO_DEV_CONNECT": 50000}, overriding cmdNs'),
+    apiMajor: intRange(0, 0xff).default(P.apiMajor).describe('firmware API version major (SNP_PLATFORM_STATUS); Linux needs >= 1.52 for SNP_INIT_EX'),
+    apiMinor: intRange(0, 0xff).default(P.apiMinor),
+    buildId: intRange(0, 0xffff_ffff).default(P.buildId),
+  })
+  .prefault({});
+
+const TIO = DEFAULT_SCENARIO.tio;
+const tioSize = (d: number, what: string) => intRange(4096, 2 ** 21).refine((n) => n % 4096 === 0, 'must be a multiple of 4096').default(d).describe(what);
+const tioDoc = z
+  .strictObject({
+    supported: z.boolean().default(TIO.supported).describe('SNP_FEATURE_INFO EBX bit 1: SEV-TIO supported (false: tio_en is UNSUPPORTED, TIO commands INVALID_COMMAND)'),
+    spdmReqSizeMin: tioSize(TIO.spdmReqSizeMin, 'TIO_STATUS spdm_req_size_min (bytes)'),
+    spdmReqSizeMax: tioSize(TIO.spdmReqSizeMax, 'spdm_req_size_max'),
+    spdmScratchSizeMin: tioSize(TIO.spdmScratchSizeMin, 'spdm_scratch_size_min'),
+    spdmScratchSizeMax: tioSize(TIO.spdmScratchSizeMax, 'spdm_scratch_size_max'),
+    spdmOutSizeMin: tioSize(TIO.spdmOutSizeMin, 'spdm_out_size_min'),
+    spdmOutSizeMax: tioSize(TIO.spdmOutSizeMax, 'spdm_out_size_max'),
+    spdmRspSizeMin: tioSize(TIO.spdmRspSizeMin, 'spdm_rsp_size_min'),
+    spdmRspSizeMax: tioSize(TIO.spdmRspSizeMax, 'spdm_rsp_size_max (at most spdm_req_size_max: Linux sizes resp from the request maximum)'),
+    devctxSize: tioSize(TIO.devctxSize, 'devctx_size'),
+    tdictxSize: tioSize(TIO.tdictxSize, 'tdictx_size'),
+  })
+  .prefault({});
+
 const scenarioShape = z.strictObject({
   $comment: z.string().exactOptional().describe('free text, ignored'),
   base: z.enum(SCENARIO_BASES).exactOptional().describe('what the document is merged onto, key by key: "default" (the default scenario, examples/scenarios/default.json) or "empty" (default settings, no guests, devices, RMP updates or streams); default "default"'),
@@ -162,6 +196,8 @@ const scenarioShape = z.strictObject({
   devices: z.array(deviceDoc).default([]),
   stallModel: stallModelDoc.prefault({}),
   tmpm: tmpmDoc.describe('the TMPM engine (the smash engine)'),
+  psp: pspDoc.describe("the PSP's SEV mailbox"),
+  tio: tioDoc.describe('SEV-TIO: supported or not, and the sizes TIO_STATUS reports'),
   streams: z.array(streamDoc).default([]),
 });
 
@@ -225,12 +261,14 @@ function toScenario(doc: ScenarioShape): Scenario {
     guests: doc.guests.map((g): ScenarioGuest => ({ asid: g.asid, ranges: g.ranges.map((r) => ({ ...r })) })),
     rmpUpdates: doc.rmpUpdates.map((u) => ({ ...u })),
     devices: doc.devices.map((d): ScenarioDevice => {
-      const device: ScenarioDevice = { deviceId: d.deviceId, domainId: d.domainId, mode: d.mode, mappings: d.mappings.map((m) => ({ ...m })) };
+      const device: ScenarioDevice = { deviceId: d.deviceId, domainId: d.domainId, mode: d.mode, teeIo: d.teeIo, mappings: d.mappings.map((m) => ({ ...m })) };
       if (d.boundAsid !== undefined) device.boundAsid = d.boundAsid;
       return device;
     }),
     stallModel: { ...doc.stallModel, jitter: { ...doc.stallModel.jitter } },
     tmpm: { ...doc.tmpm },
+    psp: { ...doc.psp, commandNs: { ...doc.psp.commandNs } },
+    tio: { ...doc.tio },
     streams: doc.streams.map((s): ScenarioStream => ({ ...s })),
   };
 }
@@ -278,6 +316,7 @@ function crossCheck(s: Scenario): WireIssue[] {
     const prev = devices.get(d.deviceId);
     if (prev !== undefined) add(['devices', di, 'deviceId'], `device ${toHex(d.deviceId)} is already listed as devices[${prev}]; fix: list each device once`);
     else devices.set(d.deviceId, di);
+    if (d.boundAsid !== undefined && d.teeIo === false) add(['devices', di, 'teeIo'], 'a bound device (boundAsid) must be TEE-IO capable; fix: set teeIo true or remove boundAsid');
     if (d.boundAsid !== undefined && !asids.has(d.boundAsid)) {
       add(['devices', di, 'boundAsid'], `no guest has ASID ${d.boundAsid}; fix: add it to guests or remove boundAsid (untrusted device)`);
     }
@@ -335,10 +374,13 @@ export function scenarioToDocument(s: Scenario): ScenarioDocumentIn {
       domainId: d.domainId,
       ...(d.boundAsid !== undefined ? { boundAsid: d.boundAsid } : {}),
       mode: d.mode,
+      teeIo: d.teeIo ?? true,
       mappings: d.mappings.map((m) => ({ ...m, iova: toHex(m.iova), spa: toHex(m.spa), length: toHex(m.length) })),
     })),
     stallModel: { ...s.stallModel, jitter: { ...s.stallModel.jitter } },
     tmpm: { ...s.tmpm },
+    psp: { ...s.psp, commandNs: { ...s.psp.commandNs } },
+    tio: { ...s.tio },
     streams: s.streams.map((st) => ({ ...st, iovaBase: toHex(st.iovaBase), length: toHex(st.length) })),
   };
 }

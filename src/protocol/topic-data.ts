@@ -65,7 +65,7 @@ export const TOPIC_DATA: { readonly [T in EventTopic]: z.ZodType } = {
   iommu: eventOut.describe('each event logged in the IOMMU event log, as iommu.events returns it'),
   rmp: z
     .looseObject({
-      op: z.enum(['rmpupdate', 'psmash', 'pvalidate', 'unsmash']).describe('what changed the entry'),
+      op: z.enum(['rmpupdate', 'psmash', 'pvalidate', 'unsmash', 'reclaim']).describe('what changed the entry'),
       spa: hexOut.describe('the page (or 2 MB base) changed'),
       pageSize: z.enum(['4K', '2M']),
       entry: rmpEntryOut.describe('the entry after the change, as rmp.read returns it'),
@@ -82,6 +82,27 @@ export const TOPIC_DATA: { readonly [T in EventTopic]: z.ZodType } = {
       atNs: z.int().min(0),
     })
     .describe('each DMA request that did not complete normally'),
+  psp: z
+    .union([
+      z.looseObject({ kind: z.literal('start'), seq: z.int(), command: z.int(), commandName: z.string(), bufferSpa: hexOut.describe('the buffer address, C-bit stripped'), ioc: z.boolean(), endNs: z.int().min(0) }),
+      z.looseObject({
+        kind: z.literal('command'),
+        seq: z.int(),
+        command: z.int().describe('the command id (CMDRESP bits 26:16)'),
+        commandName: z.string().describe('e.g. SNP_PAGE_RECLAIM, TIO_DEV_CONNECT (the number when unknown)'),
+        status: codeValue('SevStatus', 'the status written to CMDRESP bits 15:0'),
+        statusName: codeName('SevStatus', 'its name'),
+        startNs: z.int().min(0),
+        endNs: z.int().min(0),
+        cmdresp: z.int().describe('CMDRESP as the firmware left it'),
+        detail: failureDetail.exactOptional(),
+      }),
+      z.looseObject({ kind: z.literal('spdm'), command: z.string(), deviceId: z.int(), phase: z.enum(['request', 'response']).describe('the firmware wrote a request to req, or read the answer in resp'), request: z.union([z.string(), z.int()]).describe('the SPDM request, e.g. GET_CERTIFICATE') }),
+      z.looseObject({ kind: z.literal('doe'), deviceId: z.int(), feature: z.enum(['cma', 'ssession']), request: z.string().describe('the first 64 bytes, hex'), response: z.string() }),
+      z.looseObject({ kind: z.literal('interrupt'), intsts: z.int(), command: z.int(), commandName: z.string() }),
+      z.looseObject({ kind: z.literal('ignored'), value: z.int(), running: z.string(), why: z.string() }),
+    ])
+    .describe('the PSP: each command started and finished, each SPDM step of an exchange, each pci.doe, each completion interrupt, each CMDRESP write ignored while a command ran'),
   clock: z
     .looseObject({ phase: z.literal('progress'), fromNs: z.int().min(0), nowNs: z.int().min(0), targetNs: z.int().min(0) })
     .describe('progress of a clock.advance longer than one chunk (50,000 events or 5 ms of wall time), after each chunk'),

@@ -71,7 +71,7 @@ export type UnsmashCheck =
   | { ok: false; reason: 'misaligned' | 'already-2m' | 'mismatch'; index?: number; detail: string };
 
 export interface RmpChange {
-  op: 'rmpupdate' | 'psmash' | 'pvalidate' | 'unsmash';
+  op: 'rmpupdate' | 'psmash' | 'pvalidate' | 'unsmash' | 'reclaim';
   spa: number;
   pageSize: RmpPageSize;
 }
@@ -245,6 +245,30 @@ export class RmpTable extends RmpScans {
     else this.setRegion(region, F_LARGE | ((d.flags[0] as number) & F_INHERITED), d.asid[0] as number, d.gpaPfn[0] as number);
     this.changed('unsmash', spa, '2M');
     return check;
+  }
+
+  /**
+   * SNP_PAGE_RECLAIM's effect (firmware only, docs/sev-firmware.md §1.3): Immutable
+   * clears on the entry of `pageSize` at `spa` (a Hypervisor-Fixed page becomes an
+   * ordinary hypervisor page; a firmware page stays Assigned to ASID 0). The caller
+   * checked the entry is immutable and of that size.
+   */
+  clearImmutable(spa: number, pageSize: RmpPageSize): void {
+    this.checkSpa(spa);
+    const pfn = Math.floor(spa / PAGE_BYTES);
+    const region = Math.floor(pfn / REGION_PAGES);
+    if (this.isLarge(pageSize)) {
+      const e = this.readEntryInto(pfn, this.scratch);
+      this.setRegion(region, (this.regionFlags(region) & ~F_IMMUTABLE) | F_LARGE, e.asid, e.gpaPfn);
+    } else if (this.fixedPfns.delete(pfn)) {
+      let left = false;
+      for (const f of this.fixedPfns) if (Math.floor(f / REGION_PAGES) === region) left = true;
+      if (!left) this.fixedRegions.delete(region);
+    } else {
+      const e = this.readEntryInto(pfn, this.scratch);
+      this.setPage(pfn, this.pageFlags(pfn) & ~F_IMMUTABLE, e.asid, e.gpaPfn);
+    }
+    this.changed('reclaim', spa, pageSize);
   }
 
   // A PFN outside memory reads as an unassigned 4 KB entry; PFNs must be integers.

@@ -14,6 +14,7 @@ import type { PlatformHost, ServerHooks } from './method-table.js';
 import { buildHandlers, type PlatformAdmin } from './platform-handlers.js';
 import { platformMetrics } from './platform-metrics.js';
 import { dashboardAsset, dashboardPage } from './dashboard-files.js';
+import { SnapshotBudget } from '../platform/snapshot-store.js';
 import { CallRecorder } from './call-recorder.js';
 import { join } from 'node:path';
 
@@ -29,6 +30,8 @@ export interface AppOptions {
   validateResults?: boolean;
   /** Record every platform's calls to this file (`serve --record`), appending. */
   record?: string;
+  /** Snapshot bytes all platforms may hold together (default DEFAULT_SERVER_SNAPSHOT_BYTES, 1 GiB). */
+  snapshotBudgetBytes?: number;
   /** Allow emu.record, writing only bare file names inside this directory (`serve --record-dir`). */
   recordDir?: string;
   /** A recording that could not be written (default: printed on stderr). */
@@ -57,12 +60,14 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
   // A Map, never an object lookup: states["toString"] would find Object.prototype's.
   const states: ReadonlyMap<string, unknown> = opts.states instanceof Map ? opts.states : new Map(Object.entries(opts.states ?? {}));
   const onRecordError = opts.onRecordError ?? ((path, err) => process.stderr.write(`smash-emu: recording to ${path} stopped: ${err.message}\n`));
-  const serverRecorder = opts.record === undefined ? undefined : new CallRecorder(opts.record, (err) => onRecordError(opts.record as string, err));
+  const serverRecorder = opts.record === undefined ? undefined : new CallRecorder(opts.record, (err) => onRecordError(opts.record as string, err), opts.scenario);
   /** emu.record's recorder of each platform. */
   const platformRecorders = new Map<string, CallRecorder>();
   const life = new Map<string, { createdAtMs: number; lastUsedMs: number }>();
+  // One snapshot budget for every platform of the server (not one per platform).
+  const snapshotBudget = new SnapshotBudget(opts.snapshotBudgetBytes);
   const create = (name: string): Platform => {
-    const p = new Platform(opts.scenario, { wall, name });
+    const p = new Platform(opts.scenario, { wall, name, snapshotBudget });
     const saved = states.get(name);
     if (saved !== undefined) p.loadState(saved);
     platforms.set(name, p);
@@ -78,10 +83,14 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     await previous?.close();
     if (file === null) return { recording: false, file: null, calls: previous?.calls ?? 0 };
     const path = join(dir, file);
-    const recorder = new CallRecorder(path, (err) => {
-      onRecordError(path, err);
-      if (platformRecorders.get(name) === recorder) platformRecorders.delete(name);
-    });
+    const recorder = new CallRecorder(
+      path,
+      (err) => {
+        onRecordError(path, err);
+        if (platformRecorders.get(name) === recorder) platformRecorders.delete(name);
+      },
+      opts.scenario,
+    );
     recorder.platform(name, p);
     platformRecorders.set(name, recorder);
     return { recording: true, file, calls: 0 };
@@ -107,6 +116,16 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     life.delete(name);
     const closedConnections = (await server?.dropPlatform(name, exceptConnection)) ?? 0;
     p.dispose();
+    // Its recordings end with it: emu.record's file is closed (no descriptor left
+    // behind), and --record notes the deletion, so a platform created later under
+    // the same name starts with its own state line.
+    serverRecorder?.deleted(name);
+    const own = platformRecorders.get(name);
+    if (own !== undefined) {
+      platformRecorders.delete(name);
+      own.deleted(name);
+      await own.close();
+    }
     return { closedConnections };
   };
 

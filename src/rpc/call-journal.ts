@@ -60,9 +60,10 @@ export class CallJournal {
 
   count(q: { method: string; params?: Record<string, unknown>; since?: number }): { count: number; lastSeq: number } {
     const since = q.since ?? 0;
+    const match = q.params === undefined ? undefined : compileFilter(q.params);
     let count = 0;
     for (const e of this.entries()) {
-      if (e.seq > since && e.method === q.method && (q.params === undefined || contains(e.params ?? {}, q.params))) count++;
+      if (e.seq > since && e.method === q.method && (match === undefined || match(e.params ?? {}))) count++;
     }
     return { count, lastSeq: this.lastSeq };
   }
@@ -99,14 +100,44 @@ function exactlyKept(params: Record<string, unknown>): unknown {
 
 const HEX = /^0x[0-9a-f]+$/i;
 
+/** A hex string's value as a canonical string (lowercase, no prefix, no leading zeros): equal values, equal strings. */
+function hexKey(s: string): string {
+  let i = 2;
+  while (i < s.length - 1 && s.charCodeAt(i) === 0x30) i++;
+  return s.slice(i).toLowerCase();
+}
+
+type Matcher = (actual: unknown) => boolean;
+
+/**
+ * journal.count's filter, compiled once (not re-read for each journal entry): hex
+ * strings are reduced to their value once, objects to their key list. Matching an
+ * entry then costs at most the entry's own size, however large the filter.
+ */
+export function compileFilter(expected: unknown): Matcher {
+  if (typeof expected === 'string') {
+    if (!HEX.test(expected)) return (actual) => actual === expected;
+    const key = hexKey(expected);
+    return (actual) => typeof actual === 'string' && (actual === expected || (actual.length >= key.length + 2 && HEX.test(actual) && hexKey(actual) === key));
+  }
+  if (expected === null || typeof expected !== 'object') return (actual) => Object.is(actual, expected);
+  if (Array.isArray(expected)) {
+    const items = expected.map(compileFilter);
+    return (actual) => Array.isArray(actual) && actual.length === items.length && items.every((m, i) => m(actual[i]));
+  }
+  const keys = Object.keys(expected);
+  const values = keys.map((k) => compileFilter((expected as Record<string, unknown>)[k]));
+  return (actual) => {
+    if (actual === null || typeof actual !== 'object' || Array.isArray(actual)) return false;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i] as string;
+      if (!Object.hasOwn(actual, k) || !(values[i] as Matcher)((actual as Record<string, unknown>)[k])) return false;
+    }
+    return true;
+  };
+}
+
 /** Whether `actual` has every key of `expected` with an equal value (journal.count's subset match). */
 export function contains(actual: unknown, expected: unknown): boolean {
-  if (typeof expected === 'string' && typeof actual === 'string' && HEX.test(expected) && HEX.test(actual)) return BigInt(expected) === BigInt(actual);
-  if (expected === null || typeof expected !== 'object') return Object.is(actual, expected);
-  if (actual === null || typeof actual !== 'object') return false;
-  if (Array.isArray(expected)) {
-    return Array.isArray(actual) && actual.length === expected.length && expected.every((v, i) => contains(actual[i], v));
-  }
-  if (Array.isArray(actual)) return false;
-  return Object.entries(expected).every(([k, v]) => Object.hasOwn(actual, k) && contains((actual as Record<string, unknown>)[k], v));
+  return compileFilter(expected)(actual);
 }

@@ -6,13 +6,19 @@
  * line per answered call: the platform, the connection, the params as sent, the
  * virtual time it started and ended, and its result or JSON-RPC error, as the wire
  * showed them. `order` is the process-wide order in which calls started (lines are
- * written as calls are answered, which may differ); replay sorts by it.
+ * written as calls are answered, which may differ); replay sorts by it. A `platform`
+ * line's and a `delete` line's `after` place them among the calls. The header names
+ * the server's scenario, so a replay builds its platforms (and a plain emu.reset)
+ * from the same one.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Platform } from '../platform/platform.js';
 import { VERSION } from '../platform/platform.js';
 import { RECORD_FORMAT, RECORD_VERSION } from '../protocol/record-format.js';
 import type { TappedCall } from './call-tap.js';
+import { callsStarted } from './call-tap.js';
+import type { Scenario } from '../platform/scenario.js';
+import { scenarioToDocument } from '../protocol/scenario-schema.js';
 import { errorToRpc } from './errors.js';
 import { toWire } from './to-wire.js';
 
@@ -26,6 +32,7 @@ export class CallRecorder {
   constructor(
     readonly path: string,
     private readonly onError: (err: Error) => void,
+    scenario?: Scenario,
   ) {
     this.out = createWriteStream(path, { flags: 'a' });
     this.out.on('error', (err) => {
@@ -33,14 +40,25 @@ export class CallRecorder {
       this.failed = err;
       this.onError(err);
     });
-    this.write(JSON.stringify({ type: 'header', format: RECORD_FORMAT, version: RECORD_VERSION, smashEmu: VERSION }));
+    this.write(JSON.stringify({ type: 'header', format: RECORD_FORMAT, version: RECORD_VERSION, smashEmu: VERSION, ...(scenario !== undefined ? { scenario: scenarioToDocument(scenario) } : {}) }));
   }
 
   /** Writes the platform's state now, unless it was already written: call before its first recorded call. */
   platform(name: string, p: Platform): void {
     if (this.platforms.has(name)) return;
     this.platforms.add(name);
-    this.write(JSON.stringify({ type: 'platform', platform: name, atNs: p.nowNs, state: toWire(p.dumpState().state) }));
+    this.write(JSON.stringify({ type: 'platform', platform: name, atNs: p.nowNs, after: callsStarted(), state: toWire(p.dumpState().state) }));
+  }
+
+  /** The platform was deleted: a `delete` line, and one created later under its name gets its own state line. */
+  deleted(name: string): void {
+    if (!this.platforms.delete(name)) return;
+    this.write(JSON.stringify({ type: 'delete', platform: name, after: callsStarted() }));
+  }
+
+  /** Recording a platform already (its state line written). */
+  has(name: string): boolean {
+    return this.platforms.has(name);
   }
 
   call(platform: string, c: TappedCall): void {
@@ -71,11 +89,14 @@ export class CallRecorder {
     return line;
   }
 
-  /** Flushes and closes the file. */
+  /** Flushes and closes the file: resolves once its descriptor is closed. */
   close(): Promise<void> {
     return new Promise((resolve) => {
-      if (this.out.closed || this.out.destroyed) resolve();
-      else this.out.end(() => resolve());
+      if (this.out.closed) resolve();
+      else {
+        this.out.once('close', () => resolve());
+        if (!this.out.destroyed) this.out.end();
+      }
     });
   }
 

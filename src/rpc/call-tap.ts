@@ -32,6 +32,11 @@ export function untapped(method: string): boolean {
 
 let nextOrder = 1;
 
+/** Calls started so far in the process (the `order` of the last one): where a recording places a platform's state or deletion among the calls. */
+export function callsStarted(): number {
+  return nextOrder - 1;
+}
+
 export function tapHandlers(handlers: Map<string, RpcHandler>, nowNs: () => number, onCall: (call: TappedCall) => void): void {
   let seq = 0;
   for (const [method, handler] of handlers) {

@@ -31,6 +31,7 @@ import type { JSONRPCError, JSONRPCID, JSONRPCResponse } from 'json-rpc-2.0';
 import { RPC_ERROR_CODES, errorToRpc, rpcErrorObject } from './errors.js';
 import type { RpcCallContext, RpcHandler } from './method-table.js';
 import { toWire } from './to-wire.js';
+import { PreparedJson } from './sliced-json.js';
 import { nearestNames } from '../util/nearest.js';
 
 /** One finished call, for metrics. */
@@ -274,6 +275,8 @@ async function settle(method: string, pending: PromiseLike<unknown>, id: JSONRPC
 }
 
 function success(method: string, result: unknown, opts: FrameOptions, id: JSONRPCID | undefined): JSONRPCResponse {
+  // A large result its handler wrote as JSON in slices: spliced in as is (serialize).
+  if (result instanceof PreparedJson) return { jsonrpc: '2.0', id: id ?? null, result };
   let wire: unknown;
   try {
     wire = toWire(result);
@@ -341,6 +344,7 @@ function errorResponse(id: JSONRPCID, error: JSONRPCError): JSONRPCResponse {
 
 /** A response too large or odd to stringify becomes an internal error with the same id. */
 function serialize(response: JSONRPCResponse): string {
+  if ('result' in response && response.result instanceof PreparedJson) return `{"jsonrpc":"2.0","id":${JSON.stringify(response.id)},"result":${response.result.text}}`;
   try {
     return JSON.stringify(response);
   } catch (err) {

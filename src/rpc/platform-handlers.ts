@@ -19,6 +19,8 @@ import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { CallJournal } from './call-journal.js';
 import { tapHandlers, untapped, type TappedCall } from './call-tap.js';
 import { toWire } from './to-wire.js';
+import { toJsonSliced } from './sliced-json.js';
+import { DEFAULT_SLICE_MS } from './envelope.js';
 
 type Impl<M extends MethodName> = (p: MethodParams<M>, ctx: RpcCallContext) => unknown;
 type Impls = { [M in MethodName]: Impl<M> };
@@ -47,6 +49,14 @@ const recordRefused = (): never => {
 
 const yieldToServer = (wall: WallClock) => () => new Promise<void>((resolve) => wall.defer(resolve));
 
+/**
+ * A large result as JSON text written in slices of DEFAULT_SLICE_MS (the envelope
+ * splices it in). Typed as the result itself: what the client receives is the same.
+ */
+function sliced<T>(result: T, wall: WallClock): Promise<T> {
+  return toJsonSliced(result, yieldToServer(wall), DEFAULT_SLICE_MS) as unknown as Promise<T>;
+}
+
 function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal: CallJournal, opts: HandlerOptions): Impls {
   const admin = opts.admin;
   const served = (): PlatformAdmin => {
@@ -59,8 +69,9 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
     'emu.reset': (q) => p.reset(q.scenario),
     'emu.snapshot': () => p.snapshot(),
     'emu.revert': (q) => p.revert(q.snapshotId),
-    'emu.dumpState': () => p.dumpState(),
-    'emu.loadState': (q) => p.loadState(q.state),
+    // Tens of MB of JSON at a full IOTLB: written in slices, so the server answers others meanwhile.
+    'emu.dumpState': () => sliced(p.dumpState(), wall),
+    'emu.loadState': (q) => p.loadStateSliced(q.state, yieldToServer(wall), DEFAULT_SLICE_MS),
     'emu.audit': () => p.audit(),
     'emu.platforms': () => ({ platforms: served().list() }),
     'emu.deletePlatform': (q, ctx) => served().delete(q.name, ctx),
@@ -79,8 +90,17 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
     'fw.init': () => p.fwInit(),
     'fw.shutdown': () => p.fwShutdown(),
     'fw.tdiBind': (q) => p.fwTdiBind(q.deviceId, q.asid),
-    'fw.tdiUnbind': (q) => p.fwTdiUnbind(q.deviceId),
+    'fw.tdiUnbind': (q) => p.fwTdiUnbind(q.deviceId, q.force),
     'fw.pageUnsmash': (q) => p.fwPageUnsmash(q.spa),
+    'fw.pageReclaim': (q) => p.fwPageReclaim(q.spa, q.pageSize),
+    'psp.readReg': (q) => p.pspReadReg(q.offset),
+    'psp.writeReg': (q) => p.pspWriteReg(q.offset, q.value),
+    'psp.regs': () => p.pspRegs(),
+    'pci.doe': (q) => p.pciDoe(q.deviceId, q.feature, q.request),
+    'tio.connect': (q) => p.tioConnect(q.deviceId),
+    'tio.disconnect': (q) => p.tioDisconnect(q.deviceId, q.force),
+    'tio.fenceStatus': (q) => p.tioFenceStatus(q.deviceId, q.asid),
+    'tio.fenceClear': (q) => p.tioFenceClear(q.deviceId, q.asid),
     'tmpm.readReg': (q) => p.tmpmReadReg(q.offset),
     'tmpm.writeReg': (q) => p.tmpmWriteReg(q.offset, q.value),
     'tmpm.regs': () => p.tmpmRegs(),
@@ -108,7 +128,7 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
     'dma.timeline': (q) => p.dmaTimeline(q),
     'trace.start': (q) => p.traceStart(q),
     'trace.stop': () => p.traceStop(),
-    'trace.export': (q) => p.traceExport(q.format),
+    'trace.export': (q) => sliced(p.traceExport(q.format), wall),
     'fault.add': (q) => p.faultAdd(q),
     'fault.list': () => p.faultList(),
     'fault.remove': (q) => p.faultRemove(q.faultId),
@@ -137,7 +157,7 @@ export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Ma
   for (const name of Object.keys(METHODS) as MethodName[]) {
     const impl = table[name] as Impl<MethodName>;
     const faultable = !name.startsWith('fault.') && !untapped(name);
-    const outsideQueue = !name.startsWith('fw.') || name === 'fw.platformStatus';
+    const outsideQueue = !name.startsWith('fw.') && !name.startsWith('tio.');
     // Not `async`: when no fault fires and the method's implementation is synchronous
     // (clock.now, rmp.read, most of the table), the result is returned as a plain value
     // and the transport answers without a microtask hop (~1 us a call at 32
@@ -208,7 +228,7 @@ async function applyFault(
   }
   if (d.rpcError !== undefined) throw new RpcError(d.rpcError.code, d.rpcError.message, d.rpcError.data);
   if (d.status === undefined || !acceptsStatus(method)) return queuedDelay === undefined ? { injected: undefined } : { injected: undefined, queuedDelay };
-  if (method.startsWith('fw.')) {
+  if (method.startsWith('fw.') || method.startsWith('tio.')) {
     const result = { status: d.status, statusName: fwStatusName(d.status), detail: { injected: true, faultIds: d.faultIds } };
     if (p.bus.has('fw')) p.bus.emit('fw', p.nowNs, { command: method, params: raw ?? {}, result });
     return { injected: result };

@@ -96,7 +96,7 @@ export function platformMetrics(platforms: () => Map<string, Platform>): Registr
   });
   new Counter({
     name: 'smash_emu_commands_total',
-    help: 'SEV firmware (source="fw") and TMPM engine (source="tmpm") commands by command and status name, however they were issued',
+    help: 'SEV firmware conveniences (source="fw"), PSP mailbox commands (source="psp") and TMPM engine (source="tmpm") commands by command and status name, however they were issued',
     labelNames: ['platform', 'source', 'command', 'status'],
     registers: [registry],
     collect() {

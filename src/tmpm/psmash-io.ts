@@ -114,6 +114,8 @@ interface Located {
   srcPg: number;
   hpte: number;
   hpmd: number;
+  /** src_hpmd_paddr as the command page holds it (C-bit included): the engine's DMA IOVA for the entry. */
+  hpmdIova: bigint;
   entry: bigint;
   asid: number;
   reaches: Array<{ domainId: number; iova: bigint }>;
@@ -157,7 +159,7 @@ export class PsmashIo {
     // bits 11:1 other than NextLevel are not compared.
     const bad = this.firstBadPte(hpte, pteAddressField(entry), entry);
     if (bad !== null) return fail(TMPM_STATUS.INVALID_HPTE_PADDR, bad.detail, bad.pteError, srcPg);
-    const access = this.checkWritable(loc.hpmd);
+    const access = this.checkWritable(loc.hpmd, loc.hpmdIova);
     if (access !== null) return access;
     const busy = this.tooMuchWork('PSMASH_IO', srcPg);
     if (busy !== null) return busy;
@@ -196,7 +198,7 @@ export class PsmashIo {
       const can = this.d.rmp.canPageUnsmash(srcPg);
       if (!can.ok) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `the RMP cannot be merged: ${can.detail}`, ...(can.index !== undefined ? { index: can.index } : {}) }, PTE_ERROR.NONE, srcPg);
     }
-    const access = this.checkWritable(loc.hpmd);
+    const access = this.checkWritable(loc.hpmd, loc.hpmdIova);
     if (access !== null) return access;
     const busy = this.tooMuchWork('PUNSMASH_IO', srcPg);
     if (busy !== null) return busy;
@@ -254,7 +256,8 @@ export class PsmashIo {
     if (found.length === 0) return fail(TMPM_STATUS.INVALID_PAGE_PADDR, { reason: 'src_hpmd_paddr is not an entry of a live level-2 table (reachable from a valid DTE)', srcHpmdPaddr: hpmdRaw }, PTE_ERROR.NONE, srcPg);
     const slot = BigInt((hpmd % PAGE_BYTES) / 8);
     const reaches = found.map((r) => ({ domainId: r.domainId, iova: r.iovaBase + (slot << 21n) }));
-    const viaIommu = this.accessEntry(hpmd, false);
+    const hpmdIova = BigInt.asUintN(64, hpmdRaw);
+    const viaIommu = this.accessEntry(hpmd, hpmdIova, false);
     if (viaIommu !== null) return { ...viaIommu, srcPgSpa: srcPg };
     const entry = m.word(hpmd);
     if (smash) {
@@ -269,26 +272,29 @@ export class PsmashIo {
     // 9. The RMP under the 2 MB page.
     const rmpBad = this.checkRmp(srcPg, guest.asid);
     if (rmpBad !== null) return rmpBad;
-    return { srcPg, hpte, hpmd, entry, asid: guest.asid, reaches };
+    return { srcPg, hpte, hpmd, hpmdIova, entry, asid: guest.asid, reaches };
   }
 
   /**
    * pdeAccess iommu: the engine reads (and later writes) the entry by DMA through
-   * its own DTE, at IOVA = the entry's SPA (the driver maps it identity). A failed
-   * translation logs an IO_PAGE_FAULT for the engine's device: MEM_ABORTED.
+   * its own DTE, at IOVA = src_hpmd_paddr exactly as the command page holds it,
+   * C-bit included (AMD's driver maps IOVA = SPA with the C-bit set); it must
+   * translate to the entry's SPA (C-bit stripped). A failed translation logs an
+   * IO_PAGE_FAULT for the engine's device: MEM_ABORTED.
    */
-  private accessEntry(hpmd: number, write: boolean): SmashOutcome | null {
+  private accessEntry(hpmd: number, iova: bigint, write: boolean): SmashOutcome | null {
     if (this.d.pdeAccess() !== 'iommu') return null;
     const tr = this.tr;
     const deviceId = this.d.engineDeviceId();
-    this.d.iommu.translatePage(deviceId, Math.floor(hpmd / PAGE_BYTES), write, tr);
+    // Check 6 passed: the IOVA is the SPA, or the SPA with the C-bit (below 2^52 either way).
+    this.d.iommu.translatePage(deviceId, Number(iova >> 12n), write, tr);
     if (tr.ok && tr.spaPfn * PAGE_BYTES + (hpmd % PAGE_BYTES) === hpmd) return null;
-    if (!tr.ok) this.d.iommu.logIoPageFault(deviceId, Math.max(0, tr.domainId), BigInt(hpmd), write, tr.present, tr.permission, this.d.clock.nowNs);
+    if (!tr.ok) this.d.iommu.logIoPageFault(deviceId, Math.max(0, tr.domainId), iova, write, tr.present, tr.permission, this.d.clock.nowNs);
     return fail(TMPM_STATUS.MEM_ABORTED, {
       reason: tr.ok
         ? `the engine's domain maps the entry's page to ${toHex(tr.spaPfn * PAGE_BYTES)}, not to itself`
         : `the engine (device ${toHex(deviceId)}) could not ${write ? 'write' : 'read'} the entry through its IOMMU domain: ${tr.reason ?? 'fault'}`,
-      srcHpmdPaddr: BigInt(hpmd),
+      srcHpmdPaddr: iova,
       deviceId,
     });
   }
@@ -304,8 +310,8 @@ export class PsmashIo {
   }
 
   /** Right before the effect: the engine must also be able to write the entry. */
-  private checkWritable(hpmd: number): SmashOutcome | null {
-    return this.accessEntry(hpmd, true);
+  private checkWritable(hpmd: number, iova: bigint): SmashOutcome | null {
+    return this.accessEntry(hpmd, iova, true);
   }
 
   /**

@@ -28,6 +28,7 @@ export function tmpmRegsView(engine: TmpmEngine) {
       pending: engine.pendingEntries(),
       running: s.running === null ? null : { index: s.running.index, commandName: s.running.commandName, startNs: s.running.startNs, endNs: s.running.endNs },
       pendingControlWrites: s.pendingCtl.length,
+      heldControlWrites: s.heldCtl?.length ?? 0,
       interrupts: s.interrupts,
       commands: s.commands,
     },

@@ -51,6 +51,7 @@ import {
   type TmpmCommandName,
 } from './commands.js';
 import type { PsmashIo, SmashOutcome, StallBegun } from './psmash-io.js';
+import type { StallHandle } from '../dma/stall-gate.js';
 import { commandEvent, entryOutcome, entryRefusal, newRunning, stallEvent, type Running } from './entry-run.js';
 import { DEFAULT_TMPM_CONFIG, SPEC_MAJOR, SPEC_MINOR, type CommandFault, type EntryOutcome, type TmpmConfig, type TmpmEvents } from './tmpm-config.js';
 import type { StallModel, StallModelPatch } from './stall-model.js';
@@ -79,7 +80,20 @@ export interface TmpmState {
   interrupts: number;
   commands: number;
   pendingCtl: PendingCtl[];
-  running: (Omit<Running, 'outcome' | 'detail' | 'gctxInput'> & { detail?: undefined; gctxInput: string }) | null;
+  /** RBCTL values that came due while an entry ran, in order: applied when it finishes. */
+  heldCtl?: number[];
+  running: (Omit<Running, 'outcome' | 'detail' | 'gctxInput'> & { detail?: undefined; gctxInput: string; smash?: RunningSmashDoc }) | null;
+}
+
+/**
+ * A running PSMASH_IO / PUNSMASH_IO's stall as a state document keeps it, so that a
+ * restored engine ends it as the original would: the stall-end event and `dmaHeld`.
+ */
+export interface RunningSmashDoc {
+  srcPgSpa: number;
+  reaches: Array<{ domainId: number; iova: string }>;
+  /** The DMA engine's stalls it began: linked again by id; heldCount and endNs for one already released. */
+  stalls: Array<{ id: number; heldCount: number; endNs: number }>;
 }
 
 const EV_CTL = 1;
@@ -99,6 +113,11 @@ export class TmpmEngine implements EventTarget {
   private interrupts = 0;
   private commands = 0;
   private pendingCtl: Array<{ ev: ClockEvent; value: number }> = [];
+  /**
+   * Control writes that came due while an entry ran: they wait until it has written
+   * its status and advanced RBTAIL (control writes apply between entries).
+   */
+  private heldCtl: number[] = [];
   /**
    * Interrupts by reason, for /metrics (since the machine was built; not in state
    * documents). Commands are counted from the tmpm topic (rpc/platform-metrics.ts).
@@ -157,7 +176,7 @@ export class TmpmEngine implements EventTarget {
     if (!Number.isInteger(value) || value < 0 || value >= U32) throw invalidArgument(`value must be a 32-bit unsigned integer (0..0xffffffff), got ${value}`, { path: ['value'] });
     switch (name) {
       case 'RBCTL':
-        if (this.pendingCtl.length >= MAX_PENDING_CTL_WRITES) {
+        if (this.pendingCtl.length + this.heldCtl.length >= MAX_PENDING_CTL_WRITES) {
           throw new EmuError(ERROR_CODES.LIMIT, `${MAX_PENDING_CTL_WRITES} RBCTL writes are already waiting for the engine (each takes effect ${this.config.ctlNs} ns after it is written); advance the clock first`, {
             limit: 'pendingControlWrites',
             max: MAX_PENDING_CTL_WRITES,
@@ -208,7 +227,8 @@ export class TmpmEngine implements EventTarget {
     if (ev.kind === EV_CTL) {
       const i = this.pendingCtl.findIndex((p) => p.ev === ev);
       if (i >= 0) this.pendingCtl.splice(i, 1);
-      this.applyControl(ev.data as number);
+      if (this.running !== null) this.heldCtl.push(ev.data as number);
+      else this.applyControl(ev.data as number);
     } else if (ev.kind === EV_DONE) {
       this.runningEvent = undefined;
       this.finish();
@@ -226,7 +246,12 @@ export class TmpmEngine implements EventTarget {
     this.initRing();
   }
 
-  private applyControl(value: number): void {
+  /**
+   * One RBCTL write taking effect. It only ever runs between entries (a write that
+   * comes due while one runs is held until it has finished), so the ring it acts on
+   * has no entry in flight.
+   */
+  private applyControl(value: number, kick = true): void {
     const { init, pause } = decodeRbctl(value);
     if (init && !this.applied.init) {
       const bad = this.checkRing();
@@ -236,18 +261,20 @@ export class TmpmEngine implements EventTarget {
         this.status.driverInit = false;
         this.interrupt('RB_ERR', bad);
       }
-    } else if (!init && this.applied.init) {
-      this.applied.init = false;
+    } else if (!init) {
+      // INIT written 0 clears the error bits whether or not the last INIT was accepted.
       this.status.driverInit = false;
       this.status.rbErr = false;
       this.status.wptrErr = false;
       this.stopped = false;
-      // Pending entries are dropped; the running one (its stall has begun) finishes.
-      this.ring.head = this.running === null ? this.ring.tail : (this.running.index + 1) % this.ring.entries;
-      for (const [index, w] of this.waiters) {
-        if (this.running !== null && index === this.running.index) continue;
-        w.error = new EmuError(ERROR_CODES.WRONG_MODE, `the ring entry at index ${index} was dropped: RBCTL.INIT was cleared before it ran`);
-        this.waiters.delete(index);
+      if (this.applied.init) {
+        this.applied.init = false;
+        // Pending entries are dropped.
+        this.ring.head = this.ring.tail;
+        for (const [index, w] of this.waiters) {
+          w.error = new EmuError(ERROR_CODES.WRONG_MODE, `the ring entry at index ${index} was dropped: RBCTL.INIT was cleared before it ran`);
+          this.waiters.delete(index);
+        }
       }
     }
     this.applied.pause = pause;
@@ -255,7 +282,7 @@ export class TmpmEngine implements EventTarget {
     if (this.events.has('tmpm')) {
       this.events.emit('tmpm', this.clock.nowNs, { kind: 'control', rbctl: value, init, pause, driverInit: this.status.driverInit, rbErr: this.status.rbErr, toggle: this.status.toggle });
     }
-    this.kick();
+    if (kick) this.kick();
   }
 
   /** INIT's checks on the ring (protocol/README.md §4.3.2): the reason it is refused, or null. */
@@ -385,6 +412,12 @@ export class TmpmEngine implements EventTarget {
       this.waiters.delete(r.index);
       w.outcome = done;
     }
+    // Control writes that came due while the entry ran apply now, in order, before the next entry starts.
+    if (this.heldCtl.length > 0) {
+      const held = this.heldCtl;
+      this.heldCtl = [];
+      for (const v of held) this.applyControl(v, false);
+    }
     this.kick();
   }
 
@@ -500,8 +533,15 @@ export class TmpmEngine implements EventTarget {
     // The running entry less its outcome and detail, the gctx input word as hex (keys in their order).
     let running: TmpmState['running'] = null;
     if (this.running !== null) {
-      const { outcome: _o, detail: _d, ...rest } = this.running;
+      const { outcome, detail: _d, ...rest } = this.running;
       running = { ...rest, gctxInput: '0x' + rest.gctxInput.toString(16) };
+      if (outcome !== undefined && outcome.stalls.length > 0) {
+        running.smash = {
+          srcPgSpa: outcome.srcPgSpa,
+          reaches: outcome.reaches.map((x) => ({ domainId: x.domainId, iova: '0x' + x.iova.toString(16) })),
+          stalls: outcome.stalls.map((x) => ({ id: x.id, heldCount: x.heldCount, endNs: x.endNs })),
+        };
+      }
     }
     return {
       config: { ...this.config },
@@ -514,12 +554,17 @@ export class TmpmEngine implements EventTarget {
       interrupts: this.interrupts,
       commands: this.commands,
       pendingCtl: this.pendingCtl.map((p) => ({ atNs: p.ev.atNs, seq: p.ev.seq, value: p.value })),
+      ...(this.heldCtl.length > 0 ? { heldCtl: [...this.heldCtl] } : {}),
       running,
     };
   }
 
-  /** Restores a dumped engine: its pending control writes and running entry are re-scheduled with their seqs. */
-  setState(s: TmpmState): void {
+  /**
+   * Restores a dumped engine: its pending control writes and running entry are
+   * re-scheduled with their seqs. `stallById` finds the DMA engine's restored stalls
+   * (load the DMA state first), so a running smash ends as it would have.
+   */
+  setState(s: TmpmState, stallById: (id: number) => StallHandle | undefined = () => undefined): void {
     this.config = { ...s.config };
     this.stallModel = { ...s.stallModel, jitter: { ...s.stallModel.jitter } };
     this.regs = { ...s.regs };
@@ -530,7 +575,14 @@ export class TmpmEngine implements EventTarget {
     this.interrupts = s.interrupts;
     this.commands = s.commands;
     this.pendingCtl = s.pendingCtl.map((p) => ({ ev: this.clock.schedule(p.atNs, this, EV_CTL, p.value, p.seq), value: p.value }));
-    this.running = s.running === null ? null : ({ ...s.running, gctxInput: BigInt(s.running.gctxInput) } as unknown as Running);
+    this.heldCtl = [...(s.heldCtl ?? [])];
+    this.running = null;
+    if (s.running !== null) {
+      const { smash, ...rest } = s.running;
+      const running = { ...rest, gctxInput: BigInt(s.running.gctxInput) } as unknown as Running;
+      if (smash !== undefined) running.outcome = restoredOutcome(running, smash, stallById);
+      this.running = running;
+    }
     if (this.running !== null) this.runningEvent = this.clock.schedule(this.running.endNs, this, EV_DONE, null, this.running.seq);
   }
 
@@ -546,6 +598,22 @@ export class TmpmEngine implements EventTarget {
     if (cBit === null || spa < 2 ** cBit) return spa;
     return Math.floor(spa / 2 ** cBit) % 2 === 1 ? spa - 2 ** cBit : spa;
   }
+}
+
+/** A dumped running smash as the outcome `finish` reads: its statuses, stall, reaches and stalls. */
+function restoredOutcome(r: Running, d: RunningSmashDoc, stallById: (id: number) => StallHandle | undefined): SmashOutcome {
+  return {
+    status: r.status,
+    subStatus: r.subStatus,
+    pteError: r.pteError,
+    pteSubError: r.pteSubError,
+    stallNs: r.stallNs,
+    stalls: d.stalls.map((x) => stallById(x.id) ?? { id: x.id, heldCount: x.heldCount, endNs: x.endNs }),
+    rmpChanged: r.rmpChanged,
+    ...(r.hpteSpa !== undefined ? { hpteSpa: r.hpteSpa } : {}),
+    reaches: d.reaches.map((x) => ({ domainId: x.domainId, iova: BigInt(x.iova) })),
+    srcPgSpa: d.srcPgSpa,
+  };
 }
 
 /** The STATUS PAUSE/INIT bits for a driver: re-exported so clients need one import. */

@@ -6,7 +6,7 @@
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import type { TmpmState } from './tmpm-engine.js';
 import { MAX_PENDING_CTL_WRITES, MAX_RING_PAGES } from './registers.js';
-import { RING_ENTRIES_PER_PAGE } from './ring.js';
+import { RING_ENTRIES_PER_PAGE, RING_ENTRY_BYTES } from './ring.js';
 
 const U32 = 2 ** 32;
 
@@ -52,7 +52,11 @@ export function checkTmpmState(doc: unknown, memoryBytes: number): TmpmState {
   bool(ap['pause'], 'applied.pause');
   const ring = obj(s['ring'], 'ring');
   const entries = int(ring['entries'], 'ring.entries', 0, MAX_RING_PAGES * RING_ENTRIES_PER_PAGE);
-  int(ring['baseSpa'], 'ring.baseSpa', 0, Math.max(0, memoryBytes - 4096));
+  if (entries % RING_ENTRIES_PER_PAGE !== 0) throw bad('ring.entries', `must be a whole number of 4 KB pages (${RING_ENTRIES_PER_PAGE} entries each)`);
+  const base = int(ring['baseSpa'], 'ring.baseSpa', 0, Math.max(0, memoryBytes - 4096));
+  if (base % 4096 !== 0) throw bad('ring.baseSpa', 'must be 4 KB aligned');
+  // The whole ring, not only its base: an entry past the end would be written outside memory.
+  if (base + entries * RING_ENTRY_BYTES > memoryBytes) throw bad('ring', `runs past the end of memory: ${entries} entries of ${RING_ENTRY_BYTES} bytes from ${base} end at ${base + entries * RING_ENTRY_BYTES}, memory is ${memoryBytes} bytes`);
   for (const k of ['tail', 'head', 'lastHead']) int(ring[k], `ring.${k}`, 0, Math.max(0, entries - 1));
   if ((ap['init'] as boolean) && entries === 0) throw bad('ring.entries', 'must be positive while INIT is applied');
   bool(s['stopped'], 'stopped');
@@ -65,8 +69,14 @@ export function checkTmpmState(doc: unknown, memoryBytes: number): TmpmState {
     int(w['seq'], `pendingCtl[${i}].seq`, 0, Number.MAX_SAFE_INTEGER);
     int(w['value'], `pendingCtl[${i}].value`, 0, U32 - 1);
   });
+  if (s['heldCtl'] !== undefined) {
+    if (!Array.isArray(s['heldCtl']) || s['heldCtl'].length > MAX_PENDING_CTL_WRITES) throw bad('heldCtl', `must be an array of at most ${MAX_PENDING_CTL_WRITES} values`);
+    (s['heldCtl'] as unknown[]).forEach((v, i) => int(v, `heldCtl[${i}]`, 0, U32 - 1));
+    if ((s['heldCtl'] as unknown[]).length > 0 && s['running'] === null) throw bad('heldCtl', 'may only hold control writes while an entry runs');
+  }
   if (s['running'] !== null) {
     const run = obj(s['running'], 'running');
+    if ((ap['init'] as boolean) !== true) throw bad('running', 'needs INIT applied: an entry runs only on an initialised ring');
     int(run['index'], 'running.index', 0, Math.max(0, entries - 1));
     for (const k of ['command', 'status', 'subStatus', 'pteError', 'pteSubError']) int(run[k], `running.${k}`, 0, 0xff);
     for (const k of ['startNs', 'endNs', 'seq', 'stallNs']) int(run[k], `running.${k}`, 0, Number.MAX_SAFE_INTEGER);
@@ -76,6 +86,25 @@ export function checkTmpmState(doc: unknown, memoryBytes: number): TmpmState {
     if (typeof run['gctxInput'] !== 'string' || !/^0x[0-9a-f]{1,16}$/.test(run['gctxInput'])) throw bad('running.gctxInput', 'must be a hex string');
     bool(run['rmpChanged'], 'running.rmpChanged');
     if (run['hpteSpa'] !== undefined) int(run['hpteSpa'], 'running.hpteSpa', 0, 2 ** 52 - 1);
+    if (run['smash'] !== undefined) checkRunningSmash(run['smash'], memoryBytes);
   }
   return s as unknown as TmpmState;
+}
+
+function checkRunningSmash(v: unknown, memoryBytes: number): void {
+  const sm = obj(v, 'running.smash');
+  int(sm['srcPgSpa'], 'running.smash.srcPgSpa', 0, Math.max(0, memoryBytes - 1));
+  if (!Array.isArray(sm['reaches']) || sm['reaches'].length > 0xffff) throw bad('running.smash.reaches', 'must be an array');
+  (sm['reaches'] as unknown[]).forEach((x, i) => {
+    const r = obj(x, `running.smash.reaches[${i}]`);
+    int(r['domainId'], `running.smash.reaches[${i}].domainId`, 0, 0xffff);
+    if (typeof r['iova'] !== 'string' || !/^0x[0-9a-f]{1,16}$/.test(r['iova'])) throw bad(`running.smash.reaches[${i}].iova`, 'must be a hex string');
+  });
+  if (!Array.isArray(sm['stalls']) || sm['stalls'].length > 0x10000) throw bad('running.smash.stalls', 'must be an array');
+  (sm['stalls'] as unknown[]).forEach((x, i) => {
+    const st = obj(x, `running.smash.stalls[${i}]`);
+    int(st['id'], `running.smash.stalls[${i}].id`, 1, Number.MAX_SAFE_INTEGER);
+    int(st['heldCount'], `running.smash.stalls[${i}].heldCount`, 0, Number.MAX_SAFE_INTEGER);
+    int(st['endNs'], `running.smash.stalls[${i}].endNs`, 0, Number.MAX_SAFE_INTEGER);
+  });
 }

@@ -15,7 +15,8 @@ describe('npm run bench, tiny sizes', () => {
     const { figures, rows } = await runAll(QUICK_SIZES);
     const line = jsonLine(figures);
     const parsed = JSON.parse(line) as Record<string, Record<string, number>>;
-    expect(Object.keys(parsed)).toEqual(['scale', 'translate', 'dma', 'smash', 'stall', 'rpc', 'client', 'realtime']);
+    expect(Object.keys(parsed)).toEqual(['scale', 'translate', 'dma', 'smash', 'stall', 'rpc', 'client', 'realtime', 'firmware']);
+    expect(Object.keys(parsed.firmware ?? {})).toEqual(['mailboxPerSec', 'connectPerSec', 'mailboxRpcPerSec', 'connectRpcPerSec']);
     expect(Object.keys(parsed.dma ?? {})).toEqual(['hitPerSec', 'hitRatio', 'closedFormPerSec', 'walkPerSec', 'walkRatio']);
     expect(Object.keys(parsed.smash ?? {})).toEqual(['inProcessPerSec', 'bigGuestPerSec', 'bigGuestRatio', 'batchRatio']);
     expect(Object.keys(parsed.stall ?? {})).toEqual(['extraHeapMiB', 'smashWallMs', 'healthzMaxMs', 'healthzAnswers', 'dmaHeld', 'slowWallMs', 'wallRatio', 'slowHealthzMaxMs']);

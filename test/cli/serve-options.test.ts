@@ -48,6 +48,7 @@ describe('serve options: defaults', () => {
       recordPath: undefined,
       recordDir: undefined,
       platformIdleMs: 0,
+      snapshotBudgetBytes: 1024 * 1024 * 1024,
     });
   });
 });
@@ -83,8 +84,13 @@ describe('serve options: flags and variables', () => {
 
   it('has one variable per flag, named SMASH_EMU_<FLAG>', () => {
     expect(SERVE_FLAGS.map((f) => f.name)).toEqual([
-      'host', 'port', 'unix', 'scenario', 'clock', 'speed', 'seed', 'token', 'allow-origin', 'allow-host', 'state', 'record', 'record-dir', 'max-frame-bytes', 'max-batch', 'max-platforms', 'platform-idle-ms', 'ping-ms',
+      'host', 'port', 'unix', 'scenario', 'clock', 'speed', 'seed', 'token', 'allow-origin', 'allow-host', 'state', 'record', 'record-dir', 'max-frame-bytes', 'max-batch', 'max-platforms', 'platform-idle-ms', 'snapshot-budget-bytes', 'ping-ms',
     ]);
+  });
+
+  it('--snapshot-budget-bytes and SMASH_EMU_SNAPSHOT_BUDGET_BYTES set the server-wide snapshot budget', () => {
+    expect(resolve(['--snapshot-budget-bytes', '1000000']).snapshotBudgetBytes).toBe(1_000_000);
+    expect(resolve([], { SMASH_EMU_SNAPSHOT_BUDGET_BYTES: '2000000' }).snapshotBudgetBytes).toBe(2_000_000);
   });
 
   it('lets a flag beat its variable, and the last of a repeated flag win', () => {

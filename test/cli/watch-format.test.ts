@@ -9,6 +9,19 @@ describe('formatEvent (smash-emu watch)', () => {
     expect(formatEvent('tmpm', 10, { kind: 'interrupt', reason: 'WPTR_ERR' })).toBe('[     0.000010 ms] tmpm   interrupt: WPTR_ERR');
   });
 
+  it('decodes PSP mailbox commands, SPDM steps, DOE exchanges and interrupts (topic psp)', () => {
+    expect(formatEvent('psp', 30_000, { kind: 'command', seq: 3, command: 0xc7, commandName: 'SNP_PAGE_RECLAIM', status: 0x1a, statusName: 'INVALID_PAGE_STATE', startNs: 20_000, endNs: 30_000, cmdresp: 0x80c7001a, detail: { reason: 'not immutable' } })).toBe(
+      '[     0.030000 ms] psp    SNP_PAGE_RECLAIM (0xc7) -> INVALID_PAGE_STATE (0x1a), CMDRESP 0x80c7001a, 0.010000 ms, not immutable',
+    );
+    expect(formatEvent('psp', 0, { kind: 'spdm', command: 'TIO_DEV_CONNECT', deviceId: 0x200, phase: 'request', request: 'GET_CERTIFICATE', secured: false })).toBe(
+      '[     0.000000 ms] psp    SPDM TIO_DEV_CONNECT device 02:00.0 -> GET_CERTIFICATE',
+    );
+    expect(formatEvent('psp', 0, { kind: 'spdm', command: 'TIO_DEV_CONNECT', deviceId: 0x200, phase: 'response', request: 'GET_CERTIFICATE', ok: false, why: 'SPDM ERROR 0x5' })).toBe(
+      '[     0.000000 ms] psp    SPDM TIO_DEV_CONNECT device 02:00.0 <- answer to GET_CERTIFICATE: SPDM ERROR 0x5',
+    );
+    expect(formatEvent('psp', 0, { kind: 'interrupt', intsts: 2, command: 0x84, commandName: 'SNP_DF_FLUSH' })).toBe('[     0.000000 ms] psp    interrupt SEV_CMD_COMPLETE (SNP_DF_FLUSH), INTSTS 0x02');
+  });
+
   it('says a stall begin and end with their duration and scope', () => {
     const d = { command: 'PSMASH_IO', domainId: 1, iova: '0x200000', scope: 'iommu', policy: 'abort', startNs: 1_000, endNs: 2_001_000 };
     expect(formatEvent('stall', 1_000, { ...d, phase: 'begin' })).toBe('[     0.001000 ms] stall  begin: DMA of the whole IOMMU stalled by PSMASH_IO (policy abort) for 2.000000 ms, iova 0x200000');

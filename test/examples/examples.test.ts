@@ -116,6 +116,37 @@ describe('examples (each with its own in-process server)', () => {
     expect(r.stdout).toMatch(/dma\.issue GPA 0x801000 -> ok/);
   });
 
+  it('tdi-bind-flow: a VMM binds and unbinds a TEE-IO device; fenced DMA after the unbind; LOCK refused, failed unbind forced, reclaim ordering', async () => {
+    const r = await runExample('tdi-bind-flow');
+    expectOk(r);
+    expect(r.stdout).toMatch(/- TDI of 0x100: RUN, ASID 1, context page 0x[0-9a-f]+/);
+    expect(r.stdout).toContain('- SNP_PAGE_RECLAIM of the live TDI context page -> INVALID_PAGE_STATE');
+    expect(r.stdout).toMatch(/- bound: \d+ completed, 0 RMP faults/);
+    expect(r.stdout).toContain('- fw.tdiUnbind -> SUCCESS: TDI CONFIG_UNLOCKED, DMA fence 3 (default-fenced), TDI_RECLAIM SUCCESS');
+    expect(r.stdout).toMatch(/- fenced: 0 completed since the unbind, [1-9]\d* RMP_PAGE_FAULT events, last flags 0x[0-9a-f]*[4-7][0-9a-f] \(0x40 fenced\), VMG tag 1/);
+    expect(r.stdout).toContain('- TIO_ASID_FENCE_STATUS -> dmaFence 3, mmioFence 3');
+    expect(r.stdout).toContain('- TIO_ASID_FENCE_CLEAR -> SUCCESS, fenced false');
+    expect(r.stdout).toContain('- fw.tdiBind -> SPDM_ERROR (the device refused LOCK_INTERFACE with TDISP_ERROR 0x4); TDI CONFIG_UNLOCKED, fenced false');
+    expect(r.stdout).toContain('- retry: fw.tdiBind -> SUCCESS, TDI RUN, 4 TDISP messages relayed, report 36 bytes');
+    expect(r.stdout).toContain('- fw.tdiUnbind -> SUCCESS: first attempt SPDM_ERROR, forced true, TDI CONFIG_UNLOCKED, fenced true');
+    expect(r.stdout).toContain('- tio.disconnect -> SUCCESS, TIO_DEV_RECLAIM SUCCESS; contexts left 0');
+    expect(r.stdout).toContain('emu.audit: clean');
+  });
+
+  it('sev-tio-driver: Linux bring-up over the mailbox, a device connect with the SPDM relay, disconnect, every page back, the error paths', async () => {
+    const r = await runExample('sev-tio-driver');
+    expectOk(r);
+    expect(r.stdout).toContain('- FEATURE 0x1 (bit 0 SEV)');
+    expect(r.stdout).toContain('- firmware 1.55, tio_en true; TIO_STATUS flags 0x1 then 0x3');
+    expect(r.stdout).toContain('- TIO_DEV_CONNECT -> rc 0, psp_ret 0x0, 21 SPDM messages relayed');
+    expect(r.stdout).toContain('- output: data object 4 (certificates), 1452 bytes of chain');
+    expect(r.stdout).toContain('- TIO_DEV_DISCONNECT -> psp_ret 0x0 (1 SPDM message), TIO_DEV_RECLAIM -> 0x0, leaked pages 0');
+    expect(r.stdout).toContain('- device answers SPDM ERROR: rc -5, psp_ret 0x33 (SPDM_ERROR) after 5 messages; context reclaimed: true');
+    expect(r.stdout).toContain('- TIO_STATUS to a page not firmware-owned: rc -5, psp_ret 0x1a (INVALID_PAGE_STATE)');
+    expect(r.stdout).toContain('- a command slower than psp_cmd_timeout: rc -110 (ETIMEDOUT); the PSP is dead: next command rc -16 (EBUSY)');
+    expect(r.stdout).toContain('emu.audit: clean');
+  });
+
   it('tmpm-driver: brings the engine up register by register, GET_CAPABILITIES, psmash_io SUCCESS then -EEXIST, shutdown, audit clean', async () => {
     const r = await runExample('tmpm-driver');
     expectOk(r);

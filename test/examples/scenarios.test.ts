@@ -34,7 +34,7 @@ describe('examples/scenarios', () => {
 
   it('two-guests: two TEE-IO devices bound to ASIDs 1 and 2 and one untrusted device; audit clean', async () => {
     const p = createPlatform(load('two-guests.json'));
-    expect(p.fwPlatformStatus().tdis).toEqual(expect.arrayContaining([{ deviceId: 0x100, asid: 1 }, { deviceId: 0x300, asid: 2 }]));
+    expect((await p.fwPlatformStatus()).tdis).toEqual(expect.arrayContaining([{ deviceId: 0x100, asid: 1 }, { deviceId: 0x300, asid: 2 }]));
     expect((await p.dmaIssue({ deviceId: 0x300, iova: 0x1000n, bytes: 64, write: true })).outcome).toBe('ok');
     expect((await p.dmaIssue({ deviceId: 0x200, iova: 0x1000n, bytes: 64, write: true })).outcome).toBe('ok');
     expect(p.audit().violations).toEqual([]);
@@ -43,7 +43,7 @@ describe('examples/scenarios', () => {
 
   it('untrusted-only: no guest, 4 KB leaves over hypervisor memory, a read-only range; audit clean', async () => {
     const p = createPlatform(load('untrusted-only.json'));
-    expect(p.fwPlatformStatus().tdis).toEqual([]);
+    expect((await p.fwPlatformStatus()).tdis).toEqual([]);
     expect((await p.dmaIssue({ deviceId: 0x201, iova: 0x10000000n, bytes: 64, write: false })).outcome).toBe('ok');
     expect((await p.dmaIssue({ deviceId: 0x201, iova: 0x10000000n, bytes: 64, write: true })).outcome).toBe('io_page_fault');
     expect(p.iommuWalk(0x200, 0x3fff000n, false)).toMatchObject({ ok: true, sizeLg2: 12 });

@@ -28,6 +28,7 @@ describe('parseExperimentSpec', () => {
       stall: { baseNs: 2_000_000, perEntryNs: 0, jitter: { dist: 'uniform', spreadNs: 500_000 }, scope: 'domain', policy: 'hold', completionTimeoutNs: 50_000_000 },
       dma: { ratePerSec: 1e6, pattern: 'random', accessBytes: 64, arrival: 'fixed', writeRatio: 0.5 },
       smashes: 1,
+      tdiCycles: 0,
       seed: DEFAULT_SCENARIO.seed,
       clock: { mode: 'virtual', speed: 1 },
     });

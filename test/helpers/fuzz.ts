@@ -75,7 +75,7 @@ interface Member {
 const READ_ONLY: Array<[string, Record<string, unknown> | undefined]> = [
   ['clock.now', undefined],
   ['clock.now', {}],
-  ['fw.platformStatus', {}],
+  ['psp.regs', {}],
   ['tmpm.getStallModel', undefined],
   ['tmpm.readReg', { offset: 0x1c }],
   ['tmpm.regs', {}],

@@ -63,6 +63,12 @@ export type Expected = { status: number } | { rc: number; noUpdate?: true } | { 
 
 export class PlatformModel {
   fwInit = true;
+  /**
+   * Device 0x0100 is a bound TEE-IO function; fw.shutdown disconnects it with FORCE
+   * (unbinding its TDI), so it is untrusted until the harness connects and binds it
+   * again after fw.init.
+   */
+  bound = true;
   readonly regions: ModelRegion[] = [];
   readonly mapped: boolean[] = Array.from({ length: UNTRUSTED_PAGES }, () => true);
   readonly cached: boolean[] = Array.from({ length: UNTRUSTED_PAGES }, () => false);
@@ -185,6 +191,11 @@ export class PlatformModel {
   teeDma(r: number, k: number): Expected {
     const reg = this.region(r);
     const p = this.page(r, k);
+    if (!this.bound) {
+      // Untrusted: the page must not be assigned, and a 2 MB leaf over any assigned page fails.
+      const blocked = reg.leaf === '2M' ? reg.pages.some((q) => q.s !== 'hv') : p.s !== 'hv';
+      return { outcome: blocked ? 'rmp_fault' : 'ok' };
+    }
     const ok = p.s === 'ok' && p.v && (reg.leaf === '2M') === reg.large;
     return { outcome: ok ? 'ok' : 'rmp_fault' };
   }
@@ -217,6 +228,7 @@ export class PlatformModel {
 
   toggleFirmware(): void {
     this.fwInit = !this.fwInit;
+    this.bound = this.fwInit;
   }
 
   /** The violation kinds emu.audit must report, sorted. */
@@ -224,7 +236,9 @@ export class PlatformModel {
     const kinds = new Set<string>();
     for (const reg of this.regions) {
       const rmpLarge = reg.large;
-      if (reg.pages.some((p) => p.s !== 'hv') && (reg.leaf === '2M') !== rmpLarge) kinds.add('leaf-size-mismatch');
+      if (!this.bound) {
+        if (reg.leaf === '2M' && reg.pages.some((p) => p.s !== 'hv')) kinds.add('untrusted-large-leaf');
+      } else if (reg.pages.some((p) => p.s !== 'hv') && (reg.leaf === '2M') !== rmpLarge) kinds.add('leaf-size-mismatch');
     }
     for (let j = 0; j < UNTRUSTED_PAGES; j++) if (this.cached[j] && !this.mapped[j]) kinds.add('stale-iotlb');
     return [...kinds].sort();

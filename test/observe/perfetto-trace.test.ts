@@ -40,3 +40,23 @@ describe('perfettoTrace', () => {
     p.dispose();
   });
 });
+
+describe('counter samples stay within the trace maxEvents', () => {
+  it('for small and large maxEvents, few and many devices, any window', async () => {
+    for (const maxEvents of [3, 4, 7, 20, 100]) {
+      for (const devices of [1, 2, 5, 40]) {
+        const p = createPlatform();
+        p.traceStart({ maxEvents, binNs: 10_000 });
+        for (let i = 0; i < devices; i++) {
+          await p.dmaIssue({ deviceId: 0x1000 + i, iova: 0x1000n, bytes: 64, write: false });
+          await p.clockAdvance(123_456);
+        }
+        const trace = p.traceExport('perfetto-json').trace;
+        const counters = trace.traceEvents.filter((e) => e.ph === 'C');
+        expect(counters.length, `maxEvents ${maxEvents}, ${devices} devices`).toBeLessThanOrEqual(Math.max(3, maxEvents));
+        expect(counters.length).toBeGreaterThan(0);
+        p.dispose();
+      }
+    }
+  });
+});

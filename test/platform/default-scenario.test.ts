@@ -11,12 +11,12 @@ const MiB = 2 ** 20;
 describe('the default scenario', () => {
   const p = createPlatform();
 
-  it('has 64 GiB of host memory, SNP and TIO initialised, a virtual clock and seed 1', () => {
+  it('has 64 GiB of host memory, SNP and TIO initialised, a virtual clock and seed 1', async () => {
     const info = p.info();
     expect(info.config.memoryBytes).toBe(BigInt(64 * GiB));
     expect(info.config.seed).toBe(1);
     expect(info.clockMode).toBe('virtual');
-    expect(p.fwPlatformStatus()).toMatchObject({ status: 0, snpInit: true, tioInit: true });
+    expect(await p.fwPlatformStatus()).toMatchObject({ status: 0, snpInit: true, tioInit: true, tioEn: true, apiVersion: '1.55', devices: [{ deviceId: 0x100, state: 'connected' }] });
     expect(p.dmaStats({}).issued).toBe(0);
     expect(p.m.dma.streamIds()).toEqual([]);
   });

@@ -13,7 +13,9 @@ const INDEX_METHODS = [
   'clock.now', 'clock.advance', 'clock.setMode',
   'mem.alloc', 'mem.free', 'mem.read64', 'mem.write64',
   'rmp.read', 'rmp.update', 'rmp.psmash', 'guest.pvalidate',
-  'fw.platformStatus', 'fw.init', 'fw.shutdown', 'fw.tdiBind', 'fw.tdiUnbind', 'fw.pageUnsmash',
+  'fw.platformStatus', 'fw.init', 'fw.shutdown', 'fw.tdiBind', 'fw.tdiUnbind', 'fw.pageUnsmash', 'fw.pageReclaim',
+  // The SEV firmware through its mailbox, the devices' DOE mailboxes, the TIO conveniences.
+  'psp.readReg', 'psp.writeReg', 'psp.regs', 'pci.doe', 'tio.connect', 'tio.disconnect', 'tio.fenceStatus', 'tio.fenceClear',
   'tmpm.readReg', 'tmpm.writeReg', 'tmpm.regs', 'tmpm.submit', 'tmpm.psmashIo', 'tmpm.punsmashIo', 'tmpm.preparePsmash', 'tmpm.getCapabilities', 'tmpm.getStallModel', 'tmpm.setStallModel',
   'iommu.setDte', 'iommu.readDte', 'iommu.walk', 'iommu.command', 'iommu.events', 'iommu.map', 'iommu.unmap', 'iommu.iotlb',
   'dma.issue', 'dma.startStream', 'dma.stopStream', 'dma.stats', 'dma.resetStats',

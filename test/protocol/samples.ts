@@ -54,6 +54,22 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
   'fw.tdiBind': { params: { deviceId: 0x200, asid: 1 }, result: { status: 0x3c, statusName: 'INVALID_TDI_STATE', detail: { deviceId: 0x200 } } },
   'fw.tdiUnbind': { params: { deviceId: 0x100 }, result: fwOk },
   'fw.pageUnsmash': { params: { spa: '0x100000000' }, result: { status: 0x1a, statusName: 'INVALID_PAGE_STATE', detail: { index: 3 } } },
+  'fw.pageReclaim': { params: { spa: '0xfc0400000', pageSize: '4K' }, result: fwOk },
+  'psp.readReg': { params: { offset: 0x10980 }, result: { offset: 0x10980, value: 0 } },
+  'psp.writeReg': { params: { offset: 0x10980, value: 0x830001 }, result: { ok: true } },
+  'psp.regs': {
+    params: {},
+    result: {
+      CMDRESP: { offset: 0x10980, value: 0, command: 0, status: 0, resp: false, ioc: false },
+      INTSTS: { offset: 0x10694, value: 0, sevCmdComplete: false },
+      firmware: { busy: false, snpInit: true, tioInit: true, tioEn: true, devices: [{ deviceId: 256, state: 'connected', pages: 2, ctxSpa: '0xfc0226000' }], commands: 0, interrupts: 0 },
+    },
+  },
+  'pci.doe': { params: { deviceId: 0x200, feature: 'cma', request: '10840000' }, result: { response: '1004000000010012' } },
+  'tio.connect': { params: { deviceId: 0x200 }, result: { ...fwOk, deviceId: 0x200, steps: 20, certificateBytes: 1452 } },
+  'tio.disconnect': { params: { deviceId: 0x100 }, result: { ...fwOk, deviceId: 0x100, steps: 1, forced: false, reclaimStatus: 'SUCCESS' } },
+  'tio.fenceStatus': { params: { deviceId: 0x100, asid: 1 }, result: { ...fwOk, deviceId: 0x100, asid: 1, dmaFence: 3, mmioFence: 3, fenced: true } },
+  'tio.fenceClear': { params: { deviceId: 0x100, asid: 1 }, result: { ...fwOk, deviceId: 0x100, asid: 1, fenced: false } },
   'tmpm.readReg': { params: { offset: 0x1c }, result: { offset: 28, value: 3 } },
   'tmpm.writeReg': { params: { offset: 0x18, value: 7 }, result: { ok: true } },
   'tmpm.regs': {
@@ -67,14 +83,14 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
   },
   'tmpm.submit': { params: { command: 1, listSpa: '0x0' }, result: { status: 0xf0, statusName: 'SUCCESS', index: 0, startNs: 0, endNs: 1000 } },
   'tmpm.psmashIo': {
-    params: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0224000', srcHpmdSpa: '0xfc0201008', gctxSpa: '0xfc0200000' },
+    params: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0227000', srcHpmdSpa: '0xfc0201008', gctxSpa: '0xfc0200000' },
     result: { status: 0xf0, statusName: 'SUCCESS', subStatus: 0, pteError: 0, pteSubError: 0, index: 0, startNs: 0, endNs: 2_068_606, stallNs: 2_068_606, dmaHeld: 0, gctxWord: '0xfc02000f0', rmpSmashed: true },
   },
   'tmpm.punsmashIo': {
     params: { srcPgSpa: '0x100200000', srcHpmdSpa: '0xfc0201008', gctxSpa: '0xfc0200000' },
     result: { status: 0x0a, statusName: 'INVALID_HPTE_PADDR', subStatus: 0, pteError: 3, pteSubError: 0, detail: { index: 5 }, index: 1, startNs: 0, endNs: 1000, stallNs: 0, dmaHeld: 0, gctxWord: '0x30000000fc020000a', rmpMerged: false },
   },
-  'tmpm.preparePsmash': { params: { domainId: 1, iova: '0x200000' }, result: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0224000', srcHpmdSpa: '0xfc0201008', gctxSpa: '0xfc0200000', entry: '0x6000000100200001', asid: 1 } },
+  'tmpm.preparePsmash': { params: { domainId: 1, iova: '0x200000' }, result: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0227000', srcHpmdSpa: '0xfc0201008', gctxSpa: '0xfc0200000', entry: '0x6000000100200001', asid: 1 } },
   'tmpm.getCapabilities': { params: {}, result: { status: 0xf0, statusName: 'SUCCESS', capReg: 0, fwReg: 0x1000000, specReg: 0x330000, supportReg: 0xc0, fwVersion: '1.0', specVersion: '0.51', reload: false, psmash: true, punsmash: true } },
   'tmpm.getStallModel': { params: {}, result: stallModel },
   'tmpm.setStallModel': { params: { baseNs: 1000, jitter: { spreadNs: 0 } }, result: { ...stallModel, baseNs: 1000, jitter: { dist: 'uniform', spreadNs: 0 } } },
@@ -164,7 +180,7 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
   'journal.find': {
     params: { method: 'tmpm.psmashIo', since: 0, max: 10 },
     result: {
-      entries: [{ seq: 3, method: 'tmpm.psmashIo', params: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0226000', srcHpmdSpa: '0xfc0202008', gctxSpa: '0xfc0200000' }, connectionId: 1, atNs: 0, endNs: 2_000_000, ok: true }],
+      entries: [{ seq: 3, method: 'tmpm.psmashIo', params: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0229000', srcHpmdSpa: '0xfc0202008', gctxSpa: '0xfc0200000' }, connectionId: 1, atNs: 0, endNs: 2_000_000, ok: true }],
       lastSeq: 3,
       dropped: 0,
     },

@@ -58,7 +58,7 @@ describe('parseScenario', () => {
       stallModel: { jitter: { dist: 'none' } },
     });
     expect(s.guests[0]!.ranges[0]).toEqual({ gpa: 0, spa: 0x100000000, length: 0x200000, rmp: '2M', validated: true });
-    expect(s.devices[0]).toStrictEqual({ deviceId: 0x100, domainId: 1, mode: 3, mappings: [{ iova: 0n, spa: 0x100000000, length: 0x200000, sizeLg2: 21, read: true, write: true, fc: false }] });
+    expect(s.devices[0]).toStrictEqual({ deviceId: 0x100, domainId: 1, mode: 3, teeIo: true, mappings: [{ iova: 0n, spa: 0x100000000, length: 0x200000, sizeLg2: 21, read: true, write: true, fc: false }] });
     expect(s.streams[0]).toMatchObject({ pattern: 'random', arrival: 'fixed' });
     expect(s.stallModel).toEqual({ ...DEFAULT_STALL_MODEL, jitter: { dist: 'none', spreadNs: 500_000 } });
   });

@@ -20,6 +20,8 @@ const CLIENTS = 64;
 const CALLS = 2_000;
 /** Calls each client keeps in flight. */
 const IN_FLIGHT = 16;
+/** A bound on a hung round, not a speed check: 128,000 calls take ~15 s idle and ~55 s on a busy 2-core machine. */
+const LOAD_TIMEOUT_MS = 300_000;
 
 let app: RunningApp;
 const internalErrors: string[] = [];
@@ -161,7 +163,7 @@ describe(`load: ${CLIENTS} clients x ${CALLS} mixed calls`, () => {
     const s = app.platforms().get('')!.dmaStats({});
     expect(s.issued).toBe(s.completed + s.ioPageFaults + s.rmpFaults + s.timeouts + s.aborted + s.inFlight);
     expect(internalErrors).toEqual([]);
-  });
+  }, LOAD_TIMEOUT_MS);
 
   it('each client on its own /platforms/NAME: no errors, no leaks, isolated platforms', async () => {
     const paths = Array.from({ length: CLIENTS }, (_, i) => `/platforms/load-${i}`);
@@ -180,5 +182,5 @@ describe(`load: ${CLIENTS} clients x ${CALLS} mixed calls`, () => {
     console.log(`load (per platform): ${CLIENTS * CALLS} calls in ${r.seconds.toFixed(1)} s; heap after a second round ${(baseline / 2 ** 20).toFixed(1)} -> ${(after / 2 ** 20).toFixed(1)} MiB`);
     expect(after - baseline, 'heap growth of a second round on the same platforms').toBeLessThan(16 * 2 ** 20);
     expect(internalErrors).toEqual([]);
-  });
+  }, LOAD_TIMEOUT_MS);
 });

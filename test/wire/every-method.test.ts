@@ -109,6 +109,9 @@ describe('every method through the wire (default platform)', () => {
     expect((await call('tmpm.psmashIo', args)).statusName).toBe('INVALID_PLATFORM_STATE');
     expect((await call('fw.init')).status).toBe(0);
     expect((await call('fw.init')).statusName).toBe('INVALID_PLATFORM_STATE');
+    // fw.shutdown disconnected device 01:00.0 with FORCE (unbinding its TDI): connect and bind it again.
+    expect(await call('tio.connect', { deviceId: 0x100 })).toMatchObject({ status: 0, statusName: 'SUCCESS', deviceId: 0x100 });
+    expect((await call('fw.tdiBind', { deviceId: 0x100, asid: 1 })).status).toBe(0);
     expect(await call('tmpm.writeReg', { offset: 0x18, value: 0xffffffff })).toMatchObject({ ok: true });
     expect((await call('tmpm.readReg', { offset: 0x18 })).value).toBe(0xffffffff);
     await expect(call('tmpm.writeReg', { offset: 0x1c, value: 0 })).rejects.toMatchObject({ code: -32602 });
@@ -128,6 +131,28 @@ describe('every method through the wire (default platform)', () => {
     await expect(call('clock.now')).rejects.toMatchObject({ code: -32050 });
     expect(await call('fault.remove', { faultId })).toMatchObject({ ok: true });
     expect((await call('fault.clear')).removed).toBe(1);
+  });
+
+  it('drives the PSP mailbox, a device DOE mailbox and the TIO conveniences', async () => {
+    expect(await call('psp.readReg', { offset: 0x109fc })).toEqual({ offset: 0x109fc, value: 1 });
+    await expect(call('psp.readReg', { offset: 0x10544 })).rejects.toMatchObject({ code: -32602 });
+    expect(await call('psp.writeReg', { offset: 0x10980, value: 0x840001 })).toEqual({ ok: true });
+    await call('clock.advance', { ns: 10_000 });
+    expect((await call('psp.readReg', { offset: 0x10980 })).value).toBe(0x80840000);
+    expect((await call('psp.regs')).CMDRESP).toMatchObject({ command: 0x84, status: 0, resp: true });
+    expect(await call('pci.doe', { deviceId: 0x200, feature: 'cma', request: '10840000' })).toEqual({ response: '1004000000010012' });
+    await expect(call('pci.doe', { deviceId: 0x300, feature: 'cma', request: '10840000' })).rejects.toMatchObject({ code: -32602 });
+    const connected = await call('tio.connect', { deviceId: 0x200 });
+    expect(connected).toMatchObject({ status: 0, deviceId: 0x200, certificateBytes: 1452 });
+    expect(connected.steps).toBeGreaterThan(10);
+    expect(await call('tio.disconnect', { deviceId: 0x200 })).toMatchObject({ status: 0, steps: 1, forced: false, reclaimStatus: 'SUCCESS' });
+    expect(await call('tio.fenceStatus', { deviceId: 0x100, asid: 1 })).toMatchObject({ status: 0, dmaFence: 0, fenced: false });
+    expect(await call('tio.fenceClear', { deviceId: 0x100, asid: 1 })).toMatchObject({ status: 0, fenced: false });
+    expect((await call('tio.fenceStatus', { deviceId: 0x200, asid: 1 })).statusName).toBe('INVALID_DEV_CTX');
+    const { spa } = await call('mem.alloc', { pages: 1 });
+    expect((await call('rmp.update', { spa, assigned: true, pageSize: '4K', asid: 0, immutable: true })).rc).toBe(0);
+    expect(await call('fw.pageReclaim', { spa })).toMatchObject({ status: 0 });
+    expect(await call('rmp.read', { spa })).toMatchObject({ assigned: true, immutable: false });
   });
 
   it('records a trace and reads the full histogram and the timeline', async () => {

@@ -125,3 +125,25 @@ describe('journal and hostile params', () => {
     expect(entry).toMatchObject({ ok: false, error: { code: -32602 }, params: { truncated: true, bytes: null } });
   });
 });
+
+describe('journal.count with an oversize filter', () => {
+  it('an 8 MB "0x..." filter is refused -32602 naming its key, before any entry is compared; a zero-padded hex of 64 digits still matches', async () => {
+    for (let i = 0; i < 50; i++) await t.client.call('mem.read64', { spa: '0x1000', count: 1 });
+    const huge = '0x' + '0'.repeat(8 * 1024 * 1024 - 6) + '1000';
+    const r = t.client.call('journal.count', { method: 'mem.read64', params: { spa: huge } });
+    await expect(r).rejects.toMatchObject({ code: -32602, data: { issues: [{ path: ['params', 'spa'], message: expect.stringMatching(/at most 64 digits/) }] } });
+    const padded = '0x' + '0'.repeat(60) + '1000';
+    expect((await t.client.call('journal.count', { method: 'mem.read64', params: { spa: padded } })).count).toBe(50);
+    expect((await t.client.call('journal.count', { method: 'mem.read64', params: { spa: '0x1001' } })).count).toBe(0);
+    // Nested too.
+    await expect(t.client.call('journal.count', { method: 'mem.read64', params: { a: [{ b: huge }] } })).rejects.toMatchObject({ code: -32602, data: { issues: [{ path: ['params', 'a', 0, 'b'] }] } });
+  });
+
+  it('a filter is compiled once: a large object filter of short values is answered, matching nothing', async () => {
+    for (let i = 0; i < 50; i++) await t.client.call('clock.now');
+    const wide: Record<string, string> = {};
+    for (let i = 0; i < 20_000; i++) wide[`k${i}`] = '0x' + i.toString(16);
+    expect((await t.client.call('journal.count', { method: 'clock.now', params: wide })).count).toBe(0);
+    expect((await t.client.call('journal.count', { method: 'clock.now', params: {} })).count).toBe(50);
+  });
+});

@@ -5,13 +5,14 @@
  * result; emu.record writes only inside the server's --record-dir.
  */
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { readRecording, replay } from '../../src/cli/replay.js';
 import { startTestApp, type AppUnderTest } from '../helpers/app.js';
 import { launchNode, listeningUrl } from '../helpers/processes.js';
+import { DEFAULT_SCENARIO } from '../../src/platform/scenario.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smash-emu-record-'));
 const apps: AppUnderTest[] = [];
@@ -182,5 +183,88 @@ describe('emu.record', () => {
     }
     expect(readdirSync(recordDir)).toEqual([]);
     expect(existsSync(join(dir, 'escape.jsonl'))).toBe(false);
+  });
+});
+
+/** Descriptors this process holds open on files inside `d`. */
+function openFilesIn(d: string): string[] {
+  const out: string[] = [];
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const target = readlinkSync(`/proc/self/fd/${fd}`);
+      if (target.startsWith(d + '/')) out.push(target);
+    } catch {
+      // Closed meanwhile (readdir's own descriptor).
+    }
+  }
+  return out;
+}
+
+describe('deleted platforms and their recordings', () => {
+  it('deleting a platform closes its emu.record file: no descriptor is left behind', async () => {
+    const recordDir = mkdtempSync(join(dir, 'records-'));
+    const t = await app({ recordDir });
+    for (let i = 0; i < 5; i++) {
+      const c = await t.connect(`/platforms/rec${i}`);
+      await c.call('emu.record', { file: `rec${i}.jsonl` });
+      await c.call('clock.advance', { ns: 1000 });
+      // The recorder opens its file asynchronously: let the event loop turn until it has.
+      for (let turns = 0; turns < 10_000 && openFilesIn(recordDir).length === 0; turns++) await new Promise((r) => setImmediate(r));
+      expect(openFilesIn(recordDir), `platform rec${i}`).toHaveLength(1);
+      await t.client.call('emu.deletePlatform', { name: `rec${i}` });
+      expect(openFilesIn(recordDir)).toEqual([]);
+    }
+    // Each file is complete: its header, state, call, and the deletion.
+    expect(lines(join(recordDir, 'rec4.jsonl')).map((l) => l.type)).toEqual(['header', 'platform', 'call', 'delete']);
+  });
+
+  it('a platform deleted and re-created under the same name gets a new state line: the replay is identical', async () => {
+    const file = join(dir, 'recreated.jsonl');
+    const t = await app({ record: file });
+    const x = await t.connect('/platforms/x');
+    await x.call('clock.advance', { ns: 5000 });
+    await x.call('mem.alloc', { pages: 3 });
+    await t.client.call('emu.deletePlatform', { name: 'x' });
+    const again = await t.connect('/platforms/x');
+    expect((await again.call('clock.now')).nowNs).toBe(0);
+    await again.call('mem.alloc', { pages: 1 });
+    await t.stop();
+    apps.splice(apps.indexOf(t), 1);
+    const rec = lines(file);
+    expect(rec.filter((l) => l.type !== 'call').map((l) => [l.type, l.platform])).toEqual([['header', undefined], ['platform', ''], ['platform', 'x'], ['delete', 'x'], ['platform', 'x']]);
+    expect(await replay(readRecording(readFileSync(file, 'utf8')), undefined, undefined)).toEqual({ calls: 5, platforms: 2, difference: null });
+  });
+});
+
+describe('smash-emu replay of long sessions and scenarios', () => {
+  it('a session that used 66 platforms one after another (deleted by emu.deletePlatform and HTTP DELETE) replays identical', async () => {
+    const file = join(dir, 'many.jsonl');
+    const t = await app({ record: file });
+    for (let i = 0; i < 66; i++) {
+      const c = await t.connect(`/platforms/p${i}`);
+      await c.call('clock.advance', { ns: 1000 + i });
+      await c.close();
+      if (i % 2 === 0) await t.client.call('emu.deletePlatform', { name: `p${i}` });
+      else expect((await fetch(`${t.app.url.replace(/^ws/, 'http')}/platforms/p${i}`, { method: 'DELETE' })).status).toBe(200);
+    }
+    await t.stop();
+    apps.splice(apps.indexOf(t), 1);
+    expect(lines(file).filter((l) => l.type === 'delete')).toHaveLength(66);
+    expect(await replay(readRecording(readFileSync(file, 'utf8')), undefined, undefined)).toEqual({ calls: 99, platforms: 67, difference: null });
+  });
+
+  it('a server run with its own scenario: the header names it and the replay builds from it (a plain emu.reset included)', async () => {
+    const file = join(dir, 'scenario.jsonl');
+    const custom = { ...DEFAULT_SCENARIO, name: 'custom', seed: 7, memoryBytes: 32 * 2 ** 30 };
+    const t = await app({ record: file, scenario: custom });
+    await t.client.call('clock.advance', { ns: 1000 });
+    expect(await t.client.call('emu.reset')).toMatchObject({ scenario: 'custom' });
+    await t.client.call('emu.info');
+    const plan = await t.client.call('tmpm.preparePsmash', { domainId: 1, iova: '0x200000' });
+    await t.client.call('tmpm.psmashIo', { srcPgSpa: plan.srcPgSpa, smashHpteSpa: plan.smashHpteSpa, srcHpmdSpa: plan.srcHpmdSpa, gctxSpa: plan.gctxSpa });
+    await t.stop();
+    apps.splice(apps.indexOf(t), 1);
+    expect(lines(file)[0]).toMatchObject({ type: 'header', scenario: { name: 'custom', seed: 7, memoryBytes: '0x800000000' } });
+    expect(await replay(readRecording(readFileSync(file, 'utf8')), undefined, undefined)).toEqual({ calls: 5, platforms: 1, difference: null });
   });
 });

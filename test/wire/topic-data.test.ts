@@ -36,6 +36,12 @@ it("sends each topic's data in the shape TOPIC_DATA publishes", async () => {
   await t.client.call('rmp.update', { spa: '0x3000', assigned: true, pageSize: '4K', asid: 1, gpa: '0x80000000' });
   await t.client.call('dma.issue', { deviceId: 0x200, iova: '0x8000000', bytes: 64, write: true });
   await smashOnce();
+  // Topic psp: a connect (commands, SPDM steps, DOE exchanges) and an interrupt.
+  await t.client.call('psp.writeReg', { offset: 0x10690, value: 2 });
+  await t.client.call('tio.connect', { deviceId: 0x200 });
+  await t.client.call('psp.writeReg', { offset: 0x10980, value: 0x840001 });
+  await t.client.call('psp.writeReg', { offset: 0x10980, value: 0x840001 });
+  await t.client.call('clock.advance', { ns: 10_000 });
   // A clock.advance longer than one chunk (50,000 events): progress on topic clock.
   const { streamId } = await t.client.call('dma.startStream', { deviceId: 0x100, iovaBase: '0x0', length: '0x200000', ratePerSec: 1e6, accessBytes: 64, writeRatio: 0, arrival: 'poisson' });
   await t.client.call('clock.advance', { ns: 120_000_000 });

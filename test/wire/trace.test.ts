@@ -157,3 +157,41 @@ describe('dma.histogram and dma.timeline through the server', () => {
     expect(sum((await call('dma.timeline', { binNs: 100_000 })).issued)).toBe(0);
   });
 });
+
+describe('trace.export stays within the trace\'s maxEvents', () => {
+  it('256 devices with one faulting dma.issue each: counter samples of all devices together at most maxEvents, the answer small', async () => {
+    const maxEvents = 1000;
+    await call('trace.start', { maxEvents, binNs: 10_000 });
+    // Devices with no DTE: each request faults (one dma event, one counter track each).
+    for (let i = 0; i < 256; i++) {
+      expect((await call('dma.issue', { deviceId: 0x1000 + i, iova: '0x1000', bytes: 64, write: false })).outcome).toBe('io_page_fault');
+      await call('clock.advance', { ns: 1_000_000 });
+    }
+    const { trace } = await call('trace.export', { format: 'perfetto-json' });
+    const events = trace.traceEvents as Ev[];
+    const counters = events.filter((e) => e.ph === 'C');
+    expect(counters.length).toBeGreaterThan(0);
+    expect(counters.length).toBeLessThanOrEqual(maxEvents);
+    // Every recorded event, the counters and each tracked device's three metadata events: bounded by maxEvents.
+    expect(events.length).toBeLessThanOrEqual(3 * maxEvents + 20);
+    expect(JSON.stringify(trace).length).toBeLessThan(400 * maxEvents);
+    // A tracked device's counters still add up to its dma.stats (the last one: the
+    // timeline's retained chunks, shared by the devices, have dropped the first ones').
+    const pids = new Set(counters.map((e) => e.pid));
+    expect(trace.otherData.counterDevices).toBe(pids.size);
+    const one = Math.max(...pids);
+    const stats = await call('dma.stats', { deviceId: one - 100 });
+    expect(sum(counters.filter((e) => e.pid === one).map((e) => e.args!.issued))).toBe(stats.issued);
+  });
+
+  it('more devices than maxEvents / 3: the devices with the highest IDs get no counter track and otherData says how many', async () => {
+    await call('trace.start', { maxEvents: 20 });
+    for (let i = 0; i < 30; i++) await call('dma.issue', { deviceId: 0x1000 + i, iova: '0x1000', bytes: 64, write: false });
+    await call('clock.advance', { ns: 100_000 });
+    const { trace } = await call('trace.export', { format: 'perfetto-json' });
+    const counters = (trace.traceEvents as Ev[]).filter((e) => e.ph === 'C');
+    expect(counters.length).toBeLessThanOrEqual(20);
+    expect(trace.otherData).toMatchObject({ counterDevices: 6, counterDevicesOmitted: 24 });
+    expect(new Set(counters.map((e) => e.pid))).toEqual(new Set(Array.from({ length: 6 }, (_, i) => 100 + 0x1000 + i)));
+  });
+});

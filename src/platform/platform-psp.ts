@@ -1,0 +1,332 @@
+/**
+ * The firmware conveniences over the PSP mailbox (protocol/README.md §4.2, §4.6):
+ * each does what Linux's ccp driver does for it (a command buffer in a pool page,
+ * firmware pages made with RMPUPDATE and given back with SNP_PAGE_RECLAIM, the
+ * SPDM relay through the device's DOE mailbox) and issues every command through
+ * the same registers a host driver writes, so fault rules on psp.COMMAND apply.
+ */
+import type { Machine } from './machine.js';
+import { FW_STATUS, fwStatusName } from '../firmware/status.js';
+import { PAGE_BYTES } from '../memory/host-memory.js';
+import { RMP_RC } from '../rmp/return-codes.js';
+import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
+import { bytesToHex, concatBytes, hexToBytes, readBytes, writeBytes } from '../psp/bytes.js';
+import { decode, encode } from '../psp/layout.js';
+import { PSP_COMMAND } from '../psp/command-ids.js';
+import type { PspCommandDone } from '../psp/psp-device.js';
+import {
+  DISCONNECT_FORCE,
+  INIT_EX_INIT_RMP,
+  INIT_EX_TIO_EN,
+  SNP_ADDR_BUF,
+  SNP_INIT_EX_BUF,
+  SNP_SHUTDOWN_EX_BUF,
+  SNP_STATUS_PAGE,
+  TIO_DEV_CONNECT_BUF,
+  TIO_DEV_CREATE_BUF,
+  TIO_DEV_DISCONNECT_BUF,
+  TIO_DEV_RECLAIM_BUF,
+  TIO_INIT_BUF,
+  PADDR_PAGE_SIZE_2M,
+} from '../psp/buffers.js';
+import { DOBJ_DATA_TYPE, DOBJ_ID, DOBJ_OFFSET, DOBJ_REQ_RESP_HDR, encodeSla, RESP_ALIGN, SLA_BUFFER_HDR, SLA_EOL, readBuffer, writeBuffer } from '../psp/sla.js';
+import type { DoeFeature } from '../psp/spdm-device.js';
+import type { HostBuffer, TioHostDevice } from './tio-host.js';
+import { reclaimTdis } from './platform-tdi.js';
+
+type Done = PspCommandDone;
+
+function result<E extends object = object>(d: Done, extra?: E) {
+  return { status: d.status, statusName: d.statusName, ...(d.detail !== undefined ? { detail: d.detail } : {}), ...(extra as E) };
+}
+
+/** One command with `bytes` as its buffer in a fresh pool page (none for a command without one); `read` sees the page after it ran. */
+export async function runCommand<T = undefined>(m: Machine, command: number, bytes: Uint8Array | null, read?: (bufSpa: number) => T): Promise<{ done: Done; out: T | undefined }> {
+  if (bytes === null) return { done: await m.psp.issue(command, 0), out: undefined };
+  const spa = m.pool.alloc(1);
+  try {
+    writeBytes(m.memory, spa, bytes);
+    const done = await m.psp.issue(command, spa);
+    return { done, out: read?.(spa) };
+  } finally {
+    if (m.pool.isAllocated(spa)) m.pool.release(spa, 1);
+  }
+}
+
+/** rmp_mark_pages_firmware: RMPUPDATE each page Assigned, ASID 0, Immutable. */
+export function markFirmware(m: Machine, spa: number, pages: number): void {
+  for (let i = 0; i < pages; i++) {
+    const rc = m.rmp.rmpUpdate(spa + i * PAGE_BYTES, { assigned: true, pageSize: '4K', asid: 0, gpa: 0, immutable: true });
+    if (rc !== RMP_RC.SUCCESS) throw new EmuError(ERROR_CODES.WRONG_MODE, `RMPUPDATE of the firmware page 0x${(spa + i * PAGE_BYTES).toString(16)} failed (rc ${rc})`);
+  }
+}
+
+/**
+ * snp_reclaim_pages + rmp_make_shared: SNP_PAGE_RECLAIM then RMPUPDATE shared, page
+ * by page. A page whose reclaim fails is leaked as Linux leaks it (never freed);
+ * returns whether all came back.
+ */
+export async function reclaimPages(m: Machine, spa: number, pages: number): Promise<boolean> {
+  let all = true;
+  for (let i = 0; i < pages; i++) {
+    const p = spa + i * PAGE_BYTES;
+    const { done } = await runCommand(m, PSP_COMMAND.SNP_PAGE_RECLAIM, encode(SNP_ADDR_BUF, { address: BigInt(p) }));
+    if (done.status !== FW_STATUS.SUCCESS || m.rmp.rmpUpdate(p, { assigned: false, pageSize: '4K' }) !== RMP_RC.SUCCESS) all = false;
+  }
+  return all;
+}
+
+// ---- fw.* --------------------------------------------------------------------------------
+
+/** fw.platformStatus: SNP_PLATFORM_STATUS to a page (a firmware page once SNP is up, reclaimed after), decoded. */
+export function fwPlatformStatus(m: Machine) {
+  return m.firmware.submit('fw.platformStatus', {}, async () => {
+    const page = m.pool.alloc(1);
+    const firmwarePage = m.firmware.snpInitialized;
+    if (firmwarePage) markFirmware(m, page, 1);
+    const { done } = await runCommand(m, PSP_COMMAND.SNP_PLATFORM_STATUS, encode(SNP_ADDR_BUF, { address: BigInt(page) }));
+    const s = decode(SNP_STATUS_PAGE, readBytes(m.memory, page, SNP_STATUS_PAGE.bytes));
+    const back = firmwarePage ? await reclaimPages(m, page, 1) : true;
+    if (back && m.pool.isAllocated(page)) m.pool.release(page, 1);
+    return result(done, {
+      snpInit: m.firmware.snpInitialized,
+      tioInit: m.firmware.tioInitialized,
+      tioEn: m.psp.tio.tioEn,
+      apiVersion: `${s.apiMajor}.${s.apiMinor}`,
+      state: s.state,
+      isRmpInitialized: s.isRmpInitialized === 1,
+      buildId: s.buildId,
+      guestCount: s.guestCount,
+      guests: m.guests.list().map((g) => g.asid),
+      tdis: [...m.firmware.bindings.entries()].sort((a, b) => a[0] - b[0]).map(([deviceId, asid]) => ({ deviceId, asid })),
+      devices: m.psp.tio.contexts.map((c) => ({ deviceId: c.deviceId, state: c.state })),
+    });
+  });
+}
+
+/** fw.init: SNP_INIT_EX (init_rmp, tio_en when supported), SNP_DF_FLUSH, TIO_INIT; INVALID_PLATFORM_STATE when both are up. */
+export function fwInit(m: Machine) {
+  return m.firmware.submit('fw.init', {}, async () => {
+    if (!m.firmware.snpInitialized || !m.firmware.tioInitialized) {
+      if (!m.firmware.snpInitialized) {
+        const flags = INIT_EX_INIT_RMP | (m.psp.config.tioSupported ? INIT_EX_TIO_EN : 0);
+        const { done } = await runCommand(m, PSP_COMMAND.SNP_INIT_EX, encode(SNP_INIT_EX_BUF, { flags }));
+        if (done.status !== FW_STATUS.SUCCESS) return result(done);
+        const flush = (await runCommand(m, PSP_COMMAND.SNP_DF_FLUSH, null)).done;
+        if (flush.status !== FW_STATUS.SUCCESS) return result(flush);
+      }
+      const { done } = await runCommand(m, PSP_COMMAND.TIO_INIT, encode(TIO_INIT_BUF, { length: TIO_INIT_BUF.bytes }));
+      return result(done);
+    }
+    const { done } = await runCommand(m, PSP_COMMAND.SNP_INIT_EX, encode(SNP_INIT_EX_BUF, { flags: INIT_EX_INIT_RMP }));
+    return result(done);
+  });
+}
+
+/**
+ * fw.shutdown: every device context disconnected (FORCE, unbinding its TDI) and
+ * reclaimed (its pages given back when the convenience made them), then
+ * SNP_SHUTDOWN_EX. Always SUCCESS; the RMP and tables are kept.
+ */
+export function fwShutdown(m: Machine) {
+  return m.firmware.submit('fw.shutdown', {}, async () => {
+    for (const ctx of [...m.psp.tio.contexts]) {
+      const devCtxSla = encodeSla(BigInt(ctx.pages[0] as number));
+      if (ctx.state === 'connected') await runCommand(m, PSP_COMMAND.TIO_DEV_DISCONNECT, encode(TIO_DEV_DISCONNECT_BUF, { length: TIO_DEV_DISCONNECT_BUF.bytes, flags: DISCONNECT_FORCE, devCtxSla: slaOfPages(m, ctx.pages) ?? devCtxSla }));
+      await reclaimTdis(m, ctx);
+      await runCommand(m, PSP_COMMAND.TIO_DEV_RECLAIM, encode(TIO_DEV_RECLAIM_BUF, { length: TIO_DEV_RECLAIM_BUF.bytes, devCtxSla: slaOfPages(m, ctx.pages) ?? devCtxSla }));
+      const host = m.tioHost.devices.get(ctx.deviceId);
+      if (host !== undefined) await freeHost(m, host);
+    }
+    const { done } = await runCommand(m, PSP_COMMAND.SNP_SHUTDOWN_EX, encode(SNP_SHUTDOWN_EX_BUF, { length: SNP_SHUTDOWN_EX_BUF.bytes, flags: 0 }));
+    return result(done);
+  });
+}
+
+/** The SLA naming a context by its pages: the DATA SLA of a one-page context, else the host's scatter page when we hold it. */
+export function slaOfPages(m: Machine, pages: number[]): bigint | null {
+  for (const d of m.tioHost.devices.values()) if (d.devCtx.spa === pages[0]) return slaOf(d.devCtx);
+  return pages.length === 1 ? encodeSla(BigInt(pages[0] as number)) : null;
+}
+
+/** fw.pageUnsmash: SNP_PAGE_UNSMASH. */
+export function fwPageUnsmash(m: Machine, spa: number) {
+  return m.firmware.submit('fw.pageUnsmash', { spa: BigInt(spa) }, async () => result((await runCommand(m, PSP_COMMAND.SNP_PAGE_UNSMASH, encode(SNP_ADDR_BUF, { address: BigInt(spa) }))).done));
+}
+
+/** fw.pageReclaim: SNP_PAGE_RECLAIM of a 4 KB page or a 2 MB region (paddr bit 0). */
+export function fwPageReclaim(m: Machine, spa: number, pageSize: '4K' | '2M') {
+  return m.firmware.submit('fw.pageReclaim', { spa: BigInt(spa), pageSize }, async () => {
+    const paddr = BigInt(spa) | (pageSize === '2M' ? PADDR_PAGE_SIZE_2M : 0n);
+    return result((await runCommand(m, PSP_COMMAND.SNP_PAGE_RECLAIM, encode(SNP_ADDR_BUF, { address: paddr }))).done);
+  });
+}
+
+// ---- tio.* and pci.doe ---------------------------------------------------------------------
+
+/** pci.doe: one request to a device's DOE mailbox (CMA or SSESSION); reported on topic psp. */
+export function pciDoe(m: Machine, deviceId: number, feature: DoeFeature, request: Uint8Array): Uint8Array {
+  const { response, step } = m.doe.exchange(deviceId, feature, request);
+  if (m.bus.has('psp')) m.bus.emit('psp', m.clock.nowNs, { kind: 'doe', ...step });
+  return response;
+}
+
+export function slaOf(b: HostBuffer): bigint {
+  return b.scatterSpa === null ? encodeSla(BigInt(b.spa)) : encodeSla(BigInt(b.scatterSpa), true);
+}
+
+function dataPages(b: HostBuffer): number[] {
+  return Array.from({ length: b.pages }, (_, i) => b.spa + i * PAGE_BYTES);
+}
+
+/** sla_alloc: `bytes` of DATA pages (firmware-owned or not), with a SCATTER page past one page; the buffer header's capacity set. */
+export function allocBuffer(m: Machine, bytes: number, firmware: boolean): HostBuffer {
+  const pages = Math.max(1, Math.ceil(bytes / PAGE_BYTES));
+  const spa = m.pool.alloc(pages);
+  let scatterSpa: number | null = null;
+  if (pages > 1) {
+    scatterSpa = m.pool.alloc(1);
+    const list: bigint[] = [];
+    for (let i = 0; i < pages; i++) list.push(encodeSla(BigInt(spa + i * PAGE_BYTES)));
+    list.push(SLA_EOL);
+    m.memory.writeWords(scatterSpa, list);
+  }
+  writeBytes(m.memory, spa, encode(SLA_BUFFER_HDR, { capacitySz: pages * PAGE_BYTES }));
+  if (firmware) markFirmware(m, spa, pages);
+  return { spa, pages, scatterSpa, firmware };
+}
+
+export async function freeBuffer(m: Machine, b: HostBuffer): Promise<void> {
+  const back = b.firmware ? await reclaimPages(m, b.spa, b.pages) : true;
+  if (back && m.pool.isAllocated(b.spa)) m.pool.release(b.spa, b.pages);
+  if (b.scatterSpa !== null && m.pool.isAllocated(b.scatterSpa)) m.pool.release(b.scatterSpa, 1);
+}
+
+async function freeHost(m: Machine, d: TioHostDevice): Promise<void> {
+  m.tioHost.devices.delete(d.deviceId);
+  await freeBuffer(m, d.devCtx);
+  if (d.ctrl !== null) for (const b of [d.ctrl.req, d.ctrl.resp, d.ctrl.scratch, d.ctrl.output]) await freeBuffer(m, b);
+}
+
+export function allocCtrl(m: Machine): NonNullable<TioHostDevice['ctrl']> {
+  const t = m.psp.config.tio;
+  const ctrl = { req: allocBuffer(m, t.spdmReqSizeMax, true), resp: allocBuffer(m, t.spdmReqSizeMax, false), scratch: allocBuffer(m, t.spdmScratchSizeMax, true), output: allocBuffer(m, t.spdmOutSizeMax, true) };
+  // Linux pre-fills resp with a RESP data object header.
+  writeBytes(m.memory, ctrl.resp.spa + DOBJ_OFFSET, encode(DOBJ_REQ_RESP_HDR, { id: DOBJ_ID.RESP, length: DOBJ_REQ_RESP_HDR.bytes, versionMajor: 1 }));
+  return ctrl;
+}
+
+/**
+ * Issues a TIO command and relays while it answers SPDM_REQUEST (sev_tio_do_cmd /
+ * sev_tio_continue): the request in `req` goes to the device's DOE mailbox and its
+ * answer to `resp` as a RESP data object (length padded to 32 as Linux does), then
+ * the same command again with the same buffer.
+ */
+export async function relay(m: Machine, deviceId: number, command: number, bytes: Uint8Array, ctrl: NonNullable<TioHostDevice['ctrl']>, pending = false): Promise<{ done: Done; steps: number }> {
+  const spa = m.pool.alloc(1);
+  try {
+    writeBytes(m.memory, spa, bytes);
+    // `pending`: the firmware already answered SPDM_REQUEST (a host resuming the loop): relay that request first.
+    let done: Pick<Done, 'status'> & Partial<Done> = pending ? { status: FW_STATUS.SPDM_REQUEST } : await m.psp.issue(command, spa);
+    let steps = 0;
+    const req = dataPages(ctrl.req);
+    const resp = dataPages(ctrl.resp);
+    while (done.status === FW_STATUS.SPDM_REQUEST) {
+      const h = decode(DOBJ_REQ_RESP_HDR, readBuffer(m.memory, req, DOBJ_OFFSET, DOBJ_REQ_RESP_HDR.bytes));
+      const message = readBuffer(m.memory, req, DOBJ_OFFSET + DOBJ_REQ_RESP_HDR.bytes, Math.max(0, h.length - DOBJ_REQ_RESP_HDR.bytes));
+      const answer = pciDoe(m, deviceId, h.dataType === DOBJ_DATA_TYPE.SECURE_SPDM ? 'ssession' : 'cma', message);
+      const len = Math.ceil((DOBJ_REQ_RESP_HDR.bytes + answer.length) / RESP_ALIGN) * RESP_ALIGN;
+      const padded = new Uint8Array(len - DOBJ_REQ_RESP_HDR.bytes);
+      padded.set(answer);
+      writeBuffer(m.memory, resp, 0, concatBytes(encode(SLA_BUFFER_HDR, { capacitySz: resp.length * PAGE_BYTES, payloadSz: len }), new Uint8Array(SLA_BUFFER_HDR.bytes - 12)));
+      writeBuffer(m.memory, resp, DOBJ_OFFSET, concatBytes(encode(DOBJ_REQ_RESP_HDR, { id: DOBJ_ID.RESP, length: len, versionMajor: 1, dataType: h.dataType }), padded));
+      steps++;
+      done = await m.psp.issue(command, spa);
+    }
+    return { done: done as Done, steps };
+  } finally {
+    if (m.pool.isAllocated(spa)) m.pool.release(spa, 1);
+  }
+}
+
+function checkDevice(deviceId: number): void {
+  if (!Number.isInteger(deviceId) || deviceId < 0 || deviceId > 0xffff) throw invalidArgument(`deviceId must be 0..0xffff, got ${deviceId}`, { path: ['deviceId'] });
+}
+
+/** tio.connect: TIO_DEV_CREATE then TIO_DEV_CONNECT with the relay; on a failure the context is reclaimed as Linux does. */
+export function tioConnect(m: Machine, deviceId: number) {
+  checkDevice(deviceId);
+  return m.firmware.submit('tio.connect', { deviceId }, () => connectDevice(m, deviceId));
+}
+
+/** TIO_DEV_CREATE (when the device has no context) and TIO_DEV_CONNECT with the relay, inside a firmware command's turn. */
+export async function connectDevice(m: Machine, deviceId: number) {
+  {
+    let host = m.tioHost.devices.get(deviceId);
+    if (host === undefined) {
+      const devCtx = allocBuffer(m, m.psp.config.tio.devctxSize, true);
+      const { done } = await runCommand(m, PSP_COMMAND.TIO_DEV_CREATE, encode(TIO_DEV_CREATE_BUF, { length: TIO_DEV_CREATE_BUF.bytes, devCtxSla: slaOf(devCtx), deviceId, rootPortId: 0, segmentId: 0 }));
+      if (done.status !== FW_STATUS.SUCCESS) {
+        await freeBuffer(m, devCtx);
+        return result(done, { deviceId, steps: 0 });
+      }
+      host = { deviceId, devCtx, ctrl: null };
+      m.tioHost.devices.set(deviceId, host);
+    }
+    host.ctrl ??= allocCtrl(m);
+    const ctrl = host.ctrl;
+    const buf = encode(TIO_DEV_CONNECT_BUF, {
+      length: TIO_DEV_CONNECT_BUF.bytes,
+      reqSla: slaOf(ctrl.req),
+      respSla: slaOf(ctrl.resp),
+      scratchSla: slaOf(ctrl.scratch),
+      outputSla: slaOf(ctrl.output),
+      devCtxSla: slaOf(host.devCtx),
+      tcMask: 1,
+      certSlot: 0,
+      ideStreamIds: 0xffff_ffff_ffff_ff00n,
+    });
+    const { done, steps } = await relay(m, deviceId, PSP_COMMAND.TIO_DEV_CONNECT, buf, ctrl);
+    if (done.status !== FW_STATUS.SUCCESS && m.psp.tio.contexts.some((c) => c.deviceId === deviceId && c.state !== 'connected')) {
+      await runCommand(m, PSP_COMMAND.TIO_DEV_RECLAIM, encode(TIO_DEV_RECLAIM_BUF, { length: TIO_DEV_RECLAIM_BUF.bytes, devCtxSla: slaOf(host.devCtx) }));
+      await freeHost(m, host);
+    }
+    const certificateBytes = done.status === FW_STATUS.SUCCESS ? Number(done.detail?.['certificateBytes'] ?? 0) : 0;
+    return result(done, { deviceId, steps, ...(done.status === FW_STATUS.SUCCESS ? { certificateBytes } : {}) });
+  }
+}
+
+/**
+ * tio.disconnect: TIO_DEV_DISCONNECT (with the relay; FORCE when asked, and as a
+ * retry after any failure, as Linux does), then TIO_DEV_RECLAIM and every page back.
+ */
+export function tioDisconnect(m: Machine, deviceId: number, force: boolean) {
+  checkDevice(deviceId);
+  return m.firmware.submit('tio.disconnect', { deviceId, force }, async () => {
+    const ctx = m.psp.tio.contexts.find((c) => c.deviceId === deviceId);
+    if (ctx === undefined) return { status: FW_STATUS.INVALID_DEV_CTX, statusName: fwStatusName(FW_STATUS.INVALID_DEV_CTX), detail: { reason: `device 0x${deviceId.toString(16).padStart(4, '0')} has no device context` }, deviceId, steps: 0 };
+    let host = m.tioHost.devices.get(deviceId);
+    if (host === undefined) {
+      // A context the convenience did not create (a host driver's): only FORCE and RECLAIM are possible without its buffers.
+      host = { deviceId, devCtx: { spa: ctx.pages[0] as number, pages: ctx.pages.length, scatterSpa: null, firmware: true }, ctrl: null };
+    }
+    host.ctrl ??= allocCtrl(m);
+    const ctrl = host.ctrl;
+    const buf = (flags: number) => encode(TIO_DEV_DISCONNECT_BUF, { length: TIO_DEV_DISCONNECT_BUF.bytes, flags, reqSla: slaOf(ctrl.req), respSla: slaOf(ctrl.resp), scratchSla: slaOf(ctrl.scratch), outputSla: slaOf(ctrl.output), devCtxSla: slaOfPages(m, ctx.pages) ?? slaOf(host.devCtx) });
+    let steps = 0;
+    let first: Done | undefined;
+    if (ctx.state === 'connected') {
+      const r = await relay(m, deviceId, PSP_COMMAND.TIO_DEV_DISCONNECT, buf(force ? DISCONNECT_FORCE : 0), ctrl);
+      steps = r.steps;
+      first = r.done;
+      if (r.done.status !== FW_STATUS.SUCCESS && !force) await relay(m, deviceId, PSP_COMMAND.TIO_DEV_DISCONNECT, buf(DISCONNECT_FORCE), ctrl);
+    }
+    await reclaimTdis(m, ctx);
+    const reclaim = (await runCommand(m, PSP_COMMAND.TIO_DEV_RECLAIM, encode(TIO_DEV_RECLAIM_BUF, { length: TIO_DEV_RECLAIM_BUF.bytes, devCtxSla: slaOfPages(m, ctx.pages) ?? slaOf(host.devCtx) }))).done;
+    await freeHost(m, host);
+    const shown = first !== undefined && first.status !== FW_STATUS.SUCCESS ? first : reclaim;
+    return result(shown, { deviceId, steps, forced: force || (first !== undefined && first.status !== FW_STATUS.SUCCESS), reclaimStatus: reclaim.statusName });
+  });
+}
+
+export { bytesToHex, hexToBytes };
