@@ -4,8 +4,10 @@
  * loop: the real application (startApp, default scenario) and a raw `ws` echo
  * server with the same defaults, both on 127.0.0.1:0. Prints one JSON line with
  * both URLs; closes both and exits when its stdin ends (the parent closed it or died).
+ * A stdin line `cpu` prints its CPU time so far (a JSON line).
  */
 import { once } from 'node:events';
+import { createInterface } from 'node:readline';
 import { WebSocketServer } from 'ws';
 import type { AddressInfo } from 'node:net';
 import { startApp } from '../src/rpc/app.js';
@@ -40,20 +42,31 @@ async function main(): Promise<void> {
   const echo = await startEcho();
   const urls: ServerUrls = { appUrl: app.url, echoUrl: echo.url };
   process.stdout.write(JSON.stringify(urls) + '\n');
-  process.stdin.resume();
+  // A stdin line `cpu` asks for this process's CPU time so far (user + system, ms).
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line !== 'cpu') return;
+    const u = process.cpuUsage();
+    process.stdout.write(JSON.stringify({ cpuMs: (u.user + u.system) / 1000 }) + '\n');
+  });
   process.stdin.once('end', () => {
     void Promise.all([app.close(1000), echo.close()]).then(() => process.exit(0));
   });
 }
 
 /** Starts this file as a child; `stop` ends its stdin and waits for it to exit. */
-export async function startServers(): Promise<ServerUrls & { pid: number; stop(): Promise<void> }> {
-  const child: ChildProcess = spawnBench('./servers.ts', []);
+export async function startServers(): Promise<ServerUrls & { pid: number; stop(): Promise<void>; cpuMs(): Promise<number> }> {
+  const child: ChildProcess = spawnBench('./servers.ts', [], (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''));
   const urls = await firstJsonLine<ServerUrls>(child);
   return {
     ...urls,
     /** The servers' process (its RSS is the server's). */
     pid: child.pid as number,
+    /** The child's CPU time so far (user + system), ms. */
+    cpuMs: async () => {
+      const answer = firstJsonLine<{ cpuMs: number }>(child);
+      child.stdin?.write('cpu\n');
+      return (await answer).cpuMs;
+    },
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = once(child, 'exit');

@@ -2,8 +2,8 @@
  * Smash (README.md "Performance"): tmpm.psmashIo + tmpm.punsmashIo
  * pairs (PSMASH_IO and PUNSMASH_IO through the TMPM's ring) of one 2 MB region of the
  * TEE-IO device, in process (on the default 1 GiB guest and on a 1 TiB guest fully
- * mapped with 2 MB leaves) and over RPC through the typed client. The stall model has
- * no jitter; each command advances virtual time by its stall (2 ms).
+ * mapped with 2 MB leaves); over RPC through the typed client in client.ts. The stall
+ * model has no jitter; each command advances virtual time by its stall (2 ms).
  * Figures: TMPM calls per wall second (a pair is two calls).
  *
  * Every smash of the benchmark goes through SMASH below (prepare, smash, unsmash, in
@@ -12,7 +12,7 @@
 import { createPlatform, type Platform } from '../src/platform/platform.js';
 import { TMPM_STATUS } from '../src/tmpm/commands.js';
 import type { Scenario } from '../src/platform/scenario.js';
-import { SmashEmuClient } from '../src/client/smash-emu-client.js';
+import { SmashEmuClient, type BatchCall } from '../src/client/smash-emu-client.js';
 import { toHex } from '../src/util/hex.js';
 import { nowMs, perSec } from './util.js';
 
@@ -22,11 +22,6 @@ const REGION_IOVA = 0x20_0000n;
 const WARM_UP_PAIRS = 1000;
 /** Timed rounds of `pairs` pairs each; the figure is the fastest. */
 const ROUNDS = 3;
-
-export interface SmashResult {
-  inProcessPerSec: number;
-  rpcPerSec: number;
-}
 
 function check(what: string, r: { status: number; statusName: string }): void {
   if (r.status !== TMPM_STATUS.SUCCESS) throw new Error(`${what} returned ${r.statusName}`);
@@ -68,17 +63,30 @@ export const SMASH = {
       const prep = await c.call('tmpm.preparePsmash', { domainId, iova: toHex(iova) });
       return { srcPgSpa: prep.srcPgSpa, smashHpteSpa: prep.smashHpteSpa, srcHpmdSpa: prep.srcHpmdSpa, gctxSpa: prep.gctxSpa };
     },
-    async smash(c: SmashEmuClient, a: RpcSmashArgs): Promise<{ dmaHeld: number }> {
+    async smash(c: SmashEmuClient, a: RpcSmashArgs): Promise<{ dmaHeld: number; stallNs: number }> {
       const r = await c.call('tmpm.psmashIo', a);
       check('tmpm.psmashIo', r);
-      return { dmaHeld: r.dmaHeld };
+      return { dmaHeld: r.dmaHeld, stallNs: r.stallNs };
     },
     /** The stall model of the calls above (merged, as tmpm.setStallModel does). */
     async stallModel(c: SmashEmuClient, patch: { baseNs?: number; jitter?: { dist: 'none'; spreadNs: number } }) {
       await c.call('tmpm.setStallModel', patch);
     },
-    async unsmash(c: SmashEmuClient, a: RpcSmashArgs) {
-      check('tmpm.punsmashIo', await c.call('tmpm.punsmashIo', { srcPgSpa: a.srcPgSpa, srcHpmdSpa: a.srcHpmdSpa, gctxSpa: a.gctxSpa }));
+    async unsmash(c: SmashEmuClient, a: RpcSmashArgs): Promise<{ stallNs: number }> {
+      const r = await c.call('tmpm.punsmashIo', { srcPgSpa: a.srcPgSpa, srcHpmdSpa: a.srcHpmdSpa, gctxSpa: a.gctxSpa });
+      check('tmpm.punsmashIo', r);
+      return { stallNs: r.stallNs };
+    },
+    /** `pairs` smash + unsmash pairs in one batch frame (SmashEmuClient.batch); each must succeed. */
+    async batch(c: SmashEmuClient, a: RpcSmashArgs, pairs: number): Promise<void> {
+      const un = { srcPgSpa: a.srcPgSpa, srcHpmdSpa: a.srcHpmdSpa, gctxSpa: a.gctxSpa };
+      const calls: BatchCall[] = [];
+      for (let i = 0; i < pairs; i++) calls.push({ method: 'tmpm.psmashIo', params: a }, { method: 'tmpm.punsmashIo', params: un });
+      const out = await c.batch(calls);
+      for (const o of out) {
+        if (!o.ok) throw o.error;
+        check('batch member', o.result as { status: number; statusName: string });
+      }
     },
   },
 };
@@ -107,21 +115,4 @@ export async function smashInProcess(pairs: number, scenario?: Scenario): Promis
   }
   p.dispose();
   return perSec(2 * pairs, ms);
-}
-
-/** The same over RPC: prepares the PTE page with tmpm.preparePsmash, then times the pairs. */
-export async function smashOverRpc(url: string, pairs: number): Promise<number> {
-  const c = await SmashEmuClient.connect(url);
-  try {
-    await c.call('emu.reset');
-    const a = await SMASH.rpc.prepare(c, DOMAIN, REGION_IOVA);
-    const t0 = nowMs();
-    for (let i = 0; i < pairs; i++) {
-      await SMASH.rpc.smash(c, a);
-      await SMASH.rpc.unsmash(c, a);
-    }
-    return perSec(2 * pairs, nowMs() - t0);
-  } finally {
-    await c.close();
-  }
 }

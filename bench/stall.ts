@@ -1,6 +1,9 @@
 /**
- * A 2 ms stall at 1e9 requests/s (README.md "Performance"): a smash over RPC while a 1e9/s stream
- * runs on the smashed region, in a server child (`node --expose-gc`, the real app).
+ * A stall over a fixed-rate stream (issues 10 and 24): a smash over RPC while a
+ * stream (1e9/s in the full run, against 1e6/s) runs on the smashed region, in a
+ * server child (`node --expose-gc`, the real app). run.ts compares the wall time of
+ * the same stall at the two rates: held fixed-rate requests are kept as runs, so
+ * the cost should not grow with the rate.
  * Figures: the child's extra heap while the stall runs (peak heapUsed sampled every
  * millisecond, minus heapUsed after GC before it), the wall time of the smash call,
  * and the slowest /healthz answer among those polled back to back during it.
@@ -71,12 +74,27 @@ function jsonLines(c: ChildProcess): () => Promise<Record<string, unknown>> {
   });
 }
 
+/**
+ * GET /healthz. A kept-alive socket the server closed meanwhile can fail one fetch
+ * with ECONNRESET (seen on a loaded machine): it is retried once, within the same
+ * timing, so the figure still counts the time until an answer came.
+ */
+async function getHealthz(url: string): Promise<void> {
+  try {
+    await (await fetch(url)).arrayBuffer();
+  } catch {
+    await (await fetch(url)).arrayBuffer();
+  }
+}
+
 export async function stall(ratePerSec = 1e9, stallNs = 2_000_000): Promise<StallResult> {
   const c = spawnBench('./stall.ts', ['child'], ['--expose-gc']);
   const next = jsonLines(c);
   try {
     const { url } = (await next()) as { url: string };
-    const client = await SmashEmuClient.connect(url);
+    // A 20 ms stall at 1e9 req/s has taken 4 s of wall time idle and over 10 s (the
+    // client's default timeout) on a loaded machine: the figure is the time, not a failure.
+    const client = await SmashEmuClient.connect(url, { timeoutMs: 600_000 });
     const healthz = url.replace(/^ws:/, 'http:').replace(/\/$/, '') + '/healthz';
     try {
       const a = await SMASH.rpc.prepare(client, 1, 0x20_0000n);
@@ -92,17 +110,21 @@ export async function stall(ratePerSec = 1e9, stallNs = 2_000_000): Promise<Stal
       const poll = (async () => {
         while (!done) {
           const t0 = nowMs();
-          const res = await fetch(healthz);
-          await res.arrayBuffer();
+          await getHealthz(healthz);
           healthzMaxMs = Math.max(healthzMaxMs, nowMs() - t0);
           healthzAnswers++;
         }
       })();
       const t0 = nowMs();
-      const r = await SMASH.rpc.smash(client, a);
-      const smashWallMs = nowMs() - t0;
-      done = true;
-      await poll;
+      let r: { dmaHeld: number };
+      let smashWallMs: number;
+      try {
+        r = await SMASH.rpc.smash(client, a);
+        smashWallMs = nowMs() - t0;
+      } finally {
+        done = true;
+        await poll;
+      }
       c.stdin?.write('stop\n');
       const { extraHeapMiB } = (await next()) as { extraHeapMiB: number };
       return { extraHeapMiB, smashWallMs, healthzMaxMs, healthzAnswers, dmaHeld: r.dmaHeld };

@@ -80,8 +80,16 @@ interface Pending {
   method: string;
   resolve: (result: unknown) => void;
   reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
+  /** performance.now() past which the call times out (Infinity for a batch member: its batch has a timer). */
+  deadline: number;
+  timeoutMs: number;
 }
+
+/** One call of a batch: a method and its params (as `call` takes them). */
+export type BatchCall = { [M in MethodName]: { method: M; params?: MethodParamsIn<M> } }[MethodName];
+
+/** What one call of a batch came back with: its result, or the JSON-RPC error the server answered. */
+export type BatchOutcome = { ok: true; result: unknown } | { ok: false; error: RpcCallError };
 
 /** Notifications for a subscription id not yet known (they may beat the subscribe response). */
 const MAX_EARLY_NOTIFICATIONS = 1000;
@@ -89,6 +97,13 @@ const MAX_EARLY_NOTIFICATIONS = 1000;
 export class SmashEmuClient {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
+  /**
+   * One timer for every pending call's timeout, armed for the earliest deadline
+   * (a timer per call cost a Timeout object, a list insertion and a clearTimeout on
+   * every call). Cleared when no call is pending, so an idle client keeps no timer.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
   private readonly subscriptions = new Map<string, EventHandler>();
   private early: EventNotification[] = [];
   private closeInfo: { code: number; reason: string } | undefined;
@@ -105,8 +120,8 @@ export class SmashEmuClient {
     this.closed = new Promise((resolve) => {
       ws.once('close', (code, reason) => {
         this.closeInfo = { code, reason: String(reason) };
+        this.disarm();
         for (const [id, p] of this.pending) {
-          clearTimeout(p.timer);
           this.pending.delete(id);
           p.reject(new ConnectionClosedError(code, this.closeInfo.reason));
         }
@@ -148,12 +163,72 @@ export class SmashEmuClient {
         return;
       }
       const id = this.nextId++;
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new RpcTimeoutError(method, timeoutMs));
-      }, timeoutMs);
-      this.pending.set(id, { method, resolve: resolve as (r: unknown) => void, reject, timer });
+      const deadline = performance.now() + timeoutMs;
+      this.pending.set(id, { method, resolve: resolve as (r: unknown) => void, reject, deadline, timeoutMs });
+      if (deadline < this.timerAt) this.arm(deadline);
       this.ws.send(JSON.stringify({ jsonrpc: '2.0', id, method, params: params ?? {} }));
+    });
+  }
+
+  /**
+   * Sends `calls` as one JSON-RPC batch frame (the server runs them in order, one
+   * after another) and resolves with one outcome per call, in the same order: a
+   * member's JSON-RPC error is its outcome, not a rejection. Rejects only as a whole:
+   * RpcTimeoutError (no complete answer within the timeout) or ConnectionClosedError.
+   * An empty batch resolves with [] without sending anything.
+   */
+  batch(calls: readonly BatchCall[], options?: CallOptions): Promise<BatchOutcome[]> {
+    const timeoutMs = options?.timeoutMs ?? this.options.timeoutMs;
+    return new Promise<BatchOutcome[]>((resolve, reject) => {
+      if (this.closeInfo !== undefined || this.ws.readyState !== WebSocket.OPEN) {
+        reject(new ConnectionClosedError(this.closeInfo?.code ?? 1006, this.closeInfo?.reason ?? 'not open'));
+        return;
+      }
+      if (calls.length === 0) {
+        resolve([]);
+        return;
+      }
+      const outcomes: BatchOutcome[] = new Array<BatchOutcome>(calls.length);
+      const ids: number[] = [];
+      let left = calls.length;
+      let failed = false;
+      const drop = () => {
+        for (const id of ids) this.pending.delete(id);
+        if (this.pending.size === 0) this.disarm();
+      };
+      const timer = setTimeout(() => {
+        drop();
+        reject(new RpcTimeoutError(`batch of ${calls.length}`, timeoutMs));
+      }, timeoutMs);
+      const fail = (err: Error) => {
+        if (failed) return;
+        failed = true;
+        clearTimeout(timer);
+        drop();
+        reject(err);
+      };
+      const settle = (i: number, o: BatchOutcome) => {
+        outcomes[i] = o;
+        if (--left === 0) {
+          clearTimeout(timer);
+          resolve(outcomes);
+        }
+      };
+      const frame: Array<{ jsonrpc: '2.0'; id: number; method: string; params: unknown }> = [];
+      for (let i = 0; i < calls.length; i++) {
+        const { method, params } = calls[i] as BatchCall;
+        const id = this.nextId++;
+        ids.push(id);
+        this.pending.set(id, {
+          method,
+          resolve: (result) => settle(i, { ok: true, result }),
+          reject: (err) => (err instanceof RpcCallError ? settle(i, { ok: false, error: err }) : fail(err)),
+          deadline: Infinity,
+          timeoutMs,
+        });
+        frame.push({ jsonrpc: '2.0', id, method, params: params ?? {} });
+      }
+      this.ws.send(JSON.stringify(frame));
     });
   }
 
@@ -219,7 +294,7 @@ export class SmashEmuClient {
       const p = this.pending.get(m.id);
       if (p === undefined) continue;
       this.pending.delete(m.id);
-      clearTimeout(p.timer);
+      if (this.pending.size === 0) this.disarm();
       if (m.error !== undefined) {
         const code = typeof m.error.code === 'number' ? m.error.code : 0;
         p.reject(new RpcCallError(p.method, code, typeof m.error.message === 'string' ? m.error.message : 'error', m.error.data));
@@ -228,6 +303,35 @@ export class SmashEmuClient {
       }
     }
   }
+
+  /** The shared timer, set for `deadline`. */
+  private arm(deadline: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timerAt = deadline;
+    this.timer = setTimeout(this.expire, Math.max(0, deadline - performance.now()));
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+  }
+
+  /** The shared timer fired: every call past its deadline rejects; the timer is re-armed for the next. */
+  private readonly expire = (): void => {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    // A timer may fire a fraction of a millisecond before performance.now() passes the deadline.
+    const now = performance.now() + 1;
+    let next = Infinity;
+    for (const [id, p] of this.pending) {
+      if (p.deadline <= now) {
+        this.pending.delete(id);
+        p.reject(new RpcTimeoutError(p.method, p.timeoutMs));
+      } else if (p.deadline < next) next = p.deadline;
+    }
+    if (next !== Infinity) this.arm(next);
+  };
 
   private onEvent(n: EventNotification): void {
     if (n === null || typeof n !== 'object') return;

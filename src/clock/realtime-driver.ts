@@ -1,16 +1,17 @@
 /**
  * Moves the virtual clock after the wall clock in realtime mode: virtual time =
- * anchor + (wall - wallAnchor) x speed. Timers are ~1 ms coarse, so it sets a timer
- * to about 1 ms before the next deadline, then spins the last stretch, keeping
- * stalls and stream arrivals accurate to well under a millisecond.
+ * anchor + (wall - wallAnchor) x speed. Timers are ~1 ms coarse (libuv counts whole
+ * milliseconds, and a timer may fire a millisecond late), so it sets a timer to
+ * SPIN_MS before the next deadline, then polls the wall clock once per event-loop
+ * turn (WallClock.defer: I/O, other clients and /healthz run between two looks).
+ * A deadline is met within an event-loop turn (microseconds) on an idle machine; the cost is one core busy for up to SPIN_MS
+ * before each deadline (a 2 ms stall is polled for all its length).
  */
 import { MAX_CLOCK_NS, type VirtualClock } from './virtual-clock.js';
 import type { WallClock } from './wall-clock.js';
 
-/** How close to a deadline (ms) the driver stops sleeping and spins. */
-const SPIN_MS = 1.5;
-/** Longest single spin (ms) before yielding to I/O anyway. */
-const MAX_SPIN_MS = 2;
+/** How close to a deadline (ms) the driver stops sleeping on a timer and polls once per event-loop turn. */
+export const SPIN_MS = 2;
 /** Events processed between two looks at the wall clock while catching up. */
 const CHUNK_EVENTS = 2_000;
 /**
@@ -27,8 +28,10 @@ export class RealtimeDriver {
   private anchorNs = 0;
   private anchorWallMs = 0;
   private timer: unknown;
-  /** Virtual deadline the pending timer was set for (Infinity when none). */
+  /** Virtual deadline the pending timer or poll was set for (Infinity when none). */
   private timerDeadlineNs = Infinity;
+  /** Bumped whenever the wake-up is re-armed: a deferred poll of an older generation does nothing. */
+  private pollGen = 0;
   private running = false;
   /** Set while virtual time is behind the wall and a continuation is deferred: the one chain catching up. */
   private behind = false;
@@ -59,9 +62,7 @@ export class RealtimeDriver {
     this.catchUp();
     this.running = false;
     this.behind = false;
-    if (this.timer !== undefined) this.wall.clearTimer(this.timer);
-    this.timer = undefined;
-    this.timerDeadlineNs = Infinity;
+    this.cancelWake();
     this.clock.onChange = undefined;
   }
 
@@ -119,27 +120,55 @@ export class RealtimeDriver {
   private reschedule(): void {
     // While behind, the chain re-arms the timer once it has caught up.
     if (!this.running || this.behind) return;
-    if (this.timer !== undefined) this.wall.clearTimer(this.timer);
-    this.timer = undefined;
-    this.timerDeadlineNs = Infinity;
+    this.cancelWake();
     const next = this.clock.nextDeadlineNs();
     if (next === undefined) return;
-    this.timerDeadlineNs = next;
-    const waitMs = (next - this.targetNs()) / 1e6 / this.clock.speed;
-    this.timer = this.wall.setTimer(() => this.tick(), Math.max(0, waitMs - SPIN_MS));
+    this.arm(next);
   }
 
-  private tick(): void {
+  /** No timer and no poll pending. */
+  private cancelWake(): void {
+    if (this.timer !== undefined) this.wall.clearTimer(this.timer);
     this.timer = undefined;
+    this.pollGen++;
     this.timerDeadlineNs = Infinity;
+  }
+
+  /** Wakes for `next`: a timer SPIN_MS before it, or (closer) a poll on the next event-loop turn. */
+  private arm(next: number): void {
+    if (this.timer !== undefined) this.wall.clearTimer(this.timer);
+    this.timerDeadlineNs = next;
+    const waitMs = (next - this.targetNs()) / 1e6 / this.clock.speed;
+    if (waitMs > SPIN_MS) {
+      this.pollGen++;
+      this.timer = this.wall.setTimer(this.onTimer, waitMs - SPIN_MS);
+      return;
+    }
+    // Polled each turn, and a timer at the deadline too: a wall clock that moves
+    // only by firing its timers (a test's) still wakes the driver on time.
+    this.timer = this.wall.setTimer(this.onTimer, Math.max(0, waitMs));
+    const gen = ++this.pollGen;
+    this.wall.defer(() => {
+      if (gen === this.pollGen) this.wake();
+    });
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.wake();
+  };
+
+  /** A timer or a poll: process what is due if the deadline has come, else wait again. */
+  private wake(): void {
     if (!this.running) return;
     const next = this.clock.nextDeadlineNs();
-    if (next !== undefined) {
-      const spinUntil = this.wall.nowMs() + MAX_SPIN_MS;
-      while (this.targetNs() < next && this.wall.nowMs() < spinUntil) {
-        // Short spin to land on the deadline with sub-millisecond accuracy.
-      }
+    if (next !== undefined && this.targetNs() < next) {
+      // Not yet: wait again (no blocking spin: a poll is one event-loop turn, and a
+      // wall clock that moves only between turns, as a test's does, would never end one).
+      this.arm(next);
+      return;
     }
+    this.timerDeadlineNs = Infinity;
     if (this.behind) return;
     if (!this.slice()) {
       this.behind = true;

@@ -294,6 +294,19 @@ export function leafRunLength(view: Uint32Array, firstAddr: number, high: number
   const prAndNextLevel = LO_PR | (LO_NEXT_LEVEL_MASK << LO_NEXT_LEVEL_SHIFT);
   let addrLo = firstAddr % TWO_32;
   let addrHi = Math.floor(firstAddr / TWO_32);
+  if (addrLo + entries * 4096 <= TWO_32 && addrHi <= HI_ADDR_MASK && high <= 0xfff) {
+    // The run stays below one 4 GiB boundary (a 2 MB-aligned table always does): every
+    // hi half must equal one value, and each lo half, under the PR, NextLevel and
+    // address bits, PR | the entry's address. Compared as int32.
+    const loMask = LO_ADDR_MASK | prAndNextLevel;
+    const wantHi = ((high << 20) | addrHi) | 0;
+    let wantLo = addrLo | LO_PR;
+    for (let i = 0; i < entries; i++) {
+      if (((view[2 * i] as number) & loMask) !== wantLo || ((view[2 * i + 1] as number) | 0) !== wantHi) return i;
+      wantLo = (wantLo + 4096) | 0;
+    }
+    return entries;
+  }
   for (let i = 0; i < entries; i++) {
     const lo = view[2 * i] as number;
     const hi = view[2 * i + 1] as number;

@@ -23,7 +23,9 @@ export interface CommandCount {
 }
 
 export class EventTally {
-  private readonly commands = new Map<string, CommandCount>();
+  /** Every count, in the order first seen (commandCounts), and source -> command -> statusName -> its count (no key string built per event). */
+  private readonly list: CommandCount[] = [];
+  private readonly index = { fw: new Map<string, Map<string, CommandCount>>(), psp: new Map<string, Map<string, CommandCount>>(), tmpm: new Map<string, Map<string, CommandCount>>() };
   /** Per STALL_BUCKETS_SECONDS entry, stalls at most that long and longer than the one before; the last slot is above every bound. */
   readonly stallBuckets = new Float64Array(STALL_BUCKETS_SECONDS.length + 1);
   stallSumSeconds = 0;
@@ -47,7 +49,7 @@ export class EventTally {
   }
 
   commandCounts(): CommandCount[] {
-    return [...this.commands.values()];
+    return [...this.list];
   }
 
   dispose(): void {
@@ -55,10 +57,16 @@ export class EventTally {
   }
 
   private count(source: 'fw' | 'psp' | 'tmpm', command: string, statusName: string): void {
-    const key = `${source}\u0000${command}\u0000${statusName}`;
-    const c = this.commands.get(key);
-    if (c === undefined) this.commands.set(key, { source, command, statusName, count: 1 });
-    else c.count++;
+    let byStatus = this.index[source].get(command);
+    if (byStatus === undefined) this.index[source].set(command, (byStatus = new Map()));
+    const c = byStatus.get(statusName);
+    if (c !== undefined) {
+      c.count++;
+      return;
+    }
+    const fresh: CommandCount = { source, command, statusName, count: 1 };
+    byStatus.set(statusName, fresh);
+    this.list.push(fresh);
   }
 
   private stall(seconds: number): void {

@@ -40,7 +40,8 @@ export interface PsmashIoParams {
  * -32003 before writing anything; the engine answers RESOURCE_NOT_AVAILABLE.
  */
 export function stallWorkRefusal(m: Machine, command: string): { message: string; detail: Record<string, unknown> } | null {
-  const model = m.tmpm.getStallModel();
+  // Read in place (every smash asks twice): setStallModel replaces the object, it never changes it.
+  const model = m.tmpm.stallModel;
   const longest = longestStallNs(model);
   if (m.clock.nowNs + longest + model.completionTimeoutNs > MAX_CLOCK_NS) {
     return { message: `${command}'s stall would take the clock past ${MAX_CLOCK_NS} ns (2^53 - 1, the largest time it can hold); it is at ${m.clock.nowNs} ns: reset the platform or load an earlier state`, detail: { nowNs: m.clock.nowNs } };
@@ -111,30 +112,108 @@ function smashResult(m: Machine, listSpa: number, o: EntryOutcome) {
 }
 
 /**
+ * tmpm.psmashIo's result. Built as one literal when there is no detail (every
+ * successful smash): the spread of smashResult and the added field cost a copy per call.
+ */
+function psmashResult(m: Machine, listSpa: number, o: EntryOutcome) {
+  if (o.detail !== undefined) return { ...smashResult(m, listSpa, o), rmpSmashed: o.rmpChanged };
+  const gctxWord = m.memory.word(listSpa + CMD_PAGE_GCTX);
+  const gctx = decodeGctxWord(gctxWord);
+  return {
+    status: o.status,
+    statusName: o.statusName,
+    subStatus: gctx.subStatus,
+    pteError: gctx.pteError,
+    pteSubError: gctx.pteSubError,
+    index: o.index,
+    stallNs: o.stallNs,
+    dmaHeld: o.dmaHeld,
+    startNs: o.startNs,
+    endNs: o.endNs,
+    gctxWord,
+    rmpSmashed: o.rmpChanged,
+  };
+}
+
+/** tmpm.punsmashIo's result (one literal on success, as psmashResult). */
+function punsmashResult(m: Machine, listSpa: number, o: EntryOutcome) {
+  const hpte = m.memory.word(listSpa + 8);
+  if (o.detail !== undefined || o.status !== TMPM_STATUS.SUCCESS) {
+    return { ...smashResult(m, listSpa, o), rmpMerged: o.rmpChanged, ...(o.status === TMPM_STATUS.SUCCESS ? { hpteSpa: hpte } : {}) };
+  }
+  const gctxWord = m.memory.word(listSpa + CMD_PAGE_GCTX);
+  const gctx = decodeGctxWord(gctxWord);
+  return {
+    status: o.status,
+    statusName: o.statusName,
+    subStatus: gctx.subStatus,
+    pteError: gctx.pteError,
+    pteSubError: gctx.pteSubError,
+    index: o.index,
+    stallNs: o.stallNs,
+    dmaHeld: o.dmaHeld,
+    startNs: o.startNs,
+    endNs: o.endNs,
+    gctxWord,
+    rmpMerged: o.rmpChanged,
+    hpteSpa: hpte,
+  };
+}
+
+/**
  * tmpm.psmashIo: PSMASH_IO with the four command-page fields as given. The command
  * page is handled inline, not through withCommandPage: every smash of a stall
- * experiment comes through here, and a closure per call costs.
+ * experiment comes through here, and a closure per call costs. A plain value when
+ * the engine answers without waiting (TmpmEngine.submit: virtual mode, one chunk of
+ * clock work), else a promise.
  */
-export async function tmpmPsmashIo(m: Machine, p: PsmashIoParams) {
+export function tmpmPsmashIo(m: Machine, p: PsmashIoParams) {
   const listSpa = allocCommandPage(m, encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: p.smashHpteSpa, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa }));
+  return withPage(m, listSpa, submitOn(m, listSpa, TMPM_COMMAND.PSMASH_IO), psmashResult);
+}
+
+/** tmpm.punsmashIo: PUNSMASH_IO (smash_hpte_paddr zero on input; the removed table's SPA comes back). Plain value or promise, as tmpmPsmashIo. */
+export function tmpmPunsmashIo(m: Machine, p: Omit<PsmashIoParams, 'smashHpteSpa'>) {
+  const listSpa = allocCommandPage(m, encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: 0n, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa }));
+  return withPage(m, listSpa, submitOn(m, listSpa, m.tmpm.config.punsmashCommand), punsmashResult);
+}
+
+/** Submits the command whose page is at `listSpa`; a refusal frees the page and throws. */
+function submitOn(m: Machine, listSpa: number, command: number): EntryOutcome | Promise<EntryOutcome> {
   try {
-    const o = await m.tmpm.submitRaw(TMPM_COMMAND.PSMASH_IO, BigInt(listSpa), 0);
-    return { ...smashResult(m, listSpa, o), rmpSmashed: o.rmpChanged };
-  } finally {
+    return m.tmpm.submit(command, BigInt(listSpa), 0);
+  } catch (err) {
     freeCommandPage(m, listSpa);
+    throw err;
   }
 }
 
-/** tmpm.punsmashIo: PUNSMASH_IO (smash_hpte_paddr zero on input; the removed table's SPA comes back). */
-export async function tmpmPunsmashIo(m: Machine, p: Omit<PsmashIoParams, 'smashHpteSpa'>) {
-  const listSpa = allocCommandPage(m, encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: 0n, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa }));
-  try {
-    const o = await m.tmpm.submitRaw(m.tmpm.config.punsmashCommand, BigInt(listSpa), 0);
-    const hpte = m.memory.word(listSpa + 8);
-    return { ...smashResult(m, listSpa, o), rmpMerged: o.rmpChanged, ...(o.status === TMPM_STATUS.SUCCESS ? { hpteSpa: hpte } : {}) };
-  } finally {
-    freeCommandPage(m, listSpa);
+/**
+ * The result of the command whose page is at `listSpa` from the engine's answer
+ * (submitOn), the page freed however it ends: a plain value when the answer is,
+ * else a promise.
+ */
+function withPage<R>(m: Machine, listSpa: number, submit: EntryOutcome | Promise<EntryOutcome>, result: (m: Machine, listSpa: number, o: EntryOutcome) => R): R | Promise<R> {
+  if (!(submit instanceof Promise)) {
+    try {
+      return result(m, listSpa, submit);
+    } finally {
+      freeCommandPage(m, listSpa);
+    }
   }
+  return submit.then(
+    (o) => {
+      try {
+        return result(m, listSpa, o);
+      } finally {
+        freeCommandPage(m, listSpa);
+      }
+    },
+    (err: unknown) => {
+      freeCommandPage(m, listSpa);
+      throw err;
+    },
+  );
 }
 
 /** tmpm.getCapabilities: GET_CAPABILITIES, decoded. */

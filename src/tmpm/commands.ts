@@ -98,15 +98,26 @@ export function encodeCommandPage(p: CommandPage): bigint[] {
 // 59:56 PTE sub-error, 63:60 PTE error.
 
 const GCTX_PAGE_MASK = 0x000f_ffff_ffff_f000n;
-const GCTX_STATUS_MASK = 0xffn;
-const GCTX_SUB_SHIFT = 8n;
-const GCTX_SUBERR_SHIFT = 56n;
-const GCTX_ERR_SHIFT = 60n;
-const NIBBLE = 0xfn;
 /** Bits that must be zero on input: 11:0 and 63:52 (outputs and reserved). */
 const GCTX_MUST_BE_ZERO = 0xfffn | (0xfffn << 52n);
-/** The output fields the engine overwrites: 11:0 and 63:56. */
-const GCTX_OUTPUTS = 0xfffn | (0xffn << 56n);
+/*
+ * The fields as the 32-bit halves hold them (lo = bits 31:0, hi = bits 63:32): every
+ * smash reads the word and writes it back, and the halves go through one scratch
+ * word instead of a bigint per field (ARCHITECTURE.md, "Value conventions inside
+ * the domain"). Lo: status 7:0, sub-status 11:8, page bits 31:12. Hi: page bits
+ * 51:32 (hi 19:0), reserved 55:52 (hi 23:20), PTE sub-error 59:56 (hi 27:24), PTE
+ * error 63:60 (hi 31:28).
+ */
+const SCRATCH = new BigUint64Array(1);
+const HALVES = new Uint32Array(SCRATCH.buffer);
+const LO_STATUS_MASK = 0xff;
+const LO_SUB_SHIFT = 8;
+const LO_OUTPUTS = 0xfff;
+const HI_SUBERR_SHIFT = 24;
+const HI_ERR_SHIFT = 28;
+/** Hi bits kept by gctxWithOutputs: 55:32 (page bits 51:32 and the reserved nibble). */
+const HI_KEPT = 0x00ff_ffff;
+const NIBBLE = 0xf;
 
 export interface GctxWord {
   gctxPage: bigint;
@@ -116,23 +127,36 @@ export interface GctxWord {
   pteError: number;
 }
 
+/** The word from its halves (one bigint). */
+function fromHalves(lo: number, hi: number): bigint {
+  HALVES[0] = lo;
+  HALVES[1] = hi;
+  return SCRATCH[0] as bigint;
+}
+
+function outputsLo(lo: number, status: number, subStatus: number): number {
+  return (lo & ~LO_OUTPUTS) | (status & LO_STATUS_MASK) | ((subStatus & NIBBLE) << LO_SUB_SHIFT);
+}
+
+function outputsHi(hi: number, pteSubError: number, pteError: number): number {
+  return (hi & HI_KEPT) | ((pteSubError & NIBBLE) << HI_SUBERR_SHIFT) | ((pteError & NIBBLE) << HI_ERR_SHIFT);
+}
+
 export function encodeGctxWord(g: GctxWord): bigint {
-  return (
-    (g.gctxPage & GCTX_PAGE_MASK) |
-    (BigInt(g.status) & GCTX_STATUS_MASK) |
-    ((BigInt(g.subStatus) & NIBBLE) << GCTX_SUB_SHIFT) |
-    ((BigInt(g.pteSubError) & NIBBLE) << GCTX_SUBERR_SHIFT) |
-    ((BigInt(g.pteError) & NIBBLE) << GCTX_ERR_SHIFT)
-  );
+  SCRATCH[0] = g.gctxPage & GCTX_PAGE_MASK;
+  return fromHalves(outputsLo(HALVES[0] as number, g.status, g.subStatus), outputsHi(HALVES[1] as number, g.pteSubError, g.pteError));
 }
 
 export function decodeGctxWord(value: bigint): GctxWord {
+  SCRATCH[0] = value;
+  const lo = HALVES[0] as number;
+  const hi = HALVES[1] as number;
   return {
     gctxPage: value & GCTX_PAGE_MASK,
-    status: Number(value & GCTX_STATUS_MASK),
-    subStatus: Number((value >> GCTX_SUB_SHIFT) & NIBBLE),
-    pteSubError: Number((value >> GCTX_SUBERR_SHIFT) & NIBBLE),
-    pteError: Number((value >> GCTX_ERR_SHIFT) & NIBBLE),
+    status: lo & LO_STATUS_MASK,
+    subStatus: (lo >>> LO_SUB_SHIFT) & NIBBLE,
+    pteSubError: (hi >>> HI_SUBERR_SHIFT) & NIBBLE,
+    pteError: (hi >>> HI_ERR_SHIFT) & NIBBLE,
   };
 }
 
@@ -143,7 +167,8 @@ export function gctxReservedBits(value: bigint): bigint {
 
 /** The word the engine writes back: input bits 55:12 kept, the outputs replaced. */
 export function gctxWithOutputs(input: bigint, out: Omit<GctxWord, 'gctxPage'>): bigint {
-  return (input & ~GCTX_OUTPUTS) | encodeGctxWord({ ...out, gctxPage: 0n });
+  SCRATCH[0] = input;
+  return fromHalves(outputsLo(HALVES[0] as number, out.status, out.subStatus), outputsHi(HALVES[1] as number, out.pteSubError, out.pteError));
 }
 
 // ---- GET_CAPABILITIES: {u32 cap_reg, fw_reg, spec_reg, support_reg} ---------------

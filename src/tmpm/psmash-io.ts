@@ -54,6 +54,7 @@ import type { StallModel } from './stall-model.js';
 import { sampleStallNs } from './stall-model.js';
 
 export const REGION_BYTES = 2 * 1024 * 1024;
+const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 const PTES_PER_TABLE = 512;
 
 export type PdeAccess = 'direct' | 'iommu';
@@ -137,10 +138,16 @@ export class PsmashIo {
   constructor(private readonly d: PsmashIoDeps) {}
 
   private strip(value: bigint): number {
+    // Every address a command page carries is a safe integer in practice: strip it as a number (no bigint made).
+    const n = Number(value);
+    if (n >= 0 && n <= Number.MAX_SAFE_INTEGER) {
+      const cBit = this.d.cBit;
+      return cBit === null || n < 2 ** cBit || Math.floor(n / 2 ** cBit) % 2 === 0 ? n : n - 2 ** cBit;
+    }
     const v = BigInt.asUintN(64, value);
     const cBit = this.d.cBit;
     const stripped = cBit === null ? v : v & ~(1n << BigInt(cBit));
-    return stripped > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(stripped);
+    return stripped > MAX_SAFE_BIG ? Number.MAX_SAFE_INTEGER : Number(stripped);
   }
 
   /** PSMASH_IO with its command page at `listSpa` (already checked 4 KB aligned and inside memory). */

@@ -15,25 +15,43 @@ describe('npm run bench, tiny sizes', () => {
     const { figures, rows } = await runAll(QUICK_SIZES);
     const line = jsonLine(figures);
     const parsed = JSON.parse(line) as Record<string, Record<string, number>>;
-    expect(Object.keys(parsed)).toEqual(['scale', 'translate', 'dma', 'smash', 'stall', 'rpc', 'firmware']);
+    expect(Object.keys(parsed)).toEqual(['scale', 'translate', 'dma', 'smash', 'stall', 'rpc', 'client', 'realtime', 'firmware']);
     expect(Object.keys(parsed.firmware ?? {})).toEqual(['mailboxPerSec', 'connectPerSec', 'mailboxRpcPerSec', 'connectRpcPerSec']);
     expect(Object.keys(parsed.dma ?? {})).toEqual(['hitPerSec', 'hitRatio', 'closedFormPerSec', 'walkPerSec', 'walkRatio']);
-    expect(Object.keys(parsed.smash ?? {})).toEqual(['inProcessPerSec', 'rpcPerSec', 'bigGuestPerSec', 'bigGuestRatio']);
-    expect(Object.keys(parsed.stall ?? {})).toEqual(['extraHeapMiB', 'smashWallMs', 'healthzMaxMs', 'healthzAnswers', 'dmaHeld']);
+    expect(Object.keys(parsed.smash ?? {})).toEqual(['inProcessPerSec', 'bigGuestPerSec', 'bigGuestRatio', 'batchRatio']);
+    expect(Object.keys(parsed.stall ?? {})).toEqual(['extraHeapMiB', 'smashWallMs', 'healthzMaxMs', 'healthzAnswers', 'dmaHeld', 'slowWallMs', 'wallRatio', 'slowHealthzMaxMs']);
+    expect(Object.keys(parsed.client ?? {})).toEqual(['typedNowPerSec', 'rawNowPerSec', 'typedRatio', 'nowPerSec', 'smashPerSec', 'smashRatio', 'batchPerSec']);
+    expect(Object.keys(parsed.realtime ?? {})).toEqual(['rttUs', 'errP50Us', 'errP99Us', 'errMaxUs', 'cpuMsPerCall']);
     expect(Object.keys(parsed.scale ?? {})).toEqual(['guestGiB', 'setupMs', 'heapMiB', 'arrayBuffersMiB', 'rssMiB', 'auditMs', 'unmapMs']);
     for (const [group, values] of Object.entries(parsed)) {
       for (const [key, v] of Object.entries(values)) {
         expect(typeof v, `${group}.${key}`).toBe('number');
         expect(Number.isFinite(v), `${group}.${key}`).toBe(true);
-        // Memory growth of a small guest (or a short stall) may round to 0 (or dip below it after GC).
-        if (!key.endsWith('MiB')) expect(v, `${group}.${key}`).toBeGreaterThan(0);
+        // Memory growth of a small guest (or a short stall) may round to 0 (or dip below it after GC);
+        // a realtime stall error may be below 0 (a call answered faster than the median round trip).
+        if (!key.endsWith('MiB') && group !== 'realtime') expect(v, `${group}.${key}`).toBeGreaterThan(0);
       }
     }
     expect(line).not.toContain('\n');
     const table = formatTable(rows);
     expect(table.split('\n')).toHaveLength(rows.length + 2);
     expect(table).toContain('rpc / raw echo, 32 in flight');
-    for (const figure of ['hits / bare event-queue loop', 'closed form', 'walks / bare event-queue loop', 'scale: iommu.unmap of the', 'extra heap while it runs', 'slowest /healthz', 'smash: tmpm.psmashIo + punsmashIo calls in process', '/ 1 GiB guest']) {
+    for (const figure of [
+      'hits / bare event-queue loop',
+      'closed form',
+      'walks / bare event-queue loop',
+      'scale: iommu.unmap of the',
+      'extra heap while it runs',
+      'slowest /healthz',
+      'smash: tmpm.psmashIo + punsmashIo calls in process',
+      '/ 1 GiB guest',
+      'typed client / raw loop',
+      'smash calls / clock.now calls',
+      'batches / in process',
+      'stall error, p50',
+      'stall error, p99',
+      'wall time at',
+    ]) {
       expect(rows.some((r) => r.name.includes(figure) && r.target !== undefined), figure).toBe(true);
     }
   });

@@ -142,6 +142,27 @@ describe('SmashEmuClient (socket)', () => {
     await expect(c.call('clock.now')).resolves.toEqual({ nowNs: 1 });
   });
 
+  it('times out calls by their own deadlines whatever order they were made in, and keeps no timer once none is pending', async () => {
+    const held: Array<() => void> = [];
+    const s = await standIn({
+      'emu.snapshot': () => {},
+      'clock.now': (req, ws) => held.push(() => reply(ws, req.id, { result: { nowNs: 3 } })),
+    });
+    const c = await connect(s.url, { timeoutMs: 5000 });
+    const timer = () => (c as unknown as { timer: unknown }).timer;
+    // A long call first, then shorter ones: the short ones time out first, the long one is answered.
+    const long = c.call('clock.now', {}, { timeoutMs: 2000 });
+    const late = c.call('emu.snapshot', {}, { timeoutMs: 120 }).catch((e: unknown) => e);
+    const soon = c.call('emu.snapshot', {}, { timeoutMs: 40 }).catch((e: unknown) => e);
+    expect(await soon).toMatchObject({ name: 'RpcTimeoutError', timeoutMs: 40 });
+    expect(await late).toMatchObject({ name: 'RpcTimeoutError', timeoutMs: 120 });
+    expect(timer()).toBeDefined();
+    await expect.poll(() => held.length).toBe(1);
+    held[0]?.();
+    await expect(long).resolves.toEqual({ nowNs: 3 });
+    expect(timer()).toBeUndefined();
+  });
+
   it('uses the client timeout when the call gives none', async () => {
     const s = await standIn({ 'emu.snapshot': () => {} });
     const c = await connect(s.url, { timeoutMs: 30 });
