@@ -202,4 +202,24 @@ describe('TIO_DEV_MEASUREMENTS (0xD7)', () => {
     // The rule spent, the next run succeeds.
     expect((await relay(p.m, DEV, PSP_COMMAND.TIO_DEV_MEASUREMENTS, measBuf(slas, new Uint8Array(32)), ctrl)).done.status).toBe(0);
   });
+
+  it('the device\'s blocks and the recorded chain live in the state document: a loaded platform answers the same bytes; a bad measurements string is refused', async () => {
+    const p = createPlatform();
+    await p.tioConnect(DEV);
+    const { ctrl, slas } = hostOf(p, DEV);
+    await relay(p.m, DEV, PSP_COMMAND.TIO_DEV_MEASUREMENTS, measBuf(slas, new Uint8Array(32)), ctrl);
+    const rec = hex(outputObject(p, ctrl.output.spa, ctrl.output.pages, 5, DEV));
+    const { state } = p.dumpState();
+    const q = createPlatform();
+    q.loadState(structuredClone(state));
+    expect(q.m.psp.tio.contexts.find((c) => c.deviceId === DEV)!.certChain).toHaveLength(1452 * 2);
+    const h = hostOf(q, DEV);
+    expect((await relay(q.m, DEV, PSP_COMMAND.TIO_DEV_MEASUREMENTS, measBuf(h.slas, new Uint8Array(32)), h.ctrl)).done.status).toBe(0);
+    expect(hex(outputObject(q, h.ctrl.output.spa, h.ctrl.output.pages, 5, DEV))).toBe(rec);
+    expect((await relay(q.m, DEV, PSP_COMMAND.TIO_DEV_CERTIFICATES, certsBuf(h.slas), h.ctrl)).done.status).toBe(0);
+    const bad = structuredClone(state) as unknown as { psp: { doe: Array<[number, Record<string, unknown>]> } };
+    const entry = bad.psp.doe.find(([id]) => id === DEV)!;
+    entry[1]['measurements'] = 'XYZ';
+    expect(() => createPlatform().loadState(bad as unknown as typeof state)).toThrow(/measurements/);
+  });
 });
