@@ -159,6 +159,7 @@ export class Machine {
     this.tmpm = new TmpmEngine(this.memory, this.rmp, this.clock, psmashIo, bus, settings.cBit, () => this.firmware.snpInitialized, (name) => this.faults.commandFault(name));
     this.psp = new PspDevice(this.memory, this.rmp, this.guests, this.firmware, this.clock, bus, settings.cBit, (name) => this.faults.pspCommandFault(name), () => this.rng.nextUint32());
     this.doe = new DoeDevices(this.rng, () => new Set(this.psp.config.tioDevices), (name) => this.faults.spdmFault(name));
+    this.psp.certChainOf = (deviceId) => this.doe.certificateChain(deviceId);
     this.wireEvents();
   }
 

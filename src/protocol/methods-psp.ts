@@ -60,7 +60,7 @@ export const PSP_METHODS = {
   'pci.doe': method({
     summary: "One exchange with a device's DOE mailbox (PCI-SIG CMA or SSESSION)",
     description:
-      'The emulated device answers SPDM 1.2 requests (GET_VERSION, GET_CAPABILITIES, NEGOTIATE_ALGORITHMS, GET_DIGESTS, GET_CERTIFICATE, KEY_EXCHANGE on cma; FINISH, VENDOR_DEFINED_REQUEST (IDE_KM), END_SESSION as secured messages on ssession: the 4-byte session id, then the message). No cryptography. A fault rule spdm.NAME makes it answer ERROR. A device that is not TEE-IO capable has no DOE mailbox: -32602.',
+      'The emulated device answers SPDM 1.2 requests (GET_VERSION, GET_CAPABILITIES, NEGOTIATE_ALGORITHMS, GET_DIGESTS, GET_CERTIFICATE, KEY_EXCHANGE on cma; FINISH, GET_MEASUREMENTS, VENDOR_DEFINED_REQUEST (IDE_KM, TDISP), END_SESSION as secured messages on ssession: the 4-byte session id, then the message). No cryptography. A fault rule spdm.NAME makes it answer ERROR. A device that is not TEE-IO capable has no DOE mailbox: -32602.',
     params: z.strictObject({ deviceId, feature: z.enum(['cma', 'ssession']).describe('cma: plain SPDM; ssession: secured SPDM'), request: hexBytes.describe('the request, lowercase hex, two digits a byte') }),
     result: z.looseObject({ response: z.string().describe('the answer, lowercase hex') }),
     examples: [{ name: 'GET_VERSION', params: { deviceId: 0x200, feature: 'cma', request: '10840000' }, result: { response: '100400000001' + '0012' } }],

@@ -73,6 +73,8 @@ export interface DevCtx {
   sessionId: number | null;
   /** ide_stream_id[0] of the connect (TC0). */
   ideStreamId: number;
+  /** The certificate chain DEV_CONNECT read (GET_CERTIFICATE), hex; absent for a context the build connected. */
+  certChain?: string;
 }
 
 /** An SPDM exchange the firmware is in the middle of (it answered SPDM_REQUEST). */
@@ -140,4 +142,6 @@ export interface CommandContext {
   spdmStep(data: Record<string, unknown>): void;
   /** Draws 32 bits from the platform's PRNG (session ids, keys). */
   rand32(): number;
+  /** The chain in a device's slot 0: for a context the build connected without an exchange (no chain recorded). */
+  certChainOf(deviceId: number): Uint8Array;
 }

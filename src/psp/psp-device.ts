@@ -86,6 +86,8 @@ export class PspDevice implements EventTarget {
   private interrupts = 0;
   private readonly done = new Map<number, PspCommandDone>();
   private readonly ctx: CommandContext;
+  /** The device side's slot-0 chain (the machine wires it to its DOE devices). */
+  certChainOf: (deviceId: number) => Uint8Array = () => new Uint8Array(0);
 
   constructor(
     private readonly memory: HostMemory,
@@ -117,6 +119,7 @@ export class PspDevice implements EventTarget {
         if (this.events.has('psp')) this.events.emit('psp', this.clock.nowNs, { kind: 'spdm', ...data });
       },
       rand32,
+      certChainOf: (deviceId) => this.certChainOf(deviceId),
     };
   }
 

@@ -64,6 +64,7 @@ export function checkPspState(doc: unknown, memoryBytes: number): { device: PspS
     if (pages.length === 0) throw bad(`device.tio.contexts[${i}].pages`, 'must list at least one page');
     pages.forEach((p, k) => page(p, `device.tio.contexts[${i}].pages[${k}]`, memoryBytes));
     if (ctx['state'] !== 'created' && ctx['state'] !== 'connected') throw bad(`device.tio.contexts[${i}].state`, 'must be "created" or "connected"');
+    if (ctx['certChain'] !== undefined && (typeof ctx['certChain'] !== 'string' || !/^(?:[0-9a-f]{2}){0,65536}$/.test(ctx['certChain']))) throw bad(`device.tio.contexts[${i}].certChain`, 'must be lowercase hex');
   });
   if (t['tdis'] !== undefined) checkTdis(t['tdis'], memoryBytes);
   if (t['exchange'] !== null) {
@@ -84,6 +85,7 @@ export function checkPspState(doc: unknown, memoryBytes: number): { device: PspS
     int(e[0], `doe[${i}][0]`, 0, 0xffff);
     const st = obj(e[1], `doe[${i}][1]`);
     if (typeof st['certChain'] !== 'string' || !/^(?:[0-9a-f]{2}){0,65536}$/.test(st['certChain'])) throw bad(`doe[${i}][1].certChain`, 'must be lowercase hex');
+    if (st['measurements'] !== undefined && (typeof st['measurements'] !== 'string' || !/^(?:[0-9a-f]{2}){0,65536}$/.test(st['measurements']))) throw bad(`doe[${i}][1].measurements`, 'must be lowercase hex');
   });
   const host = arr(s['host'], 'host', MAX_CONTEXTS) as TioHostDevice[];
   host.forEach((h, i) => {

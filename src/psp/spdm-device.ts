@@ -19,6 +19,10 @@ import {
   HASH_BYTES,
   IDE_KM_REPLY,
   ideKmObject,
+  MEAS_SIGNATURE_REQUESTED,
+  measurementBlock,
+  measurementsBody,
+  NONCE_BYTES,
   parseGetCertificate,
   parseKeyExchange,
   RANDOM_BYTES,
@@ -52,6 +56,8 @@ export interface DoeDeviceState {
   /** IDE keys programmed (KEY_PROG) and streams started (K_SET_GO) since the session opened. */
   keysProgrammed: number;
   keysGo: number;
+  /** Its measurement record (DMTF measurement blocks), hex; drawn from the PRNG at the first GET_MEASUREMENTS. */
+  measurements?: string;
   /** Each function's TDI as the device keeps it (TDISP); absent until the first TDISP request. */
   tdis?: DeviceTdi[];
 }
@@ -67,6 +73,13 @@ export interface DoeStep {
 
 /** Certificate bytes after the chain header (4 + the root hash). */
 const CERT_BODY_BYTES = 1400;
+/**
+ * The device's measurement blocks (indices 1-4): DMTF value types 0 immutable ROM,
+ * 1 mutable firmware, 2 hardware configuration, 3 firmware configuration, each a
+ * SHA-384-sized digest (bit 7 of the type clear: digest, not raw bit stream).
+ */
+export const MEASUREMENT_BLOCKS = 4;
+export const MEASUREMENT_DIGEST_BYTES = 48;
 
 export class DoeDevices {
   private readonly devices = new Map<number, DoeDeviceState>();
@@ -101,7 +114,7 @@ export class DoeDevices {
     if (name === undefined) return error(SPDM_ERROR_CODE.UnsupportedRequest);
     const injected = this.faultFor(name);
     if (injected !== null) return error(injected & 0xff);
-    const inSession = name === 'FINISH' || name === 'END_SESSION' || name === 'VENDOR_DEFINED_REQUEST';
+    const inSession = name === 'FINISH' || name === 'END_SESSION' || name === 'VENDOR_DEFINED_REQUEST' || name === 'GET_MEASUREMENTS';
     if (inSession !== (feature === 'ssession')) return error(SPDM_ERROR_CODE.UnexpectedRequest);
     const reply = this.answer(dev, name, message);
     if (reply === null) return error(SPDM_ERROR_CODE.InvalidRequest);
@@ -144,6 +157,13 @@ export class DoeDevices {
         body.set(this.bytes(RANDOM_BYTES + DHE_BYTES), 4);
         body.set(this.bytes(SIGNATURE_BYTES + HASH_BYTES), 4 + RANDOM_BYTES + DHE_BYTES + 2);
         return spdmMessage(v, 0x64, 0, 0, body);
+      }
+      case 'GET_MEASUREMENTS': {
+        if (!dev.finished) return null;
+        const signed = ((m[2] as number) & MEAS_SIGNATURE_REQUESTED) !== 0;
+        if (signed && m.length < 4 + NONCE_BYTES + 1) return null;
+        const record = this.measurementRecord(dev);
+        return spdmMessage(v, 0x60, 0, signed ? (m[4 + NONCE_BYTES] as number) : 0, measurementsBody(MEASUREMENT_BLOCKS, record, this.bytes(NONCE_BYTES), signed ? this.bytes(SIGNATURE_BYTES) : new Uint8Array(0)));
       }
       case 'FINISH':
         dev.finished = true;
@@ -195,6 +215,21 @@ export class DoeDevices {
       dev.certChain = bytesToHex(b);
     }
     return hexToBytes(dev.certChain);
+  }
+
+  /** The device's measurement blocks, drawn from the PRNG the first time they are asked for. */
+  private measurementRecord(dev: DoeDeviceState): Uint8Array {
+    if (dev.measurements === undefined) {
+      const blocks: Uint8Array[] = [];
+      for (let i = 0; i < MEASUREMENT_BLOCKS; i++) blocks.push(measurementBlock(i + 1, i, this.bytes(MEASUREMENT_DIGEST_BYTES)));
+      dev.measurements = bytesToHex(concatBytes(...blocks));
+    }
+    return hexToBytes(dev.measurements);
+  }
+
+  /** Slot 0's certificate chain (drawn on first use), for a context the build connected without an exchange. */
+  certificateChain(deviceId: number): Uint8Array {
+    return this.chain(this.device(deviceId));
   }
 
   private bytes(n: number): Uint8Array {

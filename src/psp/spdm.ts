@@ -15,6 +15,7 @@ export const SPDM_REQUEST = {
   GET_DIGESTS: 0x81,
   GET_CERTIFICATE: 0x82,
   GET_VERSION: 0x84,
+  GET_MEASUREMENTS: 0xe0,
   GET_CAPABILITIES: 0xe1,
   NEGOTIATE_ALGORITHMS: 0xe3,
   KEY_EXCHANGE: 0xe4,
@@ -29,6 +30,7 @@ export const SPDM_RESPONSE = {
   DIGESTS: 0x01,
   CERTIFICATE: 0x02,
   VERSION: 0x04,
+  MEASUREMENTS: 0x60,
   CAPABILITIES: 0x61,
   ALGORITHMS: 0x63,
   KEY_EXCHANGE_RSP: 0x64,
@@ -140,6 +142,53 @@ export function parseCertificate(m: Uint8Array): { portion: Uint8Array; remainde
   const portionLength = u16(m, 4);
   if (m.length < 8 + portionLength) return undefined;
   return { portion: m.subarray(8, 8 + portionLength), remainder: u16(m, 6) };
+}
+
+/**
+ * GET_MEASUREMENTS (DSP0274 1.2 §10.11): param1 bit 0 SignatureRequested, param2 the
+ * operation (0xFF: every block); with a signature, Nonce(32) then SlotIDParam(1).
+ */
+export const MEAS_SIGNATURE_REQUESTED = 1 << 0;
+export const MEAS_ALL_BLOCKS = 0xff;
+export const NONCE_BYTES = 32;
+export function getMeasurementsBody(nonce: Uint8Array, slot: number): Uint8Array {
+  const b = new Uint8Array(NONCE_BYTES + 1);
+  b.set(nonce.subarray(0, NONCE_BYTES));
+  b[NONCE_BYTES] = slot;
+  return b;
+}
+/**
+ * MEASUREMENTS: param1 0 (blocks asked for), param2 the slot; NumberOfBlocks(1),
+ * MeasurementRecordLength(3), the record, Nonce(32), OpaqueDataLength(2), then the
+ * signature when one was asked for.
+ */
+export function measurementsBody(blocks: number, record: Uint8Array, nonce: Uint8Array, signature: Uint8Array): Uint8Array {
+  const b = new Uint8Array(4 + record.length + NONCE_BYTES + 2 + signature.length);
+  b[0] = blocks;
+  b[1] = record.length & 0xff;
+  b[2] = (record.length >>> 8) & 0xff;
+  b[3] = (record.length >>> 16) & 0xff;
+  b.set(record, 4);
+  b.set(nonce.subarray(0, NONCE_BYTES), 4 + record.length);
+  b.set(signature, 4 + record.length + NONCE_BYTES + 2);
+  return b;
+}
+export function parseMeasurements(m: Uint8Array): { blocks: number; record: Uint8Array } | undefined {
+  if (m.length < SPDM_HDR_BYTES + 4) return undefined;
+  const len = (m[5] as number) | ((m[6] as number) << 8) | ((m[7] as number) << 16);
+  if (m.length < SPDM_HDR_BYTES + 4 + len + NONCE_BYTES + 2) return undefined;
+  return { blocks: m[4] as number, record: m.subarray(8, 8 + len) };
+}
+/** A DMTF measurement block: Index, MeasurementSpecification (1 DMTF), MeasurementSize(2), then DMTFSpecMeasurementValueType, ValueSize(2), Value. */
+export function measurementBlock(index: number, valueType: number, value: Uint8Array): Uint8Array {
+  const b = new Uint8Array(4 + 3 + value.length);
+  b[0] = index;
+  b[1] = 1;
+  put16(b, 2, 3 + value.length);
+  b[4] = valueType;
+  put16(b, 5, value.length);
+  b.set(value, 7);
+  return b;
 }
 
 /** KEY_EXCHANGE: ReqSessionID(2), SessionPolicy, reserved, RandomData, ExchangeData, OpaqueDataLength(2) = 0. */

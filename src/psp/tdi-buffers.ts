@@ -14,7 +14,9 @@ const ctrl = {
 };
 
 export const TIO_DEV_STATUS_BUF = layout('sev_data_tio_dev_status', 32, { length: field(0, 4), devCtxSla: field(8, 8), statusPaddr: field(16, 8) });
-export const TIO_DEV_MEASUREMENTS_BUF = layout('sev_data_tio_dev_meas', 80, { length: field(0, 4), flags: field(4, 4), ...ctrl, devCtxSla: field(40, 8), measNonce0: field(48, 8) });
+export const TIO_DEV_MEASUREMENTS_BUF = layout('sev_data_tio_dev_meas', 80, { length: field(0, 4), flags: field(4, 4), ...ctrl, devCtxSla: field(40, 8) });
+/** TIO_DEV_MEASUREMENTS meas_nonce: 32 bytes at 48. */
+export const MEAS_NONCE = { offset: 48, bytes: 32 } as const;
 /** TIO_DEV_MEASUREMENTS flags bit 0: RAW_BITSTREAM. */
 export const MEAS_RAW_BITSTREAM = 1 << 0;
 export const TIO_DEV_CERTIFICATES_BUF = layout('sev_data_tio_dev_certs', 48, { length: field(0, 4), ...ctrl, devCtxSla: field(40, 8) });

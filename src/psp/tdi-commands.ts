@@ -58,12 +58,12 @@ import {
 } from './tdisp.js';
 
 const hexId = (id: number) => '0x' + id.toString(16).padStart(4, '0');
-const isOutcome = (x: unknown): x is CommandOutcome => typeof x === 'object' && x !== null && 'status' in x;
+export const isOutcome = (x: unknown): x is CommandOutcome => typeof x === 'object' && x !== null && 'status' in x;
 
 /** Exchange steps of the TDI commands (after the connect plan's). */
 export const TDI_STEP = { LOCK: 30, REPORT: 31, START: 32, STOP: 33, DONE: 39 } as const;
 
-function needTio(c: CommandContext): CommandOutcome | null {
+export function needTio(c: CommandContext): CommandOutcome | null {
   if (c.firmware.snpInitialized && c.firmware.tioInitialized) return null;
   return fail(FW_STATUS.INVALID_PLATFORM_STATE, 'SEV-TIO is not initialised (SNP_INIT_EX with tio_en, then TIO_INIT)');
 }
@@ -74,7 +74,7 @@ function firstPage(c: CommandContext, sla: bigint, what: string): number | Comma
   return r.pages[0] as number;
 }
 
-function devCtxOf(c: CommandContext, sla: bigint): DevCtx | CommandOutcome {
+export function devCtxOf(c: CommandContext, sla: bigint): DevCtx | CommandOutcome {
   const p = firstPage(c, sla, 'dev_ctx_sla');
   if (isOutcome(p)) return p;
   return c.tio.contexts.find((x) => x.pages[0] === p) ?? fail(FW_STATUS.INVALID_DEV_CTX, `dev_ctx_sla names no live device context (page 0x${p.toString(16)})`, { spa: BigInt(p) });
@@ -97,13 +97,13 @@ function outputPage(c: CommandContext, paddr: bigint, bytes: number, what: strin
   return spa;
 }
 
-interface Ctrl {
+export interface Ctrl {
   req: number[];
   resp: number[];
   output: number[];
 }
 
-function ctrlOf(c: CommandContext, b: { reqSla: bigint; respSla: bigint; outputSla: bigint }): Ctrl | CommandOutcome {
+export function ctrlOf(c: CommandContext, b: { reqSla: bigint; respSla: bigint; outputSla: bigint }): Ctrl | CommandOutcome {
   const pages = (sla: bigint, what: string, hv: boolean): number[] | CommandOutcome => {
     const r = slaPages(c.memory, sla, (v) => c.strip(v));
     if (!r.ok) return fail(FW_STATUS.INVALID_ADDRESS, `${what}: ${r.why}`);
@@ -283,9 +283,9 @@ export function tioDevStatus(c: CommandContext, buf: Uint8Array): CommandOutcome
   return ok;
 }
 
-/** TIO_DEV_MEASUREMENTS (0xD7) and TIO_DEV_CERTIFICATES (0xD8): not served by this model (the device answers no GET_MEASUREMENTS). */
-export function tioDevUnsupported(): CommandOutcome {
-  return fail(FW_STATUS.UNSUPPORTED, 'this firmware model does not serve TIO_DEV_MEASUREMENTS, TIO_DEV_CERTIFICATES or TIO_GUEST_REQUEST (the certificate chain is in DEV_CONNECT\'s output)');
+/** TIO_GUEST_REQUEST (0xE0): not served by this model. */
+export function tioGuestRequestUnsupported(): CommandOutcome {
+  return fail(FW_STATUS.UNSUPPORTED, 'this firmware model does not serve TIO_GUEST_REQUEST');
 }
 
 /** TIO_TDI_CREATE (0xDA): the tdi_ctx pages become a TDI of a connected device, CONFIG_UNLOCKED. */

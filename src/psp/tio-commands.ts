@@ -197,6 +197,7 @@ export function tioDevConnect(c: CommandContext, buf: Uint8Array): CommandOutcom
   );
   ctx.state = 'connected';
   ctx.sessionId = t.done.sessionId;
+  ctx.certChain = t.done.cert;
   return { status: FW_STATUS.SUCCESS, detail: { certificateBytes: chain.length } };
 }
 
@@ -214,6 +215,7 @@ export function tioDevDisconnect(c: CommandContext, buf: Uint8Array): CommandOut
     if (c.tio.exchange?.ctxSpa === ctx.pages[0]) c.tio.exchange = null;
     ctx.state = 'created';
     ctx.sessionId = null;
+    delete ctx.certChain;
     return ok;
   }
   if (boundTdisOf(c, ctx).length > 0) return fail(FW_STATUS.IN_USE, `device ${hexId(ctx.deviceId)} has a bound TDI: unbind it first, or disconnect with FORCE`, { deviceId: ctx.deviceId });
@@ -233,6 +235,7 @@ export function tioDevDisconnect(c: CommandContext, buf: Uint8Array): CommandOut
   if (!('done' in t)) return t;
   ctx.state = 'created';
   ctx.sessionId = null;
+  delete ctx.certChain;
   return ok;
 }
 

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import * as buffers from '../../src/psp/buffers.js';
 import * as sla from '../../src/psp/sla.js';
+import * as tdiBuffers from '../../src/psp/tdi-buffers.js';
 import { PSP_REG, encodeCmdrespDone, encodeCmdrespWrite, decodeCmdresp, SEV_CMD_COMPLETE, FEATURE_SEV } from '../../src/psp/registers.js';
 import { PSP_COMMANDS } from '../../src/psp/commands.js';
 import { encode, decode, type Layout } from '../../src/psp/layout.js';
@@ -27,7 +28,7 @@ const golden = JSON.parse(readFileSync(new URL('./psp-golden.json', import.meta.
 
 const isLayout = (v: unknown): v is Layout => typeof v === 'object' && v !== null && 'struct' in v && 'fields' in v;
 const layouts = new Map<string, Layout>();
-for (const v of [...Object.values(buffers), ...Object.values(sla)] as unknown[]) if (isLayout(v)) layouts.set(v.struct, v);
+for (const v of [...Object.values(buffers), ...Object.values(sla), ...Object.values(tdiBuffers)] as unknown[]) if (isLayout(v)) layouts.set(v.struct, v);
 
 describe('PSP golden values (test/psp/psp-golden.json)', () => {
   it('has the SEV mailbox registers at the sevv2 offsets', () => {

@@ -1,0 +1,116 @@
+/**
+ * TIO_DEV_CERTIFICATES (0xD8) and TIO_DEV_MEASUREMENTS (0xD7), phase 2 (AMD's tree;
+ * docs/sev-firmware.md §2.8, §3.3): a connected device's certificate chain (as
+ * DEV_CONNECT read it) and its measurements (a secured SPDM GET_MEASUREMENTS through
+ * the host) to `output` as data objects 4 (CERTIFICATE) and 5 (MEASUREMENT), type 1.
+ */
+import { FW_STATUS } from '../firmware/status.js';
+import { bytesToHex, concatBytes, hexToBytes } from './bytes.js';
+import { decode, encode } from './layout.js';
+import { MEAS_NONCE, MEAS_RAW_BITSTREAM, TIO_DEV_CERTIFICATES_BUF, TIO_DEV_MEASUREMENTS_BUF } from './tdi-buffers.js';
+import { DOBJ_CERT_HDR, DOBJ_ID, PAGE, RESP_ALIGN, SLA_BUFFER_HDR, writeBuffer } from './sla.js';
+import type { CommandContext, CommandOutcome, DevCtx } from './psp-config.js';
+import { fail } from './snp-commands.js';
+import { align, readResponse, writeRequest } from './spdm-exchange.js';
+import { getMeasurementsBody, MEAS_ALL_BLOCKS, MEAS_SIGNATURE_REQUESTED, parseMeasurements, secured, SPDM_REQUEST, SPDM_RESPONSE, SPDM_VERSION_12, spdmHeader, spdmMessage, unsecured } from './spdm.js';
+import { PSP_COMMAND } from './command-ids.js';
+import { ctrlOf, devCtxOf, isOutcome, needTio, type Ctrl } from './tdi-commands.js';
+
+const hexId = (id: number) => '0x' + id.toString(16).padStart(4, '0');
+
+/** Exchange steps of DEV_MEASUREMENTS (after the connect's and the TDI commands'). */
+export const MEAS_STEP = { GET_MEASUREMENTS: 40, DONE: 41 } as const;
+
+/** A CERTIFICATE / MEASUREMENT data object (32-byte header, type 1) after the buffer header in `output`. */
+function writeObject(c: CommandContext, ctrl: Ctrl, ctx: DevCtx, id: number, body: Uint8Array, what: string): CommandOutcome | null {
+  const obj = DOBJ_CERT_HDR.bytes + body.length;
+  if (SLA_BUFFER_HDR.bytes + obj > ctrl.output.length * PAGE) return fail(FW_STATUS.RESPONSE_TOO_LARGE, `${what} does not fit in output`);
+  writeBuffer(
+    c.memory,
+    ctrl.output,
+    0,
+    concatBytes(
+      encode(SLA_BUFFER_HDR, { capacitySz: ctrl.output.length * PAGE, payloadSz: align(obj, RESP_ALIGN) }),
+      encode(DOBJ_CERT_HDR, { id, length: obj, versionMinor: 0, versionMajor: 1, deviceId: ctx.deviceId, segmentId: 0, type: 1 }),
+      body,
+    ),
+  );
+  return null;
+}
+
+function connected(ctx: DevCtx): CommandOutcome | null {
+  return ctx.state === 'connected' ? null : fail(FW_STATUS.INVALID_DEV_STATE, `device ${hexId(ctx.deviceId)} is not connected`, { deviceId: ctx.deviceId });
+}
+
+/** TIO_DEV_CERTIFICATES (0xD8): the chain DEV_CONNECT read, to `output` as data object 4 (nothing exchanged). */
+export function tioDevCertificates(c: CommandContext, buf: Uint8Array): CommandOutcome {
+  const notReady = needTio(c);
+  if (notReady !== null) return notReady;
+  const b = decode(TIO_DEV_CERTIFICATES_BUF, buf);
+  const ctx = devCtxOf(c, b.devCtxSla);
+  if (isOutcome(ctx)) return ctx;
+  const off = connected(ctx);
+  if (off !== null) return off;
+  const ctrl = ctrlOf(c, b);
+  if (isOutcome(ctrl)) return ctrl;
+  // A context the build connected has no chain recorded: the device's slot 0 is what a connect would have read.
+  ctx.certChain ??= bytesToHex(c.certChainOf(ctx.deviceId));
+  const chain = hexToBytes(ctx.certChain);
+  return writeObject(c, ctrl, ctx, DOBJ_ID.CERTIFICATE, chain, 'the certificate chain') ?? { status: FW_STATUS.SUCCESS, detail: { deviceId: ctx.deviceId, certificateBytes: chain.length } };
+}
+
+/**
+ * TIO_DEV_MEASUREMENTS (0xD7): one secured GET_MEASUREMENTS (every block, signature
+ * asked for with the command's nonce, slot 0) relayed through SPDM_REQUEST; the
+ * measurement record of the answer to `output` as data object 5. An ERROR answer, or
+ * one that is not MEASUREMENTS, ends it with SPDM_ERROR and writes nothing.
+ */
+export function tioDevMeasurements(c: CommandContext, buf: Uint8Array): CommandOutcome {
+  const notReady = needTio(c);
+  if (notReady !== null) return notReady;
+  const b = decode(TIO_DEV_MEASUREMENTS_BUF, buf);
+  const ctx = devCtxOf(c, b.devCtxSla);
+  if (isOutcome(ctx)) return ctx;
+  const off = connected(ctx);
+  if (off !== null) return off;
+  const ctrl = ctrlOf(c, b);
+  if (isOutcome(ctrl)) return ctrl;
+  const name = 'TIO_DEV_MEASUREMENTS';
+  const ex = c.tio.exchange;
+  if (ex !== null && ex.ctxSpa === ctx.pages[0] && ex.command === PSP_COMMAND.TIO_DEV_MEASUREMENTS) {
+    c.tio.exchange = null;
+    const r = readResponse(c.memory, ctrl.resp);
+    let why: string | null = 'why' in r ? r.why : null;
+    let spdmError: number | undefined;
+    let record: Uint8Array | undefined;
+    let blocks = 0;
+    if ('message' in r) {
+      const u = unsecured(r.message);
+      const h = u === undefined || u.sessionId !== ctx.sessionId ? undefined : spdmHeader(u.message);
+      if (u === undefined || u.sessionId !== ctx.sessionId) why = `the secured response does not carry session 0x${(ctx.sessionId ?? 0).toString(16)}`;
+      else if (h === undefined) why = 'the response is shorter than an SPDM header';
+      else if (h.code === SPDM_RESPONSE.ERROR) {
+        why = `the device answered GET_MEASUREMENTS with SPDM ERROR 0x${h.param1.toString(16)}`;
+        spdmError = h.param1;
+      } else if (h.code !== SPDM_RESPONSE.MEASUREMENTS) why = `response code 0x${h.code.toString(16)} is not MEASUREMENTS`;
+      else {
+        const p = parseMeasurements(u.message);
+        if (p === undefined) why = 'MEASUREMENTS is malformed';
+        else {
+          record = p.record;
+          blocks = p.blocks;
+        }
+      }
+    }
+    c.spdmStep({ command: name, deviceId: ctx.deviceId, phase: 'response', request: 'GET_MEASUREMENTS', ok: why === null, ...(why === null ? {} : { why }) });
+    if (why !== null || record === undefined) return fail(FW_STATUS.SPDM_ERROR, why ?? 'no measurement record', { deviceId: ctx.deviceId, ...(spdmError !== undefined ? { spdmError } : {}) });
+    return writeObject(c, ctrl, ctx, DOBJ_ID.MEASUREMENT, record, 'the measurement record') ?? { status: FW_STATUS.SUCCESS, detail: { deviceId: ctx.deviceId, blocks, measurementBytes: record.length, rawBitstream: (b.flags & MEAS_RAW_BITSTREAM) !== 0 } };
+  }
+  // The nonce: meas_nonce (32 bytes at 48), as the device must echo it in the signed transcript.
+  const nonce = buf.subarray(MEAS_NONCE.offset, MEAS_NONCE.offset + MEAS_NONCE.bytes);
+  const message = secured(ctx.sessionId ?? 0, spdmMessage(SPDM_VERSION_12, SPDM_REQUEST.GET_MEASUREMENTS, MEAS_SIGNATURE_REQUESTED, MEAS_ALL_BLOCKS, getMeasurementsBody(nonce, 0)));
+  c.tio.exchange = { ctxSpa: ctx.pages[0] as number, command: PSP_COMMAND.TIO_DEV_MEASUREMENTS, step: MEAS_STEP.GET_MEASUREMENTS, sub: 0, requestCode: SPDM_REQUEST.GET_MEASUREMENTS, securedRequest: true, cert: '', reqSessionId: 0, sessionId: ctx.sessionId };
+  writeRequest(c.memory, ctrl.req, { message, secured: true });
+  c.spdmStep({ command: name, deviceId: ctx.deviceId, phase: 'request', request: 'GET_MEASUREMENTS', secured: true, bytes: message.length });
+  return { status: FW_STATUS.SPDM_REQUEST };
+}
