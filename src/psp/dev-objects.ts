@@ -38,21 +38,24 @@ function writeObject(c: CommandContext, ctrl: Ctrl, ctx: DevCtx, id: number, bod
   return null;
 }
 
-function connected(ctx: DevCtx): CommandOutcome | null {
-  return ctx.state === 'connected' ? null : fail(FW_STATUS.INVALID_DEV_STATE, `device ${hexId(ctx.deviceId)} is not connected`, { deviceId: ctx.deviceId });
+/** The checks both commands make, in order: TIO up, a live context, a connected device, the req/resp/output SLAs. */
+function connectedDevice(c: CommandContext, b: { devCtxSla: bigint; reqSla: bigint; respSla: bigint; outputSla: bigint }): { ctx: DevCtx; ctrl: Ctrl } | CommandOutcome {
+  const notReady = needTio(c);
+  if (notReady !== null) return notReady;
+  const ctx = devCtxOf(c, b.devCtxSla);
+  if (isOutcome(ctx)) return ctx;
+  if (ctx.state !== 'connected') return fail(FW_STATUS.INVALID_DEV_STATE, `device ${hexId(ctx.deviceId)} is not connected`, { deviceId: ctx.deviceId });
+  const ctrl = ctrlOf(c, b);
+  if (isOutcome(ctrl)) return ctrl;
+  return { ctx, ctrl };
 }
 
 /** TIO_DEV_CERTIFICATES (0xD8): the chain DEV_CONNECT read, to `output` as data object 4 (nothing exchanged). */
 export function tioDevCertificates(c: CommandContext, buf: Uint8Array): CommandOutcome {
-  const notReady = needTio(c);
-  if (notReady !== null) return notReady;
   const b = decode(TIO_DEV_CERTIFICATES_BUF, buf);
-  const ctx = devCtxOf(c, b.devCtxSla);
-  if (isOutcome(ctx)) return ctx;
-  const off = connected(ctx);
-  if (off !== null) return off;
-  const ctrl = ctrlOf(c, b);
-  if (isOutcome(ctrl)) return ctrl;
+  const dev = connectedDevice(c, b);
+  if (isOutcome(dev)) return dev;
+  const { ctx, ctrl } = dev;
   // A context the build connected has no chain recorded: the device's slot 0 is what a connect would have read.
   ctx.certChain ??= bytesToHex(c.certChainOf(ctx.deviceId));
   const chain = hexToBytes(ctx.certChain);
@@ -66,15 +69,10 @@ export function tioDevCertificates(c: CommandContext, buf: Uint8Array): CommandO
  * one that is not MEASUREMENTS, ends it with SPDM_ERROR and writes nothing.
  */
 export function tioDevMeasurements(c: CommandContext, buf: Uint8Array): CommandOutcome {
-  const notReady = needTio(c);
-  if (notReady !== null) return notReady;
   const b = decode(TIO_DEV_MEASUREMENTS_BUF, buf);
-  const ctx = devCtxOf(c, b.devCtxSla);
-  if (isOutcome(ctx)) return ctx;
-  const off = connected(ctx);
-  if (off !== null) return off;
-  const ctrl = ctrlOf(c, b);
-  if (isOutcome(ctrl)) return ctrl;
+  const dev = connectedDevice(c, b);
+  if (isOutcome(dev)) return dev;
+  const { ctx, ctrl } = dev;
   const name = 'TIO_DEV_MEASUREMENTS';
   const ex = c.tio.exchange;
   if (ex !== null && ex.ctxSpa === ctx.pages[0] && ex.command === PSP_COMMAND.TIO_DEV_MEASUREMENTS) {

@@ -25,7 +25,7 @@ import { acceptResponse, align, exchangeCert, readResponse, requestFor, STEP, wr
 import { concatBytes } from './bytes.js';
 import { spdmRequestName, unsecured, spdmHeader } from './spdm.js';
 import { PSP_COMMAND } from './command-ids.js';
-import { boundTdisOf, hasTdis, unbindTdisOf } from './tdi-commands.js';
+import { boundTdisOf, hasTdis, isOutcome, unbindTdisOf } from './tdi-commands.js';
 
 const hexId = (id: number) => '0x' + id.toString(16).padStart(4, '0');
 
@@ -85,7 +85,6 @@ function contextOf(c: CommandContext, sla: bigint): DevCtx | CommandOutcome {
   return ctx ?? fail(FW_STATUS.INVALID_DEV_CTX, `dev_ctx_sla names no live device context (page 0x${(r.pages[0] as number).toString(16)})`, { spa: BigInt(r.pages[0] as number) });
 }
 
-const isOutcome = (x: unknown): x is CommandOutcome => typeof x === 'object' && x !== null && 'status' in x;
 
 /** TIO_DEV_CREATE (0xD2): the dev_ctx pages become the device's live context. */
 export function tioDevCreate(c: CommandContext, buf: Uint8Array): CommandOutcome {
