@@ -276,6 +276,23 @@ export class PspDevice implements EventTarget {
     return d;
   }
 
+  /**
+   * issue() for a caller that cannot wait (the scenario build): the mailbox idle and
+   * the clock virtual; the clock runs to the command's end before it returns.
+   */
+  issueNow(command: number, bufferSpa: number): PspCommandDone {
+    if (this.running !== null || this.clock.mode !== 'virtual') throw new EmuError(ERROR_CODES.WRONG_MODE, 'issueNow needs an idle mailbox and the virtual clock');
+    this.regs.lo = bufferSpa % U32;
+    this.regs.hi = Math.floor(bufferSpa / U32);
+    const seq = this.nextSeq;
+    this.command(((command & 0x7ff) * 0x10000 + 1) >>> 0);
+    this.clock.advanceTo((this.running as Running | null)?.endNs ?? this.clock.nowNs);
+    const d = this.done.get(seq);
+    if (d === undefined) throw new EmuError(ERROR_CODES.WRONG_MODE, 'the PSP command did not run to its end');
+    this.done.delete(seq);
+    return d;
+  }
+
   private async untilIdle(): Promise<void> {
     while (this.running !== null) await this.waitFor(this.running.endNs);
   }
