@@ -64,7 +64,9 @@ export function checkPspState(doc: unknown, memoryBytes: number): { device: PspS
     if (pages.length === 0) throw bad(`device.tio.contexts[${i}].pages`, 'must list at least one page');
     pages.forEach((p, k) => page(p, `device.tio.contexts[${i}].pages[${k}]`, memoryBytes));
     if (ctx['state'] !== 'created' && ctx['state'] !== 'connected') throw bad(`device.tio.contexts[${i}].state`, 'must be "created" or "connected"');
-    if (ctx['certChain'] !== undefined && (typeof ctx['certChain'] !== 'string' || !/^(?:[0-9a-f]{2}){0,65536}$/.test(ctx['certChain']))) throw bad(`device.tio.contexts[${i}].certChain`, 'must be lowercase hex');
+    for (const k of ['certChain', 'measurements']) {
+      if (ctx[k] !== undefined && (typeof ctx[k] !== 'string' || !/^(?:[0-9a-f]{2}){0,65536}$/.test(ctx[k]))) throw bad(`device.tio.contexts[${i}].${k}`, 'must be lowercase hex');
+    }
   });
   if (t['tdis'] !== undefined) checkTdis(t['tdis'], memoryBytes);
   if (t['exchange'] !== null) {

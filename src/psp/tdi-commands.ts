@@ -19,7 +19,14 @@ import {
   DMA_FENCE,
   FENCE_STATUS_PAGE,
   MMIO_FENCE_SHIFT,
+  DEV_STATUS_CERTS_DIGEST,
+  DEV_STATUS_MEAS_DIGEST,
+  DEV_STATUS_P2_MEAS_DIGEST_VALID,
+  TDI_INFO_CERTS_DIGEST,
+  TDI_INFO_MEAS_DIGEST,
+  TDI_INFO_P1_MEAS_DIGEST_VALID,
   TDI_INFO_P1_STATUS_SHIFT,
+  TDI_INFO_REPORT_DIGEST,
   TIO_ASID_FENCE_CLEAR_BUF,
   TIO_ASID_FENCE_STATUS_BUF,
   TIO_DEV_STATUS_BUF,
@@ -41,6 +48,7 @@ import { fail, isFirmwarePage, ok } from './snp-commands.js';
 import { align, readResponse, writeRequest } from './spdm-exchange.js';
 import { secured, SPDM_REQUEST, SPDM_RESPONSE, SPDM_VERSION_12, spdmHeader, spdmMessage, unsecured } from './spdm.js';
 import { PSP_COMMAND } from './command-ids.js';
+import { deviceDigests, putDigest, reportDigest } from './tdi-digests.js';
 import {
   lockInterfacePayload,
   parseReportPortion,
@@ -265,21 +273,22 @@ export function tioDevStatus(c: CommandContext, buf: Uint8Array): CommandOutcome
   const spa = outputPage(c, b.statusPaddr, TIO_DEV_STATUS_PAGE.bytes, 'status_paddr');
   if (isOutcome(spa)) return spa;
   const tdis = c.tio.tdis.filter((t) => t.ctxDeviceId === ctx.deviceId);
-  writeBytes(
-    c.memory,
-    spa,
-    encode(TIO_DEV_STATUS_PAGE, {
+  const digests = deviceDigests(ctx);
+  const page = encode(TIO_DEV_STATUS_PAGE, {
       length: TIO_DEV_STATUS_PAGE.bytes,
       ctxState: DEV_CTX_STATE[ctx.state],
       deviceId: ctx.deviceId,
       segmentId: 0,
       tcMask: ctx.state === 'connected' ? 1 : 0,
+      p2: digests.meas !== null ? DEV_STATUS_P2_MEAS_DIGEST_VALID : 0,
       ideStreamId: BigInt(ctx.ideStreamId),
       tdiCount: tdis.length,
       boundTdiCount: tdis.filter((t) => t.state !== 'CONFIG_UNLOCKED').length,
       ...(ctx.state === 'connected' ? { algoDhe: ALGOS.dhe, algoAead: ALGOS.aead, algoAsym: ALGOS.asym, algoHash: ALGOS.hash, algoKeySched: ALGOS.keySched } : {}),
-    }),
-  );
+    });
+  putDigest(page, DEV_STATUS_CERTS_DIGEST, digests.certs);
+  putDigest(page, DEV_STATUS_MEAS_DIGEST, digests.meas);
+  writeBytes(c.memory, spa, page);
   return ok;
 }
 
@@ -450,13 +459,11 @@ export function tioTdiInfo(c: CommandContext, buf: Uint8Array): CommandOutcome {
   if (isOutcome(t)) return t;
   const spa = outputPage(c, b.statusPaddr, TIO_TDI_INFO_PAGE.bytes, 'status_paddr');
   if (isOutcome(spa)) return spa;
-  writeBytes(
-    c.memory,
-    spa,
-    encode(TIO_TDI_INFO_PAGE, {
+  const digests = deviceDigests(ctx);
+  const page = encode(TIO_TDI_INFO_PAGE, {
       length: TIO_TDI_INFO_PAGE.bytes,
       functionId: t.functionId,
-      p1: TDISP_STATE[t.state] << TDI_INFO_P1_STATUS_SHIFT,
+      p1: (TDISP_STATE[t.state] << TDI_INFO_P1_STATUS_SHIFT) | (digests.meas !== null ? TDI_INFO_P1_MEAS_DIGEST_VALID : 0),
       p2: t.lockFlags,
       algoDhe: ALGOS.dhe,
       algoAead: ALGOS.aead,
@@ -466,8 +473,11 @@ export function tioTdiInfo(c: CommandContext, buf: Uint8Array): CommandOutcome {
       intfReportCounter: BigInt(t.reportCounter),
       asid: t.asid ?? 0,
       tdiId: BigInt(t.guestDeviceId),
-    }),
-  );
+    });
+  putDigest(page, TDI_INFO_CERTS_DIGEST, digests.certs);
+  putDigest(page, TDI_INFO_MEAS_DIGEST, digests.meas);
+  putDigest(page, TDI_INFO_REPORT_DIGEST, reportDigest(t));
+  writeBytes(c.memory, spa, page);
   return ok;
 }
 

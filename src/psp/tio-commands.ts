@@ -215,6 +215,7 @@ export function tioDevDisconnect(c: CommandContext, buf: Uint8Array): CommandOut
     ctx.state = 'created';
     ctx.sessionId = null;
     delete ctx.certChain;
+    delete ctx.measurements;
     return ok;
   }
   if (boundTdisOf(c, ctx).length > 0) return fail(FW_STATUS.IN_USE, `device ${hexId(ctx.deviceId)} has a bound TDI: unbind it first, or disconnect with FORCE`, { deviceId: ctx.deviceId });
@@ -235,6 +236,7 @@ export function tioDevDisconnect(c: CommandContext, buf: Uint8Array): CommandOut
   ctx.state = 'created';
   ctx.sessionId = null;
   delete ctx.certChain;
+  delete ctx.measurements;
   return ok;
 }
 

@@ -12,8 +12,17 @@ import { SeededRng } from '../../src/util/rng.js';
 import { decode, encode } from '../../src/psp/layout.js';
 import { PSP_COMMAND } from '../../src/psp/command-ids.js';
 import { encodeSla } from '../../src/psp/sla.js';
-import { TIO_TDI_INFO_BUF, TIO_TDI_INFO_PAGE, TIO_TDI_STATUS_BUF, TIO_TDI_STATUS_PAGE } from '../../src/psp/tdi-buffers.js';
+import { TIO_DEV_STATUS_BUF, TIO_DEV_STATUS_PAGE, TIO_TDI_INFO_BUF, TIO_TDI_INFO_PAGE, TIO_TDI_STATUS_BUF, TIO_TDI_STATUS_PAGE } from '../../src/psp/tdi-buffers.js';
+import { interfaceReport } from '../../src/psp/tdisp-device.js';
+import { TIO_DEV_CONNECT_BUF, TIO_DEV_CREATE_BUF, TIO_DEV_DISCONNECT_BUF } from '../../src/psp/buffers.js';
+import { TIO_DEV_MEASUREMENTS_BUF } from '../../src/psp/tdi-buffers.js';
+import { allocBuffer, allocCtrl, relay, slaOf } from '../../src/platform/platform-psp.js';
+import { DOBJ_OFFSET } from '../../src/psp/sla.js';
+import { createHash } from 'node:crypto';
 import { bufferPage, CMD_NS, mailbox, markFirmware, read } from '../helpers/psp.js';
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const sha384 = (b: Uint8Array) => createHash('sha384').update(b).digest('hex');
 
 const unbound: Scenario = { ...DEFAULT_SCENARIO, devices: DEFAULT_SCENARIO.devices.map(({ boundAsid: _bound, ...d }) => d) };
 
@@ -68,6 +77,47 @@ describe('the default scenario binds device 0x0100 through the firmware', () => 
     // Read twice: by the lock and by RUN_FORCE's bind.
     expect(i).toMatchObject({ length: 200, functionId: 0x100, p2: 0x11, intfReportCounter: 2n, asid: 1, tdiId: 0x100n });
     expect((i.p1 >> 2) & 3).toBe(2);
+    // The digests: SHA-384 of the chain, the measurement record and the report the firmware read from the device (the connect measured: p1 bit 0).
+    expect(i.p1 & 1).toBe(1);
+    const page = read(p, out, TIO_TDI_INFO_PAGE.bytes);
+    const ctx = p.m.psp.tio.contexts[0]!;
+    expect(ctx.measurements).toHaveLength(220 * 2);
+    expect(hex(page.subarray(32, 80))).toBe(sha384(p.m.doe.certificateChain(0x100)));
+    expect(hex(page.subarray(80, 128))).toBe(sha384(Buffer.from(ctx.measurements!, 'hex')));
+    expect(hex(page.subarray(128, 176))).toBe(sha384(interfaceReport(0x100)));
+    // DEV_STATUS: the same certificate and measurement digests, meas_digest_valid in p2.
+    const dev = bufferPage(p, encode(TIO_DEV_STATUS_BUF, { length: TIO_DEV_STATUS_BUF.bytes, devCtxSla, statusPaddr: BigInt(out) }));
+    expect(await mailbox(p, PSP_COMMAND.TIO_DEV_STATUS, dev)).toMatchObject({ status: 0 });
+    const ds = read(p, out, TIO_DEV_STATUS_PAGE.bytes);
+    expect(decode(TIO_DEV_STATUS_PAGE, ds)).toMatchObject({ ctxState: 1, deviceId: 0x100, p2: 1, tdiCount: 1, boundTdiCount: 1 });
+    expect(hex(ds.subarray(48, 96))).toBe(hex(page.subarray(32, 80)));
+    expect(hex(ds.subarray(96, 144))).toBe(hex(page.subarray(80, 128)));
+  });
+
+  it('DEV_STATUS digests: the chain once connected, the measurement record once measured (meas_digest_valid), zero before; a disconnect forgets both', async () => {
+    const p = createPlatform(unbound);
+    const D = 0x200;
+    const devCtx = allocBuffer(p.m, p.m.psp.config.tio.devctxSize, true);
+    const ctrl = allocCtrl(p.m);
+    const slas = { reqSla: slaOf(ctrl.req), respSla: slaOf(ctrl.resp), scratchSla: slaOf(ctrl.scratch), outputSla: slaOf(ctrl.output), devCtxSla: slaOf(devCtx) };
+    expect((await mailbox(p, PSP_COMMAND.TIO_DEV_CREATE, bufferPage(p, encode(TIO_DEV_CREATE_BUF, { length: 32, devCtxSla: slas.devCtxSla, deviceId: D })))).status).toBe(0);
+    const out = Number(p.memAlloc(1).spa);
+    markFirmware(p, out);
+    const status = async () => {
+      expect((await mailbox(p, PSP_COMMAND.TIO_DEV_STATUS, bufferPage(p, encode(TIO_DEV_STATUS_BUF, { length: 32, devCtxSla: slas.devCtxSla, statusPaddr: BigInt(out) })))).status).toBe(0);
+      const page = read(p, out, TIO_DEV_STATUS_PAGE.bytes);
+      return { p2: decode(TIO_DEV_STATUS_PAGE, page).p2, certs: hex(page.subarray(48, 96)), meas: hex(page.subarray(96, 144)) };
+    };
+    const zero = '00'.repeat(48);
+    expect(await status()).toEqual({ p2: 0, certs: zero, meas: zero });
+    expect((await relay(p.m, D, PSP_COMMAND.TIO_DEV_CONNECT, encode(TIO_DEV_CONNECT_BUF, { length: 80, ...slas, tcMask: 1, ideStreamIds: 0xffff_ffff_ffff_ff00n }), ctrl)).done.status).toBe(0);
+    const chain = read(p, ctrl.output.spa + DOBJ_OFFSET + 32, 1452);
+    expect(await status()).toEqual({ p2: 0, certs: sha384(chain), meas: zero });
+    expect((await relay(p.m, D, PSP_COMMAND.TIO_DEV_MEASUREMENTS, encode(TIO_DEV_MEASUREMENTS_BUF, { length: 80, flags: 1, ...slas }), ctrl)).done.status).toBe(0);
+    const record = read(p, ctrl.output.spa + DOBJ_OFFSET + 32, 220);
+    expect(await status()).toEqual({ p2: 1, certs: sha384(chain), meas: sha384(record) });
+    expect((await mailbox(p, PSP_COMMAND.TIO_DEV_DISCONNECT, bufferPage(p, encode(TIO_DEV_DISCONNECT_BUF, { length: 48, flags: 1, ...slas })))).status).toBe(0);
+    expect(await status()).toEqual({ p2: 0, certs: zero, meas: zero });
   });
 
   it('a bound device the firmware refuses (not TEE-IO capable) fails the build, naming the key', () => {
