@@ -292,9 +292,15 @@ export function tioDevStatus(c: CommandContext, buf: Uint8Array): CommandOutcome
   return ok;
 }
 
-/** TIO_GUEST_REQUEST (0xE0): not served by this model. */
+/**
+ * TIO_GUEST_REQUEST (0xE0): not served. Its buffer is public (docs/sev-firmware.md
+ * §2.8) but `req_paddr` and `res_paddr` hold SNP guest messages encrypted with the
+ * guest's VMPCK whose TIO message types and payloads only AMD's SEV-TIO firmware
+ * specification (#58271, not public) defines: answering would mean inventing them.
+ * After the checks every command gets (id, buffer address, `length`): UNSUPPORTED.
+ */
 export function tioGuestRequestUnsupported(): CommandOutcome {
-  return fail(FW_STATUS.UNSUPPORTED, 'this firmware model does not serve TIO_GUEST_REQUEST');
+  return fail(FW_STATUS.UNSUPPORTED, 'TIO_GUEST_REQUEST is not served: its guest messages (req_paddr, res_paddr) are defined only in AMD\'s SEV-TIO firmware specification #58271, which is not public; nothing was read or changed', { command: 'TIO_GUEST_REQUEST', notPublic: true });
 }
 
 /** TIO_TDI_CREATE (0xDA): the tdi_ctx pages become a TDI of a connected device, CONFIG_UNLOCKED. */
