@@ -120,6 +120,21 @@ describe('the default scenario binds device 0x0100 through the firmware', () => 
     expect(await status()).toEqual({ p2: 0, certs: zero, meas: zero });
   });
 
+  it('emu.reset runs the bring-up silently: no psp or fw notification, the clock back at 0', async () => {
+    const p = createPlatform();
+    await p.clockAdvance(1_000_000);
+    const seen: string[] = [];
+    p.bus.subscribe(['psp', 'fw'], (topic) => seen.push(topic));
+    p.reset();
+    expect(seen).toEqual([]);
+    expect(p.clockNow().nowNs).toBe(0);
+    expect(p.pspRegs().firmware.tdis).toEqual([expect.objectContaining({ functionId: 0x100, tdispState: 'RUN' })]);
+    // Afterwards the bus reports as usual.
+    await p.fwTdiUnbind(0x100);
+    expect(seen).toContain('psp');
+    expect(seen).toContain('fw');
+  });
+
   it('a bound device the firmware refuses (not TEE-IO capable) fails the build, naming the key', () => {
     const s: Scenario = { ...DEFAULT_SCENARIO, devices: DEFAULT_SCENARIO.devices.map((d) => (d.deviceId === 0x100 ? { ...d, teeIo: false } : d)) };
     expect(() => createPlatform(s)).toThrow(/scenario\.devices\[0\]\.boundAsid: binding device 0x100 to ASID 1 through the firmware returned INVALID_PARAM/);
