@@ -118,6 +118,14 @@ export class Iommu {
    * engine's closed form that nothing changed.
    */
   dteCacheVersion = 0;
+  /**
+   * The DTE translatePage used last and its device, while dteCacheVersion holds (every
+   * fill or drop of the DTE cache moves it): a stream's requests come from one device,
+   * so most skip the cache's Map lookup.
+   */
+  private lastDteDevice = -1;
+  private lastDteVersion = -1;
+  private lastDte: DecodedDte | undefined = undefined;
   private readonly walkOut = newPageWalk();
   /** Valid DTEs by domain, and the live table pages, kept up to date by a memory watch. */
   private readonly index: DomainIndex;
@@ -189,7 +197,13 @@ export class Iommu {
 
   /** The DMA hot path: IOTLB hit (levelsRead 0), else a walk that fills the IOTLB on success. */
   translatePage(deviceId: number, iovaPfn: number, write: boolean, out: Translation): void {
-    const dte = (this.dteCache.get(deviceId) ?? this.fillDte(deviceId)).dte;
+    let dte = this.lastDte;
+    if (deviceId !== this.lastDteDevice || this.dteCacheVersion !== this.lastDteVersion || dte === undefined) {
+      dte = (this.dteCache.get(deviceId) ?? this.fillDte(deviceId)).dte;
+      this.lastDte = dte;
+      this.lastDteDevice = deviceId;
+      this.lastDteVersion = this.dteCacheVersion;
+    }
     out.hit = false;
     out.levelsRead = 0;
     if (!dte.valid || !dte.translationValid) {
