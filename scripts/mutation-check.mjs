@@ -77,6 +77,14 @@ export const MUTANTS = [
     grep: 'identical documents, stats and events: a long closed-form run|a stall held as runs',
   },
   {
+    name: 'stall release in closed form: a latency group takes one member of the next bucket',
+    file: 'src/dma/stall-release.ts',
+    find: 'c.membersThrough(now + spanNs - latency.bucketBottomNs(latencyNs))',
+    replace: 'c.membersThrough(now + spanNs - latency.bucketBottomNs(latencyNs) + 1)',
+    tests: ['test/dma/dma-fast-path.test.ts'],
+    grep: 'a stall released in closed form',
+  },
+  {
     name: 'completion FIFO grouping: groups across timeline bins',
     file: 'src/dma/completion-queue.ts',
     find: ' && Math.floor((done[k] as number) / TIMELINE_BIN_NS) === bin) {',

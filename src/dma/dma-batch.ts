@@ -19,7 +19,7 @@ const CLOSED_FORM_MAX_PAGES = 1 << 16;
 /** A batch remembers known IOTLB hits per page for streams over at most this many pages. */
 const MEMO_MAX_PAGES = 1 << 20;
 /** ...and only for intervals of at least this many arrivals (and twice the pages). */
-const CLOSED_FORM_MIN_ARRIVALS = 256;
+export const CLOSED_FORM_MIN_ARRIVALS = 256;
 /** A batch stops asking DmaPort.peekHit after this many answers in a row found no hit. */
 const PEEK_GIVE_UP = 64;
 
@@ -362,18 +362,11 @@ export abstract class DmaBatchPaths extends DmaDispatch {
       s.closedFormWait = n;
       return 0;
     }
-    let hitNs = -1;
-    for (let pfn = s.firstPfn, end = s.firstPfn + s.pageCount; pfn < end; pfn++) {
-      for (let dir = 1; dir <= 2; dir++) {
-        if ((s.directions & dir) === 0) continue;
-        const ns = port.peekHit(deviceId, pfn, dir === 2);
-        if (ns < 0 || (hitNs >= 0 && ns !== hitNs)) {
-          // Not everything is cached yet: run one by one for a while (doubling).
-          s.closedFormWait = Math.max(2 * s.pageCount, CLOSED_FORM_MIN_ARRIVALS);
-          return 0;
-        }
-        hitNs = ns;
-      }
+    const hitNs = this.uniformHitNs(s);
+    if (hitNs < 0) {
+      // Not everything is cached yet: run one by one for a while (doubling).
+      s.closedFormWait = Math.max(2 * s.pageCount, CLOSED_FORM_MIN_ARRIVALS);
+      return 0;
     }
     const spanNs = hitNs + this.serviceNs;
     const dev = this.slots[s.deviceSlot] as DmaCounters;
@@ -393,6 +386,26 @@ export abstract class DmaBatchPaths extends DmaDispatch {
     }
     jumpRng(this.rng, n * s.drawsPerRequest);
     return n;
+  }
+
+  /**
+   * The translation time when every page stream `s` can touch is an ok IOTLB hit,
+   * the same for each, in every direction it uses (DmaPort.peekHit), else -1.
+   */
+  protected uniformHitNs(s: DmaStream): number {
+    const port = this.port;
+    if (port.peekHit === undefined || s.pageCount > CLOSED_FORM_MAX_PAGES) return -1;
+    const deviceId = s.params.deviceId;
+    let hitNs = -1;
+    for (let pfn = s.firstPfn, end = s.firstPfn + s.pageCount; pfn < end; pfn++) {
+      for (let dir = 1; dir <= 2; dir++) {
+        if ((s.directions & dir) === 0) continue;
+        const ns = port.peekHit(deviceId, pfn, dir === 2);
+        if (ns < 0 || (hitNs >= 0 && ns !== hitNs)) return -1;
+        hitNs = ns;
+      }
+    }
+    return hitNs;
   }
 }
 

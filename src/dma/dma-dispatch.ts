@@ -96,7 +96,7 @@ export abstract class DmaDispatch implements EventTarget, CompletionSink {
   batch: boolean;
   closedForm: boolean;
   /** Arrivals the fast paths handled (not state: tests check the fast path ran). */
-  readonly fastCounts = { batched: 0, closedForm: 0, heldRuns: 0 };
+  readonly fastCounts = { batched: 0, closedForm: 0, heldRuns: 0, releasedInClosedForm: 0 };
   readonly rng: SeededRng;
   readonly port: DmaPort;
   serviceNs: number;
