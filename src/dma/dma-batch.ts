@@ -270,8 +270,17 @@ export abstract class DmaBatchPaths extends DmaDispatch {
     const clock = this.clock;
     const dev = this.slots[s.deviceSlot] as DmaCounters;
     stall.runs.push({
-      stream: s, deviceSlot: s.deviceSlot, device: dev, count: n, firstArrivalNs: t, acc: s.acc, cursor: s.cursor,
-      rng: this.rng.getState(), order: this.heldOrder, timeoutNs: stall.completionTimeoutNs, atIndex: stall.held.length,
+      stream: s,
+      deviceSlot: s.deviceSlot,
+      device: dev,
+      count: n,
+      firstArrivalNs: t,
+      acc: s.acc,
+      cursor: s.cursor,
+      rng: this.rng.getState(),
+      order: this.heldOrder,
+      timeoutNs: stall.completionTimeoutNs,
+      atIndex: stall.held.length,
     });
     this.heldOrder += n;
     countAll.arrive(this.total, dev, s.counters, n);

@@ -143,9 +143,15 @@ export abstract class DmaDispatch implements EventTarget, CompletionSink {
 
   onClockEvent(ev: ClockEvent): void {
     switch (ev.kind) {
-      case EV_ARRIVAL: this.arrive(ev.data as DmaStream); break;
-      case EV_RELEASE: this.release(ev.data as Stall, ev); break;
-      case EV_TIMEOUT: this.timeOut(ev.data as HeldRequest); break;
+      case EV_ARRIVAL:
+        this.arrive(ev.data as DmaStream);
+        break;
+      case EV_RELEASE:
+        this.release(ev.data as Stall, ev);
+        break;
+      case EV_TIMEOUT:
+        this.timeOut(ev.data as HeldRequest);
+        break;
     }
   }
 
@@ -228,8 +234,18 @@ export abstract class DmaDispatch implements EventTarget, CompletionSink {
 
   private hold(stall: Stall, deviceId: number, deviceSlot: number, dev: DmaCounters, stream: DmaStream | null, iovaPfn: number, pageOff: number, write: boolean, arrivalNs: number, order: number): void {
     const rec: HeldRequest = {
-      deviceId, deviceSlot, stream, iovaPfn, pageOff, write, arrivalNs, order,
-      resolve: null, timeoutEvent: null, timeoutNs: stall.completionTimeoutNs, device: dev,
+      deviceId,
+      deviceSlot,
+      stream,
+      iovaPfn,
+      pageOff,
+      write,
+      arrivalNs,
+      order,
+      resolve: null,
+      timeoutEvent: null,
+      timeoutNs: stall.completionTimeoutNs,
+      device: dev,
     };
     this.timeline.record(TL.HELD, deviceSlot, arrivalNs);
     countAll.hold(this.total, dev, stream === null ? null : stream.counters);
