@@ -5,11 +5,13 @@
  * first arrival's time, the stream's carry and cursor and the PRNG state before its
  * draws, and a count. Its members are replayed when they are needed (the release,
  * a state document), giving the same addresses, times and order numbers the
- * one-object-per-request engine would have kept.
+ * one-object-per-request engine would have kept, or skipped by arithmetic where the
+ * release accounts a stretch of them in closed form (RunCursor.skip).
  *
  * HeldMerge yields a stall's held requests in release order ((arrivalNs, order), as
  * release sorts them): the individual records (sorted) and the runs, merged through a
- * small binary heap of sources.
+ * small binary heap of sources; `leadOf` says how many of a run's members come before
+ * any other source's next request.
  */
 import { SeededRng, type RngState } from '../util/rng.js';
 import { jumpRng } from '../util/rng-jump.js';
