@@ -5,13 +5,22 @@
  * SPIN_MS before the next deadline, then polls the wall clock once per event-loop
  * turn (WallClock.defer: I/O, other clients and /healthz run between two looks).
  * A deadline is met within an event-loop turn (microseconds) on an idle machine; the cost is one core busy for up to SPIN_MS
- * before each deadline (a 2 ms stall is polled for all its length).
+ * before each deadline (a 2 ms stall is polled for all its length). Within BUSY_WAIT_MS of
+ * the deadline a poll busy-waits for it (a wall clock that ticks by itself only), so
+ * the deadline is not missed by the length of a turn (other clients' I/O, a timer);
+ * nothing else runs for those few microseconds.
  */
 import { MAX_CLOCK_NS, type VirtualClock } from './virtual-clock.js';
 import type { WallClock } from './wall-clock.js';
 
 /** How close to a deadline (ms) the driver stops sleeping on a timer and polls once per event-loop turn. */
 export const SPIN_MS = 2;
+/**
+ * How close to a deadline (ms) a poll stops yielding and busy-waits for it: about
+ * one event-loop turn, so the deadline is met to the microsecond instead of a turn
+ * late, and /healthz waits at most this long.
+ */
+export const BUSY_WAIT_MS = 0.05;
 /** Events processed between two looks at the wall clock while catching up. */
 const CHUNK_EVENTS = 2_000;
 /**
@@ -136,22 +145,31 @@ export class RealtimeDriver {
 
   /** Wakes for `next`: a timer SPIN_MS before it, or (closer) a poll on the next event-loop turn. */
   private arm(next: number): void {
-    if (this.timer !== undefined) this.wall.clearTimer(this.timer);
-    this.timerDeadlineNs = next;
     const waitMs = (next - this.targetNs()) / 1e6 / this.clock.speed;
     if (waitMs > SPIN_MS) {
+      if (this.timer !== undefined) this.wall.clearTimer(this.timer);
+      this.timerDeadlineNs = next;
       this.pollGen++;
       this.timer = this.wall.setTimer(this.onTimer, waitMs - SPIN_MS);
       return;
     }
     // Polled each turn, and a timer at the deadline too: a wall clock that moves
-    // only by firing its timers (a test's) still wakes the driver on time.
-    this.timer = this.wall.setTimer(this.onTimer, Math.max(0, waitMs));
+    // only by firing its timers (a test's) still wakes the driver on time. A poll
+    // that finds the same deadline keeps its timer (no timer churn per turn).
+    if (this.timer === undefined || next !== this.timerDeadlineNs || this.pollGen !== this.polling) {
+      if (this.timer !== undefined) this.wall.clearTimer(this.timer);
+      this.timer = this.wall.setTimer(this.onTimer, Math.max(0, waitMs));
+    }
+    this.timerDeadlineNs = next;
     const gen = ++this.pollGen;
+    this.polling = gen;
     this.wall.defer(() => {
       if (gen === this.pollGen) this.wake();
     });
   }
+
+  /** The generation of the poll deferred last: while it is current, the timer set with it stands. */
+  private polling = -1;
 
   private readonly onTimer = (): void => {
     this.timer = undefined;
@@ -162,9 +180,9 @@ export class RealtimeDriver {
   private wake(): void {
     if (!this.running) return;
     const next = this.clock.nextDeadlineNs();
-    if (next !== undefined && this.targetNs() < next) {
-      // Not yet: wait again (no blocking spin: a poll is one event-loop turn, and a
-      // wall clock that moves only between turns, as a test's does, would never end one).
+    if (next !== undefined && this.targetNs() < next && !this.busyWait(next)) {
+      // Not yet: wait again (a poll is one event-loop turn; only the last BUSY_WAIT_MS
+      // is a blocking wait, and only on a wall clock that ticks by itself).
       this.arm(next);
       return;
     }
@@ -176,5 +194,15 @@ export class RealtimeDriver {
       return;
     }
     this.reschedule();
+  }
+
+  /** Within BUSY_WAIT_MS of `next` (wall clocks that tick only): waits for it here; true once it has come. */
+  private busyWait(next: number): boolean {
+    if (this.wall.ticks !== true) return false;
+    const untilMs = this.wall.nowMs() + (next - this.targetNs()) / 1e6 / this.clock.speed;
+    if (untilMs - this.wall.nowMs() > BUSY_WAIT_MS) return false;
+    // Bounded by the wall clock itself, BUSY_WAIT_MS at most.
+    while (this.targetNs() < next && this.wall.nowMs() < untilMs + BUSY_WAIT_MS);
+    return this.targetNs() >= next;
   }
 }

@@ -9,6 +9,12 @@ export interface WallClock {
   clearTimer(handle: unknown): void;
   /** Runs fn soon, after pending I/O (used to yield between event chunks). */
   defer(fn: () => void): void;
+  /**
+   * Whether nowMs() moves by itself, so a caller may busy-wait on it for a few
+   * microseconds (the realtime driver's last stretch before a deadline). A wall
+   * clock that moves only between turns (a test's) leaves it out.
+   */
+  readonly ticks?: boolean;
 }
 
 export const systemWallClock: WallClock = {
@@ -16,4 +22,5 @@ export const systemWallClock: WallClock = {
   setTimer: (fn, ms) => setTimeout(fn, ms),
   clearTimer: (h) => clearTimeout(h as ReturnType<typeof setTimeout>),
   defer: (fn) => setImmediate(fn),
+  ticks: true,
 };

@@ -26,9 +26,21 @@ export function layout<F extends Record<string, Field>>(struct: string, bytes: n
   return { struct, bytes, fields };
 }
 
+/** Each layout's fields as an array (decode and encode run per command: no Object.entries per call). */
+const FIELD_LISTS = new WeakMap<Layout, ReadonlyArray<readonly [string, Field]>>();
+
+function fieldList(l: Layout): ReadonlyArray<readonly [string, Field]> {
+  let list = FIELD_LISTS.get(l);
+  if (list === undefined) {
+    list = Object.entries(l.fields);
+    FIELD_LISTS.set(l, list);
+  }
+  return list;
+}
+
 export function decode<F extends Record<string, Field>>(l: Layout<F>, b: Uint8Array): Decoded<F> {
   const out: Record<string, number | bigint> = {};
-  for (const [name, f] of Object.entries(l.fields)) {
+  for (const [name, f] of fieldList(l)) {
     out[name] = f.size === 1 ? u8(b, f.off) : f.size === 2 ? u16(b, f.off) : f.size === 4 ? u32(b, f.off) : u64(b, f.off);
   }
   return out as Decoded<F>;
@@ -37,9 +49,11 @@ export function decode<F extends Record<string, Field>>(l: Layout<F>, b: Uint8Ar
 /** The structure's bytes with `values` in their fields (absent fields and reserved bytes 0). */
 export function encode<F extends Record<string, Field>>(l: Layout<F>, values: Partial<Decoded<F>>): Uint8Array {
   const b = new Uint8Array(l.bytes);
-  for (const [name, v] of Object.entries(values) as Array<[string, number | bigint | undefined]>) {
-    const f = l.fields[name];
-    if (f === undefined || v === undefined) continue;
+  const given = values as Record<string, number | bigint | undefined>;
+  for (const [name, f] of fieldList(l)) {
+    if (!Object.hasOwn(given, name)) continue;
+    const v = given[name];
+    if (v === undefined) continue;
     if (f.size === 1) b[f.off] = Number(v) & 0xff;
     else if (f.size === 2) put16(b, f.off, Number(v) & 0xffff);
     else if (f.size === 4) put32(b, f.off, Number(v));

@@ -80,7 +80,11 @@ export class PspDevice implements EventTarget {
   private regs = { cmdresp: 0, lo: 0, hi: 0, inten: 0, intsts: 0 };
   tio: TioFirmwareState = { tioEn: false, contexts: [], exchange: null, tdis: [] };
   private running: Running | null = null;
+  /** The running command's buffer as read at its start (running.buf as bytes); null after setState: decoded from the hex then. */
+  private runningBytes: Uint8Array | null = null;
   private runningEvent: ClockEvent | undefined;
+  /** The C-bit as a mask to clear (0n: none). */
+  private readonly cBitMask: bigint;
   private nextSeq = 1;
   private commands = 0;
   private interrupts = 0;
@@ -96,12 +100,13 @@ export class PspDevice implements EventTarget {
     private readonly firmware: Firmware,
     private readonly clock: VirtualClock,
     private readonly events: PspEvents,
-    private readonly cBit: number | null,
+    cBit: number | null,
     private readonly faultFor: (name: string) => PspCommandFault | null,
     rand32: () => number,
     config: PspConfig = DEFAULT_PSP_CONFIG,
   ) {
     this.config = { ...config };
+    this.cBitMask = cBit === null ? 0n : 1n << BigInt(cBit);
     const self = this;
     this.ctx = {
       memory,
@@ -218,6 +223,7 @@ export class PspDevice implements EventTarget {
     const seq = this.nextSeq++;
     this.runningEvent = this.clock.schedule(endNs, this, EV_DONE, null);
     this.running = { seq, command: w.command, name, ioc: w.ioc, startNs, endNs, bufSpa, buf: bytesToHex(buf), status, detail, eventSeq: this.runningEvent.seq };
+    this.runningBytes = buf;
     if (this.events.has('psp')) this.events.emit('psp', startNs, { kind: 'start', seq, command: w.command, commandName: name, bufferSpa: BigInt(bufSpa), ioc: w.ioc, endNs });
   }
 
@@ -231,18 +237,23 @@ export class PspDevice implements EventTarget {
   private finish(): void {
     const r = this.running;
     if (r === null) return;
+    const bytes = this.runningBytes;
     this.running = null;
+    this.runningBytes = null;
     let status = r.status;
     let detail = r.detail;
     if (status === null) {
       const spec = pspCommand(r.command);
-      const out = spec === undefined ? { status: FW_STATUS.INVALID_COMMAND } : spec.run(this.ctx, hexToBytes(r.buf), r.bufSpa);
+      const out = spec === undefined ? { status: FW_STATUS.INVALID_COMMAND } : spec.run(this.ctx, bytes ?? hexToBytes(r.buf), r.bufSpa);
       status = out.status;
       detail = out.detail ?? null;
     }
     this.regs.cmdresp = encodeCmdrespDone(r.command, status);
     this.commands++;
-    const done: PspCommandDone = { seq: r.seq, command: r.command, commandName: r.name, status, statusName: fwStatusName(status), ...(detail !== null ? { detail } : {}), startNs: r.startNs, endNs: r.endNs, cmdresp: this.regs.cmdresp };
+    const done: PspCommandDone =
+      detail !== null
+        ? { seq: r.seq, command: r.command, commandName: r.name, status, statusName: fwStatusName(status), detail, startNs: r.startNs, endNs: r.endNs, cmdresp: this.regs.cmdresp }
+        : { seq: r.seq, command: r.command, commandName: r.name, status, statusName: fwStatusName(status), startNs: r.startNs, endNs: r.endNs, cmdresp: this.regs.cmdresp };
     this.done.set(r.seq, done);
     if (this.done.size > 64) this.done.delete(this.done.keys().next().value as number);
     if (this.events.has('psp')) this.events.emit('psp', this.clock.nowNs, { kind: 'command', ...done, ...(detail !== null ? { detail } : {}) });
@@ -354,12 +365,13 @@ export class PspDevice implements EventTarget {
     this.commands = s.commands;
     this.interrupts = s.interrupts;
     this.running = s.running === null ? null : { ...s.running };
+    this.runningBytes = null;
     if (this.running !== null) this.runningEvent = this.clock.schedule(this.running.endNs, this, EV_DONE, null, this.running.eventSeq);
   }
 
   /** An address as the firmware uses it: the scenario's C-bit stripped; past 2^53 reads as unsafe (outside memory). */
   private strip(value: bigint): number {
-    const v = this.cBit === null ? value : value & ~(1n << BigInt(this.cBit));
+    const v = this.cBitMask === 0n ? value : value & ~this.cBitMask;
     return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
   }
 }

@@ -30,7 +30,7 @@
 import type { JSONRPCError, JSONRPCID, JSONRPCResponse } from 'json-rpc-2.0';
 import { RPC_ERROR_CODES, errorToRpc, rpcErrorObject } from './errors.js';
 import type { RpcCallContext, RpcHandler } from './method-table.js';
-import { toWire } from './to-wire.js';
+import { flatJson, toWire } from './to-wire.js';
 import { PreparedJson } from './sliced-json.js';
 import { nearestNames } from '../util/nearest.js';
 import { METHOD_LABEL_INVALID, METHOD_LABEL_UNKNOWN, type CallRecord } from '../observe/expose/call-record.js';
@@ -260,6 +260,9 @@ async function settle(method: string, pending: PromiseLike<unknown>, id: JSONRPC
 function success(method: string, result: unknown, opts: FrameOptions, id: JSONRPCID | undefined): JSONRPCResponse {
   // A large result its handler wrote as JSON in slices: spliced in as is (serialize).
   if (result instanceof PreparedJson) return { jsonrpc: '2.0', id: id ?? null, result };
+  // A flat result (most are) is written straight to its text: no wire copy, no second walk by JSON.stringify.
+  const flat = flatJson(result);
+  if (flat !== undefined) return { jsonrpc: '2.0', id: id ?? null, result: new PreparedJson(flat, result) };
   let wire: unknown;
   try {
     wire = toWire(result);
@@ -293,7 +296,8 @@ function answer(method: string, id: JSONRPCID | undefined, response: JSONRPCResp
 }
 
 /** statusName (firmware, TMPM) or rcName (instructions) of a result object, if it has one. */
-function statusNameOf(result: unknown): string | undefined {
+function statusNameOf(value: unknown): string | undefined {
+  const result = value instanceof PreparedJson ? value.source : value;
   if (typeof result !== 'object' || result === null) return undefined;
   const r = result as { statusName?: unknown; rcName?: unknown };
   if (typeof r.statusName === 'string') return r.statusName;

@@ -13,7 +13,11 @@ import { toWire } from './to-wire.js';
 
 /** JSON text of a result, written once; the envelope puts it in the response unchanged. */
 export class PreparedJson {
-  constructor(readonly text: string) {}
+  constructor(
+    readonly text: string,
+    /** The value written, when the envelope wrote it itself (a flat result): metrics read its statusName. */
+    readonly source?: unknown,
+  ) {}
 
   /** For a path that stringifies the result again (a batch, a recording): the value itself. */
   toJSON(): unknown {

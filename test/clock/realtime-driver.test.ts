@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { VirtualClock } from '../../src/clock/virtual-clock.js';
-import { RealtimeDriver, SPIN_MS } from '../../src/clock/realtime-driver.js';
+import { BUSY_WAIT_MS, RealtimeDriver, SPIN_MS } from '../../src/clock/realtime-driver.js';
 import type { WallClock } from '../../src/clock/wall-clock.js';
 import type { ClockEvent, EventTarget } from '../../src/clock/event-queue.js';
 
@@ -39,9 +39,22 @@ class FakeWall implements WallClock {
   }
 }
 
-function setup() {
+/** A wall clock that moves by itself: every read moves it on by `step` ms. */
+class TickingWall extends FakeWall {
+  readonly ticks = true;
+  reads = 0;
+  constructor(private readonly step: number) {
+    super();
+  }
+  override nowMs(): number {
+    this.reads++;
+    this.now += this.step;
+    return this.now;
+  }
+}
+
+function setup(wall: FakeWall = new FakeWall()) {
   const clock = new VirtualClock();
-  const wall = new FakeWall();
   const fired: number[] = [];
   const target: EventTarget = {
     onClockEvent(ev: ClockEvent) {
@@ -90,6 +103,39 @@ describe('RealtimeDriver near a deadline', () => {
     wall.now = 1;
     wall.turn();
     expect(fired).toEqual([1_000_000]);
+    driver.stop();
+  });
+
+  it('keeps its timer while polling for the same deadline (no timer per turn)', () => {
+    const { clock, wall, target, driver } = setup();
+    clock.schedule(1_000_000, target, 1);
+    const timers = wall.timers.length;
+    for (const now of [0.2, 0.4, 0.6]) {
+      wall.now = now;
+      wall.turn();
+    }
+    expect(wall.timers.length).toBe(timers);
+    expect(wall.deferred).toHaveLength(1);
+    driver.stop();
+  });
+
+  it('on a wall clock that ticks by itself, waits out the last BUSY_WAIT_MS in the poll and fires on time, never before', () => {
+    const wall = new TickingWall(0.001);
+    const { clock, fired, target, driver } = setup(wall);
+    clock.schedule(1_000_000, target, 1);
+    // Further than BUSY_WAIT_MS: a poll per turn, no busy wait.
+    wall.now = 0.5;
+    wall.turn();
+    expect(fired).toEqual([]);
+    expect(wall.deferred).toHaveLength(1);
+    // Within it: this turn's poll waits for the deadline and fires the event.
+    wall.now = 1 - BUSY_WAIT_MS / 2;
+    const reads = wall.reads;
+    wall.turn();
+    expect(fired).toEqual([1_000_000]);
+    expect(wall.now).toBeGreaterThanOrEqual(1);
+    expect(wall.now).toBeLessThan(1 + BUSY_WAIT_MS);
+    expect(wall.reads - reads).toBeGreaterThan(1);
     driver.stop();
   });
 
