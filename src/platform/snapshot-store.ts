@@ -53,12 +53,15 @@ export class SnapshotStore {
     private readonly shared?: SnapshotBudget,
   ) {}
 
-  /** Stores a snapshot, or refuses it (EMU_LIMIT) and keeps nothing when a limit would be passed. */
-  add(state: PlatformState, pages: ReadonlyMap<number, PageStore>): string {
+  /**
+   * Stores a snapshot, or refuses it (EMU_LIMIT) and keeps nothing when a limit
+   * would be passed. `docBytes`: the document's jsonChars, when the caller counted
+   * it already (in slices).
+   */
+  add(state: PlatformState, pages: ReadonlyMap<number, PageStore>, docBytes = jsonChars(state)): string {
     if (this.snapshots.size >= this.limits.maxSnapshots) {
       throw new EmuError(ERROR_CODES.LIMIT, `${this.limits.maxSnapshots} snapshots are kept already, the most a platform may hold; revert to an earlier one to drop those after it`, { limit: this.limits.maxSnapshots });
     }
-    const docBytes = jsonChars(state);
     let added = docBytes;
     for (const page of pages.values()) if (!this.pageRefs.has(page)) added += pageStoreBytes(page);
     if (this.bytes + added > this.limits.maxBytes) {

@@ -23,7 +23,7 @@ afterEach(async () => {
  * how many /healthz answers came between `method`'s handler starting (the wrapped
  * platform method) and the server sending its answer (the first frame over 1 MB).
  */
-async function healthzDuring(app: AppUnderTest, p: Platform, wrap: 'dumpState' | 'traceExport' | 'loadStateSliced', call: () => Promise<unknown>): Promise<number> {
+async function healthzDuring(app: AppUnderTest, p: Platform, wrap: 'dumpStateSliced' | 'traceExport' | 'loadStateSliced', call: () => Promise<unknown>): Promise<number> {
   let answered = 0;
   let atStart = -1;
   let atSend = -1;
@@ -72,7 +72,7 @@ describe('large answers are written in slices: /healthz is answered meanwhile', 
     await fillMemory(t);
     const p = t.app.platforms().get('') as Platform;
     let dump: { state: { memory: { pages: unknown[] } } } | undefined;
-    const between = await healthzDuring(t, p, 'dumpState', async () => {
+    const between = await healthzDuring(t, p, 'dumpStateSliced', async () => {
       dump = await t!.call('emu.dumpState');
     });
     expect(between).toBeGreaterThan(0);
