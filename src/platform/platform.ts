@@ -34,7 +34,7 @@ import { auditMachine, type AuditViolation } from './audit.js';
 import { dumpSteps, loadSteps, type PlatformState } from './platform-state.js';
 import { runSteps, runStepsSliced, type Steps } from '../util/steps.js';
 import { jsonCharsSteps } from '../util/json-bounds.js';
-import { SnapshotStore, type SnapshotBudget, type SnapshotLimits } from './snapshot-store.js';
+import { packIotlbSteps, snapshotStateSteps, SnapshotStore, type SnapshotBudget, type SnapshotLimits } from './snapshot-store.js';
 import { dteView, eventView, iotlbEntryView, rmpEntryView, walkView } from './views.js';
 import { EventTally } from '../observe/event-tally.js';
 import { TraceRecorder, type TraceStartOptions } from '../observe/trace-recorder.js';
@@ -201,8 +201,9 @@ export class Platform {
     const pages = m.memory.sharePages();
     const state = yield* dumpSteps(m, this.scenarioName, false);
     const docBytes = yield* jsonCharsSteps(state);
+    const packed = yield* packIotlbSteps(state);
     if (this.disposed) throw new EmuError(ERROR_CODES.NOT_FOUND, 'the platform was deleted while the snapshot was being taken', { platform: this.options.name ?? '' });
-    return { snapshotId: this.snapshots.add(state, pages, docBytes) };
+    return { snapshotId: this.snapshots.add(state, pages, docBytes, packed) };
   }
 
   /** Restores a snapshot; it stays usable, newer ones are dropped (anvil's evm_revert). */
@@ -218,7 +219,7 @@ export class Platform {
   private *revertSteps(snapshotId: string): Steps<{ ok: true; snapshotId: string }> {
     const snap = this.snapshots.get(snapshotId);
     if (snap === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no snapshot ${JSON.stringify(snapshotId)}`, { snapshotId });
-    this.install(yield* loadSteps(snap.state, this.bus, this.options.wall, snap.pages));
+    this.install(yield* loadSteps(yield* snapshotStateSteps(snap), this.bus, this.options.wall, snap.pages));
     this.scenarioName = snap.state.scenarioName;
     this.snapshots.dropAfter(snapshotId);
     return { ok: true, snapshotId };
