@@ -67,7 +67,7 @@ const JOIN_PARTS = 4096;
 /** Pushes the JSON of `value` onto `out` (nothing for a value JSON leaves out); yields after each item of a large container. */
 function* write(value: unknown, depth: number, out: string[], stack: object[]): Generator<void, boolean> {
   if (typeof value !== 'object' || value === null || !itemByItem(value, depth)) {
-    const text = JSON.stringify(toWire(value));
+    const text = JSON.stringify(flatJsonSafe(value) ? value : toWire(value));
     if (text === undefined) return false;
     out.push(text);
     return true;
@@ -97,5 +97,22 @@ function* write(value: unknown, depth: number, out: string[], stack: object[]): 
     out.push('}');
   }
   stack.pop();
+  return true;
+}
+
+/**
+ * Whether JSON.stringify writes `value` as toWire would without toWire's copy: a
+ * number, string, boolean or null, or a plain object of those (an IOTLB entry: a
+ * full IOTLB dump has 2^19 of them, each copy garbage for the collector).
+ */
+function flatJsonSafe(value: unknown): boolean {
+  if (typeof value !== 'object') return typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean';
+  if (value === null) return true;
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  for (const key in value) {
+    const v = (value as Record<string, unknown>)[key];
+    const t = typeof v;
+    if (t !== 'number' && t !== 'string' && t !== 'boolean' && v !== null) return false;
+  }
   return true;
 }

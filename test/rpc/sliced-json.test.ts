@@ -23,7 +23,12 @@ describe('toJsonSliced', () => {
   });
 
   it("keeps JSON.stringify's rules: undefined keys left out, undefined items as null, toJSON, bigints as hex", async () => {
-    const value = { a: Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? undefined : { n: BigInt(i), d: new Date(0) })), b: undefined, c: [1n, null] };
+    const value = {
+      a: Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? undefined : { n: BigInt(i), d: new Date(0) })),
+      b: undefined,
+      c: [1n, null],
+      d: Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? JSON.parse('{"__proto__":1,"a":2}') : { toJSON: () => i, n: NaN })),
+    };
     const { text } = await written(value);
     expect(text).toBe(JSON.stringify(toWire(value)));
   });
