@@ -12,6 +12,7 @@ import type { HostMemory } from '../memory/host-memory.js';
 import type { PagePool } from '../memory/page-pool.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
+import { runSteps, type Steps } from '../util/steps.js';
 import type { DecodedCommand } from './command.js';
 import { decodeCommand } from './command.js';
 import type { DomainInfo } from './device-table.js';
@@ -425,8 +426,13 @@ export class Iommu {
   }
 
   getState(): IommuState {
+    return runSteps(this.stateSteps());
+  }
+
+  /** getState in steps (the IOTLB listing yields): a state dump made in slices. */
+  *stateSteps(): Steps<IommuState> {
     return {
-      iotlb: this.iotlb.getState(),
+      iotlb: { entries: yield* this.iotlb.entrySteps() },
       eventLog: this.eventLog.getState(),
       dteCache: [...this.dteCache.entries()]
         .sort((a, b) => a[0] - b[0])
@@ -435,7 +441,12 @@ export class Iommu {
   }
 
   setState(state: IommuState): void {
-    this.iotlb.setState(state.iotlb);
+    runSteps(this.setStateSteps(state));
+  }
+
+  /** setState in steps (the IOTLB's inserts yield): a state load made in slices. */
+  *setStateSteps(state: IommuState): Steps<void> {
+    yield* this.iotlb.setStateSteps(state.iotlb);
     this.eventLog.setState(state.eventLog);
     this.dteCache.clear();
     this.dteCacheVersion++;

@@ -31,8 +31,10 @@ import { buildScenario } from './build-scenario.js';
 import type { Scenario } from './scenario.js';
 import { DEFAULT_SCENARIO } from './scenario.js';
 import { auditMachine, type AuditViolation } from './audit.js';
-import { decodeMemorySliced, dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
-import { SnapshotStore, type SnapshotBudget, type SnapshotLimits } from './snapshot-store.js';
+import { dumpSteps, loadSteps, type PlatformState } from './platform-state.js';
+import { runSteps, runStepsSliced, type Steps } from '../util/steps.js';
+import { jsonCharsSteps } from '../util/json-bounds.js';
+import { packIotlbSteps, snapshotStateSteps, SnapshotStore, type SnapshotBudget, type SnapshotLimits } from './snapshot-store.js';
 import { dteView, eventView, iotlbEntryView, rmpEntryView, walkView } from './views.js';
 import { EventTally } from '../observe/event-tally.js';
 import { TraceRecorder, type TraceStartOptions } from '../observe/trace-recorder.js';
@@ -69,6 +71,13 @@ export class Platform {
   /** The scenario the current state came from (a loaded state carries its own). */
   private scenarioName: string;
   private readonly snapshots: SnapshotStore;
+  /**
+   * Set while a sliced state operation (snapshotSliced, revertSliced,
+   * dumpStateSliced, loadStateSliced) runs: the platform's other calls wait for it
+   * (whenFree), so each is atomic to them. Resolves when it ends.
+   */
+  private exclusive: Promise<void> | undefined = undefined;
+  private disposed = false;
 
   constructor(
     scenario: Scenario = DEFAULT_SCENARIO,
@@ -110,6 +119,53 @@ export class Platform {
     this.machine = next;
   }
 
+  /** swap at the end of a sliced load or revert: refused (the new machine dropped) when the platform went away meanwhile. */
+  private install(next: Machine): void {
+    if (this.disposed) {
+      next.dispose();
+      throw new EmuError(ERROR_CODES.NOT_FOUND, 'the platform was deleted while its state was being loaded', { platform: this.options.name ?? '' });
+    }
+    this.swap(next);
+  }
+
+  /** True while a sliced state operation holds the platform (calls wait: whenFree). */
+  get busy(): boolean {
+    return this.exclusive !== undefined;
+  }
+
+  /**
+   * Runs `call` now, or, while a sliced state operation holds the platform, once it
+   * has ended (then in the order the calls came). The server routes every call of
+   * the platform through this.
+   */
+  whenFree<T>(call: () => T): T | Promise<T> {
+    if (this.exclusive === undefined) return call();
+    return this.exclusive.then(() => this.whenFree(call));
+  }
+
+  /** Holds the platform for `work`: the platform's other calls wait until it settles. */
+  private async exclusively<T>(work: () => Promise<T>): Promise<T> {
+    while (this.exclusive !== undefined) await this.exclusive;
+    let release = (): void => undefined;
+    this.exclusive = new Promise<void>((resolve) => (release = resolve));
+    try {
+      return await work();
+    } finally {
+      this.exclusive = undefined;
+      release();
+    }
+  }
+
+  /**
+   * Runs state work in slices (`yieldFn` between them). Work that reads the running
+   * machine (`reads`) runs at once in realtime mode: the realtime driver moves the
+   * machine between turns, and a document must be of one instant.
+   */
+  private sliced<T>(steps: Steps<T>, yieldFn: () => Promise<void>, sliceMs: number, reads: boolean): Promise<T> {
+    if (reads && this.machine.clock.mode === 'realtime') return Promise.resolve(runSteps(steps));
+    return runStepsSliced(steps, yieldFn, sliceMs);
+  }
+
   // ---- emu.* -------------------------------------------------------------
 
   info() {
@@ -132,17 +188,38 @@ export class Platform {
    * one of them writes the page (copy-on-write).
    */
   snapshot(): { snapshotId: string } {
+    return runSteps(this.snapshotSteps());
+  }
+
+  /** snapshot in slices (`yieldFn` between them); the platform's other calls wait meanwhile. */
+  snapshotSliced(yieldFn: () => Promise<void>, sliceMs: number): Promise<{ snapshotId: string }> {
+    return this.exclusively(() => this.sliced(this.snapshotSteps(), yieldFn, sliceMs, true));
+  }
+
+  private *snapshotSteps(): Steps<{ snapshotId: string }> {
     const m = this.machine;
     const pages = m.memory.sharePages();
-    const state = dumpMachine(m, this.scenarioName, false);
-    return { snapshotId: this.snapshots.add(state, pages) };
+    const state = yield* dumpSteps(m, this.scenarioName, false);
+    const docBytes = yield* jsonCharsSteps(state);
+    const packed = yield* packIotlbSteps(state);
+    if (this.disposed) throw new EmuError(ERROR_CODES.NOT_FOUND, 'the platform was deleted while the snapshot was being taken', { platform: this.options.name ?? '' });
+    return { snapshotId: this.snapshots.add(state, pages, docBytes, packed) };
   }
 
   /** Restores a snapshot; it stays usable, newer ones are dropped (anvil's evm_revert). */
   revert(snapshotId: string): { ok: true; snapshotId: string } {
+    return runSteps(this.revertSteps(snapshotId));
+  }
+
+  /** revert with the machine built in slices; the platform's other calls wait meanwhile, and it changes only at the end. */
+  revertSliced(snapshotId: string, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true; snapshotId: string }> {
+    return this.exclusively(() => this.sliced(this.revertSteps(snapshotId), yieldFn, sliceMs, false));
+  }
+
+  private *revertSteps(snapshotId: string): Steps<{ ok: true; snapshotId: string }> {
     const snap = this.snapshots.get(snapshotId);
     if (snap === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no snapshot ${JSON.stringify(snapshotId)}`, { snapshotId });
-    this.swap(loadMachine(snap.state, this.bus, this.options.wall, snap.pages));
+    this.install(yield* loadSteps(yield* snapshotStateSteps(snap), this.bus, this.options.wall, snap.pages));
     this.scenarioName = snap.state.scenarioName;
     this.snapshots.dropAfter(snapshotId);
     return { ok: true, snapshotId };
@@ -154,25 +231,37 @@ export class Platform {
   }
 
   dumpState(): { state: PlatformState } {
-    return { state: dumpMachine(this.machine, this.scenarioName) };
+    return runSteps(this.dumpStateSteps());
   }
 
   /**
-   * loadState for a large document: its memory is decoded in slices (`yieldFn`
-   * between them) before the machine is built; the platform changes only at the end.
+   * dumpState built in slices, then handed to `write` (the server writes it as JSON
+   * in slices); the platform's other calls wait until `write` settles.
    */
-  async loadStateSliced(state: unknown, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true }> {
-    const pages = await decodeMemorySliced(state, yieldFn, sliceMs);
-    const next = loadMachine(state, this.bus, this.options.wall, pages);
-    this.swap(next);
-    this.scenarioName = (state as PlatformState).scenarioName;
-    return { ok: true };
+  dumpStateSliced<R>(yieldFn: () => Promise<void>, sliceMs: number, write: (dump: { state: PlatformState }) => Promise<R>): Promise<R> {
+    return this.exclusively(async () => write(await this.sliced(this.dumpStateSteps(), yieldFn, sliceMs, true)));
+  }
+
+  private *dumpStateSteps(): Steps<{ state: PlatformState }> {
+    return { state: yield* dumpSteps(this.machine, this.scenarioName) };
+  }
+
+  /**
+   * loadState for a large document: the machine is built in slices (`yieldFn`
+   * between them) while the platform's other calls wait; the platform changes only
+   * at the end, and a bad document changes nothing.
+   */
+  loadStateSliced(state: unknown, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true }> {
+    return this.exclusively(() => this.sliced(this.loadStateSteps(state), yieldFn, sliceMs, false));
   }
 
   /** Loads a state document; a bad one throws BAD_DOCUMENT and the old state is kept. */
   loadState(state: unknown): { ok: true } {
-    const next = loadMachine(state, this.bus, this.options.wall);
-    this.swap(next);
+    return runSteps(this.loadStateSteps(state));
+  }
+
+  private *loadStateSteps(state: unknown): Steps<{ ok: true }> {
+    this.install(yield* loadSteps(state, this.bus, this.options.wall));
     this.scenarioName = (state as PlatformState).scenarioName;
     return { ok: true };
   }
@@ -226,6 +315,8 @@ export class Platform {
       // Topic clock: one progress notification per chunk that did not reach the target.
       if (this.bus.has('clock')) this.bus.emit('clock', m.clock.nowNs, { phase: 'progress', fromNs, nowNs: m.clock.nowNs, targetNs: target });
       if (yieldFn) await yieldFn();
+      // A sliced state operation holds the platform: its document is of one instant.
+      while (this.exclusive !== undefined) await this.exclusive;
       if (this.machine !== m || cancelled?.() === true) break;
     }
     return { nowNs: this.machine.clock.nowNs };
@@ -530,6 +621,7 @@ export class Platform {
 
   /** Stops timers (realtime driver, streams); the platform is not used after this. */
   dispose(): void {
+    this.disposed = true;
     this.snapshots.clear();
     this.tracer.dispose();
     this.tally.dispose();
