@@ -13,8 +13,7 @@ import type { RmpPageSize } from '../rmp/rmp-entry.js';
 import { NPF_ERROR } from '../rmp/return-codes.js';
 import type { StallModelPatch } from '../tmpm/stall-model.js';
 import { tmpmRegsView } from '../tmpm/regs-view.js';
-import { stallWorkRefusal, tmpmGetCapabilities, tmpmPreparePsmash, tmpmPsmashIo, tmpmPunsmashIo, tmpmSubmit, type PsmashIoParams } from './platform-tmpm.js';
-import { TMPM_COMMAND } from '../tmpm/commands.js';
+import { tmpmGetCapabilities, tmpmPreparePsmash, tmpmPsmashIo, tmpmPunsmashIo, tmpmSubmit, type PsmashIoParams } from './platform-tmpm.js';
 import { bytesToHex, fwInit, fwPageReclaim, fwPageUnsmash, fwPlatformStatus, fwShutdown, hexToBytes, pciDoe, tioConnect, tioDisconnect } from './platform-psp.js';
 import type { DoeFeature } from '../psp/spdm-device.js';
 import { encodeDte } from '../iommu/dte.js';
@@ -317,17 +316,6 @@ export class Platform {
   tioFenceClear(deviceId: number, asid: number) {
     return tioFenceClear(this.machine, deviceId, asid);
   }
-  /**
-   * Refuses (EMU_LIMIT, nothing changes) a TMPM smash whose stall could move the
-   * clock past MAX_CLOCK_NS or catch more than MAX_REQUESTS_PER_STALL requests of the
-   * running streams (protocol/README.md §1.3), before the convenience method writes
-   * anything. A driver ringing the engine by hand gets the engine's own
-   * RESOURCE_NOT_AVAILABLE for the same reason (stallWorkRefusal).
-   */
-  checkStallWork(command: string): void {
-    const why = stallWorkRefusal(this.machine, command);
-    if (why !== null) throw new EmuError(ERROR_CODES.LIMIT, why.message, why.detail);
-  }
   /** The next firmware command waits for `delay` inside the firmware queue (an injected fault's delay). */
   fwDelayNextCommand(delay: Promise<void>): void {
     this.machine.firmware.delayNextCommand(delay);
@@ -370,16 +358,14 @@ export class Platform {
   tmpmRegs() {
     return tmpmRegsView(this.machine.tmpm);
   }
+  /** The three calls below ask the command's budget check first (platform-tmpm.ts): EMU_LIMIT before anything is written. */
   tmpmSubmit(p: { command: number; listSpa: bigint; pages?: number }) {
-    if (p.command === TMPM_COMMAND.PSMASH_IO || p.command === this.machine.tmpm.config.punsmashCommand) this.checkStallWork('tmpm.submit');
     return tmpmSubmit(this.machine, p.command, p.listSpa, p.pages ?? 0);
   }
   tmpmPsmashIo(p: PsmashIoParams) {
-    this.checkStallWork('tmpm.psmashIo');
     return tmpmPsmashIo(this.machine, p);
   }
   tmpmPunsmashIo(p: Omit<PsmashIoParams, 'smashHpteSpa'>) {
-    this.checkStallWork('tmpm.punsmashIo');
     return tmpmPunsmashIo(this.machine, p);
   }
   tmpmPreparePsmash(domainId: number, iova: bigint) {
