@@ -25,13 +25,13 @@ import type { FaultDecision, FaultRuleSpec } from './fault-injector.js';
 import type { LatencyHistogram } from '../dma/latency-histogram.js';
 import { readingsOf, type MachineReadings } from './readings.js';
 import { platformInfo } from './platform-info.js';
-import { Machine, settingsOf } from './machine.js';
-import { buildScenario } from './build-scenario.js';
+import type { Machine } from './machine.js';
+import { MachineSlot } from './machine-slot.js';
 import type { Scenario } from './scenario.js';
 import { DEFAULT_SCENARIO } from './scenario.js';
 import { auditMachine, type AuditViolation } from './audit.js';
-import { decodeMemorySliced, dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
-import { SnapshotStore, type SnapshotBudget, type SnapshotLimits } from './snapshot-store.js';
+import type { PlatformState } from './platform-state.js';
+import type { SnapshotBudget, SnapshotLimits } from './snapshot-store.js';
 import { dteView, eventView, iotlbEntryView, rmpEntryView, walkView } from './views.js';
 import { EventTally } from '../observe/event-tally.js';
 import { TraceRecorder, type TraceStartOptions } from '../observe/trace-recorder.js';
@@ -62,33 +62,30 @@ export class Platform {
   /** Command statuses and stall durations for GET /metrics (a bus tap). */
   readonly tally: EventTally;
   private readonly tracer: TraceRecorder;
-  private machine: Machine;
-  /** What emu.reset without a scenario rebuilds. */
-  private scenario: Scenario;
-  /** The scenario the current state came from (a loaded state carries its own). */
-  private scenarioName: string;
-  private readonly snapshots: SnapshotStore;
+  /** The running machine, what it was built from, and its snapshots (reset, revert, loadState replace it). */
+  private readonly slot: MachineSlot;
 
   constructor(
     scenario: Scenario = DEFAULT_SCENARIO,
     private readonly options: PlatformOptions = {},
   ) {
-    this.scenario = scenario;
-    this.scenarioName = scenario.name;
-    this.snapshots = new SnapshotStore(options.snapshotLimits, options.snapshotBudget);
-    this.machine = this.build(scenario);
+    this.slot = new MachineSlot(scenario, this.bus, options);
     this.tally = new EventTally(this.bus);
     this.tracer = new TraceRecorder(this.bus);
   }
 
+  private get machine(): Machine {
+    return this.slot.machine;
+  }
+
   /** The machine's components, for library users and tests that reach below the API. */
   get m(): Machine {
-    return this.machine;
+    return this.slot.machine;
   }
 
   /** Virtual time now, ns (cheap: the server stamps every call with it). */
   get nowNs(): number {
-    return this.machine.clock.nowNs;
+    return this.slot.machine.clock.nowNs;
   }
 
   /** The running figures GET /metrics scrapes. */
@@ -96,84 +93,37 @@ export class Platform {
     return readingsOf(this.machine);
   }
 
-  private build(scenario: Scenario): Machine {
-    const cBit = this.options.cBit === undefined ? scenario.cBit : this.options.cBit;
-    const m = new Machine(settingsOf(scenario, cBit), this.bus, this.options.wall);
-    buildScenario(m, scenario);
-    if (scenario.clock.mode === 'realtime') m.setClockMode('realtime', scenario.clock.speed);
-    return m;
-  }
-
-  private swap(next: Machine): void {
-    this.machine.dispose();
-    this.machine = next;
-  }
-
-  // ---- emu.* -------------------------------------------------------------
+  // ---- emu.* (the machine's lifecycle: machine-slot.ts) ---------------------
 
   info() {
-    return platformInfo(this.machine, this.options.name ?? '', this.scenarioName);
+    return platformInfo(this.machine, this.options.name ?? '', this.slot.scenarioName);
   }
-
   /** Rebuilds from `scenario` (default: the one in use); a bad one changes nothing. */
   reset(scenario?: Scenario): { ok: true; scenario: string } {
-    const s = scenario ?? this.scenario;
-    const next = this.build(s);
-    this.swap(next);
-    this.scenario = s;
-    this.scenarioName = s.name;
-    return { ok: true, scenario: s.name };
+    return this.slot.reset(scenario);
   }
-
-  /**
-   * Stores the state in memory; refused with EMU_LIMIT past the snapshot limits.
-   * Memory pages are shared with the running machine and other snapshots until
-   * one of them writes the page (copy-on-write).
-   */
+  /** Stores the state in memory (copy-on-write pages); EMU_LIMIT past the snapshot limits. */
   snapshot(): { snapshotId: string } {
-    const m = this.machine;
-    const pages = m.memory.sharePages();
-    const state = dumpMachine(m, this.scenarioName, false);
-    return { snapshotId: this.snapshots.add(state, pages) };
+    return this.slot.snapshot();
   }
-
-  /** Restores a snapshot; it stays usable, newer ones are dropped (anvil's evm_revert). */
+  /** Restores a snapshot; it stays usable, newer ones are dropped. */
   revert(snapshotId: string): { ok: true; snapshotId: string } {
-    const snap = this.snapshots.get(snapshotId);
-    if (snap === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no snapshot ${JSON.stringify(snapshotId)}`, { snapshotId });
-    this.swap(loadMachine(snap.state, this.bus, this.options.wall, snap.pages));
-    this.scenarioName = snap.state.scenarioName;
-    this.snapshots.dropAfter(snapshotId);
-    return { ok: true, snapshotId };
+    return this.slot.revert(snapshotId);
   }
-
   /** Snapshots held and the bytes they take together (distinct pages counted once). */
   snapshotUsage(): { snapshots: number; bytes: number } {
-    return this.snapshots.usage();
+    return this.slot.snapshotUsage();
   }
-
   dumpState(): { state: PlatformState } {
-    return { state: dumpMachine(this.machine, this.scenarioName) };
+    return this.slot.dumpState();
   }
-
-  /**
-   * loadState for a large document: its memory is decoded in slices (`yieldFn`
-   * between them) before the machine is built; the platform changes only at the end.
-   */
-  async loadStateSliced(state: unknown, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true }> {
-    const pages = await decodeMemorySliced(state, yieldFn, sliceMs);
-    const next = loadMachine(state, this.bus, this.options.wall, pages);
-    this.swap(next);
-    this.scenarioName = (state as PlatformState).scenarioName;
-    return { ok: true };
+  /** loadState for a large document, its memory decoded in slices (`yieldFn` between them). */
+  loadStateSliced(state: unknown, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true }> {
+    return this.slot.loadStateSliced(state, yieldFn, sliceMs);
   }
-
   /** Loads a state document; a bad one throws BAD_DOCUMENT and the old state is kept. */
   loadState(state: unknown): { ok: true } {
-    const next = loadMachine(state, this.bus, this.options.wall);
-    this.swap(next);
-    this.scenarioName = (state as PlatformState).scenarioName;
-    return { ok: true };
+    return this.slot.loadState(state);
   }
 
   audit(): { violations: AuditViolation[]; clean: boolean } {
@@ -488,7 +438,7 @@ export class Platform {
     const t = this.tracer.snapshot();
     const m = this.machine;
     m.dma.settle();
-    const trace = perfettoTrace(t, m.dma.timeline, m.clock.nowNs, { emulator: `smash-emu ${VERSION}`, platform: this.options.name ?? '', scenario: this.scenarioName });
+    const trace = perfettoTrace(t, m.dma.timeline, m.clock.nowNs, { emulator: `smash-emu ${VERSION}`, platform: this.options.name ?? '', scenario: this.slot.scenarioName });
     return { format: 'perfetto-json' as const, recording: this.tracer.recording, events: t.events.length, dropped: t.dropped, trace };
   }
 
@@ -516,10 +466,9 @@ export class Platform {
 
   /** Stops timers (realtime driver, streams); the platform is not used after this. */
   dispose(): void {
-    this.snapshots.clear();
     this.tracer.dispose();
     this.tally.dispose();
-    this.machine.dispose();
+    this.slot.dispose();
   }
 }
 
