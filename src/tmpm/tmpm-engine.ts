@@ -10,11 +10,14 @@
  *   the new head, in order; a head at or past the ring's size sets WPTR_ERR, raises
  *   an interrupt and stops the engine until INIT is cleared and set again.
  * - An entry starts when the engine reaches it (at once when idle): it is read from
- *   memory, checked and, for PSMASH_IO / PUNSMASH_IO, its effect begun; when it ends
- *   (`commandNs` later, or when the stall ends) the engine writes the status to the
- *   gctx word and the ring entry, then advances RBTAIL.
+ *   memory, its command found in the command table (command-table.ts), checked and
+ *   run (for PSMASH_IO / PUNSMASH_IO, its effect begun); when it ends (`commandNs`
+ *   later, or when the stall ends) the engine writes the status to the gctx word and
+ *   the ring entry, then advances RBTAIL.
  *
- * There is no CPU to interrupt: an interrupt is an event on topic `tmpm`.
+ * There is no CPU to interrupt: an interrupt is an event on topic `tmpm`. The engine
+ * is built from one TmpmDeps and builds its PSMASH_IO / PUNSMASH_IO unit and the host
+ * driver's side of the ring (host-driver.ts) itself.
  */
 import type { ClockEvent, EventTarget } from '../clock/event-queue.js';
 import type { VirtualClock } from '../clock/virtual-clock.js';
