@@ -18,7 +18,7 @@ import { DmaAccessPort } from '../../src/iommu/dma-access-port.js';
 import { EVENT_TOPICS } from '../../src/observe/event-bus.js';
 import { psmashArgs } from '../helpers/smash.js';
 import { toWire } from '../../src/rpc/to-wire.js';
-import { platformMetrics } from '../../src/rpc/platform-metrics.js';
+import { platformMetrics } from '../../src/observe/expose/platform-metrics.js';
 
 const TEE_DEV = 0x0100;
 const UNTRUSTED_DEV = 0x0200;
