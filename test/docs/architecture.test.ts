@@ -41,9 +41,16 @@ describe("ARCHITECTURE.md's import rules", () => {
       { from: 'src/dma/d.ts', to: 'src/platform/e.ts', typeOnly: true },
       { from: 'src/rmp/f.ts', to: 'zod', typeOnly: false },
       { from: 'src/protocol/g.ts', to: 'zod', typeOnly: false },
+      // observe/expose is a floor of its own, above protocol/.
+      { from: 'src/observe/expose/h.ts', to: 'src/protocol/i.ts', typeOnly: false },
+      { from: 'src/observe/j.ts', to: 'src/observe/expose/h.ts', typeOnly: false },
     ];
     expect(importCircles(made)).toEqual([['src/tmpm/a.ts', 'src/tmpm/b.ts', 'src/tmpm/c.ts']]);
-    expect(ruleBreaks(made)).toEqual(['src/dma/d.ts imports src/platform/e.ts: platform/ is above dma/', 'src/rmp/f.ts imports zod: only protocol/ and above may']);
+    expect(ruleBreaks(made)).toEqual([
+      'src/dma/d.ts imports src/platform/e.ts: platform/ is above dma/',
+      'src/rmp/f.ts imports zod: only protocol/ and above may',
+      'src/observe/j.ts imports src/observe/expose/h.ts: observe/expose/ is above observe/',
+    ]);
   });
 
   it('has no import circle and no upward or wire import but the ones owed', () => {
