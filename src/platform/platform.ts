@@ -13,8 +13,7 @@ import type { RmpPageSize } from '../rmp/rmp-entry.js';
 import { NPF_ERROR } from '../rmp/return-codes.js';
 import type { StallModelPatch } from '../tmpm/stall-model.js';
 import { tmpmRegsView } from '../tmpm/regs-view.js';
-import { stallWorkRefusal, tmpmGetCapabilities, tmpmPreparePsmash, tmpmPsmashIo, tmpmPunsmashIo, tmpmSubmit, type PsmashIoParams } from './platform-tmpm.js';
-import { TMPM_COMMAND } from '../tmpm/commands.js';
+import { tmpmGetCapabilities, tmpmPreparePsmash, tmpmPsmashIo, tmpmPunsmashIo, tmpmSubmit, type PsmashIoParams } from './platform-tmpm.js';
 import { bytesToHex, fwInit, fwPageReclaim, fwPageUnsmash, fwPlatformStatus, fwShutdown, hexToBytes, pciDoe, tioConnect, tioDisconnect } from './platform-psp.js';
 import type { DoeFeature } from '../psp/spdm-device.js';
 import { encodeDte } from '../iommu/dte.js';
@@ -26,15 +25,13 @@ import type { FaultDecision, FaultRuleSpec } from './fault-injector.js';
 import type { LatencyHistogram } from '../dma/latency-histogram.js';
 import { readingsOf, type MachineReadings } from './readings.js';
 import { platformInfo } from './platform-info.js';
-import { Machine, settingsOf } from './machine.js';
-import { buildScenario } from './build-scenario.js';
+import type { Machine } from './machine.js';
+import { MachineSlot } from './machine-slot.js';
 import type { Scenario } from './scenario.js';
 import { DEFAULT_SCENARIO } from './scenario.js';
 import { auditMachine, type AuditViolation } from './audit.js';
-import { dumpSteps, loadSteps, type PlatformState } from './platform-state.js';
-import { runSteps, runStepsSliced, type Steps } from '../util/steps.js';
-import { jsonCharsSteps } from '../util/json-bounds.js';
-import { packIotlbSteps, snapshotStateSteps, SnapshotStore, type SnapshotBudget, type SnapshotLimits } from './snapshot-store.js';
+import type { PlatformState } from './platform-state.js';
+import type { SnapshotBudget, SnapshotLimits } from './snapshot-store.js';
 import { dteView, eventView, iotlbEntryView, rmpEntryView, walkView } from './views.js';
 import { EventTally } from '../observe/event-tally.js';
 import { TraceRecorder, type TraceStartOptions } from '../observe/trace-recorder.js';
@@ -65,40 +62,30 @@ export class Platform {
   /** Command statuses and stall durations for GET /metrics (a bus tap). */
   readonly tally: EventTally;
   private readonly tracer: TraceRecorder;
-  private machine: Machine;
-  /** What emu.reset without a scenario rebuilds. */
-  private scenario: Scenario;
-  /** The scenario the current state came from (a loaded state carries its own). */
-  private scenarioName: string;
-  private readonly snapshots: SnapshotStore;
-  /**
-   * Set while a sliced state operation (snapshotSliced, revertSliced,
-   * dumpStateSliced, loadStateSliced) runs: the platform's other calls wait for it
-   * (whenFree), so each is atomic to them. Resolves when it ends.
-   */
-  private exclusive: Promise<void> | undefined = undefined;
-  private disposed = false;
+  /** The running machine, what it was built from, and its snapshots (reset, revert, loadState replace it). */
+  private readonly slot: MachineSlot;
 
   constructor(
     scenario: Scenario = DEFAULT_SCENARIO,
     private readonly options: PlatformOptions = {},
   ) {
-    this.scenario = scenario;
-    this.scenarioName = scenario.name;
-    this.snapshots = new SnapshotStore(options.snapshotLimits, options.snapshotBudget);
-    this.machine = this.build(scenario);
+    this.slot = new MachineSlot(scenario, this.bus, options);
     this.tally = new EventTally(this.bus);
     this.tracer = new TraceRecorder(this.bus);
   }
 
+  private get machine(): Machine {
+    return this.slot.machine;
+  }
+
   /** The machine's components, for library users and tests that reach below the API. */
   get m(): Machine {
-    return this.machine;
+    return this.slot.machine;
   }
 
   /** Virtual time now, ns (cheap: the server stamps every call with it). */
   get nowNs(): number {
-    return this.machine.clock.nowNs;
+    return this.slot.machine.clock.nowNs;
   }
 
   /** The running figures GET /metrics scrapes. */
@@ -106,164 +93,61 @@ export class Platform {
     return readingsOf(this.machine);
   }
 
-  private build(scenario: Scenario): Machine {
-    const cBit = this.options.cBit === undefined ? scenario.cBit : this.options.cBit;
-    const m = new Machine(settingsOf(scenario, cBit), this.bus, this.options.wall);
-    buildScenario(m, scenario);
-    if (scenario.clock.mode === 'realtime') m.setClockMode('realtime', scenario.clock.speed);
-    return m;
-  }
+  // ---- emu.* (the machine's lifecycle: machine-slot.ts) ---------------------
 
-  private swap(next: Machine): void {
-    this.machine.dispose();
-    this.machine = next;
+  info() {
+    return platformInfo(this.machine, this.options.name ?? '', this.slot.scenarioName);
   }
-
-  /** swap at the end of a sliced load or revert: refused (the new machine dropped) when the platform went away meanwhile. */
-  private install(next: Machine): void {
-    if (this.disposed) {
-      next.dispose();
-      throw new EmuError(ERROR_CODES.NOT_FOUND, 'the platform was deleted while its state was being loaded', { platform: this.options.name ?? '' });
-    }
-    this.swap(next);
+  /** Rebuilds from `scenario` (default: the one in use); a bad one changes nothing. */
+  reset(scenario?: Scenario): { ok: true; scenario: string } {
+    return this.slot.reset(scenario);
   }
-
   /** True while a sliced state operation holds the platform (calls wait: whenFree). */
   get busy(): boolean {
-    return this.exclusive !== undefined;
+    return this.slot.busy;
   }
-
   /**
    * Runs `call` now, or, while a sliced state operation holds the platform, once it
    * has ended (then in the order the calls came). The server routes every call of
    * the platform through this.
    */
   whenFree<T>(call: () => T): T | Promise<T> {
-    if (this.exclusive === undefined) return call();
-    return this.exclusive.then(() => this.whenFree(call));
+    return this.slot.whenFree(call);
   }
-
-  /** Holds the platform for `work`: the platform's other calls wait until it settles. */
-  private async exclusively<T>(work: () => Promise<T>): Promise<T> {
-    while (this.exclusive !== undefined) await this.exclusive;
-    let release = (): void => undefined;
-    this.exclusive = new Promise<void>((resolve) => (release = resolve));
-    try {
-      return await work();
-    } finally {
-      this.exclusive = undefined;
-      release();
-    }
-  }
-
-  /**
-   * Runs state work in slices (`yieldFn` between them). Work that reads the running
-   * machine (`reads`) runs at once in realtime mode: the realtime driver moves the
-   * machine between turns, and a document must be of one instant.
-   */
-  private sliced<T>(steps: Steps<T>, yieldFn: () => Promise<void>, sliceMs: number, reads: boolean): Promise<T> {
-    if (reads && this.machine.clock.mode === 'realtime') return Promise.resolve(runSteps(steps));
-    return runStepsSliced(steps, yieldFn, sliceMs);
-  }
-
-  // ---- emu.* -------------------------------------------------------------
-
-  info() {
-    return platformInfo(this.machine, this.options.name ?? '', this.scenarioName);
-  }
-
-  /** Rebuilds from `scenario` (default: the one in use); a bad one changes nothing. */
-  reset(scenario?: Scenario): { ok: true; scenario: string } {
-    const s = scenario ?? this.scenario;
-    const next = this.build(s);
-    this.swap(next);
-    this.scenario = s;
-    this.scenarioName = s.name;
-    return { ok: true, scenario: s.name };
-  }
-
-  /**
-   * Stores the state in memory; refused with EMU_LIMIT past the snapshot limits.
-   * Memory pages are shared with the running machine and other snapshots until
-   * one of them writes the page (copy-on-write).
-   */
+  /** Stores the state in memory (copy-on-write pages); EMU_LIMIT past the snapshot limits. */
   snapshot(): { snapshotId: string } {
-    return runSteps(this.snapshotSteps());
+    return this.slot.snapshot();
   }
-
   /** snapshot in slices (`yieldFn` between them); the platform's other calls wait meanwhile. */
   snapshotSliced(yieldFn: () => Promise<void>, sliceMs: number): Promise<{ snapshotId: string }> {
-    return this.exclusively(() => this.sliced(this.snapshotSteps(), yieldFn, sliceMs, true));
+    return this.slot.snapshotSliced(yieldFn, sliceMs);
   }
-
-  private *snapshotSteps(): Steps<{ snapshotId: string }> {
-    const m = this.machine;
-    const pages = m.memory.sharePages();
-    const state = yield* dumpSteps(m, this.scenarioName, false);
-    const docBytes = yield* jsonCharsSteps(state);
-    const packed = yield* packIotlbSteps(state);
-    if (this.disposed) throw new EmuError(ERROR_CODES.NOT_FOUND, 'the platform was deleted while the snapshot was being taken', { platform: this.options.name ?? '' });
-    return { snapshotId: this.snapshots.add(state, pages, docBytes, packed) };
-  }
-
-  /** Restores a snapshot; it stays usable, newer ones are dropped (anvil's evm_revert). */
+  /** Restores a snapshot; it stays usable, newer ones are dropped. */
   revert(snapshotId: string): { ok: true; snapshotId: string } {
-    return runSteps(this.revertSteps(snapshotId));
+    return this.slot.revert(snapshotId);
   }
-
   /** revert with the machine built in slices; the platform's other calls wait meanwhile, and it changes only at the end. */
   revertSliced(snapshotId: string, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true; snapshotId: string }> {
-    return this.exclusively(() => this.sliced(this.revertSteps(snapshotId), yieldFn, sliceMs, false));
+    return this.slot.revertSliced(snapshotId, yieldFn, sliceMs);
   }
-
-  private *revertSteps(snapshotId: string): Steps<{ ok: true; snapshotId: string }> {
-    const snap = this.snapshots.get(snapshotId);
-    if (snap === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no snapshot ${JSON.stringify(snapshotId)}`, { snapshotId });
-    this.install(yield* loadSteps(yield* snapshotStateSteps(snap), this.bus, this.options.wall, snap.pages));
-    this.scenarioName = snap.state.scenarioName;
-    this.snapshots.dropAfter(snapshotId);
-    return { ok: true, snapshotId };
-  }
-
   /** Snapshots held and the bytes they take together (distinct pages counted once). */
   snapshotUsage(): { snapshots: number; bytes: number } {
-    return this.snapshots.usage();
+    return this.slot.snapshotUsage();
   }
-
   dumpState(): { state: PlatformState } {
-    return runSteps(this.dumpStateSteps());
+    return this.slot.dumpState();
   }
-
-  /**
-   * dumpState built in slices, then handed to `write` (the server writes it as JSON
-   * in slices); the platform's other calls wait until `write` settles.
-   */
+  /** dumpState built in slices, then handed to `write`; the platform's other calls wait until `write` settles. */
   dumpStateSliced<R>(yieldFn: () => Promise<void>, sliceMs: number, write: (dump: { state: PlatformState }) => Promise<R>): Promise<R> {
-    return this.exclusively(async () => write(await this.sliced(this.dumpStateSteps(), yieldFn, sliceMs, true)));
+    return this.slot.dumpStateSliced(yieldFn, sliceMs, write);
   }
-
-  private *dumpStateSteps(): Steps<{ state: PlatformState }> {
-    return { state: yield* dumpSteps(this.machine, this.scenarioName) };
-  }
-
-  /**
-   * loadState for a large document: the machine is built in slices (`yieldFn`
-   * between them) while the platform's other calls wait; the platform changes only
-   * at the end, and a bad document changes nothing.
-   */
+  /** loadState for a large document: the machine built in slices while the platform's other calls wait; a bad one changes nothing. */
   loadStateSliced(state: unknown, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true }> {
-    return this.exclusively(() => this.sliced(this.loadStateSteps(state), yieldFn, sliceMs, false));
+    return this.slot.loadStateSliced(state, yieldFn, sliceMs);
   }
-
   /** Loads a state document; a bad one throws BAD_DOCUMENT and the old state is kept. */
   loadState(state: unknown): { ok: true } {
-    return runSteps(this.loadStateSteps(state));
-  }
-
-  private *loadStateSteps(state: unknown): Steps<{ ok: true }> {
-    this.install(yield* loadSteps(state, this.bus, this.options.wall));
-    this.scenarioName = (state as PlatformState).scenarioName;
-    return { ok: true };
+    return this.slot.loadState(state);
   }
 
   audit(): { violations: AuditViolation[]; clean: boolean } {
@@ -316,7 +200,7 @@ export class Platform {
       if (this.bus.has('clock')) this.bus.emit('clock', m.clock.nowNs, { phase: 'progress', fromNs, nowNs: m.clock.nowNs, targetNs: target });
       if (yieldFn) await yieldFn();
       // A sliced state operation holds the platform: its document is of one instant.
-      while (this.exclusive !== undefined) await this.exclusive;
+      if (this.slot.busy) await this.slot.free();
       if (this.machine !== m || cancelled?.() === true) break;
     }
     return { nowNs: this.machine.clock.nowNs };
@@ -408,17 +292,6 @@ export class Platform {
   tioFenceClear(deviceId: number, asid: number) {
     return tioFenceClear(this.machine, deviceId, asid);
   }
-  /**
-   * Refuses (EMU_LIMIT, nothing changes) a TMPM smash whose stall could move the
-   * clock past MAX_CLOCK_NS or catch more than MAX_REQUESTS_PER_STALL requests of the
-   * running streams (protocol/README.md §1.3), before the convenience method writes
-   * anything. A driver ringing the engine by hand gets the engine's own
-   * RESOURCE_NOT_AVAILABLE for the same reason (stallWorkRefusal).
-   */
-  checkStallWork(command: string): void {
-    const why = stallWorkRefusal(this.machine, command);
-    if (why !== null) throw new EmuError(ERROR_CODES.LIMIT, why.message, why.detail);
-  }
   /** The next firmware command waits for `delay` inside the firmware queue (an injected fault's delay). */
   fwDelayNextCommand(delay: Promise<void>): void {
     this.machine.firmware.delayNextCommand(delay);
@@ -461,16 +334,14 @@ export class Platform {
   tmpmRegs() {
     return tmpmRegsView(this.machine.tmpm);
   }
+  /** The three calls below ask the command's budget check first (platform-tmpm.ts): EMU_LIMIT before anything is written. */
   tmpmSubmit(p: { command: number; listSpa: bigint; pages?: number }) {
-    if (p.command === TMPM_COMMAND.PSMASH_IO || p.command === this.machine.tmpm.config.punsmashCommand) this.checkStallWork('tmpm.submit');
     return tmpmSubmit(this.machine, p.command, p.listSpa, p.pages ?? 0);
   }
   tmpmPsmashIo(p: PsmashIoParams) {
-    this.checkStallWork('tmpm.psmashIo');
     return tmpmPsmashIo(this.machine, p);
   }
   tmpmPunsmashIo(p: Omit<PsmashIoParams, 'smashHpteSpa'>) {
-    this.checkStallWork('tmpm.punsmashIo');
     return tmpmPunsmashIo(this.machine, p);
   }
   tmpmPreparePsmash(domainId: number, iova: bigint) {
@@ -593,7 +464,7 @@ export class Platform {
     const t = this.tracer.snapshot();
     const m = this.machine;
     m.dma.settle();
-    const trace = perfettoTrace(t, m.dma.timeline, m.clock.nowNs, { emulator: `smash-emu ${VERSION}`, platform: this.options.name ?? '', scenario: this.scenarioName });
+    const trace = perfettoTrace(t, m.dma.timeline, m.clock.nowNs, { emulator: `smash-emu ${VERSION}`, platform: this.options.name ?? '', scenario: this.slot.scenarioName });
     return { format: 'perfetto-json' as const, recording: this.tracer.recording, events: t.events.length, dropped: t.dropped, trace };
   }
 
@@ -621,11 +492,9 @@ export class Platform {
 
   /** Stops timers (realtime driver, streams); the platform is not used after this. */
   dispose(): void {
-    this.disposed = true;
-    this.snapshots.clear();
     this.tracer.dispose();
     this.tally.dispose();
-    this.machine.dispose();
+    this.slot.dispose();
   }
 }
 
