@@ -74,11 +74,7 @@ export class Platform {
     this.tracer = new TraceRecorder(this.bus);
   }
 
-  private get machine(): Machine {
-    return this.slot.machine;
-  }
-
-  /** The machine's components, for library users and tests that reach below the API. */
+  /** The machine running now: its components, for library users and tests that reach below the API. */
   get m(): Machine {
     return this.slot.machine;
   }
@@ -90,13 +86,13 @@ export class Platform {
 
   /** The running figures GET /metrics scrapes. */
   readings(): MachineReadings {
-    return readingsOf(this.machine);
+    return readingsOf(this.m);
   }
 
   // ---- emu.* (the machine's lifecycle: machine-slot.ts) ---------------------
 
   info() {
-    return platformInfo(this.machine, this.options.name ?? '', this.slot.scenarioName);
+    return platformInfo(this.m, this.options.name ?? '', this.slot.scenarioName);
   }
   /** Rebuilds from `scenario` (default: the one in use); a bad one changes nothing. */
   reset(scenario?: Scenario): { ok: true; scenario: string } {
@@ -106,11 +102,7 @@ export class Platform {
   get busy(): boolean {
     return this.slot.busy;
   }
-  /**
-   * Runs `call` now, or, while a sliced state operation holds the platform, once it
-   * has ended (then in the order the calls came). The server routes every call of
-   * the platform through this.
-   */
+  /** Runs `call` now, or once the sliced state operation holding the platform has ended; the server routes every call through this. */
   whenFree<T>(call: () => T): T | Promise<T> {
     return this.slot.whenFree(call);
   }
@@ -118,7 +110,7 @@ export class Platform {
   snapshot(): { snapshotId: string } {
     return this.slot.snapshot();
   }
-  /** snapshot in slices (`yieldFn` between them); the platform's other calls wait meanwhile. */
+  // The *Sliced forms run in slices (`yieldFn` between them) while the platform's other calls wait (machine-slot.ts).
   snapshotSliced(yieldFn: () => Promise<void>, sliceMs: number): Promise<{ snapshotId: string }> {
     return this.slot.snapshotSliced(yieldFn, sliceMs);
   }
@@ -126,7 +118,6 @@ export class Platform {
   revert(snapshotId: string): { ok: true; snapshotId: string } {
     return this.slot.revert(snapshotId);
   }
-  /** revert with the machine built in slices; the platform's other calls wait meanwhile, and it changes only at the end. */
   revertSliced(snapshotId: string, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true; snapshotId: string }> {
     return this.slot.revertSliced(snapshotId, yieldFn, sliceMs);
   }
@@ -141,7 +132,6 @@ export class Platform {
   dumpStateSliced<R>(yieldFn: () => Promise<void>, sliceMs: number, write: (dump: { state: PlatformState }) => Promise<R>): Promise<R> {
     return this.slot.dumpStateSliced(yieldFn, sliceMs, write);
   }
-  /** loadState for a large document: the machine built in slices while the platform's other calls wait; a bad one changes nothing. */
   loadStateSliced(state: unknown, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true }> {
     return this.slot.loadStateSliced(state, yieldFn, sliceMs);
   }
@@ -151,7 +141,7 @@ export class Platform {
   }
 
   audit(): { violations: AuditViolation[]; clean: boolean } {
-    const violations = auditMachine(this.machine);
+    const violations = auditMachine(this.m);
     return { violations, clean: violations.length === 0 };
   }
 
@@ -159,24 +149,24 @@ export class Platform {
 
   /** Realtime mode: brings virtual time up to the wall clock (the server calls it before each call). */
   syncClock(): void {
-    this.machine.syncClock();
+    this.m.syncClock();
   }
 
   /** Refuses (EMU_LIMIT) a wait of `ns` that would move the clock past its end; `what` names it in the message. */
   checkClockRoom(ns: number, what: string): void {
-    this.machine.clock.checkRoom(ns, what);
+    this.m.clock.checkRoom(ns, what);
   }
 
   /** Resolves once virtual time has moved `ns` on (an injected delay). */
   clockWait(ns: number): Promise<void> {
-    const clock = this.machine.clock;
+    const clock = this.m.clock;
     return clock.waitUntil(clock.nowNs + ns);
   }
 
   /** The clock; `lagNs` is how far it runs behind the wall in realtime mode when the simulation cannot keep up (protocol/README.md §9). */
   clockNow() {
-    const c = this.machine.clock;
-    return { nowNs: c.nowNs, mode: c.mode, speed: c.speed, lagNs: this.machine.clockLagNs() };
+    const c = this.m.clock;
+    return { nowNs: c.nowNs, mode: c.mode, speed: c.speed, lagNs: this.m.clockLagNs() };
   }
 
   /**
@@ -186,7 +176,7 @@ export class Platform {
    * busy (protocol/README.md §9).
    */
   async clockAdvance(ns: number, yieldFn?: () => Promise<void>, cancelled?: () => boolean): Promise<{ nowNs: number }> {
-    const m = this.machine;
+    const m = this.m;
     if (m.clock.mode !== 'virtual') throw new EmuError(ERROR_CODES.WRONG_MODE, 'clock.advance is refused in realtime mode: virtual time follows the wall clock (clock.setMode virtual first)');
     if (!Number.isSafeInteger(ns) || ns < 0) throw invalidArgument(`ns must be a non-negative integer, got ${ns}`);
     if (ns > m.settings.maxAdvanceNs) {
@@ -201,20 +191,20 @@ export class Platform {
       if (yieldFn) await yieldFn();
       // A sliced state operation holds the platform: its document is of one instant.
       if (this.slot.busy) await this.slot.free();
-      if (this.machine !== m || cancelled?.() === true) break;
+      if (this.m !== m || cancelled?.() === true) break;
     }
-    return { nowNs: this.machine.clock.nowNs };
+    return { nowNs: this.m.clock.nowNs };
   }
 
   clockSetMode(mode: 'virtual' | 'realtime', speed = 1) {
-    this.machine.setClockMode(mode, speed);
+    this.m.setClockMode(mode, speed);
     return this.clockNow();
   }
 
   // ---- mem.* -------------------------------------------------------------
 
   memAlloc(pages: number): { spa: bigint } {
-    return { spa: BigInt(this.machine.pool.alloc(pages)) };
+    return { spa: BigInt(this.m.pool.alloc(pages)) };
   }
 
   /**
@@ -222,42 +212,42 @@ export class Platform {
    * the C-bit set is the same SPA; bounds are checked after this).
    */
   private spa(spa: number): number {
-    return stripCBit(spa, this.machine.settings.cBit);
+    return stripCBit(spa, this.m.settings.cBit);
   }
 
   memFree(spa: number, pages: number): { ok: true } {
-    this.machine.pool.release(this.spa(spa), pages);
+    this.m.pool.release(this.spa(spa), pages);
     return { ok: true };
   }
 
   memRead64(spa: number, count: number): { values: bigint[] } {
-    return { values: this.machine.memory.readWords(this.spa(spa), count) };
+    return { values: this.m.memory.readWords(this.spa(spa), count) };
   }
 
   memWrite64(spa: number, values: bigint[]): { ok: true; count: number } {
-    this.machine.memory.writeWords(this.spa(spa), values);
+    this.m.memory.writeWords(this.spa(spa), values);
     return { ok: true, count: values.length };
   }
 
   // ---- rmp.* and guest.* (instructions) ----------------------------------
 
   rmpRead(spa: number) {
-    return rmpEntryView(this.machine.rmp.read(this.spa(spa)));
+    return rmpEntryView(this.m.rmp.read(this.spa(spa)));
   }
 
   rmpUpdate(spa: number, p: { assigned: boolean; pageSize: RmpPageSize; asid?: number; gpa?: number; immutable?: boolean }) {
     // `immutable: true` with `assigned: false` makes a Hypervisor-Fixed 4 KB page (the TMPM ring's).
     const input = p.assigned ? { assigned: true, pageSize: p.pageSize, asid: p.asid ?? 0, gpa: p.gpa ?? 0, immutable: p.immutable ?? false } : { assigned: false, pageSize: p.pageSize, immutable: p.immutable ?? false };
-    return rc(this.machine.rmp.rmpUpdate(this.spa(spa), input));
+    return rc(this.m.rmp.rmpUpdate(this.spa(spa), input));
   }
 
   rmpPsmash(spa: number) {
-    return rc(this.machine.rmp.psmash(this.spa(spa)));
+    return rc(this.m.rmp.psmash(this.spa(spa)));
   }
 
   /** PVALIDATE acting as guest `asid`: a GPA outside the guest is a nested page fault. */
   guestPvalidate(p: { asid: number; gpa: number; pageSize: RmpPageSize; validate: boolean }) {
-    const m = this.machine;
+    const m = this.m;
     if (!m.guests.has(p.asid)) throw new EmuError(ERROR_CODES.NOT_FOUND, `no SNP guest with ASID ${p.asid}`, { asid: p.asid });
     const spa = m.guests.gpaToSpa(p.asid, p.gpa);
     if (spa < 0) return { npf: { errorCode: NPF_ERROR.RMP } };
@@ -269,92 +259,92 @@ export class Platform {
   // ---- fw.* --------------------------------------------------------------
 
   fwPlatformStatus() {
-    return fwPlatformStatus(this.machine);
+    return fwPlatformStatus(this.m);
   }
   fwInit() {
-    return fwInit(this.machine);
+    return fwInit(this.m);
   }
   fwShutdown() {
-    return fwShutdown(this.machine);
+    return fwShutdown(this.m);
   }
   fwPageReclaim(spa: number, pageSize: RmpPageSize = '4K') {
-    return fwPageReclaim(this.machine, this.spa(spa), pageSize);
+    return fwPageReclaim(this.m, this.spa(spa), pageSize);
   }
   fwTdiBind(deviceId: number, asid: number) {
-    return fwTdiBind(this.machine, deviceId, asid);
+    return fwTdiBind(this.m, deviceId, asid);
   }
   fwTdiUnbind(deviceId: number, force = false) {
-    return fwTdiUnbind(this.machine, deviceId, force);
+    return fwTdiUnbind(this.m, deviceId, force);
   }
   tioFenceStatus(deviceId: number, asid: number) {
-    return tioFenceStatus(this.machine, deviceId, asid);
+    return tioFenceStatus(this.m, deviceId, asid);
   }
   tioFenceClear(deviceId: number, asid: number) {
-    return tioFenceClear(this.machine, deviceId, asid);
+    return tioFenceClear(this.m, deviceId, asid);
   }
   /** The next firmware command waits for `delay` inside the firmware queue (an injected fault's delay). */
   fwDelayNextCommand(delay: Promise<void>): void {
-    this.machine.firmware.delayNextCommand(delay);
+    this.m.firmware.delayNextCommand(delay);
   }
   fwPageUnsmash(spa: number) {
-    return fwPageUnsmash(this.machine, this.spa(spa));
+    return fwPageUnsmash(this.m, this.spa(spa));
   }
 
   // ---- psp.*, pci.doe, tio.* (the SEV firmware through its mailbox) -----------------------
 
   pspReadReg(offset: number) {
-    return { offset, value: this.machine.psp.readReg(offset) };
+    return { offset, value: this.m.psp.readReg(offset) };
   }
   pspWriteReg(offset: number, value: number) {
-    this.machine.psp.writeReg(offset, value);
+    this.m.psp.writeReg(offset, value);
     return { ok: true as const };
   }
   pspRegs() {
-    return this.machine.psp.view();
+    return this.m.psp.view();
   }
   pciDoe(deviceId: number, feature: DoeFeature, request: string) {
-    return { response: bytesToHex(pciDoe(this.machine, deviceId, feature, hexToBytes(request.toLowerCase()))) };
+    return { response: bytesToHex(pciDoe(this.m, deviceId, feature, hexToBytes(request.toLowerCase()))) };
   }
   tioConnect(deviceId: number) {
-    return tioConnect(this.machine, deviceId);
+    return tioConnect(this.m, deviceId);
   }
   tioDisconnect(deviceId: number, force = false) {
-    return tioDisconnect(this.machine, deviceId, force);
+    return tioDisconnect(this.m, deviceId, force);
   }
 
   // ---- tmpm.* (the smash engine: AMD's TMPM) ---------------------------------------
 
   tmpmReadReg(offset: number) {
-    return { offset, value: this.machine.tmpm.readReg(offset) };
+    return { offset, value: this.m.tmpm.readReg(offset) };
   }
   tmpmWriteReg(offset: number, value: number) {
-    this.machine.tmpm.writeReg(offset, value);
+    this.m.tmpm.writeReg(offset, value);
     return { ok: true as const };
   }
   tmpmRegs() {
-    return tmpmRegsView(this.machine.tmpm);
+    return tmpmRegsView(this.m.tmpm);
   }
   /** The three calls below ask the command's budget check first (platform-tmpm.ts): EMU_LIMIT before anything is written. */
   tmpmSubmit(p: { command: number; listSpa: bigint; pages?: number }) {
-    return tmpmSubmit(this.machine, p.command, p.listSpa, p.pages ?? 0);
+    return tmpmSubmit(this.m, p.command, p.listSpa, p.pages ?? 0);
   }
   tmpmPsmashIo(p: PsmashIoParams) {
-    return tmpmPsmashIo(this.machine, p);
+    return tmpmPsmashIo(this.m, p);
   }
   tmpmPunsmashIo(p: Omit<PsmashIoParams, 'smashHpteSpa'>) {
-    return tmpmPunsmashIo(this.machine, p);
+    return tmpmPunsmashIo(this.m, p);
   }
   tmpmPreparePsmash(domainId: number, iova: bigint) {
-    return tmpmPreparePsmash(this.machine, domainId, iova);
+    return tmpmPreparePsmash(this.m, domainId, iova);
   }
   tmpmGetCapabilities() {
-    return tmpmGetCapabilities(this.machine);
+    return tmpmGetCapabilities(this.m);
   }
   tmpmGetStallModel() {
-    return this.machine.tmpm.getStallModel();
+    return this.m.tmpm.getStallModel();
   }
   tmpmSetStallModel(patch: StallModelPatch) {
-    return this.machine.tmpm.setStallModel(patch);
+    return this.m.tmpm.setStallModel(patch);
   }
 
   // ---- iommu.* -----------------------------------------------------------
@@ -362,27 +352,27 @@ export class Platform {
   /** Writes a DTE from raw qwords or decoded fields; takes effect at once. */
   iommuSetDte(deviceId: number, p: { qwords?: bigint[]; fields?: Partial<DteFields> }) {
     const qwords = p.qwords ?? encodeDte(p.fields ?? {});
-    this.machine.iommu.setDte(deviceId, qwords);
+    this.m.iommu.setDte(deviceId, qwords);
     return this.iommuReadDte(deviceId);
   }
 
   iommuReadDte(deviceId: number) {
-    return dteView(this.machine.iommu.readDte(deviceId).qwords);
+    return dteView(this.m.iommu.readDte(deviceId).qwords);
   }
 
   iommuWalk(deviceId: number, iova: bigint, write: boolean) {
-    return walkView(this.machine.iommu.walk(deviceId, iova, write));
+    return walkView(this.m.iommu.walk(deviceId, iova, write));
   }
 
   iommuCommand(q0: bigint, q1: bigint) {
-    const r = this.machine.iommu.executeCommand(q0, q1, this.machine.clock.nowNs);
+    const r = this.m.iommu.executeCommand(q0, q1, this.m.clock.nowNs);
     const result = { ...r, illegal: r.illegal === true };
-    if (this.bus.has('iommuCommand')) this.bus.emit('iommuCommand', this.machine.clock.nowNs, { name: r.name, opcode: r.opcode, effect: r.effect, illegal: result.illegal, ...('dropped' in r ? { dropped: r.dropped } : {}) });
+    if (this.bus.has('iommuCommand')) this.bus.emit('iommuCommand', this.m.clock.nowNs, { name: r.name, opcode: r.opcode, effect: r.effect, illegal: result.illegal, ...('dropped' in r ? { dropped: r.dropped } : {}) });
     return result;
   }
 
   iommuEvents(p: { since?: number; max?: number; consume?: boolean }) {
-    const r = this.machine.iommu.eventLog.read(p);
+    const r = this.m.iommu.eventLog.read(p);
     return {
       events: r.events.map(eventView),
       overflow: r.overflow,
@@ -390,43 +380,43 @@ export class Platform {
   }
 
   iommuMap(p: { domainId: number; iova: bigint; spa: number; length: number; sizeLg2: number; read: boolean; write: boolean; fc?: boolean }) {
-    const r = this.machine.iommu.map(p.domainId, { iova: p.iova, spa: p.spa, length: p.length, sizeLg2: p.sizeLg2, read: p.read, write: p.write, fc: p.fc ?? false });
+    const r = this.m.iommu.map(p.domainId, { iova: p.iova, spa: p.spa, length: p.length, sizeLg2: p.sizeLg2, read: p.read, write: p.write, fc: p.fc ?? false });
     return { ok: true as const, ...r };
   }
 
   iommuUnmap(p: { domainId: number; iova: bigint; length: number }) {
-    const r = this.machine.iommu.unmap(p.domainId, p.iova, p.length);
+    const r = this.m.iommu.unmap(p.domainId, p.iova, p.length);
     return { ok: true as const, unmapped: BigInt(r.unmappedBytes) };
   }
 
   iommuIotlb(domainId?: number) {
-    const entries = this.machine.iommu.iotlb.entries().filter((e) => domainId === undefined || e.domainId === domainId);
+    const entries = this.m.iommu.iotlb.entries().filter((e) => domainId === undefined || e.domainId === domainId);
     return { entries: entries.map(iotlbEntryView) };
   }
 
   // ---- dma.* -------------------------------------------------------------
 
   async dmaIssue(p: { deviceId: number; iova: bigint; bytes: number; write: boolean }) {
-    const r = await this.machine.dma.issue(p);
+    const r = await this.m.dma.issue(p);
     return { outcome: r.outcome, latencyNs: r.latencyNs, spa: r.spa === null ? null : BigInt(r.spa), reason: r.reason };
   }
 
   dmaStartStream(p: StreamParams): { streamId: string } {
-    return { streamId: this.machine.dma.startStream(p) };
+    return { streamId: this.m.dma.startStream(p) };
   }
 
   dmaStopStream(streamId: string): { ok: true } {
-    this.machine.dma.stopStream(streamId);
+    this.m.dma.stopStream(streamId);
     return { ok: true };
   }
 
   dmaStats(p: { deviceId?: number; streamId?: string }) {
-    return this.machine.dma.stats(p);
+    return this.m.dma.stats(p);
   }
 
   /** The latency histogram behind dma.stats for the same filters. */
   dmaLatencyHistogram(p: { deviceId?: number; streamId?: string }): LatencyHistogram {
-    return this.machine.dma.latencyHistogram(p);
+    return this.m.dma.latencyHistogram(p);
   }
 
   /** dma.histogram: the HDR buckets that hold values, for the same filters as dma.stats. */
@@ -438,13 +428,13 @@ export class Platform {
   /** dma.timeline: counts per bin (timeline-window.ts). */
   dmaTimeline(p: TimelineWindowParams) {
     checkBinNs(p.binNs);
-    const m = this.machine;
+    const m = this.m;
     m.dma.settle();
     return timelineWindow(m.dma.timeline, m.clock.nowNs, p);
   }
 
   dmaResetStats(): { ok: true } {
-    this.machine.dma.resetStats();
+    this.m.dma.resetStats();
     return { ok: true };
   }
 
@@ -452,17 +442,17 @@ export class Platform {
 
   traceStart(opts: TraceStartOptions) {
     if (opts.binNs !== undefined) checkBinNs(opts.binNs);
-    return this.tracer.start(opts, this.machine.clock.nowNs);
+    return this.tracer.start(opts, this.m.clock.nowNs);
   }
 
   traceStop() {
-    return this.tracer.stop(this.machine.clock.nowNs);
+    return this.tracer.stop(this.m.clock.nowNs);
   }
 
   /** The current (up to now) or last trace as Chrome/Perfetto trace-event JSON. */
   traceExport(_format: 'perfetto-json') {
     const t = this.tracer.snapshot();
-    const m = this.machine;
+    const m = this.m;
     m.dma.settle();
     const trace = perfettoTrace(t, m.dma.timeline, m.clock.nowNs, { emulator: `smash-emu ${VERSION}`, platform: this.options.name ?? '', scenario: this.slot.scenarioName });
     return { format: 'perfetto-json' as const, recording: this.tracer.recording, events: t.events.length, dropped: t.dropped, trace };
@@ -471,23 +461,23 @@ export class Platform {
   // ---- fault.* -----------------------------------------------------------
 
   faultAdd(spec: FaultRuleSpec): { faultId: string } {
-    const max = this.machine.settings.maxAdvanceNs;
+    const max = this.m.settings.maxAdvanceNs;
     if ((spec.delayNs ?? 0) > max) throw new EmuError(ERROR_CODES.LIMIT, `delayNs ${spec.delayNs} exceeds maxAdvanceNs ${max}: an injected delay moves the clock like clock.advance`);
-    return { faultId: this.machine.faults.add(spec) };
+    return { faultId: this.m.faults.add(spec) };
   }
   /** What fault.add's rules do to a call of `method` now (null: nothing fires); counts the hit. */
   faultOnCall(method: string): FaultDecision | null {
-    return this.machine.faults.onCall(method);
+    return this.m.faults.onCall(method);
   }
   faultList() {
-    return { faults: this.machine.faults.list() };
+    return { faults: this.m.faults.list() };
   }
   faultRemove(faultId: string): { ok: true } {
-    this.machine.faults.remove(faultId);
+    this.m.faults.remove(faultId);
     return { ok: true };
   }
   faultClear(): { ok: true; removed: number } {
-    return { ok: true, removed: this.machine.faults.clear() };
+    return { ok: true, removed: this.m.faults.clear() };
   }
 
   /** Stops timers (realtime driver, streams); the platform is not used after this. */
