@@ -6,7 +6,7 @@
  * the same registers a host driver writes, so fault rules on psp.COMMAND apply.
  */
 import type { Machine } from './machine.js';
-import { FW_STATUS, fwStatusName } from '../firmware/status.js';
+import { FW_STATUS } from '../firmware/status.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
 import { RMP_RC } from '../rmp/return-codes.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
@@ -20,7 +20,6 @@ import {
   INIT_EX_TIO_EN,
   SNP_ADDR_BUF,
   SNP_INIT_EX_BUF,
-  SNP_SHUTDOWN_EX_BUF,
   SNP_STATUS_PAGE,
   TIO_DEV_CONNECT_BUF,
   TIO_DEV_CREATE_BUF,
@@ -33,12 +32,11 @@ import { MEAS_RAW_BITSTREAM, TIO_DEV_CERTIFICATES_BUF, TIO_DEV_MEASUREMENTS_BUF 
 import { DOBJ_CERT_HDR, DOBJ_DATA_TYPE, DOBJ_ID, DOBJ_OFFSET, DOBJ_REQ_RESP_HDR, encodeSla, RESP_ALIGN, SLA_BUFFER_HDR, SLA_EOL, readBuffer, writeBuffer } from '../psp/sla.js';
 import type { DoeFeature } from '../psp/spdm-device.js';
 import type { HostBuffer, TioHostDevice } from './tio-host.js';
-import { reclaimTdis } from './platform-tdi.js';
 import { issue, runAsync, type PspSteps } from './psp-steps.js';
 
 type Done = PspCommandDone;
 
-function result<E extends object = object>(d: Done, extra?: E) {
+export function result<E extends object = object>(d: Done, extra?: E) {
   return { status: d.status, statusName: d.statusName, ...(d.detail !== undefined ? { detail: d.detail } : {}), ...(extra as E) };
 }
 
@@ -134,26 +132,6 @@ export function fwInit(m: Machine) {
   });
 }
 
-/**
- * fw.shutdown: every device context disconnected (FORCE, unbinding its TDI) and
- * reclaimed (its pages given back when the convenience made them), then
- * SNP_SHUTDOWN_EX. Always SUCCESS; the RMP and tables are kept.
- */
-export function fwShutdown(m: Machine) {
-  return m.firmware.submit('fw.shutdown', {}, async () => {
-    for (const ctx of [...m.psp.tio.contexts]) {
-      const devCtxSla = encodeSla(BigInt(ctx.pages[0] as number));
-      if (ctx.state === 'connected') await runCommand(m, PSP_COMMAND.TIO_DEV_DISCONNECT, encode(TIO_DEV_DISCONNECT_BUF, { length: TIO_DEV_DISCONNECT_BUF.bytes, flags: DISCONNECT_FORCE, devCtxSla: slaOfPages(m, ctx.pages) ?? devCtxSla }));
-      await reclaimTdis(m, ctx);
-      await runCommand(m, PSP_COMMAND.TIO_DEV_RECLAIM, encode(TIO_DEV_RECLAIM_BUF, { length: TIO_DEV_RECLAIM_BUF.bytes, devCtxSla: slaOfPages(m, ctx.pages) ?? devCtxSla }));
-      const host = m.tioHost.devices.get(ctx.deviceId);
-      if (host !== undefined) await freeHost(m, host);
-    }
-    const { done } = await runCommand(m, PSP_COMMAND.SNP_SHUTDOWN_EX, encode(SNP_SHUTDOWN_EX_BUF, { length: SNP_SHUTDOWN_EX_BUF.bytes, flags: 0 }));
-    return result(done);
-  });
-}
-
 /** The SLA naming a context by its pages: the DATA SLA of a one-page context, else the host's scatter page when we hold it. */
 export function slaOfPages(m: Machine, pages: number[]): bigint | null {
   for (const d of m.tioHost.devices.values()) if (d.devCtx.spa === pages[0]) return slaOf(d.devCtx);
@@ -217,7 +195,7 @@ export function* freeBufferSteps(m: Machine, b: HostBuffer): PspSteps<void> {
   if (b.scatterSpa !== null && m.pool.isAllocated(b.scatterSpa)) m.pool.release(b.scatterSpa, 1);
 }
 
-function freeHost(m: Machine, d: TioHostDevice): Promise<void> {
+export function freeHost(m: Machine, d: TioHostDevice): Promise<void> {
   return runAsync(m, freeHostSteps(m, d));
 }
 
@@ -272,7 +250,7 @@ export function* relaySteps(m: Machine, deviceId: number, command: number, bytes
   }
 }
 
-function checkDevice(deviceId: number): void {
+export function checkDevice(deviceId: number): void {
   if (!Number.isInteger(deviceId) || deviceId < 0 || deviceId > 0xffff) throw invalidArgument(`deviceId must be 0..0xffff, got ${deviceId}`, { path: ['deviceId'] });
 }
 
@@ -347,39 +325,6 @@ export function* connectSteps(m: Machine, deviceId: number): PspSteps<ReturnType
   const again = self.status === FW_STATUS.SUCCESS ? outputObject(m, ctrl.output, DOBJ_ID.CERTIFICATE) : null;
   const certificatesMatch = certs !== null && again !== null && bytesToHex(certs) === bytesToHex(again);
   return result(connect.done, { deviceId, steps, certificateBytes: certs?.length ?? 0, measurementBytes, certificatesMatch });
-}
-
-/**
- * tio.disconnect: TIO_DEV_DISCONNECT (with the relay; FORCE when asked, and as a
- * retry after any failure, as Linux does), then TIO_DEV_RECLAIM and every page back.
- */
-export function tioDisconnect(m: Machine, deviceId: number, force: boolean) {
-  checkDevice(deviceId);
-  return m.firmware.submit('tio.disconnect', { deviceId, force }, async () => {
-    const ctx = m.psp.tio.contexts.find((c) => c.deviceId === deviceId);
-    if (ctx === undefined) return { status: FW_STATUS.INVALID_DEV_CTX, statusName: fwStatusName(FW_STATUS.INVALID_DEV_CTX), detail: { reason: `device 0x${deviceId.toString(16).padStart(4, '0')} has no device context` }, deviceId, steps: 0 };
-    let host = m.tioHost.devices.get(deviceId);
-    if (host === undefined) {
-      // A context the convenience did not create (a host driver's): only FORCE and RECLAIM are possible without its buffers.
-      host = { deviceId, devCtx: { spa: ctx.pages[0] as number, pages: ctx.pages.length, scatterSpa: null, firmware: true }, ctrl: null };
-    }
-    host.ctrl ??= allocCtrl(m);
-    const ctrl = host.ctrl;
-    const buf = (flags: number) => encode(TIO_DEV_DISCONNECT_BUF, { length: TIO_DEV_DISCONNECT_BUF.bytes, flags, reqSla: slaOf(ctrl.req), respSla: slaOf(ctrl.resp), scratchSla: slaOf(ctrl.scratch), outputSla: slaOf(ctrl.output), devCtxSla: slaOfPages(m, ctx.pages) ?? slaOf(host.devCtx) });
-    let steps = 0;
-    let first: Done | undefined;
-    if (ctx.state === 'connected') {
-      const r = await relay(m, deviceId, PSP_COMMAND.TIO_DEV_DISCONNECT, buf(force ? DISCONNECT_FORCE : 0), ctrl);
-      steps = r.steps;
-      first = r.done;
-      if (r.done.status !== FW_STATUS.SUCCESS && !force) await relay(m, deviceId, PSP_COMMAND.TIO_DEV_DISCONNECT, buf(DISCONNECT_FORCE), ctrl);
-    }
-    await reclaimTdis(m, ctx);
-    const reclaim = (await runCommand(m, PSP_COMMAND.TIO_DEV_RECLAIM, encode(TIO_DEV_RECLAIM_BUF, { length: TIO_DEV_RECLAIM_BUF.bytes, devCtxSla: slaOfPages(m, ctx.pages) ?? slaOf(host.devCtx) }))).done;
-    await freeHost(m, host);
-    const shown = first !== undefined && first.status !== FW_STATUS.SUCCESS ? first : reclaim;
-    return result(shown, { deviceId, steps, forced: force || (first !== undefined && first.status !== FW_STATUS.SUCCESS), reclaimStatus: reclaim.statusName });
-  });
 }
 
 export { bytesToHex, hexToBytes };

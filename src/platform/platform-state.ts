@@ -175,7 +175,7 @@ export function* loadSteps(doc: unknown, bus: EventBus, wall: WallClock | undefi
     const psp = checkPspState(s.psp, s.settings.memoryBytes);
     m.psp.setState(psp.device);
     m.doe.setState(psp.doe);
-    m.tioHost.setState(psp.host);
+    m.tioHost.setState(psp.host as TioHostDevice[]);
     m.faults.setState(s.faults);
     if (m.faults.list().some((r) => (r.delayNs ?? 0) > s.settings.maxAdvanceNs)) throw bad('a fault rule delays by more than settings.maxAdvanceNs');
     yield;

@@ -10,7 +10,7 @@ import { decode, encode } from './layout.js';
 import { MEAS_NONCE, MEAS_RAW_BITSTREAM, TIO_DEV_CERTIFICATES_BUF, TIO_DEV_MEASUREMENTS_BUF } from './tdi-buffers.js';
 import { DOBJ_CERT_HDR, DOBJ_ID, PAGE, RESP_ALIGN, SLA_BUFFER_HDR, writeBuffer } from './sla.js';
 import type { CommandContext, CommandOutcome, DevCtx } from './psp-config.js';
-import { fail } from './snp-commands.js';
+import { fail } from './command-outcome.js';
 import { align, readResponse, writeRequest } from './spdm-exchange.js';
 import { getMeasurementsBody, MEAS_ALL_BLOCKS, MEAS_SIGNATURE_REQUESTED, parseMeasurements, secured, SPDM_REQUEST, SPDM_RESPONSE, SPDM_VERSION_12, spdmHeader, spdmMessage, unsecured } from './spdm.js';
 import { PSP_COMMAND } from './command-ids.js';

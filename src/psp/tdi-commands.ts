@@ -44,7 +44,7 @@ import {
 } from './tdi-buffers.js';
 import { DOBJ_CERT_HDR, DOBJ_ID, PAGE, RESP_ALIGN, SLA_BUFFER_HDR, slaPages, writeBuffer } from './sla.js';
 import type { CommandContext, CommandOutcome, DevCtx, Exchange, TdiCtx } from './psp-config.js';
-import { fail, isFirmwarePage, ok } from './snp-commands.js';
+import { fail, isFirmwarePage, ok } from './command-outcome.js';
 import { align, readResponse, writeRequest } from './spdm-exchange.js';
 import { secured, SPDM_REQUEST, SPDM_RESPONSE, SPDM_VERSION_12, spdmHeader, spdmMessage, unsecured } from './spdm.js';
 import { PSP_COMMAND } from './command-ids.js';
