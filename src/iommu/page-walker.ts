@@ -38,20 +38,13 @@ import {
 import { PAGE_BYTES } from '../memory/host-memory.js';
 import { POW2, modPow2 } from '../util/pow2.js';
 import { UPPER_FAULT, UPPER_LEAF, UpperWalkCache } from './walk-cache.js';
+import { WALK_FAULT_REASONS, newPageWalk, type PageWalk, type WalkFaultReason } from './page-walk.js';
+
+export { WALK_FAULT_REASONS, newPageWalk, type PageWalk, type WalkFaultReason };
 
 /** 4 KB pages per 2 MB group: the pages whose walks read the same entries above level 1. */
 const UPPER_GROUP_PAGES = 512;
 
-export const WALK_FAULT_REASONS = [
-  'dte-invalid',
-  'bad-mode',
-  'beyond-mode',
-  'not-present',
-  'bad-next-level',
-  'bad-leaf-size',
-  'permission',
-] as const;
-export type WalkFaultReason = (typeof WALK_FAULT_REASONS)[number];
 
 export const IO_PAGE_FAULT_TYPE = 2;
 
@@ -284,28 +277,6 @@ export class PageWalker {
     }
     return view;
   }
-}
-
-/** What `walkPfn` fills: plain numbers only (page numbers, not byte addresses). */
-export interface PageWalk {
-  /** null when the walk succeeded. */
-  fault: WalkFaultReason | null;
-  present: boolean;
-  permission: boolean;
-  read: boolean;
-  write: boolean;
-  levelsRead: number;
-  leafLevel: number;
-  leafEntrySpa: number;
-  /** 0 unless a leaf was found (ok or a permission fault). */
-  sizeLg2: number;
-  spaPfn: number;
-  leafSpaBasePfn: number;
-  leafIovaBasePfn: number;
-}
-
-export function newPageWalk(): PageWalk {
-  return { fault: null, present: false, permission: false, read: false, write: false, levelsRead: 0, leafLevel: 0, leafEntrySpa: -1, sizeLg2: 0, spaPfn: 0, leafSpaBasePfn: 0, leafIovaBasePfn: 0 };
 }
 
 /** A walk's record before the first level: the DTE's permissions, nothing read. */

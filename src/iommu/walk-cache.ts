@@ -16,7 +16,7 @@
  * Direct-mapped, UPPER_WALK_SLOTS entries in typed arrays (no allocation per walk).
  */
 import type { HostMemory } from '../memory/host-memory.js';
-import type { PageWalk, WalkFaultReason } from './page-walker.js';
+import type { PageWalk, WalkFaultReason } from './page-walk.js';
 
 /** Entries kept (a power of two): 256 groups = 512 MiB of IOVA at 2 MB per group. */
 export const UPPER_WALK_SLOTS = 256;
