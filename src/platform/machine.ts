@@ -152,7 +152,17 @@ export class Machine {
       snpInitialized: () => this.firmware.snpInitialized,
       commandFault: (name) => this.faults.commandFault(name),
     });
-    this.psp = new PspDevice(this.memory, this.rmp, this.guests, this.firmware, this.clock, bus, settings.cBit, (name) => this.faults.pspCommandFault(name), () => this.rng.nextUint32());
+    this.psp = new PspDevice({
+      memory: this.memory,
+      rmp: this.rmp,
+      guests: this.guests,
+      firmware: this.firmware,
+      clock: this.clock,
+      events: bus,
+      cBit: settings.cBit,
+      commandFault: (name) => this.faults.pspCommandFault(name),
+      rand32: () => this.rng.nextUint32(),
+    });
     this.doe = new DoeDevices(this.rng, () => new Set(this.psp.config.tioDevices), (name) => this.faults.spdmFault(name));
     this.psp.certChainOf = (deviceId) => this.doe.certificateChain(deviceId);
     this.wireEvents();
