@@ -4,10 +4,18 @@
  * request order, and notifications a call sends through ctx.notify leave before
  * that call's response. Also its liveness (ping/pong), its notification backlog
  * cap, and session.attach (the line transport's way to pick a platform).
+ *
+ * A large answer (split-text.ts) leaves in chunks, one per turn of the event loop
+ * and only while the socket keeps up: WebSocket fragments of one text message, or
+ * one line written in pieces. Until its last chunk, nothing else is sent on the
+ * connection (RFC 6455 §5.4 forbids interleaving data frames with a fragmented
+ * message): notifications wait in `held`, in order, and no further frame is
+ * processed, so later answers still leave in request order, after it.
  */
 import type { Duplex } from 'node:stream';
 import { handleFrame } from './envelope.js';
-import type { FrameOptions } from './envelope.js';
+import type { FrameAnswer, FrameOptions } from './envelope.js';
+import { CHUNK_CHARS, SplitText } from './split-text.js';
 import type { FrameLink } from './frame-link.js';
 import type { PlatformHost, RpcCallContext } from './method-table.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
@@ -79,6 +87,15 @@ export class Connection {
     this.corked = false;
     this.socket?.uncork();
   };
+  /** The chunks of the large answer being sent, its next chunk read ahead; undefined when none is. */
+  private stream: { chunks: Iterator<string, void>; next: IteratorResult<string, void> } | undefined;
+  /** Notifications sent while a large answer is in flight, to send after its last chunk. */
+  private readonly held: string[] = [];
+  private heldChars = 0;
+  /** The drain loop stopped until the large answer in flight has left. */
+  private waitingForStream = false;
+  /** Closes the connection with 1008 when a large answer's chunks have not drained within stalledReaderMs. */
+  private streamTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ws: FrameLink,
@@ -185,6 +202,11 @@ export class Connection {
     this.closing = true;
     this.queue.length = 0;
     this.queuedChars = 0;
+    this.held.length = 0;
+    this.heldChars = 0;
+    // A large answer in flight stops here: its pending chunk finds the connection closing.
+    this.socket?.off('drain', this.sendChunk);
+    this.endStream();
     this.abort.abort();
     if (this.isClosed) return;
     // Read again, so the peer's close frame is seen (frames are dropped while closing).
@@ -222,6 +244,10 @@ export class Connection {
     const started = this.turnStart();
     try {
       for (let text = this.queue[0]; text !== undefined && !this.closing; text = this.queue[0]) {
+        if (this.stream !== undefined) {
+          this.waitingForStream = true;
+          return;
+        }
         if (this.ws.bufferedAmount >= this.opts.maxBufferedBytes) {
           this.waitForReader();
           return;
@@ -253,6 +279,11 @@ export class Connection {
       // Not expected (handleFrame never throws); reported rather than crashing the server.
       this.opts.onInternalError('connection drain', err);
     }
+    if (this.stream !== undefined && !this.closing) {
+      // A peer that ended its side is closed only after the last chunk (closeIfDone then).
+      this.waitingForStream = true;
+      return;
+    }
     this.draining = false;
     this.closeIfDone();
   }
@@ -280,7 +311,7 @@ export class Connection {
     this.turnStartedAt = -1;
   };
 
-  private resumeDrain(out: string | undefined): void {
+  private resumeDrain(out: FrameAnswer): void {
     try {
       this.deliver(out);
     } catch (err) {
@@ -321,8 +352,12 @@ export class Connection {
     else setTimeout(resume, 5).unref();
   }
 
-  /** Sends one frame's answer, then applies a requested close and resumes reading once the backlog is below half. */
-  private deliver(out: string | undefined): void {
+  /**
+   * Sends one frame's answer (a large one: its first chunk, the rest follow), then
+   * applies a requested close (after a large answer's last chunk) and resumes
+   * reading once the backlog is below half.
+   */
+  private deliver(out: FrameAnswer): void {
     if (this.closing) return;
     this.attachOpen = false;
     if (out !== undefined && this.ws.open) {
@@ -331,10 +366,92 @@ export class Connection {
         this.socket.cork();
         process.nextTick(this.uncork);
       }
-      this.ws.send(out);
+      if (out instanceof SplitText) this.startStream(out);
+      else this.ws.send(out);
     }
-    if (this.closeRequested) this.close(CLOSE_CODES.FAULT_INJECTION, 'closed by fault injection');
+    if (this.closeRequested && this.stream === undefined) this.close(CLOSE_CODES.FAULT_INJECTION, 'closed by fault injection');
     if (this.ws.isPaused && !this.waitingForReader && !this.backlogged(2)) this.ws.resume();
+  }
+
+  /** Starts sending a large answer: its first chunk now, the next ones in later turns (sendChunk). */
+  private startStream(out: SplitText): void {
+    const chunks = out.chunks();
+    this.stream = { chunks, next: chunks.next() };
+    this.sendChunk();
+  }
+
+  /**
+   * Sends the stream's next chunk, then schedules the one after: on the next turn
+   * of the event loop while the socket's unsent bytes stay under one chunk, else
+   * once the socket drains (a reader that leaves them unread for stalledReaderMs is
+   * closed with 1008, as for answers left unread). After the last chunk, what was
+   * held leaves and the drain loop resumes.
+   */
+  private readonly sendChunk = (): void => {
+    const stream = this.stream;
+    if (stream === undefined) return;
+    if (this.streamTimer !== undefined) clearTimeout(this.streamTimer);
+    this.streamTimer = undefined;
+    if (this.closing || !this.ws.open) {
+      this.endStream();
+      return;
+    }
+    try {
+      const chunk = stream.next;
+      if (chunk.done !== true) {
+        stream.next = stream.chunks.next();
+        this.ws.sendFragment(chunk.value, stream.next.done === true);
+        if (stream.next.done !== true) {
+          this.scheduleChunk();
+          return;
+        }
+      }
+    } catch (err) {
+      // Not expected (sends do not throw); the connection cannot go on mid-message.
+      this.opts.onInternalError('connection send', err);
+      this.endStream();
+      this.close(CLOSE_CODES.INTERNAL_ERROR, 'internal error while sending an answer');
+      return;
+    }
+    this.endStream();
+    while (this.held.length > 0 && !this.closing && this.ws.open) {
+      const text = this.held.shift() as string;
+      this.heldChars -= text.length;
+      this.ws.send(text);
+    }
+    this.held.length = 0;
+    this.heldChars = 0;
+    if (this.closeRequested) {
+      this.close(CLOSE_CODES.FAULT_INJECTION, 'closed by fault injection');
+      return;
+    }
+    if (this.waitingForStream) {
+      this.waitingForStream = false;
+      this.drain();
+    }
+  };
+
+  private scheduleChunk(): void {
+    if (this.ws.bufferedAmount < CHUNK_CHARS || this.socket === undefined || !this.socket.writableNeedDrain) {
+      // Without a socket to say when it drains (a bare WebSocket), the next turn checks again.
+      setImmediate(this.sendChunk);
+      return;
+    }
+    this.socket.once('drain', this.sendChunk);
+    this.streamTimer = setTimeout(() => {
+      this.streamTimer = undefined;
+      this.socket?.off('drain', this.sendChunk);
+      this.metrics.cutOff(this.platformName);
+      this.close(CLOSE_CODES.POLICY_VIOLATION, 'response backlog: answers left unread');
+      this.endStream();
+    }, this.opts.stalledReaderMs);
+    this.streamTimer.unref();
+  }
+
+  private endStream(): void {
+    this.stream = undefined;
+    if (this.streamTimer !== undefined) clearTimeout(this.streamTimer);
+    this.streamTimer = undefined;
   }
 
   /**
@@ -348,7 +465,7 @@ export class Connection {
 
   private notify(method: string, params: Record<string, unknown>): boolean {
     if (this.closing || !this.ws.open) return false;
-    if (this.ws.bufferedAmount >= this.opts.maxBufferedBytes) {
+    if (this.ws.bufferedAmount + this.heldChars >= this.opts.maxBufferedBytes) {
       // The client is not reading: cut it off rather than let the backlog grow.
       this.metrics.cutOff(this.platformName);
       this.close(CLOSE_CODES.POLICY_VIOLATION, 'notification backlog');
@@ -362,7 +479,10 @@ export class Connection {
       this.opts.onInternalError(`notify ${method}`, err);
       return true;
     }
-    this.ws.send(text);
+    if (this.stream !== undefined) {
+      this.held.push(text);
+      this.heldChars += text.length;
+    } else this.ws.send(text);
     return true;
   }
 
@@ -379,6 +499,10 @@ export class Connection {
     this.queuedChars = 0;
     if (this.killTimer !== undefined) clearTimeout(this.killTimer);
     if (this.stalledTimer !== undefined) clearTimeout(this.stalledTimer);
+    this.socket?.off('drain', this.sendChunk);
+    this.endStream();
+    this.held.length = 0;
+    this.heldChars = 0;
     this.abort.abort();
     this.metrics.connectionClosed(this.platformName);
     for (const fn of this.cleanups.splice(0)) runCleanup(fn, this.opts);

@@ -32,6 +32,7 @@ import { RPC_ERROR_CODES, errorToRpc, rpcErrorObject } from './errors.js';
 import type { RpcCallContext, RpcHandler } from './method-table.js';
 import { flatJson, toWire } from './to-wire.js';
 import { PreparedJson } from './sliced-json.js';
+import { SPLIT_MIN_CHARS, SplitText } from './split-text.js';
 import { nearestNames } from '../util/nearest.js';
 import { METHOD_LABEL_INVALID, METHOD_LABEL_UNKNOWN, type CallRecord } from '../observe/expose/call-record.js';
 
@@ -71,15 +72,21 @@ type Answer = JSONRPCResponse | null;
  * the spec says nothing is sent (notifications only). Never throws.
  */
 export async function processFrame(text: string, handlers: Handlers, ctx: RpcCallContext, opts: FrameOptions = {}): Promise<string | undefined> {
-  return handleFrame(text, handlers, ctx, opts);
+  const out = await handleFrame(text, handlers, ctx, opts);
+  return out instanceof SplitText ? out.join() : out;
 }
+
+/** A frame's answer: its text, or a large single answer's text in pieces (split-text.ts), or undefined (nothing is sent). */
+export type FrameAnswer = string | SplitText | undefined;
 
 /**
  * processFrame without the promise when it is not needed: when every handler the
  * frame calls returns a plain value, so does this, and the connection sends the
- * answer at once instead of a microtask later. Never throws.
+ * answer at once instead of a microtask later. A single answer of at least
+ * SPLIT_MIN_CHARS whose result was written in slices comes as a SplitText, never
+ * joined, for the connection to send in chunks. Never throws.
  */
-export function handleFrame(text: string, handlers: Handlers, ctx: RpcCallContext, opts: FrameOptions = {}): string | undefined | Promise<string | undefined> {
+export function handleFrame(text: string, handlers: Handlers, ctx: RpcCallContext, opts: FrameOptions = {}): FrameAnswer | Promise<FrameAnswer> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -117,7 +124,7 @@ export function handleFrame(text: string, handlers: Handlers, ctx: RpcCallContex
 }
 
 /** A frame's answer promise that never rejects: a bug answers -32603 (id null) rather than escaping as an unhandled rejection, which would end the process. */
-function neverRejects(pending: Promise<string | undefined>, opts: FrameOptions): Promise<string | undefined> {
+function neverRejects<T extends FrameAnswer>(pending: Promise<T>, opts: FrameOptions): Promise<T | string> {
   return pending.catch((err: unknown) => {
     opts.onInternalError?.('batch', err);
     return serialize(errorResponse(null, rpcErrorObject(RPC_ERROR_CODES.INTERNAL_ERROR, undefined, { message: String(err) })));
@@ -190,8 +197,15 @@ function tooLarge(id: JSONRPCID, max: number): string {
   );
 }
 
-function serializeAnswer(response: Answer, max: number): string | undefined {
+function serializeAnswer(response: Answer, max: number): FrameAnswer {
   if (response === null) return undefined;
+  if ('result' in response && response.result instanceof PreparedJson && response.result.pieces.length > 1) {
+    // Measured, not joined: the limit applies to exactly the length the joined text would have.
+    const result = response.result;
+    const head = `{"jsonrpc":"2.0","id":${JSON.stringify(response.id)},"result":`;
+    if (head.length + result.length + 1 > max) return tooLarge(response.id, max);
+    if (head.length + result.length + 1 >= SPLIT_MIN_CHARS) return new SplitText([head, ...result.pieces, '}']);
+  }
   const text = serialize(response);
   return text.length > max ? tooLarge(response.id, max) : text;
 }

@@ -29,6 +29,13 @@ export interface FrameLink {
   pause(): void;
   resume(): void;
   send(text: string): void;
+  /**
+   * Sends one piece of a message sent in pieces: a WebSocket fragment (RFC 6455
+   * §5.4; the first is a text frame, the rest continuations, `fin` on the last), or
+   * on the line transport part of one line (`fin` ends it). Between the first piece
+   * and the one with `fin`, nothing else may be sent (the Connection holds it).
+   */
+  sendFragment(text: string, fin: boolean): void;
   /** Closes gracefully, telling the peer `code` (WebSocket close codes, protocol/README.md §1.4) and `reason`. */
   close(code: number, reason: string): void;
   /** Drops the link at once. */
@@ -60,6 +67,9 @@ export class WsLink implements FrameLink {
   }
   send(text: string): void {
     this.ws.send(text);
+  }
+  sendFragment(text: string, fin: boolean): void {
+    this.ws.send(text, { fin });
   }
   close(code: number, reason: string): void {
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);

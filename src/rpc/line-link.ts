@@ -2,7 +2,8 @@
  * One client of the line transport (`serve --unix PATH`, protocol/README.md §1.9):
  * newline-delimited JSON over a stream socket, as a FrameLink. A line is a frame:
  * one request object or one batch array, UTF-8, ended by "\n" ("\r\n" accepted;
- * blank lines ignored). The server's answers and notifications are one line each.
+ * blank lines ignored). The server's answers and notifications are one line each
+ * (a large answer is written in pieces, then its newline: sendFragment).
  *
  * The WebSocket's close frames have no equivalent on a byte stream, so when the
  * server closes a connection for a reason (shutdown, a line too long, a fault rule,
@@ -21,6 +22,8 @@ const CR = 0x0d;
 export class LineLink implements FrameLink {
   private ending = false;
   private paused = false;
+  /** A line was begun by sendFragment and not ended yet. */
+  private midLine = false;
   /** Bytes of the line not yet ended by a newline. */
   private partial: Buffer[] = [];
   private partialBytes = 0;
@@ -51,11 +54,17 @@ export class LineLink implements FrameLink {
   send(text: string): void {
     this.socket.write(text + '\n');
   }
+  sendFragment(text: string, fin: boolean): void {
+    this.midLine = !fin;
+    this.socket.write(fin ? text + '\n' : text);
+  }
   close(code: number, reason: string): void {
     if (this.ending) return;
     this.ending = true;
     this.partial = [];
     if (!this.socket.writable) return;
+    // An answer cut off by the close ends its line (unparsable), so session.closed is a line of its own.
+    if (this.midLine) this.socket.write('\n');
     if (code !== CLOSE_CODES.NORMAL) this.socket.write(JSON.stringify({ jsonrpc: '2.0', method: 'session.closed', params: { code, reason } }) + '\n');
     this.socket.end();
   }

@@ -11,13 +11,42 @@
  */
 import { toWire } from './to-wire.js';
 
-/** JSON text of a result, written once; the envelope puts it in the response unchanged. */
+/**
+ * JSON text of a result, written once; the envelope puts it in the response unchanged.
+ * A sliced result keeps its text as the pieces it was written in, so the connection
+ * can send a large answer in fragments without one join of tens of MB (split-text.ts);
+ * `text` joins them only for a path that needs one string.
+ */
 export class PreparedJson {
+  private joined: string | undefined;
+  /** The text's length in UTF-16 code units (what maxResponseBytes counts). */
+  readonly length: number;
+  /** The text, in order, as the pieces it was written in (one piece for a flat result). */
+  readonly pieces: readonly string[];
+
   constructor(
-    readonly text: string,
+    text: string | readonly string[],
     /** The value written, when the envelope wrote it itself (a flat result): metrics read its statusName. */
     readonly source?: unknown,
-  ) {}
+  ) {
+    if (typeof text === 'string') {
+      this.joined = text;
+      this.pieces = [text];
+      this.length = text.length;
+    } else {
+      this.pieces = text;
+      let length = 0;
+      for (const piece of text) length += piece.length;
+      this.length = length;
+      if (text.length === 1) this.joined = text[0];
+    }
+  }
+
+  /** The whole text as one string (joined on first use). */
+  get text(): string {
+    this.joined ??= this.pieces.join('');
+    return this.joined;
+  }
 
   /** For a path that stringifies the result again (a batch, a recording): the value itself. */
   toJSON(): unknown {
@@ -46,15 +75,21 @@ export async function toJsonSliced(value: unknown, yieldFn: () => Promise<void>,
   const parts: string[] = [];
   // The text so far in pieces of about JOIN_PARTS parts: one join of millions of
   // small parts held the loop ~0.4 s for a 36 MB dump; joins of a few thousand
-  // happen between items, and the last join only copies a few hundred pieces.
+  // happen between items, and the pieces are never joined into one string here.
   const pieces: string[] = [];
   const it = write(value, 0, parts, []);
   let sliceStart = performance.now();
+  // Characters in parts[0..counted): a piece also ends at PIECE_CHARS, so a few large items (memory pages) still make several pieces.
+  let counted = 0;
+  let chars = 0;
   for (let r = it.next(); r.done !== true; r = it.next()) {
+    for (; counted < parts.length; counted++) chars += (parts[counted] as string).length;
     // Between items: no container is waiting to take back what it wrote (write's `mark`).
-    if (parts.length >= JOIN_PARTS) {
+    if (parts.length >= JOIN_PARTS || chars >= PIECE_CHARS) {
       pieces.push(parts.join(''));
       parts.length = 0;
+      counted = 0;
+      chars = 0;
     }
     if (performance.now() - sliceStart >= sliceMs) {
       await yieldFn();
@@ -62,11 +97,14 @@ export async function toJsonSliced(value: unknown, yieldFn: () => Promise<void>,
     }
   }
   pieces.push(parts.join(''));
-  return new PreparedJson(pieces.join(''));
+  // Not joined: a large answer leaves as WebSocket fragments of these pieces (split-text.ts).
+  return new PreparedJson(pieces);
 }
 
 /** Parts joined into one piece of the text at a time (toJsonSliced). */
 const JOIN_PARTS = 4096;
+/** Characters after which the parts so far become a piece (toJsonSliced): pieces stay well under a sent chunk (split-text.ts). */
+const PIECE_CHARS = 256 * 1024;
 
 /** Pushes the JSON of `value` onto `out` (nothing for a value JSON leaves out); yields after each item of a large container. */
 function* write(value: unknown, depth: number, out: string[], stack: object[]): Generator<void, boolean> {
