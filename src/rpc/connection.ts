@@ -432,9 +432,13 @@ export class Connection {
   };
 
   private scheduleChunk(): void {
-    if (this.ws.bufferedAmount < CHUNK_CHARS || this.socket === undefined || !this.socket.writableNeedDrain) {
-      // Without a socket to say when it drains (a bare WebSocket), the next turn checks again.
+    if (this.ws.bufferedAmount < CHUNK_CHARS) {
       setImmediate(this.sendChunk);
+      return;
+    }
+    if (this.socket === undefined || !this.socket.writableNeedDrain) {
+      // Without a socket to say when it drains (a bare WebSocket), poll.
+      setTimeout(this.sendChunk, 5).unref();
       return;
     }
     this.socket.once('drain', this.sendChunk);

@@ -199,12 +199,13 @@ function tooLarge(id: JSONRPCID, max: number): string {
 
 function serializeAnswer(response: Answer, max: number): FrameAnswer {
   if (response === null) return undefined;
-  if ('result' in response && response.result instanceof PreparedJson && response.result.pieces.length > 1) {
-    // Measured, not joined: the limit applies to exactly the length the joined text would have.
-    const result = response.result;
-    const head = `{"jsonrpc":"2.0","id":${JSON.stringify(response.id)},"result":`;
-    if (head.length + result.length + 1 > max) return tooLarge(response.id, max);
-    if (head.length + result.length + 1 >= SPLIT_MIN_CHARS) return new SplitText([head, ...result.pieces, '}']);
+  const pieces = 'result' in response && response.result instanceof PreparedJson ? response.result.pieces : undefined;
+  if (pieces !== undefined) {
+    // A result written in slices: measured, not joined (the limit counts exactly the joined text's length).
+    const split = new SplitText([`{"jsonrpc":"2.0","id":${JSON.stringify(response.id)},"result":`, ...pieces, '}']);
+    if (split.length > max) return tooLarge(response.id, max);
+    if (split.length >= SPLIT_MIN_CHARS) return split;
+    return split.join();
   }
   const text = serialize(response);
   return text.length > max ? tooLarge(response.id, max) : text;

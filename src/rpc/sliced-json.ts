@@ -18,33 +18,29 @@ import { toWire } from './to-wire.js';
  * `text` joins them only for a path that needs one string.
  */
 export class PreparedJson {
+  /** The text as one string: given, or joined from `parts` on first use. */
   private joined: string | undefined;
-  /** The text's length in UTF-16 code units (what maxResponseBytes counts). */
-  readonly length: number;
-  /** The text, in order, as the pieces it was written in (one piece for a flat result). */
-  readonly pieces: readonly string[];
+  /** The pieces of a sliced result (more than one), kept unjoined; undefined for one string. */
+  private readonly parts: readonly string[] | undefined;
 
   constructor(
     text: string | readonly string[],
     /** The value written, when the envelope wrote it itself (a flat result): metrics read its statusName. */
     readonly source?: unknown,
   ) {
-    if (typeof text === 'string') {
-      this.joined = text;
-      this.pieces = [text];
-      this.length = text.length;
-    } else {
-      this.pieces = text;
-      let length = 0;
-      for (const piece of text) length += piece.length;
-      this.length = length;
-      if (text.length === 1) this.joined = text[0];
-    }
+    if (typeof text === 'string') this.joined = text;
+    else if (text.length === 1) this.joined = text[0];
+    else this.parts = text;
+  }
+
+  /** The text's pieces, in order, when it was written in more than one; else undefined (`text` is the one string). */
+  get pieces(): readonly string[] | undefined {
+    return this.parts;
   }
 
   /** The whole text as one string (joined on first use). */
   get text(): string {
-    this.joined ??= this.pieces.join('');
+    this.joined ??= (this.parts as readonly string[]).join('');
     return this.joined;
   }
 
