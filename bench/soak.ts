@@ -2,14 +2,21 @@
  * The soak (`npm run bench:soak [-- --minutes N]`, default 10): the real server in a
  * child process (bench/servers.ts), several platforms driven at once with mixed calls
  * (DMA streams and clock.advance, smash and unsmash, dma.stats, snapshots and
- * reverts, emu.dumpState, trace.start / trace.export, mem.alloc / mem.free,
+ * reverts (a second snapshot dropped by each revert), emu.dumpState, trace.start / trace.export, mem.alloc / mem.free,
  * journal.count, iommu.walk, dma.issue), while /healthz is polled back to back.
  * Prints /healthz p50, p99 and max, the server's RSS sampled every 5 s with its
  * trend after warm-up (the first fifth of the run), the calls made, and one JSON
  * line. Targets: /healthz p99 <= 50 ms, max <= 200 ms, RSS flat after warm-up
  * (the last quarter's mean within 10% of the second quarter's).
+ *
+ * /healthz is polled from a worker thread, so the drivers' own work here (parsing a
+ * dump of tens of MB) does not count as the server's. Which calls hold the server:
+ * each method's slowest call, and how many slow /healthz answers (over 50 ms) each
+ * method overlapped, against its calls (a method in flight during most slow answers
+ * is the one to look at).
  */
 import { readFileSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { SmashEmuClient } from '../src/client/smash-emu-client.js';
 import { startServers } from './servers.js';
 import { formatTable, isMain, nowMs, sig, type Row } from './util.js';
@@ -28,6 +35,34 @@ export interface SoakResult {
   rssWarmMiB: number;
   rssEndMiB: number;
   rssGrowth: number;
+  /** By method: calls, slowest call, slow /healthz answers overlapped. */
+  methods: Record<string, MethodFigures>;
+  /** The load average (1 min) at the start and at the end: the machine may be shared. */
+  loadavg: [number, number];
+}
+
+/**
+ * Polls `url` back to back in a worker thread (its own event loop) until told to
+ * stop; posts each answer's [start, end] in this process's nowMs terms.
+ */
+const POLLER = `
+const { parentPort, workerData } = require('node:worker_threads');
+let stop = false;
+parentPort.on('message', () => { stop = true; });
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+(async () => {
+  while (!stop) {
+    const t0 = now();
+    const res = await fetch(workerData.url);
+    await res.arrayBuffer();
+    parentPort.postMessage([t0, now()]);
+  }
+  parentPort.postMessage('done');
+})();
+`;
+
+function loadavg1(): number {
+  return Number(readFileSync('/proc/loadavg', 'utf8').split(' ')[0]);
 }
 
 function rssMiB(pid: number): number {
@@ -42,8 +77,36 @@ function quantile(sorted: readonly number[], q: number): number {
 
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 
-/** SOAK_TRACE set: the slowest wall time of each method, printed at the end (which call holds the server). */
-const slowest = new Map<string, number>();
+/** A /healthz answer slower than this is "slow": the calls in flight meanwhile are named. */
+const SLOW_HEALTHZ_MS = 50;
+
+export interface MethodFigures {
+  calls: number;
+  /** The slowest call, wall ms as the driver saw it (waiting on others included). */
+  slowestMs: number;
+  /** Slow /healthz answers this method had a call in flight during. */
+  slowHealthz: number;
+}
+
+/** Calls in flight (start ms, method) and those that ended, for the slow /healthz answers to name. */
+const inFlight = new Map<number, { method: string; startMs: number }>();
+let ended: Array<{ method: string; startMs: number; endMs: number }> = [];
+let nextCall = 0;
+const figures = new Map<string, MethodFigures>();
+
+function figuresOf(method: string): MethodFigures {
+  let f = figures.get(method);
+  if (f === undefined) figures.set(method, (f = { calls: 0, slowestMs: 0, slowHealthz: 0 }));
+  return f;
+}
+
+/** Charges a slow /healthz answer over [fromMs, toMs] to each method in flight meanwhile (once per method). */
+function blame(fromMs: number, toMs: number): void {
+  const methods = new Set<string>();
+  for (const c of inFlight.values()) if (c.startMs <= toMs) methods.add(c.method);
+  for (const c of ended) if (c.startMs <= toMs && c.endMs >= fromMs) methods.add(c.method);
+  for (const m of methods) figuresOf(m).slowHealthz++;
+}
 
 /** One platform's mixed calls until `until` (wall ms): returns the calls made. */
 async function drive(url: string, until: number): Promise<number> {
@@ -52,12 +115,19 @@ async function drive(url: string, until: number): Promise<number> {
   let calls = 0;
   const n = async (m: string, p?: unknown) => {
     calls++;
-    if (process.env['SOAK_TRACE'] === undefined) return call(m, p);
-    const t0 = nowMs();
-    const r = await call(m, p);
-    const ms = nowMs() - t0;
-    slowest.set(m, Math.max(slowest.get(m) ?? 0, ms));
-    return r;
+    const id = nextCall++;
+    const startMs = nowMs();
+    inFlight.set(id, { method: m, startMs });
+    try {
+      return await call(m, p);
+    } finally {
+      const endMs = nowMs();
+      inFlight.delete(id);
+      ended.push({ method: m, startMs, endMs });
+      const f = figuresOf(m);
+      f.calls++;
+      f.slowestMs = Math.max(f.slowestMs, endMs - startMs);
+    }
   };
   try {
     await n('dma.startStream', { deviceId: 0x100, iovaBase: '0x0', length: '0x40000000', ratePerSec: 200_000, accessBytes: 64, writeRatio: 0.5, arrival: 'poisson' });
@@ -79,6 +149,7 @@ async function drive(url: string, until: number): Promise<number> {
       if (i % 10 === 0) await n('trace.start', { maxEvents: 20_000 });
       if (i % 10 === 9) await n('trace.export', { format: 'perfetto-json' });
       if (i % 25 === 24) await n('emu.dumpState');
+      if (i % 50 === 24) await n('emu.snapshot');
       if (i % 50 === 49) await n('emu.revert', { snapshotId });
     }
   } finally {
@@ -97,21 +168,30 @@ export async function soak(minutes: number): Promise<SoakResult> {
     const until = start + minutes * 60_000;
     const latencies: number[] = [];
     const rss: number[] = [rssMiB(pid)];
-    let done = false;
-    const poll = (async () => {
-      while (!done) {
-        const t0 = nowMs();
-        const res = await fetch(healthz);
-        await res.arrayBuffer();
-        latencies.push(nowMs() - t0);
-      }
-    })();
+    const loadStart = loadavg1();
+    const poller = new Worker(POLLER, { eval: true, workerData: { url: healthz } });
+    const polled = new Promise<void>((resolve, reject) => {
+      poller.on('error', reject);
+      poller.on('message', (msg: [number, number] | 'done') => {
+        if (msg === 'done') return resolve();
+        const [t0, t1] = msg;
+        latencies.push(t1 - t0);
+        if (t1 - t0 > SLOW_HEALTHZ_MS) blame(t0, t1);
+      });
+    });
+    // Ended calls are kept a few seconds: a slow answer arrives at most that late.
+    const trim = setInterval(() => {
+      const keepFrom = nowMs() - 5000;
+      ended = ended.filter((c) => c.endMs >= keepFrom);
+    }, 1000);
     const sampler = setInterval(() => rss.push(rssMiB(pid)), RSS_EVERY_MS);
     const drivers = Array.from({ length: PLATFORMS }, (_, i) => drive(`${base}/platforms/soak${i}`, until));
     const calls = (await Promise.all(drivers)).reduce((a, b) => a + b, 0);
-    done = true;
+    poller.postMessage('stop');
     clearInterval(sampler);
-    await poll;
+    clearInterval(trim);
+    await polled;
+    await poller.terminate();
     rss.push(rssMiB(pid));
     const sorted = [...latencies].sort((a, b) => a - b);
     // Warm-up: the first fifth. Flat: the last quarter's mean against the second quarter's.
@@ -127,6 +207,8 @@ export async function soak(minutes: number): Promise<SoakResult> {
       rssWarmMiB: sig(warm),
       rssEndMiB: sig(end),
       rssGrowth: sig(end / warm - 1, 3),
+      methods: Object.fromEntries([...figures].sort((a, b) => b[1].slowHealthz / b[1].calls - a[1].slowHealthz / a[1].calls).map(([k, f]) => [k, { ...f, slowestMs: Math.round(f.slowestMs) }])),
+      loadavg: [loadStart, loadavg1()],
     };
   } finally {
     await servers.stop();
@@ -157,6 +239,8 @@ if (isMain(import.meta.url)) {
   ];
   process.stdout.write(formatTable(rows) + '\n');
   process.stdout.write(`RSS samples (MiB, every ${RSS_EVERY_MS / 1000} s): ${r.rssMiB.join(' ')}\n`);
-  if (slowest.size > 0) process.stderr.write(`slowest call of each method (ms): ${JSON.stringify(Object.fromEntries([...slowest].map(([k, v]) => [k, Math.round(v)])))}\n`);
+  process.stdout.write(`load average (1 min) at start and end: ${r.loadavg.join(', ')}\n`);
+  process.stdout.write(`by method (calls, slowest ms, slow /healthz answers overlapped; most overlap per call first):\n`);
+  for (const [m, f] of Object.entries(r.methods)) process.stdout.write(`  ${m.padEnd(20)} ${String(f.calls).padStart(7)} ${String(f.slowestMs).padStart(7)} ${String(f.slowHealthz).padStart(6)}\n`);
   process.stdout.write(JSON.stringify(r) + '\n');
 }

@@ -30,7 +30,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const MUTANTS = [
   {
     name: 'IOTLB hit counting, batched known hits (countHits(n - 1))',
-    file: 'src/dma/dma-engine.ts',
+    file: 'src/dma/dma-batch.ts',
     find: 'this.port.countHits?.(n);\n    this.timeline.recordSorted(TL.ISSUED',
     replace: 'this.port.countHits?.(n - 1);\n    this.timeline.recordSorted(TL.ISSUED',
     tests: ['test/dma/dma-fast-path.test.ts'],
@@ -38,7 +38,7 @@ export const MUTANTS = [
   },
   {
     name: 'IOTLB hit counting, closed form (countHits(n - 1))',
-    file: 'src/dma/dma-engine.ts',
+    file: 'src/dma/dma-batch.ts',
     find: 'this.port.countHits?.(n);\n    this.timelineRun(TL.ISSUED',
     replace: 'this.port.countHits?.(n - 1);\n    this.timelineRun(TL.ISSUED',
     tests: ['test/dma/dma-fast-path.test.ts'],
@@ -46,7 +46,7 @@ export const MUTANTS = [
   },
   {
     name: 'known-hit memo: a page known for either direction counts for both',
-    file: 'src/dma/dma-engine.ts',
+    file: 'src/dma/dma-batch.ts',
     find: 'if ((mk & (s.write ? 2 : 1)) === 0 || mk >>> 2 !== epoch) {',
     replace: 'if ((mk & 3) === 0 || mk >>> 2 !== epoch) {',
     tests: ['test/dma/dma-fast-path.test.ts'],
@@ -54,7 +54,7 @@ export const MUTANTS = [
   },
   {
     name: 'known-hit memo: entries of an older epoch still count',
-    file: 'src/dma/dma-engine.ts',
+    file: 'src/dma/dma-batch.ts',
     find: 'let known = hitSpanNs >= 0 && (m & bit) !== 0 && m >>> 2 === epoch;',
     replace: 'let known = hitSpanNs >= 0 && (m & bit) !== 0;',
     tests: ['test/dma/dma-fast-path.test.ts'],
@@ -62,7 +62,7 @@ export const MUTANTS = [
   },
   {
     name: 'closed-form DMA path: next arrival 1 ns late',
-    file: 'src/dma/dma-engine.ts',
+    file: 'src/dma/dma-batch.ts',
     find: 'next = s.skipArrivals(t0, n);',
     replace: 'next = s.skipArrivals(t0, n) + 1;',
     tests: ['test/dma/dma-fast-path.test.ts'],
@@ -75,6 +75,14 @@ export const MUTANTS = [
     replace: 'rec.arrivalNs = this.t + 1;',
     tests: ['test/dma/dma-fast-path.test.ts'],
     grep: 'identical documents, stats and events: a long closed-form run|a stall held as runs',
+  },
+  {
+    name: 'stall release in closed form: a latency group takes one member of the next bucket',
+    file: 'src/dma/stall-release.ts',
+    find: 'c.membersThrough(now + spanNs - latency.bucketBottomNs(latencyNs))',
+    replace: 'c.membersThrough(now + spanNs - latency.bucketBottomNs(latencyNs) + 1)',
+    tests: ['test/dma/dma-fast-path.test.ts'],
+    grep: 'a stall released in closed form',
   },
   {
     name: 'completion FIFO grouping: groups across timeline bins',
@@ -139,6 +147,48 @@ export const MUTANTS = [
     find: ' || d.gpaPfn[k] !== gpa0 + k) break;',
     replace: ') break;',
     tests: ['test/rmp'],
+  },
+  {
+    name: 'walk memo of upper levels: kept after a write to a table page it read',
+    file: 'src/iommu/walk-cache.ts',
+    find: 'wordWritten: () => this.clear(),',
+    replace: 'wordWritten: () => undefined,',
+    tests: ['test/iommu/walk-cache.test.ts'],
+  },
+  {
+    name: 'walk memo of upper levels: kept after memory zeroed or replaced a table page',
+    file: 'src/iommu/walk-cache.ts',
+    find: 'invalidated: () => this.clear(),',
+    replace: 'invalidated: () => undefined,',
+    tests: ['test/iommu/walk-cache.test.ts'],
+  },
+  {
+    name: 'walk memo of upper levels: keyed without the DTE\'s IR/IW',
+    file: 'src/iommu/page-walker.ts',
+    find: 'const dteBits = dte.mode | (dte.read ? 8 : 0) | (dte.write ? 16 : 0);',
+    replace: 'const dteBits = dte.mode;',
+    tests: ['test/iommu/walk-cache.test.ts'],
+  },
+  {
+    name: 'walk memo of upper levels: keyed without the table root',
+    file: 'src/iommu/walk-cache.ts',
+    find: 'this.group[slot] === group && this.root[slot] === root && ',
+    replace: 'this.group[slot] === group && ',
+    tests: ['test/iommu/walk-cache.test.ts'],
+  },
+  {
+    name: 'translatePage\'s last-DTE memo: kept after the DTE cache changed',
+    file: 'src/iommu/iommu.ts',
+    find: 'if (deviceId !== this.lastDteDevice || this.dteCacheVersion !== this.lastDteVersion || dte === undefined) {',
+    replace: 'if (deviceId !== this.lastDteDevice || dte === undefined) {',
+    tests: ['test/iommu/walk-cache.test.ts', 'test/iommu/iommu.test.ts'],
+  },
+  {
+    name: 'DMA port\'s binding memo: kept after a TDI bind, unbind or fence',
+    file: 'src/iommu/dma-access-port.ts',
+    find: 'if (deviceId === this.lastDevice && b.teeIoVersion === this.lastTeeIoVersion) return;',
+    replace: 'if (deviceId === this.lastDevice) return;',
+    tests: ['test/iommu/walk-cache.test.ts'],
   },
   {
     name: 'IOTLB per-domain record memo: kept after the domain\'s last entry is dropped',

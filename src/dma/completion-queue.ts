@@ -99,6 +99,19 @@ class Fifo {
     this.lastBottom = NaN;
   }
 
+  /**
+   * `count` pushes at once whose latencies all lie in the histogram bucket of
+   * `latencyNs`, the first and largest: the first joins the last entry or starts one,
+   * as push decides, and the rest join it, as each of their pushes would.
+   */
+  pushGroup(doneNs: number, latencyNs: number, count: number, deviceSlot: number, streamSlot: number, sink: CompletionSink): void {
+    this.push(doneNs, latencyNs, deviceSlot, streamSlot, sink);
+    if (count > 1) {
+      const t = (this.head + this.size - 1) & (this.doneNs.length - 1);
+      this.count[t] = (this.count[t] as number) + count - 1;
+    }
+  }
+
   settle(nowNs: number, sink: CompletionSink): void {
     this.untilSettle = SETTLE_EVERY;
     const mask = this.doneNs.length - 1;
@@ -198,6 +211,29 @@ export class CompletionQueue {
 
   /** `nowNs` is the decision time: completion at nowNs + spanNs. */
   push(nowNs: number, spanNs: number, latencyNs: number, deviceSlot: number, streamSlot: number): void {
+    const f = this.fifo(spanNs);
+    if (--f.untilSettle <= 0) f.settle(nowNs, this.sink);
+    f.push(nowNs + spanNs, latencyNs, deviceSlot, streamSlot, this.sink);
+  }
+
+  /**
+   * `count` pushes decided at `nowNs` (spanNs > 0) of one device and stream whose
+   * latencies lie in the histogram bucket of `latencyNs`, none above it (a stall's
+   * release in closed form): the same queue as `count` calls of push. Their settles
+   * (every SETTLE_EVERY pushes) all run at `nowNs`, where nothing pushed here is due
+   * yet, so one does the work of them all.
+   */
+  pushGroup(nowNs: number, spanNs: number, latencyNs: number, count: number, deviceSlot: number, streamSlot: number): void {
+    const f = this.fifo(spanNs);
+    if (count >= f.untilSettle) {
+      const after = (count - f.untilSettle) % SETTLE_EVERY;
+      f.settle(nowNs, this.sink);
+      f.untilSettle = SETTLE_EVERY - after;
+    } else f.untilSettle -= count;
+    f.pushGroup(nowNs + spanNs, latencyNs, count, deviceSlot, streamSlot, this.sink);
+  }
+
+  private fifo(spanNs: number): Fifo {
     let f = this.last;
     if (f === null || f.spanNs !== spanNs) {
       f = this.fifos.get(spanNs) ?? null;
@@ -207,8 +243,7 @@ export class CompletionQueue {
       }
       this.last = f;
     }
-    if (--f.untilSettle <= 0) f.settle(nowNs, this.sink);
-    f.push(nowNs + spanNs, latencyNs, deviceSlot, streamSlot, this.sink);
+    return f;
   }
 
   settle(nowNs: number): void {

@@ -32,11 +32,11 @@ export const countAll = {
     }
   },
 
-  /** A held request stops waiting (released, timed out or aborted); it stays counted as held. */
-  unwait(total: DmaCounters, dev: DmaCounters, own: DmaCounters | null): void {
-    total.waiting--;
-    dev.waiting--;
-    if (own !== null) own.waiting--;
+  /** `n` held requests stop waiting (released, timed out or aborted); they stay counted as held. */
+  unwait(total: DmaCounters, dev: DmaCounters, own: DmaCounters | null, n = 1): void {
+    total.waiting -= n;
+    dev.waiting -= n;
+    if (own !== null) own.waiting -= n;
   },
 
   /** A request's translation missed the IOTLB (it walked). */

@@ -201,6 +201,8 @@ export class DmaStream {
    * how many arrivals k >= 0 come at or before `limitNs` (>= t0: at least 1).
    */
   arrivalsThrough(t0: number, limitNs: number): number {
+    // A rate dividing 1e9 (gapNum 0) has equal gaps: the same count without bigints.
+    if (this.gapNum === 0 && this.exactRate) return Math.floor((limitNs - t0) / this.gapInt) + 1;
     const r = BigInt(this.params.ratePerSec);
     const n = (BigInt(limitNs - t0) * r + r - 1n - BigInt(this.acc)) / BigInt(NS_PER_SEC) + 1n;
     return Number(n);
@@ -208,6 +210,7 @@ export class DmaStream {
 
   /** Time of arrival k (exactRate; see arrivalsThrough). */
   arrivalAt(t0: number, k: number): number {
+    if (this.gapNum === 0 && this.exactRate && k * this.gapInt < 2 ** 53) return t0 + k * this.gapInt;
     return t0 + Number((BigInt(this.acc) + BigInt(k) * BigInt(NS_PER_SEC)) / BigInt(this.params.ratePerSec));
   }
 

@@ -5,13 +5,16 @@
  * first arrival's time, the stream's carry and cursor and the PRNG state before its
  * draws, and a count. Its members are replayed when they are needed (the release,
  * a state document), giving the same addresses, times and order numbers the
- * one-object-per-request engine would have kept.
+ * one-object-per-request engine would have kept, or skipped by arithmetic where the
+ * release accounts a stretch of them in closed form (RunCursor.skip).
  *
  * HeldMerge yields a stall's held requests in release order ((arrivalNs, order), as
  * release sorts them): the individual records (sorted) and the runs, merged through a
- * small binary heap of sources.
+ * small binary heap of sources; `leadOf` says how many of a run's members come before
+ * any other source's next request.
  */
 import { SeededRng, type RngState } from '../util/rng.js';
+import { jumpRng } from '../util/rng-jump.js';
 import type { DmaCounters } from './dma-stats.js';
 import { DmaStream } from './dma-stream.js';
 import type { HeldRequest } from './held-request.js';
@@ -60,8 +63,38 @@ export class RunCursor {
     }
   }
 
+  /** Members to release one by one before the release tries the closed form again (backoff). */
+  closedFormWait = 0;
+
   get done(): boolean {
     return this.k >= this.run.count;
+  }
+
+  /** Members left. */
+  get left(): number {
+    return this.run.count - this.k;
+  }
+
+  /** How many members from k on arrive at or before `limitNs` (at most `left`). */
+  membersThrough(limitNs: number): number {
+    return limitNs < this.t ? 0 : Math.min(this.left, this.replay.arrivalsThrough(this.t, limitNs));
+  }
+
+  /** Arrival time of member k + j. */
+  arrivalOf(j: number): number {
+    return this.replay.arrivalAt(this.t, j);
+  }
+
+  /**
+   * Moves past `n` members (n <= left) as `n` takes would: the stream's carry and
+   * cursor by arithmetic, the PRNG jumped past their draws.
+   */
+  skip(n: number): void {
+    const s = this.replay;
+    jumpRng(this.rng, n * s.drawsPerRequest);
+    this.k += n;
+    // take() adds no gap after the last member; nothing reads t once the run is done.
+    if (this.k < this.run.count) this.t = s.skipArrivals(this.t, n);
   }
 
   get order(): number {
@@ -133,6 +166,42 @@ export class HeldMerge {
 
   get empty(): boolean {
     return this.heap.length === 0;
+  }
+
+  /** The cursor of the run whose member comes next, or null when the next is an individual record. */
+  topRun(): RunCursor | null {
+    const top = this.heap[0];
+    return top === undefined || top.kind !== 'run' ? null : top.c;
+  }
+
+  /**
+   * How many members of topRun() come next, before any other source's next request,
+   * when at least `minCount` do; else 0. Nothing moves.
+   */
+  leadOf(minCount: number): number {
+    const c = (this.heap[0] as Extract<Source, { kind: 'run' }>).c;
+    let other: Source | undefined = this.heap[1];
+    const right = this.heap[2];
+    if (right !== undefined && (other === undefined || this.before(right, other))) other = right;
+    if (other === undefined) return c.left >= minCount ? c.left : 0;
+    const tb = this.timeOf(other);
+    // A cheap look first: arrivals in [c.t, tb] number at most (tb - c.t) x rate / 1e9 + 1.
+    if ((tb - c.t) * c.run.stream.params.ratePerSec < (minCount - 1) * 1e9) return 0;
+    let n = c.membersThrough(tb - 1);
+    // Members are at least 1 ns apart: at most one arrives at tb, first when its order is.
+    if (n < c.left && c.arrivalOf(n) === tb && c.order + n < this.orderOf(other)) n++;
+    return n >= minCount ? n : 0;
+  }
+
+  /** Moves topRun() past `n` of its members (n <= leadOf), as `n` calls of next would. */
+  skipLeading(n: number): void {
+    const top = this.heap[0] as Extract<Source, { kind: 'run' }>;
+    top.c.skip(n);
+    if (!top.c.done) this.siftDown(top);
+    else {
+      const last = this.heap.pop() as Source;
+      if (this.heap.length > 0) this.siftDown(last);
+    }
   }
 
   /** Whether `rec` (from next) is the reused record of a run's member. */

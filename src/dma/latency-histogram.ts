@@ -31,6 +31,19 @@ export interface LatencySummary {
 
 const PENDING = 16;
 
+/**
+ * The bucket arithmetic of hdr-histogram-js's JsHistogram (lowestEquivalentValue,
+ * highestEquivalentValue) for the layout newHistogram builds: a unit of 1 ns and 3
+ * significant digits, so 2048 sub-buckets, half of them 2^10. The same formulas
+ * (Math.log2 included), without the library's per-call lookups: the engine asks for
+ * a bucket per completion group (test/dma/latency-histogram.test.ts compares them).
+ */
+const SUB_BUCKET_HALF_MAGNITUDE = 10;
+const SUB_BUCKET_COUNT = 2048;
+function bucketShift(valueNs: number): number {
+  return Math.max(Math.floor(Math.log2(valueNs)) - SUB_BUCKET_HALF_MAGNITUDE, 0);
+}
+
 export class LatencyHistogram {
   private hist: Histogram;
   private maxNs = 0;
@@ -59,12 +72,15 @@ export class LatencyHistogram {
    * be recorded once per bucket (`record` with a count and the run's exact maximum).
    */
   bucketTopNs(latencyNs: number): number {
-    return (this.hist as unknown as JsHistogram).highestEquivalentValue(latencyNs);
+    const unit = 2 ** bucketShift(latencyNs);
+    const sub = Math.floor(latencyNs / unit);
+    return sub * unit + (sub >= SUB_BUCKET_COUNT ? 2 * unit : unit) - 1;
   }
 
   /** The smallest value in the bucket of `latencyNs`. */
   bucketBottomNs(latencyNs: number): number {
-    return (this.hist as unknown as JsHistogram).lowestEquivalentValue(latencyNs);
+    const unit = 2 ** bucketShift(latencyNs);
+    return Math.floor(latencyNs / unit) * unit;
   }
 
   record(latencyNs: number, count = 1, maxNs = latencyNs): void {

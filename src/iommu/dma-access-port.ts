@@ -28,6 +28,11 @@ export interface TeeIoBindings {
 
 export class DmaAccessPort implements DmaPort {
   private readonly tr: Translation = newTranslation();
+  /** The binding and fence access() read last, for `lastDevice`, while bindings.teeIoVersion holds. */
+  private lastDevice = -1;
+  private lastTeeIoVersion = -1;
+  private lastAsid = -1;
+  private lastFenced = -1;
   /** DMA translations answered by the IOTLB / by a walk (GET /metrics: the hit rate). */
   iotlbHits = 0;
   iotlbMisses = 0;
@@ -61,8 +66,9 @@ export class DmaAccessPort implements DmaPort {
       this.iommu.logIoPageFault(deviceId, Math.max(0, tr.domainId), BigInt(iovaPfn) * 4096n + BigInt(pageOff), write, tr.present, tr.permission, this.clock.nowNs);
       return;
     }
-    const asid = this.bindings.boundAsid(deviceId);
-    const fenced = asid < 0 ? this.bindings.fencedAsid(deviceId) : -1;
+    this.readBinding(deviceId);
+    const asid = this.lastAsid;
+    const fenced = this.lastFenced;
     const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, asid, this.rule(), fenced);
     if (flags !== 0) {
       out.outcome = 'rmp_fault';
@@ -85,9 +91,19 @@ export class DmaAccessPort implements DmaPort {
   peekHit(deviceId: number, iovaPfn: number, write: boolean): number {
     const tr = this.tr;
     if (!this.iommu.peekHit(deviceId, iovaPfn, write, tr)) return -1;
-    const asid = this.bindings.boundAsid(deviceId);
-    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, asid, this.rule(), asid < 0 ? this.bindings.fencedAsid(deviceId) : -1);
+    this.readBinding(deviceId);
+    const flags = rmpCheck(this.rmp, tr.spaPfn, iovaPfn, tr.leafSizeLg2, tr.leafSpaBasePfn, this.lastAsid, this.rule(), this.lastFenced);
     return flags === 0 ? this.timing.iotlbHitNs : -1;
+  }
+
+  /** lastAsid and lastFenced for `deviceId`: the bindings' answers, asked again only when they may have changed. */
+  private readBinding(deviceId: number): void {
+    const b = this.bindings;
+    if (deviceId === this.lastDevice && b.teeIoVersion === this.lastTeeIoVersion) return;
+    this.lastAsid = b.boundAsid(deviceId);
+    this.lastFenced = this.lastAsid < 0 ? b.fencedAsid(deviceId) : -1;
+    this.lastDevice = deviceId;
+    this.lastTeeIoVersion = b.teeIoVersion;
   }
 
   domainOf(deviceId: number): number {

@@ -12,6 +12,7 @@ import type { HostMemory } from '../memory/host-memory.js';
 import type { PagePool } from '../memory/page-pool.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
+import { runSteps, type Steps } from '../util/steps.js';
 import type { DecodedCommand } from './command.js';
 import { decodeCommand } from './command.js';
 import type { DomainInfo } from './device-table.js';
@@ -118,6 +119,14 @@ export class Iommu {
    * engine's closed form that nothing changed.
    */
   dteCacheVersion = 0;
+  /**
+   * The DTE translatePage used last and its device, while dteCacheVersion holds (every
+   * fill or drop of the DTE cache moves it): a stream's requests come from one device,
+   * so most skip the cache's Map lookup.
+   */
+  private lastDteDevice = -1;
+  private lastDteVersion = -1;
+  private lastDte: DecodedDte | undefined = undefined;
   private readonly walkOut = newPageWalk();
   /** Valid DTEs by domain, and the live table pages, kept up to date by a memory watch. */
   private readonly index: DomainIndex;
@@ -189,7 +198,13 @@ export class Iommu {
 
   /** The DMA hot path: IOTLB hit (levelsRead 0), else a walk that fills the IOTLB on success. */
   translatePage(deviceId: number, iovaPfn: number, write: boolean, out: Translation): void {
-    const dte = (this.dteCache.get(deviceId) ?? this.fillDte(deviceId)).dte;
+    let dte = this.lastDte;
+    if (deviceId !== this.lastDteDevice || this.dteCacheVersion !== this.lastDteVersion || dte === undefined) {
+      dte = (this.dteCache.get(deviceId) ?? this.fillDte(deviceId)).dte;
+      this.lastDte = dte;
+      this.lastDteDevice = deviceId;
+      this.lastDteVersion = this.dteCacheVersion;
+    }
     out.hit = false;
     out.levelsRead = 0;
     if (!dte.valid || !dte.translationValid) {
@@ -411,8 +426,13 @@ export class Iommu {
   }
 
   getState(): IommuState {
+    return runSteps(this.stateSteps());
+  }
+
+  /** getState in steps (the IOTLB listing yields): a state dump made in slices. */
+  *stateSteps(): Steps<IommuState> {
     return {
-      iotlb: this.iotlb.getState(),
+      iotlb: { entries: yield* this.iotlb.entrySteps() },
       eventLog: this.eventLog.getState(),
       dteCache: [...this.dteCache.entries()]
         .sort((a, b) => a[0] - b[0])
@@ -421,7 +441,12 @@ export class Iommu {
   }
 
   setState(state: IommuState): void {
-    this.iotlb.setState(state.iotlb);
+    runSteps(this.setStateSteps(state));
+  }
+
+  /** setState in steps (the IOTLB's inserts yield): a state load made in slices. */
+  *setStateSteps(state: IommuState): Steps<void> {
+    yield* this.iotlb.setStateSteps(state.iotlb);
     this.eventLog.setState(state.eventLog);
     this.dteCache.clear();
     this.dteCacheVersion++;

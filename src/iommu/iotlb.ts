@@ -18,6 +18,7 @@
  */
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { POW2 } from '../util/pow2.js';
+import { eachSteps, runSteps, sortSteps, type Steps } from '../util/steps.js';
 
 export interface IotlbEntry {
   domainId: number;
@@ -246,12 +247,18 @@ export class Iotlb {
 
   /** Every cached entry, ordered by domain then IOVA page (audit, state dumps). */
   entries(): IotlbEntry[] {
+    return runSteps(this.entrySteps());
+  }
+
+  /** entries() in steps (a yield after each storage block and in the sort): a state dump made in slices. */
+  *entrySteps(): Steps<IotlbEntry[]> {
     const out: IotlbEntry[] = [];
     for (const b of this.blocks) {
       if (b === undefined) continue;
       for (let i = 0; i < BLOCK_ENTRIES; i++) if (b.dom[i] !== EMPTY) out.push(entryAt(b, i));
+      yield;
     }
-    return out.sort((x, y) => x.domainId - y.domainId || x.iovaPfn - y.iovaPfn);
+    return yield* sortSteps(out, (x, y) => x.domainId - y.domainId || x.iovaPfn - y.iovaPfn);
   }
 
   /** JSON-safe and exact; stale entries are kept as they are. */
@@ -260,8 +267,13 @@ export class Iotlb {
   }
 
   setState(state: IotlbState): void {
+    runSteps(this.setStateSteps(state));
+  }
+
+  /** setState in steps (a yield every STEP_ITEMS entries): a state load made in slices. */
+  *setStateSteps(state: IotlbState): Steps<void> {
     this.invalidateAll();
-    for (const e of state.entries) this.insert({ ...e });
+    yield* eachSteps(state.entries, (e) => this.insert(e));
   }
 
   // ---- internals --------------------------------------------------------------

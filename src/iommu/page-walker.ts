@@ -37,17 +37,14 @@ import {
 } from './pte.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
 import { POW2, modPow2 } from '../util/pow2.js';
+import { UPPER_FAULT, UPPER_LEAF, UpperWalkCache } from './walk-cache.js';
+import { WALK_FAULT_REASONS, newPageWalk, type PageWalk, type WalkFaultReason } from './page-walk.js';
 
-export const WALK_FAULT_REASONS = [
-  'dte-invalid',
-  'bad-mode',
-  'beyond-mode',
-  'not-present',
-  'bad-next-level',
-  'bad-leaf-size',
-  'permission',
-] as const;
-export type WalkFaultReason = (typeof WALK_FAULT_REASONS)[number];
+export { WALK_FAULT_REASONS, newPageWalk, type PageWalk, type WalkFaultReason };
+
+/** 4 KB pages per 2 MB group: the pages whose walks read the same entries above level 1. */
+const UPPER_GROUP_PAGES = 512;
+
 
 export const IO_PAGE_FAULT_TYPE = 2;
 
@@ -113,6 +110,7 @@ export class PageWalker {
   ) {
     this.maskLo = addrMaskLo(cBit);
     this.maskHi = addrMaskHi(cBit);
+    this.upper = new UpperWalkCache(memory);
   }
 
   /** The full walk with every step (`iommu.walk`, the audit). */
@@ -163,13 +161,50 @@ export class PageWalker {
     if (dte.mode === DTE_MODE_PASS_THROUGH || dte.mode === DTE_MODE_RESERVED) return failPfn(out, 'bad-mode', false, false);
     // Mode m < 6 covers pages below 2^(9m); mode 6 every page of a 64-bit IOVA.
     if (iovaPfn < 0 || (dte.mode < MAX_LEVEL && iovaPfn >= (POW2[9 * dte.mode] as number))) return failPfn(out, 'beyond-mode', false, false);
-    this.descend(dte, iovaPfn, write, out, null);
+    if (dte.mode === 1) this.descend(dte, iovaPfn, write, out, null);
+    else this.descendCached(dte, iovaPfn, write, out);
   }
 
   /** From the DTE root to the leaf for `iovaPfn` (mode and range checked, `out` started); `steps` only for `walk`. */
   private descend(dte: DecodedDte, iovaPfn: number, write: boolean, out: PageWalk, steps: WalkStep[] | null): void {
-    let tableSpa = stripCBit(dte.root, this.cBit);
-    for (let level = dte.mode; level >= 1; level--) {
+    this.finish(this.levels(dte.mode, 1, stripCBit(dte.root, this.cBit), iovaPfn, out, steps), iovaPfn, write, out);
+  }
+
+  /**
+   * `descend` through the memo of upper levels (walk-cache.ts): levels mode..2 come
+   * from it when it holds this 2 MB group of this DTE's tables, else are read and kept.
+   */
+  private descendCached(dte: DecodedDte, iovaPfn: number, write: boolean, out: PageWalk): void {
+    const root = stripCBit(dte.root, this.cBit);
+    const cache = this.upper;
+    const group = Math.floor(iovaPfn / UPPER_GROUP_PAGES);
+    const dteBits = dte.mode | (dte.read ? 8 : 0) | (dte.write ? 16 : 0);
+    const slot = cache.slot(root, dteBits, group);
+    let outcome: number;
+    if (cache.holds(slot, root, dteBits, group)) outcome = cache.restore(slot, out);
+    else {
+      // Level by level, to note each table page read (the memo watches them).
+      const pfns = this.upperPfns;
+      let n = 0;
+      outcome = root;
+      for (let level = dte.mode; level >= 2 && outcome >= 0; level--) {
+        outcome = this.levels(level, level, outcome, iovaPfn, out, null);
+        pfns[n++] = Math.floor(out.leafEntrySpa / PAGE_BYTES);
+      }
+      cache.store(slot, root, dteBits, group, outcome, out, pfns, n);
+    }
+    if (outcome >= 0) outcome = this.levels(1, 1, outcome, iovaPfn, out, null);
+    this.finish(outcome, iovaPfn, write, out);
+  }
+
+  /**
+   * Reads levels `from` down to `to` from the table at `tableSpa`. Returns the SPA of
+   * the next table when level `to` points at one (the walk goes on below it),
+   * UPPER_LEAF when a leaf was found (its size and SPA base in `out`, the rest for
+   * `finish`), or UPPER_FAULT with the fault in `out`.
+   */
+  private levels(from: number, to: number, tableSpa: number, iovaPfn: number, out: PageWalk, steps: WalkStep[] | null): number {
+    for (let level = from; level >= to; level--) {
       const entrySpa = tableSpa + levelIndexPfn(iovaPfn, level) * 8;
       if (steps !== null) steps.push({ level, entrySpa, value: this.memory.word(entrySpa) });
       out.levelsRead++;
@@ -181,30 +216,40 @@ export class PageWalker {
       const half = (entrySpa & (PAGE_BYTES - 1)) >>> 2;
       const lo = view === undefined ? 0 : (view[half] as number);
       const hi = view === undefined ? 0 : (view[half + 1] as number);
-      if (!ptePresentLo(lo)) return failPfn(out, 'not-present', false, false);
+      if (!ptePresentLo(lo)) return failUpper(out, 'not-present', false);
       out.read &&= pteReadHi(hi);
       out.write &&= pteWriteHi(hi);
       const nextLevel = pteNextLevelLo(lo);
       const addr = pteAddressMasked(lo, hi, this.maskLo, this.maskHi);
       if (nextLevel === NL_DEFAULT_LEAF || nextLevel === NL_SIZED_LEAF) {
         const sizeLg2 = nextLevel === NL_DEFAULT_LEAF ? levelDefaultSizeLg2(level) : sizedLeafLg2Halves(lo & this.maskLo, hi & this.maskHi);
-        if (!leafSizeAllowed(level, sizeLg2)) return failPfn(out, 'bad-leaf-size', true, false);
-        // Allowed sizes are at most 2^51: the offsets below are exact numbers.
-        const inLeaf = modPow2(iovaPfn, sizeLg2 - 12);
+        if (!leafSizeAllowed(level, sizeLg2)) return failUpper(out, 'bad-leaf-size', true);
+        // Allowed sizes are at most 2^51: the offsets are exact numbers.
         out.sizeLg2 = sizeLg2;
         out.leafSpaBasePfn = (addr - modPow2(addr, sizeLg2)) / PAGE_BYTES;
-        out.leafIovaBasePfn = iovaPfn - inLeaf;
-        out.spaPfn = out.leafSpaBasePfn + inLeaf;
-        if (write ? !out.write : !out.read) return failPfn(out, 'permission', true, true);
-        out.fault = null;
-        return;
+        return UPPER_LEAF;
       }
-      if (nextLevel !== level - 1) return failPfn(out, 'bad-next-level', true, false);
+      if (nextLevel !== level - 1) return failUpper(out, 'bad-next-level', true);
       tableSpa = addr;
     }
-    // Unreachable: level 1 always ends the loop (NL 1..6 at level 1 is a bad next level).
-    failPfn(out, 'bad-next-level', true, false);
+    return tableSpa;
   }
+
+  /** The end of a walk after `levels` down to level 1 gave `outcome`: the page in the leaf and the permission check. */
+  private finish(outcome: number, iovaPfn: number, write: boolean, out: PageWalk): void {
+    if (outcome === UPPER_FAULT) return;
+    // Unreachable: level 1 always ends the walk (NL 1..6 at level 1 is a bad next level).
+    if (outcome !== UPPER_LEAF) return failPfn(out, 'bad-next-level', true, false);
+    const inLeaf = modPow2(iovaPfn, out.sizeLg2 - 12);
+    out.leafIovaBasePfn = iovaPfn - inLeaf;
+    out.spaPfn = out.leafSpaBasePfn + inLeaf;
+    if (write ? !out.write : !out.read) return failPfn(out, 'permission', true, true);
+    out.fault = null;
+  }
+
+  /** The memo of levels mode..2 (walk-cache.ts) and the table pages a fill read. */
+  private readonly upper: UpperWalkCache;
+  private readonly upperPfns = new Float64Array(MAX_LEVEL);
 
   private readonly scratch = newPageWalk();
 
@@ -234,28 +279,6 @@ export class PageWalker {
   }
 }
 
-/** What `walkPfn` fills: plain numbers only (page numbers, not byte addresses). */
-export interface PageWalk {
-  /** null when the walk succeeded. */
-  fault: WalkFaultReason | null;
-  present: boolean;
-  permission: boolean;
-  read: boolean;
-  write: boolean;
-  levelsRead: number;
-  leafLevel: number;
-  leafEntrySpa: number;
-  /** 0 unless a leaf was found (ok or a permission fault). */
-  sizeLg2: number;
-  spaPfn: number;
-  leafSpaBasePfn: number;
-  leafIovaBasePfn: number;
-}
-
-export function newPageWalk(): PageWalk {
-  return { fault: null, present: false, permission: false, read: false, write: false, levelsRead: 0, leafLevel: 0, leafEntrySpa: -1, sizeLg2: 0, spaPfn: 0, leafSpaBasePfn: 0, leafIovaBasePfn: 0 };
-}
-
 /** A walk's record before the first level: the DTE's permissions, nothing read. */
 function startWalk(out: PageWalk, dte: DecodedDte): void {
   out.read = dte.read;
@@ -273,6 +296,12 @@ function failPfn(out: PageWalk, reason: WalkFaultReason, present: boolean, permi
   out.fault = reason;
   out.present = present;
   out.permission = permission;
+}
+
+/** failPfn for `levels`: records the fault and returns UPPER_FAULT. */
+function failUpper(out: PageWalk, reason: WalkFaultReason, present: boolean): number {
+  failPfn(out, reason, present, false);
+  return UPPER_FAULT;
 }
 
 function fail(result: WalkResult, reason: WalkFaultReason, present: boolean, permission = false): WalkResult {

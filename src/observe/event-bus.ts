@@ -23,14 +23,17 @@ export type TapListener = (topic: BusTopic, atNs: number, data: Record<string, u
 export class EventBus {
   private readonly listeners = new Map<BusTopic, Set<TapListener>>();
   private taps = 0;
+  /** Inside quiet(): nothing is emitted. */
+  private muted = 0;
 
   /** Cheap check so hot paths build no event data when nobody listens. */
   has(topic: BusTopic): boolean {
     const set = this.listeners.get(topic);
-    return set !== undefined && set.size > 0;
+    return set !== undefined && set.size > 0 && this.muted === 0;
   }
 
   emit(topic: BusTopic, atNs: number, data: Record<string, unknown>): void {
+    if (this.muted > 0) return;
     const set = this.listeners.get(topic);
     if (set === undefined) return;
     for (const fn of set) fn(topic, atNs, data);
@@ -52,6 +55,16 @@ export class EventBus {
       this.taps -= topics.length;
       off();
     };
+  }
+
+  /** Runs `fn` with every topic silent (a scenario's bring-up before time 0 is nobody's event). */
+  quiet<T>(fn: () => T): T {
+    this.muted++;
+    try {
+      return fn();
+    } finally {
+      this.muted--;
+    }
   }
 
   /** Listeners of clients' subscriptions (taps excluded), one per topic each. */

@@ -4,14 +4,11 @@
  * TDI binding, then streams. A step the hardware refuses stops the build with a
  * BAD_DOCUMENT error naming the scenario key (the machine is then discarded).
  */
-import { LOCK_IF } from '../psp/tdi-buffers.js';
-import { interfaceReport } from '../psp/tdisp-device.js';
-import { bytesToHex } from '../psp/bytes.js';
-import type { TdiCtx } from '../psp/psp-config.js';
 import type { Machine } from './machine.js';
 import { pspConfigOf, tmpmConfigOf } from './machine.js';
-import { allocBuffer } from './platform-psp.js';
-import { sessionIdOf } from '../psp/spdm.js';
+import { bindSteps } from './platform-tdi.js';
+import { runSync } from './psp-steps.js';
+import { FW_STATUS } from '../firmware/status.js';
 import type { Scenario } from './scenario.js';
 import { encodeDte } from '../iommu/dte.js';
 import { validateStallModel } from '../tmpm/stall-model.js';
@@ -159,10 +156,12 @@ function buildTmpm(m: Machine, s: Scenario): void {
 
 /**
  * The PSP as Linux's probe leaves it (SNP_INIT_EX with tio_en, TIO_INIT done) or as
- * the BIOS does (`firmware.snpInit` false: nothing). Each bound device is connected
- * as tio.connect would leave it: its device context in firmware pages the TIO
- * convenience holds (the SPDM buffers come when a disconnect needs them), and an
- * SPDM session open at the device. No PRNG draw, no clock time.
+ * the BIOS does (`firmware.snpInit` false: nothing). Each device with `boundAsid` is
+ * then bound by the firmware command path itself: fw.tdiBind's sequence (TIO_DEV_CREATE,
+ * TIO_DEV_CONNECT, TIO_DEV_MEASUREMENTS, TIO_DEV_CERTIFICATES, TIO_TDI_CREATE,
+ * TIO_TDI_BIND, TIO_TDI_BIND with RUN_FORCE, TIO_TDI_STATUS, every SPDM and TDISP
+ * message relayed through the device's DOE mailbox) issued through the mailbox
+ * registers, before time 0 (bringUpBeforeTimeZero).
  */
 function buildPsp(m: Machine, s: Scenario): void {
   m.psp.config = pspConfigOf(s);
@@ -170,24 +169,40 @@ function buildPsp(m: Machine, s: Scenario): void {
   if (s.firmware.tioInit && !m.psp.tio.tioEn) fail('firmware.tioInit', 'TIO cannot be initialised without SNP (snpInit) and SEV-TIO support (tio.supported)');
   m.firmware.tioInitialized = s.firmware.snpInit && s.firmware.tioInit;
   if (!m.firmware.tioInitialized) return;
-  s.devices.forEach((d) => {
-    if (d.boundAsid === undefined) return;
-    const devCtx = allocBuffer(m, s.tio.devctxSize, true);
-    const pages = Array.from({ length: devCtx.pages }, (_, i) => devCtx.spa + i * PAGE);
-    // Session ids of the build: ReqSessionID 1, RspSessionID the device id (the live exchange draws them).
-    const sessionId = sessionIdOf(1, d.deviceId);
-    m.psp.tio.contexts.push({ deviceId: d.deviceId, pages, state: 'connected', sessionId, ideStreamId: 0 });
-    // Its TDI as fw.tdiBind leaves it: a TDI context in firmware pages, RUN for the guest (the IOMMU's binding follows from it).
-    const tdiCtx = allocBuffer(m, s.tio.tdictxSize, true);
-    const tdiPages = Array.from({ length: tdiCtx.pages }, (_, i) => tdiCtx.spa + i * PAGE);
-    m.psp.tio.tdis.push({ ctxDeviceId: d.deviceId, functionId: d.deviceId, pages: tdiPages, state: 'CONFIG_UNLOCKED', asid: d.boundAsid, guestDeviceId: d.deviceId, lockFlags: LOCK_IF.NO_FW_UPDATE | LOCK_IF.ALL_REQUEST_REDIRECT, nonce: '', report: bytesToHex(interfaceReport(d.deviceId)), reportCounter: 1 });
-    const tdi = m.psp.tio.tdis[m.psp.tio.tdis.length - 1] as TdiCtx;
-    tdi.state = 'RUN';
-    m.firmware.setBinding(d.deviceId, d.boundAsid);
-    m.tioHost.devices.set(d.deviceId, { deviceId: d.deviceId, devCtx, ctrl: null, tdis: [{ functionId: d.deviceId, tdiCtx }] });
-    m.doe.openSession(d.deviceId, sessionId);
-    m.doe.runTdi(d.deviceId, d.deviceId);
+  const bound = s.devices.flatMap((d, di) => (d.boundAsid === undefined ? [] : [{ deviceId: d.deviceId, asid: d.boundAsid, di }]));
+  if (bound.length === 0) return;
+  bringUpBeforeTimeZero(m, s.seed, () => {
+    for (const b of bound) {
+      const r = runSync(m, bindSteps(m, b.deviceId, b.asid));
+      if (r.status !== FW_STATUS.SUCCESS) {
+        const reason = typeof r.detail?.['reason'] === 'string' ? `: ${r.detail['reason']}` : '';
+        fail(`devices[${b.di}].boundAsid`, `binding device ${toHex(b.deviceId)} to ASID ${b.asid} through the firmware returned ${r.statusName}${reason}; fix: make the device TEE-IO capable (teeIo) or drop boundAsid`);
+      }
+    }
   });
+}
+
+/** The build's own PRNG stream: the seed's, xored with this, so the platform's stream still starts at the seed. */
+export const BRING_UP_SEED_XOR = 0x7e10_b007;
+
+/**
+ * Runs firmware commands that belong to the platform's state at start (the bring-up
+ * a host did before the client came): on the virtual clock, which is then set back to
+ * 0; with the PRNG drawing from a stream of its own (seed ^ BRING_UP_SEED_XOR), the
+ * platform's stream then restored to where it was; with the event bus silent.
+ * protocol/README.md §4.7.5.
+ */
+function bringUpBeforeTimeZero(m: Machine, seed: number, fn: () => void): void {
+  const rng = m.rng.getState();
+  const startNs = m.clock.nowNs;
+  m.rng.reseed((seed ^ BRING_UP_SEED_XOR) >>> 0);
+  try {
+    m.bus.quiet(fn);
+  } finally {
+    m.rng.setState(rng);
+  }
+  if (m.clock.queue.size !== 0) throw new EmuError(ERROR_CODES.BAD_DOCUMENT, 'scenario: the bring-up left clock events pending');
+  m.clock.nowNs = startNs;
 }
 
 function assign(m: Machine, key: string, spa: number, pageSize: '2M' | '4K', asid: number, gpa: number, immutable: boolean, validated: boolean): void {

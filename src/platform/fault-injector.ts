@@ -11,6 +11,7 @@ import type { SeededRng } from '../util/rng.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
 import { FAULT_DATA_BOUNDS, jsonBoundsViolation } from '../util/json-bounds.js';
 import { PSP_COMMAND_NAMES } from '../psp/command-ids.js';
+import { TMPM_COMMANDS } from '../tmpm/command-table.js';
 import { SPDM_REQUEST_NAMES } from '../psp/spdm.js';
 import { TDISP_REQUEST_NAMES } from '../psp/tdisp.js';
 
@@ -61,12 +62,13 @@ export interface FaultInjectorState {
 export const INSTRUCTION_METHODS = ['rmp.update', 'rmp.psmash', 'guest.pvalidate'] as const;
 
 /**
- * TMPM commands a rule can name (`tmpm.PSMASH_IO`): the rule applies however the
+ * TMPM commands a rule can name (`tmpm.PSMASH_IO`), one per record of the TMPM's
+ * command table (tmpm/command-table.ts): the rule applies however the
  * command reaches the engine (the ring or a convenience method), and an injected
  * status is written as the engine's. The command runs inside the engine, so only
  * `status` and `delayNs` apply to it.
  */
-export const TMPM_COMMAND_TARGETS = ['tmpm.GET_CAPABILITIES', 'tmpm.NOOP', 'tmpm.PSMASH_IO', 'tmpm.PUNSMASH_IO'] as const;
+export const TMPM_COMMAND_TARGETS = TMPM_COMMANDS.map((c) => `tmpm.${c.name}` as const);
 
 /**
  * PSP mailbox commands (`psp.SNP_PAGE_RECLAIM`) and SPDM requests a device answers

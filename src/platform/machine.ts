@@ -12,8 +12,6 @@ import { RmpTable } from '../rmp/rmp-table.js';
 import { Iommu } from '../iommu/iommu.js';
 import { DmaEngine } from '../dma/dma-engine.js';
 import { Firmware } from '../firmware/firmware.js';
-import { PsmashIo } from '../tmpm/psmash-io.js';
-import { stallWorkRefusal } from './platform-tmpm.js';
 import { TmpmEngine } from '../tmpm/tmpm-engine.js';
 import { DEFAULT_TMPM_CONFIG, type TmpmConfig } from '../tmpm/tmpm-config.js';
 import { SeededRng } from '../util/rng.js';
@@ -141,7 +139,7 @@ export class Machine {
     const port = (this.port = new DmaAccessPort(this.iommu, this.rmp, this.firmware, this.clock, settings.timing, () => this.settings.rmpSizeRule));
     this.dma = new DmaEngine({ clock: this.clock, rng: this.rng, port, serviceNs: settings.serviceNs });
     this.faults = new FaultInjector(this.rng);
-    const psmashIo = new PsmashIo({
+    this.tmpm = new TmpmEngine({
       memory: this.memory,
       rmp: this.rmp,
       iommu: this.iommu,
@@ -150,14 +148,21 @@ export class Machine {
       clock: this.clock,
       rng: this.rng,
       cBit: settings.cBit,
+      events: bus,
       snpInitialized: () => this.firmware.snpInitialized,
-      stallModel: () => this.tmpm.stallModel,
-      engineDeviceId: () => this.tmpm.config.deviceId,
-      pdeAccess: () => this.tmpm.config.pdeAccess,
-      stallWorkRefusal: (command) => stallWorkRefusal(this, command)?.message ?? null,
+      commandFault: (name) => this.faults.commandFault(name),
     });
-    this.tmpm = new TmpmEngine(this.memory, this.rmp, this.clock, psmashIo, bus, settings.cBit, () => this.firmware.snpInitialized, (name) => this.faults.commandFault(name));
-    this.psp = new PspDevice(this.memory, this.rmp, this.guests, this.firmware, this.clock, bus, settings.cBit, (name) => this.faults.pspCommandFault(name), () => this.rng.nextUint32());
+    this.psp = new PspDevice({
+      memory: this.memory,
+      rmp: this.rmp,
+      guests: this.guests,
+      firmware: this.firmware,
+      clock: this.clock,
+      events: bus,
+      cBit: settings.cBit,
+      commandFault: (name) => this.faults.pspCommandFault(name),
+      rand32: () => this.rng.nextUint32(),
+    });
     this.doe = new DoeDevices(this.rng, () => new Set(this.psp.config.tioDevices), (name) => this.faults.spdmFault(name));
     this.psp.certChainOf = (deviceId) => this.doe.certificateChain(deviceId);
     this.wireEvents();

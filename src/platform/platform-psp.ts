@@ -6,7 +6,7 @@
  * the same registers a host driver writes, so fault rules on psp.COMMAND apply.
  */
 import type { Machine } from './machine.js';
-import { FW_STATUS, fwStatusName } from '../firmware/status.js';
+import { FW_STATUS } from '../firmware/status.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
 import { RMP_RC } from '../rmp/return-codes.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
@@ -20,7 +20,6 @@ import {
   INIT_EX_TIO_EN,
   SNP_ADDR_BUF,
   SNP_INIT_EX_BUF,
-  SNP_SHUTDOWN_EX_BUF,
   SNP_STATUS_PAGE,
   TIO_DEV_CONNECT_BUF,
   TIO_DEV_CREATE_BUF,
@@ -29,24 +28,30 @@ import {
   TIO_INIT_BUF,
   PADDR_PAGE_SIZE_2M,
 } from '../psp/buffers.js';
-import { DOBJ_DATA_TYPE, DOBJ_ID, DOBJ_OFFSET, DOBJ_REQ_RESP_HDR, encodeSla, RESP_ALIGN, SLA_BUFFER_HDR, SLA_EOL, readBuffer, writeBuffer } from '../psp/sla.js';
+import { MEAS_RAW_BITSTREAM, TIO_DEV_CERTIFICATES_BUF, TIO_DEV_MEASUREMENTS_BUF } from '../psp/tdi-buffers.js';
+import { DOBJ_CERT_HDR, DOBJ_DATA_TYPE, DOBJ_ID, DOBJ_OFFSET, DOBJ_REQ_RESP_HDR, encodeSla, RESP_ALIGN, SLA_BUFFER_HDR, SLA_EOL, readBuffer, writeBuffer } from '../psp/sla.js';
 import type { DoeFeature } from '../psp/spdm-device.js';
 import type { HostBuffer, TioHostDevice } from './tio-host.js';
-import { reclaimTdis } from './platform-tdi.js';
+import { issue, runAsync, type PspSteps } from './psp-steps.js';
 
 type Done = PspCommandDone;
 
-function result<E extends object = object>(d: Done, extra?: E) {
+export function result<E extends object = object>(d: Done, extra?: E) {
   return { status: d.status, statusName: d.statusName, ...(d.detail !== undefined ? { detail: d.detail } : {}), ...(extra as E) };
 }
 
 /** One command with `bytes` as its buffer in a fresh pool page (none for a command without one); `read` sees the page after it ran. */
-export async function runCommand<T = undefined>(m: Machine, command: number, bytes: Uint8Array | null, read?: (bufSpa: number) => T): Promise<{ done: Done; out: T | undefined }> {
-  if (bytes === null) return { done: await m.psp.issue(command, 0), out: undefined };
+export function runCommand<T = undefined>(m: Machine, command: number, bytes: Uint8Array | null, read?: (bufSpa: number) => T): Promise<{ done: Done; out: T | undefined }> {
+  return runAsync(m, runCommandSteps(m, command, bytes, read));
+}
+
+/** runCommand as steps of a sequence (psp-steps.ts). */
+export function* runCommandSteps<T = undefined>(m: Machine, command: number, bytes: Uint8Array | null, read?: (bufSpa: number) => T): PspSteps<{ done: Done; out: T | undefined }> {
+  if (bytes === null) return { done: yield* issue(command, 0), out: undefined };
   const spa = m.pool.alloc(1);
   try {
     writeBytes(m.memory, spa, bytes);
-    const done = await m.psp.issue(command, spa);
+    const done = yield* issue(command, spa);
     return { done, out: read?.(spa) };
   } finally {
     if (m.pool.isAllocated(spa)) m.pool.release(spa, 1);
@@ -66,11 +71,15 @@ export function markFirmware(m: Machine, spa: number, pages: number): void {
  * by page. A page whose reclaim fails is leaked as Linux leaks it (never freed);
  * returns whether all came back.
  */
-export async function reclaimPages(m: Machine, spa: number, pages: number): Promise<boolean> {
+export function reclaimPages(m: Machine, spa: number, pages: number): Promise<boolean> {
+  return runAsync(m, reclaimPagesSteps(m, spa, pages));
+}
+
+export function* reclaimPagesSteps(m: Machine, spa: number, pages: number): PspSteps<boolean> {
   let all = true;
   for (let i = 0; i < pages; i++) {
     const p = spa + i * PAGE_BYTES;
-    const { done } = await runCommand(m, PSP_COMMAND.SNP_PAGE_RECLAIM, encode(SNP_ADDR_BUF, { address: BigInt(p) }));
+    const { done } = yield* runCommandSteps(m, PSP_COMMAND.SNP_PAGE_RECLAIM, encode(SNP_ADDR_BUF, { address: BigInt(p) }));
     if (done.status !== FW_STATUS.SUCCESS || m.rmp.rmpUpdate(p, { assigned: false, pageSize: '4K' }) !== RMP_RC.SUCCESS) all = false;
   }
   return all;
@@ -119,26 +128,6 @@ export function fwInit(m: Machine) {
       return result(done);
     }
     const { done } = await runCommand(m, PSP_COMMAND.SNP_INIT_EX, encode(SNP_INIT_EX_BUF, { flags: INIT_EX_INIT_RMP }));
-    return result(done);
-  });
-}
-
-/**
- * fw.shutdown: every device context disconnected (FORCE, unbinding its TDI) and
- * reclaimed (its pages given back when the convenience made them), then
- * SNP_SHUTDOWN_EX. Always SUCCESS; the RMP and tables are kept.
- */
-export function fwShutdown(m: Machine) {
-  return m.firmware.submit('fw.shutdown', {}, async () => {
-    for (const ctx of [...m.psp.tio.contexts]) {
-      const devCtxSla = encodeSla(BigInt(ctx.pages[0] as number));
-      if (ctx.state === 'connected') await runCommand(m, PSP_COMMAND.TIO_DEV_DISCONNECT, encode(TIO_DEV_DISCONNECT_BUF, { length: TIO_DEV_DISCONNECT_BUF.bytes, flags: DISCONNECT_FORCE, devCtxSla: slaOfPages(m, ctx.pages) ?? devCtxSla }));
-      await reclaimTdis(m, ctx);
-      await runCommand(m, PSP_COMMAND.TIO_DEV_RECLAIM, encode(TIO_DEV_RECLAIM_BUF, { length: TIO_DEV_RECLAIM_BUF.bytes, devCtxSla: slaOfPages(m, ctx.pages) ?? devCtxSla }));
-      const host = m.tioHost.devices.get(ctx.deviceId);
-      if (host !== undefined) await freeHost(m, host);
-    }
-    const { done } = await runCommand(m, PSP_COMMAND.SNP_SHUTDOWN_EX, encode(SNP_SHUTDOWN_EX_BUF, { length: SNP_SHUTDOWN_EX_BUF.bytes, flags: 0 }));
     return result(done);
   });
 }
@@ -196,16 +185,24 @@ export function allocBuffer(m: Machine, bytes: number, firmware: boolean): HostB
   return { spa, pages, scatterSpa, firmware };
 }
 
-export async function freeBuffer(m: Machine, b: HostBuffer): Promise<void> {
-  const back = b.firmware ? await reclaimPages(m, b.spa, b.pages) : true;
+export function freeBuffer(m: Machine, b: HostBuffer): Promise<void> {
+  return runAsync(m, freeBufferSteps(m, b));
+}
+
+export function* freeBufferSteps(m: Machine, b: HostBuffer): PspSteps<void> {
+  const back = b.firmware ? yield* reclaimPagesSteps(m, b.spa, b.pages) : true;
   if (back && m.pool.isAllocated(b.spa)) m.pool.release(b.spa, b.pages);
   if (b.scatterSpa !== null && m.pool.isAllocated(b.scatterSpa)) m.pool.release(b.scatterSpa, 1);
 }
 
-async function freeHost(m: Machine, d: TioHostDevice): Promise<void> {
+export function freeHost(m: Machine, d: TioHostDevice): Promise<void> {
+  return runAsync(m, freeHostSteps(m, d));
+}
+
+function* freeHostSteps(m: Machine, d: TioHostDevice): PspSteps<void> {
   m.tioHost.devices.delete(d.deviceId);
-  await freeBuffer(m, d.devCtx);
-  if (d.ctrl !== null) for (const b of [d.ctrl.req, d.ctrl.resp, d.ctrl.scratch, d.ctrl.output]) await freeBuffer(m, b);
+  yield* freeBufferSteps(m, d.devCtx);
+  if (d.ctrl !== null) for (const b of [d.ctrl.req, d.ctrl.resp, d.ctrl.scratch, d.ctrl.output]) yield* freeBufferSteps(m, b);
 }
 
 export function allocCtrl(m: Machine): NonNullable<TioHostDevice['ctrl']> {
@@ -222,12 +219,16 @@ export function allocCtrl(m: Machine): NonNullable<TioHostDevice['ctrl']> {
  * answer to `resp` as a RESP data object (length padded to 32 as Linux does), then
  * the same command again with the same buffer.
  */
-export async function relay(m: Machine, deviceId: number, command: number, bytes: Uint8Array, ctrl: NonNullable<TioHostDevice['ctrl']>, pending = false): Promise<{ done: Done; steps: number }> {
+export function relay(m: Machine, deviceId: number, command: number, bytes: Uint8Array, ctrl: NonNullable<TioHostDevice['ctrl']>, pending = false): Promise<{ done: Done; steps: number }> {
+  return runAsync(m, relaySteps(m, deviceId, command, bytes, ctrl, pending));
+}
+
+export function* relaySteps(m: Machine, deviceId: number, command: number, bytes: Uint8Array, ctrl: NonNullable<TioHostDevice['ctrl']>, pending = false): PspSteps<{ done: Done; steps: number }> {
   const spa = m.pool.alloc(1);
   try {
     writeBytes(m.memory, spa, bytes);
     // `pending`: the firmware already answered SPDM_REQUEST (a host resuming the loop): relay that request first.
-    let done: Pick<Done, 'status'> & Partial<Done> = pending ? { status: FW_STATUS.SPDM_REQUEST } : await m.psp.issue(command, spa);
+    let done: Pick<Done, 'status'> & Partial<Done> = pending ? { status: FW_STATUS.SPDM_REQUEST } : yield* issue(command, spa);
     let steps = 0;
     const req = dataPages(ctrl.req);
     const resp = dataPages(ctrl.resp);
@@ -241,7 +242,7 @@ export async function relay(m: Machine, deviceId: number, command: number, bytes
       writeBuffer(m.memory, resp, 0, concatBytes(encode(SLA_BUFFER_HDR, { capacitySz: resp.length * PAGE_BYTES, payloadSz: len }), new Uint8Array(SLA_BUFFER_HDR.bytes - 12)));
       writeBuffer(m.memory, resp, DOBJ_OFFSET, concatBytes(encode(DOBJ_REQ_RESP_HDR, { id: DOBJ_ID.RESP, length: len, versionMajor: 1, dataType: h.dataType }), padded));
       steps++;
-      done = await m.psp.issue(command, spa);
+      done = yield* issue(command, spa);
     }
     return { done: done as Done, steps };
   } finally {
@@ -249,84 +250,81 @@ export async function relay(m: Machine, deviceId: number, command: number, bytes
   }
 }
 
-function checkDevice(deviceId: number): void {
+export function checkDevice(deviceId: number): void {
   if (!Number.isInteger(deviceId) || deviceId < 0 || deviceId > 0xffff) throw invalidArgument(`deviceId must be 0..0xffff, got ${deviceId}`, { path: ['deviceId'] });
 }
 
-/** tio.connect: TIO_DEV_CREATE then TIO_DEV_CONNECT with the relay; on a failure the context is reclaimed as Linux does. */
+/**
+ * tio.connect: as dsm_connect in AMD's tree (docs/sev-firmware.md §3.4): TIO_DEV_CREATE,
+ * TIO_DEV_CONNECT with the relay, TIO_DEV_MEASUREMENTS, TIO_DEV_CERTIFICATES as a
+ * self-check; on a failure the context is reclaimed as Linux does.
+ */
 export function tioConnect(m: Machine, deviceId: number) {
   checkDevice(deviceId);
   return m.firmware.submit('tio.connect', { deviceId }, () => connectDevice(m, deviceId));
 }
 
-/** TIO_DEV_CREATE (when the device has no context) and TIO_DEV_CONNECT with the relay, inside a firmware command's turn. */
-export async function connectDevice(m: Machine, deviceId: number) {
-  {
-    let host = m.tioHost.devices.get(deviceId);
-    if (host === undefined) {
-      const devCtx = allocBuffer(m, m.psp.config.tio.devctxSize, true);
-      const { done } = await runCommand(m, PSP_COMMAND.TIO_DEV_CREATE, encode(TIO_DEV_CREATE_BUF, { length: TIO_DEV_CREATE_BUF.bytes, devCtxSla: slaOf(devCtx), deviceId, rootPortId: 0, segmentId: 0 }));
-      if (done.status !== FW_STATUS.SUCCESS) {
-        await freeBuffer(m, devCtx);
-        return result(done, { deviceId, steps: 0 });
-      }
-      host = { deviceId, devCtx, ctrl: null };
-      m.tioHost.devices.set(deviceId, host);
-    }
-    host.ctrl ??= allocCtrl(m);
-    const ctrl = host.ctrl;
-    const buf = encode(TIO_DEV_CONNECT_BUF, {
-      length: TIO_DEV_CONNECT_BUF.bytes,
-      reqSla: slaOf(ctrl.req),
-      respSla: slaOf(ctrl.resp),
-      scratchSla: slaOf(ctrl.scratch),
-      outputSla: slaOf(ctrl.output),
-      devCtxSla: slaOf(host.devCtx),
-      tcMask: 1,
-      certSlot: 0,
-      ideStreamIds: 0xffff_ffff_ffff_ff00n,
-    });
-    const { done, steps } = await relay(m, deviceId, PSP_COMMAND.TIO_DEV_CONNECT, buf, ctrl);
-    if (done.status !== FW_STATUS.SUCCESS && m.psp.tio.contexts.some((c) => c.deviceId === deviceId && c.state !== 'connected')) {
-      await runCommand(m, PSP_COMMAND.TIO_DEV_RECLAIM, encode(TIO_DEV_RECLAIM_BUF, { length: TIO_DEV_RECLAIM_BUF.bytes, devCtxSla: slaOf(host.devCtx) }));
-      await freeHost(m, host);
-    }
-    const certificateBytes = done.status === FW_STATUS.SUCCESS ? Number(done.detail?.['certificateBytes'] ?? 0) : 0;
-    return result(done, { deviceId, steps, ...(done.status === FW_STATUS.SUCCESS ? { certificateBytes } : {}) });
-  }
+/** connectDevice inside a firmware command's turn. */
+export function connectDevice(m: Machine, deviceId: number) {
+  return runAsync(m, connectSteps(m, deviceId));
+}
+
+/** The body of a data object (4 certificates, 5 measurements) the firmware wrote to `output`, or null when another object is there. */
+function outputObject(m: Machine, output: HostBuffer, id: number): Uint8Array | null {
+  const pages = dataPages(output);
+  const h = decode(DOBJ_CERT_HDR, readBuffer(m.memory, pages, DOBJ_OFFSET, DOBJ_CERT_HDR.bytes));
+  if (h.id !== id || h.length < DOBJ_CERT_HDR.bytes || DOBJ_OFFSET + h.length > pages.length * PAGE_BYTES) return null;
+  return readBuffer(m.memory, pages, DOBJ_OFFSET + DOBJ_CERT_HDR.bytes, h.length - DOBJ_CERT_HDR.bytes);
 }
 
 /**
- * tio.disconnect: TIO_DEV_DISCONNECT (with the relay; FORCE when asked, and as a
- * retry after any failure, as Linux does), then TIO_DEV_RECLAIM and every page back.
+ * TIO_DEV_CREATE (when the device has no context), TIO_DEV_CONNECT with the relay
+ * (the chain, object 4, kept), TIO_DEV_MEASUREMENTS (RAW_BITSTREAM, the TSM's nonce:
+ * zero; object 5) and TIO_DEV_CERTIFICATES, whose chain must match the connect's
+ * (a mismatch or failure is reported, as Linux only logs it). A failed connect or
+ * measurement: the context disconnected (FORCE, when connected) and reclaimed, every page back.
  */
-export function tioDisconnect(m: Machine, deviceId: number, force: boolean) {
-  checkDevice(deviceId);
-  return m.firmware.submit('tio.disconnect', { deviceId, force }, async () => {
-    const ctx = m.psp.tio.contexts.find((c) => c.deviceId === deviceId);
-    if (ctx === undefined) return { status: FW_STATUS.INVALID_DEV_CTX, statusName: fwStatusName(FW_STATUS.INVALID_DEV_CTX), detail: { reason: `device 0x${deviceId.toString(16).padStart(4, '0')} has no device context` }, deviceId, steps: 0 };
-    let host = m.tioHost.devices.get(deviceId);
-    if (host === undefined) {
-      // A context the convenience did not create (a host driver's): only FORCE and RECLAIM are possible without its buffers.
-      host = { deviceId, devCtx: { spa: ctx.pages[0] as number, pages: ctx.pages.length, scatterSpa: null, firmware: true }, ctrl: null };
+export function* connectSteps(m: Machine, deviceId: number): PspSteps<ReturnType<typeof result> & { deviceId: number; steps: number; certificateBytes?: number; measurementBytes?: number; certificatesMatch?: boolean }> {
+  let host = m.tioHost.devices.get(deviceId);
+  if (host === undefined) {
+    const devCtx = allocBuffer(m, m.psp.config.tio.devctxSize, true);
+    const { done } = yield* runCommandSteps(m, PSP_COMMAND.TIO_DEV_CREATE, encode(TIO_DEV_CREATE_BUF, { length: TIO_DEV_CREATE_BUF.bytes, devCtxSla: slaOf(devCtx), deviceId, rootPortId: 0, segmentId: 0 }));
+    if (done.status !== FW_STATUS.SUCCESS) {
+      yield* freeBufferSteps(m, devCtx);
+      return result(done, { deviceId, steps: 0 });
     }
-    host.ctrl ??= allocCtrl(m);
-    const ctrl = host.ctrl;
-    const buf = (flags: number) => encode(TIO_DEV_DISCONNECT_BUF, { length: TIO_DEV_DISCONNECT_BUF.bytes, flags, reqSla: slaOf(ctrl.req), respSla: slaOf(ctrl.resp), scratchSla: slaOf(ctrl.scratch), outputSla: slaOf(ctrl.output), devCtxSla: slaOfPages(m, ctx.pages) ?? slaOf(host.devCtx) });
-    let steps = 0;
-    let first: Done | undefined;
-    if (ctx.state === 'connected') {
-      const r = await relay(m, deviceId, PSP_COMMAND.TIO_DEV_DISCONNECT, buf(force ? DISCONNECT_FORCE : 0), ctrl);
-      steps = r.steps;
-      first = r.done;
-      if (r.done.status !== FW_STATUS.SUCCESS && !force) await relay(m, deviceId, PSP_COMMAND.TIO_DEV_DISCONNECT, buf(DISCONNECT_FORCE), ctrl);
+    host = { deviceId, devCtx, ctrl: null };
+    m.tioHost.devices.set(deviceId, host);
+  }
+  host.ctrl ??= allocCtrl(m);
+  const ctrl = host.ctrl;
+  const slas = { reqSla: slaOf(ctrl.req), respSla: slaOf(ctrl.resp), scratchSla: slaOf(ctrl.scratch), outputSla: slaOf(ctrl.output), devCtxSla: slaOf(host.devCtx) };
+  const buf = encode(TIO_DEV_CONNECT_BUF, { length: TIO_DEV_CONNECT_BUF.bytes, ...slas, tcMask: 1, certSlot: 0, ideStreamIds: 0xffff_ffff_ffff_ff00n });
+  const connect = yield* relaySteps(m, deviceId, PSP_COMMAND.TIO_DEV_CONNECT, buf, ctrl);
+  let steps = connect.steps;
+  let failed: Done | null = connect.done.status !== FW_STATUS.SUCCESS ? connect.done : null;
+  let measurementBytes = 0;
+  let certs: Uint8Array | null = null;
+  if (failed === null) {
+    certs = outputObject(m, ctrl.output, DOBJ_ID.CERTIFICATE);
+    const meas = yield* relaySteps(m, deviceId, PSP_COMMAND.TIO_DEV_MEASUREMENTS, encode(TIO_DEV_MEASUREMENTS_BUF, { length: TIO_DEV_MEASUREMENTS_BUF.bytes, flags: MEAS_RAW_BITSTREAM, ...slas }), ctrl);
+    steps += meas.steps;
+    if (meas.done.status !== FW_STATUS.SUCCESS) failed = meas.done;
+    else measurementBytes = outputObject(m, ctrl.output, DOBJ_ID.MEASUREMENT)?.length ?? 0;
+  }
+  if (failed !== null) {
+    if (m.psp.tio.contexts.some((c) => c.deviceId === deviceId)) {
+      // Linux's free_exit reclaims a connected context as it is; the firmware refuses that, so the convenience disconnects it (FORCE) first.
+      if (m.psp.tio.contexts.some((c) => c.deviceId === deviceId && c.state === 'connected')) yield* runCommandSteps(m, PSP_COMMAND.TIO_DEV_DISCONNECT, encode(TIO_DEV_DISCONNECT_BUF, { length: TIO_DEV_DISCONNECT_BUF.bytes, flags: DISCONNECT_FORCE, ...slas }));
+      yield* runCommandSteps(m, PSP_COMMAND.TIO_DEV_RECLAIM, encode(TIO_DEV_RECLAIM_BUF, { length: TIO_DEV_RECLAIM_BUF.bytes, devCtxSla: slaOf(host.devCtx) }));
+      yield* freeHostSteps(m, host);
     }
-    await reclaimTdis(m, ctx);
-    const reclaim = (await runCommand(m, PSP_COMMAND.TIO_DEV_RECLAIM, encode(TIO_DEV_RECLAIM_BUF, { length: TIO_DEV_RECLAIM_BUF.bytes, devCtxSla: slaOfPages(m, ctx.pages) ?? slaOf(host.devCtx) }))).done;
-    await freeHost(m, host);
-    const shown = first !== undefined && first.status !== FW_STATUS.SUCCESS ? first : reclaim;
-    return result(shown, { deviceId, steps, forced: force || (first !== undefined && first.status !== FW_STATUS.SUCCESS), reclaimStatus: reclaim.statusName });
-  });
+    return result(failed, { deviceId, steps, ...(failed !== connect.done ? { connectStatus: connect.done.statusName } : {}) });
+  }
+  const self = (yield* runCommandSteps(m, PSP_COMMAND.TIO_DEV_CERTIFICATES, encode(TIO_DEV_CERTIFICATES_BUF, { length: TIO_DEV_CERTIFICATES_BUF.bytes, ...slas }))).done;
+  const again = self.status === FW_STATUS.SUCCESS ? outputObject(m, ctrl.output, DOBJ_ID.CERTIFICATE) : null;
+  const certificatesMatch = certs !== null && again !== null && bytesToHex(certs) === bytesToHex(again);
+  return result(connect.done, { deviceId, steps, certificateBytes: certs?.length ?? 0, measurementBytes, certificatesMatch });
 }
 
 export { bytesToHex, hexToBytes };

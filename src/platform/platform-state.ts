@@ -14,8 +14,7 @@ import type { PagePoolState } from '../memory/page-pool.js';
 import { PAGE_BYTES, WORDS_PER_PAGE, type PageStore } from '../memory/host-memory.js';
 import type { FirmwareState } from '../firmware/firmware.js';
 import { validateStallModel } from '../tmpm/stall-model.js';
-import type { TmpmState } from '../tmpm/tmpm-engine.js';
-import { checkTmpmState } from '../tmpm/tmpm-state.js';
+import { checkTmpmState, type TmpmState } from '../tmpm/tmpm-state.js';
 import type { PspState } from '../psp/psp-device.js';
 import type { DoeDeviceState } from '../psp/spdm-device.js';
 import { checkPspState } from '../psp/psp-state.js';
@@ -25,6 +24,7 @@ import type { FaultInjectorState } from './fault-injector.js';
 import type { EventBus } from '../observe/event-bus.js';
 import { Machine, MAX_ADVANCE_LIMIT_NS, type MachineSettings } from './machine.js';
 import { MAX_IOTLB_ENTRIES, MIN_IOTLB_ENTRIES } from '../iommu/iotlb.js';
+import { runSteps, sortSteps, type Steps } from '../util/steps.js';
 
 export const STATE_FORMAT = 'smash-emu-state';
 /** 2: the TMPM engine (`tmpm`), guest context pages, the stall model moved to the engine. */
@@ -81,18 +81,37 @@ function encodePage(page: PageStore): Array<[number, string]> {
 
 /** The memory's pages as a state document lists them (pfn order, non-zero words only). */
 export function encodePages(shared: ReadonlyMap<number, PageStore>): PageDoc[] {
+  return runSteps(encodePageSteps(shared));
+}
+
+/** Pages encoded between two yields of encodePageSteps (a page is up to 512 words). */
+const PAGES_PER_STEP = 16;
+
+function* encodePageSteps(shared: ReadonlyMap<number, PageStore>): Steps<PageDoc[]> {
   const pages: PageDoc[] = [];
-  for (const pfn of [...shared.keys()].sort((a, b) => a - b)) {
+  const pfns = yield* sortSteps([...shared.keys()], (a, b) => a - b);
+  for (let k = 0; k < pfns.length; k++) {
+    const pfn = pfns[k] as number;
     const nz = encodePage(shared.get(pfn) as PageStore);
     if (nz.length > 0) pages.push([pfn, nz]);
+    if ((k + 1) % PAGES_PER_STEP === 0) yield;
   }
   return pages;
 }
 
 /** The state document; `withMemory` false leaves `memory.pages` empty (a snapshot keeps the shared pages instead). */
 export function dumpMachine(m: Machine, scenarioName: string, withMemory = true): PlatformState {
-  const pages: PageDoc[] = withMemory ? encodePages(m.memory.sharePages()) : [];
-  return {
+  return runSteps(dumpSteps(m, scenarioName, withMemory));
+}
+
+/**
+ * dumpMachine in steps (yields between components, inside the IOTLB listing and the
+ * memory): the machine must not change until the last step (Platform holds its
+ * other calls meanwhile).
+ */
+export function* dumpSteps(m: Machine, scenarioName: string, withMemory = true): Steps<PlatformState> {
+  const pages: PageDoc[] = withMemory ? yield* encodePageSteps(m.memory.sharePages()) : [];
+  const head = {
     format: STATE_FORMAT,
     version: STATE_VERSION,
     scenarioName,
@@ -101,15 +120,20 @@ export function dumpMachine(m: Machine, scenarioName: string, withMemory = true)
     rng: m.rng.getState(),
     memory: { pages },
     pool: m.pool.getState(),
-    rmp: m.rmp.getState(),
-    iommu: m.iommu.getState(),
-    guests: m.guests.getState(),
-    firmware: m.firmware.getState(),
-    tmpm: m.tmpm.getState(),
-    psp: { device: m.psp.getState(), doe: m.doe.getState(), host: m.tioHost.getState() },
-    dma: m.dma.getState(),
-    faults: m.faults.getState(),
-  };
+  } as const;
+  yield;
+  const rmp = m.rmp.getState();
+  yield;
+  const iommu = yield* m.iommu.stateSteps();
+  yield;
+  const guests = m.guests.getState();
+  const firmware = m.firmware.getState();
+  const tmpm = m.tmpm.getState();
+  const psp = { device: m.psp.getState(), doe: m.doe.getState(), host: m.tioHost.getState() };
+  yield;
+  const dma = m.dma.getState();
+  yield;
+  return { ...head, rmp, iommu, guests, firmware, tmpm, psp, dma, faults: m.faults.getState() };
 }
 
 /**
@@ -117,18 +141,30 @@ export function dumpMachine(m: Machine, scenarioName: string, withMemory = true)
  * the document's memory, shared rather than copied.
  */
 export function loadMachine(doc: unknown, bus: EventBus, wall: WallClock | undefined, sharedPages?: ReadonlyMap<number, PageStore>): Machine {
+  return runSteps(loadSteps(doc, bus, wall, sharedPages));
+}
+
+/**
+ * loadMachine in steps (yields while decoding memory, inserting IOTLB entries and
+ * between components). Nothing outside the new machine changes before the last
+ * step, so stopping or failing midway leaves everything as it was; the machine's
+ * realtime driver starts only at the end.
+ */
+export function* loadSteps(doc: unknown, bus: EventBus, wall: WallClock | undefined, sharedPages?: ReadonlyMap<number, PageStore>): Steps<Machine> {
   const s = checkEnvelope(doc);
   let m: Machine;
   try {
+    const pages = sharedPages ?? (yield* decodePageSteps(s.memory.pages, s.settings.memoryBytes));
     m = new Machine(s.settings, bus, wall);
     m.clock.nowNs = s.clock.nowNs;
     m.clock.queue.nextSeq = s.clock.nextSeq;
     m.rng.setState(s.rng);
-    if (sharedPages !== undefined) m.memory.restoreShared(sharedPages);
-    else m.memory.restorePages(decodePages(s.memory.pages, s.settings.memoryBytes));
+    m.memory.restoreShared(pages);
     m.pool.setState(s.pool);
+    yield;
     m.rmp.setState(s.rmp);
-    m.iommu.setState(s.iommu as Parameters<typeof m.iommu.setState>[0]);
+    yield;
+    yield* m.iommu.setStateSteps(s.iommu as Parameters<typeof m.iommu.setState>[0]);
     m.guests.setState(s.guests);
     for (const g of m.guests.list()) {
       for (const r of g.ranges) if (r.spa + r.length > m.pool.baseSpa) throw bad(`guest ${g.asid} has a range beyond memory or inside the page pool`);
@@ -139,9 +175,10 @@ export function loadMachine(doc: unknown, bus: EventBus, wall: WallClock | undef
     const psp = checkPspState(s.psp, s.settings.memoryBytes);
     m.psp.setState(psp.device);
     m.doe.setState(psp.doe);
-    m.tioHost.setState(psp.host);
+    m.tioHost.setState(psp.host as TioHostDevice[]);
     m.faults.setState(s.faults);
     if (m.faults.list().some((r) => (r.delayNs ?? 0) > s.settings.maxAdvanceNs)) throw bad('a fault rule delays by more than settings.maxAdvanceNs');
+    yield;
     m.dma.setState(s.dma);
     // After the DMA engine: a running smash links to the stalls it began.
     m.tmpm.setState(tmpm, (id) => m.dma.activeStall(id));
@@ -200,10 +237,16 @@ function checkEnvelope(doc: unknown): PlatformState {
   return d as unknown as PlatformState;
 }
 
-function decodePages(pages: PageDoc[], memoryBytes: number): Array<[number, BigUint64Array]> {
-  const out: Array<[number, BigUint64Array]> = [];
+/** The document's memory as pages for HostMemory.restoreShared, in steps; a page listed twice is refused. */
+function* decodePageSteps(pages: PageDoc[], memoryBytes: number): Steps<Map<number, BigUint64Array>> {
+  const out = new Map<number, BigUint64Array>();
   const maxPfn = memoryBytes / PAGE_BYTES;
-  for (const p of pages) out.push(decodePage(p, maxPfn));
+  for (let k = 0; k < pages.length; k++) {
+    const [pfn, arr] = decodePage(pages[k] as PageDoc, maxPfn);
+    if (out.has(pfn)) throw bad(`memory page ${pfn} is listed twice`);
+    out.set(pfn, arr);
+    if ((k + 1) % PAGES_PER_STEP === 0) yield;
+  }
   return out;
 }
 
@@ -220,27 +263,4 @@ function decodePage(p: PageDoc, maxPfn: number): [number, BigUint64Array] {
     arr[w[0]] = BigInt(w[1]);
   }
   return [pfn, arr];
-}
-
-/**
- * The memory of a state document decoded in slices (`yieldFn` whenever a slice has
- * run `sliceMs`), so a large emu.loadState lets the server answer others meanwhile:
- * the pages loadMachine then takes as its memory. The document is checked as
- * loadMachine checks it; a bad one throws BAD_DOCUMENT.
- */
-export async function decodeMemorySliced(doc: unknown, yieldFn: () => Promise<void>, sliceMs: number): Promise<Map<number, BigUint64Array>> {
-  const s = checkEnvelope(doc);
-  const maxPfn = s.settings.memoryBytes / PAGE_BYTES;
-  const out = new Map<number, BigUint64Array>();
-  let sliceStart = performance.now();
-  for (const p of s.memory.pages) {
-    const [pfn, arr] = decodePage(p, maxPfn);
-    if (out.has(pfn)) throw bad(`memory page ${pfn} is listed twice`);
-    out.set(pfn, arr);
-    if (performance.now() - sliceStart >= sliceMs) {
-      await yieldFn();
-      sliceStart = performance.now();
-    }
-  }
-  return out;
 }

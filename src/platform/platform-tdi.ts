@@ -11,7 +11,7 @@
  * Every command goes through the mailbox registers, so fault rules on psp.* apply.
  */
 import type { Machine } from './machine.js';
-import { FW_STATUS, fwStatusName } from '../firmware/status.js';
+import { FW_STATUS, fwStatusName, type FwResult } from '../firmware/status.js';
 import { invalidArgument } from '../util/emu-error.js';
 import { readBytes } from '../psp/bytes.js';
 import { decode, encode } from '../psp/layout.js';
@@ -34,10 +34,13 @@ import {
   UNBIND_FORCE,
 } from '../psp/tdi-buffers.js';
 import { TDISP_STATE_NAMES } from '../psp/tdisp.js';
-import { allocBuffer, allocCtrl, connectDevice, freeBuffer, markFirmware, reclaimPages, relay, runCommand, slaOf, slaOfPages } from './platform-psp.js';
+import { allocBuffer, allocCtrl, connectSteps, freeBufferSteps, markFirmware, reclaimPagesSteps, relaySteps, runCommand, runCommandSteps, slaOf, slaOfPages } from './platform-psp.js';
+import { runAsync, type PspSteps } from './psp-steps.js';
 import type { TioHostDevice } from './tio-host.js';
 
 type Done = PspCommandDone;
+/** What fw.tdiBind answers: a firmware status and the fields protocol/README.md §4.7.4 lists. */
+export type BindOutcome = FwResult & Record<string, unknown>;
 const hexId = (id: number) => '0x' + id.toString(16).padStart(4, '0');
 
 function outcome(d: Done | { status: number; detail?: Record<string, unknown> }, extra: Record<string, unknown>) {
@@ -74,17 +77,17 @@ function ctrlSlas(host: TioHostDevice) {
 }
 
 /** One command writing to a data page (a firmware page made for it and given back after); `read` decodes the page. */
-async function withDataPage<T>(m: Machine, command: number, bytes: (spa: number) => Uint8Array, read: (spa: number) => T): Promise<{ done: Done; out: T }> {
+function* withDataPage<T>(m: Machine, command: number, bytes: (spa: number) => Uint8Array, read: (spa: number) => T): PspSteps<{ done: Done; out: T }> {
   const page = m.pool.alloc(1);
   markFirmware(m, page, 1);
-  const { done } = await runCommand(m, command, bytes(page));
+  const { done } = yield* runCommandSteps(m, command, bytes(page));
   const out = read(page);
-  if ((await reclaimPages(m, page, 1)) && m.pool.isAllocated(page)) m.pool.release(page, 1);
+  if ((yield* reclaimPagesSteps(m, page, 1)) && m.pool.isAllocated(page)) m.pool.release(page, 1);
   return { done, out };
 }
 
-async function tdiStatus(m: Machine, host: TioHostDevice, ctx: DevCtx, t: TdiCtx): Promise<string> {
-  const { out } = await withDataPage(
+function* tdiStatus(m: Machine, host: TioHostDevice, ctx: DevCtx, t: TdiCtx): PspSteps<string> {
+  const { out } = yield* withDataPage(
     m,
     PSP_COMMAND.TIO_TDI_STATUS,
     (spa) => encode(TIO_TDI_STATUS_BUF, { length: TIO_TDI_STATUS_BUF.bytes, ...ctrlSlas(host), devCtxSla: devSla(m, ctx), tdiCtxSla: tdiSla(m, host, t), statusPaddr: BigInt(spa) }),
@@ -94,37 +97,46 @@ async function tdiStatus(m: Machine, host: TioHostDevice, ctx: DevCtx, t: TdiCtx
 }
 
 /** TIO_TDI_RECLAIM and the TDI's pages back (Linux reclaims them whatever the command said). */
-async function reclaimTdi(m: Machine, ctx: DevCtx, t: TdiCtx): Promise<Done> {
+function* reclaimTdi(m: Machine, ctx: DevCtx, t: TdiCtx): PspSteps<Done> {
   const host = m.tioHost.devices.get(ctx.deviceId);
-  const { done } = await runCommand(m, PSP_COMMAND.TIO_TDI_RECLAIM, encode(TIO_TDI_RECLAIM_BUF, { length: TIO_TDI_RECLAIM_BUF.bytes, devCtxSla: devSla(m, ctx), tdiCtxSla: tdiSla(m, host, t) }));
+  const { done } = yield* runCommandSteps(m, PSP_COMMAND.TIO_TDI_RECLAIM, encode(TIO_TDI_RECLAIM_BUF, { length: TIO_TDI_RECLAIM_BUF.bytes, devCtxSla: devSla(m, ctx), tdiCtxSla: tdiSla(m, host, t) }));
   // Pages the conveniences made go back; a host driver's own TDI context pages stay its to reclaim.
   const h = host?.tdis?.find((x) => x.functionId === t.functionId);
   if (done.status === FW_STATUS.SUCCESS && h !== undefined) {
-    await freeBuffer(m, h.tdiCtx);
+    yield* freeBufferSteps(m, h.tdiCtx);
     if (host?.tdis !== undefined) host.tdis = host.tdis.filter((x) => x.functionId !== t.functionId);
   }
   return done;
 }
 
 /** Every TDI of a device context unbound (FORCE) and reclaimed: before its DEV_RECLAIM (fw.shutdown, tio.disconnect). */
-export async function reclaimTdis(m: Machine, ctx: DevCtx): Promise<void> {
+export function reclaimTdis(m: Machine, ctx: DevCtx): Promise<void> {
+  return runAsync(m, reclaimTdisSteps(m, ctx));
+}
+
+function* reclaimTdisSteps(m: Machine, ctx: DevCtx): PspSteps<void> {
   for (const t of m.psp.tio.tdis.filter((x) => x.ctxDeviceId === ctx.deviceId)) {
-    if (t.state !== 'CONFIG_UNLOCKED') await unbindCommand(m, ctx, t, true);
-    await reclaimTdi(m, ctx, t);
+    if (t.state !== 'CONFIG_UNLOCKED') yield* unbindCommand(m, ctx, t, true);
+    yield* reclaimTdi(m, ctx, t);
   }
 }
 
-async function unbindCommand(m: Machine, ctx: DevCtx, t: TdiCtx, force: boolean): Promise<{ done: Done; steps: number }> {
+function* unbindCommand(m: Machine, ctx: DevCtx, t: TdiCtx, force: boolean): PspSteps<{ done: Done; steps: number }> {
   const host = hostOf(m, ctx);
   const gctx = t.asid === null ? 0 : (m.guests.get(t.asid)?.gctxSpa ?? 0);
   const buf = encode(TIO_TDI_UNBIND_BUF, { length: TIO_TDI_UNBIND_BUF.bytes, flags: force ? UNBIND_FORCE : 0, ...ctrlSlas(host), devCtxSla: devSla(m, ctx), tdiCtxSla: tdiSla(m, host, t), gctxPaddr: BigInt(Math.max(0, gctx)) });
-  return relay(m, ctx.deviceId, PSP_COMMAND.TIO_TDI_UNBIND, buf, host.ctrl as NonNullable<TioHostDevice['ctrl']>);
+  return yield* relaySteps(m, ctx.deviceId, PSP_COMMAND.TIO_TDI_UNBIND, buf, host.ctrl as NonNullable<TioHostDevice['ctrl']>);
 }
 
 /** fw.tdiBind: the device's function bound to the guest, its TDI in RUN. */
 export function fwTdiBind(m: Machine, deviceId: number, asid: number) {
   checkDevice(deviceId);
-  return m.firmware.submit('fw.tdiBind', { deviceId, asid }, async () => {
+  return m.firmware.submit('fw.tdiBind', { deviceId, asid }, () => runAsync(m, bindSteps(m, deviceId, asid)));
+}
+
+/** fw.tdiBind's sequence (the scenario build runs it too, at once: psp-steps.ts). */
+export function* bindSteps(m: Machine, deviceId: number, asid: number): PspSteps<BindOutcome> {
+  {
     const notReady = m.firmware.checkInitialised();
     if (notReady) return { ...notReady, deviceId, asid };
     const guest = m.guests.get(asid);
@@ -134,7 +146,7 @@ export function fwTdiBind(m: Machine, deviceId: number, asid: number) {
     let steps = 0;
     let ctx = m.psp.tio.contexts.find((c) => c.deviceId === deviceId);
     if (ctx === undefined || ctx.state !== 'connected') {
-      const c = await connectDevice(m, deviceId);
+      const c = yield* connectSteps(m, deviceId);
       steps += c.steps;
       if (c.status !== FW_STATUS.SUCCESS) return { ...c, asid, connectStatus: c.statusName };
       ctx = m.psp.tio.contexts.find((x) => x.deviceId === deviceId) as DevCtx;
@@ -143,9 +155,9 @@ export function fwTdiBind(m: Machine, deviceId: number, asid: number) {
     let t = existing;
     if (t === undefined) {
       const tdiCtx = allocBuffer(m, m.psp.config.tio.tdictxSize, true);
-      const { done } = await runCommand(m, PSP_COMMAND.TIO_TDI_CREATE, encode(TIO_TDI_CREATE_BUF, { length: TIO_TDI_CREATE_BUF.bytes, devCtxSla: devSla(m, ctx), tdiCtxSla: slaOf(tdiCtx), functionId: deviceId }));
+      const { done } = yield* runCommandSteps(m, PSP_COMMAND.TIO_TDI_CREATE, encode(TIO_TDI_CREATE_BUF, { length: TIO_TDI_CREATE_BUF.bytes, devCtxSla: devSla(m, ctx), tdiCtxSla: slaOf(tdiCtx), functionId: deviceId }));
       if (done.status !== FW_STATUS.SUCCESS) {
-        await freeBuffer(m, tdiCtx);
+        yield* freeBufferSteps(m, tdiCtx);
         return outcome(done, { deviceId, asid, steps });
       }
       (host.tdis ??= []).push({ functionId: deviceId, tdiCtx });
@@ -165,24 +177,24 @@ export function fwTdiBind(m: Machine, deviceId: number, asid: number) {
         hostDomainId: Math.max(0, m.iommu.domainOf(deviceId)),
       });
     const ctrl = host.ctrl as NonNullable<TioHostDevice['ctrl']>;
-    let r = await relay(m, deviceId, PSP_COMMAND.TIO_TDI_BIND, bind(0), ctrl);
+    let r = yield* relaySteps(m, deviceId, PSP_COMMAND.TIO_TDI_BIND, bind(0), ctrl);
     steps += r.steps;
     let reportBytes = Number(r.done.detail?.['reportBytes'] ?? 0);
     if (r.done.status === FW_STATUS.SUCCESS) {
-      r = await relay(m, deviceId, PSP_COMMAND.TIO_TDI_BIND, bind(BIND_RUN_FORCE), ctrl);
+      r = yield* relaySteps(m, deviceId, PSP_COMMAND.TIO_TDI_BIND, bind(BIND_RUN_FORCE), ctrl);
       steps += r.steps;
       reportBytes = Number(r.done.detail?.['reportBytes'] ?? reportBytes);
     }
     if (r.done.status !== FW_STATUS.SUCCESS) {
       // The unbind path: TDI_UNBIND (STOP_INTERFACE, a FORCE retry) when the TDI got anywhere, then TDI_RECLAIM and its pages back.
       const state = t.state;
-      if (state !== 'CONFIG_UNLOCKED' && (await unbindCommand(m, ctx, t, false)).done.status !== FW_STATUS.SUCCESS) await unbindCommand(m, ctx, t, true);
-      await reclaimTdi(m, ctx, t);
+      if (state !== 'CONFIG_UNLOCKED' && (yield* unbindCommand(m, ctx, t, false)).done.status !== FW_STATUS.SUCCESS) yield* unbindCommand(m, ctx, t, true);
+      yield* reclaimTdi(m, ctx, t);
       return outcome(r.done, { deviceId, asid, steps, tdispState: state, fenced: m.firmware.fencedAsid(deviceId) === asid });
     }
-    const tdispState = await tdiStatus(m, host, ctx, t);
+    const tdispState = yield* tdiStatus(m, host, ctx, t);
     return outcome(r.done, { deviceId, asid, steps, tdispState, reportBytes });
-  });
+  }
 }
 
 /** fw.tdiUnbind: STOP_INTERFACE (FORCE when asked, and as the retry), the TDI reclaimed; the DMA fence stays. */
@@ -195,28 +207,31 @@ export function fwTdiUnbind(m: Machine, deviceId: number, force = false) {
     const ctx = t === undefined ? undefined : m.psp.tio.contexts.find((c) => c.deviceId === t.ctxDeviceId);
     if (t === undefined || ctx === undefined || t.state === 'CONFIG_UNLOCKED') return refuse(FW_STATUS.INVALID_TDI_STATE, `device ${hexId(deviceId)} has no bound TDI`, { deviceId });
     const asid = t.asid as number;
-    let r = await unbindCommand(m, ctx, t, force);
+    let r = await runAsync(m, unbindCommand(m, ctx, t, force));
     let steps = r.steps;
     const first = r.done;
     if (r.done.status !== FW_STATUS.SUCCESS && !force) {
-      r = await unbindCommand(m, ctx, t, true);
+      r = await runAsync(m, unbindCommand(m, ctx, t, true));
       steps += r.steps;
     }
     const host = hostOf(m, ctx);
-    const tdispState = await tdiStatus(m, host, ctx, t);
+    const tdispState = await runAsync(m, tdiStatus(m, host, ctx, t));
     const fence = await fenceStatusOf(m, ctx, asid);
-    const reclaim = await reclaimTdi(m, ctx, t);
+    const reclaim = await runAsync(m, reclaimTdi(m, ctx, t));
     const shown = r.done.status !== FW_STATUS.SUCCESS ? r.done : reclaim;
     return outcome(shown, { deviceId, asid, steps, forced: force || first.status !== FW_STATUS.SUCCESS, ...(first.status !== FW_STATUS.SUCCESS ? { unbindStatus: first.statusName } : {}), tdispState, dmaFence: fence.dmaFence, fenced: fence.dmaFence !== 0, reclaimStatus: reclaim.statusName });
   });
 }
 
 async function fenceStatusOf(m: Machine, ctx: DevCtx, asid: number): Promise<{ done: Done; dmaFence: number; mmioFence: number }> {
-  const { done, out } = await withDataPage(
+  const { done, out } = await runAsync(
     m,
-    PSP_COMMAND.TIO_ASID_FENCE_STATUS,
-    (spa) => encode(TIO_ASID_FENCE_STATUS_BUF, { length: TIO_ASID_FENCE_STATUS_BUF.bytes, devCtxSla: devSla(m, ctx), asid, statusPaddr: BigInt(spa) }),
-    (spa) => decode(FENCE_STATUS_PAGE, readBytes(m.memory, spa, 8)).value,
+    withDataPage(
+      m,
+      PSP_COMMAND.TIO_ASID_FENCE_STATUS,
+      (spa) => encode(TIO_ASID_FENCE_STATUS_BUF, { length: TIO_ASID_FENCE_STATUS_BUF.bytes, devCtxSla: devSla(m, ctx), asid, statusPaddr: BigInt(spa) }),
+      (spa) => decode(FENCE_STATUS_PAGE, readBytes(m.memory, spa, 8)).value,
+    ),
   );
   return { done, dmaFence: done.status === FW_STATUS.SUCCESS ? Number(out & 3n) : 0, mmioFence: done.status === FW_STATUS.SUCCESS ? Number((out >> 2n) & 3n) : 0 };
 }

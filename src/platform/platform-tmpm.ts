@@ -22,8 +22,6 @@ import {
   TMPM_STATUS,
 } from '../tmpm/commands.js';
 import type { EntryOutcome } from '../tmpm/tmpm-config.js';
-import { longestStallNs, MAX_REQUESTS_PER_STALL } from '../tmpm/stall-model.js';
-import { MAX_CLOCK_NS } from '../clock/virtual-clock.js';
 
 export interface PsmashIoParams {
   srcPgSpa: bigint;
@@ -33,36 +31,28 @@ export interface PsmashIoParams {
 }
 
 /**
- * Why a smash's stall would be too much work (protocol/README.md §1.3): it could move
- * the clock past MAX_CLOCK_NS, or catch more than MAX_REQUESTS_PER_STALL requests of
- * the running poisson streams (fixed-rate ones are held arithmetically). Null when it
- * is fine. The convenience methods refuse with
- * -32003 before writing anything; the engine answers RESOURCE_NOT_AVAILABLE.
+ * Refuses (EMU_LIMIT, nothing changes) a command whose budget check says no
+ * (tmpm/stall-budget.ts: a smash whose stall could move the clock past MAX_CLOCK_NS
+ * or catch more than MAX_REQUESTS_PER_STALL requests of the running streams,
+ * protocol/README.md §1.3), before the convenience method writes anything. The engine
+ * then does not ask again for the entry (TmpmEngine.submit's budgetChecked); a
+ * driver ringing the engine by hand gets its RESOURCE_NOT_AVAILABLE instead.
+ * `what` names the call in the message.
  */
-export function stallWorkRefusal(m: Machine, command: string): { message: string; detail: Record<string, unknown> } | null {
-  // Read in place (every smash asks twice): setStallModel replaces the object, it never changes it.
-  const model = m.tmpm.stallModel;
-  const longest = longestStallNs(model);
-  if (m.clock.nowNs + longest + model.completionTimeoutNs > MAX_CLOCK_NS) {
-    return { message: `${command}'s stall would take the clock past ${MAX_CLOCK_NS} ns (2^53 - 1, the largest time it can hold); it is at ${m.clock.nowNs} ns: reset the platform or load an earlier state`, detail: { nowNs: m.clock.nowNs } };
-  }
-  // Fixed-rate streams are held as arithmetic runs (a record per run, not per request,
-  // and their release runs in chunks that yield): only per-request (poisson) streams count.
-  const rate = m.dma.activeStreamRatePerSec(true);
-  const requests = Math.ceil((rate * longest) / 1e9);
-  if (requests > MAX_REQUESTS_PER_STALL) {
-    return {
-      message: `${command} refused: its stall (up to ${longest} ns) could catch about ${requests} requests of the running poisson streams (${rate}/s together); the limit is ${MAX_REQUESTS_PER_STALL}. Lower the streams' rate or the stall model`,
-      detail: { requests, limit: MAX_REQUESTS_PER_STALL },
-    };
-  }
-  return null;
+function checkBudget(m: Machine, command: number, what: string): void {
+  const why = m.tmpm.budgetRefusal(command, what);
+  if (why !== null) throw new EmuError(ERROR_CODES.LIMIT, why.message, why.detail);
 }
 
-/** tmpm.submit: one entry through the ring. */
-export async function tmpmSubmit(m: Machine, command: number, listSpa: bigint, pages = 0) {
+/** tmpm.submit: one entry through the ring, its budget asked first (a refusal throws at once). */
+export function tmpmSubmit(m: Machine, command: number, listSpa: bigint, pages = 0) {
+  checkBudget(m, command, 'tmpm.submit');
+  return submitChecked(m, command, listSpa, pages);
+}
+
+async function submitChecked(m: Machine, command: number, listSpa: bigint, pages: number) {
   if (listSpa < 0n || listSpa >= 1n << 64n) throw invalidArgument('listSpa must be a 64-bit address', { path: ['listSpa'] });
-  const o = await m.tmpm.submitRaw(command, listSpa, pages);
+  const o = await m.tmpm.submitRaw(command, listSpa, pages, true);
   return { status: o.status, statusName: o.statusName, index: o.index, commandName: o.commandName, startNs: o.startNs, endNs: o.endNs, ...(o.detail !== undefined ? { detail: o.detail } : {}) };
 }
 
@@ -168,20 +158,22 @@ function punsmashResult(m: Machine, listSpa: number, o: EntryOutcome) {
  * clock work), else a promise.
  */
 export function tmpmPsmashIo(m: Machine, p: PsmashIoParams) {
+  checkBudget(m, TMPM_COMMAND.PSMASH_IO, 'tmpm.psmashIo');
   const listSpa = allocCommandPage(m, encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: p.smashHpteSpa, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa }));
   return withPage(m, listSpa, submitOn(m, listSpa, TMPM_COMMAND.PSMASH_IO), psmashResult);
 }
 
 /** tmpm.punsmashIo: PUNSMASH_IO (smash_hpte_paddr zero on input; the removed table's SPA comes back). Plain value or promise, as tmpmPsmashIo. */
 export function tmpmPunsmashIo(m: Machine, p: Omit<PsmashIoParams, 'smashHpteSpa'>) {
+  checkBudget(m, m.tmpm.config.punsmashCommand, 'tmpm.punsmashIo');
   const listSpa = allocCommandPage(m, encodeCommandPage({ srcPgPaddr: p.srcPgSpa, smashHptePaddr: 0n, srcHpmdPaddr: p.srcHpmdSpa, gctx: p.gctxSpa }));
   return withPage(m, listSpa, submitOn(m, listSpa, m.tmpm.config.punsmashCommand), punsmashResult);
 }
 
-/** Submits the command whose page is at `listSpa`; a refusal frees the page and throws. */
+/** Submits the command whose page is at `listSpa` (its budget asked already); a refusal frees the page and throws. */
 function submitOn(m: Machine, listSpa: number, command: number): EntryOutcome | Promise<EntryOutcome> {
   try {
-    return m.tmpm.submit(command, BigInt(listSpa), 0);
+    return m.tmpm.submit(command, BigInt(listSpa), 0, true);
   } catch (err) {
     freeCommandPage(m, listSpa);
     throw err;

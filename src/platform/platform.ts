@@ -13,9 +13,9 @@ import type { RmpPageSize } from '../rmp/rmp-entry.js';
 import { NPF_ERROR } from '../rmp/return-codes.js';
 import type { StallModelPatch } from '../tmpm/stall-model.js';
 import { tmpmRegsView } from '../tmpm/regs-view.js';
-import { stallWorkRefusal, tmpmGetCapabilities, tmpmPreparePsmash, tmpmPsmashIo, tmpmPunsmashIo, tmpmSubmit, type PsmashIoParams } from './platform-tmpm.js';
-import { TMPM_COMMAND } from '../tmpm/commands.js';
-import { bytesToHex, fwInit, fwPageReclaim, fwPageUnsmash, fwPlatformStatus, fwShutdown, hexToBytes, pciDoe, tioConnect, tioDisconnect } from './platform-psp.js';
+import { tmpmGetCapabilities, tmpmPreparePsmash, tmpmPsmashIo, tmpmPunsmashIo, tmpmSubmit, type PsmashIoParams } from './platform-tmpm.js';
+import { bytesToHex, fwInit, fwPageReclaim, fwPageUnsmash, fwPlatformStatus, hexToBytes, pciDoe, tioConnect } from './platform-psp.js';
+import { fwShutdown, tioDisconnect } from './platform-teardown.js';
 import type { DoeFeature } from '../psp/spdm-device.js';
 import { encodeDte } from '../iommu/dte.js';
 import { stripCBit } from '../iommu/pte.js';
@@ -26,13 +26,13 @@ import type { FaultDecision, FaultRuleSpec } from './fault-injector.js';
 import type { LatencyHistogram } from '../dma/latency-histogram.js';
 import { readingsOf, type MachineReadings } from './readings.js';
 import { platformInfo } from './platform-info.js';
-import { Machine, settingsOf } from './machine.js';
-import { buildScenario } from './build-scenario.js';
+import type { Machine } from './machine.js';
+import { MachineSlot } from './machine-slot.js';
 import type { Scenario } from './scenario.js';
 import { DEFAULT_SCENARIO } from './scenario.js';
 import { auditMachine, type AuditViolation } from './audit.js';
-import { decodeMemorySliced, dumpMachine, loadMachine, type PlatformState } from './platform-state.js';
-import { SnapshotStore, type SnapshotBudget, type SnapshotLimits } from './snapshot-store.js';
+import type { PlatformState } from './platform-state.js';
+import type { SnapshotBudget, SnapshotLimits } from './snapshot-store.js';
 import { dteView, eventView, iotlbEntryView, rmpEntryView, walkView } from './views.js';
 import { EventTally } from '../observe/event-tally.js';
 import { TraceRecorder, type TraceStartOptions } from '../observe/trace-recorder.js';
@@ -63,122 +63,86 @@ export class Platform {
   /** Command statuses and stall durations for GET /metrics (a bus tap). */
   readonly tally: EventTally;
   private readonly tracer: TraceRecorder;
-  private machine: Machine;
-  /** What emu.reset without a scenario rebuilds. */
-  private scenario: Scenario;
-  /** The scenario the current state came from (a loaded state carries its own). */
-  private scenarioName: string;
-  private readonly snapshots: SnapshotStore;
+  /** The running machine, what it was built from, and its snapshots (reset, revert, loadState replace it). */
+  private readonly slot: MachineSlot;
 
   constructor(
     scenario: Scenario = DEFAULT_SCENARIO,
     private readonly options: PlatformOptions = {},
   ) {
-    this.scenario = scenario;
-    this.scenarioName = scenario.name;
-    this.snapshots = new SnapshotStore(options.snapshotLimits, options.snapshotBudget);
-    this.machine = this.build(scenario);
+    this.slot = new MachineSlot(scenario, this.bus, options);
     this.tally = new EventTally(this.bus);
     this.tracer = new TraceRecorder(this.bus);
   }
 
-  /** The machine's components, for library users and tests that reach below the API. */
+  /** The machine running now: its components, for library users and tests that reach below the API. */
   get m(): Machine {
-    return this.machine;
+    return this.slot.machine;
   }
 
   /** Virtual time now, ns (cheap: the server stamps every call with it). */
   get nowNs(): number {
-    return this.machine.clock.nowNs;
+    return this.slot.machine.clock.nowNs;
   }
 
   /** The running figures GET /metrics scrapes. */
   readings(): MachineReadings {
-    return readingsOf(this.machine);
+    return readingsOf(this.m);
   }
 
-  private build(scenario: Scenario): Machine {
-    const cBit = this.options.cBit === undefined ? scenario.cBit : this.options.cBit;
-    const m = new Machine(settingsOf(scenario, cBit), this.bus, this.options.wall);
-    buildScenario(m, scenario);
-    if (scenario.clock.mode === 'realtime') m.setClockMode('realtime', scenario.clock.speed);
-    return m;
-  }
-
-  private swap(next: Machine): void {
-    this.machine.dispose();
-    this.machine = next;
-  }
-
-  // ---- emu.* -------------------------------------------------------------
+  // ---- emu.* (the machine's lifecycle: machine-slot.ts) ---------------------
 
   info() {
-    return platformInfo(this.machine, this.options.name ?? '', this.scenarioName);
+    return platformInfo(this.m, this.options.name ?? '', this.slot.scenarioName);
   }
-
   /** Rebuilds from `scenario` (default: the one in use); a bad one changes nothing. */
   reset(scenario?: Scenario): { ok: true; scenario: string } {
-    const s = scenario ?? this.scenario;
-    const next = this.build(s);
-    this.swap(next);
-    this.scenario = s;
-    this.scenarioName = s.name;
-    return { ok: true, scenario: s.name };
+    return this.slot.reset(scenario);
   }
-
-  /**
-   * Stores the state in memory; refused with EMU_LIMIT past the snapshot limits.
-   * Memory pages are shared with the running machine and other snapshots until
-   * one of them writes the page (copy-on-write).
-   */
+  /** True while a sliced state operation holds the platform (calls wait: whenFree). */
+  get busy(): boolean {
+    return this.slot.busy;
+  }
+  /** Runs `call` now, or once the sliced state operation holding the platform has ended; the server routes every call through this. */
+  whenFree<T>(call: () => T): T | Promise<T> {
+    return this.slot.whenFree(call);
+  }
+  /** Stores the state in memory (copy-on-write pages); EMU_LIMIT past the snapshot limits. */
   snapshot(): { snapshotId: string } {
-    const m = this.machine;
-    const pages = m.memory.sharePages();
-    const state = dumpMachine(m, this.scenarioName, false);
-    return { snapshotId: this.snapshots.add(state, pages) };
+    return this.slot.snapshot();
   }
-
-  /** Restores a snapshot; it stays usable, newer ones are dropped (anvil's evm_revert). */
+  // The *Sliced forms run in slices (`yieldFn` between them) while the platform's other calls wait (machine-slot.ts).
+  snapshotSliced(yieldFn: () => Promise<void>, sliceMs: number): Promise<{ snapshotId: string }> {
+    return this.slot.snapshotSliced(yieldFn, sliceMs);
+  }
+  /** Restores a snapshot; it stays usable, newer ones are dropped. */
   revert(snapshotId: string): { ok: true; snapshotId: string } {
-    const snap = this.snapshots.get(snapshotId);
-    if (snap === undefined) throw new EmuError(ERROR_CODES.NOT_FOUND, `no snapshot ${JSON.stringify(snapshotId)}`, { snapshotId });
-    this.swap(loadMachine(snap.state, this.bus, this.options.wall, snap.pages));
-    this.scenarioName = snap.state.scenarioName;
-    this.snapshots.dropAfter(snapshotId);
-    return { ok: true, snapshotId };
+    return this.slot.revert(snapshotId);
   }
-
+  revertSliced(snapshotId: string, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true; snapshotId: string }> {
+    return this.slot.revertSliced(snapshotId, yieldFn, sliceMs);
+  }
   /** Snapshots held and the bytes they take together (distinct pages counted once). */
   snapshotUsage(): { snapshots: number; bytes: number } {
-    return this.snapshots.usage();
+    return this.slot.snapshotUsage();
   }
-
   dumpState(): { state: PlatformState } {
-    return { state: dumpMachine(this.machine, this.scenarioName) };
+    return this.slot.dumpState();
   }
-
-  /**
-   * loadState for a large document: its memory is decoded in slices (`yieldFn`
-   * between them) before the machine is built; the platform changes only at the end.
-   */
-  async loadStateSliced(state: unknown, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true }> {
-    const pages = await decodeMemorySliced(state, yieldFn, sliceMs);
-    const next = loadMachine(state, this.bus, this.options.wall, pages);
-    this.swap(next);
-    this.scenarioName = (state as PlatformState).scenarioName;
-    return { ok: true };
+  /** dumpState built in slices, then handed to `write`; the platform's other calls wait until `write` settles. */
+  dumpStateSliced<R>(yieldFn: () => Promise<void>, sliceMs: number, write: (dump: { state: PlatformState }) => Promise<R>): Promise<R> {
+    return this.slot.dumpStateSliced(yieldFn, sliceMs, write);
   }
-
+  loadStateSliced(state: unknown, yieldFn: () => Promise<void>, sliceMs: number): Promise<{ ok: true }> {
+    return this.slot.loadStateSliced(state, yieldFn, sliceMs);
+  }
   /** Loads a state document; a bad one throws BAD_DOCUMENT and the old state is kept. */
   loadState(state: unknown): { ok: true } {
-    const next = loadMachine(state, this.bus, this.options.wall);
-    this.swap(next);
-    this.scenarioName = (state as PlatformState).scenarioName;
-    return { ok: true };
+    return this.slot.loadState(state);
   }
 
   audit(): { violations: AuditViolation[]; clean: boolean } {
-    const violations = auditMachine(this.machine);
+    const violations = auditMachine(this.m);
     return { violations, clean: violations.length === 0 };
   }
 
@@ -186,24 +150,24 @@ export class Platform {
 
   /** Realtime mode: brings virtual time up to the wall clock (the server calls it before each call). */
   syncClock(): void {
-    this.machine.syncClock();
+    this.m.syncClock();
   }
 
   /** Refuses (EMU_LIMIT) a wait of `ns` that would move the clock past its end; `what` names it in the message. */
   checkClockRoom(ns: number, what: string): void {
-    this.machine.clock.checkRoom(ns, what);
+    this.m.clock.checkRoom(ns, what);
   }
 
   /** Resolves once virtual time has moved `ns` on (an injected delay). */
   clockWait(ns: number): Promise<void> {
-    const clock = this.machine.clock;
+    const clock = this.m.clock;
     return clock.waitUntil(clock.nowNs + ns);
   }
 
   /** The clock; `lagNs` is how far it runs behind the wall in realtime mode when the simulation cannot keep up (protocol/README.md §9). */
   clockNow() {
-    const c = this.machine.clock;
-    return { nowNs: c.nowNs, mode: c.mode, speed: c.speed, lagNs: this.machine.clockLagNs() };
+    const c = this.m.clock;
+    return { nowNs: c.nowNs, mode: c.mode, speed: c.speed, lagNs: this.m.clockLagNs() };
   }
 
   /**
@@ -213,7 +177,7 @@ export class Platform {
    * busy (protocol/README.md §9).
    */
   async clockAdvance(ns: number, yieldFn?: () => Promise<void>, cancelled?: () => boolean): Promise<{ nowNs: number }> {
-    const m = this.machine;
+    const m = this.m;
     if (m.clock.mode !== 'virtual') throw new EmuError(ERROR_CODES.WRONG_MODE, 'clock.advance is refused in realtime mode: virtual time follows the wall clock (clock.setMode virtual first)');
     if (!Number.isSafeInteger(ns) || ns < 0) throw invalidArgument(`ns must be a non-negative integer, got ${ns}`);
     if (ns > m.settings.maxAdvanceNs) {
@@ -226,20 +190,22 @@ export class Platform {
       // Topic clock: one progress notification per chunk that did not reach the target.
       if (this.bus.has('clock')) this.bus.emit('clock', m.clock.nowNs, { phase: 'progress', fromNs, nowNs: m.clock.nowNs, targetNs: target });
       if (yieldFn) await yieldFn();
-      if (this.machine !== m || cancelled?.() === true) break;
+      // A sliced state operation holds the platform: its document is of one instant.
+      if (this.slot.busy) await this.slot.free();
+      if (this.m !== m || cancelled?.() === true) break;
     }
-    return { nowNs: this.machine.clock.nowNs };
+    return { nowNs: this.m.clock.nowNs };
   }
 
   clockSetMode(mode: 'virtual' | 'realtime', speed = 1) {
-    this.machine.setClockMode(mode, speed);
+    this.m.setClockMode(mode, speed);
     return this.clockNow();
   }
 
   // ---- mem.* -------------------------------------------------------------
 
   memAlloc(pages: number): { spa: bigint } {
-    return { spa: BigInt(this.machine.pool.alloc(pages)) };
+    return { spa: BigInt(this.m.pool.alloc(pages)) };
   }
 
   /**
@@ -247,42 +213,42 @@ export class Platform {
    * the C-bit set is the same SPA; bounds are checked after this).
    */
   private spa(spa: number): number {
-    return stripCBit(spa, this.machine.settings.cBit);
+    return stripCBit(spa, this.m.settings.cBit);
   }
 
   memFree(spa: number, pages: number): { ok: true } {
-    this.machine.pool.release(this.spa(spa), pages);
+    this.m.pool.release(this.spa(spa), pages);
     return { ok: true };
   }
 
   memRead64(spa: number, count: number): { values: bigint[] } {
-    return { values: this.machine.memory.readWords(this.spa(spa), count) };
+    return { values: this.m.memory.readWords(this.spa(spa), count) };
   }
 
   memWrite64(spa: number, values: bigint[]): { ok: true; count: number } {
-    this.machine.memory.writeWords(this.spa(spa), values);
+    this.m.memory.writeWords(this.spa(spa), values);
     return { ok: true, count: values.length };
   }
 
   // ---- rmp.* and guest.* (instructions) ----------------------------------
 
   rmpRead(spa: number) {
-    return rmpEntryView(this.machine.rmp.read(this.spa(spa)));
+    return rmpEntryView(this.m.rmp.read(this.spa(spa)));
   }
 
   rmpUpdate(spa: number, p: { assigned: boolean; pageSize: RmpPageSize; asid?: number; gpa?: number; immutable?: boolean }) {
     // `immutable: true` with `assigned: false` makes a Hypervisor-Fixed 4 KB page (the TMPM ring's).
     const input = p.assigned ? { assigned: true, pageSize: p.pageSize, asid: p.asid ?? 0, gpa: p.gpa ?? 0, immutable: p.immutable ?? false } : { assigned: false, pageSize: p.pageSize, immutable: p.immutable ?? false };
-    return rc(this.machine.rmp.rmpUpdate(this.spa(spa), input));
+    return rc(this.m.rmp.rmpUpdate(this.spa(spa), input));
   }
 
   rmpPsmash(spa: number) {
-    return rc(this.machine.rmp.psmash(this.spa(spa)));
+    return rc(this.m.rmp.psmash(this.spa(spa)));
   }
 
   /** PVALIDATE acting as guest `asid`: a GPA outside the guest is a nested page fault. */
   guestPvalidate(p: { asid: number; gpa: number; pageSize: RmpPageSize; validate: boolean }) {
-    const m = this.machine;
+    const m = this.m;
     if (!m.guests.has(p.asid)) throw new EmuError(ERROR_CODES.NOT_FOUND, `no SNP guest with ASID ${p.asid}`, { asid: p.asid });
     const spa = m.guests.gpaToSpa(p.asid, p.gpa);
     if (spa < 0) return { npf: { errorCode: NPF_ERROR.RMP } };
@@ -294,105 +260,92 @@ export class Platform {
   // ---- fw.* --------------------------------------------------------------
 
   fwPlatformStatus() {
-    return fwPlatformStatus(this.machine);
+    return fwPlatformStatus(this.m);
   }
   fwInit() {
-    return fwInit(this.machine);
+    return fwInit(this.m);
   }
   fwShutdown() {
-    return fwShutdown(this.machine);
+    return fwShutdown(this.m);
   }
   fwPageReclaim(spa: number, pageSize: RmpPageSize = '4K') {
-    return fwPageReclaim(this.machine, this.spa(spa), pageSize);
+    return fwPageReclaim(this.m, this.spa(spa), pageSize);
   }
   fwTdiBind(deviceId: number, asid: number) {
-    return fwTdiBind(this.machine, deviceId, asid);
+    return fwTdiBind(this.m, deviceId, asid);
   }
   fwTdiUnbind(deviceId: number, force = false) {
-    return fwTdiUnbind(this.machine, deviceId, force);
+    return fwTdiUnbind(this.m, deviceId, force);
   }
   tioFenceStatus(deviceId: number, asid: number) {
-    return tioFenceStatus(this.machine, deviceId, asid);
+    return tioFenceStatus(this.m, deviceId, asid);
   }
   tioFenceClear(deviceId: number, asid: number) {
-    return tioFenceClear(this.machine, deviceId, asid);
-  }
-  /**
-   * Refuses (EMU_LIMIT, nothing changes) a TMPM smash whose stall could move the
-   * clock past MAX_CLOCK_NS or catch more than MAX_REQUESTS_PER_STALL requests of the
-   * running streams (protocol/README.md §1.3), before the convenience method writes
-   * anything. A driver ringing the engine by hand gets the engine's own
-   * RESOURCE_NOT_AVAILABLE for the same reason (stallWorkRefusal).
-   */
-  checkStallWork(command: string): void {
-    const why = stallWorkRefusal(this.machine, command);
-    if (why !== null) throw new EmuError(ERROR_CODES.LIMIT, why.message, why.detail);
+    return tioFenceClear(this.m, deviceId, asid);
   }
   /** The next firmware command waits for `delay` inside the firmware queue (an injected fault's delay). */
   fwDelayNextCommand(delay: Promise<void>): void {
-    this.machine.firmware.delayNextCommand(delay);
+    this.m.firmware.delayNextCommand(delay);
   }
   fwPageUnsmash(spa: number) {
-    return fwPageUnsmash(this.machine, this.spa(spa));
+    return fwPageUnsmash(this.m, this.spa(spa));
   }
 
   // ---- psp.*, pci.doe, tio.* (the SEV firmware through its mailbox) -----------------------
 
   pspReadReg(offset: number) {
-    return { offset, value: this.machine.psp.readReg(offset) };
+    return { offset, value: this.m.psp.readReg(offset) };
   }
   pspWriteReg(offset: number, value: number) {
-    this.machine.psp.writeReg(offset, value);
+    this.m.psp.writeReg(offset, value);
     return { ok: true as const };
   }
   pspRegs() {
-    return this.machine.psp.view();
+    return this.m.psp.view();
   }
   pciDoe(deviceId: number, feature: DoeFeature, request: string) {
-    return { response: bytesToHex(pciDoe(this.machine, deviceId, feature, hexToBytes(request.toLowerCase()))) };
+    return { response: bytesToHex(pciDoe(this.m, deviceId, feature, hexToBytes(request.toLowerCase()))) };
   }
   tioConnect(deviceId: number) {
-    return tioConnect(this.machine, deviceId);
+    return tioConnect(this.m, deviceId);
   }
   tioDisconnect(deviceId: number, force = false) {
-    return tioDisconnect(this.machine, deviceId, force);
+    return tioDisconnect(this.m, deviceId, force);
   }
 
   // ---- tmpm.* (the smash engine: AMD's TMPM) ---------------------------------------
 
   tmpmReadReg(offset: number) {
-    return { offset, value: this.machine.tmpm.readReg(offset) };
+    return { offset, value: this.m.tmpm.readReg(offset) };
   }
   tmpmWriteReg(offset: number, value: number) {
-    this.machine.tmpm.writeReg(offset, value);
+    this.m.tmpm.writeReg(offset, value);
     return { ok: true as const };
   }
   tmpmRegs() {
-    return tmpmRegsView(this.machine.tmpm);
+    return tmpmRegsView(this.m.tmpm);
   }
+  /** The three calls below ask the command's budget check first (platform-tmpm.ts): EMU_LIMIT before anything is written. */
   tmpmSubmit(p: { command: number; listSpa: bigint; pages?: number }) {
-    if (p.command === TMPM_COMMAND.PSMASH_IO || p.command === this.machine.tmpm.config.punsmashCommand) this.checkStallWork('tmpm.submit');
-    return tmpmSubmit(this.machine, p.command, p.listSpa, p.pages ?? 0);
+    return tmpmSubmit(this.m, p.command, p.listSpa, p.pages ?? 0);
   }
   tmpmPsmashIo(p: PsmashIoParams) {
-    this.checkStallWork('tmpm.psmashIo');
-    return tmpmPsmashIo(this.machine, p);
+    return tmpmPsmashIo(this.m, p);
   }
   tmpmPunsmashIo(p: Omit<PsmashIoParams, 'smashHpteSpa'>) {
-    this.checkStallWork('tmpm.punsmashIo');
-    return tmpmPunsmashIo(this.machine, p);
+    return tmpmPunsmashIo(this.m, p);
   }
   tmpmPreparePsmash(domainId: number, iova: bigint) {
-    return tmpmPreparePsmash(this.machine, domainId, iova);
+    return tmpmPreparePsmash(this.m, domainId, iova);
   }
   tmpmGetCapabilities() {
-    return tmpmGetCapabilities(this.machine);
+    return tmpmGetCapabilities(this.m);
   }
   tmpmGetStallModel() {
-    return this.machine.tmpm.getStallModel();
+    return this.m.tmpm.getStallModel();
   }
   tmpmSetStallModel(patch: StallModelPatch) {
-    return this.machine.tmpm.setStallModel(patch);
+    return this.m.tmpm.setStallModel(patch);
   }
 
   // ---- iommu.* -----------------------------------------------------------
@@ -400,27 +353,27 @@ export class Platform {
   /** Writes a DTE from raw qwords or decoded fields; takes effect at once. */
   iommuSetDte(deviceId: number, p: { qwords?: bigint[]; fields?: Partial<DteFields> }) {
     const qwords = p.qwords ?? encodeDte(p.fields ?? {});
-    this.machine.iommu.setDte(deviceId, qwords);
+    this.m.iommu.setDte(deviceId, qwords);
     return this.iommuReadDte(deviceId);
   }
 
   iommuReadDte(deviceId: number) {
-    return dteView(this.machine.iommu.readDte(deviceId).qwords);
+    return dteView(this.m.iommu.readDte(deviceId).qwords);
   }
 
   iommuWalk(deviceId: number, iova: bigint, write: boolean) {
-    return walkView(this.machine.iommu.walk(deviceId, iova, write));
+    return walkView(this.m.iommu.walk(deviceId, iova, write));
   }
 
   iommuCommand(q0: bigint, q1: bigint) {
-    const r = this.machine.iommu.executeCommand(q0, q1, this.machine.clock.nowNs);
+    const r = this.m.iommu.executeCommand(q0, q1, this.m.clock.nowNs);
     const result = { ...r, illegal: r.illegal === true };
-    if (this.bus.has('iommuCommand')) this.bus.emit('iommuCommand', this.machine.clock.nowNs, { name: r.name, opcode: r.opcode, effect: r.effect, illegal: result.illegal, ...('dropped' in r ? { dropped: r.dropped } : {}) });
+    if (this.bus.has('iommuCommand')) this.bus.emit('iommuCommand', this.m.clock.nowNs, { name: r.name, opcode: r.opcode, effect: r.effect, illegal: result.illegal, ...('dropped' in r ? { dropped: r.dropped } : {}) });
     return result;
   }
 
   iommuEvents(p: { since?: number; max?: number; consume?: boolean }) {
-    const r = this.machine.iommu.eventLog.read(p);
+    const r = this.m.iommu.eventLog.read(p);
     return {
       events: r.events.map(eventView),
       overflow: r.overflow,
@@ -428,43 +381,43 @@ export class Platform {
   }
 
   iommuMap(p: { domainId: number; iova: bigint; spa: number; length: number; sizeLg2: number; read: boolean; write: boolean; fc?: boolean }) {
-    const r = this.machine.iommu.map(p.domainId, { iova: p.iova, spa: p.spa, length: p.length, sizeLg2: p.sizeLg2, read: p.read, write: p.write, fc: p.fc ?? false });
+    const r = this.m.iommu.map(p.domainId, { iova: p.iova, spa: p.spa, length: p.length, sizeLg2: p.sizeLg2, read: p.read, write: p.write, fc: p.fc ?? false });
     return { ok: true as const, ...r };
   }
 
   iommuUnmap(p: { domainId: number; iova: bigint; length: number }) {
-    const r = this.machine.iommu.unmap(p.domainId, p.iova, p.length);
+    const r = this.m.iommu.unmap(p.domainId, p.iova, p.length);
     return { ok: true as const, unmapped: BigInt(r.unmappedBytes) };
   }
 
   iommuIotlb(domainId?: number) {
-    const entries = this.machine.iommu.iotlb.entries().filter((e) => domainId === undefined || e.domainId === domainId);
+    const entries = this.m.iommu.iotlb.entries().filter((e) => domainId === undefined || e.domainId === domainId);
     return { entries: entries.map(iotlbEntryView) };
   }
 
   // ---- dma.* -------------------------------------------------------------
 
   async dmaIssue(p: { deviceId: number; iova: bigint; bytes: number; write: boolean }) {
-    const r = await this.machine.dma.issue(p);
+    const r = await this.m.dma.issue(p);
     return { outcome: r.outcome, latencyNs: r.latencyNs, spa: r.spa === null ? null : BigInt(r.spa), reason: r.reason };
   }
 
   dmaStartStream(p: StreamParams): { streamId: string } {
-    return { streamId: this.machine.dma.startStream(p) };
+    return { streamId: this.m.dma.startStream(p) };
   }
 
   dmaStopStream(streamId: string): { ok: true } {
-    this.machine.dma.stopStream(streamId);
+    this.m.dma.stopStream(streamId);
     return { ok: true };
   }
 
   dmaStats(p: { deviceId?: number; streamId?: string }) {
-    return this.machine.dma.stats(p);
+    return this.m.dma.stats(p);
   }
 
   /** The latency histogram behind dma.stats for the same filters. */
   dmaLatencyHistogram(p: { deviceId?: number; streamId?: string }): LatencyHistogram {
-    return this.machine.dma.latencyHistogram(p);
+    return this.m.dma.latencyHistogram(p);
   }
 
   /** dma.histogram: the HDR buckets that hold values, for the same filters as dma.stats. */
@@ -476,13 +429,13 @@ export class Platform {
   /** dma.timeline: counts per bin (timeline-window.ts). */
   dmaTimeline(p: TimelineWindowParams) {
     checkBinNs(p.binNs);
-    const m = this.machine;
+    const m = this.m;
     m.dma.settle();
     return timelineWindow(m.dma.timeline, m.clock.nowNs, p);
   }
 
   dmaResetStats(): { ok: true } {
-    this.machine.dma.resetStats();
+    this.m.dma.resetStats();
     return { ok: true };
   }
 
@@ -490,50 +443,49 @@ export class Platform {
 
   traceStart(opts: TraceStartOptions) {
     if (opts.binNs !== undefined) checkBinNs(opts.binNs);
-    return this.tracer.start(opts, this.machine.clock.nowNs);
+    return this.tracer.start(opts, this.m.clock.nowNs);
   }
 
   traceStop() {
-    return this.tracer.stop(this.machine.clock.nowNs);
+    return this.tracer.stop(this.m.clock.nowNs);
   }
 
   /** The current (up to now) or last trace as Chrome/Perfetto trace-event JSON. */
   traceExport(_format: 'perfetto-json') {
     const t = this.tracer.snapshot();
-    const m = this.machine;
+    const m = this.m;
     m.dma.settle();
-    const trace = perfettoTrace(t, m.dma.timeline, m.clock.nowNs, { emulator: `smash-emu ${VERSION}`, platform: this.options.name ?? '', scenario: this.scenarioName });
+    const trace = perfettoTrace(t, m.dma.timeline, m.clock.nowNs, { emulator: `smash-emu ${VERSION}`, platform: this.options.name ?? '', scenario: this.slot.scenarioName });
     return { format: 'perfetto-json' as const, recording: this.tracer.recording, events: t.events.length, dropped: t.dropped, trace };
   }
 
   // ---- fault.* -----------------------------------------------------------
 
   faultAdd(spec: FaultRuleSpec): { faultId: string } {
-    const max = this.machine.settings.maxAdvanceNs;
+    const max = this.m.settings.maxAdvanceNs;
     if ((spec.delayNs ?? 0) > max) throw new EmuError(ERROR_CODES.LIMIT, `delayNs ${spec.delayNs} exceeds maxAdvanceNs ${max}: an injected delay moves the clock like clock.advance`);
-    return { faultId: this.machine.faults.add(spec) };
+    return { faultId: this.m.faults.add(spec) };
   }
   /** What fault.add's rules do to a call of `method` now (null: nothing fires); counts the hit. */
   faultOnCall(method: string): FaultDecision | null {
-    return this.machine.faults.onCall(method);
+    return this.m.faults.onCall(method);
   }
   faultList() {
-    return { faults: this.machine.faults.list() };
+    return { faults: this.m.faults.list() };
   }
   faultRemove(faultId: string): { ok: true } {
-    this.machine.faults.remove(faultId);
+    this.m.faults.remove(faultId);
     return { ok: true };
   }
   faultClear(): { ok: true; removed: number } {
-    return { ok: true, removed: this.machine.faults.clear() };
+    return { ok: true, removed: this.m.faults.clear() };
   }
 
   /** Stops timers (realtime driver, streams); the platform is not used after this. */
   dispose(): void {
-    this.snapshots.clear();
     this.tracer.dispose();
     this.tally.dispose();
-    this.machine.dispose();
+    this.slot.dispose();
   }
 }
 

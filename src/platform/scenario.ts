@@ -39,7 +39,7 @@ export type ScenarioMapping = Required<MapRequest>;
 export interface ScenarioDevice {
   deviceId: number;
   domainId: number;
-  /** Bound as a TEE-IO function to this guest ASID (TDI_BIND); absent = untrusted. */
+  /** Bound as a TEE-IO function to this guest ASID: fw.tdiBind's firmware commands run at build, before time 0 (protocol/README.md §4.7.5); absent = untrusted. */
   boundAsid?: number;
   /** DTE mode; the builder raises it when a mapping needs more. Default 3. */
   mode: number;

@@ -10,6 +10,8 @@ import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import { jsonChars } from '../util/json-bounds.js';
 import { pageStoreBytes, type PageStore } from '../memory/host-memory.js';
 import type { PlatformState } from './platform-state.js';
+import type { IotlbEntry } from '../iommu/iotlb.js';
+import { runSteps, STEP_ITEMS, type Steps } from '../util/steps.js';
 
 export interface SnapshotLimits {
   /** Snapshots kept at once; one more is -32003. Default 256. */
@@ -34,8 +36,14 @@ export class SnapshotBudget {
 }
 
 export interface Snapshot {
-  /** The state document, memory left out (`memory.pages` is empty). */
+  /** The state document, memory left out (`memory.pages` is empty) and the IOTLB's entries packed in `iotlb` (stateSteps gives them back). */
   state: PlatformState;
+  /**
+   * The IOTLB entries, IOTLB_FIELDS numbers each: a full IOTLB is 2^19 entries, and
+   * as objects every snapshot would keep that many in the heap for the garbage
+   * collector to walk on each full collection.
+   */
+  iotlb: Float64Array;
   pages: ReadonlyMap<number, PageStore>;
   /** The document's size, about, in bytes. */
   docBytes: number;
@@ -53,12 +61,16 @@ export class SnapshotStore {
     private readonly shared?: SnapshotBudget,
   ) {}
 
-  /** Stores a snapshot, or refuses it (EMU_LIMIT) and keeps nothing when a limit would be passed. */
-  add(state: PlatformState, pages: ReadonlyMap<number, PageStore>): string {
+  /**
+   * Stores a snapshot, or refuses it (EMU_LIMIT) and keeps nothing when a limit
+   * would be passed. `docBytes`: the document's jsonChars, when the caller counted
+   * it already (in slices); `packed`: its IOTLB entries packed (packIotlbSteps), when
+   * the caller packed them already.
+   */
+  add(state: PlatformState, pages: ReadonlyMap<number, PageStore>, docBytes = jsonChars(state), packed?: Packed): string {
     if (this.snapshots.size >= this.limits.maxSnapshots) {
       throw new EmuError(ERROR_CODES.LIMIT, `${this.limits.maxSnapshots} snapshots are kept already, the most a platform may hold; revert to an earlier one to drop those after it`, { limit: this.limits.maxSnapshots });
     }
-    const docBytes = jsonChars(state);
     let added = docBytes;
     for (const page of pages.values()) if (!this.pageRefs.has(page)) added += pageStoreBytes(page);
     if (this.bytes + added > this.limits.maxBytes) {
@@ -80,7 +92,8 @@ export class SnapshotStore {
     this.bytes += added;
     if (shared !== undefined) shared.used += added;
     const id = `snap-${this.nextId++}`;
-    this.snapshots.set(id, { state, pages, docBytes });
+    const { doc, iotlb } = packed ?? runSteps(packIotlbSteps(state));
+    this.snapshots.set(id, { state: doc, iotlb, pages, docBytes });
     return id;
   }
 
@@ -128,4 +141,61 @@ export class SnapshotStore {
       }
     }
   }
+}
+
+/** Numbers per packed IOTLB entry: domain, page, leaf IOVA base, leaf size, leaf SPA base, permissions, levels read. */
+const IOTLB_FIELDS = 7;
+
+/** A snapshot document with its IOTLB entries packed. */
+export interface Packed {
+  doc: PlatformState;
+  iotlb: Float64Array;
+}
+
+function iotlbOf(state: PlatformState): IotlbEntry[] {
+  return (state.iommu as { iotlb: { entries: IotlbEntry[] } }).iotlb.entries;
+}
+
+function withIotlb(state: PlatformState, entries: IotlbEntry[]): PlatformState {
+  const iommu = state.iommu as { iotlb: { entries: IotlbEntry[] } };
+  return { ...state, iommu: { ...iommu, iotlb: { ...iommu.iotlb, entries } } };
+}
+
+/** `state` (a dump of the running machine) with its IOTLB entries packed, in steps. */
+export function* packIotlbSteps(state: PlatformState): Steps<Packed> {
+  const entries = iotlbOf(state);
+  const out = new Float64Array(entries.length * IOTLB_FIELDS);
+  for (let k = 0, o = 0; k < entries.length; k++, o += IOTLB_FIELDS) {
+    const e = entries[k] as IotlbEntry;
+    out[o] = e.domainId;
+    out[o + 1] = e.iovaPfn;
+    out[o + 2] = e.leafIovaBasePfn;
+    out[o + 3] = e.leafSizeLg2;
+    out[o + 4] = e.leafSpaBasePfn;
+    out[o + 5] = (e.read ? 1 : 0) | (e.write ? 2 : 0);
+    out[o + 6] = e.levelsRead;
+    if ((k + 1) % STEP_ITEMS === 0) yield;
+  }
+  return { doc: withIotlb(state, []), iotlb: out };
+}
+
+/** A snapshot's state document whole again (the IOTLB entries unpacked), in steps. */
+export function* snapshotStateSteps(snap: Snapshot): Steps<PlatformState> {
+  const packed = snap.iotlb;
+  const entries: IotlbEntry[] = new Array<IotlbEntry>(packed.length / IOTLB_FIELDS);
+  for (let k = 0, o = 0; k < entries.length; k++, o += IOTLB_FIELDS) {
+    const perm = packed[o + 5] as number;
+    entries[k] = {
+      domainId: packed[o] as number,
+      iovaPfn: packed[o + 1] as number,
+      leafIovaBasePfn: packed[o + 2] as number,
+      leafSizeLg2: packed[o + 3] as number,
+      leafSpaBasePfn: packed[o + 4] as number,
+      read: (perm & 1) !== 0,
+      write: (perm & 2) !== 0,
+      levelsRead: packed[o + 6] as number,
+    };
+    if ((k + 1) % STEP_ITEMS === 0) yield;
+  }
+  return withIotlb(snap.state, entries);
 }

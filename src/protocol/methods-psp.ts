@@ -67,11 +67,16 @@ export const PSP_METHODS = {
   }),
 
   'tio.connect': method({
-    summary: 'TIO_DEV_CREATE and TIO_DEV_CONNECT with the SPDM relay, as Linux connects a device',
+    summary: "TIO_DEV_CREATE, TIO_DEV_CONNECT, TIO_DEV_MEASUREMENTS and TIO_DEV_CERTIFICATES with the SPDM relay, as AMD's tree connects a device",
     description:
-      'Allocates the device context and the SPDM buffers (firmware pages; resp hypervisor-owned), creates the context, then issues TIO_DEV_CONNECT and relays every SPDM_REQUEST through pci.doe until it ends. On a failure the context is reclaimed and its pages given back. `certificateBytes`: the chain written to output.',
+      "Allocates the device context and the SPDM buffers (firmware pages; resp hypervisor-owned), creates the context, then issues TIO_DEV_CONNECT and relays every SPDM_REQUEST through pci.doe until it ends; then TIO_DEV_MEASUREMENTS (RAW_BITSTREAM, a zero nonce; one GET_MEASUREMENTS relayed) and TIO_DEV_CERTIFICATES as a self-check, as AMD's dsm_connect. On a failure of the connect or the measurement the context is reclaimed (disconnected with FORCE first when connected) and its pages given back. `certificateBytes`: the chain the connect wrote to output; `measurementBytes`: the measurement record; `certificatesMatch`: DEV_CERTIFICATES gave the connect's chain; `connectStatus`: the connect's status when the measurement failed.",
     params: z.strictObject({ deviceId }),
-    result: tioResult.extend({ certificateBytes: z.int().exactOptional() }),
+    result: tioResult.extend({
+      certificateBytes: z.int().exactOptional(),
+      measurementBytes: z.int().min(0).exactOptional().describe('the measurement record TIO_DEV_MEASUREMENTS wrote to output (data object 5)'),
+      certificatesMatch: z.boolean().exactOptional().describe("TIO_DEV_CERTIFICATES' chain equals the connect's (Linux only logs a mismatch)"),
+      connectStatus: z.string().exactOptional().describe("TIO_DEV_CONNECT's status name when TIO_DEV_MEASUREMENTS failed after it"),
+    }),
   }),
 
   'tio.disconnect': method({

@@ -121,7 +121,7 @@ export const TMPM_METHODS = {
       {
         name: 'smash the second 2 MB of device 01:00.0 on the default platform',
         description: 'Setup: tmpm.preparePsmash {domainId: 1, iova: "0x200000"}, whose result is these params. stallNs is 2 ms +/- the seeded uniform jitter; the gctx word reads the context page | 0xF0.',
-        params: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc022a000', srcHpmdSpa: '0xfc0202008', gctxSpa: '0xfc0200000' },
+        params: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0256000', srcHpmdSpa: '0xfc0202008', gctxSpa: '0xfc0200000' },
         result: { status: 0xf0, statusName: 'SUCCESS', subStatus: 0, pteError: 0, pteSubError: 0, index: 0, stallNs: 2_068_606, dmaHeld: 0, startNs: 0, endNs: 2_068_606, gctxWord: '0xfc02000f0', rmpSmashed: true },
         vary: ['stallNs', 'endNs'],
       },
@@ -149,7 +149,7 @@ export const TMPM_METHODS = {
       {
         name: 'the second 2 MB of domain 1 on the default platform',
         params: { domainId: 1, iova: '0x200000' },
-        result: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc022a000', srcHpmdSpa: '0xfc0202008', gctxSpa: '0xfc0200000', entry: '0x6000000100200001', asid: 1 },
+        result: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0256000', srcHpmdSpa: '0xfc0202008', gctxSpa: '0xfc0200000', entry: '0x6000000100200001', asid: 1 },
         vary: ['smashHpteSpa', 'srcHpmdSpa', 'gctxSpa'],
       },
     ],

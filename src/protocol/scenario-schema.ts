@@ -83,7 +83,7 @@ const mappingDoc = z.strictObject({
 const deviceDoc = z.strictObject({
   deviceId,
   domainId,
-  boundAsid: intRange(1, 1023).exactOptional().describe('TDI_BIND the device to this guest ASID; absent = untrusted'),
+  boundAsid: intRange(1, 1023).exactOptional().describe("bind the device to this guest ASID: fw.tdiBind's firmware commands (connect, measurements, TDI_CREATE, TDI_BIND, RUN_FORCE) run at build, before time 0; absent = untrusted"),
   mode: intRange(1, 6, ' (page-table levels)').default(3).describe('DTE mode (levels); raised when a mapping needs more'),
   teeIo: z.boolean().default(true).describe('TEE-IO capable: a DOE mailbox answering SPDM (pci.doe), and the PSP may create a device context for it'),
   mappings: z.array(mappingDoc).default([]),

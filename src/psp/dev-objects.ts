@@ -10,7 +10,7 @@ import { decode, encode } from './layout.js';
 import { MEAS_NONCE, MEAS_RAW_BITSTREAM, TIO_DEV_CERTIFICATES_BUF, TIO_DEV_MEASUREMENTS_BUF } from './tdi-buffers.js';
 import { DOBJ_CERT_HDR, DOBJ_ID, PAGE, RESP_ALIGN, SLA_BUFFER_HDR, writeBuffer } from './sla.js';
 import type { CommandContext, CommandOutcome, DevCtx } from './psp-config.js';
-import { fail } from './snp-commands.js';
+import { fail } from './command-outcome.js';
 import { align, readResponse, writeRequest } from './spdm-exchange.js';
 import { getMeasurementsBody, MEAS_ALL_BLOCKS, MEAS_SIGNATURE_REQUESTED, parseMeasurements, secured, SPDM_REQUEST, SPDM_RESPONSE, SPDM_VERSION_12, spdmHeader, spdmMessage, unsecured } from './spdm.js';
 import { PSP_COMMAND } from './command-ids.js';
@@ -56,7 +56,7 @@ export function tioDevCertificates(c: CommandContext, buf: Uint8Array): CommandO
   const dev = connectedDevice(c, b);
   if (isOutcome(dev)) return dev;
   const { ctx, ctrl } = dev;
-  // A context the build connected has no chain recorded: the device's slot 0 is what a connect would have read.
+  // A context loaded from a state document older than the recorded chain: the device's slot 0 is what its connect read.
   ctx.certChain ??= bytesToHex(c.certChainOf(ctx.deviceId));
   const chain = hexToBytes(ctx.certChain);
   return writeObject(c, ctrl, ctx, DOBJ_ID.CERTIFICATE, chain, 'the certificate chain') ?? { status: FW_STATUS.SUCCESS, detail: { deviceId: ctx.deviceId, certificateBytes: chain.length } };
@@ -102,7 +102,11 @@ export function tioDevMeasurements(c: CommandContext, buf: Uint8Array): CommandO
     }
     c.spdmStep({ command: name, deviceId: ctx.deviceId, phase: 'response', request: 'GET_MEASUREMENTS', ok: why === null, ...(why === null ? {} : { why }) });
     if (why !== null || record === undefined) return fail(FW_STATUS.SPDM_ERROR, why ?? 'no measurement record', { deviceId: ctx.deviceId, ...(spdmError !== undefined ? { spdmError } : {}) });
-    return writeObject(c, ctrl, ctx, DOBJ_ID.MEASUREMENT, record, 'the measurement record') ?? { status: FW_STATUS.SUCCESS, detail: { deviceId: ctx.deviceId, blocks, measurementBytes: record.length, rawBitstream: (b.flags & MEAS_RAW_BITSTREAM) !== 0 } };
+    const written = writeObject(c, ctrl, ctx, DOBJ_ID.MEASUREMENT, record, 'the measurement record');
+    if (written !== null) return written;
+    // What DEV_STATUS and TDI_INFO digest from now on (tdi-digests.ts).
+    ctx.measurements = bytesToHex(record);
+    return { status: FW_STATUS.SUCCESS, detail: { deviceId: ctx.deviceId, blocks, measurementBytes: record.length, rawBitstream: (b.flags & MEAS_RAW_BITSTREAM) !== 0 } };
   }
   // The nonce: meas_nonce (32 bytes at 48), as the device must echo it in the signed transcript.
   const nonce = buf.subarray(MEAS_NONCE.offset, MEAS_NONCE.offset + MEAS_NONCE.bytes);

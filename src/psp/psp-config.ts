@@ -75,6 +75,8 @@ export interface DevCtx {
   ideStreamId: number;
   /** The certificate chain DEV_CONNECT read (GET_CERTIFICATE), hex; absent for a context the build connected. */
   certChain?: string;
+  /** The measurement record the last DEV_MEASUREMENTS read, hex (the meas digest's bytes); absent until one succeeds. */
+  measurements?: string;
 }
 
 /** An SPDM exchange the firmware is in the middle of (it answered SPDM_REQUEST). */

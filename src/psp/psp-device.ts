@@ -36,6 +36,27 @@ export interface PspCommandFault {
   faultIds: string[];
 }
 
+/** What the PSP is built from (one object, as the TMPM's TmpmDeps): the machine's parts it reads and writes, and its settings. */
+export interface PspDeps {
+  memory: HostMemory;
+  /** RMPUPDATE, PSMASH and the page-state checks of every command. */
+  rmp: RmpTable;
+  /** Guest context pages. */
+  guests: GuestTable;
+  /** SNP/TIO initialised, bindings and fences (what the IOMMU's RMP check reads). */
+  firmware: Firmware;
+  clock: VirtualClock;
+  /** Topic psp notifications. */
+  events: PspEvents;
+  /** The C-bit position stripped from the addresses the driver gives (null: none). */
+  cBit: number | null;
+  /** The fault rule firing on a command as it starts (fault.add {method: "psp.NAME"}), or null. */
+  commandFault(name: string): PspCommandFault | null;
+  /** 32 random bits (nonces, the device's SPDM randomness): the platform's seeded PRNG. */
+  rand32(): number;
+  config?: PspConfig;
+}
+
 /** What one finished command did. */
 export interface PspCommandDone {
   seq: number;
@@ -93,18 +114,19 @@ export class PspDevice implements EventTarget {
   /** The device side's slot-0 chain (the machine wires it to its DOE devices). */
   certChainOf: (deviceId: number) => Uint8Array = () => new Uint8Array(0);
 
-  constructor(
-    private readonly memory: HostMemory,
-    rmp: RmpTable,
-    guests: GuestTable,
-    private readonly firmware: Firmware,
-    private readonly clock: VirtualClock,
-    private readonly events: PspEvents,
-    cBit: number | null,
-    private readonly faultFor: (name: string) => PspCommandFault | null,
-    rand32: () => number,
-    config: PspConfig = DEFAULT_PSP_CONFIG,
-  ) {
+  private readonly memory: HostMemory;
+  private readonly firmware: Firmware;
+  private readonly clock: VirtualClock;
+  private readonly events: PspEvents;
+  private readonly faultFor: (name: string) => PspCommandFault | null;
+
+  constructor(deps: PspDeps) {
+    const { memory, rmp, guests, firmware, clock, events, cBit, commandFault, rand32, config = DEFAULT_PSP_CONFIG } = deps;
+    this.memory = memory;
+    this.firmware = firmware;
+    this.clock = clock;
+    this.events = events;
+    this.faultFor = commandFault;
     this.config = { ...config };
     this.cBitMask = cBit === null ? 0n : 1n << BigInt(cBit);
     const self = this;
@@ -283,6 +305,23 @@ export class PspDevice implements EventTarget {
       await this.waitFor(until);
     }
     const d = this.done.get(seq) as PspCommandDone;
+    this.done.delete(seq);
+    return d;
+  }
+
+  /**
+   * issue() for a caller that cannot wait (the scenario build): the mailbox idle and
+   * the clock virtual; the clock runs to the command's end before it returns.
+   */
+  issueNow(command: number, bufferSpa: number): PspCommandDone {
+    if (this.running !== null || this.clock.mode !== 'virtual') throw new EmuError(ERROR_CODES.WRONG_MODE, 'issueNow needs an idle mailbox and the virtual clock');
+    this.regs.lo = bufferSpa % U32;
+    this.regs.hi = Math.floor(bufferSpa / U32);
+    const seq = this.nextSeq;
+    this.command(((command & 0x7ff) * 0x10000 + 1) >>> 0);
+    this.clock.advanceTo((this.running as Running | null)?.endNs ?? this.clock.nowNs);
+    const d = this.done.get(seq);
+    if (d === undefined) throw new EmuError(ERROR_CODES.WRONG_MODE, 'the PSP command did not run to its end');
     this.done.delete(seq);
     return d;
   }

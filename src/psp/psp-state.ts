@@ -5,7 +5,6 @@
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import type { PspState } from './psp-device.js';
 import type { DoeDeviceState } from './spdm-device.js';
-import type { TioHostDevice } from '../platform/tio-host.js';
 import { PSP_COMMAND_NAMES } from './command-ids.js';
 
 const U32 = 2 ** 32;
@@ -37,7 +36,7 @@ function page(v: unknown, path: string, memoryBytes: number): void {
   if (n % PAGE !== 0) throw bad(path, 'must be 4 KB aligned');
 }
 
-export function checkPspState(doc: unknown, memoryBytes: number): { device: PspState; doe: Array<[number, DoeDeviceState]>; host: TioHostDevice[] } {
+export function checkPspState(doc: unknown, memoryBytes: number): { device: PspState; doe: Array<[number, DoeDeviceState]>; host: unknown[] } {
   const s = obj(doc, '');
   const d = obj(s['device'], 'device');
   const c = obj(d['config'], 'device.config');
@@ -64,7 +63,9 @@ export function checkPspState(doc: unknown, memoryBytes: number): { device: PspS
     if (pages.length === 0) throw bad(`device.tio.contexts[${i}].pages`, 'must list at least one page');
     pages.forEach((p, k) => page(p, `device.tio.contexts[${i}].pages[${k}]`, memoryBytes));
     if (ctx['state'] !== 'created' && ctx['state'] !== 'connected') throw bad(`device.tio.contexts[${i}].state`, 'must be "created" or "connected"');
-    if (ctx['certChain'] !== undefined && (typeof ctx['certChain'] !== 'string' || !/^(?:[0-9a-f]{2}){0,65536}$/.test(ctx['certChain']))) throw bad(`device.tio.contexts[${i}].certChain`, 'must be lowercase hex');
+    for (const k of ['certChain', 'measurements']) {
+      if (ctx[k] !== undefined && (typeof ctx[k] !== 'string' || !/^(?:[0-9a-f]{2}){0,65536}$/.test(ctx[k]))) throw bad(`device.tio.contexts[${i}].${k}`, 'must be lowercase hex');
+    }
   });
   if (t['tdis'] !== undefined) checkTdis(t['tdis'], memoryBytes);
   if (t['exchange'] !== null) {
@@ -87,7 +88,8 @@ export function checkPspState(doc: unknown, memoryBytes: number): { device: PspS
     if (typeof st['certChain'] !== 'string' || !/^(?:[0-9a-f]{2}){0,65536}$/.test(st['certChain'])) throw bad(`doe[${i}][1].certChain`, 'must be lowercase hex');
     if (st['measurements'] !== undefined && (typeof st['measurements'] !== 'string' || !/^(?:[0-9a-f]{2}){0,65536}$/.test(st['measurements']))) throw bad(`doe[${i}][1].measurements`, 'must be lowercase hex');
   });
-  const host = arr(s['host'], 'host', MAX_CONTEXTS) as TioHostDevice[];
+  // The host's buffers (platform/tio-host.ts, above this floor): each entry's device and context page checked here.
+  const host = arr(s['host'], 'host', MAX_CONTEXTS);
   host.forEach((h, i) => {
     const o = obj(h, `host[${i}]`);
     int(o['deviceId'], `host[${i}].deviceId`, 0, 0xffff);

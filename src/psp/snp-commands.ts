@@ -6,7 +6,7 @@
  */
 import { tdiHolding } from './tdi-commands.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
-import { FW_STATUS, type FwStatus } from '../firmware/status.js';
+import { FW_STATUS } from '../firmware/status.js';
 import { readBytes, writeBytes } from './bytes.js';
 import { decode, encode } from './layout.js';
 import {
@@ -29,22 +29,12 @@ import {
   SNP_STATUS_PAGE,
 } from './buffers.js';
 import type { CommandContext, CommandOutcome } from './psp-config.js';
+import { fail, isFirmwarePage, ok } from './command-outcome.js';
 import { RMP_RC } from '../rmp/return-codes.js';
 
 const REGION_BYTES = 2 * 1024 * 1024;
 /** Most pages one RANGE_LIST may name (1 GiB): a bound on the work of one SNP_INIT_EX. */
 export const RANGE_LIST_MAX_PAGES = 262_144;
-
-export const ok: CommandOutcome = Object.freeze({ status: FW_STATUS.SUCCESS });
-export function fail(status: FwStatus, reason: string, more: Record<string, unknown> = {}): CommandOutcome {
-  return { status, detail: { reason, ...more } };
-}
-
-/** RMP Assigned, ASID 0, Immutable: a page the firmware owns (docs/sev-firmware.md §1.3). */
-export function isFirmwarePage(c: CommandContext, spa: number): boolean {
-  const e = c.rmp.read(spa);
-  return e.assigned && e.asid === 0 && e.immutable;
-}
 
 /** `bytes` at `spa` the firmware may write: INVALID_ADDRESS outside memory; after SNP_INIT the page must be a firmware page. */
 function outputPage(c: CommandContext, spa: number, bytes: number, what: string): CommandOutcome | null {

@@ -71,6 +71,8 @@ export const TIO_DEV_STATUS_PAGE = layout('sev_tio_dev_status', 160, {
 });
 export const DEV_STATUS_CERTS_DIGEST = 48;
 export const DEV_STATUS_MEAS_DIGEST = 96;
+/** DEV_STATUS p2 (byte 28): bit 0 meas_digest_valid (bit 1 no_fw_update). */
+export const DEV_STATUS_P2_MEAS_DIGEST_VALID = 1 << 0;
 /** DEV_STATUS ctx_state: our values (0 created, 1 connected). */
 export const DEV_CTX_STATE = { created: 0, connected: 1 } as const;
 
@@ -94,6 +96,7 @@ export const TDI_INFO_MEAS_DIGEST = 80;
 export const TDI_INFO_REPORT_DIGEST = 128;
 /** TDI_INFO p1: bit 0 meas_digest_valid, bit 1 meas_digest_fresh, bits 3:2 tdi_status. */
 export const TDI_INFO_P1_STATUS_SHIFT = 2;
+export const TDI_INFO_P1_MEAS_DIGEST_VALID = 1 << 0;
 
 /** TDI_STATUS output (16 B): tdisp_state at 4. */
 export const TIO_TDI_STATUS_PAGE = layout('sev_tio_tdi_status', 16, { length: field(0, 4), tdispState: field(4, 1) });

@@ -10,34 +10,20 @@
  * function's DMA from that ASID until TIO_ASID_FENCE_CLEAR.
  */
 import { FW_STATUS } from '../firmware/status.js';
-import { bytesToHex, concatBytes, hexToBytes, writeBytes } from './bytes.js';
+import { bytesToHex, concatBytes, hexToBytes } from './bytes.js';
 import { decode, encode } from './layout.js';
 import {
-  ALGOS,
   BIND_RUN_FORCE,
-  DEV_CTX_STATE,
-  DMA_FENCE,
-  FENCE_STATUS_PAGE,
-  MMIO_FENCE_SHIFT,
-  TDI_INFO_P1_STATUS_SHIFT,
-  TIO_ASID_FENCE_CLEAR_BUF,
-  TIO_ASID_FENCE_STATUS_BUF,
-  TIO_DEV_STATUS_BUF,
-  TIO_DEV_STATUS_PAGE,
   TIO_TDI_BIND_BUF,
   TIO_TDI_CREATE_BUF,
-  TIO_TDI_INFO_BUF,
-  TIO_TDI_INFO_PAGE,
   TIO_TDI_RECLAIM_BUF,
   TIO_TDI_REPORT_BUF,
-  TIO_TDI_STATUS_BUF,
-  TIO_TDI_STATUS_PAGE,
   TIO_TDI_UNBIND_BUF,
   UNBIND_FORCE,
 } from './tdi-buffers.js';
 import { DOBJ_CERT_HDR, DOBJ_ID, PAGE, RESP_ALIGN, SLA_BUFFER_HDR, slaPages, writeBuffer } from './sla.js';
 import type { CommandContext, CommandOutcome, DevCtx, Exchange, TdiCtx } from './psp-config.js';
-import { fail, isFirmwarePage, ok } from './snp-commands.js';
+import { fail, isFirmwarePage, ok } from './command-outcome.js';
 import { align, readResponse, writeRequest } from './spdm-exchange.js';
 import { secured, SPDM_REQUEST, SPDM_RESPONSE, SPDM_VERSION_12, spdmHeader, spdmMessage, unsecured } from './spdm.js';
 import { PSP_COMMAND } from './command-ids.js';
@@ -48,7 +34,6 @@ import {
   reportRequestPayload,
   TDISP_REQUEST,
   TDISP_RESPONSE,
-  TDISP_STATE,
   tdispErrorCode,
   tdispMessage,
   tdispOf,
@@ -80,7 +65,7 @@ export function devCtxOf(c: CommandContext, sla: bigint): DevCtx | CommandOutcom
   return c.tio.contexts.find((x) => x.pages[0] === p) ?? fail(FW_STATUS.INVALID_DEV_CTX, `dev_ctx_sla names no live device context (page 0x${p.toString(16)})`, { spa: BigInt(p) });
 }
 
-function tdiOf(c: CommandContext, ctx: DevCtx, sla: bigint): TdiCtx | CommandOutcome {
+export function tdiOf(c: CommandContext, ctx: DevCtx, sla: bigint): TdiCtx | CommandOutcome {
   const p = firstPage(c, sla, 'tdi_ctx_sla');
   if (isOutcome(p)) return p;
   const t = c.tio.tdis.find((x) => x.pages[0] === p);
@@ -90,7 +75,7 @@ function tdiOf(c: CommandContext, ctx: DevCtx, sla: bigint): TdiCtx | CommandOut
 }
 
 /** A firmware page holding `bytes` at spa (the output pages Linux points into data_pg). */
-function outputPage(c: CommandContext, paddr: bigint, bytes: number, what: string): number | CommandOutcome {
+export function outputPage(c: CommandContext, paddr: bigint, bytes: number, what: string): number | CommandOutcome {
   const spa = c.strip(paddr);
   if (!c.memory.contains(spa, bytes)) return fail(FW_STATUS.INVALID_ADDRESS, `${what} 0x${spa.toString(16)} is outside memory`, { spa: BigInt(spa) });
   if (!isFirmwarePage(c, spa - (spa % PAGE))) return fail(FW_STATUS.INVALID_PAGE_STATE, `${what} 0x${spa.toString(16)} is not in a firmware page`, { spa: BigInt(spa) });
@@ -255,37 +240,15 @@ function writeReport(c: CommandContext, ctrl: Ctrl, ctx: DevCtx, report: Uint8Ar
 
 // ---- commands ---------------------------------------------------------------------------
 
-/** TIO_DEV_STATUS (0xD6): the 160-byte device status to a firmware page. */
-export function tioDevStatus(c: CommandContext, buf: Uint8Array): CommandOutcome {
-  const notReady = needTio(c);
-  if (notReady !== null) return notReady;
-  const b = decode(TIO_DEV_STATUS_BUF, buf);
-  const ctx = devCtxOf(c, b.devCtxSla);
-  if (isOutcome(ctx)) return ctx;
-  const spa = outputPage(c, b.statusPaddr, TIO_DEV_STATUS_PAGE.bytes, 'status_paddr');
-  if (isOutcome(spa)) return spa;
-  const tdis = c.tio.tdis.filter((t) => t.ctxDeviceId === ctx.deviceId);
-  writeBytes(
-    c.memory,
-    spa,
-    encode(TIO_DEV_STATUS_PAGE, {
-      length: TIO_DEV_STATUS_PAGE.bytes,
-      ctxState: DEV_CTX_STATE[ctx.state],
-      deviceId: ctx.deviceId,
-      segmentId: 0,
-      tcMask: ctx.state === 'connected' ? 1 : 0,
-      ideStreamId: BigInt(ctx.ideStreamId),
-      tdiCount: tdis.length,
-      boundTdiCount: tdis.filter((t) => t.state !== 'CONFIG_UNLOCKED').length,
-      ...(ctx.state === 'connected' ? { algoDhe: ALGOS.dhe, algoAead: ALGOS.aead, algoAsym: ALGOS.asym, algoHash: ALGOS.hash, algoKeySched: ALGOS.keySched } : {}),
-    }),
-  );
-  return ok;
-}
-
-/** TIO_GUEST_REQUEST (0xE0): not served by this model. */
+/**
+ * TIO_GUEST_REQUEST (0xE0): not served. Its buffer is public (docs/sev-firmware.md
+ * §2.8) but `req_paddr` and `res_paddr` hold SNP guest messages encrypted with the
+ * guest's VMPCK whose TIO message types and payloads only AMD's SEV-TIO firmware
+ * specification (#58271, not public) defines: answering would mean inventing them.
+ * After the checks every command gets (id, buffer address, `length`): UNSUPPORTED.
+ */
 export function tioGuestRequestUnsupported(): CommandOutcome {
-  return fail(FW_STATUS.UNSUPPORTED, 'this firmware model does not serve TIO_GUEST_REQUEST');
+  return fail(FW_STATUS.UNSUPPORTED, 'TIO_GUEST_REQUEST is not served: its guest messages (req_paddr, res_paddr) are defined only in AMD\'s SEV-TIO firmware specification #58271, which is not public; nothing was read or changed', { command: 'TIO_GUEST_REQUEST', notPublic: true });
 }
 
 /** TIO_TDI_CREATE (0xDA): the tdi_ctx pages become a TDI of a connected device, CONFIG_UNLOCKED. */
@@ -422,94 +385,4 @@ export function tioTdiReport(c: CommandContext, buf: Uint8Array): CommandOutcome
   const ctrl = ctrlOf(c, b);
   if (isOutcome(ctrl)) return ctrl;
   return writeReport(c, ctrl, ctx, hexToBytes(t.report)) ?? ok;
-}
-
-/** TIO_TDI_STATUS (0xDF): the TDI's TDISP state to a firmware page (the firmware's own record: nothing exchanged). */
-export function tioTdiStatus(c: CommandContext, buf: Uint8Array): CommandOutcome {
-  const notReady = needTio(c);
-  if (notReady !== null) return notReady;
-  const b = decode(TIO_TDI_STATUS_BUF, buf);
-  const ctx = devCtxOf(c, b.devCtxSla);
-  if (isOutcome(ctx)) return ctx;
-  const t = tdiOf(c, ctx, b.tdiCtxSla);
-  if (isOutcome(t)) return t;
-  const spa = outputPage(c, b.statusPaddr, TIO_TDI_STATUS_PAGE.bytes, 'status_paddr');
-  if (isOutcome(spa)) return spa;
-  writeBytes(c.memory, spa, encode(TIO_TDI_STATUS_PAGE, { length: TIO_TDI_STATUS_PAGE.bytes, tdispState: TDISP_STATE[t.state] }));
-  return { status: FW_STATUS.SUCCESS, detail: { functionId: t.functionId, tdispState: t.state } };
-}
-
-/** TIO_TDI_INFO (0xE3): the 200-byte TDI info to a firmware page. */
-export function tioTdiInfo(c: CommandContext, buf: Uint8Array): CommandOutcome {
-  const notReady = needTio(c);
-  if (notReady !== null) return notReady;
-  const b = decode(TIO_TDI_INFO_BUF, buf);
-  const ctx = devCtxOf(c, b.devCtxSla);
-  if (isOutcome(ctx)) return ctx;
-  const t = tdiOf(c, ctx, b.tdiCtxSla);
-  if (isOutcome(t)) return t;
-  const spa = outputPage(c, b.statusPaddr, TIO_TDI_INFO_PAGE.bytes, 'status_paddr');
-  if (isOutcome(spa)) return spa;
-  writeBytes(
-    c.memory,
-    spa,
-    encode(TIO_TDI_INFO_PAGE, {
-      length: TIO_TDI_INFO_PAGE.bytes,
-      functionId: t.functionId,
-      p1: TDISP_STATE[t.state] << TDI_INFO_P1_STATUS_SHIFT,
-      p2: t.lockFlags,
-      algoDhe: ALGOS.dhe,
-      algoAead: ALGOS.aead,
-      algoAsym: ALGOS.asym,
-      algoHash: ALGOS.hash,
-      algoKeySched: ALGOS.keySched,
-      intfReportCounter: BigInt(t.reportCounter),
-      asid: t.asid ?? 0,
-      tdiId: BigInt(t.guestDeviceId),
-    }),
-  );
-  return ok;
-}
-
-/** TIO_ASID_FENCE_STATUS (0xE2): the u64 fence status of the device's functions for an ASID. */
-export function tioAsidFenceStatus(c: CommandContext, buf: Uint8Array): CommandOutcome {
-  const notReady = needTio(c);
-  if (notReady !== null) return notReady;
-  const b = decode(TIO_ASID_FENCE_STATUS_BUF, buf);
-  const ctx = devCtxOf(c, b.devCtxSla);
-  if (isOutcome(ctx)) return ctx;
-  if (!c.guests.has(b.asid)) return fail(FW_STATUS.INVALID_ASID, `no SNP guest with ASID ${b.asid}`, { asid: b.asid });
-  const spa = outputPage(c, b.statusPaddr, FENCE_STATUS_PAGE.bytes, 'status_pa');
-  if (isOutcome(spa)) return spa;
-  const fenced = functionsOf(c, ctx).some((f) => c.firmware.fencedAsid(f) === b.asid);
-  const value = fenced ? BigInt(DMA_FENCE.DEFAULT | (3 << MMIO_FENCE_SHIFT)) : 0n;
-  writeBytes(c.memory, spa, encode(FENCE_STATUS_PAGE, { value }));
-  return { status: FW_STATUS.SUCCESS, detail: { asid: b.asid, dmaFence: fenced ? DMA_FENCE.DEFAULT : DMA_FENCE.NONE } };
-}
-
-/** TIO_ASID_FENCE_CLEAR (0xE1): lifts the fence of the device's functions from the guest's ASID. */
-export function tioAsidFenceClear(c: CommandContext, buf: Uint8Array): CommandOutcome {
-  const notReady = needTio(c);
-  if (notReady !== null) return notReady;
-  const b = decode(TIO_ASID_FENCE_CLEAR_BUF, buf);
-  const ctx = devCtxOf(c, b.devCtxSla);
-  if (isOutcome(ctx)) return ctx;
-  const guest = c.guests.byContextPage(c.strip(b.gctxPaddr));
-  if (guest === undefined) return fail(FW_STATUS.INVALID_GUEST, 'gctx_paddr is not a live guest\'s context page');
-  const cleared: number[] = [];
-  for (const f of functionsOf(c, ctx)) {
-    if (c.firmware.fencedAsid(f) === guest.asid) {
-      c.firmware.setFence(f, null);
-      cleared.push(f);
-    }
-  }
-  return { status: FW_STATUS.SUCCESS, detail: { asid: guest.asid, cleared } };
-}
-
-/** The functions a device context speaks for: its own RID and its TDIs'. */
-function functionsOf(c: CommandContext, ctx: DevCtx): number[] {
-  const s = new Set<number>([ctx.deviceId]);
-  for (const t of c.tio.tdis) if (t.ctxDeviceId === ctx.deviceId) s.add(t.functionId);
-  for (const f of c.firmware.fences.keys()) if (f >>> 3 === ctx.deviceId >>> 3) s.add(f);
-  return [...s];
 }

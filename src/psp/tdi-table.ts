@@ -17,7 +17,8 @@ import {
   TIO_TDI_UNBIND_BUF,
 } from './tdi-buffers.js';
 import { tioDevCertificates, tioDevMeasurements } from './dev-objects.js';
-import { tioAsidFenceClear, tioAsidFenceStatus, tioDevStatus, tioGuestRequestUnsupported, tioTdiBind, tioTdiCreate, tioTdiInfo, tioTdiReclaim, tioTdiReport, tioTdiStatus, tioTdiUnbind } from './tdi-commands.js';
+import { tioGuestRequestUnsupported, tioTdiBind, tioTdiCreate, tioTdiReclaim, tioTdiReport, tioTdiUnbind } from './tdi-commands.js';
+import { tioAsidFenceClear, tioAsidFenceStatus, tioDevStatus, tioTdiInfo, tioTdiStatus } from './tdi-status-commands.js';
 
 type Run = (c: CommandContext, buf: Uint8Array) => CommandOutcome;
 

@@ -20,7 +20,7 @@ import {
 } from './buffers.js';
 import { DOBJ_CERT_HDR, DOBJ_ID, PAGE, RESP_ALIGN, SLA_BUFFER_HDR, slaPages, writeBuffer } from './sla.js';
 import type { CommandContext, CommandOutcome, DevCtx, Exchange } from './psp-config.js';
-import { fail, isFirmwarePage, ok } from './snp-commands.js';
+import { fail, isFirmwarePage, ok } from './command-outcome.js';
 import { acceptResponse, align, exchangeCert, readResponse, requestFor, STEP, writeRequest } from './spdm-exchange.js';
 import { concatBytes } from './bytes.js';
 import { spdmRequestName, unsecured, spdmHeader } from './spdm.js';
@@ -215,6 +215,7 @@ export function tioDevDisconnect(c: CommandContext, buf: Uint8Array): CommandOut
     ctx.state = 'created';
     ctx.sessionId = null;
     delete ctx.certChain;
+    delete ctx.measurements;
     return ok;
   }
   if (boundTdisOf(c, ctx).length > 0) return fail(FW_STATUS.IN_USE, `device ${hexId(ctx.deviceId)} has a bound TDI: unbind it first, or disconnect with FORCE`, { deviceId: ctx.deviceId });
@@ -235,6 +236,7 @@ export function tioDevDisconnect(c: CommandContext, buf: Uint8Array): CommandOut
   ctx.state = 'created';
   ctx.sessionId = null;
   delete ctx.certChain;
+  delete ctx.measurements;
   return ok;
 }
 

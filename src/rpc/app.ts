@@ -12,8 +12,9 @@ import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import type { ServerOptionsInput } from './options.js';
 import type { PlatformHost, ServerHooks } from './method-table.js';
 import { buildHandlers, type PlatformAdmin } from './platform-handlers.js';
-import { platformMetrics } from './platform-metrics.js';
-import { dashboardAsset, dashboardPage } from './dashboard-files.js';
+import { platformMetrics } from '../observe/expose/platform-metrics.js';
+import { dashboardAsset, dashboardPage } from '../observe/expose/dashboard-files.js';
+import { platformNameFromPath } from './platforms.js';
 import { SnapshotBudget } from '../platform/snapshot-store.js';
 import { CallRecorder } from './call-recorder.js';
 import { join } from 'node:path';
@@ -177,7 +178,7 @@ export async function startApp(opts: AppOptions): Promise<RunningApp> {
     page: (pathname) => {
       const asset = dashboardAsset(pathname);
       if (asset !== undefined) return { ...asset, public: true };
-      const page = dashboardPage(pathname);
+      const page = dashboardPage(pathname, platformNameFromPath);
       return page === undefined ? undefined : { ...page, public: false };
     },
     deletePlatform: async (name) => (await remove(name)) !== undefined,

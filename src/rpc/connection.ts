@@ -11,7 +11,7 @@ import type { FrameOptions } from './envelope.js';
 import type { FrameLink } from './frame-link.js';
 import type { PlatformHost, RpcCallContext } from './method-table.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
-import type { RpcMetrics } from './metrics.js';
+import type { RpcMetrics } from '../observe/expose/metrics.js';
 import type { ServerOptions } from './options.js';
 import { toWire } from './to-wire.js';
 

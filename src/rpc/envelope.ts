@@ -33,22 +33,9 @@ import type { RpcCallContext, RpcHandler } from './method-table.js';
 import { flatJson, toWire } from './to-wire.js';
 import { PreparedJson } from './sliced-json.js';
 import { nearestNames } from '../util/nearest.js';
+import { METHOD_LABEL_INVALID, METHOD_LABEL_UNKNOWN, type CallRecord } from '../observe/expose/call-record.js';
 
-/** One finished call, for metrics. */
-export interface CallRecord {
-  /** The method name when it is in the table, else METHOD_LABEL_UNKNOWN or METHOD_LABEL_INVALID. */
-  method: string;
-  /**
-   * 'ok'; 'status' when the result carries a statusName or rcName other than
-   * SUCCESS (an emulated failure: the firmware, the TMPM or an instruction said no);
-   * or the error code answered (also for notifications, which get no answer).
-   */
-  outcome: 'ok' | 'status' | number;
-  /** The result's statusName (or rcName) when it has one. */
-  statusName?: string;
-  /** Wall time spent in the handler, in seconds (0 when no handler ran). */
-  seconds: number;
-}
+export { METHOD_LABEL_INVALID, METHOD_LABEL_UNKNOWN, type CallRecord };
 
 export interface FrameOptions {
   /** Longest batch accepted; a longer one gets one -32600 object. Default 1000. */
@@ -74,10 +61,6 @@ export const DEFAULT_MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_SLICE_MS = 10;
 /** JSON-RPC code of an answer refused for its size: the emulator's resource-limit code (EMU_LIMIT). */
 export const RESPONSE_TOO_LARGE_CODE = -32003;
-/** Method label for a name that is not in the table: keeps metric labels bounded. */
-export const METHOD_LABEL_UNKNOWN = '(unknown)';
-/** Method label for a frame or member that is not a valid request at all. */
-export const METHOD_LABEL_INVALID = '(invalid)';
 
 type Handlers = ReadonlyMap<string, RpcHandler>;
 /** A response, or null when nothing is sent (a notification). */

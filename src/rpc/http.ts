@@ -8,7 +8,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hasToken, parseTarget, refusedSource, type RequestTarget } from './auth.js';
 import type { ServerHooks } from './method-table.js';
-import type { RpcMetrics } from './metrics.js';
+import type { RpcMetrics } from '../observe/expose/metrics.js';
 import type { ServerOptions } from './options.js';
 import { platformNameFromPath } from './platforms.js';
 import { toWire } from './to-wire.js';

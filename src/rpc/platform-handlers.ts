@@ -67,10 +67,11 @@ function impls(p: Platform, subs: SubscriptionRegistry, wall: WallClock, journal
     'rpc.discover': () => openRpcDocument(),
     'emu.info': () => p.info(),
     'emu.reset': (q) => p.reset(q.scenario),
-    'emu.snapshot': () => p.snapshot(),
-    'emu.revert': (q) => p.revert(q.snapshotId),
-    // Tens of MB of JSON at a full IOTLB: written in slices, so the server answers others meanwhile.
-    'emu.dumpState': () => sliced(p.dumpState(), wall),
+    // A full IOTLB lists 2^19 entries: the state methods work in slices, so the server
+    // answers others meanwhile; the platform's own calls wait (Platform.whenFree).
+    'emu.snapshot': () => p.snapshotSliced(yieldToServer(wall), DEFAULT_SLICE_MS),
+    'emu.revert': (q) => p.revertSliced(q.snapshotId, yieldToServer(wall), DEFAULT_SLICE_MS),
+    'emu.dumpState': () => p.dumpStateSliced(yieldToServer(wall), DEFAULT_SLICE_MS, (dump) => sliced(dump, wall)),
     'emu.loadState': (q) => p.loadStateSliced(q.state, yieldToServer(wall), DEFAULT_SLICE_MS),
     'emu.audit': () => p.audit(),
     'emu.platforms': () => ({ platforms: served().list() }),
@@ -165,12 +166,15 @@ export function buildHandlers(p: Platform, opts: HandlerOptions): { handlers: Ma
     handlers.set(name, (raw, ctx) => {
       const parsed = parseParams(name, raw);
       if (!parsed.ok) throw new RpcError(-32602, 'Invalid params', { issues: parsed.issues });
-      p.syncClock();
-      const decision = faultable ? p.faultOnCall(name) : null;
-      if (decision !== null) return callWithFault(p, name, decision, raw, ctx, opts, outsideQueue, () => impl(parsed.params, ctx));
-      const result = impl(parsed.params, ctx);
-      if (isThenable(result)) return opts.validateResults ? Promise.resolve(result).then((r) => checked(name, r)) : result;
-      return opts.validateResults ? checked(name, result) : result;
+      // While a sliced emu.snapshot / revert / dumpState / loadState holds the platform, its calls wait.
+      return p.whenFree(() => {
+        p.syncClock();
+        const decision = faultable ? p.faultOnCall(name) : null;
+        if (decision !== null) return callWithFault(p, name, decision, raw, ctx, opts, outsideQueue, () => p.whenFree(() => impl(parsed.params, ctx)));
+        const result = impl(parsed.params, ctx);
+        if (isThenable(result)) return opts.validateResults ? Promise.resolve(result).then((r) => checked(name, r)) : result;
+        return opts.validateResults ? checked(name, result) : result;
+      });
     });
   }
   // The journal and the recorders see each call as answered, injected faults included.

@@ -19,7 +19,7 @@ import { EmuError, ERROR_CODES } from '../util/emu-error.js';
 import type { PlatformHost } from './method-table.js';
 import { answerInternalError, handleHttp } from './http.js';
 import type { ServerHooks } from './method-table.js';
-import { RpcMetrics } from './metrics.js';
+import { RpcMetrics } from '../observe/expose/metrics.js';
 import { resolveServerOptions } from './options.js';
 import type { ServerOptionsInput } from './options.js';
 import { PlatformRegistry, platformNameFromPath } from './platforms.js';

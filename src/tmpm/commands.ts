@@ -13,7 +13,6 @@ export const TMPM_COMMAND = {
   PUNSMASH_IO: 0x06,
 } as const;
 export type TmpmCommandName = keyof typeof TMPM_COMMAND;
-export const TMPM_COMMAND_NAMES = Object.keys(TMPM_COMMAND) as TmpmCommandName[];
 
 /** TMPM statuses (AMD spec #58151 rev 0.51 via drivers/dma/tmpm/main.h); SUCCESS is 0xF0. */
 export const TMPM_STATUS = {
@@ -63,15 +62,6 @@ const STATUS_NAMES = new Map<number, string>(Object.entries(TMPM_STATUS).map(([k
 
 export function tmpmStatusName(status: number): string {
   return STATUS_NAMES.get(status) ?? `UNKNOWN_0x${status.toString(16)}`;
-}
-
-/** The command name for a number under this engine's PUNSMASH_IO number, or undefined. */
-export function tmpmCommandName(command: number, punsmashCommand: number): TmpmCommandName | undefined {
-  if (command === punsmashCommand) return 'PUNSMASH_IO';
-  if (command === TMPM_COMMAND.GET_CAPABILITIES) return 'GET_CAPABILITIES';
-  if (command === TMPM_COMMAND.NOOP) return 'NOOP';
-  if (command === TMPM_COMMAND.PSMASH_IO) return 'PSMASH_IO';
-  return undefined;
 }
 
 // ---- The PSMASH_IO / PUNSMASH_IO command page: four qwords ------------------------

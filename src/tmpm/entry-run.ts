@@ -7,7 +7,8 @@
  */
 import { PAGE_BYTES } from '../memory/host-memory.js';
 import { toHex } from '../util/hex.js';
-import { tmpmStatusName, TMPM_STATUS, type TmpmCommandName } from './commands.js';
+import { tmpmStatusName, TMPM_STATUS } from './commands.js';
+import { isSupported, type TmpmCommandSpec } from './command-table.js';
 import type { RingEntry } from './ring.js';
 import type { SmashOutcome, StallBegun } from './psmash-io.js';
 import type { EntryOutcome, TmpmConfig } from './tmpm-config.js';
@@ -27,12 +28,11 @@ export interface Running extends Omit<EntryOutcome, 'statusName' | 'dmaHeld'> {
  * capability bit is on, no pages (cmd_reg 27:16), a 4 KB-aligned list page inside
  * memory. The first that fails, with its status and detail, or null.
  */
-export function entryRefusal(e: RingEntry, name: TmpmCommandName | undefined, listSpa: number, config: TmpmConfig, memoryBytes: number): { status: number; detail: Record<string, unknown> } | null {
-  const supported = name !== undefined && (name !== 'PSMASH_IO' || config.psmash) && (name !== 'PUNSMASH_IO' || config.punsmash);
-  if (!supported) {
+export function entryRefusal(e: RingEntry, spec: TmpmCommandSpec | undefined, listSpa: number, config: TmpmConfig, memoryBytes: number): { status: number; detail: Record<string, unknown> } | null {
+  if (spec === undefined || !isSupported(spec, config)) {
     return {
       status: TMPM_STATUS.INVALID_COMMAND,
-      detail: { reason: name === undefined ? `command ${toHex(e.command)} is not one this engine knows` : `${name}'s capability bit is off (GET_CAPABILITIES support_reg)`, command: e.command },
+      detail: { reason: spec === undefined ? `command ${toHex(e.command)} is not one this engine knows` : `${spec.name}'s capability bit is off (GET_CAPABILITIES support_reg)`, command: e.command },
     };
   }
   if (e.pages !== 0) return { status: TMPM_STATUS.INVALID_NUM_PAGES, detail: { reason: `cmd_reg bits 27:16 give ${e.pages} pages; these commands take 0`, pages: e.pages } };

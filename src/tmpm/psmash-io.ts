@@ -9,11 +9,8 @@
  * Every address the command page carries has the C-bit stripped before use; the
  * table pointer written into the entry keeps the address bits the driver gave.
  */
-import type { HostMemory } from '../memory/host-memory.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
-import type { RmpTable } from '../rmp/rmp-table.js';
 import { newRmpScratch, type RmpEntryScratch } from '../rmp/rmp-entry.js';
-import type { Iommu } from '../iommu/iommu.js';
 import { newTranslation } from '../iommu/iommu.js';
 import type { TableReach } from '../iommu/table-pages.js';
 import {
@@ -33,11 +30,7 @@ import {
   pteNextLevelLo,
   ptePresentLo,
 } from '../iommu/pte.js';
-import type { DmaEngine } from '../dma/dma-engine.js';
 import type { StallHandle } from '../dma/stall-gate.js';
-import type { VirtualClock } from '../clock/virtual-clock.js';
-import type { SeededRng } from '../util/rng.js';
-import type { GuestTable } from '../firmware/guests.js';
 import { toHex } from '../util/hex.js';
 import {
   CMD_PAGE_GCTX,
@@ -52,29 +45,19 @@ import {
 } from './commands.js';
 import type { StallModel } from './stall-model.js';
 import { sampleStallNs } from './stall-model.js';
+import type { BudgetCheck } from './stall-budget.js';
+import type { PdeAccess, TmpmDeps } from './tmpm-config.js';
 
 export const REGION_BYTES = 2 * 1024 * 1024;
 const MAX_SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
 const PTES_PER_TABLE = 512;
 
-export type PdeAccess = 'direct' | 'iommu';
-
-export interface PsmashIoDeps {
-  memory: HostMemory;
-  rmp: RmpTable;
-  iommu: Iommu;
-  dma: DmaEngine;
-  guests: GuestTable;
-  clock: VirtualClock;
-  rng: SeededRng;
-  cBit: number | null;
-  snpInitialized(): boolean;
+/** The engine's parts it uses (TmpmDeps), and three things of the engine's own. */
+export interface PsmashIoDeps extends Pick<TmpmDeps, 'memory' | 'rmp' | 'iommu' | 'dma' | 'guests' | 'clock' | 'rng' | 'cBit' | 'snpInitialized'> {
   stallModel(): StallModel;
   /** The engine's own requester ID (pdeAccess iommu reads the entry through its DTE). */
   engineDeviceId(): number;
   pdeAccess(): PdeAccess;
-  /** Why the stall would be too much work for the emulator (clock end, held requests), or null. */
-  stallWorkRefusal(command: string): string | null;
 }
 
 /** What a PSMASH_IO / PUNSMASH_IO did: its status and, on success, the stall it began. */
@@ -137,6 +120,11 @@ export class PsmashIo {
 
   constructor(private readonly d: PsmashIoDeps) {}
 
+  /** What it was built from (also what the budget check reads: clock, streams, stall model). */
+  get deps(): Readonly<PsmashIoDeps> {
+    return this.d;
+  }
+
   private strip(value: bigint): number {
     // Every address a command page carries is a safe integer in practice: strip it as a number (no bigint made).
     const n = Number(value);
@@ -150,8 +138,12 @@ export class PsmashIo {
     return stripped > MAX_SAFE_BIG ? Number.MAX_SAFE_INTEGER : Number(stripped);
   }
 
-  /** PSMASH_IO with its command page at `listSpa` (already checked 4 KB aligned and inside memory). */
-  psmash(listSpa: number): SmashOutcome {
+  /**
+   * PSMASH_IO with its command page at `listSpa` (already checked 4 KB aligned and
+   * inside memory). `budget` is the command's budget check, asked after every other
+   * check (null: the convenience method asked it for this entry already).
+   */
+  psmash(listSpa: number, budget: BudgetCheck | null): SmashOutcome {
     const loc = this.locate(listSpa, true);
     if ('status' in loc) return loc;
     const { srcPg, hpte, entry } = loc;
@@ -161,7 +153,7 @@ export class PsmashIo {
     if (bad !== null) return fail(TMPM_STATUS.INVALID_HPTE_PADDR, bad.detail, bad.pteError, srcPg);
     const access = this.checkWritable(loc.hpmd, loc.hpmdIova);
     if (access !== null) return access;
-    const busy = this.tooMuchWork('PSMASH_IO', srcPg);
+    const busy = this.tooMuchWork(budget, 'PSMASH_IO', srcPg);
     if (busy !== null) return busy;
 
     // Effect, atomic with respect to DMA.
@@ -174,8 +166,8 @@ export class PsmashIo {
     return { status: TMPM_STATUS.SUCCESS, subStatus: 0, pteError: 0, pteSubError: 0, stallNs: begun.stallNs, stalls: begun.stalls, rmpChanged, reaches: loc.reaches, srcPgSpa: srcPg };
   }
 
-  /** PUNSMASH_IO: checks 1-4, 6 and 9, then the table and the RMP merge. */
-  punsmash(listSpa: number): SmashOutcome {
+  /** PUNSMASH_IO: checks 1-4, 6 and 9, then the table and the RMP merge; `budget` as for psmash. */
+  punsmash(listSpa: number, budget: BudgetCheck | null): SmashOutcome {
     const loc = this.locate(listSpa, false);
     if ('status' in loc) return loc;
     const { srcPg, entry } = loc;
@@ -200,7 +192,7 @@ export class PsmashIo {
     }
     const access = this.checkWritable(loc.hpmd, loc.hpmdIova);
     if (access !== null) return access;
-    const busy = this.tooMuchWork('PUNSMASH_IO', srcPg);
+    const busy = this.tooMuchWork(budget, 'PUNSMASH_IO', srcPg);
     if (busy !== null) return busy;
 
     const begun = this.beginStall(loc.reaches, srcPg);
@@ -304,9 +296,9 @@ export class PsmashIo {
    * (protocol/README.md §1.3: it would pass the end of the clock or hold too many requests) is the
    * engine's RESOURCE_NOT_AVAILABLE (0x17), and nothing changes.
    */
-  private tooMuchWork(command: string, srcPg: number): SmashOutcome | null {
-    const why = this.d.stallWorkRefusal(command);
-    return why === null ? null : fail(TMPM_STATUS.RESOURCE_NOT_AVAILABLE, { reason: why }, PTE_ERROR.NONE, srcPg);
+  private tooMuchWork(budget: BudgetCheck | null, command: string, srcPg: number): SmashOutcome | null {
+    const why = budget === null ? null : budget(this.d, command);
+    return why === null ? null : fail(TMPM_STATUS.RESOURCE_NOT_AVAILABLE, { reason: why.message }, PTE_ERROR.NONE, srcPg);
   }
 
   /** Right before the effect: the engine must also be able to write the entry. */

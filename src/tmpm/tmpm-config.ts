@@ -1,9 +1,19 @@
 /**
- * The TMPM engine's settings (scenario `tmpm`, every default in one block) and the
- * shapes it hands out: its event sink, a fault rule's decision for a command, and
- * what one finished ring entry did.
+ * The TMPM engine's settings (scenario `tmpm`, every default in one block), what it
+ * is built from (TmpmDeps), and the shapes it hands out: its event sink, a fault
+ * rule's decision for a command, and what one finished ring entry did.
  */
-import type { PdeAccess } from './psmash-io.js';
+import type { VirtualClock } from '../clock/virtual-clock.js';
+import type { HostMemory } from '../memory/host-memory.js';
+import type { RmpTable } from '../rmp/rmp-table.js';
+import type { Iommu } from '../iommu/iommu.js';
+import type { DmaEngine } from '../dma/dma-engine.js';
+import type { GuestTable } from '../firmware/guests.js';
+import type { SeededRng } from '../util/rng.js';
+import type { TmpmCommandName } from './commands.js';
+
+/** How the engine reads and writes src_hpmd_paddr: directly, or by DMA through its DTE. */
+export type PdeAccess = 'direct' | 'iommu';
 
 /** The engine's settings (scenario `tmpm`); every default in DEFAULT_TMPM_CONFIG. */
 export interface TmpmConfig {
@@ -47,6 +57,33 @@ export const SPEC_MINOR = 51;
 export interface TmpmEvents {
   has(topic: 'tmpm' | 'stall'): boolean;
   emit(topic: 'tmpm' | 'stall', atNs: number, data: Record<string, unknown>): void;
+}
+
+/**
+ * Everything the TMPM is built from (TmpmEngine's one argument): the machine's parts
+ * it reads and changes, where it reports, and the two things it asks of the rest of
+ * the machine. It builds its own PSMASH_IO / PUNSMASH_IO unit (psmash-io.ts).
+ */
+export interface TmpmDeps {
+  memory: HostMemory;
+  rmp: RmpTable;
+  /** The smash's checks and invalidations, and pdeAccess iommu's DMA through the engine's DTE. */
+  iommu: Iommu;
+  /** The stalls a smash begins, and the streams its budget check reads. */
+  dma: DmaEngine;
+  /** Guest context pages (PSMASH_IO check 3). */
+  guests: GuestTable;
+  clock: VirtualClock;
+  /** The stall model's jitter. */
+  rng: SeededRng;
+  /** The C-bit position stripped from the addresses the driver gives (null: none). */
+  cBit: number | null;
+  events: TmpmEvents;
+  /** Whether SNP is initialised (the firmware's state): the ring's checks under SNP, PSMASH_IO check 1. */
+  snpInitialized(): boolean;
+  /** The fault rule firing on a command as it starts (fault.add {method: "tmpm.NAME"}), or null. */
+  commandFault(name: TmpmCommandName): CommandFault | null;
+  config?: TmpmConfig;
 }
 
 /** A fault rule firing on a command (fault.add {method: "tmpm.PSMASH_IO"}). */

@@ -10,17 +10,18 @@
  *   the new head, in order; a head at or past the ring's size sets WPTR_ERR, raises
  *   an interrupt and stops the engine until INIT is cleared and set again.
  * - An entry starts when the engine reaches it (at once when idle): it is read from
- *   memory, checked and, for PSMASH_IO / PUNSMASH_IO, its effect begun; when it ends
- *   (`commandNs` later, or when the stall ends) the engine writes the status to the
- *   gctx word and the ring entry, then advances RBTAIL.
+ *   memory, its command found in the command table (command-table.ts), checked and
+ *   run (for PSMASH_IO / PUNSMASH_IO, its effect begun); when it ends (`commandNs`
+ *   later, or when the stall ends) the engine writes the status to the gctx word and
+ *   the ring entry, then advances RBTAIL.
  *
- * There is no CPU to interrupt: an interrupt is an event on topic `tmpm`.
+ * There is no CPU to interrupt: an interrupt is an event on topic `tmpm`. The engine
+ * is built from one TmpmDeps and builds its PSMASH_IO / PUNSMASH_IO unit and the host
+ * driver's side of the ring (host-driver.ts) itself.
  */
 import type { ClockEvent, EventTarget } from '../clock/event-queue.js';
-import { VirtualClock, VIRTUAL_CHUNK_EVENTS } from '../clock/virtual-clock.js';
+import type { VirtualClock } from '../clock/virtual-clock.js';
 import type { HostMemory } from '../memory/host-memory.js';
-import { PAGE_BYTES } from '../memory/host-memory.js';
-import type { RmpTable } from '../rmp/rmp-table.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
 import {
@@ -29,7 +30,6 @@ import {
   decodeRbctl,
   encodeStatus,
   MAX_PENDING_CTL_WRITES,
-  MAX_RING_PAGES,
   RBCTL_INIT,
   RBCTL_PAUSE,
   READ_ONLY_REGS,
@@ -37,64 +37,19 @@ import {
   ringBaseOf,
   TMPM_REG,
 } from './registers.js';
-import { circSpace, decodeRingEntry, encodeRingEntry, RING_ENTRIES_PER_PAGE, RING_ENTRY_BYTES, withRingStatus } from './ring.js';
-import {
-  CMD_PAGE_GCTX,
-  CMD_PAGE_SMASH_HPTE,
-  encodeCapabilities,
-  gctxWithOutputs,
-  SUPPORT_PSMASH,
-  SUPPORT_PUNSMASH,
-  tmpmCommandName,
-  TMPM_STATUS,
-  versionReg,
-  type TmpmCommandName,
-} from './commands.js';
-import type { PsmashIo, SmashOutcome, StallBegun } from './psmash-io.js';
+import { decodeRingEntry, RING_ENTRIES_PER_PAGE, RING_ENTRY_BYTES, ringRefusal, withRingStatus } from './ring.js';
+import { stripCBit } from '../iommu/pte.js';
+import { CMD_PAGE_GCTX, CMD_PAGE_SMASH_HPTE, gctxWithOutputs, TMPM_STATUS } from './commands.js';
+import { tmpmCommand, type TmpmRunContext } from './command-table.js';
+import { PsmashIo, type SmashOutcome, type StallBegun } from './psmash-io.js';
 import type { StallHandle } from '../dma/stall-gate.js';
 import { commandEvent, entryOutcome, entryRefusal, newRunning, stallEvent, type Running } from './entry-run.js';
-import { DEFAULT_TMPM_CONFIG, SPEC_MAJOR, SPEC_MINOR, type CommandFault, type EntryOutcome, type TmpmConfig, type TmpmEvents } from './tmpm-config.js';
+import { DEFAULT_TMPM_CONFIG, type EntryOutcome, type TmpmConfig, type TmpmDeps, type TmpmEvents } from './tmpm-config.js';
 import type { StallModel, StallModelPatch } from './stall-model.js';
 import { DEFAULT_STALL_MODEL, mergeStallModel } from './stall-model.js';
-
-/** A convenience call waiting for its ring entry: the engine fills one of the two. */
-interface EntryWaiter {
-  outcome: EntryOutcome | undefined;
-  error: Error | undefined;
-}
-
-interface PendingCtl {
-  atNs: number;
-  seq: number;
-  value: number;
-}
-
-export interface TmpmState {
-  config: TmpmConfig;
-  stallModel: StallModel;
-  regs: { rbctl: number; cdata: number; rblow: number; rbhigh: number; thresh: number };
-  status: { driverInit: boolean; rbErr: boolean; wptrErr: boolean; toggle: boolean };
-  applied: { init: boolean; pause: boolean };
-  ring: { baseSpa: number; entries: number; tail: number; head: number; lastHead: number };
-  stopped: boolean;
-  interrupts: number;
-  commands: number;
-  pendingCtl: PendingCtl[];
-  /** RBCTL values that came due while an entry ran, in order: applied when it finishes. */
-  heldCtl?: number[];
-  running: (Omit<Running, 'outcome' | 'detail' | 'gctxInput'> & { detail?: undefined; gctxInput: string; smash?: RunningSmashDoc }) | null;
-}
-
-/**
- * A running PSMASH_IO / PUNSMASH_IO's stall as a state document keeps it, so that a
- * restored engine ends it as the original would: the stall-end event and `dmaHeld`.
- */
-export interface RunningSmashDoc {
-  srcPgSpa: number;
-  reaches: Array<{ domainId: number; iova: string }>;
-  /** The DMA engine's stalls it began: linked again by id; heldCount and endNs for one already released. */
-  stalls: Array<{ id: number; heldCount: number; endNs: number }>;
-}
+import type { BudgetRefusal } from './stall-budget.js';
+import { HostDriver } from './host-driver.js';
+import { runningDoc, runningFromDoc, type TmpmState } from './tmpm-state.js';
 
 const EV_CTL = 1;
 const EV_DONE = 2;
@@ -125,26 +80,60 @@ export class TmpmEngine implements EventTarget {
   readonly counts = { interrupts: new Map<string, number>() };
   private running: Running | null = null;
   private runningEvent: ClockEvent | undefined;
-  /** Convenience calls waiting for the entry at a ring index. */
-  private readonly waiters = new Map<number, EntryWaiter>();
-
-  constructor(
-    private readonly memory: HostMemory,
-    private readonly rmp: RmpTable,
-    private readonly clock: VirtualClock,
-    private readonly smash: PsmashIo,
-    private readonly events: TmpmEvents,
-    private readonly cBit: number | null,
-    private readonly snpInitialized: () => boolean,
-    private readonly faultFor: (command: TmpmCommandName) => CommandFault | null,
-    config: TmpmConfig = DEFAULT_TMPM_CONFIG,
-  ) {
-    this.config = { ...config };
-    this.smash.onStallBegin = (b) => this.emitStall('begin', this.starting, b);
-  }
-
+  /** The host driver's side of the ring (the convenience methods' submit). */
+  private readonly driver: HostDriver;
+  /** What the commands' runs use (command-table.ts). */
+  private readonly runContext: TmpmRunContext;
+  private readonly smash: PsmashIo;
+  /** The entry whose budget check its submitter asked a moment ago (-1: none): not asked again if it starts at once. */
+  private budgetChecked = -1;
   /** The entry being started (its index and name), for the stall-begin report. */
   private starting = { index: -1, commandName: '' };
+  private readonly memory: HostMemory;
+  private readonly clock: VirtualClock;
+  private readonly events: TmpmEvents;
+  private readonly d: TmpmDeps;
+
+  /** The engine and its PSMASH_IO / PUNSMASH_IO unit, from one dependencies object. */
+  constructor(d: TmpmDeps) {
+    this.d = d;
+    this.memory = d.memory;
+    this.clock = d.clock;
+    this.events = d.events;
+    this.config = { ...(d.config ?? DEFAULT_TMPM_CONFIG) };
+    const { memory, rmp, iommu, dma, guests, clock, rng, cBit, snpInitialized } = d;
+    const smash = new PsmashIo({
+      memory, rmp, iommu, dma, guests, clock, rng, cBit, snpInitialized,
+      stallModel: () => this.stallModel,
+      engineDeviceId: () => this.config.deviceId,
+      pdeAccess: () => this.config.pdeAccess,
+    });
+    smash.onStallBegin = (b) => this.emitStall('begin', this.starting, b);
+    this.smash = smash;
+    const self = this;
+    this.runContext = {
+      memory: d.memory,
+      smash,
+      get config() {
+        return self.config;
+      },
+    };
+    this.driver = new HostDriver({
+      clock: d.clock,
+      memory: d.memory,
+      blocked: () => this.blocked(),
+      ring: () => this.ring,
+      writeHead: (head, checkedIndex) => {
+        this.budgetChecked = checkedIndex;
+        try {
+          this.ringHead(head);
+        } finally {
+          this.budgetChecked = -1;
+        }
+      },
+      runningEndNs: () => this.running?.endNs,
+    });
+  }
 
   // ---- registers -------------------------------------------------------------------
 
@@ -271,10 +260,7 @@ export class TmpmEngine implements EventTarget {
         this.applied.init = false;
         // Pending entries are dropped.
         this.ring.head = this.ring.tail;
-        for (const [index, w] of this.waiters) {
-          w.error = new EmuError(ERROR_CODES.WRONG_MODE, `the ring entry at index ${index} was dropped: RBCTL.INIT was cleared before it ran`);
-          this.waiters.delete(index);
-        }
+        this.driver.entriesDropped();
       }
     }
     this.applied.pause = pause;
@@ -285,24 +271,14 @@ export class TmpmEngine implements EventTarget {
     if (kick) this.kick();
   }
 
-  /** INIT's checks on the ring (protocol/README.md §4.3.2): the reason it is refused, or null. */
+  /** INIT's checks on the ring the registers give (ring.ts): the reason it is refused, or null. */
   private checkRing(): string | null {
-    const pages = this.regs.cdata & CDATA_PAGES_MASK;
-    if (pages < 1 || pages > MAX_RING_PAGES) return `CDATA gives ${pages} ring pages; 1-${MAX_RING_PAGES} are allowed`;
-    const base = this.strip(ringBaseOf(this.regs.rblow, this.regs.rbhigh));
-    if (base % PAGE_BYTES !== 0) return `the ring base ${toHex(base)} is not 4 KB aligned`;
-    if (!this.memory.contains(base, pages * PAGE_BYTES)) return `the ring ${toHex(base)} + ${pages} pages is outside memory`;
-    if (this.snpInitialized()) {
-      if (base % (2 * 1024 * 1024) !== 0) return `under SNP the ring must be 2 MB aligned; ${toHex(base)} is not`;
-      const e = this.rmp.read(base);
-      if (e.assigned || !e.immutable) return `under SNP the ring's first page must be Hypervisor-Fixed in the RMP (Assigned 0, Immutable 1); it is Assigned ${e.assigned ? 1 : 0}, Immutable ${e.immutable ? 1 : 0}`;
-    }
-    return null;
+    return ringRefusal(stripCBit(ringBaseOf(this.regs.rblow, this.regs.rbhigh), this.d.cBit), this.regs.cdata & CDATA_PAGES_MASK, this.memory, this.d.snpInitialized() ? this.d.rmp : null);
   }
 
   private initRing(): void {
     const pages = this.regs.cdata & CDATA_PAGES_MASK;
-    this.ring = { baseSpa: this.strip(ringBaseOf(this.regs.rblow, this.regs.rbhigh)), entries: pages * RING_ENTRIES_PER_PAGE, tail: 0, head: 0, lastHead: 0 };
+    this.ring = { baseSpa: stripCBit(ringBaseOf(this.regs.rblow, this.regs.rbhigh), this.d.cBit), entries: pages * RING_ENTRIES_PER_PAGE, tail: 0, head: 0, lastHead: 0 };
     this.applied.init = true;
     this.status.driverInit = true;
     this.status.rbErr = false;
@@ -341,11 +317,11 @@ export class TmpmEngine implements EventTarget {
     return this.ring.baseSpa + index * RING_ENTRY_BYTES;
   }
 
-  /** Reads, checks and begins the entry at `index`; its end is an EV_DONE event. */
+  /** Reads, checks and begins the entry at `index` (its command from the table); its end is an EV_DONE event. */
   private start(index: number): void {
     const at = this.entrySpa(index);
     const e = decodeRingEntry(this.memory.word(at), this.memory.word(at + 8));
-    const name = tmpmCommandName(e.command, this.config.punsmashCommand);
+    const spec = tmpmCommand(e.command, this.config);
     const listSpa = this.stripBig(e.listPaddr);
     const startNs = this.clock.nowNs;
     let status: number = TMPM_STATUS.SUCCESS;
@@ -355,34 +331,29 @@ export class TmpmEngine implements EventTarget {
     let durationNs = 0;
     let gctxSpa = -1;
     let outcome: SmashOutcome | undefined;
-    const refused = entryRefusal(e, name, listSpa, this.config, this.memory.sizeBytes);
+    const refused = entryRefusal(e, spec, listSpa, this.config, this.memory.sizeBytes);
     if (refused !== null) {
       status = refused.status;
       detail = refused.detail;
-    } else if (name !== undefined) {
-      const smashing = name === 'PSMASH_IO' || name === 'PUNSMASH_IO';
-      if (smashing) gctxSpa = listSpa + CMD_PAGE_GCTX;
-      const gctxInput = smashing ? this.memory.word(gctxSpa) : 0n;
-      const fault = this.faultFor(name);
+    } else if (spec !== undefined) {
+      if (spec.gctx) gctxSpa = listSpa + CMD_PAGE_GCTX;
+      const gctxInput = spec.gctx ? this.memory.word(gctxSpa) : 0n;
+      const fault = this.d.commandFault(spec.name);
       if (fault?.status !== undefined) {
         status = fault.status;
         detail = { reason: 'injected by fault.add', injected: true, faultIds: fault.faultIds };
-      } else if (name === 'GET_CAPABILITIES') {
-        this.memory.writeWords(listSpa, encodeCapabilities(this.capabilities()));
-        durationNs = this.config.commandNs;
-      } else if (name === 'NOOP') {
-        durationNs = this.config.commandNs;
-      } else if (name === 'PSMASH_IO' || name === 'PUNSMASH_IO') {
-        this.starting = { index, commandName: name };
-        outcome = name === 'PSMASH_IO' ? this.smash.psmash(listSpa) : this.smash.punsmash(listSpa);
-        status = outcome.status;
-        detail = outcome.detail;
-        if (status === TMPM_STATUS.SUCCESS) durationNs = outcome.stallNs;
+      } else {
+        this.starting = { index, commandName: spec.name };
+        const run = spec.run(this.runContext, listSpa, index === this.budgetChecked ? null : (spec.budget ?? null));
+        status = run.status;
+        detail = run.detail;
+        durationNs = run.durationNs;
+        outcome = run.outcome;
       }
       durationNs += fault?.delayNs ?? 0;
-      this.running = newRunning(index, e.command, name, listSpa, startNs, startNs + durationNs, status, detail, outcome, gctxSpa, gctxInput);
+      this.running = newRunning(index, e.command, spec.name, listSpa, startNs, startNs + durationNs, status, detail, outcome, gctxSpa, gctxInput);
     }
-    this.running ??= newRunning(index, e.command, name ?? `0x${e.command.toString(16)}`, listSpa, startNs, startNs + durationNs, status, detail, undefined, -1, 0n);
+    this.running ??= newRunning(index, e.command, spec?.name ?? `0x${e.command.toString(16)}`, listSpa, startNs, startNs + durationNs, status, detail, undefined, -1, 0n);
     this.runningEvent = this.clock.schedule(this.running.endNs, this, EV_DONE, null);
     this.running.seq = this.runningEvent.seq;
   }
@@ -407,11 +378,7 @@ export class TmpmEngine implements EventTarget {
     }
     const done = entryOutcome(r, dmaHeld);
     if (this.events.has('tmpm')) this.events.emit('tmpm', this.clock.nowNs, commandEvent(done));
-    const w = this.waiters.get(r.index);
-    if (w !== undefined) {
-      this.waiters.delete(r.index);
-      w.outcome = done;
-    }
+    this.driver.entryDone(r.index, done);
     // Control writes that came due while the entry ran apply now, in order, before the next entry starts.
     if (this.heldCtl.length > 0) {
       const held = this.heldCtl;
@@ -426,95 +393,38 @@ export class TmpmEngine implements EventTarget {
     this.events.emit('stall', phase === 'begin' ? o.startNs : o.endNs, stallEvent(phase, r, o, this.stallModel));
   }
 
-  // ---- the driver's side, for the convenience methods ---------------------------------
+  // ---- the driver's side, for the convenience methods (host-driver.ts) ---------------
 
   /**
-   * tmpm.submit: writes one entry at the head last written, rings RBHEAD and waits
-   * for the entry to finish (virtual mode: runs the clock to its end; realtime: waits
-   * for it). Misuse the engine could not be given is refused before anything changes.
+   * tmpm.submit: one entry through the ring (HostDriver.submit): a plain value when
+   * the clock reaches its end within one chunk of work in virtual mode, else a
+   * promise. `budgetChecked`: the caller asked the command's budget check
+   * (budgetRefusal) a moment ago, so the engine need not ask again.
    */
-  async submitRaw(command: number, listPaddr: bigint, pages = 0): Promise<EntryOutcome> {
-    return this.submit(command, listPaddr, pages);
+  submit(command: number, listPaddr: bigint, pages = 0, budgetChecked = false): EntryOutcome | Promise<EntryOutcome> {
+    return this.driver.submit(command, listPaddr, pages, budgetChecked);
+  }
+
+  /** submit, always as a promise. */
+  async submitRaw(command: number, listPaddr: bigint, pages = 0, budgetChecked = false): Promise<EntryOutcome> {
+    return this.driver.submit(command, listPaddr, pages, budgetChecked);
+  }
+
+  /** Why an entry written now would not run, or null. */
+  private blocked(): string | null {
+    if (!this.status.driverInit) return 'the TMPM is not initialised (STATUS.DRIVER_INIT clear): bring it up first (RBLOW/RBHIGH, CDATA, RBCTL INIT; see tmpm.regs)';
+    if (this.stopped) return 'the TMPM stopped on WPTR_ERR: clear RBCTL.INIT and set it again';
+    if (this.applied.pause || decodeRbctl(this.regs.rbctl).pause) return 'the TMPM is paused (RBCTL.PAUSE): an entry would not run; clear PAUSE first';
+    return null;
   }
 
   /**
-   * submitRaw without the promise when none is needed: in virtual mode, when the
-   * clock reaches the entry's end within one chunk of work (VirtualClock.waitUntil's
-   * first chunk), the outcome comes back as a plain value, so a server call answers
-   * at once (no promise chain, no microtask hops). The clock does exactly what
-   * waitUntil would: the same advanceTo calls, and a yield (yieldFn) before any
-   * further chunk.
+   * The budget check of the command numbered `command` (command-table.ts), asked
+   * now; `what` names it in the message. Null when it fits or has no budget.
    */
-  submit(command: number, listPaddr: bigint, pages = 0): EntryOutcome | Promise<EntryOutcome> {
-    const head = this.enqueue(command, listPaddr, pages);
-    const waiter = this.waiters.get(head) as EntryWaiter;
-    const clock = this.clock;
-    while (clock.mode === 'virtual' && waiter.outcome === undefined && waiter.error === undefined) {
-      const until = this.running?.endNs;
-      if (until === undefined) break;
-      if (!clock.advanceTo(Math.max(until, clock.nowNs), VIRTUAL_CHUNK_EVENTS, clock.yieldFn === undefined ? Infinity : VirtualClock.chunkWallMs)) {
-        // More than one chunk: let the server run, then go on as waitUntil would.
-        return this.waitFor(head, waiter, clock.yieldFn !== undefined);
-      }
-    }
-    if (clock.mode !== 'virtual' && waiter.outcome === undefined && waiter.error === undefined) return this.waitFor(head, waiter, false);
-    return this.settled(head, waiter);
-  }
-
-  /** Checks, writes the entry at the head and rings RBHEAD; the index of the entry, whose waiter is registered. */
-  private enqueue(command: number, listPaddr: bigint, pages: number): number {
-    if (!this.status.driverInit) throw new EmuError(ERROR_CODES.WRONG_MODE, 'the TMPM is not initialised (STATUS.DRIVER_INIT clear): bring it up first (RBLOW/RBHIGH, CDATA, RBCTL INIT; see tmpm.regs)');
-    if (this.stopped) throw new EmuError(ERROR_CODES.WRONG_MODE, 'the TMPM stopped on WPTR_ERR: clear RBCTL.INIT and set it again');
-    if (this.applied.pause || decodeRbctl(this.regs.rbctl).pause) throw new EmuError(ERROR_CODES.WRONG_MODE, 'the TMPM is paused (RBCTL.PAUSE): an entry would not run; clear PAUSE first');
-    if (!Number.isInteger(command) || command < 0 || command > 0xff) throw invalidArgument(`command must be 0..0xff, got ${command}`, { path: ['command'] });
-    if (!Number.isInteger(pages) || pages < 0 || pages > 0xfff) throw invalidArgument(`pages must be 0..0xfff, got ${pages}`, { path: ['pages'] });
-    const head = this.ring.lastHead;
-    if (circSpace(head, this.ring.tail, this.ring.entries) === 0) {
-      throw new EmuError(ERROR_CODES.LIMIT, `the ring is full (head ${head}, tail ${this.ring.tail}, ${this.ring.entries} entries): the driver's -EAGAIN; retry when entries finish`);
-    }
-    const [q0, q1] = encodeRingEntry({ listPaddr, command, pages, status: 0 });
-    this.memory.setWord(this.entrySpa(head), q0);
-    this.memory.setWord(this.entrySpa(head) + 8, q1);
-    const waiter: EntryWaiter = { outcome: undefined, error: undefined };
-    this.waiters.set(head, waiter);
-    this.ringHead((head + 1) % this.ring.entries);
-    return head;
-  }
-
-  /** The entry's wait, asynchronously: the clock runs (virtual) or is waited for (realtime) until it finishes. */
-  private async waitFor(head: number, waiter: EntryWaiter, yieldFirst: boolean): Promise<EntryOutcome> {
-    if (yieldFirst) await this.clock.yieldFn?.();
-    while (waiter.outcome === undefined && waiter.error === undefined) {
-      const until = this.running?.endNs;
-      if (until === undefined) break;
-      if (this.clock.mode === 'realtime' && until <= this.clock.nowNs) {
-        // The clock is at the entry's end but the realtime driver has not run its
-        // event yet (a chunk of work ended there): let the driver run, never spin.
-        await (this.clock.yieldFn?.() ?? new Promise<void>((resolve) => queueMicrotask(resolve)));
-        continue;
-      }
-      await this.clock.waitUntil(until);
-    }
-    return this.settled(head, waiter);
-  }
-
-  /** The waiter's outcome, or its error thrown; an entry that could not run (paused, stopped, de-initialised) throws. */
-  private settled(head: number, waiter: EntryWaiter): EntryOutcome {
-    if (waiter.outcome === undefined && waiter.error === undefined) {
-      this.waiters.delete(head);
-      throw new EmuError(ERROR_CODES.WRONG_MODE, `the ring entry at index ${head} did not run: the engine was paused, stopped or de-initialised meanwhile`);
-    }
-    if (waiter.error !== undefined) throw waiter.error;
-    return waiter.outcome as EntryOutcome;
-  }
-
-  capabilities() {
-    return {
-      capReg: 0,
-      fwReg: versionReg(this.config.fwMajor, this.config.fwMinor),
-      specReg: versionReg(SPEC_MAJOR, SPEC_MINOR),
-      supportReg: (this.config.psmash ? SUPPORT_PSMASH : 0) | (this.config.punsmash ? SUPPORT_PUNSMASH : 0),
-    };
+  budgetRefusal(command: number, what: string): BudgetRefusal | null {
+    const check = tmpmCommand(command, this.config)?.budget;
+    return check === undefined ? null : check(this.smash.deps, what);
   }
 
   getStallModel(): StallModel {
@@ -531,18 +441,7 @@ export class TmpmEngine implements EventTarget {
 
   getState(): TmpmState {
     // The running entry less its outcome and detail, the gctx input word as hex (keys in their order).
-    let running: TmpmState['running'] = null;
-    if (this.running !== null) {
-      const { outcome, detail: _d, ...rest } = this.running;
-      running = { ...rest, gctxInput: '0x' + rest.gctxInput.toString(16) };
-      if (outcome !== undefined && outcome.stalls.length > 0) {
-        running.smash = {
-          srcPgSpa: outcome.srcPgSpa,
-          reaches: outcome.reaches.map((x) => ({ domainId: x.domainId, iova: '0x' + x.iova.toString(16) })),
-          stalls: outcome.stalls.map((x) => ({ id: x.id, heldCount: x.heldCount, endNs: x.endNs })),
-        };
-      }
-    }
+    const running = this.running === null ? null : runningDoc(this.running);
     return {
       config: { ...this.config },
       stallModel: this.getStallModel(),
@@ -576,44 +475,17 @@ export class TmpmEngine implements EventTarget {
     this.commands = s.commands;
     this.pendingCtl = s.pendingCtl.map((p) => ({ ev: this.clock.schedule(p.atNs, this, EV_CTL, p.value, p.seq), value: p.value }));
     this.heldCtl = [...(s.heldCtl ?? [])];
-    this.running = null;
-    if (s.running !== null) {
-      const { smash, ...rest } = s.running;
-      const running = { ...rest, gctxInput: BigInt(s.running.gctxInput) } as unknown as Running;
-      if (smash !== undefined) running.outcome = restoredOutcome(running, smash, stallById);
-      this.running = running;
-    }
+    this.running = s.running === null ? null : runningFromDoc(s.running, stallById);
     if (this.running !== null) this.runningEvent = this.clock.schedule(this.running.endNs, this, EV_DONE, null, this.running.seq);
   }
 
   /** A 64-bit address from memory, C-bit stripped; one past 2^53 reads as unsafe (outside memory). */
   private stripBig(value: bigint): number {
-    if (value <= MAX_SAFE_BIG) return this.strip(Number(value));
-    const v = this.cBit === null ? value : value & ~(1n << BigInt(this.cBit));
+    const cBit = this.d.cBit;
+    if (value <= MAX_SAFE_BIG) return stripCBit(Number(value), cBit);
+    const v = cBit === null ? value : value & ~(1n << BigInt(cBit));
     return v > MAX_SAFE_BIG ? Number.MAX_SAFE_INTEGER : Number(v);
   }
-
-  private strip(spa: number): number {
-    const cBit = this.cBit;
-    if (cBit === null || spa < 2 ** cBit) return spa;
-    return Math.floor(spa / 2 ** cBit) % 2 === 1 ? spa - 2 ** cBit : spa;
-  }
-}
-
-/** A dumped running smash as the outcome `finish` reads: its statuses, stall, reaches and stalls. */
-function restoredOutcome(r: Running, d: RunningSmashDoc, stallById: (id: number) => StallHandle | undefined): SmashOutcome {
-  return {
-    status: r.status,
-    subStatus: r.subStatus,
-    pteError: r.pteError,
-    pteSubError: r.pteSubError,
-    stallNs: r.stallNs,
-    stalls: d.stalls.map((x) => stallById(x.id) ?? { id: x.id, heldCount: x.heldCount, endNs: x.endNs }),
-    rmpChanged: r.rmpChanged,
-    ...(r.hpteSpa !== undefined ? { hpteSpa: r.hpteSpa } : {}),
-    reaches: d.reaches.map((x) => ({ domainId: x.domainId, iova: BigInt(x.iova) })),
-    srcPgSpa: d.srcPgSpa,
-  };
 }
 
 /** The STATUS PAUSE/INIT bits for a driver: re-exported so clients need one import. */

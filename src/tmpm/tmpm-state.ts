@@ -1,12 +1,85 @@
 /**
- * The `tmpm` section of a state document, checked before a platform loads it: a
- * malformed one is BAD_DOCUMENT and changes nothing (protocol/README.md §12, "Loading
- * checks").
+ * The `tmpm` section of a state document: its shape, the running entry as the
+ * document keeps it and as the engine gets it back, and the check before a platform
+ * loads it: a malformed one is BAD_DOCUMENT and changes nothing (protocol/README.md
+ * §12, "Loading checks").
  */
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
-import type { TmpmState } from './tmpm-engine.js';
+import type { StallHandle } from '../dma/stall-gate.js';
 import { MAX_PENDING_CTL_WRITES, MAX_RING_PAGES } from './registers.js';
 import { RING_ENTRIES_PER_PAGE, RING_ENTRY_BYTES } from './ring.js';
+import type { Running } from './entry-run.js';
+import type { SmashOutcome } from './psmash-io.js';
+import type { StallModel } from './stall-model.js';
+import type { TmpmConfig } from './tmpm-config.js';
+
+export interface TmpmState {
+  config: TmpmConfig;
+  stallModel: StallModel;
+  regs: { rbctl: number; cdata: number; rblow: number; rbhigh: number; thresh: number };
+  status: { driverInit: boolean; rbErr: boolean; wptrErr: boolean; toggle: boolean };
+  applied: { init: boolean; pause: boolean };
+  ring: { baseSpa: number; entries: number; tail: number; head: number; lastHead: number };
+  stopped: boolean;
+  interrupts: number;
+  commands: number;
+  pendingCtl: Array<{ atNs: number; seq: number; value: number }>;
+  /** RBCTL values that came due while an entry ran, in order: applied when it finishes. */
+  heldCtl?: number[];
+  running: RunningDoc | null;
+}
+
+/** The running entry less its outcome and detail, the gctx input word as hex; a smash's stall as RunningSmashDoc. */
+export type RunningDoc = Omit<Running, 'outcome' | 'detail' | 'gctxInput'> & { detail?: undefined; gctxInput: string; smash?: RunningSmashDoc };
+
+/**
+ * A running PSMASH_IO / PUNSMASH_IO's stall as a state document keeps it, so that a
+ * restored engine ends it as the original would: the stall-end event and `dmaHeld`.
+ */
+export interface RunningSmashDoc {
+  srcPgSpa: number;
+  reaches: Array<{ domainId: number; iova: string }>;
+  /** The DMA engine's stalls it began: linked again by id; heldCount and endNs for one already released. */
+  stalls: Array<{ id: number; heldCount: number; endNs: number }>;
+}
+
+/** The running entry as a state document keeps it (keys in their order). */
+export function runningDoc(r: Running): RunningDoc {
+  const { outcome, detail: _d, ...rest } = r;
+  const doc: RunningDoc = { ...rest, gctxInput: '0x' + rest.gctxInput.toString(16) };
+  if (outcome !== undefined && outcome.stalls.length > 0) {
+    doc.smash = {
+      srcPgSpa: outcome.srcPgSpa,
+      reaches: outcome.reaches.map((x) => ({ domainId: x.domainId, iova: '0x' + x.iova.toString(16) })),
+      stalls: outcome.stalls.map((x) => ({ id: x.id, heldCount: x.heldCount, endNs: x.endNs })),
+    };
+  }
+  return doc;
+}
+
+/** The running entry back from its document; `stallById` finds the DMA engine's restored stalls. */
+export function runningFromDoc(d: RunningDoc, stallById: (id: number) => StallHandle | undefined): Running {
+  const { smash, ...rest } = d;
+  const running = { ...rest, gctxInput: BigInt(d.gctxInput) } as unknown as Running;
+  if (smash !== undefined) running.outcome = restoredOutcome(running, smash, stallById);
+  return running;
+}
+
+/** A dumped running smash as the outcome the engine's finish reads: its statuses, stall, reaches and stalls. */
+function restoredOutcome(r: Running, d: RunningSmashDoc, stallById: (id: number) => StallHandle | undefined): SmashOutcome {
+  return {
+    status: r.status,
+    subStatus: r.subStatus,
+    pteError: r.pteError,
+    pteSubError: r.pteSubError,
+    stallNs: r.stallNs,
+    stalls: d.stalls.map((x) => stallById(x.id) ?? { id: x.id, heldCount: x.heldCount, endNs: x.endNs }),
+    rmpChanged: r.rmpChanged,
+    ...(r.hpteSpa !== undefined ? { hpteSpa: r.hpteSpa } : {}),
+    reaches: d.reaches.map((x) => ({ domainId: x.domainId, iova: BigInt(x.iova) })),
+    srcPgSpa: d.srcPgSpa,
+  };
+}
 
 const U32 = 2 ** 32;
 

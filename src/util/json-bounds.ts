@@ -6,6 +6,8 @@
  * recursion (the check itself must not overflow on the value it refuses).
  */
 
+import { runSteps, STEP_ITEMS, type Steps } from './steps.js';
+
 export interface JsonBounds {
   /** Deepest nesting of arrays and objects; a scalar is depth 0. */
   maxDepth: number;
@@ -50,9 +52,16 @@ export function jsonBoundsViolation(value: unknown, bounds: JsonBounds): string 
 
 /** Characters of JSON text `value` would take, about (the measure jsonBoundsViolation uses), without recursion. */
 export function jsonChars(value: unknown): number {
+  return runSteps(jsonCharsSteps(value));
+}
+
+/** jsonChars in steps (a yield every STEP_ITEMS values): a large state document counted in slices. */
+export function* jsonCharsSteps(value: unknown): Steps<number> {
   const stack: unknown[] = [value];
   let chars = 0;
+  let seen = 0;
   while (stack.length > 0) {
+    if (++seen % STEP_ITEMS === 0) yield;
     const v = stack.pop();
     if (typeof v === 'string') chars += v.length + 2;
     else if (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint') chars += String(v).length;

@@ -78,6 +78,42 @@ describe('CompletionQueue', () => {
     );
   });
 
+  it('pushGroup leaves the same queue as one push per request (a release in closed form)', () => {
+    // Groups decided at one time, latencies descending within each group's bucket, the
+    // first the largest, between single pushes of other devices, streams and spans.
+    const group = fc.record({ single: fc.option(request), count: fc.integer({ min: 1, max: 700 }), latency: fc.integer({ min: 0, max: 40_000 }), dev: fc.integer({ min: 0, max: 1 }), stream: fc.integer({ min: -1, max: 1 }), span: fc.constantFrom(550, 650) });
+    fc.assert(
+      fc.property(fc.array(group, { maxLength: 60 }), (groups) => {
+        const one = tally();
+        const bulk = tally();
+        const byOne = new CompletionQueue(one.sink);
+        const byGroup = new CompletionQueue(bulk.sink);
+        let at = 0;
+        for (const g of groups) {
+          if (g.single !== null) {
+            at += g.single.dt;
+            byOne.push(at, g.single.span, g.single.latency, g.single.dev, g.single.stream);
+            byGroup.push(at, g.single.span, g.single.latency, g.single.dev, g.single.stream);
+          }
+          const low = bottom(g.latency);
+          for (let i = 0; i < g.count; i++) byOne.push(at, g.span, Math.max(low, g.latency - i), g.dev, g.stream);
+          // One push per request would have grouped them the same: n - 1 at the first latency in the document.
+          byGroup.pushGroup(at, g.span, g.latency, g.count, g.dev, g.stream);
+        }
+        const oneDoc = byOne.entries();
+        const groupDoc = byGroup.entries();
+        expect(byGroup.size).toBe(byOne.size);
+        expect(groupDoc).toEqual(oneDoc);
+        expect(one.counts).toEqual(bulk.counts);
+        byOne.settle(at + 1_000_000);
+        byGroup.settle(at + 1_000_000);
+        expect(bulk.counts).toEqual(one.counts);
+        expect(bulk.max).toEqual(one.max);
+      }),
+      { numRuns: runs(300) },
+    );
+  });
+
   it('holds a release of 100,000 requests decided at one time in a few hundred entries', () => {
     const q = tally();
     const queue = new CompletionQueue(q.sink);

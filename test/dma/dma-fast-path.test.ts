@@ -18,7 +18,7 @@ import { DmaAccessPort } from '../../src/iommu/dma-access-port.js';
 import { EVENT_TOPICS } from '../../src/observe/event-bus.js';
 import { psmashArgs } from '../helpers/smash.js';
 import { toWire } from '../../src/rpc/to-wire.js';
-import { platformMetrics } from '../../src/rpc/platform-metrics.js';
+import { platformMetrics } from '../../src/observe/expose/platform-metrics.js';
 
 const TEE_DEV = 0x0100;
 const UNTRUSTED_DEV = 0x0200;
@@ -35,7 +35,7 @@ interface Run {
   log: unknown[];
   events: unknown[];
   state: unknown;
-  fast: { batched: number; closedForm: number; heldRuns: number };
+  fast: { batched: number; closedForm: number; heldRuns: number; releasedInClosedForm: number };
 }
 
 type Script = (p: Platform, step: (label: string, extra?: unknown) => Promise<void>) => Promise<void>;
@@ -51,7 +51,7 @@ async function run(script: Script, fast: boolean | 'batch', scenario: Scenario =
     // Topic clock reports chunk progress: how much wall-time work a chunk did, not the model.
     p.bus.subscribe(EVENT_TOPICS.filter((t) => t !== 'clock'), (topic, atNs, data) => events.push(JSON.stringify(toWire({ topic, atNs, data }))));
     const log: unknown[] = [];
-    const counts = { batched: 0, closedForm: 0, heldRuns: 0 };
+    const counts = { batched: 0, closedForm: 0, heldRuns: 0, releasedInClosedForm: 0 };
     // GET /metrics for this platform alone: every figure the wire shows beside dma.stats
     // (IOTLB hits and misses as the port counts them, the latency buckets, TMPM counts).
     const metrics = platformMetrics(() => new Map([['', p]]));
@@ -66,6 +66,7 @@ async function run(script: Script, fast: boolean | 'batch', scenario: Scenario =
     counts.batched += p.m.dma.fastCounts.batched;
     counts.closedForm += p.m.dma.fastCounts.closedForm;
     counts.heldRuns += p.m.dma.fastCounts.heldRuns;
+    counts.releasedInClosedForm += p.m.dma.fastCounts.releasedInClosedForm;
     const state = JSON.parse(JSON.stringify(toWire(p.dumpState())));
     p.dispose();
     return { log, events, state, fast: counts };
@@ -77,7 +78,7 @@ async function run(script: Script, fast: boolean | 'batch', scenario: Scenario =
 async function compare(script: Script, scenario?: Scenario, fastMode: true | 'batch' = true): Promise<{ exact: Run; fast: Run }> {
   const exact = await run(script, false, scenario);
   const fast = await run(script, fastMode, scenario);
-  expect(exact.fast).toEqual({ batched: 0, closedForm: 0, heldRuns: 0 });
+  expect(exact.fast).toEqual({ batched: 0, closedForm: 0, heldRuns: 0, releasedInClosedForm: 0 });
   expect(fast.log).toEqual(exact.log);
   expect(fast.events).toEqual(exact.events);
   expect(fast.state).toEqual(exact.state);
@@ -193,6 +194,22 @@ const scripts: Record<string, Script> = {
     // The iommu stall held its own arrivals and the domain stall's 5,000 moved to it.
     expect(iommuStall.heldCount).toBeGreaterThan(domainStall.heldCount);
   },
+  'a stall released in closed form: a fast stream over 512 pages, a slow one and a one-shot request held beside it, another device running': async (p, step) => {
+    p.dmaStartStream(stream({ ratePerSec: 200_000_000 }));
+    p.dmaStartStream(stream({ ratePerSec: 100_000, writeRatio: 0 }));
+    // Another device's arrivals are clock events too: sparse, so the held batches between them are long.
+    p.dmaStartStream(stream({ deviceId: UNTRUSTED_DEV, iovaBase: 0n, length: 64 * 1024, ratePerSec: 10_000, accessBytes: 256 }));
+    await p.clockAdvance(50_000);
+    await step('warm');
+    p.tmpmSetStallModel({ baseNs: 300_000, jitter: { dist: 'none', spreadNs: 0 } });
+    const smashed = smash(p, 1, 0x20_0000n);
+    const oneShot = p.dmaIssue({ deviceId: TEE_DEV, iova: 0x20_1040n, bytes: 64, write: false });
+    const r = await smashed;
+    expect(r.dmaHeld).toBeGreaterThan(59_000);
+    await step('released', await oneShot);
+    await p.clockAdvance(100_000);
+    await step('after');
+  },
   'a stall held as runs: a state document in the middle of it, loaded and run on': async (p, step) => {
     p.dmaStartStream(stream({ ratePerSec: 100_000_000, length: 64 * 1024, pattern: 'sequential', accessBytes: 256 }));
     p.dmaStartStream(stream({ ratePerSec: 7_000_000, writeRatio: 0.25 }));
@@ -239,9 +256,25 @@ describe('a release in wall-time chunks (VirtualClock.chunkWallMs)', () => {
     expect(whole.held).toBeGreaterThan(39_000);
     expect(chunked.state).toEqual(whole.state);
     expect(chunked.stats).toEqual(whole.stats);
-    // 40,000 released requests, 256 between looks at the clock: well over 100 chunks.
+    // Released in closed form, one unit of work per latency bucket (about 6,400 of
+    // them from 550 ns to 400 µs at 10 ns apart), 256 between looks at the clock.
     expect(whole.yields).toBe(0);
-    expect(chunked.yields).toBeGreaterThan(100);
+    expect(chunked.yields).toBeGreaterThan(20);
+  });
+
+  it('the same, member by member (closed form off): 40,000 released requests, 256 between looks at the clock', async () => {
+    DmaEngine.defaults.closedForm = false;
+    try {
+      const whole = await stalled(1_000_000);
+      const chunked = await stalled(0);
+      expect(chunked.state).toEqual(whole.state);
+      expect(chunked.stats).toEqual(whole.stats);
+      // (The whole run still ends a chunk on its event budget: 40,000 held objects.)
+      expect(whole.yields).toBeLessThan(5);
+      expect(chunked.yields).toBeGreaterThan(100);
+    } finally {
+      DmaEngine.defaults.closedForm = true;
+    }
   });
 });
 
@@ -259,7 +292,9 @@ describe('DMA fast paths against the one-event-per-request reference', () => {
       if (name.startsWith('a long closed-form run')) {
         expect(fast.fast.closedForm).toBeGreaterThan(250_000);
         expect(fast.fast.heldRuns).toBeGreaterThan(190_000);
+        expect(fast.fast.releasedInClosedForm).toBeGreaterThan(190_000);
       }
+      if (name.startsWith('a stall released in closed form')) expect(fast.fast.releasedInClosedForm).toBeGreaterThan(50_000);
     });
   }
 

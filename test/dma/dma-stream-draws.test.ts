@@ -58,3 +58,29 @@ describe('DmaStream.accessFromDraws', () => {
     expect(half.write).toBe(true);
   });
 });
+
+describe('DmaStream arrival arithmetic (arrivalAt, arrivalsThrough, skipArrivals)', () => {
+  // Rates dividing 1e9 take the equal-gap shortcut; the others the exact rational path.
+  it.each([1, 1e5, 1e6, 2e8, 1e9, 3, 7_777_777, 999_999_999])('rate %d: the times nextGapNs steps to', (rate) => {
+    const s = stream({ ratePerSec: rate });
+    const rng = new SeededRng(1);
+    for (const acc of [0, Math.floor(rate / 3), rate - 1]) {
+      s.acc = acc;
+      const t0 = 123_456_789;
+      const stepper = stream({ ratePerSec: rate });
+      stepper.acc = acc;
+      let t = t0;
+      for (let k = 0; k < 300; k++) {
+        expect(s.arrivalAt(t0, k)).toBe(t);
+        expect(s.arrivalsThrough(t0, t)).toBe(k + 1);
+        const next = t + stepper.nextGapNs(rng);
+        if (next > t + 1) expect(s.arrivalsThrough(t0, next - 1)).toBe(k + 1);
+        t = next;
+      }
+      const copy = stream({ ratePerSec: rate });
+      copy.acc = acc;
+      expect(copy.skipArrivals(t0, 300)).toBe(t);
+      expect(copy.acc).toBe(stepper.acc);
+    }
+  });
+});

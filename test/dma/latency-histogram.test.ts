@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { build } from 'hdr-histogram-js';
+import { build, type JsHistogram } from 'hdr-histogram-js';
 import { LatencyHistogram } from '../../src/dma/latency-histogram.js';
 import { CompletionQueue } from '../../src/dma/completion-queue.js';
 import { SeededRng } from '../../src/util/rng.js';
@@ -7,6 +7,19 @@ import { SeededRng } from '../../src/util/rng.js';
 describe('LatencyHistogram', () => {
   it('is all zeros when empty', () => {
     expect(new LatencyHistogram().summary()).toEqual({ p50: 0, p90: 0, p99: 0, p999: 0, max: 0 });
+  });
+
+  it('names the same bucket bounds as hdr-histogram-js (lowest and highest equivalent value) for every value it may see', () => {
+    const hdr = build({ bitBucketSize: 64, numberOfSignificantValueDigits: 3, useWebAssembly: false }) as unknown as JsHistogram;
+    const h = new LatencyHistogram();
+    const values: number[] = [];
+    for (let v = 0; v <= 70_000; v++) values.push(v);
+    for (let k = 11; k <= 52; k++) for (let d = -3; d <= 3; d++) values.push(2 ** k + d);
+    const rng = new SeededRng(11);
+    for (let i = 0; i < 20_000; i++) values.push(Math.floor(rng.next() * 2 ** (1 + Math.floor(rng.next() * 52))));
+    const differ = values.filter((v) => h.bucketBottomNs(v) !== hdr.lowestEquivalentValue(v) || h.bucketTopNs(v) !== hdr.highestEquivalentValue(v));
+    expect(differ).toEqual([]);
+    expect(values.length).toBeGreaterThan(90_000);
   });
 
   it('agrees with a plain HDR histogram over many distinct values (3 significant digits) and keeps the exact max', () => {

@@ -91,7 +91,7 @@ function serverStillUp(): void {
 
 describe('the packed package', () => {
   it('ships the built command, the dashboard and the default scenario, and nothing from src/ or test/', () => {
-    for (const f of ['bin/smash-emu.mjs', 'dist/src/cli/main.js', 'dist/src/rpc/dashboard-files.js', 'dist/examples/scenarios/default.json', 'protocol/openrpc.json']) expect(pkg.files).toContain(f);
+    for (const f of ['bin/smash-emu.mjs', 'dist/src/cli/main.js', 'dist/src/observe/expose/dashboard-files.js', 'dist/examples/scenarios/default.json', 'protocol/openrpc.json']) expect(pkg.files).toContain(f);
     for (const f of readdirSync(join(ROOT, 'src', 'dashboard'))) expect(pkg.files).toContain(`dist/src/dashboard/${f}`);
     expect(pkg.files.filter((f) => /^(src|test|bench|scripts|node_modules|\.tmp)\//.test(f) || /\.test\.|\.ts$/.test(f))).toEqual([]);
     expect(existsSync(join(pkg.packageDir, 'src'))).toBe(false);

@@ -196,9 +196,9 @@ describe('the TDI commands over the mailbox', () => {
 
     // TDI_INFO, DEV_STATUS, TDI_REPORT.
     expect((await mailbox(p, PSP_COMMAND.TIO_TDI_INFO, bufferPage(p, encode(TIO_TDI_INFO_BUF, { length: 48, version: 1, devCtxSla, tdiCtxSla, statusPaddr: BigInt(statusPage) })))).status).toBe(0);
-    expect(decode(TIO_TDI_INFO_PAGE, read(p, statusPage, 200))).toMatchObject({ length: 200, functionId: D2, p1: 2 << 2, p2: 1, asid: ASID, tdiId: 7n, intfReportCounter: 2n });
+    expect(decode(TIO_TDI_INFO_PAGE, read(p, statusPage, 200))).toMatchObject({ length: 200, functionId: D2, p1: (2 << 2) | 1, p2: 1, asid: ASID, tdiId: 7n, intfReportCounter: 2n });
     expect((await mailbox(p, PSP_COMMAND.TIO_DEV_STATUS, bufferPage(p, encode(TIO_DEV_STATUS_BUF, { length: 32, devCtxSla, statusPaddr: BigInt(statusPage) })))).status).toBe(0);
-    expect(decode(TIO_DEV_STATUS_PAGE, read(p, statusPage, 160))).toMatchObject({ length: 160, ctxState: 1, deviceId: D2, tcMask: 1, tdiCount: 1, boundTdiCount: 1 });
+    expect(decode(TIO_DEV_STATUS_PAGE, read(p, statusPage, 160))).toMatchObject({ length: 160, ctxState: 1, deviceId: D2, tcMask: 1, p2: 1, tdiCount: 1, boundTdiCount: 1 });
     expect((await relay(p.m, D2, PSP_COMMAND.TIO_TDI_REPORT, encode(TIO_TDI_REPORT_BUF, { length: 64, ...ctrlSlas, devCtxSla, tdiCtxSla, gctxPaddr: gctx }), ctrl)).done.status).toBe(0);
 
     // Reclaim ordering: a bound TDI refuses TDI_RECLAIM; a device with TDIs refuses DEV_RECLAIM (after a FORCE disconnect it is not connected).

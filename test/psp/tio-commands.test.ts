@@ -51,18 +51,19 @@ describe('tio.connect: TIO_DEV_CREATE, TIO_DEV_CONNECT and the SPDM relay', () =
     const p = createPlatform();
     const steps = spdmSteps(p);
     const r = await p.tioConnect(0x200);
-    expect(r).toMatchObject({ status: 0, statusName: 'SUCCESS', deviceId: 0x200, certificateBytes: 1452 });
+    // As AMD's dsm_connect: DEV_CONNECT, then DEV_MEASUREMENTS (one secured GET_MEASUREMENTS), then DEV_CERTIFICATES as a self-check.
+    expect(r).toMatchObject({ status: 0, statusName: 'SUCCESS', deviceId: 0x200, certificateBytes: 1452, measurementBytes: 220, certificatesMatch: true });
     const names = steps.map((s) => s['request']);
     expect(names.slice(0, 8)).toEqual(['GET_VERSION', 'GET_CAPABILITIES', 'NEGOTIATE_ALGORITHMS', 'GET_DIGESTS', 'GET_CERTIFICATE', 'GET_CERTIFICATE', 'KEY_EXCHANGE', 'FINISH']);
-    expect(names.slice(8)).toEqual(Array(13).fill('VENDOR_DEFINED_REQUEST'));
+    expect(names.slice(8)).toEqual([...Array(13).fill('VENDOR_DEFINED_REQUEST'), 'GET_MEASUREMENTS']);
     expect(steps.slice(7).every((s) => s['secured'] === true)).toBe(true);
-    expect(r.steps).toBe(21);
+    expect(r.steps).toBe(22);
     expect(p.pspRegs().firmware.devices).toContainEqual(expect.objectContaining({ deviceId: 0x200, state: 'connected' }));
     const host = p.m.tioHost.devices.get(0x200)!;
     const out = read(p, host.ctrl!.output.spa + 0x40, 32);
     expect(decode(DOBJ_CERT_HDR, out)).toMatchObject({ id: 4, length: 32 + 1452, deviceId: 0x200, type: 1 });
-    // Each connect costs one mailbox command per step, plus DEV_CREATE: 23 x cmdNs.
-    expect(p.clockNow().nowNs).toBe(23 * 10_000);
+    // One mailbox command per step plus DEV_CREATE and the first DEV_CONNECT (23), DEV_MEASUREMENTS twice, DEV_CERTIFICATES: 26 x cmdNs.
+    expect(p.clockNow().nowNs).toBe(26 * 10_000);
     expect(await p.tioConnect(0x200)).toMatchObject({ status: SEV_RET.INVALID_DEV_STATE });
   });
 
@@ -83,6 +84,24 @@ describe('tio.connect: TIO_DEV_CREATE, TIO_DEV_CONNECT and the SPDM relay', () =
     expect(p.pspRegs().firmware.devices.map((d) => d.deviceId)).toEqual([0x100]);
     expect(p.m.pool.allocatedPages()).toBe(held);
     expect(await p.tioConnect(0x200)).toMatchObject({ status: 0 });
+  });
+
+  it('a device refusing GET_MEASUREMENTS fails the connect (SPDM_ERROR): the context is disconnected (FORCE), reclaimed and every page given back', async () => {
+    const p = createPlatform();
+    const held = p.m.pool.allocatedPages();
+    const commands: string[] = [];
+    p.bus.subscribe(['psp'], (_t, _at, d) => {
+      if (d['kind'] === 'command') commands.push(String(d['commandName']));
+    });
+    p.faultAdd({ method: 'spdm.GET_MEASUREMENTS', status: 0x05 });
+    const r = await p.tioConnect(0x200);
+    expect(r).toMatchObject({ status: SEV_RET.SPDM_ERROR, deviceId: 0x200, connectStatus: 'SUCCESS', detail: { spdmError: 5 } });
+    expect(r.steps).toBe(22);
+    expect(commands.filter((c) => !c.startsWith('SNP_')).slice(-4)).toEqual(['TIO_DEV_MEASUREMENTS', 'TIO_DEV_MEASUREMENTS', 'TIO_DEV_DISCONNECT', 'TIO_DEV_RECLAIM']);
+    expect(commands).not.toContain('TIO_DEV_CERTIFICATES');
+    expect(p.pspRegs().firmware.devices.map((d) => d.deviceId)).toEqual([0x100]);
+    expect(p.m.pool.allocatedPages()).toBe(held);
+    expect(p.m.tioHost.devices.has(0x200)).toBe(false);
   });
 
   it('applies psp.TIO_DEV_CONNECT fault rules to the command the relay re-issues', async () => {

@@ -5,7 +5,7 @@
  * count a call twice.
  */
 import { describe, expect, it } from 'vitest';
-import { RpcMetrics } from '../../src/rpc/metrics.js';
+import { RpcMetrics } from '../../src/observe/expose/metrics.js';
 
 const series = (text: string, name: string) => text.split('\n').filter((line) => line.startsWith(name));
 

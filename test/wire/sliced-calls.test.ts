@@ -23,7 +23,7 @@ afterEach(async () => {
  * how many /healthz answers came between `method`'s handler starting (the wrapped
  * platform method) and the server sending its answer (the first frame over 1 MB).
  */
-async function healthzDuring(app: AppUnderTest, p: Platform, wrap: 'dumpState' | 'traceExport' | 'loadStateSliced', call: () => Promise<unknown>): Promise<number> {
+async function healthzDuring(app: AppUnderTest, p: Platform, wrap: 'dumpStateSliced' | 'traceExport' | 'loadStateSliced' | 'snapshotSliced' | 'revertSliced', call: () => Promise<unknown>): Promise<number> {
   let answered = 0;
   let atStart = -1;
   let atSend = -1;
@@ -72,7 +72,7 @@ describe('large answers are written in slices: /healthz is answered meanwhile', 
     await fillMemory(t);
     const p = t.app.platforms().get('') as Platform;
     let dump: { state: { memory: { pages: unknown[] } } } | undefined;
-    const between = await healthzDuring(t, p, 'dumpState', async () => {
+    const between = await healthzDuring(t, p, 'dumpStateSliced', async () => {
       dump = await t!.call('emu.dumpState');
     });
     expect(between).toBeGreaterThan(0);
@@ -100,5 +100,72 @@ describe('large answers are written in slices: /healthz is answered meanwhile', 
     expect(between).toBeGreaterThan(0);
     expect(exported!.events).toBe(100_000);
     expect(exported!.trace.traceEvents.length).toBeGreaterThan(100_000);
+  });
+});
+
+/** Fills the platform's IOTLB: a stream touching every page of 256 MB (~64K entries). */
+async function fillIotlb(app: AppUnderTest, call = app.call): Promise<void> {
+  const { streamId } = await call('dma.startStream', { deviceId: 0x100, iovaBase: '0x0', length: '0x10000000', ratePerSec: 20_000_000, accessBytes: 4096, writeRatio: 0, pattern: 'sequential', arrival: 'fixed' });
+  for (let i = 0; i < 7; i++) await call('clock.advance', { ns: 2_000_000 });
+  await call('dma.stopStream', { streamId });
+}
+
+describe('emu.snapshot and emu.revert of a large IOTLB work in slices', () => {
+  it('/healthz is answered while each runs', async () => {
+    t = await startTestApp({ validateResults: false });
+    await fillIotlb(t);
+    const p = t.app.platforms().get('') as Platform;
+    expect(p.m.iommu.iotlb.size).toBeGreaterThan(50_000);
+    let snapshotId = '';
+    const during = await healthzDuring(t, p, 'snapshotSliced', async () => {
+      ({ snapshotId } = await t!.call('emu.snapshot'));
+    });
+    expect(during).toBeGreaterThan(0);
+    const atSnapshot = JSON.stringify((await t.call('emu.dumpState')).state);
+    await t.call('clock.advance', { ns: 1_000_000 });
+    const reverting = await healthzDuring(t, p, 'revertSliced', async () => {
+      await t!.call('emu.revert', { snapshotId });
+    });
+    expect(reverting).toBeGreaterThan(0);
+    expect(JSON.stringify((await t.call('emu.dumpState')).state)).toBe(atSnapshot);
+  });
+
+  it("another platform's calls are answered meanwhile; the same platform's calls wait and are not in the snapshot", async () => {
+    t = await startTestApp({ validateResults: false });
+    await fillIotlb(t);
+    const p = t.app.platforms().get('') as Platform;
+    const other = await t.connect('/platforms/other');
+    const same = await t.connect('/');
+    const spa = '0x10000000';
+    let started!: () => void;
+    const snapshotStarted = new Promise<void>((resolve) => (started = resolve));
+    const inner = p.snapshotSliced.bind(p);
+    p.snapshotSliced = (...a) => {
+      const r = inner(...a);
+      started();
+      return r;
+    };
+    const order: string[] = [];
+    let snapshotDone = false;
+    const snap = t.call('emu.snapshot').then((r: { snapshotId: string }) => {
+      snapshotDone = true;
+      order.push('snapshot');
+      return r;
+    });
+    await snapshotStarted;
+    // Sent once the snapshot is under way: it waits for it, on its own connection.
+    const write = same.call('mem.write64', { spa, values: ['0xfeed'] }).then(() => order.push('write'));
+    let otherAnswers = 0;
+    while (!snapshotDone) {
+      await other.call('clock.now');
+      if (!snapshotDone) otherAnswers++;
+    }
+    const { snapshotId } = await snap;
+    await write;
+    expect(otherAnswers).toBeGreaterThan(0);
+    expect(order).toEqual(['snapshot', 'write']);
+    expect((await t.call('mem.read64', { spa, count: 1 })).values).toEqual(['0xfeed']);
+    await t.call('emu.revert', { snapshotId });
+    expect((await t.call('mem.read64', { spa, count: 1 })).values).toEqual(['0x0']);
   });
 });

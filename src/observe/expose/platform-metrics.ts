@@ -6,9 +6,9 @@
  * Gauges read at scrape time, so nothing runs on the DMA hot path.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { Platform } from '../platform/platform.js';
-import { STALL_BUCKETS_SECONDS } from '../observe/event-tally.js';
-import { ScrapedHistogram, type HistogramSeries } from '../observe/scraped-histogram.js';
+import type { Platform } from '../../platform/platform.js';
+import { STALL_BUCKETS_SECONDS } from '../event-tally.js';
+import { ScrapedHistogram, type HistogramSeries } from '../scraped-histogram.js';
 import { commandLabel, statusLabel } from './status-labels.js';
 
 /** DMA latency bucket bounds, seconds: an IOTLB hit (550 ns) and walks (700-1100 ns) up to held requests (ms). */

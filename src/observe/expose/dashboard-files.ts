@@ -13,7 +13,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { platformNameFromPath } from './platforms.js';
 
 export interface StaticFile {
   contentType: string;
@@ -25,9 +24,9 @@ export interface StaticFile {
  * when the build runs (`npm run build` copies the files there; an installed package
  * has only that). A dist/ built by tsc alone has none: the checkout's src/ serves.
  */
-const PAGE_DIR = [new URL('../dashboard/', import.meta.url), new URL('../../../src/dashboard/', import.meta.url)]
+const PAGE_DIR = [new URL('../../dashboard/', import.meta.url), new URL('../../../../src/dashboard/', import.meta.url)]
   .map((url) => fileURLToPath(url))
-  .find((dir) => existsSync(join(dir, 'index.html'))) ?? fileURLToPath(new URL('../dashboard/', import.meta.url));
+  .find((dir) => existsSync(join(dir, 'index.html'))) ?? fileURLToPath(new URL('../../dashboard/', import.meta.url));
 const UPLOT_DIST = join(dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist');
 
 const JS = 'text/javascript; charset=utf-8';
@@ -62,10 +61,13 @@ export function dashboardAsset(pathname: string): StaticFile | undefined {
   return asset === undefined ? undefined : load(asset);
 }
 
-/** The dashboard page for `/` or `/platforms/NAME/`, or undefined for any other path. */
-export function dashboardPage(pathname: string): StaticFile | undefined {
+/**
+ * The dashboard page for `/` or `/platforms/NAME/`, or undefined for any other path.
+ * `platformName` is the server's rule for which paths name a platform ('' for '/').
+ */
+export function dashboardPage(pathname: string, platformName: (path: string) => string | undefined): StaticFile | undefined {
   if (pathname === '/') return load(PAGE);
   if (!pathname.endsWith('/')) return undefined;
-  const name = platformNameFromPath(pathname.slice(0, -1));
+  const name = platformName(pathname.slice(0, -1));
   return name === undefined || name === '' ? undefined : load(PAGE);
 }

@@ -5,9 +5,8 @@
  * platforms are capped by maxPlatforms.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { CallRecord } from './envelope.js';
-import { METHOD_LABEL_INVALID, METHOD_LABEL_UNKNOWN } from './envelope.js';
-import { ScrapedHistogram, type HistogramSeries } from '../observe/scraped-histogram.js';
+import { METHOD_LABEL_INVALID, METHOD_LABEL_UNKNOWN, type CallRecord } from './call-record.js';
+import { ScrapedHistogram, type HistogramSeries } from '../scraped-histogram.js';
 import { statusLabel } from './status-labels.js';
 
 /** Seconds; RPC handlers mostly take microseconds, firmware calls in realtime mode up to seconds. */

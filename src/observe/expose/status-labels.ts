@@ -5,11 +5,11 @@
  * (an unknown command number is OTHER).
  * Anything else is counted under OTHER.
  */
-import { FW_STATUS } from '../firmware/status.js';
-import { RMP_RC } from '../rmp/return-codes.js';
-import { METHODS } from '../protocol/methods.js';
-import { TMPM_COMMAND, TMPM_STATUS } from '../tmpm/commands.js';
-import { PSP_COMMAND_NAMES as PSP_NAMES } from '../psp/command-ids.js';
+import { FW_STATUS } from '../../firmware/status.js';
+import { RMP_RC } from '../../rmp/return-codes.js';
+import { METHODS } from '../../protocol/methods.js';
+import { TMPM_COMMAND, TMPM_STATUS } from '../../tmpm/commands.js';
+import { PSP_COMMAND_NAMES as PSP_NAMES } from '../../psp/command-ids.js';
 
 /** SEV firmware statuses, instruction return codes and the TMPM's statuses. */
 const STATUS_NAMES: ReadonlySet<string> = new Set<string>([...Object.keys(FW_STATUS), ...Object.keys(RMP_RC), ...Object.keys(TMPM_STATUS)]);
