@@ -75,7 +75,13 @@ export class RpcMetrics {
     collect: () => this.publishCalls(),
   });
   /** Registered where it stands, so /metrics lists it between the status counter and the connections gauge. */
-  readonly latency = new ScrapedHistogram(LATENCY_NAME, 'Wall time spent in a method handler', LATENCY_BUCKETS, () => this.latencySeries(), () => this.resetLatency()).register(this.registry);
+  readonly latency = new ScrapedHistogram(
+    LATENCY_NAME,
+    'Wall time spent in a method handler',
+    LATENCY_BUCKETS,
+    () => this.latencySeries(),
+    () => this.resetLatency(),
+  ).register(this.registry);
   private readonly connections = new Gauge({
     name: 'smash_emu_connections',
     help: 'Open WebSocket connections',
