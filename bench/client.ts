@@ -1,5 +1,5 @@
 /**
- * What a user's client sees (issue 24), against the servers child (servers.ts):
+ * What a user's client sees, against the servers child (servers.ts):
  * - the typed client: `clock.now` through SmashEmuClient against a raw WebSocket loop
  *   (a bare `ws` client sending the same frame) on the same server, 1 in flight;
  * - a smash over RPC: tmpm.psmashIo + tmpm.punsmashIo pairs through the typed client

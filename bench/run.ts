@@ -63,9 +63,9 @@ export const QUICK_SIZES: BenchSizes = {
   client: QUICK_CLIENT_SIZES,
 };
 
-/** Walks against the bare event-queue loop: the target of issue 24 (0.045-0.068 before it). */
+/** Walks against the bare event-queue loop: the target (README "Performance"; 0.045-0.068 before the walk work). */
 const WALK_RATIO_TARGET = 0.15;
-/** In-process smash calls per second: the target of issue 24 (70,358 before it). */
+/** In-process smash calls per second: the target (README "Performance"; 70,358 before the smash work). */
 const SMASH_IN_PROCESS_TARGET = 100_000;
 
 export interface BenchFigures {
