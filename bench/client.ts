@@ -1,5 +1,5 @@
 /**
- * What a user's client sees (issue 24), against the servers child (servers.ts):
+ * What a user's client sees, against the servers child (servers.ts):
  * - the typed client: `clock.now` through SmashEmuClient against a raw WebSocket loop
  *   (a bare `ws` client sending the same frame) on the same server, 1 in flight;
  * - a smash over RPC: tmpm.psmashIo + tmpm.punsmashIo pairs through the typed client
@@ -132,10 +132,18 @@ export async function clientFigures(urls: ServerUrls, sizes: ClientSizes = FULL_
   await once(raw, 'open');
   const c = await SmashEmuClient.connect(urls.appUrl);
   try {
-    const typed = await paired(sizes.rounds, () => typedLoop(c, sizes.nowCalls), () => rawLoop(raw, sizes.nowCalls));
+    const typed = await paired(
+      sizes.rounds,
+      () => typedLoop(c, sizes.nowCalls),
+      () => rawLoop(raw, sizes.nowCalls),
+    );
     await c.call('emu.reset');
     const a = await SMASH.rpc.prepare(c, 1, 0x20_0000n);
-    const smash = await paired(sizes.rounds, () => smashLoop(c, a, sizes.smashPairs), () => typedLoop(c, sizes.nowCalls));
+    const smash = await paired(
+      sizes.rounds,
+      () => smashLoop(c, a, sizes.smashPairs),
+      () => typedLoop(c, sizes.nowCalls),
+    );
     // Warm-up batch frames, then the best of the rounds (as the in-process figure takes).
     await batchLoop(c, a, Math.min(sizes.batches, 10));
     let batchPerSec = 0;

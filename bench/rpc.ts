@@ -75,7 +75,10 @@ export async function rpcVsEcho(urls: ServerUrls, sizes: RpcSizes = FULL_RPC_SIZ
   const ratios = { c1: [] as number[], c32: [] as number[] };
   for (let round = -WARMUP_ROUNDS; round < sizes.rounds; round++) {
     const rpcFirst = round % 2 === 0;
-    for (const [key, c, n] of [['c1', 1, sizes.n1], ['c32', 32, sizes.n32]] as const) {
+    for (const [key, c, n] of [
+      ['c1', 1, sizes.n1],
+      ['c32', 32, sizes.n32],
+    ] as const) {
       const first = perSec(n, await drive(rpcFirst ? rpc : echo, n, c, rpcFirst));
       const second = perSec(n, await drive(rpcFirst ? echo : rpc, n, c, !rpcFirst));
       if (round < 0) continue;

@@ -55,7 +55,11 @@ async function main(): Promise<void> {
 
 /** Starts this file as a child; `stop` ends its stdin and waits for it to exit. */
 export async function startServers(): Promise<ServerUrls & { pid: number; stop(): Promise<void>; cpuMs(): Promise<number> }> {
-  const child: ChildProcess = spawnBench('./servers.ts', [], (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''));
+  const child: ChildProcess = spawnBench(
+    './servers.ts',
+    [],
+    (process.env['BENCH_SERVER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== ''),
+  );
   const urls = await firstJsonLine<ServerUrls>(child);
   return {
     ...urls,

@@ -67,11 +67,12 @@ function jsonLines(c: ChildProcess): () => Promise<Record<string, unknown>> {
     if (w) w(v);
     else queue.push(v);
   });
-  return () => new Promise((resolve) => {
-    const v = queue.shift();
-    if (v) resolve(v);
-    else waiting.push(resolve);
-  });
+  return () =>
+    new Promise((resolve) => {
+      const v = queue.shift();
+      if (v) resolve(v);
+      else waiting.push(resolve);
+    });
 }
 
 /**

@@ -69,7 +69,11 @@ export function formatTable(rows: readonly Row[]): string {
   });
   const head = ['figure', 'value', 'unit', 'target', ''];
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] as string).length)));
-  const line = (c: string[]) => c.map((s, i) => (i === 1 ? s.padStart(widths[i] as number) : s.padEnd(widths[i] as number))).join('  ').trimEnd();
+  const line = (c: string[]) =>
+    c
+      .map((s, i) => (i === 1 ? s.padStart(widths[i] as number) : s.padEnd(widths[i] as number)))
+      .join('  ')
+      .trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 

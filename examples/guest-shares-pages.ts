@@ -53,11 +53,16 @@ runExample(() =>
 
     heading('3. The VMM splits the 2 MB page: PSMASH_IO (IOPDE and RMP under one stall)');
     const plan = await prepareSmash(client, DOMAIN, REGION_GPA);
-    step(`IOPDE at SPA ${hex(plan.iopdeSpa)} = ${hex(plan.iopde)}; table of 512 4 KB PTEs prepared at ${hex(plan.tableSpa)}`, 'a plain PSMASH would leave the 2 MB IOPDE over 4 KB RMP entries: every DMA to the region would fault');
+    step(
+      `IOPDE at SPA ${hex(plan.iopdeSpa)} = ${hex(plan.iopde)}; table of 512 4 KB PTEs prepared at ${hex(plan.tableSpa)}`,
+      'a plain PSMASH would leave the 2 MB IOPDE over 4 KB RMP entries: every DMA to the region would fault',
+    );
     await client.call('dma.resetStats'); // from here on: the smash, the conversion and 5 ms after
     const smash = await client.call('tmpm.psmashIo', psmashParams(plan));
     if (smash.status !== TMPM_SUCCESS) throw new Error(`tmpm.psmashIo: ${smash.statusName}`);
-    step(`tmpm.psmashIo -> ${hex(smash.status)} ${smash.statusName}: rmpSmashed ${smash.rmpSmashed}, DMA stalled ${us(smash.stallNs)} us [${smash.startNs}, ${smash.endNs}) ns, ${smash.dmaHeld} requests held, none failed`);
+    step(
+      `tmpm.psmashIo -> ${hex(smash.status)} ${smash.statusName}: rmpSmashed ${smash.rmpSmashed}, DMA stalled ${us(smash.stallNs)} us [${smash.startNs}, ${smash.endNs}) ns, ${smash.dmaHeld} requests held, none failed`,
+    );
 
     heading('4. The guest retries its rescinds, then asks for the pages shared (PSC)');
     for (const gpa of SHARED) {
@@ -76,7 +81,10 @@ runExample(() =>
     heading('5. DMA to the private remainder kept running, and keeps running');
     await client.call('clock.advance', { ns: 5_000_000 });
     const rows = [];
-    for (const [name, id] of [['pages 0-15', below.streamId], ['pages 19-511', above.streamId]] as const) {
+    for (const [name, id] of [
+      ['pages 0-15', below.streamId],
+      ['pages 19-511', above.streamId],
+    ] as const) {
       const s = await client.call('dma.stats', { streamId: id });
       rows.push([`${id} (${name})`, s.issued, s.completed, s.held, s.rmpFaults, s.ioPageFaults, s.latencyNs.p50, s.latencyNs.max]);
     }
@@ -90,12 +98,18 @@ runExample(() =>
     const lastSeq = (await client.call('iommu.events')).events.at(-1)?.seq ?? 0;
     const bad = await client.call('dma.issue', { deviceId: DEVICE, iova: hex(SHARED[1]!), bytes: 64, write: true });
     const ev = (await client.call('iommu.events', { since: lastSeq })).events[0];
-    step(`dma.issue {GPA ${hex(SHARED[1]!)}, 64 B write} -> ${bad.outcome} (${bad.reason}), event ${ev?.typeName} words [${ev?.words.join(' ')}]`, 'a TEE-IO access must land on a page assigned to its guest (flag 0x01: not assigned), as intended once the page is shared');
+    step(
+      `dma.issue {GPA ${hex(SHARED[1]!)}, 64 B write} -> ${bad.outcome} (${bad.reason}), event ${ev?.typeName} words [${ev?.words.join(' ')}]`,
+      'a TEE-IO access must land on a page assigned to its guest (flag 0x01: not assigned), as intended once the page is shared',
+    );
 
     heading('7. emu.audit');
     const audit = await client.call('emu.audit');
     if (audit.violations.length !== 0) throw new Error(`audit: ${JSON.stringify(audit.violations)}`);
-    step('audit clean: every TEE-IO leaf matches the RMP size under it (4 KB leaves over 4 KB entries), no stale IOTLB entry', 'the shared pages may stay mapped: the size rule concerns assigned pages (a VMM may still unmap them + INVALIDATE)');
+    step(
+      'audit clean: every TEE-IO leaf matches the RMP size under it (4 KB leaves over 4 KB entries), no stale IOTLB entry',
+      'the shared pages may stay mapped: the size rule concerns assigned pages (a VMM may still unmap them + INVALIDATE)',
+    );
 
     async function rmpRows(title: string, gpas: bigint[]): Promise<void> {
       const rows = [];

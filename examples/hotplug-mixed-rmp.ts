@@ -94,7 +94,10 @@ runExample(() =>
       fixes.push([hex(iova), hex(plan.iopdeSpa), hex(plan.tableSpa), r.statusName, String(r.rmpSmashed), us(r.stallNs)]);
     }
     printTable(['IOVA', 'IOPDE SPA', 'table SPA', 'status', 'rmpSmashed', 'stall (us)'], fixes);
-    step('rmpSmashed false: those RMP regions were 4 KB already; only the IOMMU side had to change (PSMASH_IO\'s RMP check', 'accepts 512 4 KB entries each assigned to the gctx guest at consecutive GPAs, or hypervisor-owned like the shared pages)');
+    step(
+      "rmpSmashed false: those RMP regions were 4 KB already; only the IOMMU side had to change (PSMASH_IO's RMP check",
+      'accepts 512 4 KB entries each assigned to the gctx guest at consecutive GPAs, or hypervisor-owned like the shared pages)',
+    );
 
     heading('emu.audit after');
     const after = (await client.call('emu.audit')).violations;

@@ -73,9 +73,9 @@ runExample(() =>
 
     heading('RMP faults: manual sequence with window W vs PSMASH_IO (tmpm.psmashIo) stalling for W');
     printTable(['W (us)', 'expected (rate x W)', 'manual rmpFaults', 'RMP_PAGE_FAULT events', 'rmp flags', 'engine stall (us)', 'engine rmpFaults', 'engine events', 'engine held'], rows);
-    console.log('\n  engine: PSMASH_IO\'s stall holds the requests of the window and releases them against the new tables; 0 faults at any W.');
+    console.log("\n  engine: PSMASH_IO's stall holds the requests of the window and releases them against the new tables; 0 faults at any W.");
     console.log('  manual: every request in the window walks to a 4 KB leaf over the still-2 MB RMP entry (flag 0x20 = size mismatch);');
-    console.log('  the fault count grows with W at the stream rate, as the engine\'s held count does. No W is safe: at 1 M req/s even 10 us loses requests.');
+    console.log("  the fault count grows with W at the stream rate, as the engine's held count does. No W is safe: at 1 M req/s even 10 us loses requests.");
 
     await client.call('emu.revert', { snapshotId });
     await client.call('dma.stopStream', { streamId });

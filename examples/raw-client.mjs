@@ -95,7 +95,7 @@ async function main() {
     });
   };
 
-  console.log('\n# one request: rebuild the platform from the server\'s scenario, so runs repeat');
+  console.log("\n# one request: rebuild the platform from the server's scenario, so runs repeat");
   await request('emu.reset');
 
   console.log('\n# a batch: three requests and a notification (no id: no answer) in one frame');

@@ -29,9 +29,19 @@ export const REG = { CMDRESP: 0x10980, CMDBUFF_ADDR_LO: 0x109e0, CMDBUFF_ADDR_HI
 export const CMDRESP_RESP = 2 ** 31;
 export const CMDRESP_IOC = 1;
 export const CMD = {
-  PLATFORM_STATUS: 0x04, SNP_PLATFORM_STATUS: 0x83, SNP_DF_FLUSH: 0x84, SNP_INIT_EX: 0x85, SNP_SHUTDOWN_EX: 0x86,
-  SNP_PAGE_RECLAIM: 0xc7, SNP_FEATURE_INFO: 0xce, TIO_STATUS: 0xd0, TIO_INIT: 0xd1, TIO_DEV_CREATE: 0xd2,
-  TIO_DEV_RECLAIM: 0xd3, TIO_DEV_CONNECT: 0xd4, TIO_DEV_DISCONNECT: 0xd5,
+  PLATFORM_STATUS: 0x04,
+  SNP_PLATFORM_STATUS: 0x83,
+  SNP_DF_FLUSH: 0x84,
+  SNP_INIT_EX: 0x85,
+  SNP_SHUTDOWN_EX: 0x86,
+  SNP_PAGE_RECLAIM: 0xc7,
+  SNP_FEATURE_INFO: 0xce,
+  TIO_STATUS: 0xd0,
+  TIO_INIT: 0xd1,
+  TIO_DEV_CREATE: 0xd2,
+  TIO_DEV_RECLAIM: 0xd3,
+  TIO_DEV_CONNECT: 0xd4,
+  TIO_DEV_DISCONNECT: 0xd5,
 } as const;
 export const SEV_RET_SPDM_REQUEST = 0x32;
 export const ERRNO = { EIO: -5, EBUSY: -16, EFAULT: -14, ETIMEDOUT: -110, ENOENT: -2 } as const;
@@ -282,7 +292,14 @@ export async function connect(drv: SevDriver, deviceId: number): Promise<{ rc: n
     await drv.slaFree(devCtx);
     return { rc: r.rc, pspRet: r.pspRet, bounces: 0 };
   }
-  const dsm: Dsm = { deviceId, devCtx, req: await drv.slaAlloc(drv.tio.reqMax, true), resp: await drv.slaAlloc(drv.tio.reqMax, false), scratch: await drv.slaAlloc(drv.tio.scratchMax, true), output: await drv.slaAlloc(drv.tio.outMax, true) };
+  const dsm: Dsm = {
+    deviceId,
+    devCtx,
+    req: await drv.slaAlloc(drv.tio.reqMax, true),
+    resp: await drv.slaAlloc(drv.tio.reqMax, false),
+    scratch: await drv.slaAlloc(drv.tio.scratchMax, true),
+    output: await drv.slaAlloc(drv.tio.outMax, true),
+  };
   const c = connectBuf(dsm);
   const t = await drv.tioCmd(CMD.TIO_DEV_CONNECT, c, deviceId, dsm.req, dsm.resp);
   if (t.rc !== 0) {

@@ -49,13 +49,32 @@ export const TMPM_SUCCESS = 0xf0;
 export const PAGE = { SRC_PG: 0, SMASH_HPTE: 8, SRC_HPMD: 16, GCTX: 24 } as const;
 
 export const STATUS_NAMES: Record<number, string> = {
-  0x01: 'INVALID_PLATFORM_STATE', 0x02: 'INVALID_PAGE_PADDR', 0x03: 'INVALID_NUM_PAGES', 0x04: 'MEM_POISONED',
-  0x05: 'INVALID_PAGE_STATE', 0x06: 'INVALID_PAGE_SIZE', 0x07: 'RMP_NOTEXCLUSIVE', 0x08: 'INVALID_GUEST',
-  0x09: 'INVALID_GPA_PADDR', 0x0a: 'INVALID_HPTE_PADDR', 0x0b: 'INVALID_COMMAND', 0x0c: 'INVALID_SRC_PG_PADDR',
-  0x0d: 'INVALID_DST_PG_PADDR', 0x0e: 'INVALID_GCTX_PG_PADDR', 0x0f: 'INVALID_RMP_PADDR', 0x10: 'INVALID_NEXT',
-  0x11: 'MEM_ABORTED', 0x12: 'RSVD_FIELD_NOT_ZERO', 0x13: 'VERSION_ERROR', 0x14: 'INVALID_TMPM_LIST_ADDR',
-  0x15: 'ADDRESSES_MISMATCH', 0x16: 'PARTIAL_SUCCESS', 0x17: 'RESOURCE_NOT_AVAILABLE', 0x18: 'INVALID_OVERLAP',
-  0x19: 'HW_MEM_ERR', 0xf0: 'SUCCESS',
+  0x01: 'INVALID_PLATFORM_STATE',
+  0x02: 'INVALID_PAGE_PADDR',
+  0x03: 'INVALID_NUM_PAGES',
+  0x04: 'MEM_POISONED',
+  0x05: 'INVALID_PAGE_STATE',
+  0x06: 'INVALID_PAGE_SIZE',
+  0x07: 'RMP_NOTEXCLUSIVE',
+  0x08: 'INVALID_GUEST',
+  0x09: 'INVALID_GPA_PADDR',
+  0x0a: 'INVALID_HPTE_PADDR',
+  0x0b: 'INVALID_COMMAND',
+  0x0c: 'INVALID_SRC_PG_PADDR',
+  0x0d: 'INVALID_DST_PG_PADDR',
+  0x0e: 'INVALID_GCTX_PG_PADDR',
+  0x0f: 'INVALID_RMP_PADDR',
+  0x10: 'INVALID_NEXT',
+  0x11: 'MEM_ABORTED',
+  0x12: 'RSVD_FIELD_NOT_ZERO',
+  0x13: 'VERSION_ERROR',
+  0x14: 'INVALID_TMPM_LIST_ADDR',
+  0x15: 'ADDRESSES_MISMATCH',
+  0x16: 'PARTIAL_SUCCESS',
+  0x17: 'RESOURCE_NOT_AVAILABLE',
+  0x18: 'INVALID_OVERLAP',
+  0x19: 'HW_MEM_ERR',
+  0xf0: 'SUCCESS',
 };
 export const statusName = (s: number) => STATUS_NAMES[s] ?? `0x${s.toString(16)}`;
 
@@ -348,7 +367,7 @@ export class TmpmDriver {
   private async writeCtl(value: number): Promise<boolean> {
     const before = (await this.readReg(REG.STATUS)) >= STATUS_TOGGLE;
     await this.writeReg(REG.RBCTL, value >>> 0);
-    return this.poll(async () => ((await this.readReg(REG.STATUS)) >= STATUS_TOGGLE) !== before);
+    return this.poll(async () => (await this.readReg(REG.STATUS)) >= STATUS_TOGGLE !== before);
   }
 
   /** Up to pollLoops checks, 25 us apart (a clock.advance in virtual mode). */
@@ -428,7 +447,9 @@ async function main(): Promise<void> {
     const rc = await drv.init();
     if (rc !== 0) throw new Error(`init: ${errnoName(rc)}`);
     const ringRmp = await client.call('rmp.read', { spa: hex(drv.ring) });
-    step(`init -> ${rc}; STATUS ${hex((await client.call('tmpm.readReg', { offset: REG.STATUS })).value)}; ring ${hex(drv.ring)} (2 MB aligned ${drv.ring % TWO_MB === 0n}), RMP assigned ${ringRmp.assigned} immutable ${ringRmp.immutable}`);
+    step(
+      `init -> ${rc}; STATUS ${hex((await client.call('tmpm.readReg', { offset: REG.STATUS })).value)}; ring ${hex(drv.ring)} (2 MB aligned ${drv.ring % TWO_MB === 0n}), RMP assigned ${ringRmp.assigned} immutable ${ringRmp.immutable}`,
+    );
 
     heading('GET_CAPABILITIES');
     const caps = await drv.getCapabilities();

@@ -92,7 +92,7 @@ export const MUTANTS = [
     tests: ['test/dma/completion-queue.test.ts', 'test/dma/dma-timeline.test.ts', 'test/dma/dma-timeline-fast-paths.test.ts'],
   },
   {
-    name: 'completion FIFO grouping: joins latencies below the first one\'s histogram bucket',
+    name: "completion FIFO grouping: joins latencies below the first one's histogram bucket",
     file: 'src/dma/completion-queue.ts',
     find: 'if (v > top || v < bottom) break;',
     replace: 'if (v > top) break;',
@@ -163,7 +163,7 @@ export const MUTANTS = [
     tests: ['test/iommu/walk-cache.test.ts'],
   },
   {
-    name: 'walk memo of upper levels: keyed without the DTE\'s IR/IW',
+    name: "walk memo of upper levels: keyed without the DTE's IR/IW",
     file: 'src/iommu/page-walker.ts',
     find: 'const dteBits = dte.mode | (dte.read ? 8 : 0) | (dte.write ? 16 : 0);',
     replace: 'const dteBits = dte.mode;',
@@ -177,21 +177,21 @@ export const MUTANTS = [
     tests: ['test/iommu/walk-cache.test.ts'],
   },
   {
-    name: 'translatePage\'s last-DTE memo: kept after the DTE cache changed',
+    name: "translatePage's last-DTE memo: kept after the DTE cache changed",
     file: 'src/iommu/iommu.ts',
     find: 'if (deviceId !== this.lastDteDevice || this.dteCacheVersion !== this.lastDteVersion || dte === undefined) {',
     replace: 'if (deviceId !== this.lastDteDevice || dte === undefined) {',
     tests: ['test/iommu/walk-cache.test.ts', 'test/iommu/iommu.test.ts'],
   },
   {
-    name: 'DMA port\'s binding memo: kept after a TDI bind, unbind or fence',
+    name: "DMA port's binding memo: kept after a TDI bind, unbind or fence",
     file: 'src/iommu/dma-access-port.ts',
     find: 'if (deviceId === this.lastDevice && b.teeIoVersion === this.lastTeeIoVersion) return;',
     replace: 'if (deviceId === this.lastDevice) return;',
     tests: ['test/iommu/walk-cache.test.ts'],
   },
   {
-    name: 'IOTLB per-domain record memo: kept after the domain\'s last entry is dropped',
+    name: "IOTLB per-domain record memo: kept after the domain's last entry is dropped",
     file: 'src/iommu/iotlb.ts',
     find: '      if (this.lastDomainId === domainId) this.lastDomainId = -1;',
     replace: '',
@@ -268,7 +268,11 @@ function table(rows) {
   const head = ['mutant', 'result', 's', 'tests'];
   const cells = rows.map((r) => [r.name, r.result, r.seconds.toFixed(0), r.detail]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c) => c.map((s, i) => s.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (c) =>
+    c
+      .map((s, i) => s.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   return [line(head), line(widths.map((w) => '-'.repeat(w))), ...cells.map(line)].join('\n');
 }
 

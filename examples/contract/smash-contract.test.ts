@@ -46,7 +46,7 @@ describe('tmpm.psmashIo contract', () => {
     expect((await emu.client.call('emu.audit')).violations).toEqual([]);
   });
 
-  it('each test starts from the snapshot: the previous test\'s smash is gone', async () => {
+  it("each test starts from the snapshot: the previous test's smash is gone", async () => {
     expect(await readWord(plan.iopdeSpa)).toBe(plan.iopde);
     expect((await emu.client.call('rmp.read', { spa: hex(REGION_SPA) })).pageSize).toBe('2M');
   });
@@ -88,7 +88,7 @@ describe('tmpm.psmashIo contract', () => {
     expect((await emu.client.call('fault.list')).faults).toMatchObject([{ faultId, hits: 2 }]);
   });
 
-  it('rides out a full ring (-32003, the driver\'s -EAGAIN): another submitter\'s 255 NOOPs drain while it backs off', async () => {
+  it("rides out a full ring (-32003, the driver's -EAGAIN): another submitter's 255 NOOPs drain while it backs off", async () => {
     // Another driver of the same engine queues 255 NOOPs at once (CIRC_SPACE leaves one slot).
     const info = (await emu.client.call('emu.info')) as unknown as { tmpm: { ringSpa: string } };
     const ring = BigInt(info.tmpm.ringSpa);

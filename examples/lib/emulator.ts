@@ -34,7 +34,9 @@ export interface Emulator {
 export function examplePath(env: NodeJS.ProcessEnv = process.env, script = process.argv[1] ?? 'example'): string {
   const chosen = env.SMASH_EMU_PLATFORM;
   if (chosen !== undefined && chosen !== '') return chosen === '/' ? '/' : `/platforms/${chosen.replace(/^\/?(platforms\/)?/, '')}`;
-  const name = basename(script).replace(/\.[cm]?[jt]s$/, '').replace(/[^A-Za-z0-9_.-]/g, '-');
+  const name = basename(script)
+    .replace(/\.[cm]?[jt]s$/, '')
+    .replace(/[^A-Za-z0-9_.-]/g, '-');
   return `/platforms/example-${name}`.slice(0, '/platforms/'.length + 64);
 }
 

@@ -58,6 +58,6 @@ export async function connect(opts: ConnectOptions): Promise<SmashEmuClient> {
 function connectHint(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code;
   if (code === 'ECONNREFUSED') return '; is the server running? start it with smash-emu serve';
-  if (/HTTP 401\b/.test((err as Error).message)) return '; pass the server\'s token with --token or SMASH_EMU_TOKEN';
+  if (/HTTP 401\b/.test((err as Error).message)) return "; pass the server's token with --token or SMASH_EMU_TOKEN";
   return '';
 }

@@ -40,10 +40,7 @@ export const REPLAY_FLAGS: readonly FlagSpec[] = [
 const MAPPED_IDS = ['snapshotId', 'subscriptionId'] as const;
 
 type Step =
-  | { line: number; kind: 'session'; scenario: Scenario }
-  | { line: number; kind: 'platform'; p: RecordedPlatform }
-  | { line: number; kind: 'delete'; d: RecordedDelete }
-  | { line: number; kind: 'call'; c: RecordedCall };
+  { line: number; kind: 'session'; scenario: Scenario } | { line: number; kind: 'platform'; p: RecordedPlatform } | { line: number; kind: 'delete'; d: RecordedDelete } | { line: number; kind: 'call'; c: RecordedCall };
 
 export interface ReplayDifference {
   line: number;

@@ -106,7 +106,9 @@ export async function trace(opts: TraceOptions): Promise<ExitCode> {
     } catch (err) {
       throw failure(`cannot write ${opts.out}: ${describeFsError(err)}`);
     }
-    process.stderr.write(`smash-emu trace: wrote ${opts.out}: ${exported.events} events${exported.dropped > 0 ? ` (${exported.dropped} dropped: raise --max-events)` : ''}; open it in https://ui.perfetto.dev or chrome://tracing\n`);
+    process.stderr.write(
+      `smash-emu trace: wrote ${opts.out}: ${exported.events} events${exported.dropped > 0 ? ` (${exported.dropped} dropped: raise --max-events)` : ''}; open it in https://ui.perfetto.dev or chrome://tracing\n`,
+    );
     return EXIT.OK;
   } finally {
     stop.cancel();

@@ -54,7 +54,7 @@ export function usage(): string {
     ...REPLAY_FLAGS.map(line),
     '',
     'Exit codes:',
-    '  0  success (call: the result\'s status or rc is SUCCESS, or one --ok-status names)',
+    "  0  success (call: the result's status or rc is SUCCESS, or one --ok-status names)",
     '  1  failure while running (could not start, corrupt --state file, could not save, an experiment',
     '     point failed, a replayed result differs)',
     '  2  bad command line (flag, variable, scenario file, JSON-PARAMS, an experiment spec or a recording',

@@ -15,10 +15,7 @@ import { pickList } from './flag-values.js';
 import { CONNECT_FLAGS, connect, resolveConnectOptions, type ConnectOptions } from './connect.js';
 import { formatEvent } from './watch-format.js';
 
-export const WATCH_FLAGS: readonly FlagSpec[] = [
-  ...CONNECT_FLAGS,
-  { name: 'topics', value: 'LIST', help: `topics, comma-separated: ${EVENT_TOPICS.join(', ')}`, defaultText: 'all', repeatable: true },
-];
+export const WATCH_FLAGS: readonly FlagSpec[] = [...CONNECT_FLAGS, { name: 'topics', value: 'LIST', help: `topics, comma-separated: ${EVENT_TOPICS.join(', ')}`, defaultText: 'all', repeatable: true }];
 
 export interface WatchOptions extends ConnectOptions {
   topics: EventTopic[];

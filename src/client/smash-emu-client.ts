@@ -72,9 +72,7 @@ export interface Subscription {
 }
 
 /** Params may be left out when the method has no required one. */
-type CallArgs<M extends MethodName> = Record<string, never> extends MethodParamsIn<M>
-  ? [params?: MethodParamsIn<M>, options?: CallOptions]
-  : [params: MethodParamsIn<M>, options?: CallOptions];
+type CallArgs<M extends MethodName> = Record<string, never> extends MethodParamsIn<M> ? [params?: MethodParamsIn<M>, options?: CallOptions] : [params: MethodParamsIn<M>, options?: CallOptions];
 
 interface Pending {
   method: string;

@@ -24,8 +24,8 @@ export const BUSY_WAIT_MS = 0.05;
 /** Events processed between two looks at the wall clock while catching up. */
 const CHUNK_EVENTS = 2_000;
 /**
- * Wall time (ms) one slice of catching up may take before yielding to I/O. Issue
- * 14 item 2: with a stream faster than the simulator (3e6/s at speed 1) the driver
+ * Wall time (ms) one slice of catching up may take before yielding to I/O. Before
+ * the slices, with a stream faster than the simulator (3e6/s at speed 1) the driver
  * never caught up, every timer started one more chain of 20,000-event chunks, and
  * the server stopped answering anything (SIGTERM and /healthz included) for 60+ s.
  * Now one chain of slices runs while behind; calls meanwhile see the clock where it

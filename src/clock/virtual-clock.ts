@@ -68,7 +68,10 @@ export class VirtualClock {
   /** Throws EMU_LIMIT unless the clock can move `ns` further without passing MAX_CLOCK_NS. */
   checkRoom(ns: number, what: string): void {
     if (this.nowNs + ns > MAX_CLOCK_NS) {
-      throw new EmuError(ERROR_CODES.LIMIT, `${what} would take the clock past ${MAX_CLOCK_NS} ns (2^53 - 1, the largest time it can hold); it is at ${this.nowNs} ns: reset the platform or load an earlier state`, { nowNs: this.nowNs, ns });
+      throw new EmuError(ERROR_CODES.LIMIT, `${what} would take the clock past ${MAX_CLOCK_NS} ns (2^53 - 1, the largest time it can hold); it is at ${this.nowNs} ns: reset the platform or load an earlier state`, {
+        nowNs: this.nowNs,
+        ns,
+      });
     }
   }
 

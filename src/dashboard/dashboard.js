@@ -123,7 +123,15 @@
     } else if (topic === 'psp') {
       if (d.kind === 'command') {
         const reason = (d.detail && (d.detail.reason || (d.detail.injected ? 'injected' : ''))) || '';
-        addCommand({ atNs, source: 'PSP', name: `${d.commandName || d.command}`, status: d.status, statusName: d.statusName, stallNs: typeof d.startNs === 'number' && typeof d.endNs === 'number' ? d.endNs - d.startNs : undefined, detail: reason });
+        addCommand({
+          atNs,
+          source: 'PSP',
+          name: `${d.commandName || d.command}`,
+          status: d.status,
+          statusName: d.statusName,
+          stallNs: typeof d.startNs === 'number' && typeof d.endNs === 'number' ? d.endNs - d.startNs : undefined,
+          detail: reason,
+        });
       } else if (d.kind === 'spdm') {
         addEvent(atNs, 'spdm', `${d.command} dev ${bdf(d.deviceId)} ${d.phase === 'request' ? '-> ' + d.request : '<- ' + d.request + (d.ok === false ? ' ERROR: ' + (d.why || '') : ' ok')}`);
       } else if (d.kind === 'interrupt') addEvent(atNs, 'psp', `interrupt SEV_CMD_COMPLETE (${d.commandName})`);
@@ -169,11 +177,7 @@
       const windowNs = Number($('window').value);
       const binNs = Math.max(10000, Math.ceil(windowNs / 200 / 10000) * 10000);
       const startNs = Math.floor(Math.max(0, now - windowNs) / binNs) * binNs;
-      const [stats, timeline, histogram] = await Promise.all([
-        call('dma.stats', {}),
-        call('dma.timeline', { binNs, startNs, endNs: Math.max(now, startNs + binNs) }),
-        call('dma.histogram', {}),
-      ]);
+      const [stats, timeline, histogram] = await Promise.all([call('dma.stats', {}), call('dma.timeline', { binNs, startNs, endNs: Math.max(now, startNs + binNs) }), call('dma.histogram', {})]);
       Object.assign(state, { nowNs: now, stats, timeline, histogram, stalls: stats.stalls });
       state.refreshes++;
       render();
@@ -298,9 +302,18 @@
     const s = state.stats;
     if (!s) return;
     const tiles = [
-      ['issued', s.issued], ['completed', s.completed], ['held by stalls', s.held], ['in flight', s.inFlight],
-      ['IO page faults', s.ioPageFaults, true], ['RMP faults', s.rmpFaults, true], ['timeouts', s.timeouts, true], ['aborted', s.aborted, true],
-      ['p50', fmtNs(s.latencyNs.p50)], ['p99', fmtNs(s.latencyNs.p99)], ['max', fmtNs(s.latencyNs.max)], ['stalls', s.stalls.length],
+      ['issued', s.issued],
+      ['completed', s.completed],
+      ['held by stalls', s.held],
+      ['in flight', s.inFlight],
+      ['IO page faults', s.ioPageFaults, true],
+      ['RMP faults', s.rmpFaults, true],
+      ['timeouts', s.timeouts, true],
+      ['aborted', s.aborted, true],
+      ['p50', fmtNs(s.latencyNs.p50)],
+      ['p99', fmtNs(s.latencyNs.p99)],
+      ['max', fmtNs(s.latencyNs.max)],
+      ['stalls', s.stalls.length],
     ];
     $('counters').replaceChildren(
       ...tiles.map(([k, v, bad]) => el('div', { class: `tile${bad && v > 0 ? ' bad' : ''}`, 'data-key': k }, el('div', { class: 'v' }, typeof v === 'number' ? v.toLocaleString('en') : v), el('div', { class: 'k' }, k))),
@@ -310,18 +323,20 @@
   function renderCommands() {
     const body = $('commands').tBodies[0];
     body.replaceChildren(
-      ...state.commands.slice(0, 12).map((c) =>
-        el(
-          'tr',
-          {},
-          el('td', {}, fmtMs(c.atNs)),
-          el('td', {}, c.source),
-          el('td', {}, c.name),
-          el('td', { class: c.statusName === 'SUCCESS' ? 'ok' : 'bad' }, `${c.statusName} ${hex2(c.status)}`),
-          el('td', {}, typeof c.stallNs === 'number' ? fmtMs(c.stallNs) : ''),
-          el('td', { class: 'detail', title: c.detail }, c.detail),
+      ...state.commands
+        .slice(0, 12)
+        .map((c) =>
+          el(
+            'tr',
+            {},
+            el('td', {}, fmtMs(c.atNs)),
+            el('td', {}, c.source),
+            el('td', {}, c.name),
+            el('td', { class: c.statusName === 'SUCCESS' ? 'ok' : 'bad' }, `${c.statusName} ${hex2(c.status)}`),
+            el('td', {}, typeof c.stallNs === 'number' ? fmtMs(c.stallNs) : ''),
+            el('td', { class: 'detail', title: c.detail }, c.detail),
+          ),
         ),
-      ),
     );
   }
 
@@ -345,5 +360,14 @@
   setInterval(refresh, 1000);
   connect();
   // For tests and the curious: the live state and the plots.
-  window.smashDashboard = { state, refresh, get timelinePlot() { return timelinePlot; }, get histogramPlot() { return histogramPlot; } };
+  window.smashDashboard = {
+    state,
+    refresh,
+    get timelinePlot() {
+      return timelinePlot;
+    },
+    get histogramPlot() {
+      return histogramPlot;
+    },
+  };
 })();

@@ -136,7 +136,8 @@
     ctx.stroke();
 
     const o = doc.otherData || {};
-    $('summary').textContent = `${(doc.traceEvents || []).length} trace events · ${o.events ?? '?'} recorded, ${o.dropped ?? 0} dropped · ${fmtMs(t0)} – ${fmtMs(t1)} · counters per ${o.counterBinNs ? o.counterBinNs / 1000 + ' µs' : '?'} · ${o.emulator || ''}`;
+    $('summary').textContent =
+      `${(doc.traceEvents || []).length} trace events · ${o.events ?? '?'} recorded, ${o.dropped ?? 0} dropped · ${fmtMs(t0)} – ${fmtMs(t1)} · counters per ${o.counterBinNs ? o.counterBinNs / 1000 + ' µs' : '?'} · ${o.emulator || ''}`;
     window.traceDrawn = { rows: rows.length, t0, t1 };
   }
 

@@ -19,7 +19,12 @@ import { heldInInsertionOrder } from './held-runs.js';
 
 export const DMA_STATE_VERSION = 1;
 
-export interface WindowDoc { startNs: number; endNs: number; scope: 'domain' | 'iommu'; domainId: number }
+export interface WindowDoc {
+  startNs: number;
+  endNs: number;
+  scope: 'domain' | 'iommu';
+  domainId: number;
+}
 /** `windows`: indices into DmaEngineState.windows. */
 export type CountersEntryDoc = DmaCountersDoc & { windows: number[] };
 export interface HeldDoc {
@@ -64,7 +69,13 @@ export interface StallDoc {
   seq: number;
   held: HeldDoc[];
 }
-export interface CompletionDoc { doneNs: number; latencyNs: number; spanNs: number; deviceId: number; streamId: string | null }
+export interface CompletionDoc {
+  doneNs: number;
+  latencyNs: number;
+  spanNs: number;
+  deviceId: number;
+  streamId: string | null;
+}
 
 export interface DmaEngineState {
   version: number;
@@ -119,8 +130,14 @@ export function writeDmaState(p: EngineParts): DmaEngineState {
   const slotStream: string[] = [];
   for (const s of p.streams.values()) slotStream[s.streamSlot] = s.id;
   const held = (r: HeldRequest): HeldDoc => ({
-    deviceId: r.deviceId, streamId: r.stream === null ? null : r.stream.id, iovaPfn: r.iovaPfn, pageOff: r.pageOff,
-    write: r.write, arrivalNs: r.arrivalNs, order: r.order, timeoutNs: r.timeoutNs,
+    deviceId: r.deviceId,
+    streamId: r.stream === null ? null : r.stream.id,
+    iovaPfn: r.iovaPfn,
+    pageOff: r.pageOff,
+    write: r.write,
+    arrivalNs: r.arrivalNs,
+    order: r.order,
+    timeoutNs: r.timeoutNs,
   });
   const doc: DmaEngineState = {
     version: DMA_STATE_VERSION,
@@ -149,13 +166,24 @@ export function writeDmaState(p: EngineParts): DmaEngineState {
       counters: s.counters.toDoc(),
     })),
     completions: p.completions.entries().map((e) => ({
-      doneNs: e.doneNs, latencyNs: e.latencyNs, spanNs: e.spanNs,
-      deviceId: slotDevice[e.deviceSlot] as number, streamId: e.streamSlot < 0 ? null : (slotStream[e.streamSlot] as string),
+      doneNs: e.doneNs,
+      latencyNs: e.latencyNs,
+      spanNs: e.spanNs,
+      deviceId: slotDevice[e.deviceSlot] as number,
+      streamId: e.streamSlot < 0 ? null : (slotStream[e.streamSlot] as string),
     })),
     stalls: p.gate.active.map((s) => ({
-      id: s.id, scope: s.scope, domainId: s.domainId, startNs: s.startNs, endNs: s.endNs, policy: s.policy,
-      completionTimeoutNs: s.completionTimeoutNs, heldCount: s.heldCount, window: indexOf(s.window),
-      seq: s.releaseEvent === null ? 0 : s.releaseEvent.seq, held: heldOf(s).map(held),
+      id: s.id,
+      scope: s.scope,
+      domainId: s.domainId,
+      startNs: s.startNs,
+      endNs: s.endNs,
+      policy: s.policy,
+      completionTimeoutNs: s.completionTimeoutNs,
+      heldCount: s.heldCount,
+      window: indexOf(s.window),
+      seq: s.releaseEvent === null ? 0 : s.releaseEvent.seq,
+      held: heldOf(s).map(held),
     })),
     timeouts: [...p.timeouts].map((r) => ({
       ...held(r),
@@ -216,9 +244,17 @@ function readCounters(v: unknown, path: string): DmaCounters {
   const o = obj(v, path);
   const n = (k: keyof DmaCountersDoc): number => int(o[k], `${path}.${k}`);
   const d = {
-    issued: n('issued'), completed: n('completed'), held: n('held'), waiting: n('waiting'),
-    ioPageFaults: n('ioPageFaults'), rmpFaults: n('rmpFaults'), timeouts: n('timeouts'), aborted: n('aborted'),
-    inFlight: n('inFlight'), maxNs: n('maxNs'), histogram: '',
+    issued: n('issued'),
+    completed: n('completed'),
+    held: n('held'),
+    waiting: n('waiting'),
+    ioPageFaults: n('ioPageFaults'),
+    rmpFaults: n('rmpFaults'),
+    timeouts: n('timeouts'),
+    aborted: n('aborted'),
+    inFlight: n('inFlight'),
+    maxNs: n('maxNs'),
+    histogram: '',
     // Absent in documents written before the IOTLB was bounded.
     iotlbMisses: o['iotlbMisses'] === undefined ? 0 : n('iotlbMisses'),
   };
@@ -289,9 +325,14 @@ export function readDmaState(doc: unknown, nowNs: number, sink: CompletionSink):
     let params: Required<StreamParams>;
     try {
       params = checkStreamParams({
-        deviceId: o['deviceId'] as number, iovaBase: BigInt(o['iovaBase']), length: o['length'] as number,
-        ratePerSec: o['ratePerSec'] as number, accessBytes: o['accessBytes'] as number, writeRatio: o['writeRatio'] as number,
-        pattern: o['pattern'] as 'random', arrival: o['arrival'] as 'fixed',
+        deviceId: o['deviceId'] as number,
+        iovaBase: BigInt(o['iovaBase']),
+        length: o['length'] as number,
+        ratePerSec: o['ratePerSec'] as number,
+        accessBytes: o['accessBytes'] as number,
+        writeRatio: o['writeRatio'] as number,
+        pattern: o['pattern'] as 'random',
+        arrival: o['arrival'] as 'fixed',
       });
     } catch (e) {
       fail(p, `has bad stream parameters: ${(e as Error).message}`);
@@ -302,7 +343,7 @@ export function readDmaState(doc: unknown, nowNs: number, sink: CompletionSink):
     const streamSlot = slots.push(counters) - 1;
     const s = new DmaStream(id, params, counters, slots[deviceSlot] as DmaCounters, streamSlot, deviceSlot);
     const cur = { cursor: o['cursor'] as number, acc: o['acc'] as number };
-    if (!s.cursorFits(cur)) fail(p, 'has a cursor or acc outside the stream\'s range');
+    if (!s.cursorFits(cur)) fail(p, "has a cursor or acc outside the stream's range");
     s.cursor = cur.cursor;
     s.acc = cur.acc;
     s.active = bool(o['active'], `${p}.active`);
@@ -357,13 +398,18 @@ export function readDmaState(doc: unknown, nowNs: number, sink: CompletionSink):
     if (orders.has(order)) fail(`${p}.order`, `repeats ${order}`);
     orders.add(order);
     return {
-      deviceId: o['deviceId'] as number, deviceSlot, stream, device, order,
+      deviceId: o['deviceId'] as number,
+      deviceSlot,
+      stream,
+      device,
+      order,
       iovaPfn: int(o['iovaPfn'], `${p}.iovaPfn`, 0, 2 ** 52 - 1),
       pageOff: int(o['pageOff'], `${p}.pageOff`, 0, 4095),
       write: bool(o['write'], `${p}.write`),
       arrivalNs: int(o['arrivalNs'], `${p}.arrivalNs`, 0, nowNs),
       timeoutNs: int(o['timeoutNs'], `${p}.timeoutNs`),
-      resolve: null, timeoutEvent: null,
+      resolve: null,
+      timeoutEvent: null,
     };
   };
 
@@ -381,10 +427,9 @@ export function readDmaState(doc: unknown, nowNs: number, sink: CompletionSink):
     const scope = oneOf(o['scope'], `${p}.scope`, ['domain', 'iommu'] as const);
     const domainId = int(o['domainId'], `${p}.domainId`, -1);
     const w = windows[int(o['window'], `${p}.window`, 0, windows.length - 1)] as StallWindow;
-    if (w.startNs !== startNs || w.endNs !== endNs || w.scope !== scope || w.domainId !== domainId) fail(`${p}.window`, 'must name this stall\'s own window');
+    if (w.startNs !== startNs || w.endNs !== endNs || w.scope !== scope || w.domainId !== domainId) fail(`${p}.window`, "must name this stall's own window");
     if (gate.active.some((s) => s.window === w)) fail(`${p}.window`, 'is shared with another stall');
-    const s = new Stall(id, scope, domainId, startNs, endNs, oneOf(o['policy'], `${p}.policy`, ['hold', 'abort'] as const),
-      int(o['completionTimeoutNs'], `${p}.completionTimeoutNs`), w);
+    const s = new Stall(id, scope, domainId, startNs, endNs, oneOf(o['policy'], `${p}.policy`, ['hold', 'abort'] as const), int(o['completionTimeoutNs'], `${p}.completionTimeoutNs`), w);
     s.held = arr(o['held'], `${p}.held`).map((h, k) => heldRequest(h, `${p}.held[${k}]`));
     s.heldCount = int(o['heldCount'], `${p}.heldCount`, s.held.length);
     gate.active.push(s);

@@ -74,11 +74,21 @@ export class DmaCounters {
   finish(outcome: FinalOutcome): void {
     this.inFlight--;
     switch (outcome) {
-      case FINAL.COMPLETED: this.completed++; break;
-      case FINAL.IO_PAGE_FAULT: this.ioPageFaults++; break;
-      case FINAL.RMP_FAULT: this.rmpFaults++; break;
-      case FINAL.TIMEOUT: this.timeouts++; break;
-      case FINAL.ABORTED: this.aborted++; break;
+      case FINAL.COMPLETED:
+        this.completed++;
+        break;
+      case FINAL.IO_PAGE_FAULT:
+        this.ioPageFaults++;
+        break;
+      case FINAL.RMP_FAULT:
+        this.rmpFaults++;
+        break;
+      case FINAL.TIMEOUT:
+        this.timeouts++;
+        break;
+      case FINAL.ABORTED:
+        this.aborted++;
+        break;
     }
   }
 

@@ -45,7 +45,10 @@ export class RunCursor {
   private readonly rng: SeededRng;
   private readonly draws = new Uint32Array(MAX_DRAWS_PER_REQUEST);
 
-  constructor(readonly run: HeldRun, from?: RunCursor) {
+  constructor(
+    readonly run: HeldRun,
+    from?: RunCursor,
+  ) {
     const s = run.stream;
     this.replay = new DmaStream(s.id, s.params, s.counters, s.deviceCounters, s.streamSlot, s.deviceSlot);
     this.rng = new SeededRng(0);

@@ -45,7 +45,10 @@ export function buildCharts(r: ExperimentResults): Chart[] {
   };
   const others = (...except: AxisName[]) => r.swept.filter((a) => !except.includes(a));
 
-  const cdf = cdfSelection(ok.filter((p) => p.cdf.length > 0), r.swept);
+  const cdf = cdfSelection(
+    ok.filter((p) => p.cdf.length > 0),
+    r.swept,
+  );
   if (cdf.points.length > 0) {
     charts.push({
       id: 'latency-cdf',
@@ -89,7 +92,12 @@ export function buildCharts(r: ExperimentResults): Chart[] {
         yLabel: 'requests timed out',
         xLog: false,
         scatter: false,
-        series: seriesBy(engine, others('windowNs', 'stall.baseNs', 'stall.perEntryNs', 'stall.jitter.spreadNs', 'seed', 'sequence'), (p) => p.stallMaxNs as number, (p) => p.timeouts as number),
+        series: seriesBy(
+          engine,
+          others('windowNs', 'stall.baseNs', 'stall.perEntryNs', 'stall.jitter.spreadNs', 'seed', 'sequence'),
+          (p) => p.stallMaxNs as number,
+          (p) => p.timeouts as number,
+        ),
       });
     }
   }
@@ -104,7 +112,12 @@ export function buildCharts(r: ExperimentResults): Chart[] {
       yLabel: 'faults per smash',
       xLog: windowed.every((p) => (p.windowNs as number) > 0),
       scatter: false,
-      series: seriesBy(windowed, others('windowNs', 'seed', 'stall.baseNs'), (p) => p.windowNs as number, (p) => (p.faults as number) / p.smashes),
+      series: seriesBy(
+        windowed,
+        others('windowNs', 'seed', 'stall.baseNs'),
+        (p) => p.windowNs as number,
+        (p) => (p.faults as number) / p.smashes,
+      ),
     });
   }
 
@@ -117,7 +130,12 @@ export function buildCharts(r: ExperimentResults): Chart[] {
       yLabel: 'p99 latency (ns)',
       xLog: true,
       scatter: false,
-      series: seriesBy(ok, others('dma.ratePerSec', 'seed'), (p) => p['dma.ratePerSec'], (p) => p.p99Ns as number),
+      series: seriesBy(
+        ok,
+        others('dma.ratePerSec', 'seed'),
+        (p) => p['dma.ratePerSec'],
+        (p) => p.p99Ns as number,
+      ),
     });
   }
   return charts;
@@ -137,7 +155,6 @@ export function meanPerX(points: readonly [number, number][]): [number, number][
   }
   return [...sums].sort((a, b) => a[0] - b[0]).map(([x, [sum, n]]) => [x, Number((sum / n).toFixed(3))]);
 }
-
 
 /**
  * The points whose CDF is drawn, at most MAX_CDF_SERIES: past that, the first seed

@@ -65,7 +65,7 @@ const clockSpec = z.union([z.enum(['virtual', 'realtime']), z.strictObject({ mod
 });
 
 const targetSpec = z.strictObject({
-  deviceId: deviceId.default(0x0100).describe('the device whose DMA stream runs; default 0x0100 (the default scenario\'s TEE-IO device)'),
+  deviceId: deviceId.default(0x0100).describe("the device whose DMA stream runs; default 0x0100 (the default scenario's TEE-IO device)"),
   domainId: domainId.default(1).describe('its IOMMU domain; default 1'),
   iovaBase: hex64('0x200000')
     .refine((v) => v % 0x20_0000n === 0n, 'must be 2 MB aligned (the smash works on 2 MB regions); fix: round it to a multiple of 0x200000')
@@ -95,7 +95,7 @@ const specShape = z.strictObject({
   tdiCycles: axis(intRange(0, MAX_TDI_CYCLES))
     .default(0)
     .describe("bind/unbind cycles of the target device's TDI after the smashes, DMA running: fw.tdiUnbind (its DMA then fenced), gapNs of DMA, tio.fenceClear, fw.tdiBind (TDI back to RUN), gapNs"),
-  seed: axis(intRange(0, 0xffff_ffff)).exactOptional().describe('PRNG seed; default: the scenario\'s'),
+  seed: axis(intRange(0, 0xffff_ffff)).exactOptional().describe("PRNG seed; default: the scenario's"),
   clock: axis(clockSpec).default('virtual'),
   timing: timingSpec.prefault({}),
 });
@@ -140,8 +140,24 @@ export interface AxisValues {
 }
 export type AxisName = keyof AxisValues;
 export const AXES = [
-  'sequence', 'windowNs', 'stall.baseNs', 'stall.perEntryNs', 'stall.jitter.dist', 'stall.jitter.spreadNs', 'stall.scope', 'stall.policy',
-  'stall.completionTimeoutNs', 'dma.ratePerSec', 'dma.pattern', 'dma.accessBytes', 'dma.arrival', 'dma.writeRatio', 'smashes', 'tdiCycles', 'seed', 'clock',
+  'sequence',
+  'windowNs',
+  'stall.baseNs',
+  'stall.perEntryNs',
+  'stall.jitter.dist',
+  'stall.jitter.spreadNs',
+  'stall.scope',
+  'stall.policy',
+  'stall.completionTimeoutNs',
+  'dma.ratePerSec',
+  'dma.pattern',
+  'dma.accessBytes',
+  'dma.arrival',
+  'dma.writeRatio',
+  'smashes',
+  'tdiCycles',
+  'seed',
+  'clock',
 ] as const satisfies readonly AxisName[];
 
 const list = <T>(v: T | T[] | undefined, fallback: T): T[] => (v === undefined ? [fallback] : Array.isArray(v) ? v : [v]);
@@ -185,7 +201,7 @@ function toSpec(doc: Shape, scenario: Scenario): ExperimentSpec {
 function crossIssues(doc: Shape): WireIssue[] {
   const issues: WireIssue[] = [];
   if (doc.windowNs !== undefined && doc.stall.baseNs !== undefined) {
-    issues.push({ path: ['stall', 'baseNs'], message: 'cannot be set together with windowNs, which sets the engine\'s stall length; fix: remove one of them' });
+    issues.push({ path: ['stall', 'baseNs'], message: "cannot be set together with windowNs, which sets the engine's stall length; fix: remove one of them" });
   }
   const sequences = list(doc.sequence, 'engine');
   if (sequences.includes('engine')) {
@@ -197,7 +213,10 @@ function crossIssues(doc: Shape): WireIssue[] {
       ENTRIES_PER_SMASH * max(doc.stall.perEntryNs, doc.windowNs === undefined ? DEFAULT_STALL_MODEL.perEntryNs : 0) +
       (jitter ? 4 * max(doc.stall.jitter?.spreadNs, DEFAULT_STALL_MODEL.jitter.spreadNs) : 0);
     if (longest > MAX_STALL_NS) {
-      issues.push({ path: ['stall'], message: `allows stalls up to ${longest} ns (baseNs or windowNs + 512 x perEntryNs + 4 x jitter spreadNs at their largest); the engine's limit is ${MAX_STALL_NS} ns (10 s); fix: shorter stalls` });
+      issues.push({
+        path: ['stall'],
+        message: `allows stalls up to ${longest} ns (baseNs or windowNs + 512 x perEntryNs + 4 x jitter spreadNs at their largest); the engine's limit is ${MAX_STALL_NS} ns (10 s); fix: shorter stalls`,
+      });
     }
   }
   if (sequences.includes('manual') && doc.windowNs === undefined) {

@@ -7,11 +7,7 @@ import { decodeFromCompressedBase64 } from 'hdr-histogram-js';
 import type { Platform } from '../platform/platform.js';
 
 /** Percentiles sampled: the body in steps of 5, then the tail on a log scale down to 99.999. */
-export const CDF_PERCENTILES: readonly number[] = [
-  0, 1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85,
-  ...Array.from({ length: 25 }, (_, k) => Number((100 - 10 ** (1 - k / 6)).toFixed(6))),
-  100,
-];
+export const CDF_PERCENTILES: readonly number[] = [0, 1, 5, 10, 15, 20, 25, 30, 35, 40, 45, 50, 55, 60, 65, 70, 75, 80, 85, ...Array.from({ length: 25 }, (_, k) => Number((100 - 10 ** (1 - k / 6)).toFixed(6))), 100];
 
 export interface CdfPoint {
   latencyNs: number;

@@ -132,7 +132,6 @@ export interface Answers {
   windowFaults: WindowFaultsRow[];
 }
 
-
 function answers(rows: readonly ResultRow[], swept: readonly AxisName[]): Answers {
   const ok = rows.filter((r) => r.error === '');
   // Stall limits: engine points, grouped by every swept axis that is not about the stall's length.
@@ -210,6 +209,5 @@ export function answersText(a: Answers): string[] {
   }
   return lines;
 }
-
 
 export type { ExperimentPoint };

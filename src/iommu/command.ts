@@ -18,9 +18,7 @@ export const COMMAND_OPCODE = {
 } as const;
 export type CommandName = keyof typeof COMMAND_OPCODE;
 
-const OPCODE_NAMES = new Map<number, CommandName>(
-  Object.entries(COMMAND_OPCODE).map(([name, op]) => [op, name as CommandName]),
-);
+const OPCODE_NAMES = new Map<number, CommandName>(Object.entries(COMMAND_OPCODE).map(([name, op]) => [op, name as CommandName]));
 
 export function commandName(opcode: number): CommandName | 'ILLEGAL' {
   return OPCODE_NAMES.get(opcode) ?? 'ILLEGAL';

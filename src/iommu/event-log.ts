@@ -101,12 +101,7 @@ export function encodeEvent(e: IommuEvent): EventWords {
   if (!Number.isInteger(e.type) || e.type < 0 || e.type > 0xf) {
     throw new EmuError(ERROR_CODES.INVALID_ARGUMENT, `event type must be 0..15, got ${String(e.type)}`);
   }
-  const flags =
-    e.flags ??
-    (e.write ? EVENT_FLAG.RW : 0) |
-      (e.present === true ? EVENT_FLAG.PR : 0) |
-      (e.permission === true ? EVENT_FLAG.PE : 0) |
-      (e.interrupt === true ? EVENT_FLAG.I : 0);
+  const flags = e.flags ?? (e.write ? EVENT_FLAG.RW : 0) | (e.present === true ? EVENT_FLAG.PR : 0) | (e.permission === true ? EVENT_FLAG.PE : 0) | (e.interrupt === true ? EVENT_FLAG.I : 0);
   let w0 = 0;
   let w1 = ((e.type << EV_W1_TYPE_SHIFT) | ((flags & EV_W1_FLAGS_MASK) << EV_W1_FLAGS_SHIFT)) >>> 0;
   if (e.type === EVENT_TYPE.RMP_PAGE_FAULT || e.type === EVENT_TYPE.RMP_HW_ERROR) {

@@ -304,10 +304,7 @@ export class Iommu {
 
   /** RMP_PAGE_FAULT (protocol/README.md §6.5); the log records the device's domain beside the words. */
   logRmpPageFault(deviceId: number, vmgTag: number, gpa: bigint, write: boolean, rmpFlags: number, atNs: number): number | undefined {
-    return this.eventLog.log(
-      { type: EVENT_TYPE.RMP_PAGE_FAULT, deviceId, domainId: this.domainOf(deviceId), address: gpa, write, rmpFlags, vmgTag },
-      atNs,
-    );
+    return this.eventLog.log({ type: EVENT_TYPE.RMP_PAGE_FAULT, deviceId, domainId: this.domainOf(deviceId), address: gpa, write, rmpFlags, vmgTag }, atNs);
   }
 
   /**
@@ -434,9 +431,7 @@ export class Iommu {
     return {
       iotlb: { entries: yield* this.iotlb.entrySteps() },
       eventLog: this.eventLog.getState(),
-      dteCache: [...this.dteCache.entries()]
-        .sort((a, b) => a[0] - b[0])
-        .map(([deviceId, c]) => ({ deviceId, qwords: c.qwords.map((q) => toHex(q)) })),
+      dteCache: [...this.dteCache.entries()].sort((a, b) => a[0] - b[0]).map(([deviceId, c]) => ({ deviceId, qwords: c.qwords.map((q) => toHex(q)) })),
     };
   }
 

@@ -232,7 +232,10 @@ export class Iotlb {
 
   invalidateDomain(domainId: number): number {
     if (!this.domains.has(domainId)) return 0;
-    return this.finishDrop(domainId, this.dropEverywhere((b, i) => b.dom[i] === domainId));
+    return this.finishDrop(
+      domainId,
+      this.dropEverywhere((b, i) => b.dom[i] === domainId),
+    );
   }
 
   invalidateAll(): number {
@@ -315,7 +318,7 @@ export class Iotlb {
     const off = base % BLOCK_ENTRIES;
     const end = off + IOTLB_WAYS;
     let dropped = 0;
-    for (let i = off; i < end && b.dom[i] !== EMPTY; ) {
+    for (let i = off; i < end && b.dom[i] !== EMPTY;) {
       if (match(b, i)) {
         removeAt(b, i, end);
         dropped++;

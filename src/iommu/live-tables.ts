@@ -14,17 +14,7 @@
  */
 import type { HostMemory } from '../memory/host-memory.js';
 import { PAGE_BYTES } from '../memory/host-memory.js';
-import {
-  addrMaskHi,
-  addrMaskLo,
-  ENTRIES_PER_TABLE,
-  MAX_LEVEL,
-  NL_DEFAULT_LEAF,
-  NL_SIZED_LEAF,
-  pteAddressMasked,
-  pteNextLevelLo,
-  ptePresentLo,
-} from './pte.js';
+import { addrMaskHi, addrMaskLo, ENTRIES_PER_TABLE, MAX_LEVEL, NL_DEFAULT_LEAF, NL_SIZED_LEAF, pteAddressMasked, pteNextLevelLo, ptePresentLo } from './pte.js';
 import { liveTableLevel, type TableRoot } from './table-pages.js';
 import { DeadEntries } from '../util/dead-entries.js';
 

@@ -168,10 +168,7 @@ export class IommuMapper {
     const tableRoot = this.tableRoot(root);
     const inside = this.leafAround(tableRoot, mode, startPfn);
     if (inside !== null && inside.basePfn < startPfn) {
-      throw invalid(
-        'iova',
-        `unmap starts inside a 2^${inside.sizeLg2}-byte leaf at IOVA ${toHex(BigInt(inside.basePfn) << 12n)}; iommupt never splits a leaf`,
-      );
+      throw invalid('iova', `unmap starts inside a 2^${inside.sizeLg2}-byte leaf at IOVA ${toHex(BigInt(inside.basePfn) << 12n)}; iommupt never splits a leaf`);
     }
     return { unmappedBytes: this.clear(tableRoot, mode, startPfn, endPfn) };
   }
@@ -187,7 +184,7 @@ export class IommuMapper {
   /** Throws when a slot the map would write, or a leaf above it, is present. */
   private checkFree(tableSpa: number, level: number, leafLevel: number, startPfn: number, endPfn: number): void {
     const span = entryPages(level);
-    for (let pfn = startPfn; pfn < endPfn; ) {
+    for (let pfn = startPfn; pfn < endPfn;) {
       const entryBase = Math.floor(pfn / span) * span;
       const next = Math.min(entryBase + span, endPfn);
       const entrySpa = tableSpa + levelIndexPfn(pfn, level) * 8;
@@ -195,11 +192,11 @@ export class IommuMapper {
       if (ptePresent(value)) {
         const e = decodePte(value, level, this.cBit);
         if (level === leafLevel || e.leaf || e.nextLevel !== level - 1 || e.table === undefined) {
-          throw new EmuError(
-            ERROR_CODES.INVALID_ARGUMENT,
-            `IOVA ${toHex(BigInt(pfn) << 12n)} is already mapped: level-${level} entry at ${toHex(entrySpa)} is present (${toHex(value)}); unmap first`,
-            { field: 'iova', entrySpa, level },
-          );
+          throw new EmuError(ERROR_CODES.INVALID_ARGUMENT, `IOVA ${toHex(BigInt(pfn) << 12n)} is already mapped: level-${level} entry at ${toHex(entrySpa)} is present (${toHex(value)}); unmap first`, {
+            field: 'iova',
+            entrySpa,
+            level,
+          });
         }
         this.checkFree(e.table, level - 1, leafLevel, pfn, next);
       }
@@ -218,7 +215,7 @@ export class IommuMapper {
       return;
     }
     const span = entryPages(level);
-    for (let pfn = startPfn; pfn < endPfn; ) {
+    for (let pfn = startPfn; pfn < endPfn;) {
       const next = Math.min(Math.floor(pfn / span) * span + span, endPfn);
       const entrySpa = tableSpa + levelIndexPfn(pfn, level) * 8;
       const value = this.memory.word(entrySpa);
@@ -254,7 +251,7 @@ export class IommuMapper {
   private clear(tableSpa: number, level: number, startPfn: number, endPfn: number): number {
     const span = entryPages(level);
     let bytes = 0;
-    for (let pfn = startPfn; pfn < endPfn; ) {
+    for (let pfn = startPfn; pfn < endPfn;) {
       const entryBase = Math.floor(pfn / span) * span;
       let next = entryBase + span;
       const value = this.memory.word(tableSpa + levelIndexPfn(pfn, level) * 8);

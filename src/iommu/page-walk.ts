@@ -5,15 +5,7 @@
  * record per stream.
  */
 
-export const WALK_FAULT_REASONS = [
-  'dte-invalid',
-  'bad-mode',
-  'beyond-mode',
-  'not-present',
-  'bad-next-level',
-  'bad-leaf-size',
-  'permission',
-] as const;
+export const WALK_FAULT_REASONS = ['dte-invalid', 'bad-mode', 'beyond-mode', 'not-present', 'bad-next-level', 'bad-leaf-size', 'permission'] as const;
 export type WalkFaultReason = (typeof WALK_FAULT_REASONS)[number];
 
 /** What `walkPfn` fills: plain numbers only (page numbers, not byte addresses). */

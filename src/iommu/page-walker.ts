@@ -45,7 +45,6 @@ export { WALK_FAULT_REASONS, newPageWalk, type PageWalk, type WalkFaultReason };
 /** 4 KB pages per 2 MB group: the pages whose walks read the same entries above level 1. */
 const UPPER_GROUP_PAGES = 512;
 
-
 export const IO_PAGE_FAULT_TYPE = 2;
 
 export interface WalkStep {

@@ -91,7 +91,6 @@ export function leafLevelForSize(sizeLg2: number): number {
   return 0;
 }
 
-
 /**
  * Mask of the address bits a walker keeps: bits 51:12 without the C-bit
  * (hardware.md §3.1 and §7 item 12; `cBit` null = no stripping).
@@ -230,7 +229,6 @@ export function pteAddressField(value: bigint): number {
   return Number(value & PTE_ADDR_MASK);
 }
 
-
 /** Bits 63:52 of an entry (IW, IR, FC, U and the ignored bits above the address). */
 export const PTE_HIGH_MASK = 0xfff0_0000_0000_0000n;
 
@@ -299,7 +297,7 @@ export function leafRunLength(view: Uint32Array, firstAddr: number, high: number
     // hi half must equal one value, and each lo half, under the PR, NextLevel and
     // address bits, PR | the entry's address. Compared as int32.
     const loMask = LO_ADDR_MASK | prAndNextLevel;
-    const wantHi = ((high << 20) | addrHi) | 0;
+    const wantHi = (high << 20) | addrHi | 0;
     let wantLo = addrLo | LO_PR;
     for (let i = 0; i < entries; i++) {
       if (((view[2 * i] as number) & loMask) !== wantLo || ((view[2 * i + 1] as number) | 0) !== wantHi) return i;

@@ -35,7 +35,11 @@ const reasonCache = new Map<number, string>();
 export function rmpFlagsReason(flags: number): string {
   let r = reasonCache.get(flags);
   if (r === undefined) {
-    r = 'rmp:' + FLAG_NAMES.filter(([bit]) => (flags & bit) !== 0).map(([, n]) => n).join('+');
+    r =
+      'rmp:' +
+      FLAG_NAMES.filter(([bit]) => (flags & bit) !== 0)
+        .map(([, n]) => n)
+        .join('+');
     reasonCache.set(flags, r);
   }
   return r;
@@ -52,16 +56,7 @@ const scratch = newRmpScratch();
  * @param boundAsid    the TDI's guest ASID, or -1 for an untrusted device
  * @param fencedAsid   the ASID the device is fenced from, or -1
  */
-export function rmpCheck(
-  rmp: RmpTable,
-  spaPfn: number,
-  iovaPfn: number,
-  leafSizeLg2: number,
-  leafSpaBasePfn: number,
-  boundAsid: number,
-  rule: RmpSizeRule,
-  fencedAsid = -1,
-): number {
+export function rmpCheck(rmp: RmpTable, spaPfn: number, iovaPfn: number, leafSizeLg2: number, leafSpaBasePfn: number, boundAsid: number, rule: RmpSizeRule, fencedAsid = -1): number {
   if (boundAsid >= 0) {
     const e = rmp.readEntryInto(spaPfn, scratch);
     if (!e.assigned) return RMP_FAULT_FLAGS.NOT_ASSIGNED;

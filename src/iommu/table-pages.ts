@@ -153,9 +153,7 @@ export function forEachLeafNumbers(memory: HostMemory, root: number, mode: numbe
 
 /** forEachLeafNumbers with one VisitedLeaf (and its bigint IOVA) per leaf. */
 export function forEachLeaf(memory: HostMemory, root: number, mode: number, cBit: number | null, visit: (leaf: VisitedLeaf) => void): void {
-  forEachLeafNumbers(memory, root, mode, cBit, (iova, level, entrySpa, pa, sizeLg2, read, write) =>
-    visit({ iova: BigInt(iova), level, entrySpa, pa, sizeLg2, read, write }),
-  );
+  forEachLeafNumbers(memory, root, mode, cBit, (iova, level, entrySpa, pa, sizeLg2, read, write) => visit({ iova: BigInt(iova), level, entrySpa, pa, sizeLg2, read, write }));
 }
 
 export interface DomainRoot extends TableRoot {

@@ -107,11 +107,7 @@ export class HostMemory {
       throw new EmuError(ERROR_CODES.INVALID_ARGUMENT, `count must be a non-negative integer, got ${count}`);
     }
     if (spa < 0 || spa + count * 8 > this.sizeBytes) {
-      throw new EmuError(
-        ERROR_CODES.OUT_OF_RANGE,
-        `spa range ${safeHex(spa)}+${count * 8} bytes is outside host memory (size ${toHex(this.sizeBytes)})`,
-        { spa },
-      );
+      throw new EmuError(ERROR_CODES.OUT_OF_RANGE, `spa range ${safeHex(spa)}+${count * 8} bytes is outside host memory (size ${toHex(this.sizeBytes)})`, { spa });
     }
   }
 

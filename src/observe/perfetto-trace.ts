@@ -109,7 +109,8 @@ export function perfettoTrace(t: TraceSnapshot, timeline: DmaTimeline, nowNs: nu
     const d = e.data;
     switch (e.topic) {
       case 'tmpm':
-        if (d.kind === 'command') engineSlice(out, String(d.commandName ?? d.command), num(d.startNs, e.atNs), num(d.endNs, e.atNs), pick(d, ['index', 'command', 'status', 'statusName', 'subStatus', 'stallNs', 'dmaHeld']));
+        if (d.kind === 'command')
+          engineSlice(out, String(d.commandName ?? d.command), num(d.startNs, e.atNs), num(d.endNs, e.atNs), pick(d, ['index', 'command', 'status', 'statusName', 'subStatus', 'stallNs', 'dmaHeld']));
         else out.push({ name: `interrupt${d.reason === undefined ? '' : `: ${String(d.reason)}`}`, ph: 'i', s: 't', pid: PID.ENGINE, tid: ENGINE_TID.INTERRUPTS, ts: us(e.atNs), cat: 'tmpm', args: { ...d } });
         break;
       case 'fw': {
@@ -126,7 +127,16 @@ export function perfettoTrace(t: TraceSnapshot, timeline: DmaTimeline, nowNs: nu
         if (stallsSeen.has(key)) break;
         stallsSeen.add(key);
         const scope = d.scope === 'iommu' ? 'whole IOMMU' : `domain ${String(d.domainId)}`;
-        out.push({ name: `stall (${scope})`, ph: 'X', pid: PID.ENGINE, tid: ENGINE_TID.STALLS, ts: us(startNs), dur: us(stallEndNs - startNs), cat: 'stall', args: pick(d, ['command', 'domainId', 'iova', 'scope', 'policy', 'startNs', 'endNs']) });
+        out.push({
+          name: `stall (${scope})`,
+          ph: 'X',
+          pid: PID.ENGINE,
+          tid: ENGINE_TID.STALLS,
+          ts: us(startNs),
+          dur: us(stallEndNs - startNs),
+          cat: 'stall',
+          args: pick(d, ['command', 'domainId', 'iova', 'scope', 'policy', 'startNs', 'endNs']),
+        });
         if (d.domainId !== undefined && d.iova !== undefined) {
           out.push({ name: 'engine: invalidate 2 MB', ph: 'i', s: 't', pid: PID.IOMMU, tid: IOMMU_TID.INVALIDATIONS, ts: us(startNs), cat: 'iommu', args: pick(d, ['domainId', 'iova', 'scope']) });
         }

@@ -39,7 +39,17 @@ export function auditMachine(m: Machine): AuditViolation[] {
       if (teeIo) {
         const bad = leafSizeMismatch(m, firstPfn, pages, sizeLg2);
         if (bad !== null) {
-          out.push({ kind: 'leaf-size-mismatch', domainId, devices: d.devices, iova: BigInt(iova), spa: BigInt(pa), leafSizeLg2: sizeLg2, rmpSizeLg2: bad.rmpSizeLg2, rule: m.settings.rmpSizeRule, firstBadSpa: BigInt(bad.pfn * PAGE) });
+          out.push({
+            kind: 'leaf-size-mismatch',
+            domainId,
+            devices: d.devices,
+            iova: BigInt(iova),
+            spa: BigInt(pa),
+            leafSizeLg2: sizeLg2,
+            rmpSizeLg2: bad.rmpSizeLg2,
+            rule: m.settings.rmpSizeRule,
+            firstBadSpa: BigInt(bad.pfn * PAGE),
+          });
         }
       } else if (sizeLg2 > 12 && m.rmp.anyAssignedIn(firstPfn, pages)) {
         out.push({ kind: 'untrusted-large-leaf', domainId, devices: d.devices, iova: BigInt(iova), spa: BigInt(pa), leafSizeLg2: sizeLg2 });
@@ -70,7 +80,7 @@ export function auditMachine(m: Machine): AuditViolation[] {
 /** The first assigned page under a TEE-IO leaf whose RMP size breaks the rule, or null. */
 function leafSizeMismatch(m: Machine, firstPfn: number, pages: number, leafSizeLg2: number): { pfn: number; rmpSizeLg2: number } | null {
   const rule = m.settings.rmpSizeRule;
-  for (let pfn = firstPfn; pfn < firstPfn + pages; ) {
+  for (let pfn = firstPfn; pfn < firstPfn + pages;) {
     const regionEnd = (Math.floor(pfn / REGION_PAGES) + 1) * REGION_PAGES;
     // A whole region with nothing assigned cannot mismatch: skip it in one step.
     if (pfn % REGION_PAGES === 0 && !m.rmp.anyAssignedIn(pfn, REGION_PAGES)) {

@@ -56,7 +56,11 @@ export function buildScenario(m: Machine, s: Scenario): void {
   m.tmpm.config = tmpmConfigOf(s);
 
   s.guests.forEach((g, gi) => {
-    m.guests.add(g.asid, g.ranges.map((r) => ({ gpa: r.gpa, spa: r.spa, length: r.length })), contextPage(m));
+    m.guests.add(
+      g.asid,
+      g.ranges.map((r) => ({ gpa: r.gpa, spa: r.spa, length: r.length })),
+      contextPage(m),
+    );
     g.ranges.forEach((r, ri) => {
       // The pool at the top of memory holds page tables and the device table.
       if (r.spa + r.length > m.pool.baseSpa) {
@@ -215,7 +219,13 @@ function assign(m: Machine, key: string, spa: number, pageSize: '2M' | '4K', asi
 
 /** `devices[0].mappings[1]` -> ['scenario', 'devices', 0, 'mappings', 1] (the -32602 issue path). */
 function keyPath(key: string): Array<string | number> {
-  return ['scenario', ...key.split(/[.[\]]+/).filter((k) => k !== '').map((k) => (/^\d+$/.test(k) ? Number(k) : k))];
+  return [
+    'scenario',
+    ...key
+      .split(/[.[\]]+/)
+      .filter((k) => k !== '')
+      .map((k) => (/^\d+$/.test(k) ? Number(k) : k)),
+  ];
 }
 
 function fail(key: string, message: string): never {

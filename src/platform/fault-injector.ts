@@ -99,7 +99,9 @@ export class FaultInjector {
   add(spec: FaultRuleSpec): string {
     if (spec.method.startsWith('fault.')) throw invalidArgument(`fault.* methods cannot be targeted (method ${spec.method})`);
     if (spec.status !== undefined && !acceptsStatus(spec.method)) {
-      throw invalidArgument(`status can only be injected into fw.* methods, instructions (${INSTRUCTION_METHODS.join(', ')}), TMPM and PSP commands (tmpm.PSMASH_IO, psp.SNP_PAGE_RECLAIM, ...) and SPDM requests (spdm.GET_CERTIFICATE, ...), not ${spec.method}; use rpcError`);
+      throw invalidArgument(
+        `status can only be injected into fw.* methods, instructions (${INSTRUCTION_METHODS.join(', ')}), TMPM and PSP commands (tmpm.PSMASH_IO, psp.SNP_PAGE_RECLAIM, ...) and SPDM requests (spdm.GET_CERTIFICATE, ...), not ${spec.method}; use rpcError`,
+      );
     }
     if (isCommandTarget(spec.method) && (spec.rpcError !== undefined || spec.delayMs !== undefined || spec.close !== undefined)) {
       throw invalidArgument(`${spec.method} runs inside the emulated device: only status and delayNs apply to it; to fail the JSON-RPC call, target the method (tmpm.psmashIo, fw.pageReclaim, tio.connect, ...)`);

@@ -163,7 +163,11 @@ export class Machine {
       commandFault: (name) => this.faults.pspCommandFault(name),
       rand32: () => this.rng.nextUint32(),
     });
-    this.doe = new DoeDevices(this.rng, () => new Set(this.psp.config.tioDevices), (name) => this.faults.spdmFault(name));
+    this.doe = new DoeDevices(
+      this.rng,
+      () => new Set(this.psp.config.tioDevices),
+      (name) => this.faults.spdmFault(name),
+    );
     this.psp.certChainOf = (deviceId) => this.doe.certificateChain(deviceId);
     this.wireEvents();
   }

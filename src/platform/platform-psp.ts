@@ -315,7 +315,8 @@ export function* connectSteps(m: Machine, deviceId: number): PspSteps<ReturnType
   if (failed !== null) {
     if (m.psp.tio.contexts.some((c) => c.deviceId === deviceId)) {
       // Linux's free_exit reclaims a connected context as it is; the firmware refuses that, so the convenience disconnects it (FORCE) first.
-      if (m.psp.tio.contexts.some((c) => c.deviceId === deviceId && c.state === 'connected')) yield* runCommandSteps(m, PSP_COMMAND.TIO_DEV_DISCONNECT, encode(TIO_DEV_DISCONNECT_BUF, { length: TIO_DEV_DISCONNECT_BUF.bytes, flags: DISCONNECT_FORCE, ...slas }));
+      if (m.psp.tio.contexts.some((c) => c.deviceId === deviceId && c.state === 'connected'))
+        yield* runCommandSteps(m, PSP_COMMAND.TIO_DEV_DISCONNECT, encode(TIO_DEV_DISCONNECT_BUF, { length: TIO_DEV_DISCONNECT_BUF.bytes, flags: DISCONNECT_FORCE, ...slas }));
       yield* runCommandSteps(m, PSP_COMMAND.TIO_DEV_RECLAIM, encode(TIO_DEV_RECLAIM_BUF, { length: TIO_DEV_RECLAIM_BUF.bytes, devCtxSla: slaOf(host.devCtx) }));
       yield* freeHostSteps(m, host);
     }

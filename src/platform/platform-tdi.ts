@@ -124,7 +124,14 @@ function* reclaimTdisSteps(m: Machine, ctx: DevCtx): PspSteps<void> {
 function* unbindCommand(m: Machine, ctx: DevCtx, t: TdiCtx, force: boolean): PspSteps<{ done: Done; steps: number }> {
   const host = hostOf(m, ctx);
   const gctx = t.asid === null ? 0 : (m.guests.get(t.asid)?.gctxSpa ?? 0);
-  const buf = encode(TIO_TDI_UNBIND_BUF, { length: TIO_TDI_UNBIND_BUF.bytes, flags: force ? UNBIND_FORCE : 0, ...ctrlSlas(host), devCtxSla: devSla(m, ctx), tdiCtxSla: tdiSla(m, host, t), gctxPaddr: BigInt(Math.max(0, gctx)) });
+  const buf = encode(TIO_TDI_UNBIND_BUF, {
+    length: TIO_TDI_UNBIND_BUF.bytes,
+    flags: force ? UNBIND_FORCE : 0,
+    ...ctrlSlas(host),
+    devCtxSla: devSla(m, ctx),
+    tdiCtxSla: tdiSla(m, host, t),
+    gctxPaddr: BigInt(Math.max(0, gctx)),
+  });
   return yield* relaySteps(m, ctx.deviceId, PSP_COMMAND.TIO_TDI_UNBIND, buf, host.ctrl as NonNullable<TioHostDevice['ctrl']>);
 }
 
@@ -142,7 +149,8 @@ export function* bindSteps(m: Machine, deviceId: number, asid: number): PspSteps
     const guest = m.guests.get(asid);
     if (guest === undefined) return refuse(FW_STATUS.INVALID_ASID, `no SNP guest with ASID ${asid}`, { deviceId, asid });
     const existing = m.psp.tio.tdis.find((t) => t.functionId === deviceId);
-    if (existing !== undefined && existing.state !== 'CONFIG_UNLOCKED') return refuse(FW_STATUS.INVALID_TDI_STATE, `device ${hexId(deviceId)}'s TDI is ${existing.state}${existing.asid !== null ? ` for ASID ${existing.asid}` : ''}`, { deviceId, tdispState: existing.state });
+    if (existing !== undefined && existing.state !== 'CONFIG_UNLOCKED')
+      return refuse(FW_STATUS.INVALID_TDI_STATE, `device ${hexId(deviceId)}'s TDI is ${existing.state}${existing.asid !== null ? ` for ASID ${existing.asid}` : ''}`, { deviceId, tdispState: existing.state });
     let steps = 0;
     let ctx = m.psp.tio.contexts.find((c) => c.deviceId === deviceId);
     if (ctx === undefined || ctx.state !== 'connected') {
@@ -219,7 +227,17 @@ export function fwTdiUnbind(m: Machine, deviceId: number, force = false) {
     const fence = await fenceStatusOf(m, ctx, asid);
     const reclaim = await runAsync(m, reclaimTdi(m, ctx, t));
     const shown = r.done.status !== FW_STATUS.SUCCESS ? r.done : reclaim;
-    return outcome(shown, { deviceId, asid, steps, forced: force || first.status !== FW_STATUS.SUCCESS, ...(first.status !== FW_STATUS.SUCCESS ? { unbindStatus: first.statusName } : {}), tdispState, dmaFence: fence.dmaFence, fenced: fence.dmaFence !== 0, reclaimStatus: reclaim.statusName });
+    return outcome(shown, {
+      deviceId,
+      asid,
+      steps,
+      forced: force || first.status !== FW_STATUS.SUCCESS,
+      ...(first.status !== FW_STATUS.SUCCESS ? { unbindStatus: first.statusName } : {}),
+      tdispState,
+      dmaFence: fence.dmaFence,
+      fenced: fence.dmaFence !== 0,
+      reclaimStatus: reclaim.statusName,
+    });
   });
 }
 
@@ -264,5 +282,3 @@ export function tioFenceClear(m: Machine, deviceId: number, asid: number) {
     return outcome(done, { deviceId, asid, fenced: m.firmware.fencedAsid(deviceId) === asid });
   });
 }
-
-

@@ -24,7 +24,8 @@ export function fwShutdown(m: Machine) {
   return m.firmware.submit('fw.shutdown', {}, async () => {
     for (const ctx of [...m.psp.tio.contexts]) {
       const devCtxSla = encodeSla(BigInt(ctx.pages[0] as number));
-      if (ctx.state === 'connected') await runCommand(m, PSP_COMMAND.TIO_DEV_DISCONNECT, encode(TIO_DEV_DISCONNECT_BUF, { length: TIO_DEV_DISCONNECT_BUF.bytes, flags: DISCONNECT_FORCE, devCtxSla: slaOfPages(m, ctx.pages) ?? devCtxSla }));
+      if (ctx.state === 'connected')
+        await runCommand(m, PSP_COMMAND.TIO_DEV_DISCONNECT, encode(TIO_DEV_DISCONNECT_BUF, { length: TIO_DEV_DISCONNECT_BUF.bytes, flags: DISCONNECT_FORCE, devCtxSla: slaOfPages(m, ctx.pages) ?? devCtxSla }));
       await reclaimTdis(m, ctx);
       await runCommand(m, PSP_COMMAND.TIO_DEV_RECLAIM, encode(TIO_DEV_RECLAIM_BUF, { length: TIO_DEV_RECLAIM_BUF.bytes, devCtxSla: slaOfPages(m, ctx.pages) ?? devCtxSla }));
       const host = m.tioHost.devices.get(ctx.deviceId);
@@ -43,7 +44,8 @@ export function tioDisconnect(m: Machine, deviceId: number, force: boolean) {
   checkDevice(deviceId);
   return m.firmware.submit('tio.disconnect', { deviceId, force }, async () => {
     const ctx = m.psp.tio.contexts.find((c) => c.deviceId === deviceId);
-    if (ctx === undefined) return { status: FW_STATUS.INVALID_DEV_CTX, statusName: fwStatusName(FW_STATUS.INVALID_DEV_CTX), detail: { reason: `device 0x${deviceId.toString(16).padStart(4, '0')} has no device context` }, deviceId, steps: 0 };
+    if (ctx === undefined)
+      return { status: FW_STATUS.INVALID_DEV_CTX, statusName: fwStatusName(FW_STATUS.INVALID_DEV_CTX), detail: { reason: `device 0x${deviceId.toString(16).padStart(4, '0')} has no device context` }, deviceId, steps: 0 };
     let host = m.tioHost.devices.get(deviceId);
     if (host === undefined) {
       // A context the convenience did not create (a host driver's): only FORCE and RECLAIM are possible without its buffers.
@@ -51,7 +53,16 @@ export function tioDisconnect(m: Machine, deviceId: number, force: boolean) {
     }
     host.ctrl ??= allocCtrl(m);
     const ctrl = host.ctrl;
-    const buf = (flags: number) => encode(TIO_DEV_DISCONNECT_BUF, { length: TIO_DEV_DISCONNECT_BUF.bytes, flags, reqSla: slaOf(ctrl.req), respSla: slaOf(ctrl.resp), scratchSla: slaOf(ctrl.scratch), outputSla: slaOf(ctrl.output), devCtxSla: slaOfPages(m, ctx.pages) ?? slaOf(host.devCtx) });
+    const buf = (flags: number) =>
+      encode(TIO_DEV_DISCONNECT_BUF, {
+        length: TIO_DEV_DISCONNECT_BUF.bytes,
+        flags,
+        reqSla: slaOf(ctrl.req),
+        respSla: slaOf(ctrl.resp),
+        scratchSla: slaOf(ctrl.scratch),
+        outputSla: slaOf(ctrl.output),
+        devCtxSla: slaOfPages(m, ctx.pages) ?? slaOf(host.devCtx),
+      });
     let steps = 0;
     let first: Done | undefined;
     if (ctx.state === 'connected') {
@@ -67,4 +78,3 @@ export function tioDisconnect(m: Machine, deviceId: number, force: boolean) {
     return result(shown, { deviceId, steps, forced: force || (first !== undefined && first.status !== FW_STATUS.SUCCESS), reclaimStatus: reclaim.statusName });
   });
 }
-

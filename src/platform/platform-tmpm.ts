@@ -8,19 +8,7 @@ import type { Machine } from './machine.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
 import { smashPrefillPte } from '../iommu/pte.js';
-import {
-  CMD_PAGE_GCTX,
-  decodeCapabilities,
-  decodeGctxWord,
-  decodeVersionReg,
-  encodeCommandPage,
-  SUPPORT_PSMASH,
-  SUPPORT_PUNSMASH,
-  SUPPORT_RELOAD,
-  tmpmStatusName,
-  TMPM_COMMAND,
-  TMPM_STATUS,
-} from '../tmpm/commands.js';
+import { CMD_PAGE_GCTX, decodeCapabilities, decodeGctxWord, decodeVersionReg, encodeCommandPage, SUPPORT_PSMASH, SUPPORT_PUNSMASH, SUPPORT_RELOAD, tmpmStatusName, TMPM_COMMAND, TMPM_STATUS } from '../tmpm/commands.js';
 import type { EntryOutcome } from '../tmpm/tmpm-config.js';
 
 export interface PsmashIoParams {
@@ -264,4 +252,3 @@ export function tmpmPreparePsmash(m: Machine, domainId: number, iova: bigint) {
     asid: guest.asid,
   };
 }
-

@@ -496,4 +496,3 @@ function rc(code: number): { rc: number; rcName: string } {
 export function createPlatform(scenario: Scenario = DEFAULT_SCENARIO, options: PlatformOptions = {}): Platform {
   return new Platform(scenario, options);
 }
-

@@ -115,7 +115,6 @@ export interface Scenario {
 const GiB = 2 ** 30;
 const MiB = 2 ** 20;
 
-
 /**
  * The default scenario (protocol/README.md §13: the file
  * examples/scenarios/default.json, which a test checks equals this): 64 GiB; SNP and

@@ -74,11 +74,10 @@ export class SnapshotStore {
     let added = docBytes;
     for (const page of pages.values()) if (!this.pageRefs.has(page)) added += pageStoreBytes(page);
     if (this.bytes + added > this.limits.maxBytes) {
-      throw new EmuError(
-        ERROR_CODES.LIMIT,
-        `this snapshot would take the snapshots to ${this.bytes + added} bytes, past the limit of ${this.limits.maxBytes}; revert to an earlier one to drop those after it`,
-        { bytes: this.bytes + added, limit: this.limits.maxBytes },
-      );
+      throw new EmuError(ERROR_CODES.LIMIT, `this snapshot would take the snapshots to ${this.bytes + added} bytes, past the limit of ${this.limits.maxBytes}; revert to an earlier one to drop those after it`, {
+        bytes: this.bytes + added,
+        limit: this.limits.maxBytes,
+      });
     }
     const shared = this.shared;
     if (shared !== undefined && shared.used + added > shared.maxBytes) {

@@ -39,7 +39,7 @@ export const CODE_TABLES = {
   },
   TmpmCommand: {
     table: TMPM_COMMAND,
-    description: 'TMPM commands (cmd_reg bits 7:0); PUNSMASH_IO 0x06 is our number (not public; the scenario\'s tmpm.punsmashCommand changes it).',
+    description: "TMPM commands (cmd_reg bits 7:0); PUNSMASH_IO 0x06 is our number (not public; the scenario's tmpm.punsmashCommand changes it).",
   },
   TmpmPteError: {
     table: PTE_ERROR,
@@ -55,7 +55,10 @@ export const CODE_NAME_KEY = 'x-code-table-name';
 
 /** An integer field holding a code of `table`. */
 export function codeValue(table: CodeTableName, description: string) {
-  return z.int().min(0).meta({ description, [CODE_VALUE_KEY]: table });
+  return z
+    .int()
+    .min(0)
+    .meta({ description, [CODE_VALUE_KEY]: table });
 }
 
 /** A string field holding the name of a code of `table` ("UNKNOWN_0x.." for a number outside it). */

@@ -11,8 +11,10 @@
  * The pieces mirror wire.ts: hex64 is `hex64()` (a "0x..." string of at most 66
  * characters, any case, below 2^64, to bigint), int is `intRange(min, max)` or
  * `z.int()` with bounds (a safe integer in range, unchanged).
+ *
+ * Keyed by method name as a plain string, so this file does not import the method
+ * table that imports it; the differential test looks every key up in METHODS.
  */
-import type { MethodName } from './methods.js';
 
 export const FALLBACK: unique symbol = Symbol('fallback to the schema');
 export type Fallback = typeof FALLBACK;
@@ -94,7 +96,7 @@ const NS = int(0, Number.MAX_SAFE_INTEGER);
 const ANY_INT = int(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
 
 /** The fields of each method with a fast parser: each must be its schema in methods-*.ts (the differential test says so). */
-export const FAST_FIELDS: Partial<Record<MethodName, readonly FastField[]>> = {
+export const FAST_FIELDS: Readonly<Record<string, readonly FastField[]>> = {
   'clock.now': [],
   'clock.advance': [req('ns', NS)],
   'tmpm.psmashIo': [req('srcPgSpa', HEX64), req('smashHpteSpa', HEX64), req('srcHpmdSpa', HEX64), req('gctxSpa', HEX64), opt('entry', HEX64), opt('asid', int(0, 1023))],
@@ -103,4 +105,4 @@ export const FAST_FIELDS: Partial<Record<MethodName, readonly FastField[]>> = {
   'psp.writeReg': [req('offset', ANY_INT), req('value', int(0, U32_MAX))],
 };
 
-export const FAST_PARAMS: Partial<Record<MethodName, FastParser>> = Object.fromEntries(Object.entries(FAST_FIELDS).map(([name, fields]) => [name, strictObject(fields)]));
+export const FAST_PARAMS: Readonly<Record<string, FastParser | undefined>> = Object.fromEntries(Object.entries(FAST_FIELDS).map(([name, fields]) => [name, strictObject(fields)]));

@@ -50,7 +50,7 @@ export const failureDetail = z
     actual: z.string().exactOptional().describe('the value found (hex)'),
     entrySpa: z.string().exactOptional().describe('SPA of the page-table entry looked at (hex)'),
     level: z.int().exactOptional().describe('page-table level of that entry'),
-    value: z.string().exactOptional().describe('the entry\'s value (hex)'),
+    value: z.string().exactOptional().describe("the entry's value (hex)"),
     domainId: z.int().exactOptional(),
     deviceId: z.int().exactOptional(),
     asid: z.int().exactOptional(),

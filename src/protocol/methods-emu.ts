@@ -135,7 +135,7 @@ export const EMU_METHODS = {
     description:
       'Frees /platforms/NAME: its connections are closed with 1001 "platform deleted" (a caller on that platform after this answer), its state is dropped (not saved to --state) and its series leave GET /metrics; the next connection to the path builds a new platform from the scenario. Same as HTTP DELETE /platforms/NAME. No such platform: -32001; the default platform "": -32602 (emu.reset rebuilds it).',
     params: z.strictObject({ name: z.string().describe('NAME of /platforms/NAME') }),
-    result: z.looseObject({ ok: z.literal(true), name: z.string(), closedConnections: z.int().min(0).describe('connections closed, the caller\'s own included') }),
+    result: z.looseObject({ ok: z.literal(true), name: z.string(), closedConnections: z.int().min(0).describe("connections closed, the caller's own included") }),
   }),
 
   'clock.now': method({

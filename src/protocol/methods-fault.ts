@@ -33,7 +33,9 @@ export function faultMethods<const T extends readonly [string, ...string[]]>(tar
   const addParams = z
     .strictObject({
       method: targetMethod,
-      status: intRange(0, 0xffff_ffff).exactOptional().describe(`replace the call's outcome: firmware status for fw.*, rc for ${INSTRUCTION_METHODS.join(', ')}, the TMPM status (written as the engine's) for tmpm.COMMAND targets`),
+      status: intRange(0, 0xffff_ffff)
+        .exactOptional()
+        .describe(`replace the call's outcome: firmware status for fw.*, rc for ${INSTRUCTION_METHODS.join(', ')}, the TMPM status (written as the engine's) for tmpm.COMMAND targets`),
       rpcError: z
         .strictObject({
           code: z.int(err0()).refine((c) => c !== 0, 'must be a non-zero integer (JSON-RPC error codes are never 0)'),
@@ -56,7 +58,10 @@ export function faultMethods<const T extends readonly [string, ...string[]]>(tar
       }
       if (p.status !== undefined && p.rpcError !== undefined) issue('rpcError', 'give status or rpcError, not both');
       if (p.status !== undefined && !acceptsStatus(p.method)) {
-        issue('status', `applies to fw.* methods, instructions (${INSTRUCTION_METHODS.join(', ')}), TMPM commands (${TMPM_COMMAND_TARGETS.join(', ')}), PSP commands (psp.SNP_PAGE_RECLAIM, ...) and SPDM requests (spdm.GET_CERTIFICATE, ...) only; fix: use rpcError for ${p.method}`);
+        issue(
+          'status',
+          `applies to fw.* methods, instructions (${INSTRUCTION_METHODS.join(', ')}), TMPM commands (${TMPM_COMMAND_TARGETS.join(', ')}), PSP commands (psp.SNP_PAGE_RECLAIM, ...) and SPDM requests (spdm.GET_CERTIFICATE, ...) only; fix: use rpcError for ${p.method}`,
+        );
       }
       if (isCommandTarget(p.method) && (p.rpcError !== undefined || p.delayMs !== undefined || p.close !== undefined)) {
         issue('method', `${p.method} runs inside the emulated device: only status and delayNs apply; fix: target the method that sends it (tmpm.psmashIo, fw.pageReclaim, tio.connect, ...) to fail the JSON-RPC call`);

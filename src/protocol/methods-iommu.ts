@@ -129,7 +129,7 @@ export const IOMMU_METHODS = {
   'iommu.walk': method({
     summary: 'Walk the host page tables for an IOVA, as the IOMMU would',
     description:
-      'From the device\'s DTE root, levels by the DTE mode, permissions ANDed along the walk; `write` checks write permission. `spa` is the translation of `iova` (leaf base + offset). A failed walk returns ok false and `fault` (IO_PAGE_FAULT with a reason: dte-invalid, bad-mode, beyond-mode, not-present, bad-next-level, bad-leaf-size, permission). It reads the tables only: no IOTLB fill, no event logged.',
+      "From the device's DTE root, levels by the DTE mode, permissions ANDed along the walk; `write` checks write permission. `spa` is the translation of `iova` (leaf base + offset). A failed walk returns ok false and `fault` (IO_PAGE_FAULT with a reason: dte-invalid, bad-mode, beyond-mode, not-present, bad-next-level, bad-leaf-size, permission). It reads the tables only: no IOTLB fill, no event logged.",
     params: z.strictObject({ deviceId, iova, write: z.boolean().default(false).describe('check write permission (default: read)') }),
     result: z.looseObject({
       ok: z.boolean(),
@@ -174,9 +174,7 @@ export const IOMMU_METHODS = {
       illegal: z.boolean().exactOptional().describe('true when the opcode is not a command (ILLEGAL_COMMAND_ERROR logged)'),
       effect: z.string().exactOptional().describe('what the command did, for people'),
     }),
-    examples: [
-      { name: 'INVALIDATE_IOMMU_ALL', params: { qwords: ['0x8000000000000000', '0x0'] }, result: { opcode: 8, name: 'INVALIDATE_IOMMU_ALL' } },
-    ],
+    examples: [{ name: 'INVALIDATE_IOMMU_ALL', params: { qwords: ['0x8000000000000000', '0x0'] }, result: { opcode: 8, name: 'INVALIDATE_IOMMU_ALL' } }],
   }),
 
   'iommu.events': method({
@@ -193,7 +191,7 @@ export const IOMMU_METHODS = {
   }),
 
   'iommu.map': method({
-    summary: 'Map an IOVA range in a domain\'s page table, as a host driver would',
+    summary: "Map an IOVA range in a domain's page table, as a host driver would",
     description:
       'Writes leaves of 2^sizeLg2 bytes (PR | IR/IW as asked, FC when fc) and any table pages needed, raising the DTE mode when the IOVA needs more levels. Does not invalidate. iova, spa and length must be aligned to 2^sizeLg2. Overlapping an existing mapping: -32602.',
     params: z
@@ -230,7 +228,16 @@ export const IOMMU_METHODS = {
     description: 'Every IOTLB entry (stale ones too), optionally of one domain. emu.audit reports the stale ones.',
     params: z.strictObject({ domainId: domainId.exactOptional() }),
     result: z.looseObject({
-      entries: z.array(z.looseObject({ domainId: z.int(), iova: hexOut.describe('the cached 4 KB IOVA page'), spa: hexOut.describe('the SPA of that page'), sizeLg2: z.int().describe('log2 of the leaf the translation came from'), read: z.boolean(), write: z.boolean() })),
+      entries: z.array(
+        z.looseObject({
+          domainId: z.int(),
+          iova: hexOut.describe('the cached 4 KB IOVA page'),
+          spa: hexOut.describe('the SPA of that page'),
+          sizeLg2: z.int().describe('log2 of the leaf the translation came from'),
+          read: z.boolean(),
+          write: z.boolean(),
+        }),
+      ),
     }),
     examples: [{ name: 'fresh default platform: nothing cached', params: {}, result: { entries: [] } }],
   }),

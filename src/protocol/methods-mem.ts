@@ -52,9 +52,7 @@ export const MEM_METHODS = {
     description: 'Untouched memory reads as zero. Bypasses the RMP. Past the end of memory: -32602.',
     params: z.strictObject({ spa: spa8, count: positiveInt(MAX_WORDS, 'number of 64-bit words') }),
     result: z.looseObject({ values: z.array(hexOut).describe('one hex string per word') }),
-    examples: [
-      { name: 'untouched guest memory reads as zero', params: { spa: '0x100000000', count: 2 }, result: { values: ['0x0', '0x0'] } },
-    ],
+    examples: [{ name: 'untouched guest memory reads as zero', params: { spa: '0x100000000', count: 2 }, result: { values: ['0x0', '0x0'] } }],
   }),
 
   'mem.write64': method({
@@ -69,8 +67,7 @@ export const MEM_METHODS = {
 
   'rmp.read': method({
     summary: 'The authoritative RMP entry for a page',
-    description:
-      'For a page inside a 2 MB entry this is the 2 MB entry itself (docs/hardware.md §1.3): entrySpa is the 2 MB base and gpa its 2 MB GPA. `raw` is the low qword in the raw entry format (rmp-raw.json).',
+    description: 'For a page inside a 2 MB entry this is the 2 MB entry itself (docs/hardware.md §1.3): entrySpa is the 2 MB base and gpa its 2 MB GPA. `raw` is the low qword in the raw entry format (rmp-raw.json).',
     params: z.strictObject({ spa: hexAddr('0x100001000').describe('any SPA in the page') }),
     result: rmpEntryOut,
     examples: [

@@ -40,7 +40,8 @@ export const PSP_METHODS = {
 
   'psp.regs': method({
     summary: 'Every SEV mailbox register, raw and decoded, and what the firmware is doing',
-    description: 'Each register as {offset, value, ...decoded}; `firmware` gives the running command, SNP/TIO state, the device contexts, the TDI contexts (`tdis`: function, TDISP state, ASID, context pages), the ASID fences (`fences`: device, ASID), an SPDM or TDISP exchange under way, and counts.',
+    description:
+      'Each register as {offset, value, ...decoded}; `firmware` gives the running command, SNP/TIO state, the device contexts, the TDI contexts (`tdis`: function, TDISP state, ASID, context pages), the ASID fences (`fences`: device, ASID), an SPDM or TDISP exchange under way, and counts.',
     params: noParams,
     result: z.looseObject({
       CMDRESP: z.looseObject({ value: z.int(), command: z.int(), status: z.int(), resp: z.boolean(), ioc: z.boolean() }),
@@ -81,7 +82,8 @@ export const PSP_METHODS = {
 
   'tio.disconnect': method({
     summary: 'TIO_DEV_DISCONNECT (relaying END_SESSION, or FORCE), TIO_DEV_RECLAIM and every page back',
-    description: 'Without force one secured END_SESSION; a failure is retried with FORCE as Linux does (FORCE unbinds the TDI). Then TIO_DEV_RECLAIM and SNP_PAGE_RECLAIM of each page. No context for the device: INVALID_DEV_CTX.',
+    description:
+      'Without force one secured END_SESSION; a failure is retried with FORCE as Linux does (FORCE unbinds the TDI). Then TIO_DEV_RECLAIM and SNP_PAGE_RECLAIM of each page. No context for the device: INVALID_DEV_CTX.',
     params: z.strictObject({ deviceId, force: z.boolean().default(false).describe('FORCE: nothing exchanged, TDIs unbound') }),
     result: tioResult.extend({ forced: z.boolean(), reclaimStatus: z.string() }),
   }),

@@ -97,14 +97,19 @@ export const SESSION_METHODS = {
   }),
 
   'emu.record': method({
-    summary: 'Start or stop recording this platform\'s calls to a file on the server',
+    summary: "Start or stop recording this platform's calls to a file on the server",
     description:
       'Refused (-32002) unless the server was started with --record-dir DIR: a name a client sends is a file the server writes, so only a bare file name inside that directory is accepted ([A-Za-z0-9_.-]{1,64}, not "." or ".."), and it is appended to. `file` starts recording (any recording of this platform by emu.record stops first); `file: null` stops it. The file is JSON Lines: a header, then this platform\'s state when recording starts, then one line per call with its result; `smash-emu replay FILE` replays it.',
     params: z.strictObject({
       file: z
-        .union([z.string(err('must be a file name string or null')).regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a bare file name of 1-64 characters [A-Za-z0-9_.-]; fix: no directories, the server writes it inside its --record-dir'), z.null()])
+        .union([
+          z
+            .string(err('must be a file name string or null'))
+            .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a bare file name of 1-64 characters [A-Za-z0-9_.-]; fix: no directories, the server writes it inside its --record-dir'),
+          z.null(),
+        ])
         .refine((f) => f !== '.' && f !== '..', 'must not be "." or ".."')
-        .describe('file name inside the server\'s --record-dir, or null to stop'),
+        .describe("file name inside the server's --record-dir, or null to stop"),
     }),
     result: z.looseObject({
       recording: z.boolean(),

@@ -35,7 +35,7 @@ const timing = {
  * RMP itself when the command runs), so that psmashIo(preparePsmash(...)) works as is.
  */
 const preparedInfo = {
-  entry: hex64('0x6000000100200001').exactOptional().describe("from tmpm.preparePsmash: the 2 MB leaf when it was prepared; informational, ignored (the engine reads the entry itself)"),
+  entry: hex64('0x6000000100200001').exactOptional().describe('from tmpm.preparePsmash: the 2 MB leaf when it was prepared; informational, ignored (the engine reads the entry itself)'),
   asid: intRange(0, 1023).exactOptional().describe('from tmpm.preparePsmash: the ASID of the gctx guest; informational, ignored'),
 };
 
@@ -43,7 +43,7 @@ const smashOut = {
   ...tmpmStatusFields,
   ...timing,
   subStatus: z.int().min(0).max(15).describe('gctx word bits 11:8'),
-  pteError: codeValue('TmpmPteError', 'gctx word bits 63:60: the first bad PTE\'s rule (1 PR clear, 2 NextLevel not 0, 3 address, 4 bits 63:52)'),
+  pteError: codeValue('TmpmPteError', "gctx word bits 63:60: the first bad PTE's rule (1 PR clear, 2 NextLevel not 0, 3 address, 4 bits 63:52)"),
   pteSubError: z.int().min(0).max(15).describe('gctx word bits 59:56'),
   stallNs: z.int().min(0).describe('how long DMA in scope was stalled, ns (0 when a check failed)'),
   dmaHeld: z.int().min(0).describe('requests that arrived during the stall and waited'),
@@ -55,7 +55,10 @@ const addr64 = (example: string, what: string) => hex64(example).describe(what);
 const stallModelPatch = z.strictObject({
   baseNs: nsAtMost(STALL_MODEL_LIMITS.baseNs, 'fixed part of a stall').exactOptional(),
   perEntryNs: nsAtMost(STALL_MODEL_LIMITS.perEntryNs, 'per PTE; a smash rewrites 512').exactOptional(),
-  jitter: z.strictObject({ dist: jitterDist.exactOptional(), spreadNs: nsAtMost(STALL_MODEL_LIMITS.spreadNs, 'jitter spread').exactOptional() }).exactOptional().describe('partial: absent keys keep their value'),
+  jitter: z
+    .strictObject({ dist: jitterDist.exactOptional(), spreadNs: nsAtMost(STALL_MODEL_LIMITS.spreadNs, 'jitter spread').exactOptional() })
+    .exactOptional()
+    .describe('partial: absent keys keep their value'),
   scope: stallScope.exactOptional().describe('domain: stall the domains whose tables reach the entry; iommu: every device'),
   policy: stallPolicy.exactOptional().describe('hold: requests wait; abort: they fail'),
   completionTimeoutNs: nsAtMost(STALL_MODEL_LIMITS.completionTimeoutNs, 'a held request fails as timeout at arrival + this').exactOptional(),
@@ -83,7 +86,8 @@ export const TMPM_METHODS = {
 
   'tmpm.regs': method({
     summary: 'Every TMPM register, raw and decoded, and what the engine is doing',
-    description: 'Each register as {offset, value, ...decoded fields}; `engine` gives the ring (SPA, entries, head, the head last written), pending entries, the running one, pending RBCTL writes, interrupts and commands run.',
+    description:
+      'Each register as {offset, value, ...decoded fields}; `engine` gives the ring (SPA, entries, head, the head last written), pending entries, the running one, pending RBCTL writes, interrupts and commands run.',
     params: noParams,
     result: z.looseObject({
       RBCTL: z.looseObject({ value: z.int(), pause: z.boolean(), init: z.boolean() }),
@@ -96,7 +100,7 @@ export const TMPM_METHODS = {
   'tmpm.submit': method({
     summary: 'Write one ring entry at the head, ring RBHEAD and wait for it',
     description:
-      'The entry goes at the head the emulator last saw written (a client driving the ring itself keeps its own head and should not mix them). Virtual mode: runs the clock to the entry\'s end. Not initialised, paused or stopped: -32002; ring full (the driver\'s -EAGAIN): -32003.',
+      "The entry goes at the head the emulator last saw written (a client driving the ring itself keeps its own head and should not mix them). Virtual mode: runs the clock to the entry's end. Not initialised, paused or stopped: -32002; ring full (the driver's -EAGAIN): -32003.",
     params: z.strictObject({
       command: intRange(0, 0xff).describe('cmd_reg bits 7:0: 0x00 GET_CAPABILITIES, 0x01 NOOP, 0x05 PSMASH_IO, 0x06 PUNSMASH_IO (ours)'),
       listSpa: addr64('0x7000', 'list_paddr: the command page'),
@@ -130,7 +134,8 @@ export const TMPM_METHODS = {
 
   'tmpm.punsmashIo': method({
     summary: 'PUNSMASH_IO: merge a table of 512 contiguous 4 KB PTEs back into the 2 MB leaf and the RMP into a 2 MB entry',
-    description: 'Checks 1-4, 6 and 9 of PSMASH_IO, then a present table pointer (INVALID_PAGE_SIZE), 512 contiguous leaves of src_pg_paddr (INVALID_HPTE_PADDR with the PTE error) and a mergeable RMP (INVALID_PAGE_STATE). `hpteSpa` is the removed table: the caller frees it.',
+    description:
+      'Checks 1-4, 6 and 9 of PSMASH_IO, then a present table pointer (INVALID_PAGE_SIZE), 512 contiguous leaves of src_pg_paddr (INVALID_HPTE_PADDR with the PTE error) and a mergeable RMP (INVALID_PAGE_STATE). `hpteSpa` is the removed table: the caller frees it.',
     params: z.strictObject({
       srcPgSpa: addr64('0x100200000', 'src_pg_paddr: the 2 MB page'),
       srcHpmdSpa: addr64('0xfc0201008', 'src_hpmd_paddr: the entry that points at the 4 KB table'),
@@ -144,7 +149,14 @@ export const TMPM_METHODS = {
     description:
       "Walks the domain's tables to the 2 MB leaf for iova (else -32602), fills a pool page with the 512 PTEs as AMD's driver does (low 12 bits 0x001, address old + i x 4 KB, bits 63:52 copied) and names the guest context of the guest the domain's devices are bound to (else the first guest). The PTE page is the caller's. The whole result is valid params of tmpm.psmashIo as is (entry and asid are accepted there and ignored).",
     params: z.strictObject({ domainId, iova: hex64('0x200000').describe('IOVA of the 2 MB leaf (2 MB aligned)') }),
-    result: z.looseObject({ srcPgSpa: hexOut, smashHpteSpa: hexOut, srcHpmdSpa: hexOut, gctxSpa: hexOut, entry: hexOut.describe('the leaf now (tmpm.psmashIo accepts it and ignores it)'), asid: z.int().describe('the gctx guest (tmpm.psmashIo accepts it and ignores it)') }),
+    result: z.looseObject({
+      srcPgSpa: hexOut,
+      smashHpteSpa: hexOut,
+      srcHpmdSpa: hexOut,
+      gctxSpa: hexOut,
+      entry: hexOut.describe('the leaf now (tmpm.psmashIo accepts it and ignores it)'),
+      asid: z.int().describe('the gctx guest (tmpm.psmashIo accepts it and ignores it)'),
+    }),
     examples: [
       {
         name: 'the second 2 MB of domain 1 on the default platform',

@@ -45,7 +45,9 @@ function withCodeTables(node: unknown): unknown {
   if (typeof table !== 'string') return out;
   const isName = out[CODE_NAME_KEY] !== undefined;
   const { [CODE_VALUE_KEY]: _v, [CODE_NAME_KEY]: _n, description, ...other } = out;
-  const outside = isName ? { type: 'string', pattern: '^UNKNOWN_0x[0-9a-f]+$', description: 'the name given to a number outside the table' } : { ...other, description: 'a number outside the table (e.g. injected by fault.add)' };
+  const outside = isName
+    ? { type: 'string', pattern: '^UNKNOWN_0x[0-9a-f]+$', description: 'the name given to a number outside the table' }
+    : { ...other, description: 'a number outside the table (e.g. injected by fault.add)' };
   return { ...(description !== undefined ? { description } : {}), anyOf: [{ $ref: `#/components/schemas/${table}${isName ? 'Name' : ''}` }, outside] };
 }
 
@@ -112,9 +114,7 @@ export function buildOpenRpcDocument(): Record<string, unknown> {
     summary: n.summary,
     description: n.description,
     params: paramDescriptors(n.params).map((p) =>
-      p.name === 'data'
-        ? { ...p, description: `depends on topic: ${Object.keys(TOPIC_DATA).join(', ')}; x-topic-data gives the schema of each`, schema: { ...p.schema, 'x-topic-data': topicData } }
-        : p,
+      p.name === 'data' ? { ...p, description: `depends on topic: ${Object.keys(TOPIC_DATA).join(', ')}; x-topic-data gives the schema of each`, schema: { ...p.schema, 'x-topic-data': topicData } } : p,
     ),
     'x-topic-data': topicData,
   }));

@@ -61,7 +61,9 @@ const guestDoc = z.strictObject({
 
 const rmpUpdateDoc = z.strictObject({
   spa: hexAddr('0x200000000', PAGE_4K),
-  count: intRange(1, 1 << 20).default(1).describe('consecutive pages of pageSize'),
+  count: intRange(1, 1 << 20)
+    .default(1)
+    .describe('consecutive pages of pageSize'),
   assigned: z.boolean(),
   pageSize,
   asid: asid.default(0),
@@ -83,7 +85,9 @@ const mappingDoc = z.strictObject({
 const deviceDoc = z.strictObject({
   deviceId,
   domainId,
-  boundAsid: intRange(1, 1023).exactOptional().describe("bind the device to this guest ASID: fw.tdiBind's firmware commands (connect, measurements, TDI_CREATE, TDI_BIND, RUN_FORCE) run at build, before time 0; absent = untrusted"),
+  boundAsid: intRange(1, 1023)
+    .exactOptional()
+    .describe("bind the device to this guest ASID: fw.tdiBind's firmware commands (connect, measurements, TDI_CREATE, TDI_BIND, RUN_FORCE) run at build, before time 0; absent = untrusted"),
   mode: intRange(1, 6, ' (page-table levels)').default(3).describe('DTE mode (levels); raised when a mapping needs more'),
   teeIo: z.boolean().default(true).describe('TEE-IO capable: a DOE mailbox answering SPDM (pci.doe), and the PSP may create a device context for it'),
   mappings: z.array(mappingDoc).default([]),
@@ -103,9 +107,7 @@ const streamDoc = z.strictObject({
 const stallModelDoc = z.strictObject({
   baseNs: nsAtMost(STALL_MODEL_LIMITS.baseNs, 'fixed part of a stall').default(DEFAULT_STALL_MODEL.baseNs),
   perEntryNs: nsAtMost(STALL_MODEL_LIMITS.perEntryNs, 'per PTE, x512').default(DEFAULT_STALL_MODEL.perEntryNs),
-  jitter: z
-    .strictObject({ dist: jitterDist.default(DEFAULT_STALL_MODEL.jitter.dist), spreadNs: nsAtMost(STALL_MODEL_LIMITS.spreadNs, 'jitter spread').default(DEFAULT_STALL_MODEL.jitter.spreadNs) })
-    .prefault({}),
+  jitter: z.strictObject({ dist: jitterDist.default(DEFAULT_STALL_MODEL.jitter.dist), spreadNs: nsAtMost(STALL_MODEL_LIMITS.spreadNs, 'jitter spread').default(DEFAULT_STALL_MODEL.jitter.spreadNs) }).prefault({}),
   scope: stallScope.default(DEFAULT_STALL_MODEL.scope),
   policy: stallPolicy.default(DEFAULT_STALL_MODEL.policy),
   completionTimeoutNs: nsAtMost(STALL_MODEL_LIMITS.completionTimeoutNs, 'completion timeout of a held request').default(DEFAULT_STALL_MODEL.completionTimeoutNs),
@@ -114,7 +116,7 @@ const stallModelDoc = z.strictObject({
 const T = DEFAULT_SCENARIO.tmpm;
 const tmpmDoc = z
   .strictObject({
-    initialised: z.boolean().default(T.initialised).describe('bring the engine up as the host driver would (ring in a Hypervisor-Fixed 2 MB-aligned pool page, INIT applied); false leaves it to the client\'s driver'),
+    initialised: z.boolean().default(T.initialised).describe("bring the engine up as the host driver would (ring in a Hypervisor-Fixed 2 MB-aligned pool page, INIT applied); false leaves it to the client's driver"),
     deviceId: intRange(0, 0xffff).default(T.deviceId).describe("the engine's requester ID (its DTE, its IO_PAGE_FAULTs); default 0x00A0"),
     domainId: intRange(0, 0xffff).default(T.domainId).describe("the IOMMU domain of the engine's DTE"),
     pdeAccess: z.enum(['direct', 'iommu']).default(T.pdeAccess).describe('how the engine reads and writes src_hpmd_paddr: directly, or by DMA through its own DTE (a failed translation is MEM_ABORTED)'),
@@ -146,7 +148,11 @@ const pspDoc = z
   .prefault({});
 
 const TIO = DEFAULT_SCENARIO.tio;
-const tioSize = (d: number, what: string) => intRange(4096, 2 ** 21).refine((n) => n % 4096 === 0, 'must be a multiple of 4096').default(d).describe(what);
+const tioSize = (d: number, what: string) =>
+  intRange(4096, 2 ** 21)
+    .refine((n) => n % 4096 === 0, 'must be a multiple of 4096')
+    .default(d)
+    .describe(what);
 const tioDoc = z
   .strictObject({
     supported: z.boolean().default(TIO.supported).describe('SNP_FEATURE_INFO EBX bit 1: SEV-TIO supported (false: tio_en is UNSUPPORTED, TIO commands INVALID_COMMAND)'),
@@ -165,7 +171,12 @@ const tioDoc = z
 
 const scenarioShape = z.strictObject({
   $comment: z.string().exactOptional().describe('free text, ignored'),
-  base: z.enum(SCENARIO_BASES).exactOptional().describe('what the document is merged onto, key by key: "default" (the default scenario, examples/scenarios/default.json) or "empty" (default settings, no guests, devices, RMP updates or streams); default "default"'),
+  base: z
+    .enum(SCENARIO_BASES)
+    .exactOptional()
+    .describe(
+      'what the document is merged onto, key by key: "default" (the default scenario, examples/scenarios/default.json) or "empty" (default settings, no guests, devices, RMP updates or streams); default "default"',
+    ),
   name: z.string().min(1).max(200).default('custom').describe('a label shown by emu.info'),
   memoryBytes: hexAddr('0x1000000000', PAGE_2M)
     .refine((n) => n >= PAGE_2M && n <= MAX_MEMORY_BYTES, 'must be 0x200000 (2 MB) ..0x10000000000000 (2^52)')

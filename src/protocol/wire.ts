@@ -30,10 +30,7 @@ export function err(message: string): { error: (issue: { input?: unknown }) => s
 
 function hexString(example: string) {
   const msg = `must be a hex string "0x..."; fix: write it like ${JSON.stringify(example)}`;
-  return z
-    .string(err(msg))
-    .max(HEX_MAX_CHARS, { error: `is too long for a 64-bit value; fix: at most 16 hex digits after "0x"`, abort: true })
-    .regex(HEX_INPUT_RE, { error: msg, abort: true });
+  return z.string(err(msg)).max(HEX_MAX_CHARS, { error: `is too long for a 64-bit value; fix: at most 16 hex digits after "0x"`, abort: true }).regex(HEX_INPUT_RE, { error: msg, abort: true });
 }
 
 /** A 64-bit value "0x..." (any case) -> bigint. For IOVAs, PTEs, DTE and command qwords. */
@@ -76,9 +73,7 @@ export function intRange(min: number, max: number, what = '') {
 }
 
 /** PCI requester ID bus<<8 | dev<<3 | fn. */
-export const deviceId = intRange(0, 0xffff, ' (bus << 8 | device << 3 | function, e.g. 256 for 01:00.0)').describe(
-  'PCI device ID (bus << 8 | device << 3 | function), 0..65535',
-);
+export const deviceId = intRange(0, 0xffff, ' (bus << 8 | device << 3 | function, e.g. 256 for 01:00.0)').describe('PCI device ID (bus << 8 | device << 3 | function), 0..65535');
 export const domainId = intRange(0, 0xffff).describe('IOMMU domain ID, 0..65535');
 /** SEV ASIDs are 10 bits in the RMP entry (docs/hardware.md §1.2). */
 export const asid = intRange(0, 1023, ' (10 bits)').describe('guest ASID, 0..1023 (0 = hypervisor/firmware)');
@@ -111,7 +106,12 @@ export const sizeLg2 = intRange(12, 38, '; fix: use 12 for 4 KB, 21 for 2 MB, 30
   'log2 of the leaf size in bytes: 12 = 4 KB, 21 = 2 MB, 30 = 1 GB; other values in 12..38 use NextLevel 7',
 );
 
-export const opaqueId = (what: string) => z.string(err(`must be a ${what} string as returned by the emulator`)).min(1).max(128).describe(`opaque ${what}`);
+export const opaqueId = (what: string) =>
+  z
+    .string(err(`must be a ${what} string as returned by the emulator`))
+    .min(1)
+    .max(128)
+    .describe(`opaque ${what}`);
 
 function alignName(bytes: number): string {
   if (bytes === PAGE_2M) return '2 MB';

@@ -6,7 +6,19 @@
  */
 import { PSP_COMMAND, type PspCommandName } from './command-ids.js';
 import type { CommandContext, CommandOutcome } from './psp-config.js';
-import { SEV_USER_DATA_STATUS, SNP_ADDR_BUF, SNP_FEATURE_INFO_BUF, SNP_INIT_EX_BUF, SNP_SHUTDOWN_EX_BUF, TIO_DEV_CONNECT_BUF, TIO_DEV_CREATE_BUF, TIO_DEV_DISCONNECT_BUF, TIO_DEV_RECLAIM_BUF, TIO_INIT_BUF, TIO_STATUS_BUF } from './buffers.js';
+import {
+  SEV_USER_DATA_STATUS,
+  SNP_ADDR_BUF,
+  SNP_FEATURE_INFO_BUF,
+  SNP_INIT_EX_BUF,
+  SNP_SHUTDOWN_EX_BUF,
+  TIO_DEV_CONNECT_BUF,
+  TIO_DEV_CREATE_BUF,
+  TIO_DEV_DISCONNECT_BUF,
+  TIO_DEV_RECLAIM_BUF,
+  TIO_INIT_BUF,
+  TIO_STATUS_BUF,
+} from './buffers.js';
 import { sevPlatformStatus, snpDfFlush, snpFeatureInfo, snpInit, snpInitEx, snpPageReclaim, snpPageUnsmash, snpPlatformStatus, snpShutdownEx } from './snp-commands.js';
 import { TDI_COMMANDS } from './tdi-table.js';
 import { tioDevConnect, tioDevCreate, tioDevDisconnect, tioDevReclaim, tioInit, tioStatus } from './tio-commands.js';
@@ -21,7 +33,14 @@ export interface PspCommandSpec {
   run: (c: CommandContext, buf: Uint8Array, bufSpa: number) => CommandOutcome;
 }
 
-const spec = (name: PspCommandName, bufferBytes: number, lengthField: boolean, run: PspCommandSpec['run']): PspCommandSpec => ({ id: PSP_COMMAND[name], name, bufferBytes, lengthField, tio: name.startsWith('TIO_'), run });
+const spec = (name: PspCommandName, bufferBytes: number, lengthField: boolean, run: PspCommandSpec['run']): PspCommandSpec => ({
+  id: PSP_COMMAND[name],
+  name,
+  bufferBytes,
+  lengthField,
+  tio: name.startsWith('TIO_'),
+  run,
+});
 
 export const PSP_COMMANDS: readonly PspCommandSpec[] = [
   spec('PLATFORM_STATUS', SEV_USER_DATA_STATUS.bytes, false, sevPlatformStatus),

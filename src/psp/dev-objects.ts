@@ -111,7 +111,17 @@ export function tioDevMeasurements(c: CommandContext, buf: Uint8Array): CommandO
   // The nonce: meas_nonce (32 bytes at 48), as the device must echo it in the signed transcript.
   const nonce = buf.subarray(MEAS_NONCE.offset, MEAS_NONCE.offset + MEAS_NONCE.bytes);
   const message = secured(ctx.sessionId ?? 0, spdmMessage(SPDM_VERSION_12, SPDM_REQUEST.GET_MEASUREMENTS, MEAS_SIGNATURE_REQUESTED, MEAS_ALL_BLOCKS, getMeasurementsBody(nonce, 0)));
-  c.tio.exchange = { ctxSpa: ctx.pages[0] as number, command: PSP_COMMAND.TIO_DEV_MEASUREMENTS, step: MEAS_STEP.GET_MEASUREMENTS, sub: 0, requestCode: SPDM_REQUEST.GET_MEASUREMENTS, securedRequest: true, cert: '', reqSessionId: 0, sessionId: ctx.sessionId };
+  c.tio.exchange = {
+    ctxSpa: ctx.pages[0] as number,
+    command: PSP_COMMAND.TIO_DEV_MEASUREMENTS,
+    step: MEAS_STEP.GET_MEASUREMENTS,
+    sub: 0,
+    requestCode: SPDM_REQUEST.GET_MEASUREMENTS,
+    securedRequest: true,
+    cert: '',
+    reqSessionId: 0,
+    sessionId: ctx.sessionId,
+  };
   writeRequest(c.memory, ctrl.req, { message, secured: true });
   c.spdmStep({ command: name, deviceId: ctx.deviceId, phase: 'request', request: 'GET_MEASUREMENTS', secured: true, bytes: message.length });
   return { status: FW_STATUS.SPDM_REQUEST };

@@ -49,10 +49,9 @@ const NAME_BY_OFFSET = new Map<number, PspRegName>(Object.entries(PSP_REG).map((
 export function checkPspRegOffset(offset: number): PspRegName {
   const name = Number.isInteger(offset) ? NAME_BY_OFFSET.get(offset) : undefined;
   if (name === undefined) {
-    throw invalidArgument(
-      `offset ${String(offset)} is not a PSP SEV mailbox register; it has 0x10690 INTEN, 0x10694 INTSTS, 0x10980 CMDRESP, 0x109e0 CMDBUFF_ADDR_LO, 0x109e4 CMDBUFF_ADDR_HI, 0x109fc FEATURE`,
-      { path: ['offset'] },
-    );
+    throw invalidArgument(`offset ${String(offset)} is not a PSP SEV mailbox register; it has 0x10690 INTEN, 0x10694 INTSTS, 0x10980 CMDRESP, 0x109e0 CMDBUFF_ADDR_LO, 0x109e4 CMDBUFF_ADDR_HI, 0x109fc FEATURE`, {
+      path: ['offset'],
+    });
   }
   return name;
 }

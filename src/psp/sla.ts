@@ -36,7 +36,7 @@ export function decodeSla(v: bigint): Sla {
 }
 
 export function encodeSla(spa: bigint, scatter = false): bigint {
-  return ((spa >> SLA_PFN_SHIFT) & SLA_PFN_MASK) << SLA_PFN_SHIFT | (scatter ? SLA_PAGE_TYPE_SCATTER : 0n);
+  return (((spa >> SLA_PFN_SHIFT) & SLA_PFN_MASK) << SLA_PFN_SHIFT) | (scatter ? SLA_PAGE_TYPE_SCATTER : 0n);
 }
 
 // ---- buffer header and data objects --------------------------------------------------
@@ -50,7 +50,15 @@ export const DOBJ_HDR = layout('spdm_dobj_hdr', 10, { id: field(0, 4), length: f
 /** REQ / RESP headers, 16 B: the dobj header, data_type at 10, 5 reserved. */
 export const DOBJ_REQ_RESP_HDR = layout('spdm_dobj_hdr_req/resp', 16, { id: field(0, 4), length: field(4, 4), versionMinor: field(8, 1), versionMajor: field(9, 1), dataType: field(10, 1) });
 /** CERTIFICATE / MEASUREMENT / REPORT headers, 32 B. */
-export const DOBJ_CERT_HDR = layout('spdm_dobj_hdr_cert', 32, { id: field(0, 4), length: field(4, 4), versionMinor: field(8, 1), versionMajor: field(9, 1), deviceId: field(16, 2), segmentId: field(18, 1), type: field(19, 1) });
+export const DOBJ_CERT_HDR = layout('spdm_dobj_hdr_cert', 32, {
+  id: field(0, 4),
+  length: field(4, 4),
+  versionMinor: field(8, 1),
+  versionMajor: field(9, 1),
+  deviceId: field(16, 2),
+  segmentId: field(18, 1),
+  type: field(19, 1),
+});
 
 export const DOBJ_ID = { NONE: 0, REQ: 1, RESP: 2, CERTIFICATE: 4, MEASUREMENT: 5, REPORT: 6 } as const;
 /** REQ/RESP data_type: plain SPDM (DOE feature CMA) or secured SPDM (SSESSION). */

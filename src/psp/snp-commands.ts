@@ -86,18 +86,21 @@ export function snpInitEx(c: CommandContext, buf: Uint8Array): CommandOutcome {
       const base = c.strip(r.base);
       total += r.pageCount;
       if (total > RANGE_LIST_MAX_PAGES) return fail(FW_STATUS.RESOURCE_LIMIT, `the RANGE_LIST names more than ${RANGE_LIST_MAX_PAGES} pages`);
-      if (base % PAGE_BYTES !== 0 || !c.memory.contains(base, r.pageCount * PAGE_BYTES)) return fail(FW_STATUS.INVALID_ADDRESS, `range ${i}: base 0x${base.toString(16)} is not 4 KB aligned or the range runs outside memory`, { index: i, spa: BigInt(base) });
+      if (base % PAGE_BYTES !== 0 || !c.memory.contains(base, r.pageCount * PAGE_BYTES))
+        return fail(FW_STATUS.INVALID_ADDRESS, `range ${i}: base 0x${base.toString(16)} is not 4 KB aligned or the range runs outside memory`, { index: i, spa: BigInt(base) });
       for (let k = 0; k < r.pageCount; k++) {
         const spa = base + k * PAGE_BYTES;
         const e = c.rmp.read(spa);
         if (e.immutable && (!e.assigned || e.asid === 0)) continue; // Hypervisor-Fixed already, or a firmware page
-        if (e.assigned) return fail(FW_STATUS.INVALID_PAGE_STATE, `range ${i}: page 0x${spa.toString(16)} is assigned (ASID ${e.asid}); a range must hold hypervisor-owned or firmware pages`, { index: i, spa: BigInt(spa) });
+        if (e.assigned)
+          return fail(FW_STATUS.INVALID_PAGE_STATE, `range ${i}: page 0x${spa.toString(16)} is assigned (ASID ${e.asid}); a range must hold hypervisor-owned or firmware pages`, { index: i, spa: BigInt(spa) });
         fixed.push(spa);
       }
     }
   }
   for (const spa of fixed) {
-    if (c.rmp.rmpUpdate(spa, { assigned: false, pageSize: '4K', immutable: true }) !== RMP_RC.SUCCESS) return fail(FW_STATUS.INVALID_PAGE_STATE, `page 0x${spa.toString(16)} could not be made Hypervisor-Fixed`, { spa: BigInt(spa) });
+    if (c.rmp.rmpUpdate(spa, { assigned: false, pageSize: '4K', immutable: true }) !== RMP_RC.SUCCESS)
+      return fail(FW_STATUS.INVALID_PAGE_STATE, `page 0x${spa.toString(16)} could not be made Hypervisor-Fixed`, { spa: BigInt(spa) });
   }
   c.firmware.snpInitialized = true;
   c.tio.tioEn = tioEn;
@@ -176,11 +179,18 @@ export function snpPageReclaim(c: CommandContext, buf: Uint8Array): CommandOutco
   if (guest !== undefined) return fail(FW_STATUS.INVALID_PAGE_STATE, `the page 0x${spa.toString(16)} is the context page of the live guest ASID ${guest.asid}`, { spa: BigInt(spa), asid: guest.asid });
   for (const ctx of c.tio.contexts) {
     if (ctx.pages.some((p) => p >= spa && p < spa + align)) {
-      return fail(FW_STATUS.INVALID_PAGE_STATE, `the page 0x${spa.toString(16)} holds the live TIO context of device 0x${ctx.deviceId.toString(16).padStart(4, '0')} (TIO_DEV_RECLAIM first)`, { spa: BigInt(spa), deviceId: ctx.deviceId });
+      return fail(FW_STATUS.INVALID_PAGE_STATE, `the page 0x${spa.toString(16)} holds the live TIO context of device 0x${ctx.deviceId.toString(16).padStart(4, '0')} (TIO_DEV_RECLAIM first)`, {
+        spa: BigInt(spa),
+        deviceId: ctx.deviceId,
+      });
     }
   }
   const tdi = tdiHolding(c, spa, align);
-  if (tdi !== undefined) return fail(FW_STATUS.INVALID_PAGE_STATE, `the page 0x${spa.toString(16)} holds the live TDI context of function 0x${tdi.functionId.toString(16).padStart(4, '0')} (TIO_TDI_RECLAIM first)`, { spa: BigInt(spa), functionId: tdi.functionId });
+  if (tdi !== undefined)
+    return fail(FW_STATUS.INVALID_PAGE_STATE, `the page 0x${spa.toString(16)} holds the live TDI context of function 0x${tdi.functionId.toString(16).padStart(4, '0')} (TIO_TDI_RECLAIM first)`, {
+      spa: BigInt(spa),
+      functionId: tdi.functionId,
+    });
   c.rmp.clearImmutable(spa, large ? '2M' : '4K');
   return ok;
 }

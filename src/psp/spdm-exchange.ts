@@ -74,7 +74,15 @@ export function requestFor(ex: Exchange, ideStreamId: number, rand32: () => numb
   const plain = (m: Uint8Array): SpdmRequestOut => ({ message: m, secured: false });
   const inSession = (m: Uint8Array): SpdmRequestOut => ({ message: secured(ex.sessionId ?? 0, m), secured: true });
   const ide = (objectId: number, sub: number, withKey: boolean) =>
-    inSession(spdmMessage(v, SPDM_REQUEST.VENDOR_DEFINED_REQUEST, 0, 0, vendorDefinedBody(ideKmObject(objectId, ideStreamId, keySub(sub), withKey ? randomBytes(IDE_KEY_BYTES, rand32) : undefined, withKey ? randomBytes(IDE_IV_BYTES, rand32) : undefined))));
+    inSession(
+      spdmMessage(
+        v,
+        SPDM_REQUEST.VENDOR_DEFINED_REQUEST,
+        0,
+        0,
+        vendorDefinedBody(ideKmObject(objectId, ideStreamId, keySub(sub), withKey ? randomBytes(IDE_KEY_BYTES, rand32) : undefined, withKey ? randomBytes(IDE_IV_BYTES, rand32) : undefined)),
+      ),
+    );
   switch (ex.step) {
     case STEP.GET_VERSION:
       return plain(spdmMessage(SPDM_VERSION_10, SPDM_REQUEST.GET_VERSION, 0, 0));
@@ -149,7 +157,8 @@ export function acceptResponse(ex: Exchange, raw: Uint8Array): Verdict {
   }
   const h = spdmHeader(m);
   if (h === undefined) return { ok: false, why: 'the response is shorter than an SPDM header' };
-  if (h.code === SPDM_RESPONSE.ERROR) return { ok: false, why: `the device answered ${spdmRequestName(ex.requestCode) ?? ex.requestCode} with SPDM ERROR 0x${h.param1.toString(16)}`, spdmError: h.param1, responseCode: h.code };
+  if (h.code === SPDM_RESPONSE.ERROR)
+    return { ok: false, why: `the device answered ${spdmRequestName(ex.requestCode) ?? ex.requestCode} with SPDM ERROR 0x${h.param1.toString(16)}`, spdmError: h.param1, responseCode: h.code };
   if (h.code !== responseCodeFor(ex.requestCode)) return { ok: false, why: `response code 0x${h.code.toString(16)} does not answer request 0x${ex.requestCode.toString(16)}`, responseCode: h.code };
   const bad = (why: string): Verdict => ({ ok: false, why, responseCode: h.code });
   switch (ex.step) {

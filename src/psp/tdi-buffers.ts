@@ -45,7 +45,15 @@ export const UNBIND_FORCE = 1 << 0;
 export const TIO_TDI_REPORT_BUF = layout('sev_data_tio_tdi_report', 64, { length: field(0, 4), ...ctrl, devCtxSla: field(40, 8), tdiCtxSla: field(48, 8), gctxPaddr: field(56, 8) });
 export const TIO_TDI_STATUS_BUF = layout('sev_data_tio_tdi_status', 64, { length: field(0, 4), ...ctrl, devCtxSla: field(40, 8), tdiCtxSla: field(48, 8), statusPaddr: field(56, 8) });
 export const TIO_TDI_INFO_BUF = layout('sev_data_tio_tdi_info', 48, { length: field(0, 4), version: field(4, 1), devCtxSla: field(8, 8), tdiCtxSla: field(16, 8), statusPaddr: field(24, 8) });
-export const TIO_GUEST_REQUEST_BUF = layout('sev_data_tio_guest_request', 80, { length: field(0, 4), ...ctrl, devCtxSla: field(40, 8), tdiCtxSla: field(48, 8), gctxPaddr: field(56, 8), reqPaddr: field(64, 8), resPaddr: field(72, 8) });
+export const TIO_GUEST_REQUEST_BUF = layout('sev_data_tio_guest_request', 80, {
+  length: field(0, 4),
+  ...ctrl,
+  devCtxSla: field(40, 8),
+  tdiCtxSla: field(48, 8),
+  gctxPaddr: field(56, 8),
+  reqPaddr: field(64, 8),
+  resPaddr: field(72, 8),
+});
 export const TIO_ASID_FENCE_CLEAR_BUF = layout('sev_data_tio_asid_fence_clear', 32, { length: field(0, 4), devCtxSla: field(8, 8), gctxPaddr: field(16, 8) });
 /** status_pa sits at offset 20, unaligned, as in AMD's struct. */
 export const TIO_ASID_FENCE_STATUS_BUF = layout('sev_data_tio_asid_fence_status', 32, { length: field(0, 4), devCtxSla: field(8, 8), asid: field(16, 4), statusPaddr: field(20, 8) });

@@ -12,15 +12,7 @@
 import { FW_STATUS } from '../firmware/status.js';
 import { bytesToHex, concatBytes, hexToBytes } from './bytes.js';
 import { decode, encode } from './layout.js';
-import {
-  BIND_RUN_FORCE,
-  TIO_TDI_BIND_BUF,
-  TIO_TDI_CREATE_BUF,
-  TIO_TDI_RECLAIM_BUF,
-  TIO_TDI_REPORT_BUF,
-  TIO_TDI_UNBIND_BUF,
-  UNBIND_FORCE,
-} from './tdi-buffers.js';
+import { BIND_RUN_FORCE, TIO_TDI_BIND_BUF, TIO_TDI_CREATE_BUF, TIO_TDI_RECLAIM_BUF, TIO_TDI_REPORT_BUF, TIO_TDI_UNBIND_BUF, UNBIND_FORCE } from './tdi-buffers.js';
 import { DOBJ_CERT_HDR, DOBJ_ID, PAGE, RESP_ALIGN, SLA_BUFFER_HDR, slaPages, writeBuffer } from './sla.js';
 import type { CommandContext, CommandOutcome, DevCtx, Exchange, TdiCtx } from './psp-config.js';
 import { fail, isFirmwarePage, ok } from './command-outcome.js';
@@ -193,13 +185,31 @@ function acceptTdisp(ex: Exchange, t: TdiCtx, raw: Uint8Array, next: (step: numb
  * answer in resp, then the next request goes to req with SPDM_REQUEST, or the plan
  * is done). On a bad answer the exchange ends: `failed` is told, SPDM_ERROR.
  */
-function turn(c: CommandContext, name: string, command: number, ctx: DevCtx, t: TdiCtx, ctrl: Ctrl, first: number, next: (step: number) => number, failed: (v: Verdict & { ok: false }, step: number) => void): CommandOutcome | { done: Exchange } {
+function turn(
+  c: CommandContext,
+  name: string,
+  command: number,
+  ctx: DevCtx,
+  t: TdiCtx,
+  ctrl: Ctrl,
+  first: number,
+  next: (step: number) => number,
+  failed: (v: Verdict & { ok: false }, step: number) => void,
+): CommandOutcome | { done: Exchange } {
   let ex = c.tio.exchange;
   if (ex !== null && ex.ctxSpa === t.pages[0] && ex.command === command) {
     const r = readResponse(c.memory, ctrl.resp);
     const step = ex.step;
     const verdict: Verdict = 'why' in r ? { ok: false, why: r.why } : acceptTdisp(ex, t, r.message, next);
-    c.spdmStep({ command: name, deviceId: ctx.deviceId, functionId: t.functionId, phase: 'response', request: tdispRequestName(ex.requestCode) ?? ex.requestCode, ok: verdict.ok, ...(verdict.ok ? {} : { why: verdict.why }) });
+    c.spdmStep({
+      command: name,
+      deviceId: ctx.deviceId,
+      functionId: t.functionId,
+      phase: 'response',
+      request: tdispRequestName(ex.requestCode) ?? ex.requestCode,
+      ok: verdict.ok,
+      ...(verdict.ok ? {} : { why: verdict.why }),
+    });
     if (!verdict.ok) {
       c.tio.exchange = null;
       failed(verdict, step);
@@ -248,7 +258,11 @@ function writeReport(c: CommandContext, ctrl: Ctrl, ctx: DevCtx, report: Uint8Ar
  * After the checks every command gets (id, buffer address, `length`): UNSUPPORTED.
  */
 export function tioGuestRequestUnsupported(): CommandOutcome {
-  return fail(FW_STATUS.UNSUPPORTED, 'TIO_GUEST_REQUEST is not served: its guest messages (req_paddr, res_paddr) are defined only in AMD\'s SEV-TIO firmware specification #58271, which is not public; nothing was read or changed', { command: 'TIO_GUEST_REQUEST', notPublic: true });
+  return fail(
+    FW_STATUS.UNSUPPORTED,
+    "TIO_GUEST_REQUEST is not served: its guest messages (req_paddr, res_paddr) are defined only in AMD's SEV-TIO firmware specification #58271, which is not public; nothing was read or changed",
+    { command: 'TIO_GUEST_REQUEST', notPublic: true },
+  );
 }
 
 /** TIO_TDI_CREATE (0xDA): the tdi_ctx pages become a TDI of a connected device, CONFIG_UNLOCKED. */
@@ -314,7 +328,8 @@ export function tioTdiBind(c: CommandContext, buf: Uint8Array): CommandOutcome {
     const domain = c.firmware.deviceDomain(t.functionId);
     if (b.hostDomainId !== domain) return fail(FW_STATUS.INVALID_PARAM, `host_domain_id ${b.hostDomainId} is not the domain of ${hexId(t.functionId)}'s DTE (${domain})`, { functionId: t.functionId, domainId: domain });
     if (t.state === 'RUN' || t.state === 'ERROR') return fail(FW_STATUS.INVALID_TDI_STATE, `the TDI of ${hexId(t.functionId)} is ${t.state}`, { functionId: t.functionId, tdispState: t.state });
-    if (t.state === 'CONFIG_LOCKED' && !run) return fail(FW_STATUS.INVALID_TDI_STATE, `the TDI of ${hexId(t.functionId)} is already CONFIG_LOCKED: bind again with RUN_FORCE to start it`, { functionId: t.functionId, tdispState: t.state });
+    if (t.state === 'CONFIG_LOCKED' && !run)
+      return fail(FW_STATUS.INVALID_TDI_STATE, `the TDI of ${hexId(t.functionId)} is already CONFIG_LOCKED: bind again with RUN_FORCE to start it`, { functionId: t.functionId, tdispState: t.state });
     if (t.state === 'CONFIG_LOCKED' && t.asid !== guest.asid) return fail(FW_STATUS.INVALID_GUEST, `the TDI is locked for ASID ${t.asid}`, { functionId: t.functionId, asid: t.asid });
     t.asid = guest.asid;
     t.guestDeviceId = b.guestDeviceId;
@@ -366,7 +381,17 @@ export function tioTdiUnbind(c: CommandContext, buf: Uint8Array): CommandOutcome
   }
   const ctrl = ctrlOf(c, b);
   if (isOutcome(ctrl)) return ctrl;
-  const r = turn(c, 'TIO_TDI_UNBIND', PSP_COMMAND.TIO_TDI_UNBIND, ctx, t, ctrl, TDI_STEP.STOP, () => TDI_STEP.DONE, () => undefined);
+  const r = turn(
+    c,
+    'TIO_TDI_UNBIND',
+    PSP_COMMAND.TIO_TDI_UNBIND,
+    ctx,
+    t,
+    ctrl,
+    TDI_STEP.STOP,
+    () => TDI_STEP.DONE,
+    () => undefined,
+  );
   if (!('done' in r)) return r;
   setState(c, t, 'CONFIG_UNLOCKED');
   return ok;
@@ -381,7 +406,8 @@ export function tioTdiReport(c: CommandContext, buf: Uint8Array): CommandOutcome
   if (isOutcome(ctx)) return ctx;
   const t = tdiOf(c, ctx, b.tdiCtxSla);
   if (isOutcome(t)) return t;
-  if (t.state === 'CONFIG_UNLOCKED' || t.report === '') return fail(FW_STATUS.INVALID_TDI_STATE, `the TDI of ${hexId(t.functionId)} has no interface report (bind it first)`, { functionId: t.functionId, tdispState: t.state });
+  if (t.state === 'CONFIG_UNLOCKED' || t.report === '')
+    return fail(FW_STATUS.INVALID_TDI_STATE, `the TDI of ${hexId(t.functionId)} has no interface report (bind it first)`, { functionId: t.functionId, tdispState: t.state });
   const ctrl = ctrlOf(c, b);
   if (isOutcome(ctrl)) return ctrl;
   return writeReport(c, ctrl, ctx, hexToBytes(t.report)) ?? ok;

@@ -47,17 +47,17 @@ export function tioDevStatus(c: CommandContext, buf: Uint8Array): CommandOutcome
   const tdis = c.tio.tdis.filter((t) => t.ctxDeviceId === ctx.deviceId);
   const digests = deviceDigests(ctx);
   const page = encode(TIO_DEV_STATUS_PAGE, {
-      length: TIO_DEV_STATUS_PAGE.bytes,
-      ctxState: DEV_CTX_STATE[ctx.state],
-      deviceId: ctx.deviceId,
-      segmentId: 0,
-      tcMask: ctx.state === 'connected' ? 1 : 0,
-      p2: digests.meas !== null ? DEV_STATUS_P2_MEAS_DIGEST_VALID : 0,
-      ideStreamId: BigInt(ctx.ideStreamId),
-      tdiCount: tdis.length,
-      boundTdiCount: tdis.filter((t) => t.state !== 'CONFIG_UNLOCKED').length,
-      ...(ctx.state === 'connected' ? { algoDhe: ALGOS.dhe, algoAead: ALGOS.aead, algoAsym: ALGOS.asym, algoHash: ALGOS.hash, algoKeySched: ALGOS.keySched } : {}),
-    });
+    length: TIO_DEV_STATUS_PAGE.bytes,
+    ctxState: DEV_CTX_STATE[ctx.state],
+    deviceId: ctx.deviceId,
+    segmentId: 0,
+    tcMask: ctx.state === 'connected' ? 1 : 0,
+    p2: digests.meas !== null ? DEV_STATUS_P2_MEAS_DIGEST_VALID : 0,
+    ideStreamId: BigInt(ctx.ideStreamId),
+    tdiCount: tdis.length,
+    boundTdiCount: tdis.filter((t) => t.state !== 'CONFIG_UNLOCKED').length,
+    ...(ctx.state === 'connected' ? { algoDhe: ALGOS.dhe, algoAead: ALGOS.aead, algoAsym: ALGOS.asym, algoHash: ALGOS.hash, algoKeySched: ALGOS.keySched } : {}),
+  });
   putDigest(page, DEV_STATUS_CERTS_DIGEST, digests.certs);
   putDigest(page, DEV_STATUS_MEAS_DIGEST, digests.meas);
   writeBytes(c.memory, spa, page);
@@ -92,19 +92,19 @@ export function tioTdiInfo(c: CommandContext, buf: Uint8Array): CommandOutcome {
   if (isOutcome(spa)) return spa;
   const digests = deviceDigests(ctx);
   const page = encode(TIO_TDI_INFO_PAGE, {
-      length: TIO_TDI_INFO_PAGE.bytes,
-      functionId: t.functionId,
-      p1: (TDISP_STATE[t.state] << TDI_INFO_P1_STATUS_SHIFT) | (digests.meas !== null ? TDI_INFO_P1_MEAS_DIGEST_VALID : 0),
-      p2: t.lockFlags,
-      algoDhe: ALGOS.dhe,
-      algoAead: ALGOS.aead,
-      algoAsym: ALGOS.asym,
-      algoHash: ALGOS.hash,
-      algoKeySched: ALGOS.keySched,
-      intfReportCounter: BigInt(t.reportCounter),
-      asid: t.asid ?? 0,
-      tdiId: BigInt(t.guestDeviceId),
-    });
+    length: TIO_TDI_INFO_PAGE.bytes,
+    functionId: t.functionId,
+    p1: (TDISP_STATE[t.state] << TDI_INFO_P1_STATUS_SHIFT) | (digests.meas !== null ? TDI_INFO_P1_MEAS_DIGEST_VALID : 0),
+    p2: t.lockFlags,
+    algoDhe: ALGOS.dhe,
+    algoAead: ALGOS.aead,
+    algoAsym: ALGOS.asym,
+    algoHash: ALGOS.hash,
+    algoKeySched: ALGOS.keySched,
+    intfReportCounter: BigInt(t.reportCounter),
+    asid: t.asid ?? 0,
+    tdiId: BigInt(t.guestDeviceId),
+  });
   putDigest(page, TDI_INFO_CERTS_DIGEST, digests.certs);
   putDigest(page, TDI_INFO_MEAS_DIGEST, digests.meas);
   putDigest(page, TDI_INFO_REPORT_DIGEST, reportDigest(t));
@@ -136,7 +136,7 @@ export function tioAsidFenceClear(c: CommandContext, buf: Uint8Array): CommandOu
   const ctx = devCtxOf(c, b.devCtxSla);
   if (isOutcome(ctx)) return ctx;
   const guest = c.guests.byContextPage(c.strip(b.gctxPaddr));
-  if (guest === undefined) return fail(FW_STATUS.INVALID_GUEST, 'gctx_paddr is not a live guest\'s context page');
+  if (guest === undefined) return fail(FW_STATUS.INVALID_GUEST, "gctx_paddr is not a live guest's context page");
   const cleared: number[] = [];
   for (const f of functionsOf(c, ctx)) {
     if (c.firmware.fencedAsid(f) === guest.asid) {

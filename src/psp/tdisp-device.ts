@@ -8,18 +8,7 @@
  */
 import { bytesToHex, put16, put32, put64, u16 } from './bytes.js';
 import { spdmMessage, SPDM_VERSION_12, SPDM_RESPONSE } from './spdm.js';
-import {
-  START_NONCE_BYTES,
-  TDISP_ERROR_CODE,
-  TDISP_REQUEST,
-  TDISP_RESPONSE,
-  TDISP_STATE,
-  tdispErrorPayload,
-  tdispMessage,
-  tdispRequestName,
-  type TdispParsed,
-  type TdispRequestName,
-} from './tdisp.js';
+import { START_NONCE_BYTES, TDISP_ERROR_CODE, TDISP_REQUEST, TDISP_RESPONSE, TDISP_STATE, tdispErrorPayload, tdispMessage, tdispRequestName, type TdispParsed, type TdispRequestName } from './tdisp.js';
 
 /** One function's TDI at the device. */
 export interface DeviceTdi {

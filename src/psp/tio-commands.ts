@@ -7,17 +7,7 @@
 import { FW_STATUS } from '../firmware/status.js';
 import { writeBytes } from './bytes.js';
 import { decode, encode } from './layout.js';
-import {
-  DISCONNECT_FORCE,
-  TIO_DEV_CONNECT_BUF,
-  TIO_DEV_CREATE_BUF,
-  TIO_DEV_DISCONNECT_BUF,
-  TIO_DEV_RECLAIM_BUF,
-  TIO_STATUS_BUF,
-  TIO_STATUS_PAGE,
-  TIO_STATUS_TIO_EN,
-  TIO_STATUS_TIO_INIT_DONE,
-} from './buffers.js';
+import { DISCONNECT_FORCE, TIO_DEV_CONNECT_BUF, TIO_DEV_CREATE_BUF, TIO_DEV_DISCONNECT_BUF, TIO_DEV_RECLAIM_BUF, TIO_STATUS_BUF, TIO_STATUS_PAGE, TIO_STATUS_TIO_EN, TIO_STATUS_TIO_INIT_DONE } from './buffers.js';
 import { DOBJ_CERT_HDR, DOBJ_ID, PAGE, RESP_ALIGN, SLA_BUFFER_HDR, slaPages, writeBuffer } from './sla.js';
 import type { CommandContext, CommandOutcome, DevCtx, Exchange } from './psp-config.js';
 import { fail, isFirmwarePage, ok } from './command-outcome.js';
@@ -71,7 +61,10 @@ function buffer(c: CommandContext, sla: bigint, what: string, min: number, hyper
   for (const p of r.pages) {
     const e = c.rmp.read(p);
     const good = hypervisor ? !e.assigned && !e.immutable : e.assigned && e.asid === 0 && e.immutable;
-    if (!good) return fail(FW_STATUS.INVALID_PAGE_STATE, `${what}: page 0x${p.toString(16)} is not ${hypervisor ? 'hypervisor-owned (RMP Assigned 0, not immutable)' : 'a firmware page (RMP Assigned, ASID 0, Immutable)'}`, { spa: BigInt(p) });
+    if (!good)
+      return fail(FW_STATUS.INVALID_PAGE_STATE, `${what}: page 0x${p.toString(16)} is not ${hypervisor ? 'hypervisor-owned (RMP Assigned 0, not immutable)' : 'a firmware page (RMP Assigned, ASID 0, Immutable)'}`, {
+        spa: BigInt(p),
+      });
   }
   if (r.pages.length * PAGE < min) return fail(FW_STATUS.INCORRECT_BUFFER_LENGTH, `${what}: ${r.pages.length * PAGE} bytes, below the ${min} TIO_STATUS asks for`);
   return { pages: r.pages };
@@ -84,7 +77,6 @@ function contextOf(c: CommandContext, sla: bigint): DevCtx | CommandOutcome {
   const ctx = c.tio.contexts.find((x) => x.pages[0] === r.pages[0]);
   return ctx ?? fail(FW_STATUS.INVALID_DEV_CTX, `dev_ctx_sla names no live device context (page 0x${(r.pages[0] as number).toString(16)})`, { spa: BigInt(r.pages[0] as number) });
 }
-
 
 /** TIO_DEV_CREATE (0xD2): the dev_ctx pages become the device's live context. */
 export function tioDevCreate(c: CommandContext, buf: Uint8Array): CommandOutcome {
@@ -135,7 +127,15 @@ function turn(c: CommandContext, ctx: DevCtx, command: number, ctrl: Ctrl, start
     const verdict = 'why' in r ? { ok: false as const, why: r.why } : acceptResponse(ex, r.message);
     const resp = 'message' in r ? r.message : undefined;
     const code = resp === undefined ? undefined : spdmHeader(ex.securedRequest ? (unsecured(resp)?.message ?? resp) : resp)?.code;
-    c.spdmStep({ command: name, deviceId: ctx.deviceId, phase: 'response', request: spdmRequestName(ex.requestCode) ?? ex.requestCode, responseCode: code ?? null, ok: verdict.ok, ...(verdict.ok ? {} : { why: verdict.why }) });
+    c.spdmStep({
+      command: name,
+      deviceId: ctx.deviceId,
+      phase: 'response',
+      request: spdmRequestName(ex.requestCode) ?? ex.requestCode,
+      responseCode: code ?? null,
+      ok: verdict.ok,
+      ...(verdict.ok ? {} : { why: verdict.why }),
+    });
     if (!verdict.ok) {
       c.tio.exchange = null;
       return fail(FW_STATUS.SPDM_ERROR, verdict.why, { deviceId: ctx.deviceId, ...('spdmError' in verdict && verdict.spdmError !== undefined ? { spdmError: verdict.spdmError } : {}) });

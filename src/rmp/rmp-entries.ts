@@ -60,7 +60,6 @@ export class RmpEntries {
     this.pageCount = sizeBytes / PAGE_BYTES;
   }
 
-
   readEntryInto(pfn: number, out: RmpEntryScratch): RmpEntryScratch {
     const low = pfn & 511;
     const region = (pfn - low) / REGION_PAGES;

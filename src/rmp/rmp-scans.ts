@@ -4,17 +4,7 @@
  * entry decoded, O(1) per 2 MB region where the storage allows.
  */
 import { RmpEntries } from './rmp-entries.js';
-import {
-  CHUNK_PAGES,
-  CHUNK_REGIONS,
-  type Detail,
-  F_ASSIGNED,
-  F_DETAIL,
-  F_IMMUTABLE,
-  F_LARGE,
-  REGION_PAGES,
-  isUniform,
-} from './rmp-storage.js';
+import { CHUNK_PAGES, CHUNK_REGIONS, type Detail, F_ASSIGNED, F_DETAIL, F_IMMUTABLE, F_LARGE, REGION_PAGES, isUniform } from './rmp-storage.js';
 
 export class RmpScans extends RmpEntries {
   /**
@@ -123,5 +113,4 @@ export class RmpScans extends RmpEntries {
   assignedPageCount(): number {
     return this.assignedPages;
   }
-
 }

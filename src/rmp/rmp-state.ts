@@ -66,9 +66,15 @@ export function encodeRmpState(sizeBytes: number, forEachEntry: RmpStoredEntries
     const { assigned, immutable, validated, vmsa, asid } = e;
     const gpa = e.gpaPfn * PAGE_BYTES;
     if (
-      last !== undefined && last.pageSize === pageSize && last.spa + last.count * size === spa &&
-      last.assigned === assigned && last.immutable === immutable && last.validated === validated &&
-      last.vmsa === vmsa && last.asid === asid && last.gpa + (assigned ? last.count * size : 0) === gpa
+      last !== undefined &&
+      last.pageSize === pageSize &&
+      last.spa + last.count * size === spa &&
+      last.assigned === assigned &&
+      last.immutable === immutable &&
+      last.validated === validated &&
+      last.vmsa === vmsa &&
+      last.asid === asid &&
+      last.gpa + (assigned ? last.count * size : 0) === gpa
     ) {
       last.count++;
       return;
@@ -127,8 +133,15 @@ export function decodeRmpState(state: unknown, sizeBytes: number, storeRun: RmpS
     end = spa + count * size;
     // The booleans were checked above; the casts only narrow what TypeScript cannot see through Object.entries.
     storeRun({
-      spa, pageSize, count, asid, gpa,
-      assigned: assigned as boolean, immutable: immutable as boolean, validated: validated as boolean, vmsa: vmsa as boolean,
+      spa,
+      pageSize,
+      count,
+      asid,
+      gpa,
+      assigned: assigned as boolean,
+      immutable: immutable as boolean,
+      validated: validated as boolean,
+      vmsa: vmsa as boolean,
     });
   }
 }

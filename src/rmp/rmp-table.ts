@@ -66,9 +66,7 @@ export interface PvalidateInput {
 
 export type PvalidateResult = { rc: number; noUpdate?: true } | { npf: { errorCode: bigint } };
 
-export type UnsmashCheck =
-  | { ok: true }
-  | { ok: false; reason: 'misaligned' | 'already-2m' | 'mismatch'; index?: number; detail: string };
+export type UnsmashCheck = { ok: true } | { ok: false; reason: 'misaligned' | 'already-2m' | 'mismatch'; index?: number; detail: string };
 
 export interface RmpChange {
   op: 'rmpupdate' | 'psmash' | 'pvalidate' | 'unsmash' | 'reclaim';
@@ -348,7 +346,6 @@ export class RmpTable extends RmpScans {
       else this.setPage(spa / PAGE_BYTES + k, f, asid, gpaPfn);
     }
   }
-
 
   private checkSpa(spa: number): void {
     if (!Number.isSafeInteger(spa) || spa < 0 || spa >= this.sizeBytes) {

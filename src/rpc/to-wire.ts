@@ -57,42 +57,27 @@ function walk(value: unknown, stack: object[]): unknown {
 }
 
 /**
- * JSON.stringify(toWire(value)) without the copy, for the common result: a plain
- * object whose values are all primitives or bigints (a smash's statuses, clock.now,
- * a register). Undefined for anything else (a nested value, a class instance, a
- * toJSON), which then takes the general path. The text is the same to the byte.
+ * JSON.stringify(toWire(value)) without the deep walk, for the common result: a
+ * plain object whose values are all primitives or bigints (a smash's statuses,
+ * clock.now, a register). Its bigints become hex in a shallow copy (none: no copy)
+ * and JSON.stringify writes it, so the text is the same to the byte. Undefined for
+ * anything else (a nested value, a class instance, a toJSON), which then takes the
+ * general path.
  */
 export function flatJson(value: unknown): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const proto: unknown = Object.getPrototypeOf(value);
   if ((proto !== Object.prototype && proto !== null) || Object.hasOwn(value, 'toJSON')) return undefined;
   const o = value as Record<string, unknown>;
-  let out = '';
-  for (const key of Object.keys(o)) {
+  let copy: Record<string, unknown> | undefined;
+  for (const key in o) {
     const v = o[key];
-    let text: string;
-    switch (typeof v) {
-      case 'number':
-        text = Number.isFinite(v) ? String(v) : 'null';
-        break;
-      case 'string':
-        text = JSON.stringify(v);
-        break;
-      case 'boolean':
-        text = v ? 'true' : 'false';
-        break;
-      case 'bigint':
-        text = '"' + bigintToWire(v) + '"';
-        break;
-      case 'undefined':
-      case 'function':
-      case 'symbol':
-        continue;
-      default:
-        if (v !== null) return undefined;
-        text = 'null';
-    }
-    out += (out === '' ? '{' : ',') + JSON.stringify(key) + ':' + text;
+    if (typeof v === 'bigint') {
+      // An own "__proto__" key would set the copy's prototype: the general path keeps it a key.
+      if (key === '__proto__') return undefined;
+      copy ??= { ...o };
+      copy[key] = bigintToWire(v);
+    } else if (typeof v === 'object' && v !== null) return undefined;
   }
-  return out === '' ? '{}' : out + '}';
+  return JSON.stringify(copy ?? o);
 }

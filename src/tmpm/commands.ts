@@ -176,7 +176,7 @@ export interface Capabilities {
 }
 
 export function versionReg(major: number, minor: number): number {
-  return ((major & 0xff) * 2 ** 24) + ((minor & 0xff) << 16);
+  return (major & 0xff) * 2 ** 24 + ((minor & 0xff) << 16);
 }
 
 export function decodeVersionReg(reg: number): { major: number; minor: number } {

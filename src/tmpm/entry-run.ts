@@ -42,14 +42,61 @@ export function entryRefusal(e: RingEntry, spec: TmpmCommandSpec | undefined, li
   return null;
 }
 
-export function newRunning(index: number, command: number, commandName: string, listSpa: number, startNs: number, endNs: number, status: number, detail: Record<string, unknown> | undefined, outcome: SmashOutcome | undefined, gctxSpa: number, gctxInput: bigint): Running {
+export function newRunning(
+  index: number,
+  command: number,
+  commandName: string,
+  listSpa: number,
+  startNs: number,
+  endNs: number,
+  status: number,
+  detail: Record<string, unknown> | undefined,
+  outcome: SmashOutcome | undefined,
+  gctxSpa: number,
+  gctxInput: bigint,
+): Running {
   // Every successful smash and unsmash: one literal, keys in the order below (state documents keep it).
   if (detail === undefined && outcome !== undefined) {
     const stallNs = status === TMPM_STATUS.SUCCESS ? outcome.stallNs : 0;
     if (outcome.hpteSpa === undefined) {
-      return { index, command, commandName, listSpa, status, subStatus: outcome.subStatus, pteError: outcome.pteError, pteSubError: outcome.pteSubError, startNs, endNs, stallNs, rmpChanged: outcome.rmpChanged, gctxSpa, gctxInput, seq: -1, outcome };
+      return {
+        index,
+        command,
+        commandName,
+        listSpa,
+        status,
+        subStatus: outcome.subStatus,
+        pteError: outcome.pteError,
+        pteSubError: outcome.pteSubError,
+        startNs,
+        endNs,
+        stallNs,
+        rmpChanged: outcome.rmpChanged,
+        gctxSpa,
+        gctxInput,
+        seq: -1,
+        outcome,
+      };
     }
-    return { index, command, commandName, listSpa, status, subStatus: outcome.subStatus, pteError: outcome.pteError, pteSubError: outcome.pteSubError, startNs, endNs, stallNs, rmpChanged: outcome.rmpChanged, hpteSpa: outcome.hpteSpa, gctxSpa, gctxInput, seq: -1, outcome };
+    return {
+      index,
+      command,
+      commandName,
+      listSpa,
+      status,
+      subStatus: outcome.subStatus,
+      pteError: outcome.pteError,
+      pteSubError: outcome.pteSubError,
+      startNs,
+      endNs,
+      stallNs,
+      rmpChanged: outcome.rmpChanged,
+      hpteSpa: outcome.hpteSpa,
+      gctxSpa,
+      gctxInput,
+      seq: -1,
+      outcome,
+    };
   }
   return {
     index,
@@ -78,9 +125,40 @@ export function entryOutcome(r: Running, dmaHeld: number): EntryOutcome {
   if (r.detail === undefined) {
     const statusName = tmpmStatusName(r.status);
     if (r.hpteSpa === undefined) {
-      return { index: r.index, command: r.command, commandName: r.commandName, listSpa: r.listSpa, status: r.status, statusName, subStatus: r.subStatus, pteError: r.pteError, pteSubError: r.pteSubError, startNs: r.startNs, endNs: r.endNs, stallNs: r.stallNs, dmaHeld, rmpChanged: r.rmpChanged };
+      return {
+        index: r.index,
+        command: r.command,
+        commandName: r.commandName,
+        listSpa: r.listSpa,
+        status: r.status,
+        statusName,
+        subStatus: r.subStatus,
+        pteError: r.pteError,
+        pteSubError: r.pteSubError,
+        startNs: r.startNs,
+        endNs: r.endNs,
+        stallNs: r.stallNs,
+        dmaHeld,
+        rmpChanged: r.rmpChanged,
+      };
     }
-    return { index: r.index, command: r.command, commandName: r.commandName, listSpa: r.listSpa, status: r.status, statusName, subStatus: r.subStatus, pteError: r.pteError, pteSubError: r.pteSubError, startNs: r.startNs, endNs: r.endNs, stallNs: r.stallNs, dmaHeld, rmpChanged: r.rmpChanged, hpteSpa: r.hpteSpa };
+    return {
+      index: r.index,
+      command: r.command,
+      commandName: r.commandName,
+      listSpa: r.listSpa,
+      status: r.status,
+      statusName,
+      subStatus: r.subStatus,
+      pteError: r.pteError,
+      pteSubError: r.pteSubError,
+      startNs: r.startNs,
+      endNs: r.endNs,
+      stallNs: r.stallNs,
+      dmaHeld,
+      rmpChanged: r.rmpChanged,
+      hpteSpa: r.hpteSpa,
+    };
   }
   return {
     index: r.index,

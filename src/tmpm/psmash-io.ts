@@ -32,17 +32,7 @@ import {
 } from '../iommu/pte.js';
 import type { StallHandle } from '../dma/stall-gate.js';
 import { toHex } from '../util/hex.js';
-import {
-  CMD_PAGE_GCTX,
-  CMD_PAGE_SMASH_HPTE,
-  CMD_PAGE_SRC_HPMD,
-  CMD_PAGE_SRC_PG,
-  decodeGctxWord,
-  gctxReservedBits,
-  PTE_ERROR,
-  TMPM_STATUS,
-  type PteError,
-} from './commands.js';
+import { CMD_PAGE_GCTX, CMD_PAGE_SMASH_HPTE, CMD_PAGE_SRC_HPMD, CMD_PAGE_SRC_PG, decodeGctxWord, gctxReservedBits, PTE_ERROR, TMPM_STATUS, type PteError } from './commands.js';
 import type { StallModel } from './stall-model.js';
 import { sampleStallNs } from './stall-model.js';
 import type { BudgetCheck } from './stall-budget.js';
@@ -172,7 +162,12 @@ export class PsmashIo {
     if ('status' in loc) return loc;
     const { srcPg, entry } = loc;
     if (!ptePresent(entry) || pteNextLevel(entry) !== 1) {
-      return fail(TMPM_STATUS.INVALID_PAGE_SIZE, { reason: ptePresent(entry) ? `the entry is not a table pointer to level 1 (NextLevel ${pteNextLevel(entry)})` : 'the entry is not present', entry }, PTE_ERROR.NONE, srcPg);
+      return fail(
+        TMPM_STATUS.INVALID_PAGE_SIZE,
+        { reason: ptePresent(entry) ? `the entry is not a table pointer to level 1 (NextLevel ${pteNextLevel(entry)})` : 'the entry is not present', entry },
+        PTE_ERROR.NONE,
+        srcPg,
+      );
     }
     const tableRaw = pteAddressField(entry);
     const table = this.strip(BigInt(tableRaw));
@@ -220,7 +215,13 @@ export class PsmashIo {
     if (guest === undefined) return fail(TMPM_STATUS.INVALID_GCTX_PG_PADDR, { reason: 'the gctx page is not a guest context page (emu.info lists them)', gctxSpa: BigInt(gctxSpa) });
     const gctxRmp = this.d.rmp.readEntryInto(Math.floor(gctxSpa / PAGE_BYTES), this.rmpScratch);
     if (!gctxRmp.assigned || !gctxRmp.immutable || gctxRmp.asid !== 0) {
-      return fail(TMPM_STATUS.INVALID_GCTX_PG_PADDR, { reason: 'the guest context page is not RMP Assigned 1, Immutable 1, ASID 0', gctxSpa: BigInt(gctxSpa), asid: gctxRmp.asid, assigned: gctxRmp.assigned, immutable: gctxRmp.immutable });
+      return fail(TMPM_STATUS.INVALID_GCTX_PG_PADDR, {
+        reason: 'the guest context page is not RMP Assigned 1, Immutable 1, ASID 0',
+        gctxSpa: BigInt(gctxSpa),
+        asid: gctxRmp.asid,
+        assigned: gctxRmp.assigned,
+        immutable: gctxRmp.immutable,
+      });
     }
     // 4. The 2 MB source page.
     const srcPg = this.strip(srcPgRaw);
@@ -317,7 +318,8 @@ export class PsmashIo {
     const rmp = this.d.rmp;
     const e = rmp.readEntryInto(srcPg / PAGE_BYTES, this.rmpScratch);
     if (e.pageSizeLg2 === 21) {
-      if (e.assigned && e.asid !== asid) return fail(TMPM_STATUS.INVALID_GUEST, { reason: `the 2 MB RMP entry belongs to ASID ${e.asid}, not the gctx guest's ASID ${asid}`, ...rmpDetail(0, e, asid) }, PTE_ERROR.NONE, srcPg);
+      if (e.assigned && e.asid !== asid)
+        return fail(TMPM_STATUS.INVALID_GUEST, { reason: `the 2 MB RMP entry belongs to ASID ${e.asid}, not the gctx guest's ASID ${asid}`, ...rmpDetail(0, e, asid) }, PTE_ERROR.NONE, srcPg);
       if (e.immutable) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: 'the 2 MB RMP entry is immutable', ...rmpDetail(0, e, asid) }, PTE_ERROR.NONE, srcPg);
       return null;
     }
@@ -338,7 +340,12 @@ export class PsmashIo {
     }
     rmp.readEntryInto(srcPg / PAGE_BYTES + broken, e);
     if (e.immutable) return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `4 KB RMP entry ${broken} is immutable`, ...rmpDetail(broken, e, asid) }, PTE_ERROR.NONE, srcPg);
-    return fail(TMPM_STATUS.INVALID_PAGE_STATE, { reason: `4 KB RMP entry ${broken}'s GPA is not consecutive with the other assigned entries`, ...rmpDetail(broken, e, asid), expectedGpa: BigInt(gpaBase + broken * PAGE_BYTES) }, PTE_ERROR.NONE, srcPg);
+    return fail(
+      TMPM_STATUS.INVALID_PAGE_STATE,
+      { reason: `4 KB RMP entry ${broken}'s GPA is not consecutive with the other assigned entries`, ...rmpDetail(broken, e, asid), expectedGpa: BigInt(gpaBase + broken * PAGE_BYTES) },
+      PTE_ERROR.NONE,
+      srcPg,
+    );
   }
 
   /**

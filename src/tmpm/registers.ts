@@ -66,13 +66,7 @@ export interface DecodedStatus {
 }
 
 export function encodeStatus(s: DecodedStatus): number {
-  return (
-    (s.engineReady ? STATUS_ENGINE_READY : 0) +
-    (s.driverInit ? STATUS_DRIVER_INIT : 0) +
-    (s.rbErr ? STATUS_RB_ERR : 0) +
-    (s.wptrErr ? STATUS_WPTR_ERR : 0) +
-    (s.toggle ? STATUS_TOGGLE : 0)
-  );
+  return (s.engineReady ? STATUS_ENGINE_READY : 0) + (s.driverInit ? STATUS_DRIVER_INIT : 0) + (s.rbErr ? STATUS_RB_ERR : 0) + (s.wptrErr ? STATUS_WPTR_ERR : 0) + (s.toggle ? STATUS_TOGGLE : 0);
 }
 
 export function decodeStatus(value: number): DecodedStatus {

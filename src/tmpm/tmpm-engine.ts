@@ -24,19 +24,7 @@ import type { VirtualClock } from '../clock/virtual-clock.js';
 import type { HostMemory } from '../memory/host-memory.js';
 import { EmuError, ERROR_CODES, invalidArgument } from '../util/emu-error.js';
 import { toHex } from '../util/hex.js';
-import {
-  CDATA_PAGES_MASK,
-  checkRegOffset,
-  decodeRbctl,
-  encodeStatus,
-  MAX_PENDING_CTL_WRITES,
-  RBCTL_INIT,
-  RBCTL_PAUSE,
-  READ_ONLY_REGS,
-  RING_INDEX_MASK,
-  ringBaseOf,
-  TMPM_REG,
-} from './registers.js';
+import { CDATA_PAGES_MASK, checkRegOffset, decodeRbctl, encodeStatus, MAX_PENDING_CTL_WRITES, RBCTL_INIT, RBCTL_PAUSE, READ_ONLY_REGS, RING_INDEX_MASK, ringBaseOf, TMPM_REG } from './registers.js';
 import { decodeRingEntry, RING_ENTRIES_PER_PAGE, RING_ENTRY_BYTES, ringRefusal, withRingStatus } from './ring.js';
 import { stripCBit } from '../iommu/pte.js';
 import { CMD_PAGE_GCTX, CMD_PAGE_SMASH_HPTE, gctxWithOutputs, TMPM_STATUS } from './commands.js';
@@ -103,7 +91,15 @@ export class TmpmEngine implements EventTarget {
     this.config = { ...(d.config ?? DEFAULT_TMPM_CONFIG) };
     const { memory, rmp, iommu, dma, guests, clock, rng, cBit, snpInitialized } = d;
     const smash = new PsmashIo({
-      memory, rmp, iommu, dma, guests, clock, rng, cBit, snpInitialized,
+      memory,
+      rmp,
+      iommu,
+      dma,
+      guests,
+      clock,
+      rng,
+      cBit,
+      snpInitialized,
       stallModel: () => this.stallModel,
       engineDeviceId: () => this.config.deviceId,
       pdeAccess: () => this.config.pdeAccess,

@@ -129,7 +129,8 @@ export function checkTmpmState(doc: unknown, memoryBytes: number): TmpmState {
   const base = int(ring['baseSpa'], 'ring.baseSpa', 0, Math.max(0, memoryBytes - 4096));
   if (base % 4096 !== 0) throw bad('ring.baseSpa', 'must be 4 KB aligned');
   // The whole ring, not only its base: an entry past the end would be written outside memory.
-  if (base + entries * RING_ENTRY_BYTES > memoryBytes) throw bad('ring', `runs past the end of memory: ${entries} entries of ${RING_ENTRY_BYTES} bytes from ${base} end at ${base + entries * RING_ENTRY_BYTES}, memory is ${memoryBytes} bytes`);
+  if (base + entries * RING_ENTRY_BYTES > memoryBytes)
+    throw bad('ring', `runs past the end of memory: ${entries} entries of ${RING_ENTRY_BYTES} bytes from ${base} end at ${base + entries * RING_ENTRY_BYTES}, memory is ${memoryBytes} bytes`);
   for (const k of ['tail', 'head', 'lastHead']) int(ring[k], `ring.${k}`, 0, Math.max(0, entries - 1));
   if ((ap['init'] as boolean) && entries === 0) throw bad('ring.entries', 'must be positive while INIT is applied');
   bool(s['stopped'], 'stopped');

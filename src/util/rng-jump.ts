@@ -29,7 +29,10 @@ function step(s: Uint32Array): void {
 
 /** out = M · v, M given as 128 columns of 4 words. */
 function apply(m: Uint32Array, v: Uint32Array, out: Uint32Array): void {
-  let a = 0, b = 0, c = 0, d = 0;
+  let a = 0,
+    b = 0,
+    c = 0,
+    d = 0;
   for (let w = 0; w < 4; w++) {
     const word = v[w] as number;
     if (word === 0) continue;

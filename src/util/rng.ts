@@ -46,7 +46,10 @@ export class SeededRng {
     this.s0 ^= this.s3;
     this.s2 ^= t;
     this.s3 = rotl(this.s3, 11);
-    this.s0 >>>= 0; this.s1 >>>= 0; this.s2 >>>= 0; this.s3 >>>= 0;
+    this.s0 >>>= 0;
+    this.s1 >>>= 0;
+    this.s2 >>>= 0;
+    this.s3 >>>= 0;
     return result;
   }
 
@@ -55,7 +58,10 @@ export class SeededRng {
    * (a hot loop's draws in one call, the state in locals).
    */
   fill(out: Uint32Array, n: number): void {
-    let s0 = this.s0, s1 = this.s1, s2 = this.s2, s3 = this.s3;
+    let s0 = this.s0,
+      s1 = this.s1,
+      s2 = this.s2,
+      s3 = this.s3;
     for (let i = 0; i < n; i++) {
       out[i] = Math.imul(rotl(Math.imul(s1, 5) >>> 0, 7), 9) >>> 0;
       const t = (s1 << 9) >>> 0;
@@ -66,7 +72,10 @@ export class SeededRng {
       s2 = (s2 ^ t) >>> 0;
       s3 = rotl(s3, 11);
     }
-    this.s0 = s0; this.s1 = s1; this.s2 = s2; this.s3 = s3;
+    this.s0 = s0;
+    this.s1 = s1;
+    this.s2 = s2;
+    this.s3 = s3;
   }
 
   /** Uniform in [0, 1) with 53 bits. */

@@ -52,7 +52,10 @@ describe('npm run bench, tiny sizes', () => {
       'stall error, p99',
       'wall time at',
     ]) {
-      expect(rows.some((r) => r.name.includes(figure) && r.target !== undefined), figure).toBe(true);
+      expect(
+        rows.some((r) => r.name.includes(figure) && r.target !== undefined),
+        figure,
+      ).toBe(true);
     }
   });
 });
@@ -60,9 +63,12 @@ describe('npm run bench, tiny sizes', () => {
 describe('npm run bench:cli, one repetition', () => {
   // npm ci builds dist/ (prepare); a checkout that skipped install scripts has none to time.
   const built = existsSync(new URL('../../dist/src/cli/main.js', import.meta.url));
-  needs('the built CLI (dist/src/cli/main.js)', built ? undefined : 'no dist/ here: run npm run build (npm ci does it through prepare)', 'REQUIRE_BUILD').it('times a built call, a tsx call and npx beside bare node, each a positive number', async () => {
-    const r = await cliStart(1);
-    for (const [key, v] of Object.entries(r)) expect(v, key).toBeGreaterThan(0);
-    expect(cliRows(r).map((row) => row.name)).toContain('cli: smash-emu call, built JavaScript (bin, dist/)');
-  });
+  needs('the built CLI (dist/src/cli/main.js)', built ? undefined : 'no dist/ here: run npm run build (npm ci does it through prepare)', 'REQUIRE_BUILD').it(
+    'times a built call, a tsx call and npx beside bare node, each a positive number',
+    async () => {
+      const r = await cliStart(1);
+      for (const [key, v] of Object.entries(r)) expect(v, key).toBeGreaterThan(0);
+      expect(cliRows(r).map((row) => row.name)).toContain('cli: smash-emu call, built JavaScript (bin, dist/)');
+    },
+  );
 });

@@ -63,9 +63,7 @@ describe('statusOutcome: which results are emulated failures', () => {
 
 describe('progressLine', () => {
   it('prints topic clock progress as a percentage with virtual times in seconds', () => {
-    expect(progressLine('clock.advance', { phase: 'progress', fromNs: 0, nowNs: 4_200_000_000, targetNs: 10_000_000_000 })).toBe(
-      'smash-emu: clock.advance: 42% (virtual time 4.2 s, advancing 0 s -> 10 s)',
-    );
+    expect(progressLine('clock.advance', { phase: 'progress', fromNs: 0, nowNs: 4_200_000_000, targetNs: 10_000_000_000 })).toBe('smash-emu: clock.advance: 42% (virtual time 4.2 s, advancing 0 s -> 10 s)');
     expect(progressLine('clock.advance', { phase: 'done' })).toBeUndefined();
     expect(progressLine('clock.advance', { phase: 'progress', fromNs: 'x' })).toBeUndefined();
   });
@@ -138,7 +136,14 @@ describe('smash-emu call against the real server', () => {
   it('call - runs JSON Lines on one connection, one result per line, and stops at the first failure', async () => {
     const r = await run(
       ['-', ...url()],
-      ['{"method": "emu.reset"}', '', '{"method": "clock.advance", "params": {"ns": 5}}', '{"jsonrpc": "2.0", "id": 9, "method": "clock.now"}', '{"method": "rmp.psmash", "params": {"spa": "0x1000"}}', '{"method": "clock.advance", "params": {"ns": 1}}'],
+      [
+        '{"method": "emu.reset"}',
+        '',
+        '{"method": "clock.advance", "params": {"ns": 5}}',
+        '{"jsonrpc": "2.0", "id": 9, "method": "clock.now"}',
+        '{"method": "rmp.psmash", "params": {"spa": "0x1000"}}',
+        '{"method": "clock.advance", "params": {"ns": 1}}',
+      ],
     );
     expect(r.code).toBe(EXIT.STATUS);
     expect(r.stdout.split('\n')).toEqual(['{"ok":true,"scenario":"default"}', '{"nowNs":5}', '{"nowNs":5,"mode":"virtual","speed":1,"lagNs":0}', '{"rc":1,"rcName":"FAIL_INPUT"}', '']);

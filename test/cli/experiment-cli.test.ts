@@ -60,7 +60,10 @@ describe('smash-emu experiment', () => {
 
   it('a virtual-clock experiment gives the same numbers every run, whatever the number of workers', async () => {
     const spec = { name: 'again', stall: { baseNs: [100_000, 300_000] }, dma: { ratePerSec: [2e5, 1e6], arrival: 'poisson' }, smashes: 3, seed: [5, 6] };
-    const strip = (out: string) => readFileSync(join(out, 'results.csv'), 'utf8').split('\n').map((l) => l.split(',').slice(0, -2).join(','));
+    const strip = (out: string) =>
+      readFileSync(join(out, 'results.csv'), 'utf8')
+        .split('\n')
+        .map((l) => l.split(',').slice(0, -2).join(','));
     const a = await experiment(spec, ['--jobs', '1']);
     const b = await experiment(spec, ['--jobs', '2']);
     expect(a.code).toBe(0);

@@ -57,9 +57,28 @@ describe('serve options: flags and variables', () => {
   it('reads every flag in both spellings', () => {
     const statePath = join(dir, 'state.json');
     const argv = [
-      '--host', '0.0.0.0', '--port=0', '--clock', 'realtime', '--speed=2.5', '--seed', '7', '--token', 's3cret',
-      '--allow-origin', 'http://localhost:3000', '--allow-host', 'emu.lan', '--state', statePath, '--max-frame-bytes=1024', '--max-batch', '5',
-      '--max-platforms', '0', '--ping-ms=0',
+      '--host',
+      '0.0.0.0',
+      '--port=0',
+      '--clock',
+      'realtime',
+      '--speed=2.5',
+      '--seed',
+      '7',
+      '--token',
+      's3cret',
+      '--allow-origin',
+      'http://localhost:3000',
+      '--allow-host',
+      'emu.lan',
+      '--state',
+      statePath,
+      '--max-frame-bytes=1024',
+      '--max-batch',
+      '5',
+      '--max-platforms',
+      '0',
+      '--ping-ms=0',
     ];
     const opts = resolve(argv);
     expect(opts.server).toEqual({ host: '0.0.0.0', port: 0, token: 's3cret', allowOrigin: ['http://localhost:3000'], allowHost: ['emu.lan'], maxFrameBytes: 1024, maxBatch: 5, maxPlatforms: 0, pingMs: 0 });
@@ -70,12 +89,33 @@ describe('serve options: flags and variables', () => {
 
   it('reads every flag from its SMASH_EMU_* variable', () => {
     const env: Env = {
-      SMASH_EMU_HOST: '::1', SMASH_EMU_PORT: '9000', SMASH_EMU_SCENARIO: realtimeScenario, SMASH_EMU_CLOCK: 'virtual',
-      SMASH_EMU_SPEED: '3', SMASH_EMU_SEED: '11', SMASH_EMU_TOKEN: 't', SMASH_EMU_ALLOW_ORIGIN: 'https://a.example, https://b.example:8443', SMASH_EMU_ALLOW_HOST: 'a.example,*',
-      SMASH_EMU_STATE: join(dir, 's.json'), SMASH_EMU_MAX_FRAME_BYTES: '2048', SMASH_EMU_MAX_BATCH: '10', SMASH_EMU_MAX_PLATFORMS: '3', SMASH_EMU_PING_MS: '500',
+      SMASH_EMU_HOST: '::1',
+      SMASH_EMU_PORT: '9000',
+      SMASH_EMU_SCENARIO: realtimeScenario,
+      SMASH_EMU_CLOCK: 'virtual',
+      SMASH_EMU_SPEED: '3',
+      SMASH_EMU_SEED: '11',
+      SMASH_EMU_TOKEN: 't',
+      SMASH_EMU_ALLOW_ORIGIN: 'https://a.example, https://b.example:8443',
+      SMASH_EMU_ALLOW_HOST: 'a.example,*',
+      SMASH_EMU_STATE: join(dir, 's.json'),
+      SMASH_EMU_MAX_FRAME_BYTES: '2048',
+      SMASH_EMU_MAX_BATCH: '10',
+      SMASH_EMU_MAX_PLATFORMS: '3',
+      SMASH_EMU_PING_MS: '500',
     };
     const opts = resolve([], env);
-    expect(opts.server).toEqual({ host: '::1', port: 9000, token: 't', allowOrigin: ['https://a.example', 'https://b.example:8443'], allowHost: ['a.example', '*'], maxFrameBytes: 2048, maxBatch: 10, maxPlatforms: 3, pingMs: 500 });
+    expect(opts.server).toEqual({
+      host: '::1',
+      port: 9000,
+      token: 't',
+      allowOrigin: ['https://a.example', 'https://b.example:8443'],
+      allowHost: ['a.example', '*'],
+      maxFrameBytes: 2048,
+      maxBatch: 10,
+      maxPlatforms: 3,
+      pingMs: 500,
+    });
     expect(opts.scenario.name).toBe('rt');
     expect(opts.scenario.clock).toEqual({ mode: 'virtual', speed: 3 });
     expect(opts.scenario.seed).toBe(11);
@@ -84,7 +124,25 @@ describe('serve options: flags and variables', () => {
 
   it('has one variable per flag, named SMASH_EMU_<FLAG>', () => {
     expect(SERVE_FLAGS.map((f) => f.name)).toEqual([
-      'host', 'port', 'unix', 'scenario', 'clock', 'speed', 'seed', 'token', 'allow-origin', 'allow-host', 'state', 'record', 'record-dir', 'max-frame-bytes', 'max-batch', 'max-platforms', 'platform-idle-ms', 'snapshot-budget-bytes', 'ping-ms',
+      'host',
+      'port',
+      'unix',
+      'scenario',
+      'clock',
+      'speed',
+      'seed',
+      'token',
+      'allow-origin',
+      'allow-host',
+      'state',
+      'record',
+      'record-dir',
+      'max-frame-bytes',
+      'max-batch',
+      'max-platforms',
+      'platform-idle-ms',
+      'snapshot-budget-bytes',
+      'ping-ms',
     ]);
   });
 
@@ -203,9 +261,7 @@ describe('serve options: files', () => {
     const cwd = process.cwd();
     expect(resolve(['--state', 'state.json']).statePath).toBe(join(cwd, 'state.json'));
     const missing = join(dir, 'no-such-dir', 'state.json');
-    expect(refusal(['--state', missing])).toBe(
-      `--state ${missing}: the state file could not be saved in ${join(dir, 'no-such-dir')} (no such file or directory, ENOENT); create the directory or pick another path`,
-    );
+    expect(refusal(['--state', missing])).toBe(`--state ${missing}: the state file could not be saved in ${join(dir, 'no-such-dir')} (no such file or directory, ENOENT); create the directory or pick another path`);
   });
 });
 
@@ -218,7 +274,9 @@ describe('serve options: recording', () => {
   });
 
   it('refuses a recording that could not be written before anything starts', () => {
-    expect(refusal(['--record', join(dir, 'missing', 'rec.jsonl')])).toMatch(/^--record .*: the recording could not be saved in .*missing \(no such file or directory, ENOENT\); create the directory or pick another path$/);
+    expect(refusal(['--record', join(dir, 'missing', 'rec.jsonl')])).toMatch(
+      /^--record .*: the recording could not be saved in .*missing \(no such file or directory, ENOENT\); create the directory or pick another path$/,
+    );
     expect(refusal(['--record-dir', join(dir, 'missing')])).toMatch(/^--record-dir .*: recordings cannot be written in .*missing \(no such file or directory, ENOENT\)/);
     expect(refusal(['--record-dir', file('plain.txt', 'x')])).toMatch(/is not a directory$/);
   });

@@ -63,7 +63,20 @@ describe('state file', () => {
 
   it('saves the other platforms when one cannot be serialised, and says which (issue 14 item 6)', async () => {
     const path = fresh();
-    const report = await writeStateFile(path, new Map<string, unknown>([['a', { n: 1 }], ['bad', { big: 1n }], ['c', () => ({ n: 3 })], ['worse', () => { throw new Error('dump failed'); }]]));
+    const report = await writeStateFile(
+      path,
+      new Map<string, unknown>([
+        ['a', { n: 1 }],
+        ['bad', { big: 1n }],
+        ['c', () => ({ n: 3 })],
+        [
+          'worse',
+          () => {
+            throw new Error('dump failed');
+          },
+        ],
+      ]),
+    );
     expect(report.saved).toEqual(['a', 'c']);
     expect(report.failed.map((f) => f.name)).toEqual(['bad', 'worse']);
     expect(report.failed[1]!.reason).toBe('dump failed');
@@ -77,7 +90,14 @@ describe('state file', () => {
       seen.push(readFileSync(tmpPathFor(path), 'utf8').length);
       return { n, pad: 'p'.repeat(10_000) };
     };
-    await writeStateFile(path, new Map([['a', source(1)], ['b', source(2)], ['c', source(3)]]));
+    await writeStateFile(
+      path,
+      new Map([
+        ['a', source(1)],
+        ['b', source(2)],
+        ['c', source(3)],
+      ]),
+    );
     expect(seen[1]!).toBeGreaterThan(seen[0]! + 10_000);
     expect(seen[2]!).toBeGreaterThan(seen[1]! + 10_000);
     expect(Object.keys(JSON.parse(readFileSync(path, 'utf8')).platforms)).toEqual(['a', 'b', 'c']);

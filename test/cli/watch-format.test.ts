@@ -10,9 +10,20 @@ describe('formatEvent (smash-emu watch)', () => {
   });
 
   it('decodes PSP mailbox commands, SPDM steps, DOE exchanges and interrupts (topic psp)', () => {
-    expect(formatEvent('psp', 30_000, { kind: 'command', seq: 3, command: 0xc7, commandName: 'SNP_PAGE_RECLAIM', status: 0x1a, statusName: 'INVALID_PAGE_STATE', startNs: 20_000, endNs: 30_000, cmdresp: 0x80c7001a, detail: { reason: 'not immutable' } })).toBe(
-      '[     0.030000 ms] psp    SNP_PAGE_RECLAIM (0xc7) -> INVALID_PAGE_STATE (0x1a), CMDRESP 0x80c7001a, 0.010000 ms, not immutable',
-    );
+    expect(
+      formatEvent('psp', 30_000, {
+        kind: 'command',
+        seq: 3,
+        command: 0xc7,
+        commandName: 'SNP_PAGE_RECLAIM',
+        status: 0x1a,
+        statusName: 'INVALID_PAGE_STATE',
+        startNs: 20_000,
+        endNs: 30_000,
+        cmdresp: 0x80c7001a,
+        detail: { reason: 'not immutable' },
+      }),
+    ).toBe('[     0.030000 ms] psp    SNP_PAGE_RECLAIM (0xc7) -> INVALID_PAGE_STATE (0x1a), CMDRESP 0x80c7001a, 0.010000 ms, not immutable');
     expect(formatEvent('psp', 0, { kind: 'spdm', command: 'TIO_DEV_CONNECT', deviceId: 0x200, phase: 'request', request: 'GET_CERTIFICATE', secured: false })).toBe(
       '[     0.000000 ms] psp    SPDM TIO_DEV_CONNECT device 02:00.0 -> GET_CERTIFICATE',
     );

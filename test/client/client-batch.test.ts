@@ -30,7 +30,10 @@ describe('SmashEmuClient.batch', () => {
 
   it('gives a member its JSON-RPC error as its outcome, and runs the members after it', async () => {
     const c = app().client;
-    const out = await c.batch([{ method: 'clock.advance', params: { ns: -1 } }, { method: 'clock.advance', params: { ns: 7 } }]);
+    const out = await c.batch([
+      { method: 'clock.advance', params: { ns: -1 } },
+      { method: 'clock.advance', params: { ns: 7 } },
+    ]);
     expect(out[0]?.ok).toBe(false);
     const err = (out[0] as { ok: false; error: RpcCallError }).error;
     expect(err).toBeInstanceOf(RpcCallError);

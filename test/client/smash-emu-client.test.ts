@@ -246,7 +246,12 @@ describe('SmashEmuClient (socket)', () => {
           first = req;
           return;
         }
-        ws.send(JSON.stringify([{ jsonrpc: '2.0', id: req.id, result: { nowNs: 2 } }, { jsonrpc: '2.0', id: first.id, result: { nowNs: 1 } }]));
+        ws.send(
+          JSON.stringify([
+            { jsonrpc: '2.0', id: req.id, result: { nowNs: 2 } },
+            { jsonrpc: '2.0', id: first.id, result: { nowNs: 1 } },
+          ]),
+        );
       },
     });
     const c = await connect(s.url);

@@ -87,13 +87,16 @@ gate.describe('dashboard in Chromium', () => {
     expect(heldBins.length).toBeGreaterThanOrEqual(Math.floor((r.endNs! - r.startNs!) / tl.binNs));
     for (const binStart of heldBins) expect(binStart + tl.binNs > r.startNs! && binStart < r.endNs!, `bin at ${binStart} ns`).toBe(true);
     // The band is drawn on the canvas at the stall's time, and not before it.
-    const pixels = await page.evaluate(({ startNs, endNs }) => {
-      const u = (globalThis as any).smashDashboard.timelinePlot;
-      const ctx = u.ctx;
-      const y = Math.round(u.bbox.top + 1);
-      const at = (ns: number) => Array.from(ctx.getImageData(Math.round(u.valToPos(ns / 1e6, 'x', true)), y, 1, 1).data);
-      return { inside: at((startNs + endNs) / 2), before: at(startNs - 300_000) };
-    }, { startNs: r.startNs!, endNs: r.endNs! });
+    const pixels = await page.evaluate(
+      ({ startNs, endNs }) => {
+        const u = (globalThis as any).smashDashboard.timelinePlot;
+        const ctx = u.ctx;
+        const y = Math.round(u.bbox.top + 1);
+        const at = (ns: number) => Array.from(ctx.getImageData(Math.round(u.valToPos(ns / 1e6, 'x', true)), y, 1, 1).data);
+        return { inside: at((startNs + endNs) / 2), before: at(startNs - 300_000) };
+      },
+      { startNs: r.startNs!, endNs: r.endNs! },
+    );
     const [ri, gi, bi] = pixels.inside as [number, number, number];
     expect(ri).toBeGreaterThan(150);
     expect(ri - gi).toBeGreaterThan(80);

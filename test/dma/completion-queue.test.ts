@@ -40,7 +40,13 @@ function tally(): { sink: CompletionSink; counts: Map<string, number>; max: Map<
 }
 
 /** A request: decided at `at`, completing `span` later with `latency`, for device / stream. */
-const request = fc.record({ dt: fc.constantFrom(0, 0, 0, 1, 700, 15_000), span: fc.constantFrom(550, 650), latency: fc.integer({ min: 0, max: 40_000 }), dev: fc.integer({ min: 0, max: 1 }), stream: fc.integer({ min: -1, max: 1 }) });
+const request = fc.record({
+  dt: fc.constantFrom(0, 0, 0, 1, 700, 15_000),
+  span: fc.constantFrom(550, 650),
+  latency: fc.integer({ min: 0, max: 40_000 }),
+  dev: fc.integer({ min: 0, max: 1 }),
+  stream: fc.integer({ min: -1, max: 1 }),
+});
 
 describe('CompletionQueue', () => {
   it('tells the sink what one request at a time adds up to, and its document restores the same queue', () => {
@@ -81,7 +87,14 @@ describe('CompletionQueue', () => {
   it('pushGroup leaves the same queue as one push per request (a release in closed form)', () => {
     // Groups decided at one time, latencies descending within each group's bucket, the
     // first the largest, between single pushes of other devices, streams and spans.
-    const group = fc.record({ single: fc.option(request), count: fc.integer({ min: 1, max: 700 }), latency: fc.integer({ min: 0, max: 40_000 }), dev: fc.integer({ min: 0, max: 1 }), stream: fc.integer({ min: -1, max: 1 }), span: fc.constantFrom(550, 650) });
+    const group = fc.record({
+      single: fc.option(request),
+      count: fc.integer({ min: 1, max: 700 }),
+      latency: fc.integer({ min: 0, max: 40_000 }),
+      dev: fc.integer({ min: 0, max: 1 }),
+      stream: fc.integer({ min: -1, max: 1 }),
+      span: fc.constantFrom(550, 650),
+    });
     fc.assert(
       fc.property(fc.array(group, { maxLength: 60 }), (groups) => {
         const one = tally();

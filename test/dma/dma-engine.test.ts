@@ -14,7 +14,10 @@ import type { DmaStatsView } from '../../src/dma/dma-stats.js';
 class FakePort implements DmaPort {
   translationNs = 50;
   faults = new Map<number, 'io_page_fault' | 'rmp_fault'>();
-  domains = new Map<number, number>([[0x100, 1], [0x200, 2]]);
+  domains = new Map<number, number>([
+    [0x100, 1],
+    [0x200, 2],
+  ]);
   /** From this time on, spaPfn = iovaPfn + 0x9000 (new tables); before, + 0x1000. */
   swapAtNs = Infinity;
   log: { deviceId: number; iovaPfn: number; write: boolean; atNs: number }[] = [];
@@ -243,7 +246,9 @@ describe('DmaEngine stalls', () => {
     const stall = dma.beginStall({ scope: 'domain', domainId: 1, startNs: 100_000, endNs: 150_000, policy: 'hold', completionTimeoutNs: 1_000_000 });
     const first = dma.issue({ deviceId: DEV_A, iova: 0x7000n, bytes: 8, write: true });
     let settled = false;
-    void first.then(() => { settled = true; });
+    void first.then(() => {
+      settled = true;
+    });
     const accessesBefore = port.log.length;
     clock.advanceTo(149_999);
     await Promise.resolve();
@@ -310,7 +315,10 @@ describe('DmaEngine stalls', () => {
     clock.advanceTo(3000);
     expect((await Promise.all(both)).map((r) => r.latencyNs)).toEqual([1550, 1550]);
     expect(dma.stats({ deviceId: DEV_A }).stalls).toEqual([{ startNs: 2000, endNs: 3000 }]);
-    expect(dma.stats({ deviceId: DEV_B }).stalls).toEqual([{ startNs: 0, endNs: 1000 }, { startNs: 2000, endNs: 3000 }]);
+    expect(dma.stats({ deviceId: DEV_B }).stalls).toEqual([
+      { startNs: 0, endNs: 1000 },
+      { startNs: 2000, endNs: 3000 },
+    ]);
     expect(dma.stats({ deviceId: 0x400 }).stalls).toEqual([{ startNs: 2000, endNs: 3000 }]);
     expect(dma.stats().stalls).toHaveLength(2);
   });

@@ -49,7 +49,10 @@ async function run(script: Script, fast: boolean | 'batch', scenario: Scenario =
     const p = createPlatform(scenario);
     const events: unknown[] = [];
     // Topic clock reports chunk progress: how much wall-time work a chunk did, not the model.
-    p.bus.subscribe(EVENT_TOPICS.filter((t) => t !== 'clock'), (topic, atNs, data) => events.push(JSON.stringify(toWire({ topic, atNs, data }))));
+    p.bus.subscribe(
+      EVENT_TOPICS.filter((t) => t !== 'clock'),
+      (topic, atNs, data) => events.push(JSON.stringify(toWire({ topic, atNs, data }))),
+    );
     const log: unknown[] = [];
     const counts = { batched: 0, closedForm: 0, heldRuns: 0, releasedInClosedForm: 0 };
     // GET /metrics for this platform alone: every figure the wire shows beside dma.stats
@@ -86,7 +89,15 @@ async function compare(script: Script, scenario?: Scenario, fastMode: true | 'ba
 }
 
 const stream = (over: Partial<Parameters<Platform['dmaStartStream']>[0]> = {}) => ({
-  deviceId: TEE_DEV, iovaBase: 0x20_0000n, length: 2 * MiB, ratePerSec: 1e6, accessBytes: 64, writeRatio: 0.5, pattern: 'random' as const, arrival: 'fixed' as const, ...over,
+  deviceId: TEE_DEV,
+  iovaBase: 0x20_0000n,
+  length: 2 * MiB,
+  ratePerSec: 1e6,
+  accessBytes: 64,
+  writeRatio: 0.5,
+  pattern: 'random' as const,
+  arrival: 'fixed' as const,
+  ...over,
 });
 
 const scripts: Record<string, Script> = {
@@ -313,7 +324,13 @@ describe('DMA fast paths against the one-event-per-request reference', () => {
 
   // The batched path alone (closed form off): known IOTLB hits learnt through
   // DmaPort.peekHit and counted in bulk, faults and stalls on the exact path.
-  for (const name of ['faults at mapping edges (IO page faults past both mappings, a read-only page)', 'one stream alone over read-only pages, reads and writes (a read hit says nothing about a write)', 'smashes under streams (hold, abort, iommu scope, timeouts) with jitter', 'untrusted writes over 4 KB leaves, an assigned page, several rates', 'resetStats mid-stream and in a stall, one-shot requests, stopStream']) {
+  for (const name of [
+    'faults at mapping edges (IO page faults past both mappings, a read-only page)',
+    'one stream alone over read-only pages, reads and writes (a read hit says nothing about a write)',
+    'smashes under streams (hold, abort, iommu scope, timeouts) with jitter',
+    'untrusted writes over 4 KB leaves, an assigned page, several rates',
+    'resetStats mid-stream and in a stall, one-shot requests, stopStream',
+  ]) {
     it(`batches without the closed form, identical: ${name}`, async () => {
       const { fast } = await compare(scripts[name] as Script, undefined, 'batch');
       expect(fast.fast.batched).toBeGreaterThan(0);
@@ -334,29 +351,37 @@ describe('DMA fast paths against the one-event-per-request reference', () => {
 
   const untrusted = scripts['untrusted writes over 4 KB leaves, an assigned page, several rates'] as Script;
 
-  it('the controls\' script is identical when nothing is broken', async () => {
+  it("the controls' script is identical when nothing is broken", async () => {
     await compare(untrusted, undefined, 'batch');
   });
 
   it('negative control: compare() fails when peekHit is one nanosecond off on the batched path', async () => {
-    await compareFails(() => {
-      const original = DmaAccessPort.prototype.peekHit;
-      DmaAccessPort.prototype.peekHit = function (deviceId: number, iovaPfn: number, write: boolean) {
-        const ns = original.call(this, deviceId, iovaPfn, write);
-        return ns < 0 ? ns : ns + 1;
-      };
-      return () => (DmaAccessPort.prototype.peekHit = original);
-    }, untrusted, 'batch');
+    await compareFails(
+      () => {
+        const original = DmaAccessPort.prototype.peekHit;
+        DmaAccessPort.prototype.peekHit = function (deviceId: number, iovaPfn: number, write: boolean) {
+          const ns = original.call(this, deviceId, iovaPfn, write);
+          return ns < 0 ? ns : ns + 1;
+        };
+        return () => (DmaAccessPort.prototype.peekHit = original);
+      },
+      untrusted,
+      'batch',
+    );
   });
 
-  it('negative control: compare() fails when the batched path counts one IOTLB hit fewer (only the port\'s hit counter differs)', async () => {
-    await compareFails(() => {
-      const original = DmaAccessPort.prototype.countHits;
-      DmaAccessPort.prototype.countHits = function (n: number) {
-        original.call(this, n - 1);
-      };
-      return () => (DmaAccessPort.prototype.countHits = original);
-    }, untrusted, 'batch');
+  it("negative control: compare() fails when the batched path counts one IOTLB hit fewer (only the port's hit counter differs)", async () => {
+    await compareFails(
+      () => {
+        const original = DmaAccessPort.prototype.countHits;
+        DmaAccessPort.prototype.countHits = function (n: number) {
+          original.call(this, n - 1);
+        };
+        return () => (DmaAccessPort.prototype.countHits = original);
+      },
+      untrusted,
+      'batch',
+    );
   });
 
   it('negative control: compare() fails on a one-nanosecond error in the closed form', async () => {

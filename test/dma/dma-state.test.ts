@@ -8,7 +8,10 @@ import type { DmaEngineState } from '../../src/dma/dma-state.js';
 
 /** Stateless apart from its configuration, so a second copy answers identically. */
 class FakePort implements DmaPort {
-  faults = new Map<number, 'io_page_fault' | 'rmp_fault'>([[3, 'rmp_fault'], [17, 'io_page_fault']]);
+  faults = new Map<number, 'io_page_fault' | 'rmp_fault'>([
+    [3, 'rmp_fault'],
+    [17, 'io_page_fault'],
+  ]);
   log: string[] = [];
   constructor(private readonly clock: VirtualClock) {}
   access(deviceId: number, iovaPfn: number, write: boolean, out: DmaAccess): void {
@@ -91,7 +94,11 @@ describe('DmaEngine state', () => {
     expect(b.dma.startStream({ deviceId: 1, iovaBase: 0n, length: 64, ratePerSec: 1, accessBytes: 64, writeRatio: 0 })).toBe('s4');
     const s = b.dma.stats();
     expect(s.timeouts).toBeGreaterThan(0);
-    expect(s.stalls).toEqual([{ startNs: 300_000, endNs: 380_000 }, { startNs: 320_000, endNs: 330_000 }, { startNs: 330_000, endNs: 340_000 }]);
+    expect(s.stalls).toEqual([
+      { startNs: 300_000, endNs: 380_000 },
+      { startNs: 320_000, endNs: 330_000 },
+      { startNs: 330_000, endNs: 340_000 },
+    ]);
     expect(s.aborted).toBeGreaterThan(0);
   });
 
@@ -109,26 +116,147 @@ describe('DmaEngine state', () => {
     ['not an object', () => null],
     ['an array', () => []],
     ['a newer version', (d) => ({ ...d, version: 2 })],
-    ['a broken identity', (d) => { d.total.issued += 1; return d; }],
-    ['a corrupt histogram', (d) => { d.devices[0].counters.histogram = 'HISTFAAAAB'; return d; }],
-    ['a histogram that does not match completed', (d) => { d.total.completed += 1; d.total.issued += 1; return d; }],
-    ['a stream of an unknown device', (d) => { d.streams[0].deviceId = 0x999; return d; }],
-    ['a bad stream iovaBase', (d) => { d.streams[0].iovaBase = '0xzz'; return d; }],
-    ['a negative rate', (d) => { d.streams[0].ratePerSec = -1; return d; }],
-    ['a cursor out of range', (d) => { d.streams[1].cursor = 1e9; return d; }],
-    ['a stream id beyond nextStreamNum', (d) => { d.streams[0].streamId = 's9'; return d; }],
-    ['a running stream with no arrival time', (d) => { d.streams[0].nextArrivalNs = null; return d; }],
-    ['a completion of an unknown stream', (d) => { d.completions[0].streamId = 's77'; return d; }],
-    ['a completion of another device\'s stream', (d) => { d.completions[0].streamId = 's1'; return d; }],
-    ['a missing completion', (d) => { d.completions.pop(); return d; }],
-    ['a dangling window index', (d) => { d.stalls[0].window = 99; return d; }],
-    ['a stall whose window is another one', (d) => { d.stalls[0].window = d.stalls[1].window; return d; }],
-    ['a stall that ended in the past', (d) => { d.stalls[0].endNs = 1; return d; }],
-    ['a duplicate held order', (d) => { d.timeouts[0].order = d.stalls.find((s: any) => s.held.length > 0).held[0].order; return d; }],
-    ['a dropped timeout', (d) => { d.timeouts = []; return d; }],
-    ['a duplicate device', (d) => { d.devices.push(d.devices[0]); return d; }],
-    ['a window ending before it starts', (d) => { d.windows[0].endNs = 0; return d; }],
-    ['a non-integer time', (d) => { d.streams[0].nextArrivalNs += 0.5; return d; }],
+    [
+      'a broken identity',
+      (d) => {
+        d.total.issued += 1;
+        return d;
+      },
+    ],
+    [
+      'a corrupt histogram',
+      (d) => {
+        d.devices[0].counters.histogram = 'HISTFAAAAB';
+        return d;
+      },
+    ],
+    [
+      'a histogram that does not match completed',
+      (d) => {
+        d.total.completed += 1;
+        d.total.issued += 1;
+        return d;
+      },
+    ],
+    [
+      'a stream of an unknown device',
+      (d) => {
+        d.streams[0].deviceId = 0x999;
+        return d;
+      },
+    ],
+    [
+      'a bad stream iovaBase',
+      (d) => {
+        d.streams[0].iovaBase = '0xzz';
+        return d;
+      },
+    ],
+    [
+      'a negative rate',
+      (d) => {
+        d.streams[0].ratePerSec = -1;
+        return d;
+      },
+    ],
+    [
+      'a cursor out of range',
+      (d) => {
+        d.streams[1].cursor = 1e9;
+        return d;
+      },
+    ],
+    [
+      'a stream id beyond nextStreamNum',
+      (d) => {
+        d.streams[0].streamId = 's9';
+        return d;
+      },
+    ],
+    [
+      'a running stream with no arrival time',
+      (d) => {
+        d.streams[0].nextArrivalNs = null;
+        return d;
+      },
+    ],
+    [
+      'a completion of an unknown stream',
+      (d) => {
+        d.completions[0].streamId = 's77';
+        return d;
+      },
+    ],
+    [
+      "a completion of another device's stream",
+      (d) => {
+        d.completions[0].streamId = 's1';
+        return d;
+      },
+    ],
+    [
+      'a missing completion',
+      (d) => {
+        d.completions.pop();
+        return d;
+      },
+    ],
+    [
+      'a dangling window index',
+      (d) => {
+        d.stalls[0].window = 99;
+        return d;
+      },
+    ],
+    [
+      'a stall whose window is another one',
+      (d) => {
+        d.stalls[0].window = d.stalls[1].window;
+        return d;
+      },
+    ],
+    [
+      'a stall that ended in the past',
+      (d) => {
+        d.stalls[0].endNs = 1;
+        return d;
+      },
+    ],
+    [
+      'a duplicate held order',
+      (d) => {
+        d.timeouts[0].order = d.stalls.find((s: any) => s.held.length > 0).held[0].order;
+        return d;
+      },
+    ],
+    [
+      'a dropped timeout',
+      (d) => {
+        d.timeouts = [];
+        return d;
+      },
+    ],
+    [
+      'a duplicate device',
+      (d) => {
+        d.devices.push(d.devices[0]);
+        return d;
+      },
+    ],
+    [
+      'a window ending before it starts',
+      (d) => {
+        d.windows[0].endNs = 0;
+        return d;
+      },
+    ],
+    [
+      'a non-integer time',
+      (d) => {
+        d.streams[0].nextArrivalNs += 0.5;
+        return d;
+      },
+    ],
   ];
 
   it.each(hostile)('refuses %s with BAD_DOCUMENT and changes nothing', (_name, mutate) => {

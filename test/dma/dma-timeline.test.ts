@@ -67,7 +67,10 @@ describe('DmaTimeline', () => {
     runs.push([5, 5, 5, 10_000, 10_000, 19_999]);
     for (const times of runs) {
       for (const shift of [0, 550, 9_999, 123_456]) {
-        for (const [from, to] of [[0, times.length], [1, Math.max(1, times.length - 2)]] as const) {
+        for (const [from, to] of [
+          [0, times.length],
+          [1, Math.max(1, times.length - 2)],
+        ] as const) {
           const one = new DmaTimeline();
           const sorted = new DmaTimeline();
           one.addDevice(0, 1);

@@ -16,10 +16,7 @@ interface Edge {
 }
 
 /** Owed: each names its files; remove an entry when its circle or import is gone. */
-const KNOWN = new Set([
-  // Type-only back-import: fast-params.ts keys its parsers by methods.ts's MethodName.
-  'circle: src/protocol/fast-params.ts <-> src/protocol/methods.ts',
-]);
+const KNOWN = new Set<string>([]);
 
 describe("ARCHITECTURE.md's import rules", () => {
   const edges = importEdges(ROOT) as Edge[];

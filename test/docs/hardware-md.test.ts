@@ -30,9 +30,9 @@ describe('PTE decoding against hardware.md §3.1-§3.3', () => {
   const value = fc.oneof(
     fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
     // Leaves with runs of size ones (NL=7) and table pointers, the shapes the walker meets.
-    fc.record({ pa: fc.bigInt({ min: 0n, max: 2n ** 40n - 1n }), nl: fc.integer({ min: 0, max: 7 }), ones: fc.integer({ min: 0, max: 40 }), hi: fc.bigInt({ min: 0n, max: 2n ** 12n - 1n }) }).map(
-      ({ pa, nl, ones, hi }) => ((pa << 12n) & 0x000f_ffff_ffff_f000n) | (((1n << BigInt(ones)) - 1n) << 12n) | (BigInt(nl) << 9n) | (hi << 52n) | 1n,
-    ),
+    fc
+      .record({ pa: fc.bigInt({ min: 0n, max: 2n ** 40n - 1n }), nl: fc.integer({ min: 0, max: 7 }), ones: fc.integer({ min: 0, max: 40 }), hi: fc.bigInt({ min: 0n, max: 2n ** 12n - 1n }) })
+      .map(({ pa, nl, ones, hi }) => ((pa << 12n) & 0x000f_ffff_ffff_f000n) | (((1n << BigInt(ones)) - 1n) << 12n) | (BigInt(nl) << 9n) | (hi << 52n) | 1n),
   );
 
   it('decodePte reads every field as the spec says, at every level, with and without a C-bit', () => {

@@ -109,7 +109,7 @@ function npx(args: string[]): Promise<{ code: number | null; stdout: string; std
   });
 }
 
-it('README: npm start prints npm\'s banner and then exactly one line, as the tour shows', () => {
+it("README: npm start prints npm's banner and then exactly one line, as the tour shows", () => {
   const s = server as { out: () => string; url: string };
   expect(s.out()).toBe(npmStartOutput(['--port', '0'], s.url));
 });

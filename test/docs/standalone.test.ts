@@ -21,7 +21,7 @@ function trackedFiles(): string[] {
 }
 
 describe('the repository stands alone', () => {
-  it("refers to ../shared nowhere outside .ci/run and test/", () => {
+  it('refers to ../shared nowhere outside .ci/run and test/', () => {
     const offenders = trackedFiles()
       .filter((f) => f !== '.ci/run' && !f.startsWith('test/') && f !== 'package-lock.json')
       .filter((f) => readFileSync(join(ROOT, f), 'utf8').includes('../shared'));
@@ -35,15 +35,15 @@ describe('the repository stands alone', () => {
   });
 
   it('cites the design notes nowhere in code, tests, examples or documentation', () => {
-    const scanned = trackedFiles().filter(
-      (f) => /^(src|bench|examples|test|protocol|docs)\//.test(f) || f === 'README.md' || f === 'ARCHITECTURE.md',
-    );
+    const scanned = trackedFiles().filter((f) => /^(src|bench|examples|test|protocol|docs)\//.test(f) || f === 'README.md' || f === 'ARCHITECTURE.md');
     expect(scanned.length).toBeGreaterThan(100);
     const offenders: string[] = [];
     for (const f of scanned) {
-      readFileSync(join(ROOT, f), 'utf8').split('\n').forEach((line, i) => {
-        if (line.includes(DESIGN_NOTES)) offenders.push(`${f}:${i + 1}: ${line.trim()}`);
-      });
+      readFileSync(join(ROOT, f), 'utf8')
+        .split('\n')
+        .forEach((line, i) => {
+          if (line.includes(DESIGN_NOTES)) offenders.push(`${f}:${i + 1}: ${line.trim()}`);
+        });
     }
     // Cite protocol/README.md §N, docs/hardware.md §N or ARCHITECTURE.md instead.
     expect(offenders).toEqual([]);

@@ -77,7 +77,7 @@ it('README "From C" shows examples/c/hello.c exactly, and the commands the test 
   for (const line of gcc) expect(line).toContain('-std=c11 -Wall -Werror');
 });
 
-it('hello.c: connect, attach, memory, a subscription\'s callback, a call, a register, the clock, an error', async () => {
+it("hello.c: connect, attach, memory, a subscription's callback, a call, a register, the clock, an error", async () => {
   const exe = compile(commandLines(blocks, 'gcc')[0] as string);
   const r = await run(exe, [socket]);
   expect(r.stderr).toBe('');

@@ -11,6 +11,6 @@ describe('examples/contract', () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/Tests\s+8 passed \(8\)/);
     expect(r.stdout).toContain('retries RESOURCE_NOT_AVAILABLE (0x17) injected on tmpm.PSMASH_IO and succeeds on the third attempt');
-    expect(r.stdout).toContain('rides out a full ring (-32003, the driver\'s -EAGAIN)');
+    expect(r.stdout).toContain("rides out a full ring (-32003, the driver's -EAGAIN)");
   });
 });

@@ -13,7 +13,9 @@ const load = (name: string) => parseScenario(JSON.parse(readFileSync(join(DIR, n
 
 describe('examples/scenarios', () => {
   it('holds the default scenario and the three documented files, each named after itself', () => {
-    const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+    const files = readdirSync(DIR)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
     expect(files).toEqual(['default.json', 'tib-guest.json', 'two-guests.json', 'untrusted-only.json']);
     for (const f of files) expect(load(f).name).toBe(f.replace(/\.json$/, ''));
   });
@@ -34,7 +36,12 @@ describe('examples/scenarios', () => {
 
   it('two-guests: two TEE-IO devices bound to ASIDs 1 and 2 and one untrusted device; audit clean', async () => {
     const p = createPlatform(load('two-guests.json'));
-    expect((await p.fwPlatformStatus()).tdis).toEqual(expect.arrayContaining([{ deviceId: 0x100, asid: 1 }, { deviceId: 0x300, asid: 2 }]));
+    expect((await p.fwPlatformStatus()).tdis).toEqual(
+      expect.arrayContaining([
+        { deviceId: 0x100, asid: 1 },
+        { deviceId: 0x300, asid: 2 },
+      ]),
+    );
     expect((await p.dmaIssue({ deviceId: 0x300, iova: 0x1000n, bytes: 64, write: true })).outcome).toBe('ok');
     expect((await p.dmaIssue({ deviceId: 0x200, iova: 0x1000n, bytes: 64, write: true })).outcome).toBe('ok');
     expect(p.audit().violations).toEqual([]);

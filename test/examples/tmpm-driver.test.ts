@@ -133,7 +133,7 @@ describe('tmpm-driver: bring-up and shutdown', () => {
     expect((await d.noop()).rc).toBe(ERRNO.ENODEV);
   });
 
-  it('RB_ERR for a ring that is not Hypervisor-Fixed under SNP: DRIVER_INIT stays clear, an interrupt on topic tmpm; the handler shuts down and the driver\'s own init then succeeds', async () => {
+  it("RB_ERR for a ring that is not Hypervisor-Fixed under SNP: DRIVER_INIT stays clear, an interrupt on topic tmpm; the handler shuts down and the driver's own init then succeeds", async () => {
     const events: EventNotification[] = [];
     const sub = await c.subscribe(['tmpm'], (n) => events.push(n));
     // What init does, but without the RMPUPDATE to Hypervisor-Fixed.
@@ -201,7 +201,7 @@ describe('tmpm-driver: the ring', () => {
     const e = await l2Entry();
     expect(e.sizeLg2).toBe(12);
     expect(e.value & 0xe01n).toBe(0x201n); // PR | NextLevel 1: a table pointer now
-    expect((e.value & 0x000f_ffff_ffff_f000n) & ~(1n << 51n)).toBe(r.hpteSpa);
+    expect(e.value & 0x000f_ffff_ffff_f000n & ~(1n << 51n)).toBe(r.hpteSpa);
     expect((await c.call('rmp.read', { spa: hex(REGION_SPA) })).pageSize).toBe('4K');
   });
 
@@ -315,7 +315,7 @@ describe('tmpm-driver: psmash_io', () => {
       0x18,
       async (p, d) => ({ ...p, smashHptePaddr: (await d.noop()).listSpa }), // the driver reuses its one command page
     ],
-    ['INVALID_HPTE_PADDR: the PTE page inside the guest\'s 2 MB source page (not hypervisor-owned)', 0x0a, (p) => ({ ...p, smashHptePaddr: REGION_SPA + 0x5000n })],
+    ["INVALID_HPTE_PADDR: the PTE page inside the guest's 2 MB source page (not hypervisor-owned)", 0x0a, (p) => ({ ...p, smashHptePaddr: REGION_SPA + 0x5000n })],
     ['INVALID_PAGE_PADDR: src_hpmd_paddr not in a level-2 table', 0x02, (p) => ({ ...p, srcHpmdPaddr: p.smashHptePaddr })],
     ['ADDRESSES_MISMATCH: the entry maps another 2 MB page', 0x15, (p) => ({ ...p, srcPgPaddr: REGION_SPA + 0x20_0000n })],
     [

@@ -50,7 +50,10 @@ describe('parseExperimentSpec', () => {
 
   it('takes a clock mode with a speed', () => {
     const spec = parseExperimentSpec({ name: 'clock', clock: ['virtual', { mode: 'realtime', speed: 100 }] });
-    expect(expandGrid(spec).map((p) => p.params.clock)).toEqual([{ mode: 'virtual', speed: 1 }, { mode: 'realtime', speed: 100 }]);
+    expect(expandGrid(spec).map((p) => p.params.clock)).toEqual([
+      { mode: 'virtual', speed: 1 },
+      { mode: 'realtime', speed: 100 },
+    ]);
   });
 
   it('names the key of a bad value, in a single value and inside a list, with what is allowed', () => {
@@ -77,7 +80,7 @@ describe('parseExperimentSpec', () => {
     expect(problems({ name: 'x', sequence: 'manual' })[0]?.message).toContain('fix: add "windowNs"');
   });
 
-  it('refuses a sweep whose longest stall passes the engine\'s 10 s limit, before any point runs', () => {
+  it("refuses a sweep whose longest stall passes the engine's 10 s limit, before any point runs", () => {
     const [tooLong] = problems({ name: 'x', stall: { baseNs: [1_000_000, 9_000_000_000], jitter: { dist: 'uniform', spreadNs: 500_000_000 } } });
     expect(tooLong?.path).toBe('spec.stall');
     expect(tooLong?.message).toContain('allows stalls up to 11000000000 ns');

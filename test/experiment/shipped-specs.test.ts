@@ -94,7 +94,9 @@ describe('examples/experiments', () => {
               const { data } = ctx!.getImageData(0, 0, canvas.width, canvas.height);
               // Series are saturated colours; the grid, axes and text are greys.
               for (let i = 0; i < data.length; i += 4) {
-                const r = data[i]!, g = data[i + 1]!, b = data[i + 2]!;
+                const r = data[i]!,
+                  g = data[i + 1]!,
+                  b = data[i + 2]!;
                 if (data[i + 3]! > 0 && Math.max(r, g, b) - Math.min(r, g, b) > 60) colored++;
               }
             }

@@ -44,11 +44,7 @@ export class Rng {
   }
 }
 
-export type Expect =
-  | { kind: 'error'; code: number; id: unknown }
-  | { kind: 'result'; id: unknown }
-  | { kind: 'batch'; members: Expect[] }
-  | { kind: 'silent' };
+export type Expect = { kind: 'error'; code: number; id: unknown } | { kind: 'result'; id: unknown } | { kind: 'batch'; members: Expect[] } | { kind: 'silent' };
 
 export interface Frame {
   text: string;
@@ -186,9 +182,47 @@ const NOT_FOUND_PARAMS: Array<[string, Record<string, unknown>]> = [
 /** Raw request texts with keys JSON.parse keeps as own properties. */
 const HOSTILE_KEY_PARAMS = ['"__proto__":{"polluted":true}', '"constructor":{"prototype":{"polluted":true}}', '"prototype":1', '"__proto__":null', '"toString":"x"'];
 
-const UNKNOWN_METHODS = ['__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'rpc.foo', 'rpc.', 'emu.', 'EMU.INFO', 'clock.now ', ' clock.now', '', 'a'.repeat(300), 'tmpm.psmashIo\u0000', 'mem.read64.x', '__defineGetter__'];
+const UNKNOWN_METHODS = [
+  '__proto__',
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  'rpc.foo',
+  'rpc.',
+  'emu.',
+  'EMU.INFO',
+  'clock.now ',
+  ' clock.now',
+  '',
+  'a'.repeat(300),
+  'tmpm.psmashIo\u0000',
+  'mem.read64.x',
+  '__defineGetter__',
+];
 
-const GARBAGE = ['{', '}', '[', '[1,2', '{"a":}', 'nul', 'tru', '{"jsonrpc":"2.0",', "{'jsonrpc':'2.0'}", '\u0000', '{"jsonrpc":"2.0","method":"clock.now","id":1}}', '01', '-', '{"a" "b"}', '{"id":1,}', '[{"jsonrpc":"2.0","method":"clock.now","id":1},', 'NaN', 'undefined', '"\\x"', '{"a":1e}'];
+const GARBAGE = [
+  '{',
+  '}',
+  '[',
+  '[1,2',
+  '{"a":}',
+  'nul',
+  'tru',
+  '{"jsonrpc":"2.0",',
+  "{'jsonrpc':'2.0'}",
+  '\u0000',
+  '{"jsonrpc":"2.0","method":"clock.now","id":1}}',
+  '01',
+  '-',
+  '{"a" "b"}',
+  '{"id":1,}',
+  '[{"jsonrpc":"2.0","method":"clock.now","id":1},',
+  'NaN',
+  'undefined',
+  '"\\x"',
+  '{"a":1e}',
+];
 
 export class FrameGenerator {
   private nextId = 1;
@@ -320,7 +354,11 @@ export class FrameGenerator {
       case 1:
         return { text: JSON.stringify({ jsonrpc: '2.0', method: 'x'.repeat(1 << 20), id }), expect: { kind: 'error', code: NOT_FOUND_METHOD, id }, label: '1 MiB method name' };
       case 2:
-        return { text: `{"jsonrpc":"2.0","method":"rmp.read","params":{"spa":${'['.repeat(10_000)}${']'.repeat(10_000)}},"id":${JSON.stringify(id)}}`, expect: { kind: 'error', code: INVALID_PARAMS, id }, label: '10k-deep params' };
+        return {
+          text: `{"jsonrpc":"2.0","method":"rmp.read","params":{"spa":${'['.repeat(10_000)}${']'.repeat(10_000)}},"id":${JSON.stringify(id)}}`,
+          expect: { kind: 'error', code: INVALID_PARAMS, id },
+          label: '10k-deep params',
+        };
       case 3:
         return { text: '['.repeat(10_000) + ']'.repeat(10_000), expect: { kind: 'batch', members: [{ kind: 'error', code: INVALID_REQUEST, id: null }] }, label: '10k-deep batch' };
       default:

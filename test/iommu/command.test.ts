@@ -1,15 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadVectors } from '../helpers/vectors.js';
 import { toHex } from '../../src/util/hex.js';
-import {
-  decodeCommand,
-  encodeCompletionWait,
-  encodeInvalidateAll,
-  encodeInvalidateDevtabEntry,
-  encodeInvalidateDomain,
-  encodeInvalidatePages,
-  encodeInvalidatePagesRange,
-} from '../../src/iommu/command.js';
+import { decodeCommand, encodeCompletionWait, encodeInvalidateAll, encodeInvalidateDevtabEntry, encodeInvalidateDomain, encodeInvalidatePages, encodeInvalidatePagesRange } from '../../src/iommu/command.js';
 
 interface CommandVector {
   name: string;
@@ -49,7 +41,10 @@ describe('IOMMU commands (command.ts)', () => {
     for (const v of vectors) {
       const q = enc[v.name];
       expect(q, v.name).toBeDefined();
-      expect((q as [bigint, bigint]).map((x) => toHex(x)), v.name).toEqual(v.qwords);
+      expect(
+        (q as [bigint, bigint]).map((x) => toHex(x)),
+        v.name,
+      ).toEqual(v.qwords);
     }
   });
 
@@ -68,4 +63,3 @@ describe('IOMMU commands (command.ts)', () => {
     expect(decodeCommand(0xf000000000000000n, 0n)).toEqual({ opcode: 15, name: 'ILLEGAL', illegal: true });
   });
 });
-

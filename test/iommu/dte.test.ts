@@ -30,4 +30,3 @@ describe('DTE layout (dte.ts)', () => {
     expect(() => encodeDte({ root: 0x1001 })).toThrow(/root/);
   });
 });
-

@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  encodeCompletionWait,
-  encodeInvalidateAll,
-  encodeInvalidateDevtabEntry,
-  encodeInvalidateDomain,
-  encodeInvalidatePages,
-} from '../../src/iommu/command.js';
+import { encodeCompletionWait, encodeInvalidateAll, encodeInvalidateDevtabEntry, encodeInvalidateDomain, encodeInvalidatePages } from '../../src/iommu/command.js';
 import { encodeDte } from '../../src/iommu/dte.js';
 import { Iommu, newTranslation } from '../../src/iommu/iommu.js';
 import { encodeLeaf } from '../../src/iommu/pte.js';

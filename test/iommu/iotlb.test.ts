@@ -136,17 +136,21 @@ describe('Iotlb', () => {
 
   it('evicts by content: an IOTLB rebuilt from its state evicts exactly as the original', () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ d: fc.integer({ min: 0, max: 3 }), pfn: fc.integer({ min: 0, max: 2 ** 40 }) }), { maxLength: 200 }), fc.array(fc.record({ d: fc.integer({ min: 0, max: 3 }), pfn: fc.integer({ min: 0, max: 2 ** 40 }) }), { maxLength: 200 }), (first, then) => {
-        const a = new Iotlb(16);
-        for (const x of first) a.insert(entry(x.d, x.pfn));
-        const b = new Iotlb(16);
-        b.setState(JSON.parse(JSON.stringify(a.getState())) as ReturnType<Iotlb['getState']>);
-        for (const x of then) {
-          a.insert(entry(x.d, x.pfn));
-          b.insert(entry(x.d, x.pfn));
-        }
-        expect(b.entries()).toEqual(a.entries());
-      }),
+      fc.property(
+        fc.array(fc.record({ d: fc.integer({ min: 0, max: 3 }), pfn: fc.integer({ min: 0, max: 2 ** 40 }) }), { maxLength: 200 }),
+        fc.array(fc.record({ d: fc.integer({ min: 0, max: 3 }), pfn: fc.integer({ min: 0, max: 2 ** 40 }) }), { maxLength: 200 }),
+        (first, then) => {
+          const a = new Iotlb(16);
+          for (const x of first) a.insert(entry(x.d, x.pfn));
+          const b = new Iotlb(16);
+          b.setState(JSON.parse(JSON.stringify(a.getState())) as ReturnType<Iotlb['getState']>);
+          for (const x of then) {
+            a.insert(entry(x.d, x.pfn));
+            b.insert(entry(x.d, x.pfn));
+          }
+          expect(b.entries()).toEqual(a.entries());
+        },
+      ),
       { numRuns: runs(200) },
     );
   });

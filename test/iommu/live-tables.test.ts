@@ -18,7 +18,12 @@ const pageLevel = (k: number): number => (k % 5) + 1;
 
 /** Pointers into the pool (usually at the target's own level), leaves, clears, garbage. */
 const entry = fc.oneof(
-  { weight: 5, arbitrary: fc.record({ k: fc.integer({ min: 0, max: POOL_PAGES }), nl: fc.integer({ min: 0, max: 6 }) }).map(({ k, nl }) => (k === POOL_PAGES ? 2n ** 40n : BigInt(pageSpa(k))) | (BigInt(nl === 0 ? pageLevel(k) : nl) << 9n) | (3n << 61n) | 1n) },
+  {
+    weight: 5,
+    arbitrary: fc
+      .record({ k: fc.integer({ min: 0, max: POOL_PAGES }), nl: fc.integer({ min: 0, max: 6 }) })
+      .map(({ k, nl }) => (k === POOL_PAGES ? 2n ** 40n : BigInt(pageSpa(k))) | (BigInt(nl === 0 ? pageLevel(k) : nl) << 9n) | (3n << 61n) | 1n),
+  },
   { weight: 2, arbitrary: fc.constant(0n) },
   { weight: 1, arbitrary: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }) },
 );
@@ -28,7 +33,9 @@ const step = fc.oneof({ weight: 6, arbitrary: write.map((w) => ({ write: w })) }
 
 /** A DTE written into the device table (through memory, word by word). */
 const dteStep = (maxDevice: number) =>
-  fc.record({ deviceId: fc.integer({ min: 0, max: maxDevice }), domainId: fc.integer({ min: 0, max: 3 }), k: fc.integer({ min: 0, max: POOL_PAGES - 1 }), mode: fc.integer({ min: 0, max: 7 }), valid: fc.boolean() }).map((d) => ({ dte: d }));
+  fc
+    .record({ deviceId: fc.integer({ min: 0, max: maxDevice }), domainId: fc.integer({ min: 0, max: 3 }), k: fc.integer({ min: 0, max: POOL_PAGES - 1 }), mode: fc.integer({ min: 0, max: 7 }), valid: fc.boolean() })
+    .map((d) => ({ dte: d }));
 type IommuStep = { write: { k: number; slot: number; value: bigint } } | { dte: { deviceId: number; domainId: number; k: number; mode: number; valid: boolean } };
 
 /** A fresh IOMMU over 64 GiB, and the function that applies one step to its memory. */
@@ -91,7 +98,10 @@ describe('LiveTables', () => {
     );
     // Two slots per page: live pointers are often overwritten. Roots at level 5 (pages 4 and 9).
     const treeWrite = fc.record({ k: fc.integer({ min: 0, max: POOL_PAGES - 1 }), slot: fc.integer({ min: 0, max: 1 }), value: treeEntry });
-    const treeRoots = fc.array(fc.constantFrom(4, 9).map((k) => ({ root: pageSpa(k), mode: pageLevel(k) })), { minLength: 1, maxLength: 2 });
+    const treeRoots = fc.array(
+      fc.constantFrom(4, 9).map((k) => ({ root: pageSpa(k), mode: pageLevel(k) })),
+      { minLength: 1, maxLength: 2 },
+    );
     let incremental = 0;
     let dropped = 0;
     fc.assert(
@@ -133,7 +143,14 @@ describe('LiveTables', () => {
     fc.assert(
       fc.property(
         // Few devices as well as many: the same DTE rewritten (a new mode alone, a new root alone).
-        fc.array(fc.oneof(write.map((w): IommuStep => ({ write: w })), dteStep(300), dteStep(2)), { maxLength: 50 }),
+        fc.array(
+          fc.oneof(
+            write.map((w): IommuStep => ({ write: w })),
+            dteStep(300),
+            dteStep(2),
+          ),
+          { maxLength: 50 },
+        ),
         (steps) => {
           const { memory, iommu, apply } = iommuUnderTest();
           for (const s of steps) {
@@ -153,26 +170,23 @@ describe('LiveTables', () => {
   it('Iommu.tableReaches (cached by LiveTables.shapeAbove) equals the uncached walk after every table and DTE write', () => {
     let hits = 0;
     fc.assert(
-      fc.property(
-        fc.array(fc.oneof({ weight: 4, arbitrary: write.map((w): IommuStep => ({ write: w })) }, { weight: 1, arbitrary: dteStep(4) }), { maxLength: 50 }),
-        (steps) => {
-          const { memory, iommu, apply } = iommuUnderTest();
-          for (const s of steps) {
-            apply(s);
-            const rs = [...iommu.deviceTable.domains()].map(([domainId, d]) => ({ domainId, root: d.root, mode: d.mode }));
-            for (let k = 0; k < POOL_PAGES; k++) {
-              for (let level = 1; level <= 5; level++) {
-                const pfn = pageSpa(k) / PAGE_BYTES;
-                const want = referenceTableReaches(memory, rs, 51, pfn, level);
-                // Twice: the second answer comes from the cache whenever it may.
-                expect([...iommu.tableReaches(pfn, level)]).toEqual(want);
-                expect([...iommu.tableReaches(pfn, level)]).toEqual(want);
-                if (want.length > 0) hits++;
-              }
+      fc.property(fc.array(fc.oneof({ weight: 4, arbitrary: write.map((w): IommuStep => ({ write: w })) }, { weight: 1, arbitrary: dteStep(4) }), { maxLength: 50 }), (steps) => {
+        const { memory, iommu, apply } = iommuUnderTest();
+        for (const s of steps) {
+          apply(s);
+          const rs = [...iommu.deviceTable.domains()].map(([domainId, d]) => ({ domainId, root: d.root, mode: d.mode }));
+          for (let k = 0; k < POOL_PAGES; k++) {
+            for (let level = 1; level <= 5; level++) {
+              const pfn = pageSpa(k) / PAGE_BYTES;
+              const want = referenceTableReaches(memory, rs, 51, pfn, level);
+              // Twice: the second answer comes from the cache whenever it may.
+              expect([...iommu.tableReaches(pfn, level)]).toEqual(want);
+              expect([...iommu.tableReaches(pfn, level)]).toEqual(want);
+              if (want.length > 0) hits++;
             }
           }
-        },
-      ),
+        }
+      }),
       { numRuns: runs(120) },
     );
     // Some runs reach a table through a live tree (not every random table does).

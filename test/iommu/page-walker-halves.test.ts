@@ -4,21 +4,7 @@ import { runs } from '../helpers/fc-seed.js';
 import { HostMemory } from '../../src/memory/host-memory.js';
 import { decodeDte, encodeDte, type DecodedDte } from '../../src/iommu/dte.js';
 import { PageWalker, type WalkResult } from '../../src/iommu/page-walker.js';
-import {
-  addressMask,
-  leafSizeAllowed,
-  levelDefaultSizeLg2,
-  levelIndex,
-  MAX_LEVEL,
-  NL_DEFAULT_LEAF,
-  NL_SIZED_LEAF,
-  PTE_IR,
-  PTE_IW,
-  PTE_PR,
-  pteNextLevel,
-  sizedLeafLg2,
-  stripCBit,
-} from '../../src/iommu/pte.js';
+import { addressMask, leafSizeAllowed, levelDefaultSizeLg2, levelIndex, MAX_LEVEL, NL_DEFAULT_LEAF, NL_SIZED_LEAF, PTE_IR, PTE_IW, PTE_PR, pteNextLevel, sizedLeafLg2, stripCBit } from '../../src/iommu/pte.js';
 
 /** PageWalker.walk as it was on bigint entries: the reference the halves walk must equal. */
 function referenceWalk(memory: HostMemory, cBit: number | null, dte: DecodedDte, iova: bigint, write: boolean): WalkResult {
@@ -70,17 +56,14 @@ const pageSpa = (k: number): number => 0x10_0000 + k * 4096;
 const slot = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('next' as const), perm: fc.integer({ min: 0, max: 3 }), cbit: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('leaf0' as const), pa: fc.bigInt({ min: 0n, max: 2n ** 40n - 1n }), perm: fc.integer({ min: 0, max: 7 }), cbit: fc.boolean() }) },
-  { weight: 2, arbitrary: fc.record({ kind: fc.constant('leaf7' as const), pa: fc.bigInt({ min: 0n, max: 2n ** 40n - 1n }), ones: fc.integer({ min: 0, max: 45 }), perm: fc.integer({ min: 0, max: 7 }), cbit: fc.boolean() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({ kind: fc.constant('leaf7' as const), pa: fc.bigInt({ min: 0n, max: 2n ** 40n - 1n }), ones: fc.integer({ min: 0, max: 45 }), perm: fc.integer({ min: 0, max: 7 }), cbit: fc.boolean() }),
+  },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('raw' as const), value: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }) }) },
 );
 
-const iovaArb = fc.oneof(
-  fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
-  fc.bigInt({ min: 0n, max: 2n ** 48n - 1n }),
-  fc.bigInt({ min: 0n, max: 2n ** 39n - 1n }),
-  fc.bigInt({ min: -5n, max: -1n }),
-  fc.constant(2n ** 64n),
-);
+const iovaArb = fc.oneof(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), fc.bigInt({ min: 0n, max: 2n ** 48n - 1n }), fc.bigInt({ min: 0n, max: 2n ** 39n - 1n }), fc.bigInt({ min: -5n, max: -1n }), fc.constant(2n ** 64n));
 
 describe('PageWalker on halves', () => {
   it('returns exactly what the bigint walk returns, on random tables, IOVAs, modes and C-bits', () => {

@@ -63,17 +63,19 @@ function expectAgree(value: bigint, level: number, cBit: number | null): void {
 /** 64-bit values biased toward PTE shapes: NL=7 runs of ones, C-bit, permissions. */
 const pteValue = fc.oneof(
   fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
-  fc.record({
-    top: fc.constantFrom(0n, PTE_IR, PTE_IW, PTE_IR | PTE_IW, PTE_IR | PTE_IW | PTE_FC, 1n << 63n, 1n << 59n),
-    nl: fc.integer({ min: 0, max: 7 }),
-    ones: fc.integer({ min: 0, max: 41 }),
-    base: fc.bigInt({ min: 0n, max: 2n ** 40n - 1n }),
-    cbit: fc.boolean(),
-    pr: fc.boolean(),
-  }).map(({ top, nl, ones, base, cbit, pr }) => {
-    const run = ((1n << BigInt(ones)) - 1n) << 12n;
-    return top | (cbit ? 1n << 51n : 0n) | ((base << 12n) & 0x000f_ffff_ffff_f000n) | run | (BigInt(nl) << 9n) | (pr ? 1n : 0n);
-  }),
+  fc
+    .record({
+      top: fc.constantFrom(0n, PTE_IR, PTE_IW, PTE_IR | PTE_IW, PTE_IR | PTE_IW | PTE_FC, 1n << 63n, 1n << 59n),
+      nl: fc.integer({ min: 0, max: 7 }),
+      ones: fc.integer({ min: 0, max: 41 }),
+      base: fc.bigInt({ min: 0n, max: 2n ** 40n - 1n }),
+      cbit: fc.boolean(),
+      pr: fc.boolean(),
+    })
+    .map(({ top, nl, ones, base, cbit, pr }) => {
+      const run = ((1n << BigInt(ones)) - 1n) << 12n;
+      return top | (cbit ? 1n << 51n : 0n) | ((base << 12n) & 0x000f_ffff_ffff_f000n) | run | (BigInt(nl) << 9n) | (pr ? 1n : 0n);
+    }),
 );
 
 describe('PTE halves decoders (pte.ts, hardware.md §3.1)', () => {
@@ -165,8 +167,7 @@ describe('leafRunLength (PSMASH_IO check 10 good prefix)', () => {
           for (let i = 0; i < 40; i++) words.push((high << 52n) | BigInt(firstAddr + i * 4096) | 1n);
           if (breakAt < 40) {
             const w = words[breakAt] as bigint;
-            words[breakAt] =
-              how === 'pr' ? w & ~1n : how === 'nextLevel' ? w | (2n << 9n) : how === 'address' ? w + 0x1000n : how === 'high' ? w ^ (1n << 60n) : how === 'low bits' ? w | (1n << 5n) : w;
+            words[breakAt] = how === 'pr' ? w & ~1n : how === 'nextLevel' ? w | (2n << 9n) : how === 'address' ? w + 0x1000n : how === 'high' ? w ^ (1n << 60n) : how === 'low bits' ? w | (1n << 5n) : w;
           }
           const view = new Uint32Array(words.length * 2);
           words.forEach((w, i) => {

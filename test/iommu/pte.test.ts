@@ -1,16 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadVectors } from '../helpers/vectors.js';
 import { toHex } from '../../src/util/hex.js';
-import {
-  decodePte,
-  encodeLeaf,
-  encodeTablePointer,
-  leafSizeAllowed,
-  levelDefaultSizeLg2,
-  levelIndex,
-  levelIndexPfn,
-  stripCBit,
-} from '../../src/iommu/pte.js';
+import { decodePte, encodeLeaf, encodeTablePointer, leafSizeAllowed, levelDefaultSizeLg2, levelIndex, levelIndexPfn, stripCBit } from '../../src/iommu/pte.js';
 
 interface PteVector {
   name: string;
@@ -50,7 +41,7 @@ describe('PTE layout (pte.ts)', () => {
       const level = sizeLg2 <= 20 ? 1 : sizeLg2 <= 29 ? 2 : 3;
       const pa = 2 ** 33;
       const value = encodeLeaf({ pa, sizeLg2, level, read: true, write: false, fc: false });
-      expect(value >> 9n & 7n).toBe(sizeLg2 === levelDefaultSizeLg2(level) ? 0n : 7n);
+      expect((value >> 9n) & 7n).toBe(sizeLg2 === levelDefaultSizeLg2(level) ? 0n : 7n);
       const d = decodePte(value, level);
       expect(d.sizeLg2).toBe(sizeLg2);
       expect(d.pa).toBe(pa);
@@ -91,4 +82,3 @@ describe('PTE layout (pte.ts)', () => {
     expect(stripCBit(0x10000000 + 2 ** 51, null)).toBe(0x10000000 + 2 ** 51);
   });
 });
-

@@ -18,12 +18,11 @@ const pageLevel = (k: number): number => (k % 6) + 1;
 const entry = fc.oneof(
   fc.record({ k: fc.integer({ min: 0, max: POOL_PAGES }), nl: fc.integer({ min: 0, max: 6 }), cbit: fc.boolean(), perm: fc.integer({ min: 0, max: 3 }) }).map(
     // nl 0 stands for "the target page's own level" (when it is not 0: a pointer).
-    ({ k, nl, cbit, perm }) =>
-      (k === POOL_PAGES ? 2n ** 40n : BigInt(pageSpa(k))) | (cbit ? 1n << 51n : 0n) | (BigInt(nl === 0 ? pageLevel(k) : nl) << 9n) | (BigInt(perm) << 61n) | 1n,
+    ({ k, nl, cbit, perm }) => (k === POOL_PAGES ? 2n ** 40n : BigInt(pageSpa(k))) | (cbit ? 1n << 51n : 0n) | (BigInt(nl === 0 ? pageLevel(k) : nl) << 9n) | (BigInt(perm) << 61n) | 1n,
   ),
-  fc.record({ pa: fc.bigInt({ min: 0n, max: 2n ** 40n - 1n }), nl: fc.constantFrom(0n, 7n), ones: fc.integer({ min: 0, max: 30 }), cbit: fc.boolean(), perm: fc.integer({ min: 0, max: 7 }) }).map(
-    ({ pa, nl, ones, cbit, perm }) => ((pa << 12n) & 0x000f_ffff_ffff_f000n) | (((1n << BigInt(ones)) - 1n) << 12n) | (cbit ? 1n << 51n : 0n) | (nl << 9n) | (BigInt(perm) << 60n) | 1n,
-  ),
+  fc
+    .record({ pa: fc.bigInt({ min: 0n, max: 2n ** 40n - 1n }), nl: fc.constantFrom(0n, 7n), ones: fc.integer({ min: 0, max: 30 }), cbit: fc.boolean(), perm: fc.integer({ min: 0, max: 7 }) })
+    .map(({ pa, nl, ones, cbit, perm }) => ((pa << 12n) & 0x000f_ffff_ffff_f000n) | (((1n << BigInt(ones)) - 1n) << 12n) | (cbit ? 1n << 51n : 0n) | (nl << 9n) | (BigInt(perm) << 60n) | 1n),
   fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }),
 );
 

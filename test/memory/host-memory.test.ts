@@ -91,6 +91,9 @@ describe('PagePool release', () => {
     expect(() => pool.release(a, 2)).toThrow(/not the start of a pool allocation/);
     // Handed out again at the same address: allocated once more.
     expect(pool.alloc(2)).toBe(a);
-    expect(pool.getState().allocated).toEqual([[a, 2], [b, 1]]);
+    expect(pool.getState().allocated).toEqual([
+      [a, 2],
+      [b, 1],
+    ]);
   });
 });

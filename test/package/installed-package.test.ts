@@ -128,7 +128,9 @@ describe('the installed server over HTTP', () => {
       expect(res.status, asset).toBe(200);
       expect(res.headers.get('content-type'), asset).toMatch(asset.endsWith('.js') ? /^text\/javascript/ : asset.endsWith('.css') ? /^text\/css/ : /^text\/html/);
       const body = Buffer.from(await res.arrayBuffer());
-      const file = asset.startsWith('/dashboard/uPlot') ? join(pkg.dir, 'node_modules', 'uplot', 'dist', asset.slice('/dashboard/'.length)) : join(pkg.packageDir, 'dist', 'src', 'dashboard', asset.slice('/dashboard/'.length));
+      const file = asset.startsWith('/dashboard/uPlot')
+        ? join(pkg.dir, 'node_modules', 'uplot', 'dist', asset.slice('/dashboard/'.length))
+        : join(pkg.packageDir, 'dist', 'src', 'dashboard', asset.slice('/dashboard/'.length));
       expect(body.equals(readFileSync(file)), asset).toBe(true);
     }
     expect((await fetch(`${http}/dashboard/nope.js`)).status).toBe(404);
@@ -148,13 +150,13 @@ describe('the installed server over HTTP', () => {
     serverStillUp();
   });
 
-  it('answers a WebSocket call, and tmpm.psmashIo takes tmpm.preparePsmash\'s result as is', async () => {
+  it("answers a WebSocket call, and tmpm.psmashIo takes tmpm.preparePsmash's result as is", async () => {
     const client = await SmashEmuClient.connect(`${url}/platforms/ws`);
     try {
       const info = (await client.call('emu.info')) as { platform: string };
       expect(info.platform).toBe('ws');
       const prep = await client.call('tmpm.preparePsmash', { domainId: 1, iova: '0x600000' });
-      const r = (await (client.call as unknown as (m: string, p: unknown) => Promise<{ statusName: string }>)('tmpm.psmashIo', prep));
+      const r = await (client.call as unknown as (m: string, p: unknown) => Promise<{ statusName: string }>)('tmpm.psmashIo', prep);
       expect(r.statusName).toBe('SUCCESS');
     } finally {
       await client.close();
@@ -190,7 +192,6 @@ browserGate().describe('the installed dashboard in Chromium', () => {
     const { page, errors, sockets } = await open('/', { width: 1180, height: 900 });
     await page.waitForFunction(() => (globalThis as any).smashDashboard?.state.refreshes > 0, undefined, { timeout: 30_000 });
     expect(await page.textContent('#status')).toBe('connected');
-    
 
     const client = await SmashEmuClient.connect(url);
     const call = (client.call as unknown as (m: string, p?: unknown) => Promise<any>).bind(client);
@@ -224,17 +225,20 @@ browserGate().describe('the installed dashboard in Chromium', () => {
     expect(await page.locator('#commands tbody tr td.ok').first().textContent()).toBe('SUCCESS 0xf0');
 
     // Where things are on the screen, in CSS pixels (= screenshot pixels at scale 1).
-    const where = await page.evaluate(({ startNs, endNs }) => {
-      const d = (globalThis as any).smashDashboard;
-      const u = d.timelinePlot;
-      const box = u.over.getBoundingClientRect();
-      const h = d.histogramPlot.over.getBoundingClientRect();
-      return {
-        inside: { x: Math.round(box.left + u.valToPos((startNs + endNs) / 2e6, 'x')), y: Math.round(box.top + 2) },
-        before: { x: Math.round(box.left + u.valToPos((startNs - 300_000) / 1e6, 'x')), y: Math.round(box.top + 2) },
-        histogram: { left: Math.ceil(h.left), top: Math.ceil(h.top), right: Math.floor(h.right), bottom: Math.floor(h.bottom) },
-      };
-    }, { startNs: r.startNs, endNs: r.endNs });
+    const where = await page.evaluate(
+      ({ startNs, endNs }) => {
+        const d = (globalThis as any).smashDashboard;
+        const u = d.timelinePlot;
+        const box = u.over.getBoundingClientRect();
+        const h = d.histogramPlot.over.getBoundingClientRect();
+        return {
+          inside: { x: Math.round(box.left + u.valToPos((startNs + endNs) / 2e6, 'x')), y: Math.round(box.top + 2) },
+          before: { x: Math.round(box.left + u.valToPos((startNs - 300_000) / 1e6, 'x')), y: Math.round(box.top + 2) },
+          histogram: { left: Math.ceil(h.left), top: Math.ceil(h.top), right: Math.floor(h.right), bottom: Math.floor(h.bottom) },
+        };
+      },
+      { startNs: r.startNs, endNs: r.endNs },
+    );
     const png = await page.screenshot();
     const shot = decodePng(png);
     expect([shot.width, shot.height]).toEqual([1180, 900]);
@@ -290,7 +294,7 @@ browserGate().describe('the installed dashboard in Chromium', () => {
 });
 
 describe('the installed command line', () => {
-  it('smash-emu call: one call, a call with another call\'s output as params, exit codes 3 and 4, and call -', async () => {
+  it("smash-emu call: one call, a call with another call's output as params, exit codes 3 and 4, and call -", async () => {
     const at = ['--url', `${url}/platforms/cli`];
     const prep = await finished(['call', 'tmpm.preparePsmash', '{"domainId":1,"iova":"0x200000"}', ...at]);
     expect(prep.code).toBe(0);
@@ -306,7 +310,12 @@ describe('the installed command line', () => {
     expect(typo.stderr).toContain('did you mean iommu.walk');
     const lines = await finished(['call', '-', ...at], { stdin: '{"method":"clock.advance","params":{"ns":5}}\n{"method":"clock.now"}\n' });
     expect(lines.code).toBe(0);
-    expect(lines.stdout.trim().split('\n').map((l) => JSON.parse(l).nowNs)).toHaveLength(2);
+    expect(
+      lines.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).nowNs),
+    ).toHaveLength(2);
     const help = await finished(['help']);
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('smash-emu call METHOD [JSON-PARAMS]');
@@ -329,7 +338,11 @@ describe('the installed command line', () => {
     const file = join(work, 'calls.jsonl');
     const rec = smashEmu(['serve', '--port', '0', '--record', file]);
     const recUrl = await listening(rec);
-    for (const [method, params] of [['clock.advance', '{"ns":1000}'], ['tmpm.preparePsmash', '{"domainId":1,"iova":"0x200000"}'], ['mem.alloc', '{"pages":1}']] as const) {
+    for (const [method, params] of [
+      ['clock.advance', '{"ns":1000}'],
+      ['tmpm.preparePsmash', '{"domainId":1,"iova":"0x200000"}'],
+      ['mem.alloc', '{"pages":1}'],
+    ] as const) {
       expect((await finished(['call', method, params, '--url', recUrl])).code).toBe(0);
     }
     rec.proc.kill('SIGTERM');

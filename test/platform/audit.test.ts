@@ -19,9 +19,17 @@ describe('emu.audit', () => {
 
   it('under rule not-larger accepts a 4 KB leaf over a 2 MB RMP entry but not the reverse', async () => {
     const { DEFAULT_SCENARIO } = await import('../../src/platform/scenario.js');
-    const p = createPlatform({ ...DEFAULT_SCENARIO, rmpSizeRule: 'not-larger', devices: [{ ...DEFAULT_SCENARIO.devices[0]!, mappings: [{ iova: 0n, spa: 0x1_0000_0000, length: 2 * 2 ** 20, sizeLg2: 12, read: true, write: true, fc: false }] }] });
+    const p = createPlatform({
+      ...DEFAULT_SCENARIO,
+      rmpSizeRule: 'not-larger',
+      devices: [{ ...DEFAULT_SCENARIO.devices[0]!, mappings: [{ iova: 0n, spa: 0x1_0000_0000, length: 2 * 2 ** 20, sizeLg2: 12, read: true, write: true, fc: false }] }],
+    });
     expect(p.audit().violations).toEqual([]);
-    const q = createPlatform({ ...DEFAULT_SCENARIO, rmpSizeRule: 'equal', devices: [{ ...DEFAULT_SCENARIO.devices[0]!, mappings: [{ iova: 0n, spa: 0x1_0000_0000, length: 2 * 2 ** 20, sizeLg2: 12, read: true, write: true, fc: false }] }] });
+    const q = createPlatform({
+      ...DEFAULT_SCENARIO,
+      rmpSizeRule: 'equal',
+      devices: [{ ...DEFAULT_SCENARIO.devices[0]!, mappings: [{ iova: 0n, spa: 0x1_0000_0000, length: 2 * 2 ** 20, sizeLg2: 12, read: true, write: true, fc: false }] }],
+    });
     expect(q.audit().violations.length).toBe(512);
   });
 

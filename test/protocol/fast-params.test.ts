@@ -60,6 +60,12 @@ function check(method: MethodName, raw: Record<string, unknown> | undefined): un
 }
 
 describe('fast params parsers', () => {
+  it('are keyed by method names of the table (fast-params.ts keys by plain string)', () => {
+    expect(fastMethods.length).toBeGreaterThan(0);
+    expect(fastMethods.filter((m) => !Object.hasOwn(METHODS, m))).toEqual([]);
+    expect(Object.keys(FAST_PARAMS).sort()).toEqual([...fastMethods].sort());
+  });
+
   it('cover exactly the keys of their strict schemas, with the same optional keys', () => {
     for (const m of fastMethods) {
       const shape = (schemaOf(m) as unknown as { shape: Record<string, z.ZodType> }).shape;

@@ -9,21 +9,81 @@ import { DEFAULT_SCENARIO } from '../../src/platform/scenario.js';
 /** Every method of the method index, protocol/README.md §14 (iommu.iotlb, issue 11's, journal.*, emu.record and the platform lifecycle included). */
 const INDEX_METHODS = [
   'rpc.discover',
-  'emu.info', 'emu.reset', 'emu.snapshot', 'emu.revert', 'emu.dumpState', 'emu.loadState', 'emu.audit', 'emu.platforms', 'emu.deletePlatform',
-  'clock.now', 'clock.advance', 'clock.setMode',
-  'mem.alloc', 'mem.free', 'mem.read64', 'mem.write64',
-  'rmp.read', 'rmp.update', 'rmp.psmash', 'guest.pvalidate',
-  'fw.platformStatus', 'fw.init', 'fw.shutdown', 'fw.tdiBind', 'fw.tdiUnbind', 'fw.pageUnsmash', 'fw.pageReclaim',
+  'emu.info',
+  'emu.reset',
+  'emu.snapshot',
+  'emu.revert',
+  'emu.dumpState',
+  'emu.loadState',
+  'emu.audit',
+  'emu.platforms',
+  'emu.deletePlatform',
+  'clock.now',
+  'clock.advance',
+  'clock.setMode',
+  'mem.alloc',
+  'mem.free',
+  'mem.read64',
+  'mem.write64',
+  'rmp.read',
+  'rmp.update',
+  'rmp.psmash',
+  'guest.pvalidate',
+  'fw.platformStatus',
+  'fw.init',
+  'fw.shutdown',
+  'fw.tdiBind',
+  'fw.tdiUnbind',
+  'fw.pageUnsmash',
+  'fw.pageReclaim',
   // The SEV firmware through its mailbox, the devices' DOE mailboxes, the TIO conveniences.
-  'psp.readReg', 'psp.writeReg', 'psp.regs', 'pci.doe', 'tio.connect', 'tio.disconnect', 'tio.fenceStatus', 'tio.fenceClear',
-  'tmpm.readReg', 'tmpm.writeReg', 'tmpm.regs', 'tmpm.submit', 'tmpm.psmashIo', 'tmpm.punsmashIo', 'tmpm.preparePsmash', 'tmpm.getCapabilities', 'tmpm.getStallModel', 'tmpm.setStallModel',
-  'iommu.setDte', 'iommu.readDte', 'iommu.walk', 'iommu.command', 'iommu.events', 'iommu.map', 'iommu.unmap', 'iommu.iotlb',
-  'dma.issue', 'dma.startStream', 'dma.stopStream', 'dma.stats', 'dma.resetStats',
+  'psp.readReg',
+  'psp.writeReg',
+  'psp.regs',
+  'pci.doe',
+  'tio.connect',
+  'tio.disconnect',
+  'tio.fenceStatus',
+  'tio.fenceClear',
+  'tmpm.readReg',
+  'tmpm.writeReg',
+  'tmpm.regs',
+  'tmpm.submit',
+  'tmpm.psmashIo',
+  'tmpm.punsmashIo',
+  'tmpm.preparePsmash',
+  'tmpm.getCapabilities',
+  'tmpm.getStallModel',
+  'tmpm.setStallModel',
+  'iommu.setDte',
+  'iommu.readDte',
+  'iommu.walk',
+  'iommu.command',
+  'iommu.events',
+  'iommu.map',
+  'iommu.unmap',
+  'iommu.iotlb',
+  'dma.issue',
+  'dma.startStream',
+  'dma.stopStream',
+  'dma.stats',
+  'dma.resetStats',
   // Issue 11: full histograms, timelines and traces.
-  'dma.histogram', 'dma.timeline', 'trace.start', 'trace.stop', 'trace.export',
-  'fault.add', 'fault.list', 'fault.remove', 'fault.clear',
-  'events.subscribe', 'events.unsubscribe',
-  'journal.find', 'journal.count', 'emu.record', 'session.attach',
+  'dma.histogram',
+  'dma.timeline',
+  'trace.start',
+  'trace.stop',
+  'trace.export',
+  'fault.add',
+  'fault.list',
+  'fault.remove',
+  'fault.clear',
+  'events.subscribe',
+  'events.unsubscribe',
+  'journal.find',
+  'journal.count',
+  'emu.record',
+  'session.attach',
 ];
 
 const specs = METHODS as Record<string, MethodSpec>;
@@ -110,7 +170,12 @@ describe('hex conventions', () => {
   it('parses addresses in any case to numbers, and IOVAs and 64-bit values to bigints', () => {
     const p = ok('iommu.map', { domainId: 1, iova: '0x20F000', spa: '0x7FFFE000', length: '0x1000', sizeLg2: 12, read: true, write: true });
     expect(p).toMatchObject({ domainId: 1, iova: 0x20f000n, spa: 0x7fffe000, length: 0x1000 });
-    expect(ok('tmpm.psmashIo', { srcPgSpa: '0x8000000100200000', smashHpteSpa: '0x1', srcHpmdSpa: '0X3', gctxSpa: '0xFFFFFFFFFFFFFFFF' })).toEqual({ srcPgSpa: 0x8000000100200000n, smashHpteSpa: 1n, srcHpmdSpa: 3n, gctxSpa: 2n ** 64n - 1n });
+    expect(ok('tmpm.psmashIo', { srcPgSpa: '0x8000000100200000', smashHpteSpa: '0x1', srcHpmdSpa: '0X3', gctxSpa: '0xFFFFFFFFFFFFFFFF' })).toEqual({
+      srcPgSpa: 0x8000000100200000n,
+      smashHpteSpa: 1n,
+      srcHpmdSpa: 3n,
+      gctxSpa: 2n ** 64n - 1n,
+    });
     expect(ok('mem.write64', { spa: '0X1000', values: ['0xFFFFFFFFFFFFFFFF', '0x0000000000000000001'] }).values).toEqual([2n ** 64n - 1n, 1n]);
     expect(ok('dma.issue', { deviceId: 1, iova: '0xFFFFFFFFFFFFF000', bytes: 8, write: false }).iova).toBe(0xfffffffffffff000n);
   });
@@ -136,7 +201,7 @@ describe('hex conventions', () => {
     expect(issues('iommu.command', { qwords: ['0x10000000000000000', '0x0'] })[0]).toEqual({ path: ['qwords', 0], message: expect.stringMatching(/64 bits/) });
   });
 
-  it('checks alignment where misuse is a request error (mem.*), not where it is the instruction\'s own FAIL_INPUT', () => {
+  it("checks alignment where misuse is a request error (mem.*), not where it is the instruction's own FAIL_INPUT", () => {
     expect(issues('mem.read64', { spa: '0x1004', count: 1 })[0]).toEqual({ path: ['spa'], message: expect.stringMatching(/8-byte-aligned; fix:/) });
     expect(ok('rmp.psmash', { spa: '0x1004' }).spa).toBe(0x1004);
     expect(ok('tmpm.submit', { command: 5, listSpa: '0x5' }).listSpa).toBe(5n);
@@ -240,7 +305,12 @@ describe('per-method rules', () => {
     expect(ok('emu.reset', { scenario: {} }).scenario).toStrictEqual(DEFAULT_SCENARIO);
     expect(ok('emu.reset', { scenario: 'default' }).scenario).toStrictEqual(DEFAULT_SCENARIO);
     expect(issues('emu.reset', { scenario: { devices: [{ deviceId: 1, domainId: 1, mappings: [{ iova: '0x0', spa: '0x0', length: '0x1000', sizeLg2: 50 }] }] } })[0]!.path).toEqual([
-      'scenario', 'devices', 0, 'mappings', 0, 'sizeLg2',
+      'scenario',
+      'devices',
+      0,
+      'mappings',
+      0,
+      'sizeLg2',
     ]);
   });
 });

@@ -56,7 +56,14 @@ describe('buildOpenRpcDocument', () => {
     expect(doc.methods.map((m) => m.name)).toEqual(METHOD_NAMES);
     for (const m of doc.methods) expect(m.paramStructure, m.name).toBe('by-name');
     const smash = byName.get('tmpm.psmashIo')!;
-    expect(smash.params.map((p) => [p.name, p.required])).toEqual([['srcPgSpa', true], ['smashHpteSpa', true], ['srcHpmdSpa', true], ['gctxSpa', true], ['entry', false], ['asid', false]]);
+    expect(smash.params.map((p) => [p.name, p.required])).toEqual([
+      ['srcPgSpa', true],
+      ['smashHpteSpa', true],
+      ['srcHpmdSpa', true],
+      ['gctxSpa', true],
+      ['entry', false],
+      ['asid', false],
+    ]);
     expect(smash.params[1]!.schema).toMatchObject({ type: 'string', pattern: '^0[xX][0-9a-fA-F]+$' });
     const walk = byName.get('iommu.walk')!;
     expect(walk.params.find((p) => p.name === 'write')).toMatchObject({ required: false, schema: { type: 'boolean', default: false } });
@@ -105,7 +112,10 @@ describe('code tables and event data in the document', () => {
   it('enumerates every SEV status and RMP return code, names and numbers, from the code tables', async () => {
     const { FW_STATUS } = await import('../../src/firmware/status.js');
     const { RMP_RC } = await import('../../src/rmp/return-codes.js');
-    for (const [name, table] of [['SevStatus', FW_STATUS], ['RmpReturnCode', RMP_RC]] as const) {
+    for (const [name, table] of [
+      ['SevStatus', FW_STATUS],
+      ['RmpReturnCode', RMP_RC],
+    ] as const) {
       const values = full.components.schemas[name]!;
       expect(values.type).toBe('integer');
       expect(values.enum).toEqual(Object.values(table));

@@ -88,10 +88,30 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
   },
   'tmpm.punsmashIo': {
     params: { srcPgSpa: '0x100200000', srcHpmdSpa: '0xfc0201008', gctxSpa: '0xfc0200000' },
-    result: { status: 0x0a, statusName: 'INVALID_HPTE_PADDR', subStatus: 0, pteError: 3, pteSubError: 0, detail: { index: 5 }, index: 1, startNs: 0, endNs: 1000, stallNs: 0, dmaHeld: 0, gctxWord: '0x30000000fc020000a', rmpMerged: false },
+    result: {
+      status: 0x0a,
+      statusName: 'INVALID_HPTE_PADDR',
+      subStatus: 0,
+      pteError: 3,
+      pteSubError: 0,
+      detail: { index: 5 },
+      index: 1,
+      startNs: 0,
+      endNs: 1000,
+      stallNs: 0,
+      dmaHeld: 0,
+      gctxWord: '0x30000000fc020000a',
+      rmpMerged: false,
+    },
   },
-  'tmpm.preparePsmash': { params: { domainId: 1, iova: '0x200000' }, result: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0227000', srcHpmdSpa: '0xfc0201008', gctxSpa: '0xfc0200000', entry: '0x6000000100200001', asid: 1 } },
-  'tmpm.getCapabilities': { params: {}, result: { status: 0xf0, statusName: 'SUCCESS', capReg: 0, fwReg: 0x1000000, specReg: 0x330000, supportReg: 0xc0, fwVersion: '1.0', specVersion: '0.51', reload: false, psmash: true, punsmash: true } },
+  'tmpm.preparePsmash': {
+    params: { domainId: 1, iova: '0x200000' },
+    result: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0227000', srcHpmdSpa: '0xfc0201008', gctxSpa: '0xfc0200000', entry: '0x6000000100200001', asid: 1 },
+  },
+  'tmpm.getCapabilities': {
+    params: {},
+    result: { status: 0xf0, statusName: 'SUCCESS', capReg: 0, fwReg: 0x1000000, specReg: 0x330000, supportReg: 0xc0, fwVersion: '1.0', specVersion: '0.51', reload: false, psmash: true, punsmash: true },
+  },
   'tmpm.getStallModel': { params: {}, result: stallModel },
   'tmpm.setStallModel': { params: { baseNs: 1000, jitter: { spreadNs: 0 } }, result: { ...stallModel, baseNs: 1000, jitter: { dist: 'uniform', spreadNs: 0 } } },
   'iommu.setDte': {
@@ -160,10 +180,35 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
     },
   },
   'dma.resetStats': { params: {}, result: { ok: true } },
-  'dma.histogram': { params: { deviceId: 256 }, result: { count: 3, maxNs: 2_400_000, significantDigits: 3, buckets: [{ fromNs: 700, valueNs: 700, count: 2 }, { fromNs: 2_398_208, valueNs: 2_400_000, count: 1 }] } },
+  'dma.histogram': {
+    params: { deviceId: 256 },
+    result: {
+      count: 3,
+      maxNs: 2_400_000,
+      significantDigits: 3,
+      buckets: [
+        { fromNs: 700, valueNs: 700, count: 2 },
+        { fromNs: 2_398_208, valueNs: 2_400_000, count: 1 },
+      ],
+    },
+  },
   'dma.timeline': {
     params: { binNs: 1_000_000, startNs: 0, endNs: 2_000_000, deviceId: 256 },
-    result: { binNs: 1_000_000, startNs: 0, endNs: 2_000_000, count: 2, retainedFromNs: 0, nowNs: 2_000_000, issued: [1000, 1000], held: [0, 600], completed: [1000, 400], ioPageFaults: [0, 0], rmpFaults: [0, 0], timeouts: [0, 0], aborted: [0, 0] },
+    result: {
+      binNs: 1_000_000,
+      startNs: 0,
+      endNs: 2_000_000,
+      count: 2,
+      retainedFromNs: 0,
+      nowNs: 2_000_000,
+      issued: [1000, 1000],
+      held: [0, 600],
+      completed: [1000, 400],
+      ioPageFaults: [0, 0],
+      rmpFaults: [0, 0],
+      timeouts: [0, 0],
+      aborted: [0, 0],
+    },
   },
   'trace.start': { params: { topics: ['tmpm', 'fw', 'stall'], maxEvents: 1000, binNs: 100_000 }, result: { ok: true, topics: ['tmpm', 'fw', 'stall'], maxEvents: 1000, startNs: 0 } },
   'trace.stop': { params: {}, result: { ok: true, events: 3, dropped: 0, startNs: 0, stopNs: 5_000_000 } },
@@ -180,7 +225,9 @@ export const SAMPLES: Record<MethodName, { params: Record<string, unknown>; resu
   'journal.find': {
     params: { method: 'tmpm.psmashIo', since: 0, max: 10 },
     result: {
-      entries: [{ seq: 3, method: 'tmpm.psmashIo', params: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0229000', srcHpmdSpa: '0xfc0202008', gctxSpa: '0xfc0200000' }, connectionId: 1, atNs: 0, endNs: 2_000_000, ok: true }],
+      entries: [
+        { seq: 3, method: 'tmpm.psmashIo', params: { srcPgSpa: '0x100200000', smashHpteSpa: '0xfc0229000', srcHpmdSpa: '0xfc0202008', gctxSpa: '0xfc0200000' }, connectionId: 1, atNs: 0, endNs: 2_000_000, ok: true },
+      ],
       lastSeq: 3,
       dropped: 0,
     },

@@ -76,13 +76,7 @@ describe('parseScenario', () => {
 
   it('reports every structural problem at once', () => {
     const found = problems({ memoryBytes: 'lots', seed: -1, clock: { mode: 'fast' }, devices: [{ deviceId: 70000 }] });
-    expect(found.map((l) => l.split(':')[0])).toEqual([
-      'scenario.memoryBytes',
-      'scenario.seed',
-      'scenario.clock.mode',
-      'scenario.devices[0].deviceId',
-      'scenario.devices[0].domainId',
-    ]);
+    expect(found.map((l) => l.split(':')[0])).toEqual(['scenario.memoryBytes', 'scenario.seed', 'scenario.clock.mode', 'scenario.devices[0].deviceId', 'scenario.devices[0].domainId']);
     expect(found[0]).toMatch(/must be a hex string "0x\.\.\."; fix: write it like "0x1000000000"/);
     expect(found[4]).toBe('scenario.devices[0].domainId: is required');
   });
@@ -105,16 +99,21 @@ describe('parseScenario', () => {
   });
 
   it('refuses a bound ASID that no guest has, duplicate devices and duplicate ASIDs', () => {
-    expect(problems({ devices: [device({ boundAsid: 7 })] })).toEqual([
-      'scenario.devices[0].boundAsid: no guest has ASID 7; fix: add it to guests or remove boundAsid (untrusted device)',
-    ]);
+    expect(problems({ devices: [device({ boundAsid: 7 })] })).toEqual(['scenario.devices[0].boundAsid: no guest has ASID 7; fix: add it to guests or remove boundAsid (untrusted device)']);
     expect(problems({ devices: [device(), device({ domainId: 2 })] })[0]).toMatch(/^scenario.devices\[1\].deviceId: device 0x100 is already listed as devices\[0\]/);
     expect(problems({ guests: [{ asid: 1 }, { asid: 1 }] })[0]).toMatch(/^scenario.guests\[1\].asid: ASID 1 is already used by guests\[0\]/);
   });
 
   it('refuses guests that share host memory', () => {
     const range = { gpa: '0x0', spa: '0x100000000', length: '0x200000' };
-    expect(problems({ guests: [{ asid: 1, ranges: [range] }, { asid: 2, ranges: [range] }] })[0]).toMatch(/^scenario.guests\[1\].ranges\[0\].spa: overlaps the SPAs of scenario.guests\[0\].ranges\[0\]/);
+    expect(
+      problems({
+        guests: [
+          { asid: 1, ranges: [range] },
+          { asid: 2, ranges: [range] },
+        ],
+      })[0],
+    ).toMatch(/^scenario.guests\[1\].ranges\[0\].spa: overlaps the SPAs of scenario.guests\[0\].ranges\[0\]/);
   });
 
   it('checks streams: a listed device, sane rate, power-of-two aligned accesses', () => {
@@ -127,7 +126,9 @@ describe('parseScenario', () => {
 
   it('checks RMP updates against their page size and memory', () => {
     expect(problems({ base: 'empty', rmpUpdates: [{ spa: '0x1000', assigned: true, pageSize: '2M' }] })).toEqual(['scenario.rmpUpdates[0].spa: must be aligned to its pageSize 2M']);
-    expect(problems({ base: 'empty', memoryBytes: '0x400000', rmpUpdates: [{ spa: '0x200000', count: 2, assigned: false, pageSize: '2M' }] })[0]).toMatch(/^scenario.rmpUpdates\[0\].count: the pages end past memoryBytes/);
+    expect(problems({ base: 'empty', memoryBytes: '0x400000', rmpUpdates: [{ spa: '0x200000', count: 2, assigned: false, pageSize: '2M' }] })[0]).toMatch(
+      /^scenario.rmpUpdates\[0\].count: the pages end past memoryBytes/,
+    );
   });
 
   it('refuses a document that is not an object', () => {

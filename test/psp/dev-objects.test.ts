@@ -203,7 +203,7 @@ describe('TIO_DEV_MEASUREMENTS (0xD7)', () => {
     expect((await relay(p.m, DEV, PSP_COMMAND.TIO_DEV_MEASUREMENTS, measBuf(slas, new Uint8Array(32)), ctrl)).done.status).toBe(0);
   });
 
-  it('the device\'s blocks and the recorded chain live in the state document: a loaded platform answers the same bytes; a bad measurements string is refused', async () => {
+  it("the device's blocks and the recorded chain live in the state document: a loaded platform answers the same bytes; a bad measurements string is refused", async () => {
     const p = createPlatform();
     await p.tioConnect(DEV);
     const { ctrl, slas } = hostOf(p, DEV);

@@ -98,7 +98,7 @@ describe('SNP_PAGE_RECLAIM (fw.pageReclaim)', () => {
     expect(await p.fwPageReclaim(0x1_0000_0000 + 4096, '2M')).toMatchObject({ status: SEV_RET.INVALID_ADDRESS });
   });
 
-  it("refuses a page of a live TIO context until TIO_DEV_RECLAIM", async () => {
+  it('refuses a page of a live TIO context until TIO_DEV_RECLAIM', async () => {
     const p = createPlatform();
     const ctxSpa = Number(p.pspRegs().firmware.devices[0]!.ctxSpa);
     expect(await p.fwPageReclaim(ctxSpa)).toMatchObject({ status: SEV_RET.INVALID_PAGE_STATE, detail: { deviceId: 0x100 } });

@@ -268,7 +268,19 @@ describe('TDI states and fences in state documents and snapshots', () => {
     const devCtxSla = slaOf(host.devCtx);
     const tdiCtxSla = encodeSla(BigInt(tdiPage));
     expect((await mailbox(p, PSP_COMMAND.TIO_TDI_CREATE, bufferPage(p, encode(TIO_TDI_CREATE_BUF, { length: 48, devCtxSla, tdiCtxSla, functionId: 0x200 })))).status).toBe(0);
-    const bind = (runFlags: number) => encode(TIO_TDI_BIND_BUF, { length: 80, reqSla: slaOf(ctrl.req), respSla: slaOf(ctrl.resp), scratchSla: slaOf(ctrl.scratch), outputSla: slaOf(ctrl.output), devCtxSla, tdiCtxSla, gctxPaddr: BigInt(p.m.guests.get(ASID)!.gctxSpa), runFlags, hostDomainId: 2 });
+    const bind = (runFlags: number) =>
+      encode(TIO_TDI_BIND_BUF, {
+        length: 80,
+        reqSla: slaOf(ctrl.req),
+        respSla: slaOf(ctrl.resp),
+        scratchSla: slaOf(ctrl.scratch),
+        outputSla: slaOf(ctrl.output),
+        devCtxSla,
+        tdiCtxSla,
+        gctxPaddr: BigInt(p.m.guests.get(ASID)!.gctxSpa),
+        runFlags,
+        hostDomainId: 2,
+      });
     expect((await relay(p.m, 0x200, PSP_COMMAND.TIO_TDI_BIND, bind(0), ctrl)).done.status).toBe(0);
 
     const { state } = p.dumpState();

@@ -82,7 +82,6 @@ describe('a client gone in the middle of a realtime smash', () => {
   });
 });
 
-
 function killGroup(child: ChildProcessWithoutNullStreams): void {
   try {
     if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
@@ -186,12 +185,22 @@ describe('scenarios that pass validation but ask for an unbounded amount of work
     const ws = await openSocket(s.url);
     sockets.push(ws);
     const answer = new Promise<any>((resolve) => ws.once('message', (d: unknown) => resolve(JSON.parse(String(d)))));
-    ws.send(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'emu.reset', params: { scenario: { memoryBytes: '0x10000000000000', guests: [{ asid: 1, ranges: [{ gpa: '0x0', spa: '0x0', length: '0x8000000000000', rmp: '4K', validated: true }] }] } } }));
+    ws.send(
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'emu.reset',
+        params: { scenario: { memoryBytes: '0x10000000000000', guests: [{ asid: 1, ranges: [{ gpa: '0x0', spa: '0x0', length: '0x8000000000000', rmp: '4K', validated: true }] }] } },
+      }),
+    );
     const reply = await answer;
     expect(reply.error.code).toBe(-32602);
     expect(reply.error.message).toMatch(/limit/);
     await sleep(50);
-    const healthy = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false);
+    const healthy = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) }).then(
+      (r) => r.ok,
+      () => false,
+    );
     killGroup(s.proc);
     expect(healthy).toBe(true);
   });

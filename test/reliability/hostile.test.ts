@@ -503,7 +503,11 @@ describe('item 5: the snapshot byte limit (library platform, small limit)', () =
 describe('also bound: emu.dumpState re-encodes only the pages written since the last dump', () => {
   it('reuses the encoding of every unchanged page, and the document still round-trips', () => {
     const p = new Platform(DEFAULT_SCENARIO);
-    for (let i = 0; i < 4; i++) p.memWrite64(0x8000_0000 + i * 0x8_0000, Array.from({ length: 65_536 }, (_, j) => BigInt(j + 1)));
+    for (let i = 0; i < 4; i++)
+      p.memWrite64(
+        0x8000_0000 + i * 0x8_0000,
+        Array.from({ length: 65_536 }, (_, j) => BigInt(j + 1)),
+      );
     const first = p.dumpState().state.memory.pages;
     p.memWrite64(0x8000_0000, [7n]);
     const second = p.dumpState().state.memory.pages;

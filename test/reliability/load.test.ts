@@ -152,35 +152,51 @@ async function round(paths: string[], calls: number): Promise<{ seconds: number;
 }
 
 describe(`load: ${CLIENTS} clients x ${CALLS} mixed calls`, () => {
-  it('on the shared default platform: no errors, no leaked listeners, connections or heap', async () => {
-    const warm = await round(Array.from({ length: CLIENTS }, () => '/'), 100);
-    const baseline = await heapAfterGc();
-    const r = await round(Array.from({ length: CLIENTS }, () => '/'), CALLS);
-    const after = await heapAfterGc();
-    console.log(`load (shared): ${CLIENTS * CALLS} calls in ${r.seconds.toFixed(1)} s, ${r.notifications + warm.notifications} notifications; heap ${(baseline / 2 ** 20).toFixed(1)} -> ${(after / 2 ** 20).toFixed(1)} MiB`);
-    expect(r.notifications).toBeGreaterThan(0);
-    expect(after - baseline, 'heap growth after 128,000 calls and 64 disconnects').toBeLessThan(16 * 2 ** 20);
-    const s = app.platforms().get('')!.dmaStats({});
-    expect(s.issued).toBe(s.completed + s.ioPageFaults + s.rmpFaults + s.timeouts + s.aborted + s.inFlight);
-    expect(internalErrors).toEqual([]);
-  }, LOAD_TIMEOUT_MS);
+  it(
+    'on the shared default platform: no errors, no leaked listeners, connections or heap',
+    async () => {
+      const warm = await round(
+        Array.from({ length: CLIENTS }, () => '/'),
+        100,
+      );
+      const baseline = await heapAfterGc();
+      const r = await round(
+        Array.from({ length: CLIENTS }, () => '/'),
+        CALLS,
+      );
+      const after = await heapAfterGc();
+      console.log(
+        `load (shared): ${CLIENTS * CALLS} calls in ${r.seconds.toFixed(1)} s, ${r.notifications + warm.notifications} notifications; heap ${(baseline / 2 ** 20).toFixed(1)} -> ${(after / 2 ** 20).toFixed(1)} MiB`,
+      );
+      expect(r.notifications).toBeGreaterThan(0);
+      expect(after - baseline, 'heap growth after 128,000 calls and 64 disconnects').toBeLessThan(16 * 2 ** 20);
+      const s = app.platforms().get('')!.dmaStats({});
+      expect(s.issued).toBe(s.completed + s.ioPageFaults + s.rmpFaults + s.timeouts + s.aborted + s.inFlight);
+      expect(internalErrors).toEqual([]);
+    },
+    LOAD_TIMEOUT_MS,
+  );
 
-  it('each client on its own /platforms/NAME: no errors, no leaks, isolated platforms', async () => {
-    const paths = Array.from({ length: CLIENTS }, (_, i) => `/platforms/load-${i}`);
-    const r = await round(paths, CALLS);
-    const platforms = app.platforms();
-    expect(platforms.size).toBe(CLIENTS + 1);
-    for (let i = 0; i < CLIENTS; i++) {
-      const s = platforms.get(`load-${i}`)!.dmaStats({});
-      // Each platform saw only its own client's DMA: about a quarter of 2,000 calls.
-      expect(s.issued).toBeGreaterThan(300);
-      expect(s.issued).toBeLessThan(700);
-    }
-    const baseline = await heapAfterGc();
-    await round(paths, 200);
-    const after = await heapAfterGc();
-    console.log(`load (per platform): ${CLIENTS * CALLS} calls in ${r.seconds.toFixed(1)} s; heap after a second round ${(baseline / 2 ** 20).toFixed(1)} -> ${(after / 2 ** 20).toFixed(1)} MiB`);
-    expect(after - baseline, 'heap growth of a second round on the same platforms').toBeLessThan(16 * 2 ** 20);
-    expect(internalErrors).toEqual([]);
-  }, LOAD_TIMEOUT_MS);
+  it(
+    'each client on its own /platforms/NAME: no errors, no leaks, isolated platforms',
+    async () => {
+      const paths = Array.from({ length: CLIENTS }, (_, i) => `/platforms/load-${i}`);
+      const r = await round(paths, CALLS);
+      const platforms = app.platforms();
+      expect(platforms.size).toBe(CLIENTS + 1);
+      for (let i = 0; i < CLIENTS; i++) {
+        const s = platforms.get(`load-${i}`)!.dmaStats({});
+        // Each platform saw only its own client's DMA: about a quarter of 2,000 calls.
+        expect(s.issued).toBeGreaterThan(300);
+        expect(s.issued).toBeLessThan(700);
+      }
+      const baseline = await heapAfterGc();
+      await round(paths, 200);
+      const after = await heapAfterGc();
+      console.log(`load (per platform): ${CLIENTS * CALLS} calls in ${r.seconds.toFixed(1)} s; heap after a second round ${(baseline / 2 ** 20).toFixed(1)} -> ${(after / 2 ** 20).toFixed(1)} MiB`);
+      expect(after - baseline, 'heap growth of a second round on the same platforms').toBeLessThan(16 * 2 ** 20);
+      expect(internalErrors).toEqual([]);
+    },
+    LOAD_TIMEOUT_MS,
+  );
 });

@@ -93,7 +93,7 @@ const regionIova = (r: number): bigint => BigInt(r * MB2);
 function observed(r: unknown): Expected {
   const o = r as Record<string, unknown>;
   if ('status' in o) return { status: o['status'] as number };
-  if ('npf' in o) return { npf: '0x' + ((o['npf'] as { errorCode: bigint }).errorCode).toString(16) };
+  if ('npf' in o) return { npf: '0x' + (o['npf'] as { errorCode: bigint }).errorCode.toString(16) };
   if ('outcome' in o) return { outcome: o['outcome'] as string };
   return o['noUpdate'] === true ? { rc: o['rc'] as number, noUpdate: true } : { rc: o['rc'] as number };
 }
@@ -154,7 +154,12 @@ function dumpBesidesMailbox(p: Platform): string {
   const held = (pfn: number) => pool.allocated.some(([spa, n]) => pfn >= spa / 4096 && pfn < spa / 4096 + n);
   const inPool = (pfn: number) => pfn >= p.m.pool.baseSpa / 4096;
   const memory = state['memory'] as { pages: Array<[number, unknown]> };
-  return JSON.stringify({ ...state, clock: undefined, psp: { ...psp, device: { ...psp.device, regs: undefined, nextSeq: undefined, commands: undefined } }, memory: { pages: memory.pages.filter(([pfn]) => !(inPool(pfn) && !held(pfn))) } });
+  return JSON.stringify({
+    ...state,
+    clock: undefined,
+    psp: { ...psp, device: { ...psp.device, regs: undefined, nextSeq: undefined, commands: undefined } },
+    memory: { pages: memory.pages.filter(([pfn]) => !(inPool(pfn) && !held(pfn))) },
+  });
 }
 
 /** Checks a call's outcome and, when the model says it was refused or changed nothing, that the dump is unchanged. */
@@ -295,7 +300,10 @@ const streamStep = fc.oneof(
   { weight: 4, arbitrary: fc.record({ op: fc.constant('smash' as const), r: region, c: corruption }) },
   { weight: 3, arbitrary: fc.record({ op: fc.constant('unsmash' as const), r: region, wrong: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('advance' as const), ns: fc.integer({ min: 0, max: 2_000_000 }) }) },
-  { weight: 1, arbitrary: fc.record({ op: fc.constant('stall' as const), jitter: fc.constantFrom('none' as const, 'uniform' as const, 'lognormal' as const), scope: fc.constantFrom('domain' as const, 'iommu' as const) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ op: fc.constant('stall' as const), jitter: fc.constantFrom('none' as const, 'uniform' as const, 'lognormal' as const), scope: fc.constantFrom('domain' as const, 'iommu' as const) }),
+  },
   { weight: 1, arbitrary: fc.record({ op: fc.constant('roundtrip' as const) }) },
 );
 

@@ -130,7 +130,9 @@ describe('hostile state and scenario documents over the wire', () => {
       variant('version "1"', (d) => void (d['version'] = '1')),
       variant('format', (d) => void (d['format'] = 'other')),
       // scenarioName is informational: a document without it loads (the name in use is kept).
-      ...Object.keys(good).filter((k) => k !== 'scenarioName').map((k) => variant(`without ${k}`, (d) => void delete d[k])),
+      ...Object.keys(good)
+        .filter((k) => k !== 'scenarioName')
+        .map((k) => variant(`without ${k}`, (d) => void delete d[k])),
       variant('truncated text', () => JSON.stringify(good).slice(0, 5000)),
       variant('memoryBytes 2^60', (d) => void (d['settings'].memoryBytes = 2 ** 60)),
       variant('memoryBytes -4096', (d) => void (d['settings'].memoryBytes = -4096)),

@@ -11,7 +11,15 @@ const REGIONS = 4;
 const SIZE = REGIONS * M2;
 
 /** Naive model: every page's authoritative entry, as read() reports it, in a Map (default: absent). */
-interface ModelEntry { entryPfn: number; large: boolean; assigned: boolean; immutable: boolean; validated: boolean; asid: number; gpaPfn: number }
+interface ModelEntry {
+  entryPfn: number;
+  large: boolean;
+  assigned: boolean;
+  immutable: boolean;
+  validated: boolean;
+  asid: number;
+  gpaPfn: number;
+}
 type Model = Map<number, ModelEntry>;
 const zero = (pfn: number): ModelEntry => ({ entryPfn: pfn, large: false, assigned: false, immutable: false, validated: false, asid: 0, gpaPfn: 0 });
 const at = (m: Model, pfn: number): ModelEntry => m.get(pfn) ?? zero(pfn);
@@ -78,7 +86,16 @@ function modelPvalidate(m: Model, pfn: number, large: boolean, asid: number, gpa
 }
 
 const op = fc.oneof(
-  fc.record({ kind: fc.constant('update' as const), region: fc.nat(REGIONS - 1), page: fc.constantFrom(0, 1, 7, 511), large: fc.boolean(), assigned: fc.boolean(), asid: fc.nat(3), gpaRegion: fc.nat(8), immutable: fc.boolean() }),
+  fc.record({
+    kind: fc.constant('update' as const),
+    region: fc.nat(REGIONS - 1),
+    page: fc.constantFrom(0, 1, 7, 511),
+    large: fc.boolean(),
+    assigned: fc.boolean(),
+    asid: fc.nat(3),
+    gpaRegion: fc.nat(8),
+    immutable: fc.boolean(),
+  }),
   fc.record({ kind: fc.constant('psmash' as const), region: fc.nat(REGIONS - 1) }),
   fc.record({
     kind: fc.constant('validate' as const),
@@ -134,8 +151,14 @@ describe('RmpTable model', () => {
           const e = at(m, pfn);
           const r = t.read(pfn * K4);
           const same =
-            r.entrySpa === e.entryPfn * K4 && (r.pageSize === '2M') === e.large && r.assigned === e.assigned && r.immutable === e.immutable &&
-            r.validated === e.validated && r.asid === e.asid && r.gpa === e.gpaPfn * K4 && t.isAssigned(pfn) === e.assigned;
+            r.entrySpa === e.entryPfn * K4 &&
+            (r.pageSize === '2M') === e.large &&
+            r.assigned === e.assigned &&
+            r.immutable === e.immutable &&
+            r.validated === e.validated &&
+            r.asid === e.asid &&
+            r.gpa === e.gpaPfn * K4 &&
+            t.isAssigned(pfn) === e.assigned;
           if (!same) bad.push(pfn);
         }
         expect(bad).toEqual([]);

@@ -250,10 +250,39 @@ describe('RmpTable', () => {
     });
 
     const rejections: [string, (t: RmpTable) => void, string, number | undefined][] = [
-      ['one entry has another ASID', (t) => { t.rmpUpdate(0x40007000, { assigned: true, pageSize: '4K', asid: 6, gpa: 0x40007000 }); }, 'mismatch', 7],
-      ['one entry is unassigned', (t) => { t.rmpUpdate(0x40009000, { assigned: false, pageSize: '4K' }); }, 'mismatch', 9],
-      ['one entry lost Validated', (t) => { t.pvalidate(0x40001000, { asid: 5, gpa: 0x40001000, pageSize: '4K', validate: false }); }, 'mismatch', 1],
-      ['the GPAs are not contiguous', (t) => { t.rmpUpdate(0x401ff000, { assigned: true, pageSize: '4K', asid: 5, gpa: 0x7000 }); t.pvalidate(0x401ff000, { asid: 5, gpa: 0x7000, pageSize: '4K', validate: true }); }, 'mismatch', 511],
+      [
+        'one entry has another ASID',
+        (t) => {
+          t.rmpUpdate(0x40007000, { assigned: true, pageSize: '4K', asid: 6, gpa: 0x40007000 });
+        },
+        'mismatch',
+        7,
+      ],
+      [
+        'one entry is unassigned',
+        (t) => {
+          t.rmpUpdate(0x40009000, { assigned: false, pageSize: '4K' });
+        },
+        'mismatch',
+        9,
+      ],
+      [
+        'one entry lost Validated',
+        (t) => {
+          t.pvalidate(0x40001000, { asid: 5, gpa: 0x40001000, pageSize: '4K', validate: false });
+        },
+        'mismatch',
+        1,
+      ],
+      [
+        'the GPAs are not contiguous',
+        (t) => {
+          t.rmpUpdate(0x401ff000, { assigned: true, pageSize: '4K', asid: 5, gpa: 0x7000 });
+          t.pvalidate(0x401ff000, { asid: 5, gpa: 0x7000, pageSize: '4K', validate: true });
+        },
+        'mismatch',
+        511,
+      ],
     ];
     for (const [what, mutate, reason, index] of rejections) {
       it(`rejects a region where ${what}, changing nothing`, () => {
@@ -275,11 +304,14 @@ describe('RmpTable', () => {
 
     it('rejects VMSA pages', () => {
       const t = new RmpTable(GIB);
-      t.setState({ sizeBytes: GIB, entries: [
-        { spa: M2, pageSize: '4K', count: 3, assigned: true, immutable: false, validated: false, vmsa: false, asid: 1, gpa: 0 },
-        { spa: M2 + 3 * K4, pageSize: '4K', count: 1, assigned: true, immutable: false, validated: false, vmsa: true, asid: 1, gpa: 3 * K4 },
-        { spa: M2 + 4 * K4, pageSize: '4K', count: 508, assigned: true, immutable: false, validated: false, vmsa: false, asid: 1, gpa: 4 * K4 },
-      ] });
+      t.setState({
+        sizeBytes: GIB,
+        entries: [
+          { spa: M2, pageSize: '4K', count: 3, assigned: true, immutable: false, validated: false, vmsa: false, asid: 1, gpa: 0 },
+          { spa: M2 + 3 * K4, pageSize: '4K', count: 1, assigned: true, immutable: false, validated: false, vmsa: true, asid: 1, gpa: 3 * K4 },
+          { spa: M2 + 4 * K4, pageSize: '4K', count: 508, assigned: true, immutable: false, validated: false, vmsa: false, asid: 1, gpa: 4 * K4 },
+        ],
+      });
       expect(t.pageUnsmash(M2)).toMatchObject({ ok: false, reason: 'mismatch', index: 3 });
     });
 
@@ -336,11 +368,11 @@ describe('RmpTable', () => {
       expect(t.anyAssignedIn(target + 1, 600)).toBe(false);
       expect(t.anyAssignedIn(target - 17, 17)).toBe(false);
       expect(t.anyAssignedIn(target - 600, 601)).toBe(true);
-      expect(t.anyAssignedIn(0, 5 * GIB / K4)).toBe(false);
+      expect(t.anyAssignedIn(0, (5 * GIB) / K4)).toBe(false);
       expect(t.anyAssignedIn(t.pageCount - 10, 1000)).toBe(false);
       t.rmpUpdate(7 * GIB, { assigned: true, pageSize: '2M', asid: 1, gpa: 0 });
-      expect(t.anyAssignedIn(7 * GIB / K4 + 511, 1)).toBe(true);
-      expect(t.anyAssignedIn(7 * GIB / K4 + 512, 512)).toBe(false);
+      expect(t.anyAssignedIn((7 * GIB) / K4 + 511, 1)).toBe(true);
+      expect(t.anyAssignedIn((7 * GIB) / K4 + 512, 512)).toBe(false);
     });
 
     it('lists the non-default regions and which of them hold 4 KB entries', () => {

@@ -111,10 +111,12 @@ describe('processFrame: JSON-RPC 2.0 §7 examples (params by name)', () => {
 
   it('sends nothing for a batch of notifications only', async () => {
     const { send, table } = setup();
-    expect(await send([
-      { jsonrpc: '2.0', method: 'notify_sum', params: { values: [1, 2, 4] } },
-      { jsonrpc: '2.0', method: 'notify_hello', params: { values: [7] } },
-    ])).toBeUndefined();
+    expect(
+      await send([
+        { jsonrpc: '2.0', method: 'notify_sum', params: { values: [1, 2, 4] } },
+        { jsonrpc: '2.0', method: 'notify_hello', params: { values: [7] } },
+      ]),
+    ).toBeUndefined();
     expect(table.calls).toEqual(['notify_sum', 'notify_hello']);
   });
 });
@@ -246,10 +248,12 @@ describe('processFrame: further envelope rules', () => {
 
   it('answers a result that cannot be JSON with -32603, and the rest of the batch normally', async () => {
     const { send } = setup();
-    expect(await send([
-      { jsonrpc: '2.0', method: 'circular', id: 1 },
-      { jsonrpc: '2.0', method: 'echo', params: { ok: true }, id: 2 },
-    ])).toEqual([err(1, -32603, 'Internal error'), { jsonrpc: '2.0', id: 2, result: { ok: true } }]);
+    expect(
+      await send([
+        { jsonrpc: '2.0', method: 'circular', id: 1 },
+        { jsonrpc: '2.0', method: 'echo', params: { ok: true }, id: 2 },
+      ]),
+    ).toEqual([err(1, -32603, 'Internal error'), { jsonrpc: '2.0', id: 2, result: { ok: true } }]);
   });
 
   it('reports each call to observe, notifications and refusals included', async () => {
@@ -271,23 +275,27 @@ describe('handleFrame: answers at once when the handlers do (issue 4)', () => {
   const tick = () => new Promise((resolve) => setTimeout(resolve, 1));
   const handlers = new Map<string, RpcHandler>([
     ['now', () => ({ nowNs: 5n })],
-    ['later', async () => {
-      await tick();
-      return { nowNs: 7n };
-    }],
-    ['laterBoom', async () => {
-      await tick();
-      throw new Error('late kaboom');
-    }],
+    [
+      'later',
+      async () => {
+        await tick();
+        return { nowNs: 7n };
+      },
+    ],
+    [
+      'laterBoom',
+      async () => {
+        await tick();
+        throw new Error('late kaboom');
+      },
+    ],
     ['laterRefused', () => Promise.reject(new RpcError(-32001, 'no such stream'))],
   ]);
   const frame = (method: string, id?: number) => JSON.stringify(id === undefined ? { jsonrpc: '2.0', method } : { jsonrpc: '2.0', method, id });
 
   it('returns a string, not a promise, when every handler returns a plain value, batches included', () => {
     expect(handleFrame(frame('now', 1), handlers, ctx)).toBe('{"jsonrpc":"2.0","id":1,"result":{"nowNs":"0x5"}}');
-    expect(handleFrame(`[${frame('now', 1)},${frame('now')},${frame('now', 2)}]`, handlers, ctx)).toBe(
-      '[{"jsonrpc":"2.0","id":1,"result":{"nowNs":"0x5"}},{"jsonrpc":"2.0","id":2,"result":{"nowNs":"0x5"}}]',
-    );
+    expect(handleFrame(`[${frame('now', 1)},${frame('now')},${frame('now', 2)}]`, handlers, ctx)).toBe('[{"jsonrpc":"2.0","id":1,"result":{"nowNs":"0x5"}},{"jsonrpc":"2.0","id":2,"result":{"nowNs":"0x5"}}]');
     expect(handleFrame(frame('now'), handlers, ctx)).toBeUndefined();
     expect(handleFrame('{', handlers, ctx)).toContain('-32700');
   });

@@ -33,8 +33,9 @@ describe('flatJson', () => {
         // defineProperty: an own "__proto__" key as JSON.parse makes it.
         for (const [k, v] of entries) Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true });
         const text = flatJson(o);
+        // An own toJSON, or an own "__proto__" holding a bigint, is left to the general path.
         if (Object.hasOwn(o, 'toJSON')) expect(text).toBeUndefined();
-        else expect(text).toBe(exact(o));
+        else if (text !== undefined || typeof o['__proto__'] !== 'bigint' || !Object.hasOwn(o, '__proto__')) expect(text).toBe(exact(o));
       }),
       { numRuns: runs(2000) },
     );

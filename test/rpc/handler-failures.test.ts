@@ -63,7 +63,12 @@ async function start(failing: Partial<Record<'page' | 'metrics' | 'openrpc' | 'd
 describe('server: a throwing handler never ends the process', () => {
   it('answers 500 for each HTTP handler that throws, logs one line each, and keeps answering', async () => {
     const { http, log } = await start({ page: true, metrics: true, openrpc: true, delete: true });
-    for (const [path, method] of [['/', 'GET'], ['/metrics', 'GET'], ['/openrpc.json', 'GET'], ['/platforms/p1', 'DELETE']] as const) {
+    for (const [path, method] of [
+      ['/', 'GET'],
+      ['/metrics', 'GET'],
+      ['/openrpc.json', 'GET'],
+      ['/platforms/p1', 'DELETE'],
+    ] as const) {
       const res = await http(path, { method });
       expect(res.status, `${method} ${path}`).toBe(500);
       expect(await res.json()).toEqual({ error: 'internal error; the server logged it' });
@@ -85,7 +90,11 @@ describe('server: a throwing handler never ends the process', () => {
   it('answers -32603 for RPC handlers that throw (sync, async, a non-Error), one log line each, and keeps answering', async () => {
     const { http, log } = await start({});
     const c = await openClient((server as RunningServer).url);
-    for (const [id, method] of [[1, 'throwSync'], [2, 'throwAsync'], [3, 'throwValue']] as const) {
+    for (const [id, method] of [
+      [1, 'throwSync'],
+      [2, 'throwAsync'],
+      [3, 'throwValue'],
+    ] as const) {
       const answer = (await c.call({ jsonrpc: '2.0', method, id })) as { id: number; error: { code: number } };
       expect(answer.id).toBe(id);
       expect(answer.error.code).toBe(-32603);

@@ -57,7 +57,7 @@ describe('the socket file', () => {
     expect(await c.next()).toBeUndefined();
   });
 
-  it('replaces a dead server\'s socket file, and refuses a live one or a file that is not a socket', async () => {
+  it("replaces a dead server's socket file, and refuses a live one or a file that is not a socket", async () => {
     const stale = sockPath();
     // A socket file nobody listens on, as a killed server leaves it (bound, never unlinked).
     const made = spawnSync('/usr/bin/python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', stale]);

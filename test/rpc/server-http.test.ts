@@ -29,7 +29,7 @@ describe('server: HTTP', () => {
     expect((await http('/healthz')).status).toBe(503);
   });
 
-  it('serves Prometheus text at /metrics with the hooks\' metrics appended', async () => {
+  it("serves Prometheus text at /metrics with the hooks' metrics appended", async () => {
     const res = await http('/metrics');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/^text\/plain/);

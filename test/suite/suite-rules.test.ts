@@ -26,7 +26,11 @@ describe('the suite', () => {
     const raw = /\b(?:it|test|describe)\s*\.\s*(?:skip|skipIf|runIf|todo|only)\b|\b(?:ctx|context)\s*\.\s*skip\s*\(/;
     const offenders = testFiles(TEST_DIR)
       .filter((f) => !f.endsWith(join('helpers', 'skips.ts')) && !f.endsWith(join('suite', 'suite-rules.test.ts')))
-      .flatMap((f) => readFileSync(f, 'utf8').split('\n').flatMap((line, i) => (raw.test(line) ? [`${relative(TEST_DIR, f)}:${i + 1}: ${line.trim()}`] : [])));
+      .flatMap((f) =>
+        readFileSync(f, 'utf8')
+          .split('\n')
+          .flatMap((line, i) => (raw.test(line) ? [`${relative(TEST_DIR, f)}:${i + 1}: ${line.trim()}`] : [])),
+      );
     expect(offenders).toEqual([]);
   });
 
@@ -39,7 +43,7 @@ describe('the suite', () => {
     expect(required('REQUIRE_BROWSER', { CI: 'false' })).toBe(false);
   });
 
-  it('runs fast-check on the run\'s seed (SMASH_EMU_SEED, printed at the start) and scales runs by SMASH_EMU_RUNS_SCALE', () => {
+  it("runs fast-check on the run's seed (SMASH_EMU_SEED, printed at the start) and scales runs by SMASH_EMU_RUNS_SCALE", () => {
     expect(fc.readConfigureGlobal().seed).toBe(runSeed());
     expect(runSeed({ SMASH_EMU_SEED: '12345' })).toBe(12345);
     expect(() => runSeed({ SMASH_EMU_SEED: 'abc' })).toThrow(/SMASH_EMU_SEED must be an integer/);

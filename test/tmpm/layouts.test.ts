@@ -5,18 +5,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { loadVectors } from '../helpers/vectors.js';
-import {
-  RBCTL_INIT,
-  RBCTL_PAUSE,
-  STATUS_DRIVER_INIT,
-  STATUS_ENGINE_READY,
-  STATUS_RB_ERR,
-  STATUS_TOGGLE,
-  STATUS_WPTR_ERR,
-  TMPM_REG,
-  decodeStatus,
-  encodeStatus,
-} from '../../src/tmpm/registers.js';
+import { RBCTL_INIT, RBCTL_PAUSE, STATUS_DRIVER_INIT, STATUS_ENGINE_READY, STATUS_RB_ERR, STATUS_TOGGLE, STATUS_WPTR_ERR, TMPM_REG, decodeStatus, encodeStatus } from '../../src/tmpm/registers.js';
 import { decodeRingEntry, encodeRingEntry, withRingStatus, circSpace } from '../../src/tmpm/ring.js';
 import {
   decodeCapabilities,

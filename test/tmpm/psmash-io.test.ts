@@ -160,7 +160,10 @@ describe('PSMASH_IO', () => {
       });
       const h = psmashArgs(q, 0x300, 0x20_0000n);
       const inside = 0x4020_0000 + 0x3000;
-      q.memWrite64(inside, Array.from({ length: 512 }, (_, i) => prefillPte(0x6000_0000_4020_0001n, i)));
+      q.memWrite64(
+        inside,
+        Array.from({ length: 512 }, (_, i) => prefillPte(0x6000_0000_4020_0001n, i)),
+      );
       const r = await q.tmpmPsmashIo({ ...h, smashHpteSpa: BigInt(inside) });
       expect(r.statusName).toBe('INVALID_OVERLAP');
       // The command page itself, through the ring.
@@ -195,7 +198,7 @@ describe('PSMASH_IO', () => {
       await refused(p, { ...a, srcPgSpa: a.srcPgSpa + BigInt(MB2) }, S.ADDRESSES_MISMATCH);
     });
 
-    it("9 INVALID_GUEST for an RMP entry of another ASID; INVALID_PAGE_STATE for non-consecutive GPAs or an immutable entry", async () => {
+    it('9 INVALID_GUEST for an RMP entry of another ASID; INVALID_PAGE_STATE for non-consecutive GPAs or an immutable entry', async () => {
       const p = createPlatform({ ...DEFAULT_SCENARIO, guests: [...DEFAULT_SCENARIO.guests, { asid: 2, ranges: [] }] });
       const a = psmashArgs(p, TEE_DEV, REGION_IOVA);
       // The gctx of guest 2 names a guest the region does not belong to.
@@ -214,7 +217,12 @@ describe('PSMASH_IO', () => {
       const a = psmashArgs(p, TEE_DEV, REGION_IOVA);
       const t = Number(a.smashHpteSpa);
       const good = p.m.memory.word(t + 7 * 8);
-      for (const [bad, err] of [[good & ~1n, 1], [good | (1n << 9n), 2], [good + 0x1000n, 3], [good & ~(1n << 62n), 4]] as const) {
+      for (const [bad, err] of [
+        [good & ~1n, 1],
+        [good | (1n << 9n), 2],
+        [good + 0x1000n, 3],
+        [good & ~(1n << 62n), 4],
+      ] as const) {
         p.memWrite64(t + 7 * 8, [bad]);
         await refused(p, a, S.INVALID_HPTE_PADDR, { index: 7, expected: good, actual: bad }, err);
       }
@@ -245,7 +253,7 @@ describe('PSMASH_IO', () => {
     expect((await p.tmpmPsmashIo(a)).statusName).toBe('SUCCESS');
   });
 
-  it('fault rules on tmpm.PSMASH_IO apply however the command arrives: the injected status is written as the engine\'s', async () => {
+  it("fault rules on tmpm.PSMASH_IO apply however the command arrives: the injected status is written as the engine's", async () => {
     const p = createPlatform();
     const a = psmashArgs(p, TEE_DEV, REGION_IOVA);
     p.faultAdd({ method: 'tmpm.PSMASH_IO', status: S.RESOURCE_NOT_AVAILABLE });
@@ -259,7 +267,10 @@ describe('PSMASH_IO', () => {
     p.faultAdd({ method: 'tmpm.NOOP', delayNs: 50_000 });
     const n = await p.tmpmSubmit({ command: 1, listSpa: 0n });
     expect(n.endNs - n.startNs).toBe(51_000);
-    expect(p.faultList().faults.map((f) => [f.method, f.hits])).toEqual([['tmpm.PSMASH_IO', 1], ['tmpm.NOOP', 1]]);
+    expect(p.faultList().faults.map((f) => [f.method, f.hits])).toEqual([
+      ['tmpm.PSMASH_IO', 1],
+      ['tmpm.NOOP', 1],
+    ]);
     expect(() => p.faultAdd({ method: 'tmpm.PSMASH_IO', rpcError: { code: -1, message: 'x' } })).toThrow(/only status and delayNs/);
   });
 

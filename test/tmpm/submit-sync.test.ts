@@ -23,7 +23,10 @@ async function run(chunked: boolean) {
   const p: Platform = createPlatform();
   const events: unknown[] = [];
   // Every topic but `clock` (progress reports follow the chunks, which differ by design).
-  p.bus.subscribe(EVENT_TOPICS.filter((t) => t !== 'clock'), (topic, atNs, data) => events.push(toWire({ topic, atNs, data })));
+  p.bus.subscribe(
+    EVENT_TOPICS.filter((t) => t !== 'clock'),
+    (topic, atNs, data) => events.push(toWire({ topic, atNs, data })),
+  );
   let yields = 0;
   if (chunked) {
     VirtualClock.chunkWallMs = 0;

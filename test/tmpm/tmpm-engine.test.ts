@@ -64,7 +64,16 @@ describe('TMPM registers', () => {
     expect(read(p, REG.THRESH)).toBe(0xdeadbeef);
     expect(read(p, REG.RBHEAD)).toBe(0);
     const before = JSON.stringify(p.tmpmRegs(), (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-    for (const [off, val] of [[REG.RBTAIL, 1], [REG.STATUS, 0], [0x20, 0], [0x02, 0], [-4, 0], [REG.THRESH, 2 ** 32], [REG.THRESH, -1], [REG.THRESH, 1.5]] as const) {
+    for (const [off, val] of [
+      [REG.RBTAIL, 1],
+      [REG.STATUS, 0],
+      [0x20, 0],
+      [0x02, 0],
+      [-4, 0],
+      [REG.THRESH, 2 ** 32],
+      [REG.THRESH, -1],
+      [REG.THRESH, 1.5],
+    ] as const) {
       expect(() => write(p, off, val)).toThrow(EmuError);
     }
     expect(() => read(p, 0x40)).toThrow(/not a TMPM register/);
@@ -94,11 +103,14 @@ describe('TMPM registers', () => {
       ['CDATA 17', (p) => setRing(p, ringPage(p), 17)],
       ['4 KB misaligned', (p) => setRing(p, ringPage(p) + 8, 1)],
       ['outside memory', (p) => setRing(p, 0x100 * 2 ** 32, 1)],
-      ['not 2 MB aligned under SNP', (p) => {
-        const spa = ringPage(p) + 0x1000;
-        expect(p.rmpUpdate(spa, { assigned: false, pageSize: '4K', immutable: true }).rc).toBe(0);
-        setRing(p, spa, 1);
-      }],
+      [
+        'not 2 MB aligned under SNP',
+        (p) => {
+          const spa = ringPage(p) + 0x1000;
+          expect(p.rmpUpdate(spa, { assigned: false, pageSize: '4K', immutable: true }).rc).toBe(0);
+          setRing(p, spa, 1);
+        },
+      ],
       ['not Hypervisor-Fixed under SNP', (p) => setRing(p, ringPage(p, false), 1)],
     ];
     for (const [name, setUp] of cases) {
@@ -115,7 +127,7 @@ describe('TMPM registers', () => {
 
   it('without SNP the ring needs only 4 KB alignment', async () => {
     const p = bare({ firmware: { snpInit: false, tioInit: false } });
-    const spa = p.m.pool.alloc(1) ;
+    const spa = p.m.pool.alloc(1);
     await bringUp(p, spa % MB2 === 0 ? spa + 0x1000 : spa);
     expect(read(p, REG.STATUS) & ST.INIT).toBe(ST.INIT);
   });

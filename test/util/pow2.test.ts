@@ -4,7 +4,11 @@ import { runs } from '../helpers/fc-seed.js';
 import { POW2, modPow2 } from '../../src/util/pow2.js';
 import { levelIndexPfn, stripCBit } from '../../src/iommu/pte.js';
 
-const safeInt = fc.oneof(fc.integer({ min: 0, max: 2 ** 31 }), fc.maxSafeInteger().map((x) => Math.abs(x)), fc.constantFrom(0, 2 ** 53, 2 ** 53 - 1, 2 ** 32 - 1, 2 ** 32, 2 ** 52 + 4095));
+const safeInt = fc.oneof(
+  fc.integer({ min: 0, max: 2 ** 31 }),
+  fc.maxSafeInteger().map((x) => Math.abs(x)),
+  fc.constantFrom(0, 2 ** 53, 2 ** 53 - 1, 2 ** 32 - 1, 2 ** 32, 2 ** 52 + 4095),
+);
 
 describe('pow2 (the walk path without pow and fmod)', () => {
   it('POW2[n] is 2 ** n', () => {

@@ -59,11 +59,14 @@ async function recordSession(file: string): Promise<void> {
 }
 
 function lines(path: string): Record<string, unknown>[] {
-  return readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  return readFileSync(path, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
 }
 
 describe('serve --record and smash-emu replay', () => {
-  it('records a header, each platform\'s state before its first call, and every call with its result and virtual time', async () => {
+  it("records a header, each platform's state before its first call, and every call with its result and virtual time", async () => {
     const file = join(dir, 'session.jsonl');
     await recordSession(file);
     const rec = lines(file);
@@ -71,7 +74,19 @@ describe('serve --record and smash-emu replay', () => {
     expect(rec.filter((l) => l.type === 'platform').map((l) => l.platform)).toEqual(['', 'other']);
     const calls = rec.filter((l) => l.type === 'call');
     expect(calls.map((l) => l.method)).toEqual([
-      'dma.startStream', 'clock.advance', 'tmpm.preparePsmash', 'tmpm.psmashIo', 'emu.snapshot', 'clock.advance', 'dma.stats', 'emu.revert', 'emu.revert', 'mem.read64', 'mem.alloc', 'dma.issue', 'dma.stats',
+      'dma.startStream',
+      'clock.advance',
+      'tmpm.preparePsmash',
+      'tmpm.psmashIo',
+      'emu.snapshot',
+      'clock.advance',
+      'dma.stats',
+      'emu.revert',
+      'emu.revert',
+      'mem.read64',
+      'mem.alloc',
+      'dma.issue',
+      'dma.stats',
     ]);
     const smash = calls[3]!;
     expect(smash).toMatchObject({ platform: '', atNs: 500_000, result: { status: 0xf0, statusName: 'SUCCESS' } });
@@ -124,7 +139,10 @@ describe('serve --record and smash-emu replay', () => {
     writeFileSync(changed, text);
     const bad = launchNode(['bin/smash-emu.mjs', 'replay', changed], running);
     expect(await bad.exited).toBe(1);
-    const m = /^first difference: .*cli-changed\.jsonl line 8, call 6, platform \/\n {2}method: {3}clock\.advance\n {2}params: {3}\{"ns":300001\}\n {2}expected: \{"result":\{"nowNs":(\d+)\}\}\n {2}actual: {3}\{"result":\{"nowNs":(\d+)\}\}\n$/.exec(bad.stdout());
+    const m =
+      /^first difference: .*cli-changed\.jsonl line 8, call 6, platform \/\n {2}method: {3}clock\.advance\n {2}params: {3}\{"ns":300001\}\n {2}expected: \{"result":\{"nowNs":(\d+)\}\}\n {2}actual: {3}\{"result":\{"nowNs":(\d+)\}\}\n$/.exec(
+        bad.stdout(),
+      );
     expect(m, bad.stdout()).not.toBeNull();
     expect(Number(m![2]) - Number(m![1])).toBe(1);
 
@@ -231,7 +249,13 @@ describe('deleted platforms and their recordings', () => {
     await t.stop();
     apps.splice(apps.indexOf(t), 1);
     const rec = lines(file);
-    expect(rec.filter((l) => l.type !== 'call').map((l) => [l.type, l.platform])).toEqual([['header', undefined], ['platform', ''], ['platform', 'x'], ['delete', 'x'], ['platform', 'x']]);
+    expect(rec.filter((l) => l.type !== 'call').map((l) => [l.type, l.platform])).toEqual([
+      ['header', undefined],
+      ['platform', ''],
+      ['platform', 'x'],
+      ['delete', 'x'],
+      ['platform', 'x'],
+    ]);
     expect(await replay(readRecording(readFileSync(file, 'utf8')), undefined, undefined)).toEqual({ calls: 5, platforms: 2, difference: null });
   });
 });

@@ -32,7 +32,11 @@ async function healthzDuring(app: AppUnderTest, p: Platform, wrap: 'dumpStateSli
     atStart = answered;
     const r = inner(...a);
     // A small answer (emu.loadState): the handler's end is when it is sent.
-    if (r instanceof Promise) void r.then(() => (atSend = answered), () => undefined);
+    if (r instanceof Promise)
+      void r.then(
+        () => (atSend = answered),
+        () => undefined,
+      );
     return r;
   };
   WebSocket.prototype.send = function (this: WebSocket, data: unknown, ...rest: unknown[]) {

@@ -132,7 +132,10 @@ describe('fault injection over the wire', () => {
     const other = await t.connect('/');
     const second = await other.call('tmpm.psmashIo', params);
     expect(second).toMatchObject({ status: 0x17, statusName: 'RESOURCE_NOT_AVAILABLE', detail: { injected: true } });
-    expect((await call('fault.list', {})).faults.map((f: { method: string; hits: number }) => [f.method, f.hits])).toEqual([['tmpm.PSMASH_IO', 1], ['tmpm.PSMASH_IO', 1]]);
+    expect((await call('fault.list', {})).faults.map((f: { method: string; hits: number }) => [f.method, f.hits])).toEqual([
+      ['tmpm.PSMASH_IO', 1],
+      ['tmpm.PSMASH_IO', 1],
+    ]);
     await expect(call('fault.add', { method: 'tmpm.PSMASH_IO', delayMs: 5 })).rejects.toMatchObject({ code: -32602 });
   });
 });

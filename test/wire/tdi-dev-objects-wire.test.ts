@@ -162,7 +162,10 @@ describe('TIO_DEV_CERTIFICATES and TIO_DEV_MEASUREMENTS over the raw mailbox', (
     put(meas, 4, 4, 1);
     ctrl(meas);
     put(meas, 40, 8, devCtx.sla);
-    meas.set(Uint8Array.from({ length: 32 }, (_, i) => i), 48);
+    meas.set(
+      Uint8Array.from({ length: 32 }, (_, i) => i),
+      48,
+    );
     const mr = await relay(0xd7, meas, req, resp);
     expect(mr).toEqual({ status: 0, steps: 1, requests: [0xe0] });
     const m = await read(output.spa, 0x40 + 32 + 220);

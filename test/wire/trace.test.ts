@@ -51,7 +51,10 @@ describe('trace.export (perfetto-json) through the server', () => {
     expect([...procs.values()]).toEqual(expect.arrayContaining(['TMPM engine', 'SEV firmware', 'IOMMU', 'device 01:00.0 (0x0100)', 'device 02:00.0 (0x0200)']));
 
     // Counter tracks of each device add up to dma.stats of that device.
-    for (const [deviceId, label] of [[0x100, 'device 01:00.0'], [0x200, 'device 02:00.0']] as const) {
+    for (const [deviceId, label] of [
+      [0x100, 'device 01:00.0'],
+      [0x200, 'device 02:00.0'],
+    ] as const) {
       const stats = await call('dma.stats', { deviceId });
       const counters = events.filter((e) => e.ph === 'C' && e.pid === pidOf(label));
       expect(counters.length).toBeGreaterThan(10);
@@ -79,7 +82,7 @@ describe('trace.export (perfetto-json) through the server', () => {
     expect(stall[0]).toMatchObject({ name: 'stall (domain 1)', ts: r.startNs! / 1000, dur: (r.endNs! - r.startNs!) / 1000 });
     // No held request completed before the stall ended: the first completion after the hold is in its end bin.
     const dev1Counters = events.filter((e) => e.ph === 'C' && e.pid === pidOf('device 01:00.0'));
-    const during = dev1Counters.filter((e) => e.ts! * 1000 >= r.startNs! + 100_000 && (e.ts! * 1000 + 100_000) <= r.endNs!);
+    const during = dev1Counters.filter((e) => e.ts! * 1000 >= r.startNs! + 100_000 && e.ts! * 1000 + 100_000 <= r.endNs!);
     expect(during.length).toBeGreaterThan(5);
     for (const e of during) expect(e.args).toMatchObject({ completed: 0 });
     expect(during.every((e) => e.args!.held === e.args!.issued)).toBe(true);
@@ -158,7 +161,7 @@ describe('dma.histogram and dma.timeline through the server', () => {
   });
 });
 
-describe('trace.export stays within the trace\'s maxEvents', () => {
+describe("trace.export stays within the trace's maxEvents", () => {
   it('256 devices with one faulting dma.issue each: counter samples of all devices together at most maxEvents, the answer small', async () => {
     const maxEvents = 1000;
     await call('trace.start', { maxEvents, binNs: 10_000 });

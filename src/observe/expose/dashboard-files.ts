@@ -24,9 +24,9 @@ export interface StaticFile {
  * when the build runs (`npm run build` copies the files there; an installed package
  * has only that). A dist/ built by tsc alone has none: the checkout's src/ serves.
  */
-const PAGE_DIR = [new URL('../../dashboard/', import.meta.url), new URL('../../../../src/dashboard/', import.meta.url)]
-  .map((url) => fileURLToPath(url))
-  .find((dir) => existsSync(join(dir, 'index.html'))) ?? fileURLToPath(new URL('../../dashboard/', import.meta.url));
+const PAGE_DIR =
+  [new URL('../../dashboard/', import.meta.url), new URL('../../../../src/dashboard/', import.meta.url)].map((url) => fileURLToPath(url)).find((dir) => existsSync(join(dir, 'index.html'))) ??
+  fileURLToPath(new URL('../../dashboard/', import.meta.url));
 const UPLOT_DIST = join(dirname(createRequire(import.meta.url).resolve('uplot/package.json')), 'dist');
 
 const JS = 'text/javascript; charset=utf-8';

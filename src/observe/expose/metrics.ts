@@ -15,8 +15,8 @@ const CALLS_NAME = 'smash_emu_rpc_calls_total';
 /**
  * Outcome label of an error code outside the JSON-RPC codes (-32700, -32600..-32603)
  * and the server range (-32000..-32099): a fault rule's rpcError may carry any
- * integer, and 20,000 distinct codes made 20,000 series that nothing removed (issue
- * 14 item 9). Those all count here.
+ * integer, and 20,000 distinct codes once made 20,000 series that nothing removed.
+ * Those all count here.
  */
 export const OUTCOME_LABEL_OTHER = 'other';
 /** The key under which such codes are counted (error codes are never 0). */
@@ -75,7 +75,13 @@ export class RpcMetrics {
     collect: () => this.publishCalls(),
   });
   /** Registered where it stands, so /metrics lists it between the status counter and the connections gauge. */
-  readonly latency = new ScrapedHistogram(LATENCY_NAME, 'Wall time spent in a method handler', LATENCY_BUCKETS, () => this.latencySeries(), () => this.resetLatency()).register(this.registry);
+  readonly latency = new ScrapedHistogram(
+    LATENCY_NAME,
+    'Wall time spent in a method handler',
+    LATENCY_BUCKETS,
+    () => this.latencySeries(),
+    () => this.resetLatency(),
+  ).register(this.registry);
   private readonly connections = new Gauge({
     name: 'smash_emu_connections',
     help: 'Open WebSocket connections',

@@ -111,9 +111,14 @@ export function platformMetrics(platforms: () => Map<string, Platform>): Registr
   new ScrapedHistogram('smash_emu_stall_duration_seconds', 'DMA stalls of the smash engine by duration (virtual time)', STALL_BUCKETS_SECONDS, function* (): Iterable<HistogramSeries> {
     for (const [name, p] of platforms()) yield { labels: { platform: name }, buckets: p.tally.stallBuckets, count: p.tally.stallCount, sum: p.tally.stallSumSeconds };
   }).register(registry);
-  new ScrapedHistogram('smash_emu_dma_latency_seconds', 'Latency of completed DMA requests since the last dma.resetStats (virtual time; from the HDR histogram, 3 significant digits)', DMA_LATENCY_BUCKETS_SECONDS, function* (): Iterable<HistogramSeries> {
-    for (const [name, p] of platforms()) yield dmaLatencySeries(name, p);
-  }).register(registry);
+  new ScrapedHistogram(
+    'smash_emu_dma_latency_seconds',
+    'Latency of completed DMA requests since the last dma.resetStats (virtual time; from the HDR histogram, 3 significant digits)',
+    DMA_LATENCY_BUCKETS_SECONDS,
+    function* (): Iterable<HistogramSeries> {
+      for (const [name, p] of platforms()) yield dmaLatencySeries(name, p);
+    },
+  ).register(registry);
   new Counter({
     name: 'smash_emu_iotlb_lookups_total',
     help: 'DMA translations answered by the IOTLB (result="hit") or by a page walk (result="miss"), since the platform was last built (emu.reset, emu.revert, emu.loadState)',
