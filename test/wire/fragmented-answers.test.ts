@@ -314,6 +314,26 @@ describe('a large answer on the WebSocket is sent as fragments of one text messa
     expect(internalErrors).toEqual([]);
   });
 
+  it('a client that stops reading mid-answer is closed after stalledReaderMs, as for unread answers', async () => {
+    t = await startTestApp({ validateResults: false, server: { stalledReaderMs: 50, closeTimeoutMs: 50, onInternalError: (what: string, err: unknown) => internalErrors.push(`${what}: ${String(err)}`) } });
+    await fillMemory(t);
+    const raw = await RawWs.connect(t.app.url + '/');
+    raw.socket.pause();
+    let sends = 0;
+    const seen = watchWsFragments();
+    seen.at(() => sends++);
+    raw.send({ jsonrpc: '2.0', id: 1, method: 'emu.dumpState' });
+    // A paused socket does not see its end: the server's count of connections says it closed.
+    for (;;) {
+      const list = (await t.call('emu.platforms')) as { platforms: { name: string; connections: number }[] };
+      if (list.platforms.find((x) => x.name === '')?.connections === 1) break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(seen.first, 'the answer began').toBeGreaterThanOrEqual(0);
+    expect(seen.last, 'its last fragment never went').toBe(-1);
+    expect(internalErrors).toEqual([]);
+  });
+
   it('small answers stay one frame; maxResponseBytes still refuses an answer over it with -32003', async () => {
     t = await startTestApp({ validateResults: false, server: { maxResponseBytes: 3 * 1024 * 1024 } });
     await fillMemory(t);
