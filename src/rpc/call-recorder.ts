@@ -69,7 +69,19 @@ export class CallRecorder {
       this.write(JSON.stringify(line));
     } catch (err) {
       // Params or a result JSON cannot hold (nested past the stack): the line says so, and a replay reports it as a difference.
-      this.write(JSON.stringify({ type: 'call', order: c.order, platform, connection: c.connectionId, method: c.method, params: { unrecordable: (err as Error).message }, atNs: c.atNs, endNs: c.endNs, error: { code: -32603, message: 'not recordable' } }));
+      this.write(
+        JSON.stringify({
+          type: 'call',
+          order: c.order,
+          platform,
+          connection: c.connectionId,
+          method: c.method,
+          params: { unrecordable: (err as Error).message },
+          atNs: c.atNs,
+          endNs: c.endNs,
+          error: { code: -32603, message: 'not recordable' },
+        }),
+      );
     }
   }
 

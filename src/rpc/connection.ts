@@ -231,9 +231,9 @@ export class Connection {
   /**
    * Processes queued frames in order. A frame whose answer is ready at once (every
    * handler it called returned a plain value) is answered within this loop, with no
-   * await: at 32 in flight that saves a microtask hop and a promise per frame (issue
-   * 4). A frame answered by a promise stops the loop until it settles; `draining`
-   * stays set meanwhile, so later frames wait in `queue` and leave after it.
+   * await: at 32 in flight that saves a microtask hop and a promise per frame. A
+   * frame answered by a promise stops the loop until it settles; `draining` stays
+   * set meanwhile, so later frames wait in `queue` and leave after it.
    *
    * protocol/README.md §1.3: the loop yields to the event loop once it has run for sliceMs
    * (so 1,024 queued slow frames cannot keep /healthz and other clients waiting),

@@ -97,7 +97,12 @@ export function handleFrame(text: string, handlers: Handlers, ctx: RpcCallContex
   if (!Array.isArray(parsed)) {
     const response = processRequest(parsed, handlers, ctx, opts);
     const max = opts.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
-    return isPromise(response) ? neverRejects(response.then((r) => serializeAnswer(r, max)), opts) : serializeAnswer(response, max);
+    return isPromise(response)
+      ? neverRejects(
+          response.then((r) => serializeAnswer(r, max)),
+          opts,
+        )
+      : serializeAnswer(response, max);
   }
   const maxBatch = opts.maxBatch ?? DEFAULT_MAX_BATCH;
   if (parsed.length === 0 || parsed.length > maxBatch) {
@@ -193,7 +198,10 @@ class BatchAnswer {
 
 function tooLarge(id: JSONRPCID, max: number): string {
   return JSON.stringify(
-    errorResponse(id, rpcErrorObject(RESPONSE_TOO_LARGE_CODE, `the answer would exceed maxResponseBytes (${max}); ask for less per call or per batch`, { code: 'EMU_LIMIT', limit: 'maxResponseBytes', maxResponseBytes: max })),
+    errorResponse(
+      id,
+      rpcErrorObject(RESPONSE_TOO_LARGE_CODE, `the answer would exceed maxResponseBytes (${max}); ask for less per call or per batch`, { code: 'EMU_LIMIT', limit: 'maxResponseBytes', maxResponseBytes: max }),
+    ),
   );
 }
 

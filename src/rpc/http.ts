@@ -117,17 +117,23 @@ const HEALTHZ: Route = (res, { hooks }) => {
 };
 
 const ROUTES: ReadonlyMap<string, Route> = new Map<string, Route>([
-  ['/metrics', async (res, { hooks, metrics }) => {
-    let text = await metrics.text();
-    if (hooks.metricsText !== undefined) {
-      const extra = await hooks.metricsText();
-      if (extra !== '') text += (text.endsWith('\n') ? '' : '\n') + extra + (extra.endsWith('\n') ? '' : '\n');
-    }
-    send(res, 200, metrics.contentType, text);
-  }],
-  ['/openrpc.json', (res, { hooks }) => {
-    sendJson(res, 200, hooks.openrpcDocument());
-  }],
+  [
+    '/metrics',
+    async (res, { hooks, metrics }) => {
+      let text = await metrics.text();
+      if (hooks.metricsText !== undefined) {
+        const extra = await hooks.metricsText();
+        if (extra !== '') text += (text.endsWith('\n') ? '' : '\n') + extra + (extra.endsWith('\n') ? '' : '\n');
+      }
+      send(res, 200, metrics.contentType, text);
+    },
+  ],
+  [
+    '/openrpc.json',
+    (res, { hooks }) => {
+      sendJson(res, 200, hooks.openrpcDocument());
+    },
+  ],
 ]);
 
 function sendPage(req: IncomingMessage, res: ServerResponse, page: { contentType: string; body: Buffer }): void {

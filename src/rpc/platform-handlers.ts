@@ -208,15 +208,7 @@ function checked(name: MethodName, result: unknown): unknown {
  * (`outsideQueue` false; the delay is returned as `queuedDelay`): a slow firmware
  * command is under way while it waits.
  */
-async function applyFault(
-  p: Platform,
-  method: MethodName,
-  d: FaultDecision,
-  raw: unknown,
-  ctx: RpcCallContext,
-  wall: WallClock,
-  outsideQueue: boolean,
-): Promise<{ injected: unknown; queuedDelay?: Promise<void> }> {
+async function applyFault(p: Platform, method: MethodName, d: FaultDecision, raw: unknown, ctx: RpcCallContext, wall: WallClock, outsideQueue: boolean): Promise<{ injected: unknown; queuedDelay?: Promise<void> }> {
   let queuedDelay: Promise<void> | undefined;
   if (d.close) ctx.closeAfterResponse();
   const replaced = d.rpcError !== undefined || (d.status !== undefined && acceptsStatus(method));
