@@ -5,17 +5,16 @@
  * that call's response. Also its liveness (ping/pong), its notification backlog
  * cap, and session.attach (the line transport's way to pick a platform).
  *
- * A large answer (split-text.ts) leaves in chunks, one per turn of the event loop
- * and only while the socket keeps up: WebSocket fragments of one text message, or
- * one line written in pieces. Until its last chunk, nothing else is sent on the
- * connection (RFC 6455 §5.4 forbids interleaving data frames with a fragmented
- * message): notifications wait in `held`, in order, and no further frame is
- * processed, so later answers still leave in request order, after it.
+ * A large answer (split-text.ts) leaves in chunks (answer-stream.ts): until its
+ * last chunk nothing else is sent on the connection (RFC 6455 §5.4): notifications
+ * wait there, in order, and no further frame is processed, so later answers still
+ * leave in request order, after it.
  */
 import type { Duplex } from 'node:stream';
 import { handleFrame } from './envelope.js';
 import type { FrameAnswer, FrameOptions } from './envelope.js';
-import { CHUNK_CHARS, SplitText } from './split-text.js';
+import { SplitText } from './split-text.js';
+import { AnswerStream } from './answer-stream.js';
 import type { FrameLink } from './frame-link.js';
 import type { PlatformHost, RpcCallContext } from './method-table.js';
 import { EmuError, ERROR_CODES } from '../util/emu-error.js';
@@ -87,15 +86,10 @@ export class Connection {
     this.corked = false;
     this.socket?.uncork();
   };
-  /** The chunks of the large answer being sent, its next chunk read ahead; undefined when none is. */
-  private stream: { chunks: Iterator<string, void>; next: IteratorResult<string, void> } | undefined;
-  /** Notifications sent while a large answer is in flight, to send after its last chunk. */
-  private readonly held: string[] = [];
-  private heldChars = 0;
+  /** The large answer in flight, and the notifications held until it has left. */
+  private readonly answers: AnswerStream;
   /** The drain loop stopped until the large answer in flight has left. */
   private waitingForStream = false;
-  /** Closes the connection with 1008 when a large answer's chunks have not drained within stalledReaderMs. */
-  private streamTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly ws: FrameLink,
@@ -114,6 +108,23 @@ export class Connection {
   ) {
     this.platform = platformName;
     this.platformHost = host;
+    this.answers = new AnswerStream(
+      ws,
+      {
+        canSend: () => !this.closing && this.ws.open,
+        ended: () => this.streamEnded(),
+        stalled: () => {
+          this.metrics.cutOff(this.platformName);
+          this.close(CLOSE_CODES.POLICY_VIOLATION, 'response backlog: answers left unread');
+        },
+        failed: (err) => {
+          this.opts.onInternalError('connection send', err);
+          this.close(CLOSE_CODES.INTERNAL_ERROR, 'internal error while sending an answer');
+        },
+      },
+      opts.stalledReaderMs,
+      socket,
+    );
     this.frameOpts = this.frameOptions();
     this.ctx = {
       platformName,
@@ -202,11 +213,8 @@ export class Connection {
     this.closing = true;
     this.queue.length = 0;
     this.queuedChars = 0;
-    this.held.length = 0;
-    this.heldChars = 0;
-    // A large answer in flight stops here: its pending chunk finds the connection closing.
-    this.socket?.off('drain', this.sendChunk);
-    this.endStream();
+    // A large answer in flight stops here, and what it held is dropped.
+    this.answers.stop();
     this.abort.abort();
     if (this.isClosed) return;
     // Read again, so the peer's close frame is seen (frames are dropped while closing).
@@ -244,7 +252,7 @@ export class Connection {
     const started = this.turnStart();
     try {
       for (let text = this.queue[0]; text !== undefined && !this.closing; text = this.queue[0]) {
-        if (this.stream !== undefined) {
+        if (this.answers.active) {
           this.waitingForStream = true;
           return;
         }
@@ -279,7 +287,7 @@ export class Connection {
       // Not expected (handleFrame never throws); reported rather than crashing the server.
       this.opts.onInternalError('connection drain', err);
     }
-    if (this.stream !== undefined && !this.closing) {
+    if (this.answers.active && !this.closing) {
       // A peer that ended its side is closed only after the last chunk (closeIfDone then).
       this.waitingForStream = true;
       return;
@@ -366,61 +374,15 @@ export class Connection {
         this.socket.cork();
         process.nextTick(this.uncork);
       }
-      if (out instanceof SplitText) this.startStream(out);
+      if (out instanceof SplitText) this.answers.start(out);
       else this.ws.send(out);
     }
-    if (this.closeRequested && this.stream === undefined) this.close(CLOSE_CODES.FAULT_INJECTION, 'closed by fault injection');
+    if (this.closeRequested && !this.answers.active) this.close(CLOSE_CODES.FAULT_INJECTION, 'closed by fault injection');
     if (this.ws.isPaused && !this.waitingForReader && !this.backlogged(2)) this.ws.resume();
   }
 
-  /** Starts sending a large answer: its first chunk now, the next ones in later turns (sendChunk). */
-  private startStream(out: SplitText): void {
-    const chunks = out.chunks();
-    this.stream = { chunks, next: chunks.next() };
-    this.sendChunk();
-  }
-
-  /**
-   * Sends the stream's next chunk, then schedules the one after: on the next turn
-   * of the event loop while the socket's unsent bytes stay under one chunk, else
-   * once the socket drains (a reader that leaves them unread for stalledReaderMs is
-   * closed with 1008, as for answers left unread). After the last chunk, what was
-   * held leaves and the drain loop resumes.
-   */
-  private readonly sendChunk = (): void => {
-    const stream = this.stream;
-    if (stream === undefined) return;
-    if (this.streamTimer !== undefined) clearTimeout(this.streamTimer);
-    this.streamTimer = undefined;
-    if (this.closing || !this.ws.open) {
-      this.endStream();
-      return;
-    }
-    try {
-      const chunk = stream.next;
-      if (chunk.done !== true) {
-        stream.next = stream.chunks.next();
-        this.ws.sendFragment(chunk.value, stream.next.done === true);
-        if (stream.next.done !== true) {
-          this.scheduleChunk();
-          return;
-        }
-      }
-    } catch (err) {
-      // Not expected (sends do not throw); the connection cannot go on mid-message.
-      this.opts.onInternalError('connection send', err);
-      this.endStream();
-      this.close(CLOSE_CODES.INTERNAL_ERROR, 'internal error while sending an answer');
-      return;
-    }
-    this.endStream();
-    while (this.held.length > 0 && !this.closing && this.ws.open) {
-      const text = this.held.shift() as string;
-      this.heldChars -= text.length;
-      this.ws.send(text);
-    }
-    this.held.length = 0;
-    this.heldChars = 0;
+  /** The large answer in flight has left (and what it held): a requested close now, else the frames that waited. */
+  private streamEnded(): void {
     if (this.closeRequested) {
       this.close(CLOSE_CODES.FAULT_INJECTION, 'closed by fault injection');
       return;
@@ -429,33 +391,6 @@ export class Connection {
       this.waitingForStream = false;
       this.drain();
     }
-  };
-
-  private scheduleChunk(): void {
-    if (this.ws.bufferedAmount < CHUNK_CHARS) {
-      setImmediate(this.sendChunk);
-      return;
-    }
-    if (this.socket === undefined || !this.socket.writableNeedDrain) {
-      // Without a socket to say when it drains (a bare WebSocket), poll.
-      setTimeout(this.sendChunk, 5).unref();
-      return;
-    }
-    this.socket.once('drain', this.sendChunk);
-    this.streamTimer = setTimeout(() => {
-      this.streamTimer = undefined;
-      this.socket?.off('drain', this.sendChunk);
-      this.metrics.cutOff(this.platformName);
-      this.close(CLOSE_CODES.POLICY_VIOLATION, 'response backlog: answers left unread');
-      this.endStream();
-    }, this.opts.stalledReaderMs);
-    this.streamTimer.unref();
-  }
-
-  private endStream(): void {
-    this.stream = undefined;
-    if (this.streamTimer !== undefined) clearTimeout(this.streamTimer);
-    this.streamTimer = undefined;
   }
 
   /**
@@ -469,7 +404,7 @@ export class Connection {
 
   private notify(method: string, params: Record<string, unknown>): boolean {
     if (this.closing || !this.ws.open) return false;
-    if (this.ws.bufferedAmount + this.heldChars >= this.opts.maxBufferedBytes) {
+    if (this.ws.bufferedAmount + this.answers.heldChars >= this.opts.maxBufferedBytes) {
       // The client is not reading: cut it off rather than let the backlog grow.
       this.metrics.cutOff(this.platformName);
       this.close(CLOSE_CODES.POLICY_VIOLATION, 'notification backlog');
@@ -483,10 +418,7 @@ export class Connection {
       this.opts.onInternalError(`notify ${method}`, err);
       return true;
     }
-    if (this.stream !== undefined) {
-      this.held.push(text);
-      this.heldChars += text.length;
-    } else this.ws.send(text);
+    this.answers.send(text);
     return true;
   }
 
@@ -503,10 +435,7 @@ export class Connection {
     this.queuedChars = 0;
     if (this.killTimer !== undefined) clearTimeout(this.killTimer);
     if (this.stalledTimer !== undefined) clearTimeout(this.stalledTimer);
-    this.socket?.off('drain', this.sendChunk);
-    this.endStream();
-    this.held.length = 0;
-    this.heldChars = 0;
+    this.answers.stop();
     this.abort.abort();
     this.metrics.connectionClosed(this.platformName);
     for (const fn of this.cleanups.splice(0)) runCleanup(fn, this.opts);
