@@ -5,13 +5,13 @@
  * the host) to `output` as data objects 4 (CERTIFICATE) and 5 (MEASUREMENT), type 1.
  */
 import { FW_STATUS } from '../firmware/status.js';
-import { bytesToHex, concatBytes, hexToBytes } from './bytes.js';
-import { decode, encode } from './layout.js';
+import { bytesToHex, hexToBytes } from './bytes.js';
+import { decode } from './layout.js';
 import { MEAS_NONCE, MEAS_RAW_BITSTREAM, TIO_DEV_CERTIFICATES_BUF, TIO_DEV_MEASUREMENTS_BUF } from './tdi-buffers.js';
-import { DOBJ_CERT_HDR, DOBJ_ID, PAGE, RESP_ALIGN, SLA_BUFFER_HDR, writeBuffer } from './sla.js';
+import { DOBJ_ID } from './sla.js';
 import type { CommandContext, CommandOutcome, DevCtx } from './psp-config.js';
 import { fail } from './command-outcome.js';
-import { align, readResponse, writeRequest } from './spdm-exchange.js';
+import { readResponse, writeDataObject, writeRequest } from './spdm-exchange.js';
 import { getMeasurementsBody, MEAS_ALL_BLOCKS, MEAS_SIGNATURE_REQUESTED, parseMeasurements, secured, SPDM_REQUEST, SPDM_RESPONSE, SPDM_VERSION_12, spdmHeader, spdmMessage, unsecured } from './spdm.js';
 import { PSP_COMMAND } from './command-ids.js';
 import { ctrlOf, devCtxOf, isOutcome, needTio, type Ctrl } from './tdi-commands.js';
@@ -21,21 +21,9 @@ const hexId = (id: number) => '0x' + id.toString(16).padStart(4, '0');
 /** Exchange steps of DEV_MEASUREMENTS (after the connect's and the TDI commands'). */
 export const MEAS_STEP = { GET_MEASUREMENTS: 40, DONE: 41 } as const;
 
-/** A CERTIFICATE / MEASUREMENT data object (32-byte header, type 1) after the buffer header in `output`. */
+/** A CERTIFICATE / MEASUREMENT data object to `output`, or RESPONSE_TOO_LARGE. */
 function writeObject(c: CommandContext, ctrl: Ctrl, ctx: DevCtx, id: number, body: Uint8Array, what: string): CommandOutcome | null {
-  const obj = DOBJ_CERT_HDR.bytes + body.length;
-  if (SLA_BUFFER_HDR.bytes + obj > ctrl.output.length * PAGE) return fail(FW_STATUS.RESPONSE_TOO_LARGE, `${what} does not fit in output`);
-  writeBuffer(
-    c.memory,
-    ctrl.output,
-    0,
-    concatBytes(
-      encode(SLA_BUFFER_HDR, { capacitySz: ctrl.output.length * PAGE, payloadSz: align(obj, RESP_ALIGN) }),
-      encode(DOBJ_CERT_HDR, { id, length: obj, versionMinor: 0, versionMajor: 1, deviceId: ctx.deviceId, segmentId: 0, type: 1 }),
-      body,
-    ),
-  );
-  return null;
+  return writeDataObject(c.memory, ctrl.output, id, ctx.deviceId, body) ? null : fail(FW_STATUS.RESPONSE_TOO_LARGE, `${what} does not fit in output`);
 }
 
 /** The checks both commands make, in order: TIO up, a live context, a connected device, the req/resp/output SLAs. */

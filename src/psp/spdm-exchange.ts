@@ -11,7 +11,7 @@
 import type { HostMemory } from '../memory/host-memory.js';
 import { bytesToHex, concatBytes, hexToBytes, put32 } from './bytes.js';
 import { decode, encode } from './layout.js';
-import { DOBJ_DATA_TYPE, DOBJ_ID, DOBJ_OFFSET, DOBJ_REQ_RESP_HDR, PAGE, readBuffer, RESP_ALIGN, SLA_BUFFER_HDR, writeBuffer } from './sla.js';
+import { DOBJ_CERT_HDR, DOBJ_DATA_TYPE, DOBJ_ID, DOBJ_OFFSET, DOBJ_REQ_RESP_HDR, PAGE, readBuffer, RESP_ALIGN, SLA_BUFFER_HDR, writeBuffer } from './sla.js';
 import {
   CERT_CHUNK_BYTES,
   DHE_BYTES,
@@ -126,6 +126,24 @@ export function writeRequest(memory: HostMemory, reqPages: readonly number[], r:
   const hdr = encode(SLA_BUFFER_HDR, { capacitySz: reqPages.length * PAGE, payloadSz: align(objLen, RESP_ALIGN), flags: 0 });
   const obj = encode(DOBJ_REQ_RESP_HDR, { id: DOBJ_ID.REQ, length: objLen, versionMinor: 0, versionMajor: 1, dataType: r.secured ? DOBJ_DATA_TYPE.SECURE_SPDM : DOBJ_DATA_TYPE.SPDM });
   writeBuffer(memory, reqPages, 0, concatBytes(hdr, obj, r.message));
+}
+
+/**
+ * A data object the firmware hands back (CERTIFICATE, MEASUREMENT, REPORT: the
+ * 32-byte header, type 1) after the buffer header in `output`; false, with nothing
+ * written, when it does not fit.
+ */
+export function writeDataObject(memory: HostMemory, outputPages: readonly number[], id: number, deviceId: number, body: Uint8Array): boolean {
+  const obj = DOBJ_CERT_HDR.bytes + body.length;
+  const capacity = outputPages.length * PAGE;
+  if (SLA_BUFFER_HDR.bytes + obj > capacity) return false;
+  writeBuffer(
+    memory,
+    outputPages,
+    0,
+    concatBytes(encode(SLA_BUFFER_HDR, { capacitySz: capacity, payloadSz: align(obj, RESP_ALIGN) }), encode(DOBJ_CERT_HDR, { id, length: obj, versionMinor: 0, versionMajor: 1, deviceId, segmentId: 0, type: 1 }), body),
+  );
+  return true;
 }
 
 export function align(n: number, a: number): number {

@@ -10,13 +10,13 @@
  * function's DMA from that ASID until TIO_ASID_FENCE_CLEAR.
  */
 import { FW_STATUS } from '../firmware/status.js';
-import { bytesToHex, concatBytes, hexToBytes } from './bytes.js';
-import { decode, encode } from './layout.js';
+import { bytesToHex, hexToBytes } from './bytes.js';
+import { decode } from './layout.js';
 import { BIND_RUN_FORCE, TIO_TDI_BIND_BUF, TIO_TDI_CREATE_BUF, TIO_TDI_RECLAIM_BUF, TIO_TDI_REPORT_BUF, TIO_TDI_UNBIND_BUF, UNBIND_FORCE } from './tdi-buffers.js';
-import { DOBJ_CERT_HDR, DOBJ_ID, PAGE, RESP_ALIGN, SLA_BUFFER_HDR, slaPages, writeBuffer } from './sla.js';
+import { DOBJ_ID, PAGE, slaPages } from './sla.js';
 import type { CommandContext, CommandOutcome, DevCtx, Exchange, TdiCtx } from './psp-config.js';
 import { fail, isFirmwarePage, ok } from './command-outcome.js';
-import { align, readResponse, writeRequest } from './spdm-exchange.js';
+import { readResponse, writeDataObject, writeRequest } from './spdm-exchange.js';
 import { secured, SPDM_REQUEST, SPDM_RESPONSE, SPDM_VERSION_12, spdmHeader, spdmMessage, unsecured } from './spdm.js';
 import { PSP_COMMAND } from './command-ids.js';
 import {
@@ -233,19 +233,7 @@ function turn(
 
 /** The interface report to `output` as data object 6 (REPORT, type 1). */
 function writeReport(c: CommandContext, ctrl: Ctrl, ctx: DevCtx, report: Uint8Array): CommandOutcome | null {
-  const obj = DOBJ_CERT_HDR.bytes + report.length;
-  if (SLA_BUFFER_HDR.bytes + obj > ctrl.output.length * PAGE) return fail(FW_STATUS.RESPONSE_TOO_LARGE, 'the interface report does not fit in output');
-  writeBuffer(
-    c.memory,
-    ctrl.output,
-    0,
-    concatBytes(
-      encode(SLA_BUFFER_HDR, { capacitySz: ctrl.output.length * PAGE, payloadSz: align(obj, RESP_ALIGN) }),
-      encode(DOBJ_CERT_HDR, { id: DOBJ_ID.REPORT, length: obj, versionMinor: 0, versionMajor: 1, deviceId: ctx.deviceId, segmentId: 0, type: 1 }),
-      report,
-    ),
-  );
-  return null;
+  return writeDataObject(c.memory, ctrl.output, DOBJ_ID.REPORT, ctx.deviceId, report) ? null : fail(FW_STATUS.RESPONSE_TOO_LARGE, 'the interface report does not fit in output');
 }
 
 // ---- commands ---------------------------------------------------------------------------

@@ -8,11 +8,10 @@ import { FW_STATUS } from '../firmware/status.js';
 import { writeBytes } from './bytes.js';
 import { decode, encode } from './layout.js';
 import { DISCONNECT_FORCE, TIO_DEV_CONNECT_BUF, TIO_DEV_CREATE_BUF, TIO_DEV_DISCONNECT_BUF, TIO_DEV_RECLAIM_BUF, TIO_STATUS_BUF, TIO_STATUS_PAGE, TIO_STATUS_TIO_EN, TIO_STATUS_TIO_INIT_DONE } from './buffers.js';
-import { DOBJ_CERT_HDR, DOBJ_ID, PAGE, RESP_ALIGN, SLA_BUFFER_HDR, slaPages, writeBuffer } from './sla.js';
+import { DOBJ_ID, PAGE, slaPages } from './sla.js';
 import type { CommandContext, CommandOutcome, DevCtx, Exchange } from './psp-config.js';
 import { fail, isFirmwarePage, ok } from './command-outcome.js';
-import { acceptResponse, align, exchangeCert, readResponse, requestFor, STEP, writeRequest } from './spdm-exchange.js';
-import { concatBytes } from './bytes.js';
+import { acceptResponse, exchangeCert, readResponse, requestFor, STEP, writeDataObject, writeRequest } from './spdm-exchange.js';
 import { spdmRequestName, unsecured, spdmHeader } from './spdm.js';
 import { PSP_COMMAND } from './command-ids.js';
 import { boundTdisOf, hasTdis, isOutcome, unbindTdisOf } from './tdi-commands.js';
@@ -182,18 +181,7 @@ export function tioDevConnect(c: CommandContext, buf: Uint8Array): CommandOutcom
   }));
   if (!('done' in t)) return t;
   const chain = exchangeCert(t.done);
-  const obj = DOBJ_CERT_HDR.bytes + chain.length;
-  if (DOBJ_CERT_HDR.bytes + SLA_BUFFER_HDR.bytes + chain.length > ctrl.output.length * PAGE) return fail(FW_STATUS.RESPONSE_TOO_LARGE, 'the certificate chain does not fit in output');
-  writeBuffer(
-    c.memory,
-    ctrl.output,
-    0,
-    concatBytes(
-      encode(SLA_BUFFER_HDR, { capacitySz: ctrl.output.length * PAGE, payloadSz: align(obj, RESP_ALIGN) }),
-      encode(DOBJ_CERT_HDR, { id: DOBJ_ID.CERTIFICATE, length: obj, versionMinor: 0, versionMajor: 1, deviceId: ctx.deviceId, segmentId: 0, type: 1 }),
-      chain,
-    ),
-  );
+  if (!writeDataObject(c.memory, ctrl.output, DOBJ_ID.CERTIFICATE, ctx.deviceId, chain)) return fail(FW_STATUS.RESPONSE_TOO_LARGE, 'the certificate chain does not fit in output');
   ctx.state = 'connected';
   ctx.sessionId = t.done.sessionId;
   ctx.certChain = t.done.cert;
